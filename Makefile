@@ -1,0 +1,42 @@
+# Every target creates .venv and installs the project into it when it is missing or stale,
+# so on a fresh machine `make sim` or `make test` is the only command a user types.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: all venv test test-slow sim demo bench lint clean
+
+all: test
+
+# Re-install when pyproject.toml changes (the stamp is older than it).
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -m "not slow" -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow -q
+
+# Until co-simulation lands, `make sim` runs the reference-model demo: it trains the float
+# EqPropNet on digits and prints its test accuracy next to the backprop MLP of the same size.
+sim: demo
+
+demo: $(STAMP)
+	$(PY) -m eqprop demo
+
+bench: $(STAMP)
+	$(PY) -m bench.reference
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) results/*.json .pytest_cache

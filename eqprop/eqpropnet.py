@@ -1,0 +1,241 @@
+"""Layered Equilibrium Propagation network with symmetric weights (the float reference model).
+
+Implements Scellier & Bengio (2017), "Equilibrium Propagation: Bridging the Gap between Energy-Based
+Models and Backpropagation", in the discrete-time form of Ernoult et al. (2019), with the three
+gradient estimators compared by Laborieux et al. (2021), "Scaling Equilibrium Propagation to Deep
+ConvNets by Drastically Reducing its Gradient Estimator Bias".
+
+Network x = s_0 -> s_1 -> ... -> s_L with states in [0, 1]. Its energy is
+
+    E(s) = 1/2 sum_l |s_l|^2 - sum_l s_l^T W_l s_{l-1} - sum_l b_l^T s_l ,   s_l in [0, 1]^{n_l}
+
+and a step of relaxation (all layers at once, from the previous states) is
+
+    s_l <- (1 - eps) s_l + eps * rho(W_l s_{l-1} + W_{l+1}^T s_{l+1} + b_l)
+
+with rho the hard sigmoid clip(., 0, 1): the fixed points are the stationary points of E on the
+box. W_l is used bottom-up and its transpose top-down, so the weights are symmetric by
+construction. The nudged phase adds beta * (y - s_L) to the output layer's drive (the gradient of
+the cost C = 1/2 |y - s_L|^2), and the contrastive update is
+
+    dW_l = 1/beta * (s_l^beta s_{l-1}^beta^T - s_l^0 s_{l-1}^0^T),   db_l = 1/beta * (s_l^beta - s_l^0)
+
+which tends to -dC/dW_l at the free fixed point as beta -> 0. No autograd graph is built for it.
+The same network trained by backprop through the free phase (`bptt_step`) is the baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from eqprop._checks import check_batch
+
+__all__ = ["ESTIMATORS", "EqPropConfig", "EqPropNet", "hard_sigmoid"]
+
+ESTIMATORS = ("one-sided", "random-sign", "symmetric")
+
+
+def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """rho(x) = clip(x, 0, 1)."""
+    return x.clamp(0.0, 1.0)
+
+
+@dataclass
+class EqPropConfig:
+    sizes: list[int] = field(default_factory=lambda: [64, 256, 10])  # [n_in, hidden..., n_out]
+    free_steps: int = 30          # T: relaxation steps of the free phase
+    nudge_steps: int = 10         # K: relaxation steps of each nudged phase
+    beta: float = 0.5             # nudge strength
+    step_size: float = 0.5        # eps: mixing of the old state with rho(drive); 1.0 = plain iteration
+    estimator: str = "symmetric"  # one of ESTIMATORS
+    init_gain: float = 1.0        # weights ~ U(-g/sqrt(fan_in), g/sqrt(fan_in))
+
+    def __post_init__(self) -> None:
+        if len(self.sizes) < 2 or any(not isinstance(n, int) or n < 1 for n in self.sizes):
+            raise ValueError(f"sizes must be at least two positive integers [n_in, ..., n_out], not {self.sizes!r}")
+        for name in ("free_steps", "nudge_steps"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+        if not (math.isfinite(self.beta) and self.beta > 0):
+            raise ValueError(f"beta must be a positive number, not {self.beta!r}")
+        if not 0.0 < self.step_size <= 1.0:
+            raise ValueError(f"step_size must be in (0, 1], not {self.step_size!r}")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, not {self.estimator!r}")
+
+
+class EqPropNet(nn.Module):
+    """Layered EqProp network. ``weights[l]`` has shape (n_{l+1}, n_l); ``biases[l]`` (n_{l+1},).
+
+    Parameters
+    ----------
+    config : EqPropConfig
+    generator : torch.Generator, optional
+        Source of the initial weights and of the random-sign estimator's signs.
+    """
+
+    def __init__(self, config: EqPropConfig | None = None, *, generator: torch.Generator | None = None,
+                 dtype: torch.dtype = torch.float32, **overrides):
+        super().__init__()
+        config = config or EqPropConfig()
+        if overrides:
+            config = EqPropConfig(**{**asdict(config), **overrides})
+        self.config = config
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for n_in, n_out in zip(config.sizes[:-1], config.sizes[1:], strict=True):
+            bound = config.init_gain / math.sqrt(n_in)
+            w = (torch.rand(n_out, n_in, generator=self.generator, dtype=dtype) * 2 - 1) * bound
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(torch.zeros(n_out, dtype=dtype)))
+
+    @property
+    def sizes(self) -> list[int]:
+        return self.config.sizes
+
+    # -----------------------------------------------------------------------------------------
+    # relaxation
+
+    def init_states(self, batch: int) -> list[torch.Tensor]:
+        """Zero states for s_1..s_L, each (B, n_l)."""
+        p = self.weights[0]
+        return [torch.zeros(batch, n, dtype=p.dtype, device=p.device) for n in self.sizes[1:]]
+
+    def step(self, x: torch.Tensor, states: list[torch.Tensor], *, beta: float = 0.0,
+             target: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """One synchronous relaxation step; every layer reads the states of the previous step."""
+        eps = self.config.step_size
+        n_layers = len(states)
+        new = []
+        for l in range(n_layers):
+            below = x if l == 0 else states[l - 1]
+            drive = below @ self.weights[l].T + self.biases[l]  # (B, n_{l+1})
+            if l + 1 < n_layers:
+                drive = drive + states[l + 1] @ self.weights[l + 1]  # top-down through W^T
+            elif beta != 0.0:
+                drive = drive + beta * (target - states[l])  # nudge: -beta * dC/ds_L
+            target_state = hard_sigmoid(drive)
+            new.append(target_state if eps == 1.0 else states[l] + eps * (target_state - states[l]))
+        return new
+
+    def relax(self, x: torch.Tensor, states: list[torch.Tensor] | None = None, *, steps: int,
+              beta: float = 0.0, target: torch.Tensor | None = None,
+              trace: list | None = None) -> list[torch.Tensor]:
+        """Run `steps` relaxation steps from `states` (zeros if None); optionally record every step."""
+        if states is None:
+            states = self.init_states(x.shape[0])
+        for _ in range(steps):
+            states = self.step(x, states, beta=beta, target=target)
+            if trace is not None:
+                trace.append([s.detach().clone() for s in states])
+        return states
+
+    def free_phase(self, x: torch.Tensor, steps: int | None = None) -> list[torch.Tensor]:
+        return self.relax(x, steps=steps or self.config.free_steps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Output states s_L at the end of the free phase, (B, n_out)."""
+        check_batch(x, self.sizes[0], "EqPropNet input")
+        return self.free_phase(x)[-1]
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x).argmax(dim=1)
+
+    def energy(self, x: torch.Tensor, states: list[torch.Tensor]) -> torch.Tensor:
+        """E(s) per sample, (B,)."""
+        e = sum(0.5 * (s * s).sum(1) for s in states)
+        for l, s in enumerate(states):
+            below = x if l == 0 else states[l - 1]
+            e = e - ((below @ self.weights[l].T) * s).sum(1) - s @ self.biases[l]
+        return e
+
+    @staticmethod
+    def cost(states: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        """C = 1/2 |y - s_L|^2 averaged over the batch."""
+        return 0.5 * ((target - states[-1]) ** 2).sum(1).mean()
+
+    # -----------------------------------------------------------------------------------------
+    # Equilibrium Propagation
+
+    def _contrast(self, x: torch.Tensor, pos: list[torch.Tensor], neg: list[torch.Tensor],
+                  scale: float) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """scale * (dPhi/dtheta(pos) - dPhi/dtheta(neg)), batch-averaged; dPhi/dW_l = s_l s_{l-1}^T."""
+        b = x.shape[0]
+        dws, dbs = [], []
+        for l in range(len(pos)):
+            below_p = x if l == 0 else pos[l - 1]
+            below_n = x if l == 0 else neg[l - 1]
+            dws.append(scale * (pos[l].T @ below_p - neg[l].T @ below_n) / b)  # (n_{l+1}, n_l)
+            dbs.append(scale * (pos[l] - neg[l]).mean(0))
+        return dws, dbs
+
+    @torch.no_grad()
+    def eqprop_update(self, x: torch.Tensor, target: torch.Tensor, *, beta: float | None = None,
+                      estimator: str | None = None, free_steps: int | None = None,
+                      nudge_steps: int | None = None) -> dict:
+        """Free phase, nudged phase(s) and the contrastive update, all without autograd.
+
+        Returns a dict with ``dW`` and ``db`` (lists, the descent direction, i.e. the estimate of
+        -dC/dtheta), the free states ``free`` and the free-phase cost ``cost``.
+        """
+        cfg = self.config
+        beta = cfg.beta if beta is None else beta
+        estimator = estimator or cfg.estimator
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
+        k = nudge_steps or cfg.nudge_steps
+        free = self.relax(x, steps=free_steps or cfg.free_steps)
+        if estimator == "symmetric":
+            plus = self.relax(x, free, steps=k, beta=beta, target=target)
+            minus = self.relax(x, free, steps=k, beta=-beta, target=target)
+            dws, dbs = self._contrast(x, plus, minus, 1.0 / (2 * beta))
+        else:
+            sign = 1.0
+            if estimator == "random-sign":
+                sign = 1.0 if torch.rand((), generator=self.generator).item() < 0.5 else -1.0
+            nudged = self.relax(x, free, steps=k, beta=sign * beta, target=target)
+            dws, dbs = self._contrast(x, nudged, free, 1.0 / (sign * beta))
+        return {"dW": dws, "db": dbs, "free": free, "cost": self.cost(free, target)}
+
+    def eqprop_step(self, x: torch.Tensor, target: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+        """One EqProp training step: the update is written to ``.grad`` (as -dtheta) and applied."""
+        check_batch(x, self.sizes[0], "EqPropNet input")
+        out = self.eqprop_update(x, target)
+        optimizer.zero_grad(set_to_none=False)
+        with torch.no_grad():
+            for p, d in zip(self.weights, out["dW"], strict=True):
+                p.grad = -d
+            for p, d in zip(self.biases, out["db"], strict=True):
+                p.grad = -d
+        optimizer.step()
+        return float(out["cost"])
+
+    # -----------------------------------------------------------------------------------------
+    # backprop through time (the baseline)
+
+    def bptt_gradients(self, x: torch.Tensor, target: torch.Tensor, *, steps: int | None = None,
+                       ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+        """dC/dW_l and dC/db_l by autograd through `steps` free-phase steps from zero states."""
+        params = [*self.weights, *self.biases]
+        with torch.enable_grad():
+            states = self.relax(x, steps=steps or self.config.free_steps)
+            loss = self.cost(states, target)
+            grads = torch.autograd.grad(loss, params)
+        n = len(self.weights)
+        return list(grads[:n]), list(grads[n:]), loss.detach()
+
+    def bptt_step(self, x: torch.Tensor, target: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+        check_batch(x, self.sizes[0], "EqPropNet input")
+        gw, gb, loss = self.bptt_gradients(x, target)
+        optimizer.zero_grad(set_to_none=False)
+        for p, g in zip([*self.weights, *self.biases], [*gw, *gb], strict=True):
+            p.grad = g
+        optimizer.step()
+        return loss.item()

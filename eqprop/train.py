@@ -1,0 +1,196 @@
+"""Training: one registry of models and methods, a fit loop with progress bars, atomic outputs.
+
+Model names (the ``--model`` choices of ``python -m eqprop train``):
+
+==================  =====================================================================
+``eqprop``          `EqPropNet` trained by Equilibrium Propagation (no autograd)
+``bptt``            the same `EqPropNet` trained by backprop through the free phase
+``mlp``             feed-forward `BackpropMLP` of the same size, cross-entropy
+``looped-eqprop``   `LoopedMLP` (tanh, spectral norm) trained by Equilibrium Propagation
+``looped-bptt``     `LoopedMLP` trained by backprop through the loop (the seed's method)
+==================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from eqprop.data import Split
+from eqprop.eqpropnet import EqPropConfig, EqPropNet
+from eqprop.looped import LoopedMLP
+from eqprop.mlp import BackpropMLP
+
+__all__ = ["MODELS", "TrainConfig", "build", "evaluate", "fit", "load_checkpoint", "save_checkpoint",
+           "write_json_atomic"]
+
+MODELS = ("eqprop", "bptt", "mlp", "looped-eqprop", "looped-bptt")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "eqprop"
+    hidden: list[int] = field(default_factory=lambda: [256])
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float | None = None       # None: the model's default (see DEFAULT_LR)
+    momentum: float = 0.0
+    seed: int = 0
+    # EqPropNet only
+    free_steps: int = 30
+    nudge_steps: int = 10
+    beta: float = 0.5
+    step_size: float = 0.5
+    estimator: str = "symmetric"
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; valid models are: {', '.join(MODELS)}")
+        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise ValueError(f"hidden must be one or more positive layer sizes, not {self.hidden!r}")
+        if self.model.startswith("looped") and len(self.hidden) != 1:
+            raise ValueError(f"LoopedMLP has one recurrent hidden layer; hidden must hold one size, "
+                             f"not {self.hidden!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, not {getattr(self, name)!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be positive, not {self.lr!r}")
+
+
+# SGD for EqPropNet (the update rule the chip will apply; lr halves at each layer up), Adam otherwise.
+DEFAULT_LR = {"eqprop": 0.2, "bptt": 0.2, "mlp": 1e-3, "looped-eqprop": 1e-3, "looped-bptt": 1e-3}
+
+
+@dataclass
+class Learner:
+    """A model with its training step: ``step(x, labels)`` returns the batch loss."""
+
+    name: str
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    n_classes: int
+
+    def step(self, x: torch.Tensor, labels: torch.Tensor) -> float:
+        if self.name in ("eqprop", "bptt"):
+            target = torch.nn.functional.one_hot(labels, self.n_classes).to(x.dtype)
+            fn = self.model.eqprop_step if self.name == "eqprop" else self.model.bptt_step
+            return fn(x, target, self.optimizer)
+        if self.name == "mlp":
+            return self.model.backprop_step(x, labels, self.optimizer)
+        fn = self.model.eqprop_step if self.name == "looped-eqprop" else self.model.bptt_step
+        return fn(x, labels, self.optimizer)
+
+
+def build(cfg: TrainConfig, n_in: int, n_out: int) -> Learner:
+    """Build the model named by `cfg.model`, seeded by `cfg.seed`, with its optimiser."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    sizes = [n_in, *cfg.hidden, n_out]
+    lr = cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.model]
+    if cfg.model in ("eqprop", "bptt"):
+        model = EqPropNet(EqPropConfig(sizes=sizes, free_steps=cfg.free_steps, nudge_steps=cfg.nudge_steps,
+                                       beta=cfg.beta, step_size=cfg.step_size, estimator=cfg.estimator),
+                          generator=gen)
+        groups = [{"params": [w, b], "lr": lr / 2**l}
+                  for l, (w, b) in enumerate(zip(model.weights, model.biases, strict=True))]
+        opt = torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
+    elif cfg.model == "mlp":
+        model = BackpropMLP(sizes, generator=gen)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    else:
+        model = LoopedMLP(n_in, cfg.hidden[0], n_out, generator=gen)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    return Learner(cfg.model, model, opt, n_out)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> float:
+    """Accuracy of `model.predict` on (x, y), in [0, 1]."""
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), batch):
+        correct += int((model.predict(torch.from_numpy(x[i:i + batch])) == torch.from_numpy(y[i:i + batch])).sum())
+    model.train()
+    return correct / len(x)
+
+
+def fit(cfg: TrainConfig, data: Split, *, progress: bool = True, log=print) -> tuple[Learner, dict]:
+    """Train on `data` and return the learner and a metrics dict (per-epoch loss and accuracies)."""
+    torch.manual_seed(cfg.seed)
+    learner = build(cfg, data.n_in, data.n_classes)
+    x_tr = torch.from_numpy(data.x_train)
+    y_tr = torch.from_numpy(data.y_train)
+    order = torch.Generator().manual_seed(cfg.seed + 1)
+    history = []
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg.epochs), desc=f"{cfg.model} on {data.name}", unit="epoch", disable=not progress)
+    for epoch in bar:
+        perm = torch.randperm(len(x_tr), generator=order)
+        losses = []
+        for i in range(0, len(perm), cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            losses.append(learner.step(x_tr[idx], y_tr[idx]))
+        loss = float(np.mean(losses))
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"{cfg.model}: training diverged at epoch {epoch + 1} (loss {loss}); "
+                                     "lower --lr or --beta")
+        train_acc = evaluate(learner.model, data.x_train, data.y_train)
+        test_acc = evaluate(learner.model, data.x_test, data.y_test)
+        history.append({"epoch": epoch + 1, "loss": loss, "train_acc": train_acc, "test_acc": test_acc})
+        bar.set_postfix(loss=f"{loss:.4f}", test=f"{test_acc:.2%}")
+        if log is not None:
+            log(f"epoch {epoch + 1:3d}  loss {loss:.4f}  train {train_acc:.2%}  test {test_acc:.2%}")
+    metrics = {
+        "config": asdict(cfg), "dataset": data.name, "n_train": len(data.x_train), "n_test": len(data.x_test),
+        "final_test_acc": history[-1]["test_acc"], "final_train_acc": history[-1]["train_acc"],
+        "seconds": time.perf_counter() - t0, "history": history,
+    }
+    return learner, metrics
+
+
+def _atomic_write(path: str, write) -> None:
+    """Write through a temporary file in the same folder, then rename: no half-written output."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: str, obj) -> None:
+    _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
+
+
+def save_checkpoint(path: str, learner: Learner, cfg: TrainConfig, n_in: int, n_out: int) -> None:
+    """Save {model name, TrainConfig, sizes, state_dict} atomically; `load_checkpoint` rebuilds it."""
+    payload = {"format": "eqprop-checkpoint-1", "train_config": asdict(cfg), "n_in": n_in, "n_out": n_out,
+               "state_dict": learner.model.state_dict()}
+    _atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def load_checkpoint(path: str) -> Learner:
+    """Rebuild the learner saved by `save_checkpoint`; a file that is not one raises ValueError."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such checkpoint; train one with `python -m eqprop train`") from None
+    except Exception as e:  # torch raises several types for a corrupt or foreign file
+        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(payload, dict) or payload.get("format") != "eqprop-checkpoint-1":
+        raise ValueError(f"{path}: not an eqprop checkpoint (missing format tag 'eqprop-checkpoint-1')")
+    cfg = TrainConfig(**payload["train_config"])
+    learner = build(cfg, payload["n_in"], payload["n_out"])
+    learner.model.load_state_dict(payload["state_dict"])
+    return learner

@@ -1,0 +1,1 @@
+"""Verilog export for FPGA toolchains: .v, memory images, manifest and FuseSoC core (to come)."""

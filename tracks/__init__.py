@@ -1,0 +1,1 @@
+"""Verification tracks, run as ``python -m tracks`` (to come)."""
