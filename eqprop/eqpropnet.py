@@ -227,7 +227,8 @@ class EqPropNet(nn.Module):
         with torch.enable_grad():
             states = self.relax(x, steps=steps or self.config.free_steps)
             loss = self.cost(states, target)
-            grads = torch.autograd.grad(loss, params)
+            # with fewer steps than layers the bottom weights cannot reach the output yet: gradient 0
+            grads = torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)
         n = len(self.weights)
         return list(grads[:n]), list(grads[n:]), loss.detach()
 

@@ -120,39 +120,52 @@ class LoopedMLP(nn.Module):
         optimizer.step()
         return loss.item()
 
-    def eqprop_step(self, x: torch.Tensor, labels: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
-        """Symmetric-nudge EqProp step (+beta and -beta phases, Laborieux et al. 2021)."""
+    @torch.no_grad()
+    def eqprop_gradients(self, x: torch.Tensor, labels: torch.Tensor, *, beta: float | None = None,
+                         free_steps: int | None = None, nudge_steps: int | None = None) -> dict:
+        """EqProp estimates of dL/d(effective weights and biases), symmetric nudge (Laborieux et al. 2021).
+
+        Returns ``{"W_in", "b_in", "W_rec", "W_out", "b_out", "loss"}``; W_* are gradients with
+        respect to the effective (symmetrised, normalised) weights.
+        """
         if not self.symmetric:
             raise ValueError("EqProp training needs a symmetric W_rec: build LoopedMLP(..., symmetric=True)")
         check_batch(x, self.input_dim, "LoopedMLP input")
-        weights = self.effective_weights()  # with a graph back to the stored parameters
-        w = tuple(t.detach() for t in weights)
-        b, beta = x.shape[0], self.beta
-        with torch.no_grad():
-            h0 = self._relax(x, x.new_zeros(b, self.hidden_dim), w, self.max_steps)
-            hp = self._relax(x, h0, w, self.nudge_steps, beta=beta, labels=labels)
-            hm = self._relax(x, h0, w, self.nudge_steps, beta=-beta, labels=labels)
-            s = 1.0 / (2 * beta * b)
-            # dL/dtheta estimates (positive gradients): -(dPhi(h+) - dPhi(h-)) / (2 beta)
-            g_in = -s * (hp - hm).T @ x                      # (H, n_in)
-            g_bin = -(hp - hm).sum(0) / (2 * beta * b)       # (H,)
-            g_rec = -0.5 * s * (hp.T @ hp - hm.T @ hm)       # (H, H), dPhi/dW_rec = h h^T / 2
-            logits = h0 @ w[2].T + self.W_out.bias
-            err = torch.softmax(logits, dim=1)
-            err[torch.arange(b), labels] -= 1.0              # dL/dlogits, (B, n_out)
-            g_out = err.T @ h0 / b
-            g_bout = err.mean(0)
-            loss = nn.functional.cross_entropy(logits, labels)
+        w = self.effective_weights()
+        b, beta = x.shape[0], beta or self.beta
+        k = nudge_steps or self.nudge_steps
+        h0 = self._relax(x, x.new_zeros(b, self.hidden_dim), w, free_steps or self.max_steps)
+        hp = self._relax(x, h0, w, k, beta=beta, labels=labels)
+        hm = self._relax(x, h0, w, k, beta=-beta, labels=labels)
+        s = 1.0 / (2 * beta * b)
+        # -(dPhi/dtheta(h+) - dPhi/dtheta(h-)) / (2 beta), batch-averaged
+        logits = h0 @ w[2].T + self.W_out.bias
+        err = torch.softmax(logits, dim=1)
+        err[torch.arange(b), labels] -= 1.0                       # dL/dlogits, (B, n_out)
+        return {
+            "W_in": -s * (hp - hm).T @ x,                          # (H, n_in), dPhi/dW_in = h x^T
+            "b_in": -s * (hp - hm).sum(0),                         # (H,)
+            "W_rec": -0.5 * s * (hp.T @ hp - hm.T @ hm),           # (H, H), dPhi/dW_rec = h h^T / 2
+            "W_out": err.T @ h0 / b,                               # read-out: local gradient at h0
+            "b_out": err.mean(0),
+            "loss": nn.functional.cross_entropy(logits, labels),
+        }
+
+    def eqprop_step(self, x: torch.Tensor, labels: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+        """One EqProp training step; the gradients reach the stored parameters through the
+        normalisation map only."""
+        g = self.eqprop_gradients(x, labels)
         optimizer.zero_grad()
+        weights = self.effective_weights()  # with a graph back to the stored parameters
         params = [self._param(lin) for lin in (self.W_in, self.W_rec, self.W_out)]
-        grads = torch.autograd.grad(weights, params, grad_outputs=(g_in, g_rec, g_out))
+        grads = torch.autograd.grad(weights, params, grad_outputs=(g["W_in"], g["W_rec"], g["W_out"]))
         with torch.no_grad():
-            for p, g in zip(params, grads, strict=True):
-                p.grad = g
-            self.W_in.bias.grad = g_bin
-            self.W_out.bias.grad = g_bout
+            for p, d in zip(params, grads, strict=True):
+                p.grad = d
+            self.W_in.bias.grad = g["b_in"]
+            self.W_out.bias.grad = g["b_out"]
         optimizer.step()
-        return loss.item()
+        return g["loss"].item()
 
     @staticmethod
     def _param(lin: nn.Linear) -> torch.Tensor:

@@ -1,0 +1,62 @@
+import json
+import os
+
+import pytest
+import torch
+
+from eqprop.data import synthetic_blobs
+from eqprop.train import MODELS, TrainConfig, fit, load_checkpoint, save_checkpoint, write_json_atomic
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_checkpoint_round_trip(tmp_path, model):
+    data = synthetic_blobs(n_train=64, n_test=32)
+    cfg = TrainConfig(model=model, hidden=[8], epochs=1)
+    learner, _ = fit(cfg, data, progress=False, log=None)
+    path = tmp_path / "ck.pt"
+    save_checkpoint(str(path), learner, cfg, data.n_in, data.n_classes)
+    assert os.listdir(tmp_path) == ["ck.pt"]  # no temporary file left behind
+    again = load_checkpoint(str(path))
+    x = torch.from_numpy(data.x_test)
+    learner.model.eval()
+    again.model.eval()
+    torch.testing.assert_close(again.model.predict(x), learner.model.predict(x))
+
+
+def test_corrupt_or_foreign_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="bad.pt: not a readable checkpoint"):
+        load_checkpoint(str(bad))
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": 1}, foreign)
+    with pytest.raises(ValueError, match="not an eqprop checkpoint"):
+        load_checkpoint(str(foreign))
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        load_checkpoint(str(tmp_path / "missing.pt"))
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(TypeError):
+        write_json_atomic(str(tmp_path / "m.json"), {"x": object()})
+    assert os.listdir(tmp_path) == []
+    write_json_atomic(str(tmp_path / "m.json"), {"x": 1})
+    assert json.loads((tmp_path / "m.json").read_text()) == {"x": 1}
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"model": "resnet"}, "unknown model 'resnet'; valid models are: eqprop, bptt, mlp, looped-eqprop, looped-bptt"),
+    ({"hidden": []}, "hidden must be one or more positive layer sizes"),
+    ({"model": "looped-bptt", "hidden": [4, 4]}, "LoopedMLP has one recurrent hidden layer"),
+    ({"epochs": 0}, "epochs must be a positive integer, not 0"),
+    ({"lr": -1.0}, "lr must be positive, not -1.0"),
+])
+def test_config_errors(kw, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kw)
+
+
+def test_divergence_is_reported():
+    data = synthetic_blobs(n_train=64, n_test=32)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        fit(TrainConfig(model="mlp", hidden=[8], epochs=2, lr=1e30), data, progress=False, log=None)
