@@ -28,8 +28,8 @@ from eqprop.eqpropnet import EqPropConfig, EqPropNet
 from eqprop.looped import LoopedMLP
 from eqprop.mlp import BackpropMLP
 
-__all__ = ["MODELS", "TrainConfig", "build", "evaluate", "fit", "load_checkpoint", "save_checkpoint",
-           "write_json_atomic"]
+__all__ = ["MODELS", "Learner", "TrainConfig", "build", "evaluate", "fit", "load_checkpoint", "save_checkpoint",
+           "train_epochs", "write_json_atomic"]
 
 MODELS = ("eqprop", "bptt", "mlp", "looped-eqprop", "looped-bptt")
 
@@ -121,32 +121,50 @@ def evaluate(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 
     return correct / len(x)
 
 
+def train_epochs(learner: Learner, data: Split, *, epochs: int, batch_size: int = 32, seed: int = 0,
+                 progress: bool = False, log=None, after_step=None, eval_every_epoch: bool = True,
+                 desc: str | None = None) -> list[dict]:
+    """The training loop: `epochs` passes over `data` in a seeded order; per-epoch loss and accuracies.
+
+    ``after_step(learner)`` runs after every optimiser step (homeostasis, weight clamps). With
+    ``eval_every_epoch=False`` only the last epoch is evaluated.
+    """
+    x_tr = torch.from_numpy(data.x_train)
+    y_tr = torch.from_numpy(data.y_train)
+    order = torch.Generator().manual_seed(seed + 1)
+    history = []
+    t0 = time.perf_counter()
+    bar = tqdm(range(epochs), desc=desc or f"{learner.name} on {data.name}", unit="epoch", disable=not progress)
+    for epoch in bar:
+        perm = torch.randperm(len(x_tr), generator=order)
+        losses = []
+        for i in range(0, len(perm), batch_size):
+            idx = perm[i:i + batch_size]
+            losses.append(learner.step(x_tr[idx], y_tr[idx]))
+            if after_step is not None:
+                after_step(learner)
+        loss = float(np.mean(losses))
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"{learner.name}: training diverged at epoch {epoch + 1} (loss {loss}); "
+                                     "lower --lr or --beta")
+        row = {"epoch": epoch + 1, "loss": loss, "seconds": time.perf_counter() - t0}
+        if eval_every_epoch or epoch == epochs - 1:
+            row["train_acc"] = evaluate(learner.model, data.x_train, data.y_train)
+            row["test_acc"] = evaluate(learner.model, data.x_test, data.y_test)
+            bar.set_postfix(loss=f"{loss:.4f}", test=f"{row['test_acc']:.2%}")
+            if log is not None:
+                log(f"epoch {epoch + 1:3d}  loss {loss:.4f}  train {row['train_acc']:.2%}  test {row['test_acc']:.2%}")
+        history.append(row)
+    return history
+
+
 def fit(cfg: TrainConfig, data: Split, *, progress: bool = True, log=print) -> tuple[Learner, dict]:
     """Train on `data` and return the learner and a metrics dict (per-epoch loss and accuracies)."""
     torch.manual_seed(cfg.seed)
     learner = build(cfg, data.n_in, data.n_classes)
-    x_tr = torch.from_numpy(data.x_train)
-    y_tr = torch.from_numpy(data.y_train)
-    order = torch.Generator().manual_seed(cfg.seed + 1)
-    history = []
     t0 = time.perf_counter()
-    bar = tqdm(range(cfg.epochs), desc=f"{cfg.model} on {data.name}", unit="epoch", disable=not progress)
-    for epoch in bar:
-        perm = torch.randperm(len(x_tr), generator=order)
-        losses = []
-        for i in range(0, len(perm), cfg.batch_size):
-            idx = perm[i:i + cfg.batch_size]
-            losses.append(learner.step(x_tr[idx], y_tr[idx]))
-        loss = float(np.mean(losses))
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"{cfg.model}: training diverged at epoch {epoch + 1} (loss {loss}); "
-                                     "lower --lr or --beta")
-        train_acc = evaluate(learner.model, data.x_train, data.y_train)
-        test_acc = evaluate(learner.model, data.x_test, data.y_test)
-        history.append({"epoch": epoch + 1, "loss": loss, "train_acc": train_acc, "test_acc": test_acc})
-        bar.set_postfix(loss=f"{loss:.4f}", test=f"{test_acc:.2%}")
-        if log is not None:
-            log(f"epoch {epoch + 1:3d}  loss {loss:.4f}  train {train_acc:.2%}  test {test_acc:.2%}")
+    history = train_epochs(learner, data, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
+                           progress=progress, log=log, desc=f"{cfg.model} on {data.name}")
     metrics = {
         "config": asdict(cfg), "dataset": data.name, "n_train": len(data.x_train), "n_test": len(data.x_test),
         "final_test_acc": history[-1]["test_acc"], "final_train_acc": history[-1]["train_acc"],
