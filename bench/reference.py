@@ -11,8 +11,9 @@ Writes ``results/reference.md``, ``results/reference.json`` and ``results/refere
    gradient per layer, one-sided and symmetric estimators, beta in {0.5, 0.1, 0.05, 0.01}, at a
    converged free phase, on the untrained and on the trained network.
 3. Peak memory of one training step, EqProp against BPTT, at T = 10, 30, 100, 300: each point runs
-   in a fresh subprocess that reports its resident-set high-water mark minus its resident set just
-   before the step (after a warm-up step), so the figure is measured, not computed.
+   in a fresh subprocess that resets its resident-set high-water mark (VmHWM) just before the step
+   (after a warm-up step) and reports the mark minus the resident set at that moment, so the figure
+   is measured, not computed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -40,9 +40,20 @@ MEMORY_BATCH = 256
 BETAS = (0.5, 0.1, 0.05, 0.01)
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _status_bytes(field: str) -> int:
+    """A memory field of /proc/self/status (VmRSS, VmHWM), in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field}; the memory benchmark needs Linux")
+
+
+def _reset_peak() -> None:
+    """Reset VmHWM to the current RSS (Linux >= 4.0). getrusage's ru_maxrss cannot be used: it
+    survives exec, so a child would report its parent's peak."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def memory_probe(method: str, steps: int) -> dict:
@@ -57,9 +68,10 @@ def memory_probe(method: str, steps: int) -> dict:
     net.config.free_steps = 1
     step(x, y, opt)  # warm-up: allocator, thread pools and autograd machinery are in the baseline
     net.config.free_steps = steps
-    before = _rss_bytes()
+    _reset_peak()
+    before = _status_bytes("VmRSS")
     step(x, y, opt)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    peak = _status_bytes("VmHWM")
     return {"method": method, "T": steps, "rss_before": before, "peak": peak, "step_bytes": max(0, peak - before)}
 
 
@@ -147,8 +159,8 @@ def report(acc, grads, mem, out_dir) -> str:
                   f">= 0.99: **{'met' if worst >= 0.99 else 'NOT met'}**.", ""]
     if mem:
         lines += ["## Peak memory of one training step (measured)", "",
-                  f"Sizes {MEMORY_SIZES}, batch {MEMORY_BATCH}; resident-set high-water mark minus the resident "
-                  "set before the step, in a fresh process per point.", "",
+                  f"Sizes {MEMORY_SIZES}, batch {MEMORY_BATCH}; resident-set high-water mark (VmHWM, reset before "
+                  "the step) minus the resident set before the step, in a fresh process per point.", "",
                   "| T | EqProp (MiB) | BPTT (MiB) | BPTT / EqProp |", "|---|---|---|---|"]
         for t in MEMORY_T:
             e = next(r["step_bytes"] for r in mem if r["T"] == t and r["method"] == "eqprop")
