@@ -60,3 +60,12 @@ def test_divergence_is_reported():
     data = synthetic_blobs(n_train=64, n_test=32)
     with pytest.raises(FloatingPointError, match="diverged"):
         fit(TrainConfig(model="mlp", hidden=[8], epochs=2, lr=1e30), data, progress=False, log=None)
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        write_json_atomic(str(tmp_path / "m.json"), {})
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644

@@ -1,0 +1,274 @@
+"""Encodings defined once: number formats, memory layout, register map and opcodes of the accelerator.
+
+The golden model (`eqprop.golden`), the memory images (`eqprop.memimage`) and, later, the RTL,
+co-simulation and export import these definitions instead of restating them (the pattern of
+Glasgow's shared command enums and Gemmini's config-generated headers). Everything is plain data
+computed from a `HwConfig`; ``docs/number-formats.md`` tabulates `number_formats(HwConfig())` and a
+test checks the two against each other.
+
+Memory layout (one memory per region, word-addressed from 0, lane 0 in the least significant bits):
+
+- A weight matrix W_l of shape (rows, cols) = (n_{l+1}, n_l) is stored row-major; a word holds P =
+  ``mac_lanes`` consecutive entries of one row, W_l[r, c0 : c0 + P], and each row is padded with zeros
+  to a whole number of words. Word address = r * ceil(cols / P) + c // P, lane = c % P. Bottom-up,
+  the P lanes multiply one row's word by P input states and reduce into one neuron; top-down (W^T),
+  the same word is multiplied by the one broadcast upper state s_{l+1}[r] and the P lanes accumulate
+  P different lower neurons c0 .. c0 + P - 1. W and W^T are the same memory read in two orders.
+- Shadow weights use the same layout with ``shadow_bits`` lanes; biases and states are vectors,
+  P entries per word, padded with zeros.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from eqprop.hwconfig import HwConfig
+
+__all__ = ["CONTROL_MODE_SHIFT", "Control", "ErrorCode", "Format", "ID_MAGIC", "MAX_LAYERS", "MemoryRegion",
+           "Mode", "REGISTERS", "Reg", "RegisterInfo", "Status", "VERSION", "WEIGHT_WINDOW", "WINDOW_SIZE",
+           "config_registers", "memory_layout", "number_formats"]
+
+
+# ----------------------------------------------------------------------------------------------
+# number formats
+
+@dataclass(frozen=True)
+class Format:
+    """A fixed-point format: value = code * 2**-frac, codes in [lo, hi].
+
+    ``rounding`` says how a wider value is brought into this format and ``saturation`` what
+    happens outside [lo, hi]; both are spelled as in the docs table.
+    """
+
+    name: str
+    signed: bool
+    bits: int
+    frac: int
+    lo: int
+    hi: int
+    rounding: str
+    saturation: str
+
+    @property
+    def step(self) -> float:
+        """The value of one LSB, 2**-frac."""
+        return 2.0 ** -self.frac
+
+    @property
+    def q(self) -> str:
+        """Q notation: ``UQ0.8`` (unsigned, integer.fraction bits) or ``Q1.6`` (signed, sign bit not counted)."""
+        int_bits = self.bits - self.frac - (1 if self.signed else 0)
+        return f"{'' if self.signed else 'U'}Q{int_bits}.{self.frac}"
+
+
+def number_formats(cfg: HwConfig) -> dict[str, Format]:
+    """Every number format of `cfg`, keyed ``state``, ``input``, ``target``, ``weight.l``, ``shadow.l``,
+    ``bias.l``, ``acc.l`` (l = weight layer)."""
+    r = cfg.rounding
+    s = cfg.state_max
+    out = {
+        "input": Format("input", False, cfg.state_bits, cfg.state_bits, 0, s, "half_up (from float)",
+                        "clip to [lo, hi]"),
+        "state": Format("state", False, cfg.state_bits, cfg.state_bits, 0, s, r, "clip to [lo, hi] (hard sigmoid)"),
+        "target": Format("target", False, cfg.state_bits, cfg.state_bits, 0, s, "exact (one-hot: hi)", "none"),
+    }
+    for l in range(cfg.n_layers):
+        fw = cfg.weight_frac[l]
+        if cfg.weight_format == "ternary":
+            out[f"weight.{l}"] = Format(f"weight.{l}", True, 2, fw, -1, 1,
+                                        f"threshold {cfg.ternary_threshold}/8 of the step", "symmetric to [lo, hi]")
+        else:
+            out[f"weight.{l}"] = Format(f"weight.{l}", True, cfg.weight_bits, fw, -cfg.weight_max, cfg.weight_max,
+                                        r, "symmetric to [lo, hi]")
+        out[f"shadow.{l}"] = Format(f"shadow.{l}", True, cfg.shadow_bits, fw + cfg.shadow_extra,
+                                    -cfg.shadow_max, cfg.shadow_max, r, "symmetric to [lo, hi]")
+        out[f"bias.{l}"] = Format(f"bias.{l}", True, cfg.bias_bits, cfg.acc_frac(l), -cfg.bias_max, cfg.bias_max,
+                                  r, "symmetric to [lo, hi]")
+        amax = (1 << (cfg.acc_bits - 1)) - 1
+        out[f"acc.{l}"] = Format(f"acc.{l}", True, cfg.acc_bits, cfg.acc_frac(l), -amax, amax,
+                                 "exact (integer sum)", "cannot overflow (worst-case width)")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# memory layout
+
+@dataclass(frozen=True)
+class MemoryRegion:
+    """One on-chip memory: ``depth`` words of ``lanes`` signed or unsigned ``lane_bits``-wide fields.
+
+    ``rows`` x ``cols`` is the logical array (a vector has rows = 1); ``words_per_row`` =
+    ceil(cols / lanes).
+    """
+
+    name: str
+    layer: int
+    rows: int
+    cols: int
+    lanes: int
+    lane_bits: int
+    signed: bool
+
+    @property
+    def words_per_row(self) -> int:
+        return -(-self.cols // self.lanes)
+
+    @property
+    def depth(self) -> int:
+        return self.rows * self.words_per_row
+
+    @property
+    def word_bits(self) -> int:
+        return self.lanes * self.lane_bits
+
+    def address(self, row: int, col: int) -> tuple[int, int]:
+        """(word address, lane) of element [row, col]."""
+        return row * self.words_per_row + col // self.lanes, col % self.lanes
+
+
+def memory_layout(cfg: HwConfig) -> dict[str, MemoryRegion]:
+    """The memories of `cfg`, keyed ``weight.l``, ``shadow.l``, ``bias.l`` and ``state.k`` (k = 0 is the input)."""
+    p = cfg.mac_lanes
+    regions = {}
+    for l in range(cfg.n_layers):
+        rows, cols = cfg.sizes[l + 1], cfg.sizes[l]
+        regions[f"weight.{l}"] = MemoryRegion(f"weight.{l}", l, rows, cols, p, cfg.weight_bits, True)
+        regions[f"shadow.{l}"] = MemoryRegion(f"shadow.{l}", l, rows, cols, p, cfg.shadow_bits, True)
+        regions[f"bias.{l}"] = MemoryRegion(f"bias.{l}", l, 1, rows, p, cfg.bias_bits, True)
+    for k, n in enumerate(cfg.sizes):
+        regions[f"state.{k}"] = MemoryRegion(f"state.{k}", k, 1, n, p, cfg.state_bits, False)
+    return regions
+
+
+# ----------------------------------------------------------------------------------------------
+# register map (AXI4-Lite slave, 32-bit registers, byte offsets)
+
+ID_MAGIC = 0x45515048   # "EQPH"
+VERSION = 0x00010000    # major.minor in the upper and lower 16 bits
+MAX_LAYERS = 8          # LAYER_SIZE registers provided
+WINDOW_SIZE = 0x1000    # bytes per window; one 32-bit register per element, element i at base + 4 i
+WEIGHT_WINDOW = 0x40000  # bytes per weight or shadow window
+
+
+class Reg(enum.IntEnum):
+    """Byte offsets of the registers and windows."""
+
+    ID = 0x000
+    VERSION = 0x004
+    CONTROL = 0x008
+    STATUS = 0x00C
+    ERROR = 0x010
+    RESULT = 0x014
+    CYCLES = 0x018
+    STEPS = 0x01C
+    CFG_LAYERS = 0x020
+    CFG_FORMATS = 0x024
+    CFG_STEPS = 0x028
+    CFG_SHIFTS = 0x02C
+    CFG_LANES = 0x030
+    CFG_ACC = 0x034
+    LAYER_SIZE = 0x040          # MAX_LAYERS + 1 registers, n_0 .. n_L
+    LR_SHIFT = 0x080            # MAX_LAYERS registers
+    INPUT = 0x1000              # window: input codes s_0
+    TARGET = 0x2000             # window: target codes
+    STATE = 0x10000             # windows: state.k at STATE + k * WINDOW_SIZE (read-only)
+    BIAS = 0x20000              # windows: bias.l at BIAS + l * WINDOW_SIZE
+    WEIGHT = 0x100000           # windows: weight.l at WEIGHT + l * WEIGHT_WINDOW, element [r, c] at 4 (r cols + c)
+    SHADOW = 0x400000           # windows: shadow.l at SHADOW + l * WEIGHT_WINDOW, same indexing
+
+
+class Mode(enum.IntEnum):
+    """Opcodes written to CONTROL.mode."""
+
+    INFER = 0        # free phase from zero states; RESULT = argmax of the output states
+    TRAIN = 1        # free phase, nudged phase(s), contrastive update of shadows, biases and weights
+    RELAX = 2        # free phase only, from the current states (for debugging)
+
+
+class Control(enum.IntFlag):
+    START = 1 << 0   # write 1 to start; self-clearing
+    RESET = 1 << 1   # write 1 to clear states, STATUS and counters; self-clearing
+
+
+CONTROL_MODE_SHIFT = 4   # CONTROL[5:4] = Mode
+
+
+class Status(enum.IntFlag):
+    BUSY = 1 << 0
+    DONE = 1 << 1    # sticky until the next START
+    ERROR = 1 << 2   # ERROR holds the code
+
+
+class ErrorCode(enum.IntEnum):
+    NONE = 0
+    BAD_MODE = 1             # CONTROL.mode is not a Mode
+    START_WHILE_BUSY = 2
+    BAD_ADDRESS = 3          # access outside every register and window
+
+
+@dataclass(frozen=True)
+class RegisterInfo:
+    name: str
+    offset: int
+    access: str        # "ro", "rw", "wo"
+    description: str
+
+
+REGISTERS: tuple[RegisterInfo, ...] = (
+    RegisterInfo("ID", Reg.ID, "ro", f"0x{ID_MAGIC:08X} ('EQPH')"),
+    RegisterInfo("VERSION", Reg.VERSION, "ro", "register-map version, major << 16 | minor"),
+    RegisterInfo("CONTROL", Reg.CONTROL, "rw", "bit 0 START, bit 1 RESET (self-clearing); bits 5:4 mode (Mode)"),
+    RegisterInfo("STATUS", Reg.STATUS, "ro", "bit 0 BUSY, bit 1 DONE, bit 2 ERROR"),
+    RegisterInfo("ERROR", Reg.ERROR, "ro", "ErrorCode of the last error"),
+    RegisterInfo("RESULT", Reg.RESULT, "ro", "argmax of the output states after INFER or TRAIN"),
+    RegisterInfo("CYCLES", Reg.CYCLES, "ro", "clock cycles of the last run"),
+    RegisterInfo("STEPS", Reg.STEPS, "ro", "relaxation steps taken in the last run"),
+    RegisterInfo("CFG_LAYERS", Reg.CFG_LAYERS, "ro", "number of weight layers L"),
+    RegisterInfo("CFG_FORMATS", Reg.CFG_FORMATS, "ro",
+                 "state_bits[4:0] | weight_bits[9:5] | ternary[10] | shadow_bits[16:11] | bias_bits[22:17]"),
+    RegisterInfo("CFG_STEPS", Reg.CFG_STEPS, "ro", "free_steps[15:0] | nudge_steps[31:16]"),
+    RegisterInfo("CFG_SHIFTS", Reg.CFG_SHIFTS, "ro",
+                 "beta_shift[4:0] | eps_shift[9:5] | rounding[11:10] | estimator[12] | ternary_threshold[16:13]"),
+    RegisterInfo("CFG_LANES", Reg.CFG_LANES, "ro", "MAC lanes P"),
+    RegisterInfo("CFG_ACC", Reg.CFG_ACC, "ro", "accumulator width in bits"),
+    RegisterInfo("LAYER_SIZE", Reg.LAYER_SIZE, "ro", "n_k at LAYER_SIZE + 4 k, k = 0 .. L"),
+    RegisterInfo("LR_SHIFT", Reg.LR_SHIFT, "rw", "lr_shifts[l] at LR_SHIFT + 4 l (reset: HwConfig.lr_shifts)"),
+    RegisterInfo("INPUT", Reg.INPUT, "wo", "window: input code i at INPUT + 4 i"),
+    RegisterInfo("TARGET", Reg.TARGET, "wo", "window: target code i at TARGET + 4 i"),
+    RegisterInfo("STATE", Reg.STATE, "ro", "windows: state.k code i at STATE + k WINDOW_SIZE + 4 i"),
+    RegisterInfo("BIAS", Reg.BIAS, "rw", "windows: bias.l code i at BIAS + l WINDOW_SIZE + 4 i"),
+    RegisterInfo("WEIGHT", Reg.WEIGHT, "rw", "windows: weight.l [r, c] at WEIGHT + l 0x40000 + 4 (r n_l + c)"),
+    RegisterInfo("SHADOW", Reg.SHADOW, "rw",
+                 "windows: shadow.l [r, c] at SHADOW + l 0x40000 + 4 (r n_l + c); writing re-derives the weight"),
+)
+
+
+def config_registers(cfg: HwConfig) -> dict[str, int]:
+    """The reset values of the configuration registers for `cfg` (name -> 32-bit value); all are
+    read-only except LR_SHIFT, which the host may rewrite to anneal the learning rate."""
+    from eqprop.hwconfig import ESTIMATORS, ROUNDINGS
+
+    if cfg.n_layers > MAX_LAYERS:
+        raise ValueError(f"the number of weight layers must be at most {MAX_LAYERS}, not {cfg.n_layers!r}")
+    if max(cfg.sizes) > WINDOW_SIZE // 4:
+        raise ValueError(f"every layer size must be at most {WINDOW_SIZE // 4} (one register window), "
+                         f"not {max(cfg.sizes)!r}")
+    largest = max(cfg.sizes[l] * cfg.sizes[l + 1] for l in range(cfg.n_layers))
+    if largest > WEIGHT_WINDOW // 4:
+        raise ValueError(f"every weight matrix must have at most {WEIGHT_WINDOW // 4} entries (one weight window), "
+                         f"not {largest!r}")
+    regs = {
+        "ID": ID_MAGIC, "VERSION": VERSION, "CFG_LAYERS": cfg.n_layers,
+        "CFG_FORMATS": (cfg.state_bits | cfg.weight_bits << 5 | (cfg.weight_format == "ternary") << 10
+                        | cfg.shadow_bits << 11 | cfg.bias_bits << 17),
+        "CFG_STEPS": cfg.free_steps | cfg.nudge_steps << 16,
+        "CFG_SHIFTS": (cfg.beta_shift | cfg.eps_shift << 5 | ROUNDINGS.index(cfg.rounding) << 10
+                       | ESTIMATORS.index(cfg.estimator) << 12 | cfg.ternary_threshold << 13),
+        "CFG_LANES": cfg.mac_lanes, "CFG_ACC": cfg.acc_bits,
+    }
+    for k, n in enumerate(cfg.sizes):
+        regs[f"LAYER_SIZE.{k}"] = n
+    for l, s in enumerate(cfg.lr_shifts):
+        regs[f"LR_SHIFT.{l}"] = s
+    return regs

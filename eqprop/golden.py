@@ -1,0 +1,293 @@
+"""Integer golden model of the accelerator: the executable specification, bit for bit.
+
+Implements the discrete-time Equilibrium Propagation of `eqprop.eqpropnet.EqPropNet` (Scellier &
+Bengio 2017; Ernoult et al. 2019; the symmetric estimator of Laborieux et al. 2021) in integers
+only, with the widths, shifts and rounding of a `HwConfig`. All arrays are numpy int64 codes in the
+formats of `eqprop.formats.number_formats`; no float value enters a computation.
+
+One relaxation step (all layers at once, from the previous step's states), for weight layer l:
+
+    acc_l   = (W_l s_l << (A_l - fw_l)) + (W_{l+1}^T s_{l+2} << (A_l - fw_{l+1})) + b_l   # exact, acc_bits
+    acc_L  += sign * R(t - s_L, beta_shift - A_{L-1})                                   # nudge, output only
+    rho_l   = clip(R(acc_l, A_l), 0, 2**state_bits - 1)                                  # hard sigmoid
+    s_l    <- s_l + R(rho_l - s_l, eps_shift)                                             # mixing, eps = 2**-eps_shift
+
+with R(v, k) the right shift by k under ``cfg.rounding`` (a left shift when k < 0), A_l =
+`HwConfig.acc_align`. The symmetric estimator relaxes from the free state at +beta and at -beta
+(sign = +1, -1) and contrasts the two; one-sided contrasts +beta against the free state.
+
+Training is online, one sample at a time, as the chip will do it: free phase, nudged phase(s), then
+
+    shadow_l <- sat(shadow_l + R(s+_{l+1} s+_l^T - s-_{l+1} s-_l^T, weight_update_shift(l)))
+    b_l      <- sat(b_l + R(s+_{l+1} - s-_{l+1}, bias_update_shift(l)))
+    W_l       = derive_weights(shadow_l)      # round + saturate (int), threshold (ternary)
+
+before the next sample. `train` on a batch is by definition the samples one after another.
+Relaxation and inference are vectorised: a batch is bit-identical to its samples one by one,
+because every operation is elementwise or an exact integer sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eqprop.hwconfig import HwConfig
+
+__all__ = ["IntParams", "Trace", "contrast_update", "derive_weights", "encode_targets", "infer", "init_params",
+           "matmul_exact", "predict", "relax", "saturate", "shift_round", "step", "train", "train_sample"]
+
+
+# ----------------------------------------------------------------------------------------------
+# primitives
+
+def shift_round(x: np.ndarray, k: int, mode: str) -> np.ndarray:
+    """x / 2**k rounded to an integer (int64), exact for k <= 0 (left shift).
+
+    ``floor``: arithmetic shift right. ``half_up``: (x + 2**(k-1)) >> k, ties towards +inf.
+    ``half_away``: sign(x) * ((|x| + 2**(k-1)) >> k), ties away from zero, so R(-x) = -R(x).
+    """
+    x = np.asarray(x, dtype=np.int64)
+    if k <= 0:
+        return x << -k
+    if mode == "floor":
+        return x >> k
+    half = np.int64(1) << (k - 1)
+    if mode == "half_up":
+        return (x + half) >> k
+    if mode == "half_away":
+        return np.sign(x) * ((np.abs(x) + half) >> k)
+    raise ValueError(f"rounding must be one of floor, half_up, half_away, not {mode!r}")
+
+
+def saturate(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Clip to [lo, hi] (int64)."""
+    return np.clip(np.asarray(x, dtype=np.int64), lo, hi)
+
+
+def matmul_exact(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer a @ b, computed in float64 BLAS and returned as int64.
+
+    Exact because every operand, product and partial sum is an integer below 2**52 in magnitude
+    (`HwConfig` caps the worst-case accumulator at 52 bits), so no float rounding can occur in any
+    summation order.
+    """
+    return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------------
+# parameters
+
+@dataclass
+class IntParams:
+    """Integer parameters: ``shadow[l]`` (n_{l+1}, n_l) in shadow format, ``weights[l]`` derived from
+    it (forward format), ``biases[l]`` (n_{l+1},) in bias format. All int64."""
+
+    shadow: list[np.ndarray]
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+
+    def copy(self) -> IntParams:
+        return IntParams([a.copy() for a in self.shadow], [a.copy() for a in self.weights],
+                         [a.copy() for a in self.biases])
+
+    @classmethod
+    def from_shadow(cls, cfg: HwConfig, shadow: list[np.ndarray], biases: list[np.ndarray]) -> IntParams:
+        """Check shapes and ranges and derive the forward weights."""
+        shadow = [np.asarray(s, dtype=np.int64) for s in shadow]
+        biases = [np.asarray(b, dtype=np.int64) for b in biases]
+        if len(shadow) != cfg.n_layers or len(biases) != cfg.n_layers:
+            raise ValueError(f"the parameters must have {cfg.n_layers} layers, not {len(shadow)} shadow, "
+                             f"{len(biases)} bias")
+        for l in range(cfg.n_layers):
+            shape = (cfg.sizes[l + 1], cfg.sizes[l])
+            if shadow[l].shape != shape or biases[l].shape != shape[:1]:
+                raise ValueError(f"layer {l}: shadow must have shape {shape} and bias {shape[:1]}, not "
+                                 f"{shadow[l].shape} and {biases[l].shape}")
+            if np.abs(shadow[l]).max(initial=0) > cfg.shadow_max or np.abs(biases[l]).max(initial=0) > cfg.bias_max:
+                raise ValueError(f"layer {l}: shadow codes must be within +-{cfg.shadow_max} and bias codes "
+                                 f"within +-{cfg.bias_max}")
+        return cls(shadow, [derive_weights(cfg, s) for s in shadow], biases)
+
+
+def derive_weights(cfg: HwConfig, shadow: np.ndarray) -> np.ndarray:
+    """Forward weight codes from shadow codes.
+
+    int: saturate(R(shadow, shadow_extra), +-weight_max), rounding ``cfg.rounding``.
+    ternary: sign(shadow) where |shadow| >= ternary_threshold_code, else 0 (symmetric).
+    """
+    if cfg.weight_format == "ternary":
+        return np.where(np.abs(shadow) >= cfg.ternary_threshold_code, np.sign(shadow), 0).astype(np.int64)
+    return saturate(shift_round(shadow, cfg.shadow_extra, cfg.rounding), -cfg.weight_max, cfg.weight_max)
+
+
+def init_params(cfg: HwConfig, seed: int = 0, gain: float = 1.0) -> IntParams:
+    """Random initial parameters for training from scratch: shadow ~ uniform integers in
+    +-gain/sqrt(n_in) (the float model's init, in shadow LSBs), zero biases. numpy's PCG64 draws them."""
+    rng = np.random.default_rng(seed)
+    shadow, biases = [], []
+    for l in range(cfg.n_layers):
+        bound = min(int(gain / np.sqrt(cfg.sizes[l]) * 2.0 ** (cfg.weight_frac[l] + cfg.shadow_extra)),
+                    cfg.shadow_max)
+        shadow.append(rng.integers(-bound, bound + 1, size=(cfg.sizes[l + 1], cfg.sizes[l]), dtype=np.int64))
+        biases.append(np.zeros(cfg.sizes[l + 1], dtype=np.int64))
+    return IntParams.from_shadow(cfg, shadow, biases)
+
+
+def encode_targets(cfg: HwConfig, labels: np.ndarray) -> np.ndarray:
+    """One-hot target codes (B, n_out): state_max at the label, 0 elsewhere."""
+    labels = np.asarray(labels)
+    t = np.zeros((labels.shape[0], cfg.sizes[-1]), dtype=np.int64)
+    t[np.arange(labels.shape[0]), labels] = cfg.state_max
+    return t
+
+
+def _check_codes(cfg: HwConfig, x: np.ndarray, n: int, what: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != n:
+        raise ValueError(f"{what} must have shape (batch, {n}), not {x.shape}")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise TypeError(f"{what} must be integer codes (quantise floats with eqprop.quantise.quantise_input), "
+                        f"not {x.dtype}")
+    if x.size and (x.min() < 0 or x.max() > cfg.state_max):
+        raise ValueError(f"{what} codes must be in 0 .. {cfg.state_max}, not {x.min()} .. {x.max()}")
+    return x.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------------
+# relaxation
+
+@dataclass
+class Trace:
+    """Every intermediate tensor, for locating a hardware mismatch.
+
+    ``states[phase][t][l]`` is s_{l+1} after step t+1 of ``phase`` ("free", "plus", "minus" or
+    "nudged"), (B, n_{l+1}); ``acc[phase][t][l]`` the accumulator of that step, before rho.
+    ``updates`` holds, per trained sample, the dicts returned by `contrast_update`.
+    """
+
+    states: dict[str, list[list[np.ndarray]]] = field(default_factory=dict)
+    acc: dict[str, list[list[np.ndarray]]] = field(default_factory=dict)
+    updates: list[dict] = field(default_factory=list)
+
+
+def step(cfg: HwConfig, params: IntParams, x: np.ndarray, states: list[np.ndarray], *, sign: int = 0,
+         target: np.ndarray | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One synchronous relaxation step; returns (new states, accumulators), each a list over layers.
+
+    Widths: products and sums exact in ``acc_bits`` (worst case, cannot overflow); rho rounds by
+    ``cfg.rounding`` and clips to the state range; mixing rounds by ``cfg.rounding`` and cannot
+    leave the state range (it moves s towards rho by at most |rho - s|).
+    """
+    n = cfg.n_layers
+    new, accs = [], []
+    for l in range(n):
+        below = x if l == 0 else states[l - 1]  # (B, n_l)
+        a = cfg.acc_align(l)
+        acc = matmul_exact(below, params.weights[l].T) << (a - cfg.weight_frac[l])  # (B, n_{l+1})
+        if l + 1 < n:
+            acc = acc + (matmul_exact(states[l + 1], params.weights[l + 1]) << (a - cfg.weight_frac[l + 1]))
+        elif sign != 0:
+            acc = acc + sign * shift_round(target - states[l], cfg.nudge_shift(), cfg.rounding)
+        acc = acc + params.biases[l]  # (B, n_{l+1}), fraction state_bits + A_l
+        rho = saturate(shift_round(acc, a, cfg.rounding), 0, cfg.state_max)  # state format, clipped
+        new.append(states[l] + shift_round(rho - states[l], cfg.eps_shift, cfg.rounding))
+        accs.append(acc)
+    return new, accs
+
+
+def relax(cfg: HwConfig, params: IntParams, x: np.ndarray, states: list[np.ndarray] | None = None, *,
+          steps: int, sign: int = 0, target: np.ndarray | None = None, trace: Trace | None = None,
+          phase: str = "free") -> list[np.ndarray]:
+    """Run `steps` relaxation steps from `states` (zeros if None); nudged when sign is +1 or -1.
+
+    With a `trace`, every step's states and accumulators are appended under ``phase``.
+    """
+    x = _check_codes(cfg, x, cfg.sizes[0], "input")
+    if sign not in (-1, 0, 1):
+        raise ValueError(f"sign must be -1, 0 or +1, not {sign!r}")
+    if sign != 0:
+        target = _check_codes(cfg, target, cfg.sizes[-1], "target")
+    if states is None:
+        states = [np.zeros((x.shape[0], m), dtype=np.int64) for m in cfg.sizes[1:]]
+    if trace is not None:
+        trace.states.setdefault(phase, [])
+        trace.acc.setdefault(phase, [])
+    for _ in range(steps):
+        states, accs = step(cfg, params, x, states, sign=sign, target=target)
+        if trace is not None:
+            trace.states[phase].append(states)
+            trace.acc[phase].append(accs)
+    return states
+
+
+def infer(cfg: HwConfig, params: IntParams, x: np.ndarray, *, trace: Trace | None = None) -> np.ndarray:
+    """Output state codes (B, n_out) after the free phase of ``cfg.free_steps`` steps from zero states."""
+    return relax(cfg, params, x, steps=cfg.free_steps, trace=trace)[-1]
+
+
+def predict(cfg: HwConfig, params: IntParams, x: np.ndarray, *, batch: int = 4096) -> np.ndarray:
+    """argmax of the output states (B,); ties go to the lowest index, as a sequential comparator does."""
+    x = np.asarray(x)
+    return np.concatenate([infer(cfg, params, x[i:i + batch]).argmax(axis=1) for i in range(0, len(x), batch)]
+                          or [np.zeros(0, dtype=np.int64)])
+
+
+# ----------------------------------------------------------------------------------------------
+# learning
+
+def contrast_update(cfg: HwConfig, params: IntParams, x: np.ndarray, pos: list[np.ndarray],
+                    neg: list[np.ndarray]) -> tuple[IntParams, dict]:
+    """Apply the contrastive update of one sample (x: (1, n_0)) and return (new params, details).
+
+    Contrast c_l = s+_{l+1} s+_l^T - s-_{l+1} s-_l^T (fraction 2 state_bits, exact); shadow and bias
+    steps are R(c, shift) with ``weight_update_shift`` / ``bias_update_shift`` and ``cfg.rounding``;
+    shadows and biases saturate symmetrically; forward weights are re-derived. Equal `pos` and
+    `neg` give c = 0 and change nothing.
+    """
+    if x.shape[0] != 1:
+        raise ValueError(f"the chip trains one sample at a time; x must have shape (1, n_0), not {x.shape}")
+    shadow, biases, dws, dbs = [], [], [], []
+    for l in range(cfg.n_layers):
+        below_p = x if l == 0 else pos[l - 1]  # (1, n_l)
+        below_n = x if l == 0 else neg[l - 1]
+        c = pos[l].T * below_p - neg[l].T * below_n  # (n_{l+1}, n_l), exact outer products
+        dw = shift_round(c, cfg.weight_update_shift(l), cfg.rounding)
+        db = shift_round(pos[l][0] - neg[l][0], cfg.bias_update_shift(l), cfg.rounding)  # (n_{l+1},)
+        shadow.append(saturate(params.shadow[l] + dw, -cfg.shadow_max, cfg.shadow_max))
+        biases.append(saturate(params.biases[l] + db, -cfg.bias_max, cfg.bias_max))
+        dws.append(dw)
+        dbs.append(db)
+    new = IntParams(shadow, [derive_weights(cfg, s) for s in shadow], biases)
+    return new, {"dshadow": dws, "dbias": dbs}
+
+
+def train_sample(cfg: HwConfig, params: IntParams, x: np.ndarray, target: np.ndarray, *,
+                 trace: Trace | None = None) -> IntParams:
+    """One on-chip training step on one sample: x (1, n_0), target (1, n_out) codes."""
+    free = relax(cfg, params, x, steps=cfg.free_steps, trace=trace, phase="free")
+    k = cfg.nudge_steps
+    if cfg.estimator == "symmetric":
+        pos = relax(cfg, params, x, free, steps=k, sign=1, target=target, trace=trace, phase="plus")
+        neg = relax(cfg, params, x, free, steps=k, sign=-1, target=target, trace=trace, phase="minus")
+    else:
+        pos = relax(cfg, params, x, free, steps=k, sign=1, target=target, trace=trace, phase="nudged")
+        neg = free
+    new, details = contrast_update(cfg, params, np.asarray(x, dtype=np.int64), pos, neg)
+    if trace is not None:
+        trace.updates.append(details)
+    return new
+
+
+def train(cfg: HwConfig, params: IntParams, x: np.ndarray, target: np.ndarray, *,
+          trace: Trace | None = None) -> IntParams:
+    """Online training over a batch: `train_sample` on each row in order (the chip's semantics).
+
+    `params` is not modified; the updated parameters are returned.
+    """
+    x = _check_codes(cfg, x, cfg.sizes[0], "input")
+    target = _check_codes(cfg, target, cfg.sizes[-1], "target")
+    for i in range(x.shape[0]):
+        params = train_sample(cfg, params, x[i:i + 1], target[i:i + 1], trace=trace)
+    return params

@@ -1,0 +1,157 @@
+"""Quantisation: a float `EqPropNet` (or its checkpoint) becomes the integer parameters of the golden model.
+
+Each weight layer gets its own power-of-two scale 2**-weight_frac[l], chosen to minimise the mean
+squared error of the quantised weights (saturation included), so a few large weights may saturate
+when that lowers the error of all the others; the counts are reported per layer. Ternary layers use
+the same search over alpha = 2**-weight_frac[l] with the threshold ``ternary_threshold/8 * alpha``
+that the chip applies. Biases take the accumulator fraction of their layer (see `HwConfig.acc_frac`).
+Float-to-integer rounding is round-half-up for inputs and ``cfg.rounding`` for parameters. Shadow
+weights keep ``shadow_bits - weight_bits`` more fraction bits of the float weights, adjusted where
+needed so that the forward weights derived from them are the float weights rounded once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from eqprop.golden import IntParams, derive_weights
+from eqprop.hwconfig import HwConfig
+
+__all__ = ["Quantised", "config_from_net", "dequantise", "quantise", "quantise_input", "round_float"]
+
+_FRAC_RANGE = range(0, 25)  # candidate weight_frac values, as HwConfig allows
+
+
+def round_float(x: np.ndarray, mode: str) -> np.ndarray:
+    """Round floats to integers (int64) by the same rule the integer datapath uses for `mode`."""
+    x = np.asarray(x, dtype=np.float64)
+    if mode == "floor":
+        r = np.floor(x)
+    elif mode == "half_up":
+        r = np.floor(x + 0.5)
+    elif mode == "half_away":
+        r = np.sign(x) * np.floor(np.abs(x) + 0.5)
+    else:
+        raise ValueError(f"rounding must be one of floor, half_up, half_away, not {mode!r}")
+    return r.astype(np.int64)
+
+
+def quantise_input(cfg: HwConfig, x: np.ndarray) -> np.ndarray:
+    """Float inputs in [0, 1] (B, n_in) -> state codes: clip(round_half_up(x * 2**state_bits), 0, state_max)."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError(f"input contains {int((~np.isfinite(x)).sum())} NaN or infinite values")
+    return np.clip(round_float(x * 2.0 ** cfg.state_bits, "half_up"), 0, cfg.state_max)
+
+
+def _quantise_weights(cfg: HwConfig, w: np.ndarray, frac: int) -> tuple[np.ndarray, int]:
+    """Forward codes of float weights `w` at `frac`, and how many saturated (int) / exceeded 1.5 alpha (ternary)."""
+    scaled = w * 2.0 ** frac
+    if cfg.weight_format == "ternary":
+        codes = np.where(np.abs(scaled) >= cfg.ternary_threshold / 8, np.sign(scaled), 0).astype(np.int64)
+        return codes, int((np.abs(scaled) > 1.5).sum())
+    codes = round_float(scaled, cfg.rounding)
+    return np.clip(codes, -cfg.weight_max, cfg.weight_max), int((np.abs(codes) > cfg.weight_max).sum())
+
+
+def _best_frac(cfg: HwConfig, w: np.ndarray) -> int:
+    """The weight_frac of least squared error; ties go to the smaller frac (the wider range)."""
+    errors = [float(((_quantise_weights(cfg, w, f)[0] * 2.0 ** -f - w) ** 2).sum()) for f in _FRAC_RANGE]
+    return _FRAC_RANGE[int(np.argmin(errors))]
+
+
+def config_from_net(net, **overrides) -> HwConfig:
+    """A HwConfig with the net's sizes, step counts, beta, step size and estimator (powers of two).
+
+    Raises ValueError when beta or the step size is not a power of two (the chip shifts) or the
+    estimator is one the chip does not implement.
+    """
+    c = net.config
+
+    def shift(v: float, name: str) -> int:
+        k = -math.log2(v)
+        if abs(k - round(k)) > 1e-9:
+            raise ValueError(f"{name} must be a power of two for the fixed-point model, not {v!r}")
+        return round(k)
+
+    if c.estimator not in ("symmetric", "one-sided"):
+        raise ValueError(f"estimator must be symmetric or one-sided for the fixed-point model, not {c.estimator!r}")
+    base = {"sizes": tuple(c.sizes), "free_steps": c.free_steps, "nudge_steps": c.nudge_steps,
+            "beta_shift": shift(c.beta, "beta"), "eps_shift": shift(c.step_size, "step_size"),
+            "estimator": c.estimator}
+    return HwConfig(**{**base, **overrides})
+
+
+@dataclass(frozen=True)
+class Quantised:
+    """The result of `quantise`: the config (with the chosen weight_frac), the parameters, and per layer
+    ``report[l]`` = {weight_frac, acc_frac, weight_saturated, bias_saturated, shadow_saturated, n_weights,
+    weight_rmse, zero_fraction}."""
+
+    cfg: HwConfig
+    params: IntParams
+    report: list[dict]
+
+
+def _load_net(net_or_path):
+    if isinstance(net_or_path, str | os.PathLike):
+        from eqprop.train import load_checkpoint
+
+        learner = load_checkpoint(os.fspath(net_or_path))
+        if learner.name not in ("eqprop", "bptt"):
+            raise ValueError(f"{os.fspath(net_or_path)}: quantisation needs an EqPropNet checkpoint "
+                             f"(model eqprop or bptt), not {learner.name!r}")
+        return learner.model
+    return net_or_path
+
+
+def quantise(net_or_path, cfg: HwConfig | None = None, **overrides) -> Quantised:
+    """Quantise an `EqPropNet` (or the path of a checkpoint written by `eqprop.train.save_checkpoint`).
+
+    Parameters
+    ----------
+    net_or_path : EqPropNet or path
+    cfg : HwConfig, optional
+        Formats to quantise to; its sizes must match the net. Default: `config_from_net(net)`.
+    **overrides
+        HwConfig fields to change (e.g. ``weight_format="ternary", weight_bits=2``).
+        ``weight_frac`` is always chosen here, per layer.
+    """
+    net = _load_net(net_or_path)
+    cfg = cfg or config_from_net(net)
+    cfg = cfg.replace(**overrides) if overrides else cfg
+    if tuple(net.sizes) != cfg.sizes:
+        raise ValueError(f"cfg.sizes must match the network's sizes {tuple(net.sizes)}, not {cfg.sizes!r}")
+    ws = [w.detach().double().cpu().numpy() for w in net.weights]
+    bs = [b.detach().double().cpu().numpy() for b in net.biases]
+    cfg = cfg.replace(weight_frac=tuple(_best_frac(cfg, w) for w in ws))
+    shadow, biases, report = [], [], []
+    for l, (w, b) in enumerate(zip(ws, bs, strict=True)):
+        fw = cfg.weight_frac[l]
+        sh = round_float(w * 2.0 ** (fw + cfg.shadow_extra), cfg.rounding)
+        bq = round_float(b * 2.0 ** cfg.acc_frac(l), cfg.rounding)
+        codes, sat = _quantise_weights(cfg, w, fw)
+        clipped = np.clip(sh, -cfg.shadow_max, cfg.shadow_max)
+        # double rounding (float -> shadow -> forward) may land on the other side of a tie; there the
+        # shadow takes the forward code exactly, so forward weights are always within half a step
+        shadow.append(np.where(derive_weights(cfg, clipped) == codes, clipped, codes << cfg.shadow_extra))
+        biases.append(np.clip(bq, -cfg.bias_max, cfg.bias_max))
+        report.append({
+            "layer": l, "weight_frac": fw, "acc_frac": cfg.acc_frac(l), "n_weights": int(w.size),
+            "weight_saturated": sat, "bias_saturated": int((np.abs(bq) > cfg.bias_max).sum()),
+            "shadow_saturated": int((np.abs(sh) > cfg.shadow_max).sum()),
+            "weight_rmse": float(np.sqrt(((codes * 2.0 ** -fw - w) ** 2).mean())),
+            "zero_fraction": float((codes == 0).mean()),
+        })
+    return Quantised(cfg, IntParams.from_shadow(cfg, shadow, biases), report)
+
+
+def dequantise(cfg: HwConfig, params: IntParams) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Float values of the forward weights and biases: code * 2**-frac."""
+    ws = [w * 2.0 ** -cfg.weight_frac[l] for l, w in enumerate(params.weights)]
+    bs = [b * 2.0 ** -cfg.acc_frac(l) for l, b in enumerate(params.biases)]
+    return ws, bs
