@@ -33,52 +33,19 @@ from tqdm.auto import tqdm
 from eqprop import golden
 from eqprop.data import load_digits_split
 from eqprop.hwconfig import HwConfig
+from eqprop.onchip import accuracy as _acc
+from eqprop.onchip import annealed as _annealed
+from eqprop.onchip import precision_overrides as _precision_cfg
+from eqprop.onchip import train_epochs
 from eqprop.quantise import quantise, quantise_input
 from eqprop.train import TrainConfig, evaluate, fit, write_json_atomic
 
 BITS = list(range(2, 17))
 
 
-def _acc(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, y: np.ndarray) -> float:
-    return float((golden.predict(cfg, params, quantise_input(cfg, x)) == y).mean())
-
-
-def _train_epochs(cfg, params, data, epochs, seed, schedule, bar_desc):
-    """Online golden training; `schedule(epoch)` gives the lr_shifts of that epoch. Returns params, history."""
-    rng = np.random.default_rng(seed)
-    x = quantise_input(cfg, data.x_train)
-    t = golden.encode_targets(cfg, data.y_train)
-    history = []
-    for epoch in tqdm(range(epochs), desc=bar_desc, unit="epoch", leave=False):
-        ecfg = cfg.replace(lr_shifts=schedule(epoch))
-        perm = rng.permutation(len(x))
-        params = golden.train(ecfg, params, x[perm], t[perm])
-        history.append({"epoch": epoch + 1, "lr_shifts": list(ecfg.lr_shifts),
-                        "test_acc": _acc(cfg, params, data.x_test, data.y_test)})
-    return params, history
-
-
-def _annealed(lr_shifts: tuple[int, ...], epochs: int):
-    """The host's learning-rate schedule: lr_shifts, + 1 after 60 % and + 2 after 85 % of the epochs."""
-    def schedule(epoch: int) -> tuple[int, ...]:
-        extra = 0 if epoch < epochs * 0.6 else 1 if epoch < epochs * 0.85 else 2
-        return tuple(s + extra for s in lr_shifts)
-    return schedule
-
-
-def _precision_cfg(base: HwConfig, state_bits: int, weight_bits: int) -> dict:
-    """Overrides for a sweep point: shadow, bias widths wide enough that only the swept widths matter."""
-    return {"state_bits": state_bits, "weight_bits": weight_bits, "shadow_bits": weight_bits + 8,
-            "bias_bits": min(40, state_bits + weight_bits + 12), "eps_shift": min(base.eps_shift, state_bits)}
-
-
 def _throughput(cfg, params, net, x_float, repeats):
     """Samples per second of batched integer (golden.infer) and float (EqPropNet.forward) inference,
     both under the same thread limits (see `main`); the best of `repeats` counts."""
-    return _timed(cfg, params, net, x_float, repeats)
-
-
-def _timed(cfg, params, net, x_float, repeats):
     xq = quantise_input(cfg, x_float)
     xt = torch.from_numpy(x_float)
     golden.infer(cfg, params, xq[:64])
@@ -122,8 +89,9 @@ def run(args) -> dict:
         row["ternary"] = _acc(qt.cfg, qt.params, data.x_test, data.y_test)
         row["ternary_weight_frac"] = list(qt.cfg.weight_frac)
         row["ternary_zero_fraction"] = [r["zero_fraction"] for r in qt.report]
-        tuned, _ = _train_epochs(qt.cfg, qt.params, data, args.finetune_epochs, seed,
-                                 _annealed(qt.cfg.lr_shifts, args.finetune_epochs), "ternary on-chip fine-tuning")
+        tuned, _ = train_epochs(qt.cfg, qt.params, data, epochs=args.finetune_epochs, seed=seed,
+                                schedule=_annealed(qt.cfg.lr_shifts, args.finetune_epochs),
+                                desc="ternary on-chip fine-tuning")
         row["ternary_finetuned"] = _acc(qt.cfg, tuned, data.x_test, data.y_test)
         per_seed.append(row)
     out["quantised_inference"] = per_seed
@@ -135,7 +103,8 @@ def run(args) -> dict:
     scratch = []
     for seed in tqdm(range(args.train_seeds), desc="integer training from scratch", unit="seed"):
         params = golden.init_params(base, seed=seed)
-        params, history = _train_epochs(base, params, data, args.train_epochs, seed, schedule, f"seed {seed}")
+        params, history = train_epochs(base, params, data, epochs=args.train_epochs, seed=seed, schedule=schedule,
+                                       desc=f"seed {seed}")
         scratch.append({"seed": seed, "final_test_acc": history[-1]["test_acc"], "history": history})
     out["integer_training"] = scratch
     out["mean_integer_training"] = float(np.mean([r["final_test_acc"] for r in scratch]))
