@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test test-slow sim demo bench lint clean
+.PHONY: all venv test test-slow sim demo bench bench-reference bench-golden lint clean
 
 all: test
 
@@ -32,8 +32,14 @@ sim: demo
 demo: $(STAMP)
 	$(PY) -m eqprop demo
 
-bench: $(STAMP)
+# Every benchmark; each writes results/<name>.md and .json. About 10 minutes on two cores.
+bench: bench-reference bench-golden
+
+bench-reference: $(STAMP)
 	$(PY) -m bench.reference
+
+bench-golden: $(STAMP)
+	$(PY) -m bench.golden
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
