@@ -1,1 +1,5 @@
-"""Verilog export for FPGA toolchains: .v, memory images, manifest and FuseSoC core (to come)."""
+"""Verilog export for FPGA toolchains: the `.v` file, memory images, ``manifest.json`` and a FuseSoC
+core (`export.writer`), and the Verilator lint with its documented suppressions (`export.lint`).
+
+Run ``python -m export --config CONFIG --weights CHECKPOINT --out DIR``.
+"""

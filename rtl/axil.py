@@ -1,0 +1,253 @@
+"""The accelerator's top level: an AXI4-Lite slave over the register map of `eqprop.formats`, driving `Core`.
+
+Every offset, field and code comes from `eqprop.formats` (`Reg`, `Control`, `Status`, `ErrorCode`,
+`Mode`, `config_registers`), so the host driver and the RTL cannot drift. The slave takes one
+transaction at a time (a write needs AWVALID and WVALID together; reads and writes alternate when both
+are pending) and answers OKAY, or SLVERR for an illegal access, which also sets STATUS.ERROR and the
+ERROR code and changes nothing else:
+
+- START while busy (and RESET while busy): START_WHILE_BUSY; the running command goes on untouched.
+- START with a mode that is not a `Mode`: BAD_MODE.
+- an address outside every register and window, a write to a read-only register or window:
+  BAD_ADDRESS.
+
+Window accesses (input, target, states, biases, weights, shadows) go to the core's host port. A
+weight-matrix element index is split into row and column by repeated subtraction, so such an access
+takes up to ``n_{l+1} + n_l / P`` extra cycles; while the core is busy it waits until the command ends.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from eqprop.formats import (
+    CONTROL_MODE_SHIFT,
+    WEIGHT_WINDOW,
+    WINDOW_SIZE,
+    Control,
+    ErrorCode,
+    Mode,
+    Reg,
+    Status,
+    config_registers,
+)
+from eqprop.golden import IntParams
+from eqprop.hwconfig import HwConfig
+from rtl.core import Core
+from rtl.schedule import HostSel
+from rtl.update import LR_SHIFT_BITS
+
+__all__ = ["OKAY", "SLVERR", "AxiLiteAccelerator", "address_width"]
+
+OKAY, SLVERR = 0b00, 0b10   # AXI response codes
+
+
+def _windows(cfg: HwConfig) -> list[tuple[HostSel, int, int, int, bool]]:
+    """(memory, layer, byte base, element count, writable) of every window of the register map."""
+    n, L = cfg.sizes, cfg.n_layers
+    out = [(HostSel.INPUT, 0, Reg.INPUT, n[0], True), (HostSel.TARGET, 0, Reg.TARGET, n[-1], True)]
+    out += [(HostSel.STATE, k, Reg.STATE + k * WINDOW_SIZE, n[k], False) for k in range(L + 1)]
+    out += [(HostSel.BIAS, l, Reg.BIAS + l * WINDOW_SIZE, n[l + 1], True) for l in range(L)]
+    out += [(HostSel.WEIGHT, l, Reg.WEIGHT + l * WEIGHT_WINDOW, n[l + 1] * n[l], True) for l in range(L)]
+    out += [(HostSel.SHADOW, l, Reg.SHADOW + l * WEIGHT_WINDOW, n[l + 1] * n[l], True) for l in range(L)]
+    return out
+
+
+def address_width(cfg: HwConfig) -> int:
+    """Byte-address bits the slave decodes: enough for the last window of `cfg`."""
+    return ceil_log2(max(base + 4 * count for _, _, base, count, _ in _windows(cfg)))
+
+
+class AxiLiteAccelerator(wiring.Component):
+    """The EqProp accelerator with an AXI4-Lite slave (32-bit data).
+
+    Parameters
+    ----------
+    cfg : HwConfig
+    params : IntParams, optional
+        Initial memory contents (the exported memory images); zeros if None.
+
+    Members
+    -------
+    s_axil_awaddr, s_axil_awvalid, s_axil_awready, s_axil_wdata, s_axil_wstrb, s_axil_wvalid,
+    s_axil_wready, s_axil_bresp, s_axil_bvalid, s_axil_bready, s_axil_araddr, s_axil_arvalid,
+    s_axil_arready, s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready : AXI4-Lite slave
+        ``wstrb`` is ignored: registers are written whole. AWPROT/ARPROT are not used.
+    irq : Signal(1), out
+        STATUS.DONE, for an interrupt controller.
+
+    Raises
+    ------
+    TypeError
+        If `cfg` is not a `HwConfig`.
+    ValueError
+        If `cfg` has more layers than the register map provides (`eqprop.formats.MAX_LAYERS`).
+
+    Latency: a register access takes 3 cycles from address to response; a window access 4 cycles
+    plus the row/column split; a command `rtl.core.cycle_model` cycles.
+    """
+
+    def __init__(self, *, cfg: HwConfig, params: IntParams | None = None):
+        if not isinstance(cfg, HwConfig):
+            raise TypeError(f"Configuration must be a HwConfig, not {cfg!r}")
+        self.cfg = cfg
+        self.registers = config_registers(cfg)     # raises ValueError for too many layers
+        self.core = Core(cfg=cfg, params=params)
+        aw = address_width(cfg)
+        super().__init__({
+            "s_axil_awaddr": In(aw), "s_axil_awvalid": In(1), "s_axil_awready": Out(1),
+            "s_axil_wdata": In(32), "s_axil_wstrb": In(4), "s_axil_wvalid": In(1), "s_axil_wready": Out(1),
+            "s_axil_bresp": Out(2), "s_axil_bvalid": Out(1), "s_axil_bready": In(1),
+            "s_axil_araddr": In(aw), "s_axil_arvalid": In(1), "s_axil_arready": Out(1),
+            "s_axil_rdata": Out(32), "s_axil_rresp": Out(2), "s_axil_rvalid": Out(1), "s_axil_rready": In(1),
+            "irq": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, L, p, n = self.cfg, self.cfg.n_layers, self.cfg.mac_lanes, self.cfg.sizes
+        m.submodules.core = core = self.core
+        regs = self.registers
+        host = core.host
+
+        addr = Signal(self.s_axil_awaddr.shape())
+        wdata = Signal(32)
+        writing = Signal()
+        rdata = Signal(32)
+        resp = Signal(2)
+        error = Signal(range(max(ErrorCode) + 1))
+        last_mode = Signal(2)
+        lr = [Signal(LR_SHIFT_BITS, name=f"lr_shift{l}", init=cfg.lr_shifts[l]) for l in range(L)]
+        prefer_read = Signal()        # alternate when a read and a write are both pending
+
+        for l in range(L):
+            m.d.comb += core.lr_shift[l].eq(lr[l])
+        status = Signal(32)
+        m.d.comb += [
+            status.eq(Mux(core.busy, Status.BUSY, 0) | Mux(core.done, Status.DONE, 0)
+                      | Mux(error != 0, Status.ERROR, 0)),
+            self.irq.eq(core.done),
+        ]
+        m.d.sync += [core.start.eq(0), core.clear.eq(0)]
+
+        # --- decode: a read-only register value, or a window hit --------------------------------
+        ro = {Reg.ID: regs["ID"], Reg.VERSION: regs["VERSION"], Reg.CFG_LAYERS: regs["CFG_LAYERS"],
+              Reg.CFG_FORMATS: regs["CFG_FORMATS"], Reg.CFG_STEPS: regs["CFG_STEPS"],
+              Reg.CFG_SHIFTS: regs["CFG_SHIFTS"], Reg.CFG_LANES: regs["CFG_LANES"], Reg.CFG_ACC: regs["CFG_ACC"]}
+        ro.update({Reg.LAYER_SIZE + 4 * k: regs[f"LAYER_SIZE.{k}"] for k in range(L + 1)})
+        ro_live = {Reg.STATUS: status, Reg.ERROR: error, Reg.RESULT: core.result, Reg.CYCLES: core.cycles,
+                   Reg.STEPS: core.steps, Reg.CONTROL: last_mode << CONTROL_MODE_SHIFT}
+
+        hit = Signal()              # the address is a register or a window
+        legal = Signal()            # ... and the access direction is allowed
+        reg_value = Signal(32)
+        win = Signal()
+        win_sel, win_layer = Signal(HostSel), Signal(range(L + 1))
+        win_index = Signal(range(max(c for *_, c, _ in _windows(cfg)) + 1))
+        win_matrix = Signal()       # a weight or shadow window: split the index into row and column
+        with m.Switch(addr):
+            for offset, value in ro.items():
+                with m.Case(offset):
+                    m.d.comb += [hit.eq(1), legal.eq(~writing), reg_value.eq(value)]
+            for offset, value in ro_live.items():
+                with m.Case(offset):
+                    m.d.comb += [hit.eq(1), legal.eq(~writing | (offset == Reg.CONTROL)), reg_value.eq(value)]
+            for l in range(L):
+                with m.Case(Reg.LR_SHIFT + 4 * l):
+                    m.d.comb += [hit.eq(1), legal.eq(1), reg_value.eq(lr[l])]
+        for sel, layer, base, count, writable in _windows(cfg):
+            with m.If((addr >= base) & (addr < base + 4 * count)):
+                m.d.comb += [hit.eq(1), legal.eq(~writing | writable), win.eq(1), win_sel.eq(sel),
+                             win_layer.eq(layer), win_index.eq((addr - base) >> 2),
+                             win_matrix.eq(sel in (HostSel.WEIGHT, HostSel.SHADOW))]
+
+        # per-layer constants of the index split
+        cols, words_per_row = Signal(range(max(n) + 1)), Signal(range(max(n) + 1))
+        with m.Switch(win_layer):
+            for l in range(L + 1):
+                with m.Case(l):
+                    m.d.comb += [cols.eq(n[l] if l < L else 1), words_per_row.eq(-(-n[l] // p))]
+
+        rem, word = Signal.like(win_index), Signal.like(host.word)
+
+        def fail(code):
+            m.d.sync += [error.eq(code), resp.eq(SLVERR)]
+
+        with m.FSM(init="Idle"):
+            with m.State("Idle"):
+                take_write = self.s_axil_awvalid & self.s_axil_wvalid
+                with m.If(take_write & ~(self.s_axil_arvalid & prefer_read)):
+                    m.d.comb += [self.s_axil_awready.eq(1), self.s_axil_wready.eq(1)]
+                    m.d.sync += [addr.eq(self.s_axil_awaddr), wdata.eq(self.s_axil_wdata), writing.eq(1),
+                                 prefer_read.eq(1), resp.eq(OKAY)]
+                    m.next = "Decode"
+                with m.Elif(self.s_axil_arvalid):
+                    m.d.comb += self.s_axil_arready.eq(1)
+                    m.d.sync += [addr.eq(self.s_axil_araddr), writing.eq(0), prefer_read.eq(0), resp.eq(OKAY)]
+                    m.next = "Decode"
+
+            with m.State("Decode"):
+                m.d.sync += [rdata.eq(reg_value), rem.eq(win_index), word.eq(0)]
+                with m.If(~hit | ~legal):
+                    fail(ErrorCode.BAD_ADDRESS)
+                    m.next = "Respond"
+                with m.Elif(win):
+                    m.d.sync += word.eq(0)
+                    m.next = "Split-Row"
+                with m.Elif(writing & (addr == Reg.CONTROL)):
+                    start = (wdata & Control.START) != 0
+                    reset = (wdata & Control.RESET) != 0
+                    mode = wdata[CONTROL_MODE_SHIFT:CONTROL_MODE_SHIFT + 2]
+                    valid_mode = (mode == Mode.INFER) | (mode == Mode.TRAIN) | (mode == Mode.RELAX)
+                    with m.If((start | reset) & core.busy):
+                        fail(ErrorCode.START_WHILE_BUSY)
+                    with m.Elif(start & ~valid_mode):
+                        fail(ErrorCode.BAD_MODE)
+                    with m.Else():
+                        with m.If(reset):
+                            m.d.sync += [core.clear.eq(1), error.eq(ErrorCode.NONE)]
+                        with m.If(start):
+                            m.d.sync += [core.start.eq(1), core.mode.eq(mode), last_mode.eq(mode),
+                                         error.eq(ErrorCode.NONE)]
+                    m.next = "Respond"
+                with m.Else():
+                    with m.If(writing):
+                        for l in range(L):
+                            with m.If(addr == Reg.LR_SHIFT + 4 * l):
+                                m.d.sync += lr[l].eq(wdata)
+                    m.next = "Respond"
+
+            with m.State("Split-Row"):
+                # row-major matrix index -> row r (counted into the word address) and column
+                with m.If(win_matrix & (rem >= cols)):
+                    m.d.sync += [rem.eq(rem - cols), word.eq(word + words_per_row)]
+                with m.Else():
+                    m.next = "Split-Column"
+
+            with m.State("Split-Column"):
+                with m.If(rem >= p):
+                    m.d.sync += [rem.eq(rem - p), word.eq(word + 1)]
+                with m.Else():
+                    m.next = "Window"
+
+            with m.State("Window"):
+                m.d.comb += [host.req.eq(1), host.we.eq(writing), host.sel.eq(win_sel), host.layer.eq(win_layer),
+                             host.word.eq(word), host.lane.eq(rem), host.wdata.eq(wdata)]
+                with m.If(host.ack):
+                    m.d.sync += rdata.eq(host.rdata)
+                    m.next = "Respond"
+
+            with m.State("Respond"):
+                with m.If(writing):
+                    m.d.comb += [self.s_axil_bvalid.eq(1), self.s_axil_bresp.eq(resp)]
+                    with m.If(self.s_axil_bready):
+                        m.next = "Idle"
+                with m.Else():
+                    m.d.comb += [self.s_axil_rvalid.eq(1), self.s_axil_rresp.eq(resp),
+                                 self.s_axil_rdata.eq(Mux(resp == OKAY, rdata, 0))]
+                    with m.If(self.s_axil_rready):
+                        m.next = "Idle"
+        return m

