@@ -11,17 +11,15 @@ Writes ``results/reference.md``, ``results/reference.json`` and ``results/refere
    gradient per layer, one-sided and symmetric estimators, beta in {0.5, 0.1, 0.05, 0.01}, at a
    converged free phase, on the untrained and on the trained network.
 3. Peak memory of one training step, EqProp against BPTT, at T = 10, 30, 100, 300: each point runs
-   in a fresh subprocess that resets its resident-set high-water mark (VmHWM) just before the step
-   (after a warm-up step) and reports the mark minus the resident set at that moment, so the figure
-   is measured, not computed.
+   in a fresh process (`eqprop.memprobe`) that resets its resident-set high-water mark (VmHWM) just
+   before the step (after a warm-up step) and reports the growth of the mark across the step, so the
+   figure is measured, not computed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -32,6 +30,7 @@ from tqdm.auto import tqdm
 from eqprop.data import load_digits_split
 from eqprop.eqpropnet import EqPropNet
 from eqprop.gradcheck import gradient_check
+from eqprop.memprobe import run_probes
 from eqprop.train import TrainConfig, fit, write_json_atomic
 
 MEMORY_T = (10, 30, 100, 300)
@@ -40,51 +39,14 @@ MEMORY_BATCH = 256
 BETAS = (0.5, 0.1, 0.05, 0.01)
 
 
-def _status_bytes(field: str) -> int:
-    """A memory field of /proc/self/status (VmRSS, VmHWM), in bytes."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"/proc/self/status has no {field}; the memory benchmark needs Linux")
-
-
-def _reset_peak() -> None:
-    """Reset VmHWM to the current RSS (Linux >= 4.0). getrusage's ru_maxrss cannot be used: it
-    survives exec, so a child would report its parent's peak."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
-def memory_probe(method: str, steps: int) -> dict:
-    """One training step of `method` at T = `steps`, in this (fresh) process; returns bytes."""
-    torch.set_num_threads(1)
-    g = torch.Generator().manual_seed(0)
-    net = EqPropNet(sizes=MEMORY_SIZES, free_steps=steps, nudge_steps=10, generator=g)
-    x = torch.rand(MEMORY_BATCH, MEMORY_SIZES[0], generator=g)
-    y = torch.eye(MEMORY_SIZES[-1])[torch.arange(MEMORY_BATCH) % MEMORY_SIZES[-1]]
-    opt = torch.optim.SGD(net.parameters(), lr=0.01)
-    step = net.eqprop_step if method == "eqprop" else net.bptt_step
-    net.config.free_steps = 1
-    step(x, y, opt)  # warm-up: allocator, thread pools and autograd machinery are in the baseline
-    net.config.free_steps = steps
-    _reset_peak()
-    before = _status_bytes("VmRSS")
-    step(x, y, opt)
-    peak = _status_bytes("VmHWM")
-    return {"method": method, "T": steps, "rss_before": before, "peak": peak, "step_bytes": max(0, peak - before)}
-
-
 def measure_memory() -> list[dict]:
+    jobs = [{"method": m, "steps": t, "depth": len(MEMORY_SIZES) - 2, "hidden": MEMORY_SIZES[1],
+             "batch": MEMORY_BATCH} for t in MEMORY_T for m in ("eqprop", "bptt")]
     rows = []
-    for t in tqdm(MEMORY_T, desc="memory (subprocess per point)"):
-        for method in ("eqprop", "bptt"):
-            # a fixed mmap threshold stops glibc from keeping freed blocks on its heap, so the
-            # resident set follows the memory actually in use
-            env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
-            r = subprocess.run([sys.executable, "-m", "bench.reference", "--probe", method, str(t)],
-                               capture_output=True, text=True, check=True, env=env)
-            rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    for job in tqdm(jobs, desc="memory (a fresh process per point)"):
+        r = run_probes([job])[0]
+        rows.append({"method": r["method"], "T": r["steps"], "step_bytes": r["peak_growth_bytes"],
+                     "measured_by": r["measured_by"]})
     return rows
 
 
@@ -177,11 +139,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="one seed and 10 epochs")
     p.add_argument("--only", choices=("accuracy", "gradients", "memory"), nargs="+", default=None)
     p.add_argument("--out", default="results")
-    p.add_argument("--probe", nargs=2, metavar=("METHOD", "T"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.probe:
-        print(json.dumps(memory_probe(args.probe[0], int(args.probe[1]))))
-        return 0
     parts = args.only or ["accuracy", "gradients", "memory"]
     t0 = time.perf_counter()
     acc = grads = mem = None

@@ -1,1 +1,11 @@
-"""Verification tracks, run as ``python -m tracks`` (to come)."""
+"""Verification tracks: the seed package's 24 claims about Equilibrium Propagation, tested honestly.
+
+Run them with ``python -m tracks`` (see `tracks.__main__`). Each track is a module ``tNN_name.py``
+with a `Track` (claim, experiment, criterion) and a ``run(ctx)`` that measures, judges the numbers
+with a criterion that a broken implementation misses, and returns an `Outcome`. `tracks.registry`
+lists the registered tracks, `tracks.runner` runs them and `tracks.notebook` writes the report.
+"""
+
+from tracks.base import Context, Outcome, Status, Track, Verdict
+
+__all__ = ["Context", "Outcome", "Status", "Track", "Verdict"]

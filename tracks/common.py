@@ -1,0 +1,69 @@
+"""Helpers shared by the tracks: the digits data, training a prebuilt model, seeding, plotting.
+
+Training goes through `eqprop.train`: `fit` for the models it knows, and `train_epochs` (the loop of
+`fit`) for a model the track builds itself (the zoo models, a deliberately broken model in a test).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from eqprop.data import Split, load_digits_split
+from eqprop.eqpropnet import EqPropConfig, EqPropNet
+from eqprop.train import Learner
+
+__all__ = ["CHANCE", "digits", "digits_subset", "eqprop_learner", "figure", "seed_everything"]
+
+CHANCE = 0.10  # ten classes
+
+
+@functools.cache
+def digits(seed: int = 0) -> Split:
+    """The fixed, stratified scikit-learn digits split (1437 train / 360 test), cached."""
+    return load_digits_split(seed=seed)
+
+
+def digits_subset(classes, *, seed: int = 0, max_train_per_class: int | None = None) -> Split:
+    """Digits restricted to `classes` (labels kept as 0..9); optionally few training samples per class."""
+    d = digits(seed)
+    keep_tr = np.isin(d.y_train, classes)
+    idx = np.flatnonzero(keep_tr)
+    if max_train_per_class is not None:
+        idx = np.concatenate([np.flatnonzero(d.y_train == c)[:max_train_per_class] for c in classes])
+        idx.sort()
+    keep_te = np.isin(d.y_test, classes)
+    name = f"digits{{{','.join(str(c) for c in classes)}}}"
+    return Split(name, d.x_train[idx], d.y_train[idx], d.x_test[keep_te], d.y_test[keep_te], 10)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch's and Python's global generators; return a torch.Generator seeded the same way.
+
+    Tracks draw their own numbers from explicit generators (torch.Generator, numpy default_rng);
+    this covers library code that uses the global state.
+    """
+    torch.manual_seed(seed)
+    random.seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def figure(ncols: int = 1, *, width: float = 5.0, height: float = 3.6):
+    """A matplotlib `Figure` with `ncols` axes side by side (object API: no pyplot, no display backend)."""
+    fig = Figure(figsize=(width * ncols, height))
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, (axes[0] if ncols == 1 else list(axes))
+
+
+def eqprop_learner(sizes: list[int] | None = None, *, seed: int = 0, lr: float = 0.2, net: EqPropNet | None = None,
+                   **config) -> Learner:
+    """An `EqPropNet` (or the given subclass instance `net`) with the SGD optimiser `eqprop.train.build` uses:
+    learning rate `lr`, halved at each layer up."""
+    if net is None:
+        net = EqPropNet(EqPropConfig(sizes=list(sizes), **config), generator=torch.Generator().manual_seed(seed))
+    groups = [{"params": [w, b], "lr": lr / 2**l} for l, (w, b) in enumerate(zip(net.weights, net.biases, strict=True))]
+    return Learner("eqprop", net, torch.optim.SGD(groups, lr=lr), net.sizes[-1])

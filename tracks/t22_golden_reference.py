@@ -1,0 +1,117 @@
+"""Track 22: golden reference harness. The integer golden model against the float model at 16 bits.
+
+At 16-bit states and weights the integer model's rounding is far below anything that matters, so
+it must reproduce the float `EqPropNet`: the same output states after the free phase (to a few
+16-bit LSBs accumulated over T steps) and the same predictions; and one on-chip update must move
+the weights as the float EqProp update does. A wrong shift, sign or rounding rule breaks this.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from eqprop import golden
+from eqprop.eqpropnet import EqPropNet
+from eqprop.hwconfig import HwConfig
+from eqprop.onchip import precision_overrides
+from eqprop.quantise import config_from_net, quantise, quantise_input
+from eqprop.train import TrainConfig, fit
+from tracks.base import Context, Outcome, Status, Track, Verdict, md_table
+from tracks.common import digits, figure
+
+BITS = 16
+STATE_TOL = 1e-3     # max |s_int - s_float| at the output; 16-bit LSB is 1.5e-5, T = 30 steps accumulate
+AGREE_PASS = 0.99    # prediction agreement on the test set (near-ties may flip at 1.5e-5 resolution)
+UPDATE_COS = 0.999   # cosine of the integer and float weight updates
+
+
+def compare(net: EqPropNet, *, n_update: int = 8) -> dict:
+    """Output-state error and prediction agreement on the digits test set, and the update cosine on
+    `n_update` training samples (each from the same starting weights)."""
+    data = digits()
+    base = config_from_net(net)
+    q = quantise(net, base, **precision_overrides(base, BITS, BITS))
+    cfg = q.cfg
+    xq = quantise_input(cfg, data.x_test)
+    s_int = golden.infer(cfg, q.params, xq) / 2.0 ** cfg.state_bits  # (N, n_out) dequantised
+    ref = EqPropNet(net.config, dtype=torch.float64)
+    ref.load_state_dict({k: v.double() for k, v in net.state_dict().items()})
+    x_deq = torch.from_numpy(xq / 2.0 ** cfg.state_bits)  # both see the same (quantised) inputs
+    with torch.no_grad():
+        s_float = ref.free_phase(x_deq)[-1].numpy()
+    err = np.abs(s_int - s_float)
+    agree = float((s_int.argmax(1) == s_float.argmax(1)).mean())
+    # one on-chip update against the float EqProp update, scaled by the same learning rate. A sample
+    # whose outputs sit clamped at the target moves no weight in either model: it is counted, and the
+    # cosine is taken over the first `n_update` samples that do move weights.
+    cos, both_zero, int_only = [], 0, 0
+    xt, yt = data.x_train, data.y_train
+    for i in range(min(len(xt), 20 * n_update)):
+        if len(cos) == n_update:
+            break
+        x1 = quantise_input(cfg, xt[i:i + 1])
+        t1 = golden.encode_targets(cfg, yt[i:i + 1])
+        new = golden.train_sample(cfg, q.params, x1, t1)
+        d_int = np.concatenate([((n - o) * 2.0 ** -(cfg.weight_frac[l] + cfg.shadow_extra)).ravel()
+                                for l, (n, o) in enumerate(zip(new.shadow, q.params.shadow, strict=True))])
+        out = ref.eqprop_update(torch.from_numpy(x1 / 2.0 ** cfg.state_bits),
+                                torch.from_numpy(t1 / 2.0 ** cfg.state_bits))
+        d_float = np.concatenate([(d.numpy() * 2.0 ** -cfg.lr_shifts[l]).ravel() for l, d in enumerate(out["dW"])])
+        n_int, n_float = np.linalg.norm(d_int), np.linalg.norm(d_float)
+        if n_float < 1e-12:
+            both_zero += n_int == 0.0
+            int_only += n_int != 0.0
+            continue
+        cos.append(float(d_int @ d_float / max(n_int * n_float, 1e-300)))
+    return {"bits": BITS, "n_test": len(xq), "max_state_err": float(err.max()), "mean_state_err": float(err.mean()),
+            "agreement": agree, "update_cosines": cos, "min_update_cosine": float(min(cos, default=0.0)),
+            "updates_both_zero": int(both_zero), "updates_int_only": int(int_only),
+            "int_acc": float((s_int.argmax(1) == data.y_test).mean()),
+            "float_acc": float((s_float.argmax(1) == data.y_test).mean()), "errors": err.ravel().tolist()}
+
+
+def judge(m: dict) -> Verdict:
+    facts = (f"max output-state error {m['max_state_err']:.1e} (tol {STATE_TOL:.0e}), prediction agreement "
+             f"{m['agreement']:.1%}, worst update cosine {m['min_update_cosine']:.4f}")
+    if m["updates_int_only"]:
+        return Verdict(Status.FAIL, f"{m['updates_int_only']} samples moved integer weights where the float update "
+                                    f"is zero; " + facts)
+    if m["max_state_err"] <= STATE_TOL and m["agreement"] >= AGREE_PASS and m["min_update_cosine"] >= UPDATE_COS:
+        return Verdict(Status.PASS, facts)
+    if m["agreement"] >= 0.97 and m["min_update_cosine"] >= 0.99:
+        return Verdict(Status.PARTIAL, facts)
+    return Verdict(Status.FAIL, facts)
+
+
+def run(ctx: Context) -> Outcome:
+    learner, _ = fit(TrainConfig(model="eqprop", hidden=list(HwConfig().sizes[1:-1]), epochs=ctx.pick(1, 10, 30),
+                                 seed=ctx.seed), digits(), progress=False, log=None)
+    m = compare(learner.model, n_update=ctx.pick(2, 8, 32))
+    fig, ax = figure()
+    ax.hist(np.maximum(m.pop("errors"), 1e-9), bins=np.logspace(-9, -2, 36))
+    ax.axvline(STATE_TOL, color="C3", ls="--", label="tolerance")
+    ax.set(xscale="log", xlabel="|s_int - s_float| at the output", ylabel="count",
+           title=f"Golden ({BITS}-bit) vs float, digits test set")
+    ax.legend(fontsize=8)
+    v = judge(m)
+    rows = [["max abs output-state error", f"{m['max_state_err']:.2e}"], ["mean abs output-state error",
+            f"{m['mean_state_err']:.2e}"], ["prediction agreement", f"{m['agreement']:.2%}"],
+            ["worst cosine of one update (int vs float)", f"{m['min_update_cosine']:.5f}"],
+            ["samples where neither model moves a weight", m["updates_both_zero"]],
+            ["accuracy int / float", f"{m['int_acc']:.2%} / {m['float_acc']:.2%}"]]
+    return Outcome(m, v, f"{BITS}-bit golden = float: agreement {m['agreement']:.1%}, max err "
+                         f"{m['max_state_err']:.1e}", [md_table(["figure", "value"], rows)],
+                   [ctx.save_figure(fig, "t22_golden_vs_float")])
+
+
+TRACK = Track(
+    number=22, title="Golden reference harness", run=run, budget_s=40,
+    claim="The fixed-point golden model computes what the float model computes (the seed compared a numpy "
+          "kernel with PyTorch to 1e-7; here the integer specification of the chip is compared).",
+    experiment="Train EqPropNet 64-64-10 briefly, quantise to 16-bit states and weights, and compare the golden "
+               "model's output states and predictions with the float64 EqPropNet on the digits test set, and one "
+               "on-chip weight update with the float EqProp update on several samples.",
+    criterion=f"PASS if the max output-state error <= {STATE_TOL:g}, prediction agreement >= {AGREE_PASS:.1%} and "
+              f"every update cosine >= {UPDATE_COS}; PARTIAL if agreement >= 97% and cosines >= 0.99; else FAIL.",
+)
