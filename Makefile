@@ -5,7 +5,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test test-slow sim demo bench bench-reference bench-golden lint clean
+.PHONY: all venv test test-slow sim demo bench bench-reference bench-golden bench-cycles tracks tracks-full \
+	export lint clean
 
 all: test
 
@@ -32,14 +33,29 @@ sim: demo
 demo: $(STAMP)
 	$(PY) -m eqprop demo
 
-# Every benchmark; each writes results/<name>.md and .json. About 10 minutes on two cores.
-bench: bench-reference bench-golden
+# Every benchmark; each writes results/<name>.md and .json. About 15 minutes on two cores.
+bench: bench-reference bench-golden bench-cycles
 
 bench-reference: $(STAMP)
 	$(PY) -m bench.reference
 
 bench-golden: $(STAMP)
 	$(PY) -m bench.golden
+
+bench-cycles: $(STAMP)
+	$(PY) -m bench.cycles
+
+# The verification tracks: quick mode (about 4 minutes), or --full (three seeds, longer training).
+tracks: $(STAMP)
+	$(PY) -m tracks
+
+tracks-full: $(STAMP)
+	$(PY) -m tracks --full
+
+# The default core (zero weights) as Verilog, memory images, manifest and FuseSoC core, linted.
+export: $(STAMP)
+	@mkdir -p build && echo '{}' > build/default-config.json
+	$(PY) -m export --config build/default-config.json --out build/eqprop_accel --force --lint
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
