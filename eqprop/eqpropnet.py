@@ -107,6 +107,11 @@ class EqPropNet(nn.Module):
         p = self.weights[0]
         return [torch.zeros(batch, n, dtype=p.dtype, device=p.device) for n in self.sizes[1:]]
 
+    def top_down(self, l: int) -> torch.Tensor:
+        """The matrix that carries s_{l+1} down to s_l: W_l itself (used as W_l^T), so the weights are
+        symmetric. Feedback-alignment variants return a separate matrix B_l here."""
+        return self.weights[l]
+
     def step(self, x: torch.Tensor, states: list[torch.Tensor], *, beta: float = 0.0,
              target: torch.Tensor | None = None) -> list[torch.Tensor]:
         """One synchronous relaxation step; every layer reads the states of the previous step."""
@@ -117,7 +122,7 @@ class EqPropNet(nn.Module):
             below = x if l == 0 else states[l - 1]
             drive = below @ self.weights[l].T + self.biases[l]  # (B, n_{l+1})
             if l + 1 < n_layers:
-                drive = drive + states[l + 1] @ self.weights[l + 1]  # top-down through W^T
+                drive = drive + states[l + 1] @ self.top_down(l + 1)  # top-down through W^T
             elif beta != 0.0:
                 drive = drive + beta * (target - states[l])  # nudge: -beta * dC/ds_L
             target_state = hard_sigmoid(drive)

@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from eqprop.eqpropnet import EqPropConfig, EqPropNet, hard_sigmoid
+from eqprop.eqpropnet import EqPropConfig, EqPropNet
 
 __all__ = ["FEEDBACK_MODES", "FeedbackAlignmentEqProp"]
 
@@ -57,19 +57,9 @@ class FeedbackAlignmentEqProp(EqPropNet):
                                                       self.feedback(l).flatten(), dim=0).item()
                 for l in range(1, len(self.weights))]
 
-    def step(self, x, states, *, beta=0.0, target=None):
-        eps = self.config.step_size
-        n_layers = len(states)
-        new = []
-        for l in range(n_layers):
-            below = x if l == 0 else states[l - 1]
-            drive = below @ self.weights[l].T + self.biases[l]  # (B, n_{l+1})
-            if l + 1 < n_layers:
-                drive = drive + states[l + 1] @ self.feedback(l + 1)  # top-down through B, not W^T
-            elif beta != 0.0:
-                drive = drive + beta * (target - states[l])
-            new.append(states[l] + eps * (hard_sigmoid(drive) - states[l]))
-        return new
+    def top_down(self, l: int) -> torch.Tensor:
+        """Top-down through B_l, not W_l^T (`EqPropNet.step` calls this)."""
+        return self.feedback(l)
 
     def bptt_gradients(self, *args, **kw):
         raise NotImplementedError("FeedbackAlignmentEqProp trains by EqProp only")
