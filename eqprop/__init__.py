@@ -2,12 +2,24 @@
 
 `EqPropNet` (layered, symmetric weights, hard sigmoid; trained by EqProp or by BPTT), `BackpropMLP`
 (the feed-forward baseline) and `LoopedMLP` (the seed's tanh recurrence with spectral norm).
+
+The names are imported lazily: the integer golden model, the RTL and the co-simulation testbench
+import `eqprop.hwconfig` / `eqprop.golden` without paying for torch at every simulator start.
 """
 
-from eqprop.data import Split, load_dataset, load_digits_split, load_idx, load_mnist, synthetic_blobs
-from eqprop.eqpropnet import EqPropConfig, EqPropNet
-from eqprop.looped import LoopedMLP
-from eqprop.mlp import BackpropMLP
+import importlib
 
-__all__ = ["BackpropMLP", "EqPropConfig", "EqPropNet", "LoopedMLP", "Split", "load_dataset",
-           "load_digits_split", "load_idx", "load_mnist", "synthetic_blobs"]
+_EXPORTS = {
+    "Split": "eqprop.data", "load_dataset": "eqprop.data", "load_digits_split": "eqprop.data",
+    "load_idx": "eqprop.data", "load_mnist": "eqprop.data", "synthetic_blobs": "eqprop.data",
+    "EqPropConfig": "eqprop.eqpropnet", "EqPropNet": "eqprop.eqpropnet",
+    "LoopedMLP": "eqprop.looped", "BackpropMLP": "eqprop.mlp",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'eqprop' has no attribute {name!r}")
