@@ -26,10 +26,13 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
 
-# Until co-simulation lands, `make sim` runs the reference-model demo: it trains the float
-# EqPropNet on digits and prints its test accuracy next to the backprop MLP of the same size.
-sim: demo
+# The main job: train and quantise the default digits model, export its Verilog, build it under
+# Verilator and co-simulate the whole digits test split against the golden model (about 3 minutes).
+# WAVES=1 also writes a waveform (VCD, from cocotb's Verilator runner).
+sim: $(STAMP)
+	$(PY) -m sim $(if $(WAVES),--waves)
 
+# The float reference models: EqProp against backprop, and the INT8 golden model.
 demo: $(STAMP)
 	$(PY) -m eqprop demo
 

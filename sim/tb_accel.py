@@ -209,6 +209,7 @@ async def run_infer(dut, stalls: bool) -> None:
         assert_codes(back["weights"][l], params.weights[l], f"after loading: weight layer {l}")
         assert_codes(back["biases"][l], params.biases[l], f"after loading: bias layer {l}")
     wall, sim0 = time.perf_counter(), get_sim_time("ns")
+    results = []
     for case, x in enumerate(xs):
         ref = ref_infer(cfg, params, x[None, :])
         await tb.load_sample(x)
@@ -220,7 +221,10 @@ async def run_infer(dut, stalls: bool) -> None:
         for reg, name in ((Reg.RESULT, "result"), (Reg.CYCLES, "cycles"), (Reg.STEPS, "steps")):
             got = await tb.read_reg(reg)
             assert got == ref[name], f"case {case} INFER: {reg.name} expected {ref[name]}, actual {got}"
-    save_stats(test="infer", stalls=stalls, cases=len(xs), command_cycles=len(xs) * cycle_model(cfg)["infer"],
+            if reg == Reg.RESULT:
+                results.append(got)
+    save_stats(test="infer", stalls=stalls, cases=len(xs), results=results,
+               command_cycles=len(xs) * cycle_model(cfg)["infer"],
                sim_cycles=round((get_sim_time("ns") - sim0) / CLOCK_NS), wall_s=time.perf_counter() - wall,
                wait_cycles=tb.wait_cycles, wait_s=tb.wait_s)
 
