@@ -49,10 +49,13 @@ bench-cycles: $(STAMP)
 	$(PY) -m bench.cycles
 
 # The verification tracks: quick mode (about 4 minutes), or --full (three seeds, longer training).
+# Track 26 reads the co-simulation results of `make sim`, which runs first when they are missing.
 tracks: $(STAMP)
+	@test -f results/rtl_vs_float.json || $(PY) -m sim
 	$(PY) -m tracks
 
 tracks-full: $(STAMP)
+	@test -f results/rtl_vs_float.json || $(PY) -m sim
 	$(PY) -m tracks --full
 
 # The default core (zero weights) as Verilog, memory images, manifest and FuseSoC core, linted.

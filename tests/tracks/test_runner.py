@@ -30,14 +30,16 @@ def test_registry_is_sorted_unique_and_described():
     assert not set(numbers) & {k for k in NOT_REGISTERED if isinstance(k, int)}
 
 
-def test_get_tracks_unknown_number_names_the_reason():
-    with pytest.raises(ValueError, match="26: RTL against float"):
-        get_tracks([26])
+def test_get_tracks_unknown_number_names_the_reason(monkeypatch):
+    monkeypatch.setitem(NOT_REGISTERED, 27, "Planted: a track waiting for something")
+    with pytest.raises(ValueError, match="27: Planted: a track waiting for something"):
+        get_tracks([27])
     with pytest.raises(ValueError, match="no registered track numbered 77"):
         get_tracks([77])
 
 
-def test_crash_is_an_error_with_traceback_and_others_still_run(tmp_path):
+def test_crash_is_an_error_with_traceback_and_others_still_run(tmp_path, monkeypatch):
+    monkeypatch.setitem(NOT_REGISTERED, 27, "Planted: a track waiting for something")
     report = run_tracks([BOOM, OK], Context(mode="tiny", out_dir=tmp_path), progress=False)
     boom, ok = report["tracks"]
     assert boom["status"] == "ERROR" and "deliberate crash" in boom["traceback"]
@@ -46,7 +48,7 @@ def test_crash_is_an_error_with_traceback_and_others_still_run(tmp_path):
     assert [r["status"] for r in saved["tracks"]] == ["ERROR", "PASS"]
     nb = (tmp_path / "verification_notebook.md").read_text()
     for needle in ("## Executive summary", "## Track 99: fake crash", "deliberate crash", "**Claim.** claim ok",
-                   "**Pass criterion.** criterion ok", "1 PASS, 1 ERROR", "26: RTL against float"):
+                   "**Pass criterion.** criterion ok", "1 PASS, 1 ERROR", "27: Planted: a track waiting"):
         assert needle in nb
     assert "ERROR" in summary_table(report)
 
