@@ -16,7 +16,8 @@ from eqprop.data import Split
 from eqprop.hwconfig import HwConfig
 from eqprop.quantise import quantise_input
 
-__all__ = ["accuracy", "annealed", "precision_overrides", "train_epochs"]
+__all__ = ["DIGITS_SCHEDULE", "accuracy", "annealed", "precision_overrides", "sample_schedule", "train_epochs",
+           "train_schedule"]
 
 
 def accuracy(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, y: np.ndarray) -> float:
@@ -30,6 +31,38 @@ def annealed(lr_shifts: tuple[int, ...], epochs: int):
         extra = 0 if epoch < epochs * 0.6 else 1 if epoch < epochs * 0.85 else 2
         return tuple(s + extra for s in lr_shifts)
     return schedule
+
+
+# The host's LR_SHIFT schedule for training the default configuration (64-64-10 INT8) on digits from
+# `golden.init_params`: per epoch, (first sample, lr_shifts) segments. The input layer learns fast and the
+# output layer slowly, both annealed within and across epochs. Found by a sweep on the golden model
+# (seeds 0-5): one epoch plateaus at 94-96 % test accuracy, two reach 95 % on most seeds, and three
+# reach 95.3-97.5 % on all six; the constant default (5, 6) needs more epochs.
+DIGITS_SCHEDULE: tuple[tuple[tuple[int, tuple[int, ...]], ...], ...] = (
+    ((0, (2, 7)), (700, (3, 8)), (1100, (4, 9))),
+    ((0, (3, 8)), (700, (4, 9))),
+    ((0, (4, 9)), (700, (5, 10)), (1100, (6, 11))),
+)
+
+
+def sample_schedule(segments, epochs: int, n: int) -> np.ndarray:
+    """(epochs * n, L) LR_SHIFT per training step from per-epoch (first sample, lr_shifts) `segments`;
+    epochs past the last entry repeat it."""
+    rows = []
+    for epoch in range(epochs):
+        segs = segments[min(epoch, len(segments) - 1)]
+        for i in range(n):
+            rows.append(next(shifts for start, shifts in reversed(segs) if i >= start))
+    return np.array(rows, dtype=np.int64)
+
+
+def train_schedule(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, t: np.ndarray,
+                   shifts: np.ndarray) -> golden.IntParams:
+    """Online golden training with LR_SHIFT rewritten per step: x, t (N, ...) codes, shifts (N, L)."""
+    for i in range(len(x)):
+        params = golden.train_sample(cfg.replace(lr_shifts=tuple(int(v) for v in shifts[i])), params,
+                                     x[i:i + 1], t[i:i + 1])
+    return params
 
 
 def train_epochs(cfg: HwConfig, params: golden.IntParams, data: Split, *, epochs: int, seed: int = 0,

@@ -1,13 +1,20 @@
-"""``python -m sim`` (``make sim``): the default design co-simulated on the digits test split.
+"""``python -m sim`` (``make sim``): the default design co-simulated on the digits test split and on
+random and corner-case vectors, against the golden model.
 
-1. Train a float `EqPropNet` of the default HwConfig's size on digits (on the fly, about 20 s) and
-   quantise it to the default INT8 configuration.
-2. Export its Verilog and build it under Verilator (`sim.runner`; cached per configuration).
-3. Run INFER on the RTL for every test image through the AXI4-Lite bus (`sim.tb_accel.run_infer`):
-   every state of every layer, RESULT, CYCLES and STEPS are compared with the golden model bit for
-   bit; the first mismatch stops the run with its case, layer, index, expected and actual values.
+1. Train a float `EqPropNet` of the default HwConfig's size on digits (on the fly, about 20 s: nothing
+   is shipped) and quantise it to the default INT8 configuration.
+2. Export its Verilog and build it under Verilator (or ``SIM=icarus``; `sim.runner`, cached per
+   configuration and simulator).
+3. Run INFER on the RTL for every test image, then for ``--random`` vectors of `sim.vectors` (saturating
+   and clamping weights, checkerboards, ternary-style zeros, tiny weights; corner and random inputs),
+   through the AXI4-Lite bus (`sim.tb_accel.run_infer`): every state of every layer, RESULT, CYCLES and
+   STEPS are compared with the golden model bit for bit; the first mismatch stops the run with its set,
+   case, layer, index, expected and actual values and dumps the golden model's trace of that case. The
+   digits parameters are read back through the bus after loading; the random sets' straight from the
+   memories (`sim.tb_accel.TB.peek_params`), which costs no simulated cycles.
 4. Print vectors compared, mismatches, cycles per inference, simulated cycles per second, and RTL
-   accuracy next to golden and float accuracy; write ``results/rtl_vs_float.md`` and ``.json``.
+   accuracy next to golden and float accuracy; write ``results/rtl_vs_float.md`` and ``.json``; with
+   ``--waves`` (``make sim WAVES=1``) an FST waveform.
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ from eqprop.data import load_digits_split
 from eqprop.hwconfig import HwConfig
 from eqprop.quantise import config_from_net, quantise, quantise_input
 from eqprop.train import TrainConfig, fit, write_json_atomic
+from rtl.schedule import cycle_model
 from sim import runner
-from sim.tb_accel import write_cases
+from sim.tb_accel import case_set, write_cases
+from sim.vectors import corner_sets
 
 
 def per_layer_error(cfg: HwConfig, params: golden.IntParams, net, x_codes: np.ndarray) -> list[float]:
@@ -37,68 +46,108 @@ def per_layer_error(cfg: HwConfig, params: golden.IntParams, net, x_codes: np.nd
     return [float(np.abs(i / 2.0 ** cfg.state_bits - f.numpy()).mean()) for i, f in zip(ints, floats, strict=True)]
 
 
+def train_default(epochs: int):
+    """The float digits model at the default configuration's sizes, and its INT8 quantisation."""
+    data = load_digits_split()
+    hidden = list(HwConfig().sizes[1:-1])
+    print(f"training float EqPropNet {[data.n_in, *hidden, data.n_classes]} on digits ({epochs} epochs) ...")
+    learner, metrics = fit(TrainConfig(model="eqprop", hidden=hidden, epochs=epochs), data, log=None)
+    return data, learner.model, metrics, quantise(learner.model, config_from_net(learner.model))
+
+
+def write_report(out: str, name: str, report: dict, lines: list[str]) -> str:
+    """``out/name.md`` (the table) and ``out/name.json`` (every figure), each written whole or not at all."""
+    os.makedirs(out, exist_ok=True)
+    text = "\n".join(lines) + "\n"
+    tmp = os.path.join(out, f".{name}.md.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, os.path.join(out, f"{name}.md"))
+    write_json_atomic(os.path.join(out, f"{name}.json"), report)
+    return text
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--vectors", type=int, default=None, help="test images to co-simulate (default: all 360)")
+    ap.add_argument("--vectors", type=int, default=None,
+                    help="test images to co-simulate (default: all 360; 10 with --waves)")
+    ap.add_argument("--random", type=int, default=None,
+                    help="random and corner-case vectors (default 1000; 0 with --waves)")
     ap.add_argument("--epochs", type=int, default=30, help="float training epochs")
+    ap.add_argument("--sim", choices=runner.SIMULATORS, default=None, help="simulator (default: $SIM or verilator)")
     ap.add_argument("--out", default="results")
-    ap.add_argument("--waves", action="store_true", help="write a waveform (make sim WAVES=1)")
+    ap.add_argument("--waves", action="store_true", help="write an FST waveform (make sim WAVES=1)")
     args = ap.parse_args(argv)
+    if args.waves and args.vectors is None and args.random is None:   # a waveform of the full run is gigabytes
+        args.vectors, args.random = 10, 0
+        print("waves: tracing the first 10 test images only (--vectors and --random choose more)")
+    args.random = 1000 if args.random is None else args.random
     t0 = time.perf_counter()
-    data = load_digits_split()
-    hidden = list(HwConfig().sizes[1:-1])
-    print(f"training float EqPropNet {[data.n_in, *hidden, data.n_classes]} on digits ({args.epochs} epochs) ...")
-    learner, metrics = fit(TrainConfig(model="eqprop", hidden=hidden, epochs=args.epochs), data, log=None)
-    net = learner.model
-    q = quantise(net, config_from_net(net))
+    data, net, metrics, q = train_default(args.epochs)
     cfg, params = q.cfg, q.params
+    train_s = time.perf_counter() - t0
     x_test = data.x_test[:args.vectors] if args.vectors else data.x_test
     y_test = data.y_test[:len(x_test)]
     xq = quantise_input(cfg, x_test)
-    print(f"building the Verilog of {cfg.sizes}, P = {cfg.mac_lanes}, under Verilator ...")
-    build = runner.build(cfg, waves=args.waves)
-    print(f"co-simulating {len(xq)} test images (INFER, every state compared with the golden model) ...")
-    run = runner.run(build, write_cases(cfg, params, xq, golden.encode_targets(cfg, y_test)),
-                     testcase="test_infer/stalls=False", waves=args.waves)
+    sim = args.sim or runner.default_simulator()
+    print(f"building the Verilog of {cfg.sizes}, P = {cfg.mac_lanes}, under {sim} ...")
+    build = runner.build(cfg, waves=args.waves, sim=sim)
+    sets = [case_set(params, xq, golden.encode_targets(cfg, y_test), name="digits", check="bus")]
+    sets += corner_sets(cfg, args.random, seed=0)
+    n = sum(len(s["x"]) for s in sets)
+    print(f"co-simulating {len(xq)} test images and {n - len(xq)} random and corner-case vectors (INFER, every "
+          f"state compared with the golden model) ...")
+    run = runner.run(build, write_cases(cfg, sets, check="peek"), testcase="test_infer/stalls=False",
+                     progress="co-simulation")
     stats = next(s for s in run.stats if s["test"] == "infer")
-    rtl_pred = np.array(stats["results"])
+    rtl_pred = np.array(stats["results"][:len(xq)])
     golden_pred = golden.predict(cfg, params, xq)
     with torch.no_grad():
         # the float network sees the same quantised inputs as the RTL, so the gap is the datapath's alone
         float_pred = net.predict(torch.from_numpy(xq / 2.0 ** cfg.state_bits).float()).numpy()
-    cycles = stats["command_cycles"] // len(xq)
+    cycles = cycle_model(cfg)["infer"]
     report = {
-        "vectors": len(xq), "mismatches": 0, "bit_exact": True,  # run_infer stops at the first mismatch
+        "vectors": n, "digits_vectors": len(xq), "random_vectors": n - len(xq),
+        "random_families": [s["name"] for s in sets[1:]],
+        "mismatches": 0, "bit_exact": True,  # run_infer stops at the first mismatch, and run() raises
         "rtl_accuracy": float((rtl_pred == y_test).mean()), "golden_accuracy": float((golden_pred == y_test).mean()),
         "float_accuracy": float((float_pred == y_test).mean()),
         "float_accuracy_float_inputs": metrics["final_test_acc"],
         "rtl_equals_golden_predictions": bool((rtl_pred == golden_pred).all()),
         "per_layer_mean_abs_error_vs_float": per_layer_error(cfg, params, net, xq),
-        "cycles_per_inference": cycles, "simulated_cycles": stats["sim_cycles"], "sim_wall_s": stats["wall_s"],
+        "cycles_per_inference": cycles, "cycles_per_inference_model": cycles,
+        "simulated_cycles": stats["sim_cycles"], "sim_wall_s": stats["wall_s"],
         "simulated_cycles_per_s": stats["sim_cycles"] / stats["wall_s"],
+        "free_running_cycles_per_s": stats["wait_cycles"] / stats["wait_s"],
+        "simulator": build.tool,
         "hwconfig": {"sizes": list(cfg.sizes), "state_bits": cfg.state_bits, "weight_format": cfg.weight_format,
                      "weight_bits": cfg.weight_bits, "mac_lanes": cfg.mac_lanes, "free_steps": cfg.free_steps},
+        "train_s": train_s, "build_s": build.build_s, "cosim_wall_s": run.wall_s,
+        "waves": str(run.waves) if run.waves else None,
         "wall_s": time.perf_counter() - t0,
     }
-    lines = ["# RTL against float: the default design co-simulated on the digits test split", "",
+    lines = ["# RTL against float: the default design co-simulated against the golden model", "",
              "| figure | value |", "|---|---|",
-             f"| vectors compared (every state, RESULT, CYCLES, STEPS) | {report['vectors']} |",
+             f"| vectors compared (every state, RESULT, CYCLES, STEPS) | {n} ({len(xq)} digits test images, "
+             f"{n - len(xq)} random and corner-case) |",
              f"| mismatches | {report['mismatches']} |",
-             f"| cycles per inference (P = {cfg.mac_lanes}) | {cycles:,} |",
-             f"| simulated cycles per second (cocotb + Verilator) | {report['simulated_cycles_per_s']:,.0f} |",
-             f"| RTL accuracy | {report['rtl_accuracy']:.2%} |",
+             f"| cycles per inference (P = {cfg.mac_lanes}; RTL CYCLES = cycle model) | {cycles:,} |",
+             f"| simulated cycles per second, whole run (bus traffic included) | "
+             f"{report['simulated_cycles_per_s']:,.0f} |",
+             f"| simulated cycles per second while the hardware runs on its own | "
+             f"{report['free_running_cycles_per_s']:,.0f} |",
+             f"| RTL accuracy (digits test split) | {report['rtl_accuracy']:.2%} |",
              f"| golden model accuracy | {report['golden_accuracy']:.2%} |",
              f"| float accuracy (same quantised inputs) | {report['float_accuracy']:.2%} |",
              "| mean abs state error vs float, per layer | "
              + ", ".join(f"{e:.4f}" for e in report["per_layer_mean_abs_error_vs_float"]) + " |",
-             f"| wall time of `make sim` (build cached or not) | {report['wall_s']:.0f} s |", ""]
-    text = "\n".join(lines)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "rtl_vs_float.md"), "w") as f:
-        f.write(text)
-    write_json_atomic(os.path.join(args.out, "rtl_vs_float.json"), report)
-    print(text)
+             f"| simulator | {build.tool} |",
+             f"| wall time: float training, simulator build, co-simulation, all | {train_s:.0f} s, "
+             f"{build.build_s:.0f} s (0 when cached), {run.wall_s:.0f} s, {report['wall_s']:.0f} s |"]
+    if run.waves:
+        lines.append(f"| waveform | {run.waves} |")
+    print(write_report(args.out, "rtl_vs_float", report, lines))
     return 0
 
 

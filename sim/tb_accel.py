@@ -17,9 +17,11 @@ reference helpers below. File order as in verilog-axis's testbenches: reference 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import os
+import re
 import time
 
 import cocotb
@@ -30,32 +32,121 @@ from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeo
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
 from eqprop import golden
-from eqprop.formats import CONTROL_MODE_SHIFT, WEIGHT_WINDOW, WINDOW_SIZE, Control, ErrorCode, Mode, Reg, Status
+from eqprop.formats import (
+    CONTROL_MODE_SHIFT,
+    WEIGHT_WINDOW,
+    WINDOW_SIZE,
+    Control,
+    ErrorCode,
+    Mode,
+    Reg,
+    Status,
+    memory_layout,
+)
 from eqprop.hwconfig import HwConfig
+from eqprop.memimage import unpack_region
 from rtl.schedule import cycle_model
-from sim.runner import CASES_ENV, STATS_ENV
-
-CLOCK_NS = 10   # the clock period; only the cycle counts matter
-
+from sim.runner import CASES_ENV, CLOCK_NS, STATS_ENV
 
 # ----------------------------------------------------------------------------------------------
 # reference helpers
 
-def write_cases(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, target: np.ndarray) -> dict:
-    """The JSON-able case file: configuration, parameters and, per case, an input and a target row."""
-    return {"cfg": dataclasses.asdict(cfg),
-            "params": {"shadow": [s.tolist() for s in params.shadow], "biases": [b.tolist() for b in params.biases]},
-            "x": np.asarray(x).tolist(), "target": np.asarray(target).tolist()}
+def case_set(params: golden.IntParams, x: np.ndarray, target: np.ndarray | None = None, *, name: str = "cases",
+             lr_shifts: np.ndarray | None = None, check: str | None = None) -> dict:
+    """One set of cases: parameters loaded once, then one input (and target) row per case; for TRAIN,
+    optionally the LR_SHIFT values (B, L) the host writes before each case; `check` overrides the case
+    file's for this set (see `write_cases`)."""
+    x = np.asarray(x)
+    target = np.zeros((len(x), 0), dtype=np.int64) if target is None else np.asarray(target)
+    out = {"name": name, "shadow": [a.tolist() for a in params.shadow], "biases": [b.tolist() for b in params.biases],
+           "x": x.tolist(), "target": target.tolist()}
+    if lr_shifts is not None:
+        out["lr_shifts"] = np.asarray(lr_shifts).tolist()
+    if check is not None:
+        out["check"] = _check_mode(check)
+    return out
 
 
-def load_cases(path: str | None = None) -> tuple[HwConfig, golden.IntParams, np.ndarray, np.ndarray]:
-    """(cfg, params, x (B, n_0), target (B, n_out)) from the case file at `path` or ``$EQPROP_SIM_CASES``."""
+def eval_set(x: np.ndarray, *, name: str = "evaluation") -> dict:
+    """For a TRAIN run: INFER on each row of `x` with the parameters the hardware has trained so far
+    (nothing is loaded), every state checked against the golden model's."""
+    return {"name": name, "shadow": [], "biases": [], "x": np.asarray(x).tolist(), "target": [], "evaluate": True}
+
+
+def _check_mode(check: str) -> str:
+    if check not in ("bus", "peek"):
+        raise ValueError(f"check must be 'bus' or 'peek', not {check!r}")
+    return check
+
+
+def write_cases(cfg: HwConfig, params: golden.IntParams | list[dict], x: np.ndarray | None = None,
+                target: np.ndarray | None = None, *, check: str = "bus", free_run: bool = True) -> dict:
+    """The JSON-able case file: the configuration and either one set (`params`, `x`, `target`) or a list
+    of `case_set` dicts. `check` says how the parameters are read back after loading and after each TRAIN:
+    "bus" through the AXI windows (every access path), "peek" straight from the memories (no
+    simulated cycles; for long runs on big configurations, whose bus path is checked elsewhere).
+    `free_run` False keeps cocotb's clock running while a command runs (the speed baseline of `bench`)."""
+    _check_mode(check)
+    sets = params if isinstance(params, list) else [case_set(params, x, target)]
+    return {"cfg": dataclasses.asdict(cfg), "check": check, "free_run": free_run, "sets": sets}
+
+
+@dataclasses.dataclass
+class CaseSet:
+    name: str
+    params: golden.IntParams | None   # None for an evaluation set
+    x: np.ndarray               # (B, n_0) input codes
+    target: np.ndarray          # (B, n_out) target codes, or (B, 0)
+    lr_shifts: np.ndarray | None  # (B, L) LR_SHIFT per case, or None (leave the registers alone)
+    check: str                  # "bus" or "peek"
+    evaluate: bool = False      # in a TRAIN run: INFER with the parameters trained so far (not loaded)
+
+
+def load_cases(path: str | None = None) -> tuple[HwConfig, str, list[CaseSet], bool]:
+    """(cfg, check, sets, free_run) from the case file at `path` or ``$EQPROP_SIM_CASES``."""
     with open(path or os.environ[CASES_ENV]) as f:
         data = json.load(f)
     cfg = HwConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["cfg"].items()})
-    params = golden.IntParams.from_shadow(cfg, [np.array(s, dtype=np.int64) for s in data["params"]["shadow"]],
-                                          [np.array(b, dtype=np.int64) for b in data["params"]["biases"]])
-    return cfg, params, np.array(data["x"], dtype=np.int64), np.array(data["target"], dtype=np.int64)
+    sets = []
+    for s in data["sets"]:
+        params = None if s.get("evaluate") else golden.IntParams.from_shadow(
+            cfg, [np.array(a, dtype=np.int64) for a in s["shadow"]], [np.array(b, dtype=np.int64) for b in s["biases"]])
+        lr = np.array(s["lr_shifts"], dtype=np.int64) if "lr_shifts" in s else None
+        sets.append(CaseSet(s["name"], params, np.array(s["x"], dtype=np.int64).reshape(len(s["x"]), -1),
+                            np.array(s["target"], dtype=np.int64).reshape(len(s["x"]), -1), lr,
+                            s.get("check", data["check"]), s.get("evaluate", False)))
+    return cfg, data["check"], sets, data.get("free_run", True)
+
+
+def dump_trace(where: str, cfg: HwConfig, params: golden.IntParams, x: np.ndarray,
+               target: np.ndarray | None = None) -> str:
+    """Save the golden model's intermediate tensors for one case (every state and accumulator of every
+    step of every phase, the parameters, and for TRAIN the update terms) as ``.npz`` beside the run's
+    log; returns the path, for the mismatch message."""
+    trace = golden.Trace()
+    if target is None or target.size == 0:
+        golden.infer(cfg, params, x, trace=trace)
+    else:
+        golden.train_sample(cfg, params, x, target, trace=trace)
+    arrays = {"x": x}
+    for l in range(cfg.n_layers):
+        arrays.update({f"shadow{l}": params.shadow[l], f"weight{l}": params.weights[l], f"bias{l}": params.biases[l]})
+    for phase, steps in trace.states.items():
+        for t, (states, accs) in enumerate(zip(steps, trace.acc[phase], strict=True)):
+            for l, (s_, a_) in enumerate(zip(states, accs, strict=True)):
+                arrays[f"{phase}/step{t + 1}/state{l + 1}"] = s_
+                arrays[f"{phase}/step{t + 1}/acc{l + 1}"] = a_
+    for i, upd in enumerate(trace.updates):
+        for key, val in upd.items():
+            if isinstance(val, list | tuple):
+                for l, v in enumerate(val):
+                    arrays[f"update{i}/{key}{l}"] = np.asarray(v)
+            else:
+                arrays[f"update{i}/{key}"] = np.asarray(val)
+    folder = os.path.dirname(os.environ.get(CASES_ENV, "")) or "."
+    path = os.path.join(folder, re.sub(r"[^A-Za-z0-9_.-]+", "_", where)[:120] + ".trace.npz")
+    np.savez_compressed(path, **arrays)
+    return path
 
 
 def ref_infer(cfg: HwConfig, params: golden.IntParams, x: np.ndarray) -> dict:
@@ -74,16 +165,18 @@ def ref_train(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, target: np
             "steps": cfg.free_steps + nudges * cfg.nudge_steps}
 
 
-def assert_codes(actual: np.ndarray, expected: np.ndarray, where: str) -> None:
-    """Raise AssertionError naming `where`, the first mismatching index, expected and actual."""
+def assert_codes(actual: np.ndarray, expected: np.ndarray, where: str, dump=None) -> None:
+    """Raise AssertionError naming `where`, the first mismatching index, expected and actual; `dump`, if
+    given, is called first and returns the path of the golden model's trace for the message."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape, f"{where}: shape {actual.shape} != expected {expected.shape}"
     bad = np.argwhere(actual != expected)
     if len(bad):
         i = tuple(int(v) for v in bad[0])
+        trace = f"\ngolden model's intermediate tensors for this case: {dump()}" if dump else ""
         raise AssertionError(f"{where}, index {i if len(i) > 1 else i[0]}: expected {int(expected[i])}, "
                              f"actual {int(actual[i])} ({len(bad)} of {expected.size} codes differ)\n"
-                             f"expected {expected.tolist()}\nactual   {actual.tolist()}")
+                             f"expected {expected.tolist()}\nactual   {actual.tolist()}{trace}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -94,14 +187,26 @@ def _pauses(pattern):
     return itertools.cycle(pattern)
 
 
-class TB:
-    """Clock, AXI4-Lite master and reset of ``eqprop_accel``; bulk window access and commands."""
+PARAMS = ("shadow", "weights", "biases")
 
-    def __init__(self, dut, cfg: HwConfig):
-        self.dut, self.cfg = dut, cfg
-        Clock(dut.clk, CLOCK_NS, unit="ns").start()
+
+class TB:
+    """Clock, AXI4-Lite master and reset of ``eqprop_accel``; bulk window access, commands, and reading
+    the parameter memories directly (`peek_params`).
+
+    cocotb clocks the design while the bus is in use; `run_free` hands the clock to the Verilog of
+    `sim.runner.TB_TOP` while Python only waits for an event such as ``irq``. Every wait has a cycle
+    limit: a hung design fails with the operation's name instead of hanging."""
+
+    def __init__(self, dut, cfg: HwConfig, *, free_run: bool = True):
+        self.dut, self.cfg, self.free_run = dut, cfg, free_run
+        dut.free_run.value = 0
+        self.clock = Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi")
+        self.clock.start(start_high=False)
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
         self.wait_cycles, self.wait_s = 0, 0.0   # cycles and wall time spent waiting for DONE
+        # the longest window access: a weight index split by repeated subtraction (rtl.axil), then the bus
+        self.access_cycles = 64 + 2 * max(cfg.sizes) + max(cfg.sizes) // cfg.mac_lanes
 
     def set_stalls(self, on: bool) -> None:
         """Idle cycles on AW, W and AR and back-pressure on B and R (a 1-in-3 and a 1-in-2 pattern), or none."""
@@ -112,6 +217,35 @@ class TB:
                 channel.set_pause_generator(_pauses(pattern))
             else:
                 channel.clear_pause_generator()
+
+    async def run_free(self, trigger, limit: int, what: str) -> None:
+        """Await `trigger` (an edge of an output) within `limit` cycles while the wrapper's Verilog clock
+        runs the design; cocotb's clock stops at a rising edge and restarts, high, at the edge where
+        `trigger` fired, so the clock keeps its period across both hand-overs. (With ``free_run`` False,
+        cocotb's clock goes on: the slow baseline.)"""
+        if not self.free_run:
+            try:
+                return await with_timeout(trigger, limit * CLOCK_NS, "ns")
+            except SimTimeoutError:
+                raise AssertionError(f"{what}: nothing within {limit} cycles") from None
+        await RisingEdge(self.dut.clk)
+        self.clock.stop()
+        self.dut.free_run.value = 1
+        try:
+            await with_timeout(trigger, limit * CLOCK_NS, "ns")
+        except SimTimeoutError:
+            raise AssertionError(f"{what}: nothing within {limit} cycles") from None
+        finally:
+            self.dut.free_run.value = 0
+            self.clock.start(start_high=True)
+
+    async def bus(self, op, words: int, what: str):
+        """Await the bus operation `op` within the cycles `words` window accesses may take."""
+        limit = 100 + words * self.access_cycles
+        try:
+            return await with_timeout(op, limit * CLOCK_NS, "ns")
+        except SimTimeoutError:
+            raise AssertionError(f"{what}: the bus did not answer within {limit} cycles") from None
 
     async def reset(self) -> None:
         """Amaranth's synchronous, active-high ``rst`` for a few cycles."""
@@ -124,14 +258,19 @@ class TB:
 
     async def write_words(self, base: int, values) -> None:
         """Consecutive 32-bit registers from `base`; negative codes in two's complement."""
-        await self.axil.write_dwords(int(base), [int(v) & 0xFFFF_FFFF for v in np.ravel(values)])
+        words = [int(v) & 0xFFFF_FFFF for v in np.ravel(values)]
+        await self.bus(self.axil.write_dwords(int(base), words), len(words), f"writing {len(words)} words at {base:#x}")
 
     async def read_words(self, base: int, count: int, *, signed: bool) -> np.ndarray:
-        words = np.array(await self.axil.read_dwords(int(base), count), dtype=np.int64)
+        words = np.array(await self.bus(self.axil.read_dwords(int(base), count), count,
+                                        f"reading {count} words at {base:#x}"), dtype=np.int64)
         return np.where(words >= 1 << 31, words - (1 << 32), words) if signed else words
 
     async def read_reg(self, reg: int) -> int:
-        return int(await self.axil.read_dword(int(reg)))
+        return int(await self.bus(self.axil.read_dword(int(reg)), 1, f"reading register {reg:#x}"))
+
+    async def write_reg(self, reg: int, value: int) -> None:
+        await self.bus(self.axil.write_dword(int(reg), int(value)), 1, f"writing register {reg:#x}")
 
     async def load_params(self, params: golden.IntParams) -> None:
         """Shadows (each write re-derives its weight) and biases, through the windows."""
@@ -141,8 +280,11 @@ class TB:
 
     async def load_sample(self, x: np.ndarray, target: np.ndarray | None = None) -> None:
         await self.write_words(Reg.INPUT, x)
-        if target is not None:
+        if target is not None and target.size:
             await self.write_words(Reg.TARGET, target)
+
+    async def set_lr_shifts(self, shifts) -> None:
+        await self.write_words(Reg.LR_SHIFT, shifts)
 
     async def read_states(self) -> list[np.ndarray]:
         """s_0 (the input) .. s_L from the STATE windows."""
@@ -150,15 +292,32 @@ class TB:
                 for k, n in enumerate(self.cfg.sizes)]
 
     async def read_params(self) -> dict[str, list[np.ndarray]]:
-        cfg, out = self.cfg, {"shadow": [], "weights": [], "biases": []}
+        """Every shadow, weight and bias through the windows."""
+        cfg, out = self.cfg, {k: [] for k in PARAMS}
         for l in range(cfg.n_layers):
             shape = (cfg.sizes[l + 1], cfg.sizes[l])
-            out["shadow"].append((await self.read_words(Reg.SHADOW + l * WEIGHT_WINDOW, shape[0] * shape[1],
-                                                        signed=True)).reshape(shape))
-            out["weights"].append((await self.read_words(Reg.WEIGHT + l * WEIGHT_WINDOW, shape[0] * shape[1],
-                                                         signed=True)).reshape(shape))
+            for key, base in (("shadow", Reg.SHADOW), ("weights", Reg.WEIGHT)):
+                words = await self.read_words(base + l * WEIGHT_WINDOW, shape[0] * shape[1], signed=True)
+                out[key].append(words.reshape(shape))
             out["biases"].append(await self.read_words(Reg.BIAS + l * WINDOW_SIZE, shape[0], signed=True))
         return out
+
+    def peek_params(self) -> dict[str, list[np.ndarray]]:
+        """Every shadow, weight and bias read straight from the memories (``shadow_l``, ``weight_l``,
+        ``bias_l`` of the core), decoded with `eqprop.formats.memory_layout`: no simulated cycles."""
+        core, layout = self.dut.dut.core, memory_layout(self.cfg)
+        out = {k: [] for k in PARAMS}
+        for l in range(self.cfg.n_layers):
+            for key, mem in (("shadow", "shadow"), ("weights", "weight"), ("biases", "bias")):
+                region = layout[f"{mem}.{l}"]
+                handle = getattr(core, f"{mem}_{l}")
+                words = [handle[i].value.to_unsigned() for i in range(region.depth)]
+                array = unpack_region(region, words)
+                out[key].append(array.reshape(-1) if key == "biases" else array)
+        return out
+
+    async def params_back(self, check: str) -> dict[str, list[np.ndarray]]:
+        return await self.read_params() if check == "bus" else self.peek_params()
 
     async def command(self, mode: int, *, what: str) -> int:
         """Write CONTROL = START | mode, then wait for the rising edge of ``irq`` (STATUS.DONE) within
@@ -166,14 +325,11 @@ class TB:
         returns STATUS, which must show DONE and neither BUSY nor ERROR."""
         model = cycle_model(self.cfg)
         limit = 2 * max(model["infer"], model["train"]) + 1000
-        await self.axil.write_dword(int(Reg.CONTROL), int(Control.START) | int(mode) << CONTROL_MODE_SHIFT)
+        await self.write_reg(Reg.CONTROL, int(Control.START) | int(mode) << CONTROL_MODE_SHIFT)
         wall, sim0 = time.perf_counter(), get_sim_time("ns")
-        try:
-            # irq (sticky DONE) fell when the START was taken; its rising edge ends the command
-            await with_timeout(RisingEdge(self.dut.irq), limit * CLOCK_NS, "ns")
-        except SimTimeoutError:
-            raise AssertionError(f"{what}: no DONE within {limit} cycles (the model says "
-                                 f"{model['infer'] if mode == Mode.INFER else model['train']})") from None
+        # irq (sticky DONE) fell when the START was taken; its rising edge ends the command
+        expected = model["infer"] if mode == Mode.INFER else model["train"]
+        await self.run_free(RisingEdge(self.dut.irq), limit, f"{what}: no DONE (the model says {expected} cycles)")
         self.wait_s += time.perf_counter() - wall
         self.wait_cycles += round((get_sim_time("ns") - sim0) / CLOCK_NS)
         status = await self.read_reg(Reg.STATUS)
@@ -184,14 +340,6 @@ class TB:
 # ----------------------------------------------------------------------------------------------
 # test bodies
 
-async def start(dut, stalls: bool) -> tuple[TB, HwConfig, golden.IntParams, np.ndarray, np.ndarray]:
-    cfg, params, x, target = load_cases()
-    tb = TB(dut, cfg)
-    await tb.reset()
-    tb.set_stalls(stalls)
-    return tb, cfg, params, x, target
-
-
 def save_stats(**stats) -> None:
     path = os.environ.get(STATS_ENV)
     if path:
@@ -199,79 +347,189 @@ def save_stats(**stats) -> None:
             f.write(json.dumps(stats) + "\n")
 
 
+def progress(done: int, total: int) -> None:
+    """One line for the parent's progress bar (`sim.runner.run`), in the file beside the stats."""
+    path = os.environ.get(STATS_ENV)
+    if path:
+        with open(path + ".progress", "w") as f:
+            f.write(f"{done} {total}\n")
+
+
+async def start(dut, stalls: bool) -> tuple[TB, HwConfig, str, list[CaseSet]]:
+    cfg, check, sets, free_run = load_cases()
+    tb = TB(dut, cfg, free_run=free_run)
+    await tb.reset()
+    tb.set_stalls(stalls)
+    return tb, cfg, check, sets
+
+
+def compare_params(back: dict, expected: golden.IntParams, where: str, dump=None) -> None:
+    for key in PARAMS:
+        for l, (a, e) in enumerate(zip(back[key], getattr(expected, key), strict=True)):
+            assert_codes(a, e, f"{where}: {key} layer {l}", dump)
+
+
+async def check_registers(tb: TB, ref: dict, where: str) -> int:
+    """RESULT, CYCLES and STEPS against `ref`; returns RESULT."""
+    got = {}
+    for reg, name in ((Reg.RESULT, "result"), (Reg.CYCLES, "cycles"), (Reg.STEPS, "steps")):
+        got[name] = await tb.read_reg(reg)
+        assert got[name] == ref[name], f"{where}: {reg.name} expected {ref[name]}, actual {got[name]}"
+    return got["result"]
+
+
 async def run_infer(dut, stalls: bool) -> None:
-    """Every case: load, INFER, read back every state, RESULT, CYCLES and STEPS; compare with `ref_infer`."""
-    tb, cfg, params, xs, _ = await start(dut, stalls)
-    await tb.load_params(params)
-    back = await tb.read_params()
-    for l in range(cfg.n_layers):   # the loading path itself: shadows written, weights derived
-        assert_codes(back["shadow"][l], params.shadow[l], f"after loading: shadow layer {l}")
-        assert_codes(back["weights"][l], params.weights[l], f"after loading: weight layer {l}")
-        assert_codes(back["biases"][l], params.biases[l], f"after loading: bias layer {l}")
+    """Every set: load the parameters and read them back; every case: load, INFER, read back every state,
+    RESULT, CYCLES and STEPS and compare with `ref_infer`."""
+    tb, cfg, check, sets = await start(dut, stalls)
     wall, sim0 = time.perf_counter(), get_sim_time("ns")
-    results = []
-    for case, x in enumerate(xs):
-        ref = ref_infer(cfg, params, x[None, :])
-        await tb.load_sample(x)
-        await tb.command(Mode.INFER, what=f"case {case} INFER")
-        states = await tb.read_states()
-        assert_codes(states[0], x, f"case {case} INFER: state window 0 (the input)")
-        for k in range(1, cfg.n_layers + 1):
-            assert_codes(states[k], ref["states"][k - 1], f"case {case} INFER free phase: state layer {k}")
-        for reg, name in ((Reg.RESULT, "result"), (Reg.CYCLES, "cycles"), (Reg.STEPS, "steps")):
-            got = await tb.read_reg(reg)
-            assert got == ref[name], f"case {case} INFER: {reg.name} expected {ref[name]}, actual {got}"
-            if reg == Reg.RESULT:
-                results.append(got)
-    save_stats(test="infer", stalls=stalls, cases=len(xs), results=results,
-               command_cycles=len(xs) * cycle_model(cfg)["infer"],
+    results, total, done = [], sum(len(s.x) for s in sets), 0
+    for cs in sets:
+        await tb.load_params(cs.params)
+        compare_params(await tb.params_back(cs.check), cs.params, f"set {cs.name} after loading")
+        for case, x in enumerate(cs.x):
+            where = f"set {cs.name} case {case} INFER"
+            ref = ref_infer(cfg, cs.params, x[None, :])
+            await tb.load_sample(x)
+            await tb.command(Mode.INFER, what=where)
+            states = await tb.read_states()
+            dump = functools.partial(dump_trace, where, cfg, cs.params, x[None, :])
+            assert_codes(states[0], x, f"{where}: state window 0 (the input)")
+            for k in range(1, cfg.n_layers + 1):
+                assert_codes(states[k], ref["states"][k - 1], f"{where} free phase: state layer {k}", dump)
+            results.append(await check_registers(tb, ref, where))
+            done += 1
+            progress(done, total)
+    save_stats(test="infer", stalls=stalls, cases=total, sets=[s.name for s in sets], results=results,
+               command_cycles=total * cycle_model(cfg)["infer"],
                sim_cycles=round((get_sim_time("ns") - sim0) / CLOCK_NS), wall_s=time.perf_counter() - wall,
                wait_cycles=tb.wait_cycles, wait_s=tb.wait_s)
 
 
 async def run_train(dut, stalls: bool) -> None:
-    """Every case in turn (online): TRAIN, then every shadow, weight and bias, the states and the
-    counters against `ref_train`, whose new parameters are the next case's reference."""
-    tb, cfg, params, xs, targets = await start(dut, stalls)
-    await tb.load_params(params)
-    for case, (x, t) in enumerate(zip(xs, targets, strict=True)):
-        ref = ref_train(cfg, params, x[None, :], t[None, :])
-        await tb.load_sample(x, t)
-        await tb.command(Mode.TRAIN, what=f"case {case} TRAIN")
-        back = await tb.read_params()
-        for what in ("shadow", "weights", "biases"):
-            for l in range(cfg.n_layers):
-                assert_codes(back[what][l], getattr(ref["params"], what)[l],
-                             f"case {case} TRAIN update: {what} layer {l}")
-        states = await tb.read_states()
-        for k in range(1, cfg.n_layers + 1):
-            assert_codes(states[k], ref["states"][k - 1], f"case {case} TRAIN free phase: state layer {k}")
-        for reg, name in ((Reg.RESULT, "result"), (Reg.CYCLES, "cycles"), (Reg.STEPS, "steps")):
-            got = await tb.read_reg(reg)
-            assert got == ref[name], f"case {case} TRAIN: {reg.name} expected {ref[name]}, actual {got}"
-        params = ref["params"]
+    """Every case of every set in turn (online): LR_SHIFT if the case gives it, TRAIN, then every shadow,
+    weight and bias, the states and the counters against `ref_train`, whose new parameters are the next
+    case's reference. The final parameters go to the stats, for the host to evaluate."""
+    tb, cfg, check, sets = await start(dut, stalls)
+    wall, sim0 = time.perf_counter(), get_sim_time("ns")
+    total, done, params, evaluated = sum(len(s.x) for s in sets), 0, None, []
+    for cs in sets:
+        if cs.evaluate:   # INFER with what the hardware has learnt
+            for case, x in enumerate(cs.x):
+                where = f"set {cs.name} case {case} INFER after training"
+                ref = ref_infer(cfg, params, x[None, :])
+                await tb.load_sample(x)
+                await tb.command(Mode.INFER, what=where)
+                states = await tb.read_states()
+                dump = functools.partial(dump_trace, where, cfg, params, x[None, :])
+                for k in range(1, cfg.n_layers + 1):
+                    assert_codes(states[k], ref["states"][k - 1], f"{where} free phase: state layer {k}", dump)
+                evaluated.append(await check_registers(tb, ref, where))
+                done += 1
+                progress(done, total)
+            continue
+        params = cs.params
+        await tb.load_params(params)
+        compare_params(await tb.params_back(cs.check), params, f"set {cs.name} after loading")
+        for case, (x, t) in enumerate(zip(cs.x, cs.target, strict=True)):
+            where = f"set {cs.name} case {case} TRAIN"
+            ccfg = cfg
+            if cs.lr_shifts is not None:
+                ccfg = cfg.replace(lr_shifts=tuple(int(v) for v in cs.lr_shifts[case]))
+                if case == 0 or not np.array_equal(cs.lr_shifts[case], cs.lr_shifts[case - 1]):
+                    await tb.set_lr_shifts(cs.lr_shifts[case])
+            ref = ref_train(ccfg, params, x[None, :], t[None, :])
+            await tb.load_sample(x, t)
+            await tb.command(Mode.TRAIN, what=where)
+            dump = functools.partial(dump_trace, where, ccfg, params, x[None, :], t[None, :])
+            compare_params(await tb.params_back(cs.check), ref["params"], f"{where} update", dump)
+            states = await tb.read_states()
+            for k in range(1, cfg.n_layers + 1):
+                assert_codes(states[k], ref["states"][k - 1], f"{where} free phase: state layer {k}", dump)
+            await check_registers(tb, ref, where)
+            params = ref["params"]
+            done += 1
+            progress(done, total)
+    trained = sum(len(s.x) for s in sets if not s.evaluate)
+    save_stats(test="train", stalls=stalls, cases=trained, evaluated=len(evaluated), results=evaluated,
+               command_cycles=trained * cycle_model(cfg)["train"] + len(evaluated) * cycle_model(cfg)["infer"],
+               sim_cycles=round((get_sim_time("ns") - sim0) / CLOCK_NS), wall_s=time.perf_counter() - wall,
+               wait_cycles=tb.wait_cycles, wait_s=tb.wait_s,
+               final={"shadow": [a.tolist() for a in params.shadow], "biases": [b.tolist() for b in params.biases]})
 
 
-async def run_bad_mode(dut) -> None:
-    """START with mode 3 (not a Mode): SLVERR, STATUS.ERROR with BAD_MODE, no command runs, no state changes."""
-    tb, cfg, params, xs, _ = await start(dut, False)
-    await tb.load_params(params)
-    await tb.load_sample(xs[0])
-    await tb.command(Mode.INFER, what="INFER before the illegal command")
-    before = (await tb.read_states(), await tb.read_params(), await tb.read_reg(Reg.CYCLES))
-    resp = await tb.axil.write(int(Reg.CONTROL), (int(Control.START) | 3 << CONTROL_MODE_SHIFT).to_bytes(4, "little"))
-    assert resp.resp == AxiResp.SLVERR, f"unknown mode: BRESP expected SLVERR, actual {resp.resp!r}"
-    await ClockCycles(dut.clk, cycle_model(cfg)["infer"] + 10)   # long enough for a command to have run
+async def expect_error(tb: TB, resp, code: ErrorCode, what: str, busy_ok: bool = False) -> None:
+    """The access answered SLVERR and set STATUS.ERROR with `code` (and, unless `busy_ok`, is not busy)."""
+    assert resp.resp == AxiResp.SLVERR, f"{what}: response expected SLVERR, actual {resp.resp!r}"
     status, error = await tb.read_reg(Reg.STATUS), await tb.read_reg(Reg.ERROR)
-    assert status & Status.ERROR and not status & Status.BUSY, f"unknown mode: STATUS {status:#x}"
-    assert error == ErrorCode.BAD_MODE, f"unknown mode: ERROR expected {int(ErrorCode.BAD_MODE)}, actual {error}"
-    after = (await tb.read_states(), await tb.read_params(), await tb.read_reg(Reg.CYCLES))
+    assert status & Status.ERROR and (busy_ok or not status & Status.BUSY), f"{what}: STATUS {status:#x}"
+    assert error == code, f"{what}: ERROR expected {int(code)} ({code.name}), actual {error}"
+
+
+async def snapshot(tb: TB, check: str):
+    return await tb.read_states(), await tb.params_back(check), await tb.read_reg(Reg.CYCLES)
+
+
+def compare_snapshots(after, before, what: str) -> None:
     for k, (a, b) in enumerate(zip(after[0], before[0], strict=True)):
-        assert_codes(a, b, f"unknown mode changed state layer {k}")
-    for what in before[1]:
-        for l, (a, b) in enumerate(zip(after[1][what], before[1][what], strict=True)):
-            assert_codes(a, b, f"unknown mode changed {what} layer {l}")
-    assert after[2] == before[2], f"unknown mode changed CYCLES: {before[2]} -> {after[2]}"
+        assert_codes(a, b, f"{what} changed state layer {k}")
+    for key in PARAMS:
+        for l, (a, b) in enumerate(zip(after[1][key], before[1][key], strict=True)):
+            assert_codes(a, b, f"{what} changed {key} layer {l}")
+    assert after[2] == before[2], f"{what} changed CYCLES: {before[2]} -> {after[2]}"
+
+
+async def run_illegal(dut) -> None:
+    """Every illegal access on the real Verilog: SLVERR, STATUS.ERROR with its code, and nothing else changes.
+
+    An unknown mode (BAD_MODE, and no command runs); an address outside every register and window,
+    read and write, a write to a read-only register and to a read-only window (BAD_ADDRESS); START
+    while a command runs (START_WHILE_BUSY: the command finishes with the golden model's results).
+    RESET clears the error between them."""
+    tb, cfg, check, sets = await start(dut, False)
+    cs = sets[0]
+    await tb.load_params(cs.params)
+    await tb.load_sample(cs.x[0])
+    await tb.command(Mode.INFER, what="INFER before the illegal accesses")
+    before = await snapshot(tb, check)
+    outside = Reg.INPUT + 4 * cfg.sizes[0]   # just past the input window
+    illegal = [
+        ("unknown mode", "write", Reg.CONTROL, int(Control.START) | 3 << CONTROL_MODE_SHIFT, ErrorCode.BAD_MODE),
+        ("write past the input window", "write", outside, 1, ErrorCode.BAD_ADDRESS),
+        ("read past the input window", "read", outside, None, ErrorCode.BAD_ADDRESS),
+        ("write to read-only STATUS", "write", Reg.STATUS, 0, ErrorCode.BAD_ADDRESS),
+        ("write to the read-only state window", "write", Reg.STATE + WINDOW_SIZE, 1, ErrorCode.BAD_ADDRESS),
+    ]
+    for what, kind, addr, value, code in illegal:
+        if kind == "write":
+            resp = await tb.bus(tb.axil.write(int(addr), int(value).to_bytes(4, "little")), 1, what)
+        else:
+            resp = await tb.bus(tb.axil.read(int(addr), 4), 1, what)
+        await ClockCycles(dut.clk, 20 if code != ErrorCode.BAD_MODE else cycle_model(cfg)["infer"] + 10)
+        await expect_error(tb, resp, code, what)
+        compare_snapshots(await snapshot(tb, check), before, what)
+        # RESET clears ERROR (and the states, so the snapshot is taken again after a fresh INFER)
+        await tb.write_reg(Reg.CONTROL, int(Control.RESET))
+        assert await tb.read_reg(Reg.ERROR) == ErrorCode.NONE, f"RESET after {what} left ERROR set"
+        await tb.command(Mode.INFER, what=f"INFER after {what}")
+        compare_snapshots(await snapshot(tb, check), before, f"RESET and INFER after {what}")
+    # START while busy: the second START is refused and the running INFER finishes as golden says
+    ref = ref_infer(cfg, cs.params, cs.x[:1])
+    await tb.write_reg(Reg.CONTROL, int(Control.START) | int(Mode.INFER) << CONTROL_MODE_SHIFT)
+    what = "START while busy"
+    resp = await tb.bus(tb.axil.write(int(Reg.CONTROL), (int(Control.START) | int(Mode.TRAIN) << CONTROL_MODE_SHIFT)
+                                      .to_bytes(4, "little")), 1, what)
+    await expect_error(tb, resp, ErrorCode.START_WHILE_BUSY, what, busy_ok=True)
+    model = cycle_model(cfg)
+    if await tb.read_reg(Reg.STATUS) & Status.BUSY:
+        await tb.run_free(RisingEdge(dut.irq), 2 * model["infer"] + 1000, f"{what}: no DONE")
+    status = await tb.read_reg(Reg.STATUS)
+    assert status == Status.DONE | Status.ERROR, f"{what}: STATUS {status:#x} after the command, expected DONE | ERROR"
+    states = await tb.read_states()
+    for k in range(1, cfg.n_layers + 1):
+        assert_codes(states[k], ref["states"][k - 1], f"{what}: the running INFER's state layer {k}")
+    await check_registers(tb, ref, what)
+    compare_params(await tb.params_back(check), cs.params, f"{what}: parameters")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -290,5 +548,5 @@ async def test_train(dut, stalls):
 
 
 @cocotb.test()
-async def test_bad_mode(dut):
-    await run_bad_mode(dut)
+async def test_illegal(dut):
+    await run_illegal(dut)

@@ -1,20 +1,35 @@
-"""`python -m sim` (the `make sim` job) end to end on a few test images: trains, quantises, builds the
-default design under Verilator, co-simulates, and writes the report."""
+"""`python -m sim` (the `make sim` job) and `python -m sim.train` (`make sim-train`) end to end on a few
+vectors: train, quantise, build the default design under Verilator, co-simulate, write the reports."""
 
 import json
 
 from eqprop.hwconfig import HwConfig
 from rtl.schedule import cycle_model
 from sim.__main__ import main
+from sim.train import main as train_main
 from tests.sim.test_cosim import verilator_or_skip
 
 
 def test_make_sim_job_writes_its_report(tmp_path, capsys):
     verilator_or_skip()
-    assert main(["--vectors", "3", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    assert main(["--vectors", "3", "--random", "6", "--epochs", "1", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "rtl_vs_float.json").read_text())
-    assert report["vectors"] == 3 and report["mismatches"] == 0 and report["rtl_equals_golden_predictions"]
+    assert report["vectors"] == 9 and report["random_vectors"] == 6 and len(report["random_families"]) == 6
+    assert report["mismatches"] == 0 and report["rtl_equals_golden_predictions"]
     assert report["cycles_per_inference"] == cycle_model(HwConfig())["infer"]
     assert 0.0 <= report["rtl_accuracy"] <= 1.0 and len(report["per_layer_mean_abs_error_vs_float"]) == 2
+    assert report["free_running_cycles_per_s"] > 0
     assert "| mismatches | 0 |" in (tmp_path / "rtl_vs_float.md").read_text()
     assert "vectors compared" in capsys.readouterr().out
+
+
+def test_onchip_training_job_writes_its_report(tmp_path):
+    """A few TRAIN steps of the default design (every parameter compared after each), then INFER with
+    what it learnt; the accuracy is a figure of the tiny run, not the target's."""
+    verilator_or_skip()
+    assert train_main(["--epochs", "1", "--limit", "3", "--test", "4", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "onchip_training.json").read_text())
+    assert report["train_steps"] == 3 and report["test_images"] == 4 and report["mismatches"] == 0
+    assert report["rtl_test_accuracy"] == report["golden_test_accuracy_of_rtl_weights"]
+    assert report["parameter_codes_checked"] == 3 * (2 * (64 * 64 + 64 * 10) + 64 + 10)
+    assert "MISSES the 95% target" in (tmp_path / "onchip_training.md").read_text() or report["meets_target"]
