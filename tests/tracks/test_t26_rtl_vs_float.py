@@ -29,5 +29,8 @@ def test_judge_thresholds():
     assert t.judge({**GOOD, "mismatches": 1}).status == Status.FAIL
     assert t.judge({**GOOD, "rtl_equals_golden_predictions": False}).status == Status.FAIL
     assert t.judge({**GOOD, "vectors": 20}).status == Status.PARTIAL
+    # random vectors do not stand in for test images
+    assert t.judge({**GOOD, "vectors": 1020, "digits_vectors": 20}).status == Status.PARTIAL
+    assert t.judge({**GOOD, "vectors": 1360, "digits_vectors": 360}).status == Status.PASS
     assert t.judge({**GOOD, "rtl_accuracy": 0.955}).status == Status.PARTIAL
     assert t.judge({**GOOD, "rtl_accuracy": 0.10}).status == Status.FAIL
