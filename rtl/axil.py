@@ -164,9 +164,13 @@ class AxiLiteAccelerator(wiring.Component):
                              win_layer.eq(layer), win_index.eq((addr - base) >> 2),
                              win_matrix.eq(sel in (HostSel.WEIGHT, HostSel.SHADOW))]
 
+        # the decoded window, registered in Decode: the split and the host access that follow use these
+        # registers, not the address comparators (which would otherwise lie on the path into the memories)
+        r_sel, r_layer, r_matrix = Signal(HostSel), Signal.like(win_layer), Signal()
+
         # per-layer constants of the index split
         cols, words_per_row = Signal(range(max(n) + 1)), Signal(range(max(n) + 1))
-        with m.Switch(win_layer):
+        with m.Switch(r_layer):
             for l in range(L + 1):
                 with m.Case(l):
                     m.d.comb += [cols.eq(n[l] if l < L else 1), words_per_row.eq(-(-n[l] // p))]
@@ -190,7 +194,8 @@ class AxiLiteAccelerator(wiring.Component):
                     m.next = "Decode"
 
             with m.State("Decode"):
-                m.d.sync += [rdata.eq(reg_value), rem.eq(win_index), word.eq(0)]
+                m.d.sync += [rdata.eq(reg_value), rem.eq(win_index), word.eq(0), r_sel.eq(win_sel),
+                             r_layer.eq(win_layer), r_matrix.eq(win_matrix)]
                 with m.If(~hit | ~legal):
                     fail(ErrorCode.BAD_ADDRESS)
                     m.next = "Respond"
@@ -222,7 +227,7 @@ class AxiLiteAccelerator(wiring.Component):
 
             with m.State("Split-Row"):
                 # row-major matrix index -> row r (counted into the word address) and column
-                with m.If(win_matrix & (rem >= cols)):
+                with m.If(r_matrix & (rem >= cols)):
                     m.d.sync += [rem.eq(rem - cols), word.eq(word + words_per_row)]
                 with m.Else():
                     m.next = "Split-Column"
@@ -234,7 +239,7 @@ class AxiLiteAccelerator(wiring.Component):
                     m.next = "Window"
 
             with m.State("Window"):
-                m.d.comb += [host.req.eq(1), host.we.eq(writing), host.sel.eq(win_sel), host.layer.eq(win_layer),
+                m.d.comb += [host.req.eq(1), host.we.eq(writing), host.sel.eq(r_sel), host.layer.eq(r_layer),
                              host.word.eq(word), host.lane.eq(rem), host.wdata.eq(wdata)]
                 with m.If(host.ack):
                     m.d.sync += rdata.eq(host.rdata)

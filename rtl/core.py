@@ -19,6 +19,7 @@ from eqprop.formats import Mode, memory_layout
 from eqprop.golden import IntParams
 from eqprop.hwconfig import HwConfig
 from eqprop.memimage import pack_region
+from rtl.argmax import tournament
 from rtl.fixed import lanes
 from rtl.mac import MacLanes, MacOp
 from rtl.neuron import NeuronLanes
@@ -296,15 +297,13 @@ class Core(wiring.Component):
                 m.d.comb += [st_wr[k].addr.eq(bank_addr(k, d_dst, d_block)), st_wr[k].data.eq(s_new),
                              st_wr[k].en.eq(1)]
 
-        # argmax of the output layer, lane by lane in index order (ties keep the lowest index)
+        # argmax of the output layer (ties keep the lowest index): the block's winner (`rtl.argmax`) against
+        # the best of the earlier blocks, which it must beat strictly; on the first block it is taken as it is
         top_lanes = lanes(neuron.s_new, sb, p, signed=False)
-        val, idx, first = best_val, best_idx, d_block == 0
-        for i in range(p):
-            # a signal per link of the chain: a nested expression would be copied 2**P times
-            take = mask[i] & ((first & (i == 0)) | (top_lanes[i] > val))
-            val_i, idx_i = Signal.like(best_val, name=f"argmax_val{i}"), Signal.like(best_idx, name=f"argmax_idx{i}")
-            m.d.comb += [val_i.eq(Mux(take, top_lanes[i], val)), idx_i.eq(Mux(take, d_block * p + i, idx))]
-            val, idx = val_i, idx_i
+        _, win_val, win_lane = tournament(m, [mask[i] for i in range(p)], top_lanes, sb)   # lane 0 always valid
+        take = (d_block == 0) | (win_val > best_val)
+        val, idx = Signal.like(best_val), Signal.like(best_idx)
+        m.d.comb += [val.eq(Mux(take, win_val, best_val)), idx.eq(Mux(take, d_block * p + win_lane, best_idx))]
         argmax = Signal.like(best_idx)    # including the block being finished now
         m.d.comb += argmax.eq(idx)
         with m.If((d_issue == _Issue.FINISH) & (d_layer == L - 1)):

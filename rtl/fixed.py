@@ -24,7 +24,8 @@ def shift_round(value, k: int, mode: str) -> Value:
     """``value / 2**k`` rounded to an integer under `mode`; a left shift (exact) when ``k <= 0``.
 
     Bit for bit `eqprop.golden.shift_round` with a constant shift: ``floor`` is an arithmetic shift,
-    ``half_up`` adds half an LSB first, ``half_away`` rounds the magnitude and restores the sign.
+    ``half_up`` adds half an LSB first, ``half_away`` adds half an LSB less one on negative values (the same as
+    rounding the magnitude and restoring the sign, in one adder).
     """
     _check_mode(mode)
     if not isinstance(k, int) or isinstance(k, bool):
@@ -37,10 +38,11 @@ def shift_round(value, k: int, mode: str) -> Value:
     half = 1 << (k - 1)
     if mode == "half_up":
         return (value + half) >> k
-    negative = value < 0 if value.shape().signed else False
-    magnitude = Mux(negative, -value, value)
-    rounded = (magnitude + half) >> k
-    return Mux(negative, -rounded, rounded)
+    # sign(v) * ((|v| + half) >> k) is (v + half - [v < 0]) >> k: ties move away from zero on both
+    # sides. One adder instead of negate, add, negate (three carry chains on the FPGA's critical path).
+    if not value.shape().signed:
+        return (value + half) >> k
+    return (value + Mux(value < 0, half - 1, half)) >> k
 
 
 def shift_round_var(value, k, mode: str, *, k_min: int, k_max: int) -> Value:
@@ -64,15 +66,22 @@ def shift_round_var(value, k, mode: str, *, k_min: int, k_max: int) -> Value:
         if mode == "half_up":
             rounded = (value + half) >> right
         else:
-            negative = value < 0 if value.shape().signed else False
-            magnitude = Mux(negative, -value, value)
-            rounded = Mux(negative, -((magnitude + half) >> right), (magnitude + half) >> right)
+            # as in `shift_round`: (v + half - [v < 0]) >> k; only used when k > 0, so half >= 1
+            adjust = Mux(value < 0, half - 1, half) if value.shape().signed else half
+            rounded = (value + adjust) >> right
     return Mux(k > 0, rounded, shifted_left)
 
 
 def saturate(value, lo: int, hi: int) -> Value:
     """Clip `value` to ``[lo, hi]`` (`eqprop.golden.saturate`)."""
     value = Value.cast(value)
+    signed, width = value.shape().signed, value.shape().width
+    if lo == 0 and hi > 0 and hi & (hi + 1) == 0:
+        # [0, 2**n - 1], the state range: the sign bit and the bits above n decide, with no comparator
+        n = hi.bit_length()
+        below = value[-1] if signed else False
+        above = value[n:].any() if width > n else False
+        return Mux(below, lo, Mux(above, hi, value))
     return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 

@@ -89,8 +89,9 @@ class NeuronLanes(wiring.Component):
                 for l in range(cfg.n_layers):
                     with m.Case(l):
                         if l == top:
-                            m.d.comb += total.eq(self.acc[i] + Mux(self.nudge == 0, 0,
-                                                                   Mux(self.nudge < 0, -pull, pull)))
+                            # add or subtract in parallel: no negation in series on the critical path
+                            m.d.comb += total.eq(Mux(self.nudge == 0, self.acc[i],
+                                                     Mux(self.nudge < 0, self.acc[i] - pull, self.acc[i] + pull)))
                         else:
                             m.d.comb += total.eq(self.acc[i])
                         scaled = Signal(signed(cfg.acc_bits + 1), name=f"scaled{i}_{l}")   # R(acc, A_l)

@@ -61,11 +61,15 @@ def test_runtime_shift_one_direction(k_min, k_max):
         assert_array_equal(got[j], ref_round(values, kk, "half_away"), err_msg=f"k={kk}")
 
 
-def test_saturate_matches_golden():
+@pytest.mark.parametrize("lo, hi, is_signed", [(-100, 37, True), (0, 255, True), (0, 63, True), (0, 63, False),
+                                               (0, 1023, True)],
+                         ids=["general", "state-range", "narrow-range", "unsigned", "wider-than-value"])
+def test_saturate_matches_golden(lo, hi, is_signed):
+    """The general comparators, and the [0, 2**n - 1] path that tests the sign and high bits instead."""
     m = Module()
-    x, y = Signal(signed(WIDTH)), Signal(signed(WIDTH))
-    m.d.comb += y.eq(saturate(x, -100, 37))
-    values = list(range(-(1 << (WIDTH - 1)), 1 << (WIDTH - 1)))
+    x, y = Signal(signed(WIDTH) if is_signed else WIDTH), Signal(signed(WIDTH + 2))
+    m.d.comb += y.eq(saturate(x, lo, hi))
+    values = list(range(-(1 << (WIDTH - 1)), 1 << (WIDTH - 1))) if is_signed else list(range(1 << WIDTH))
     got = []
 
     async def tb(ctx):
@@ -74,7 +78,7 @@ def test_saturate_matches_golden():
             got.append(ctx.get(y))
 
     run(m, tb, clock=False)
-    assert_array_equal(got, golden.saturate(np.array(values), -100, 37))
+    assert_array_equal(got, golden.saturate(np.array(values), lo, hi))
 
 
 def test_rejects_bad_arguments():

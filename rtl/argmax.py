@@ -1,0 +1,43 @@
+"""The argmax of the output states: a comparator tree whose ties keep the lowest index, as `numpy.argmax`.
+
+`eqprop.golden.predict` takes ``argmax`` of the output states, which returns the first index of the
+maximum. The core finishes P output neurons per block; `tournament` finds the block's winner in
+``ceil(log2(P))`` comparator stages (a lower lane wins ties), and the core then compares it, strictly,
+with the best of the earlier blocks, which hold lower indices. A scan in index order gives the same answer
+but puts P comparators in series on the path from the neuron lanes.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+
+__all__ = ["tournament"]
+
+
+def tournament(m: Module, valid, values, width: int, *, name: str = "argmax") -> tuple[Signal, Signal, Signal]:
+    """The first maximum among the `valid` entries of `values` (unsigned, `width` bits each).
+
+    Adds combinational logic to `m` (latency 0) and returns ``(any_valid, value, index)``; `index`
+    is the lowest index holding the largest valid value (0 and an undefined value when none is valid).
+    """
+    count = len(values)
+
+    def node(tag, ok, value, index):
+        # one signal per node, so that no nested expression is copied into every later stage
+        sigs = (Signal(name=f"{name}_ok{tag}"), Signal(width, name=f"{name}_val{tag}"),
+                Signal(range(max(count, 1)), name=f"{name}_idx{tag}"))
+        m.d.comb += [sigs[0].eq(ok), sigs[1].eq(value), sigs[2].eq(index)]
+        return sigs
+
+    level = [node(i, valid[i], values[i], i) for i in range(count)]
+    depth = 0
+    while len(level) > 1:
+        nxt = []
+        for k in range(0, len(level) - 1, 2):
+            (a_ok, a_v, a_i), (b_ok, b_v, b_i) = level[k], level[k + 1]
+            take_b = b_ok & (~a_ok | (b_v > a_v))      # the higher index must be strictly larger
+            nxt.append(node(f"_{depth}_{k}", a_ok | b_ok, Mux(take_b, b_v, a_v), Mux(take_b, b_i, a_i)))
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level, depth = nxt, depth + 1
+    return level[0]
