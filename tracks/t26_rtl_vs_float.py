@@ -30,8 +30,9 @@ def load(ctx: Context) -> dict:
 def judge(m: dict) -> Verdict:
     gap = m["float_accuracy"] - m["rtl_accuracy"]
     digits = m.get("digits_vectors", m["vectors"])   # test images; make sim also runs random vectors
-    facts = (f"{m['vectors']} vectors ({digits} digits test images), {m['mismatches']} mismatches; RTL {m['rtl_accuracy']:.2%}, golden "
-             f"{m['golden_accuracy']:.2%}, float {m['float_accuracy']:.2%} ({gap * 100:+.2f} points below float)")
+    facts = (f"{m['vectors']} vectors ({digits} digits test images), {m['mismatches']} mismatches; "
+             f"RTL {m['rtl_accuracy']:.2%}, golden {m['golden_accuracy']:.2%}, float {m['float_accuracy']:.2%} "
+             f"({gap * 100:+.2f} points below float)")
     if m["mismatches"] or not m["bit_exact"] or not m["rtl_equals_golden_predictions"]:
         return Verdict(Status.FAIL, "the RTL does not equal the golden model: " + facts)
     if digits >= FULL_SPLIT and gap <= PASS_GAP:
