@@ -5,8 +5,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test test-slow sim demo bench bench-reference bench-golden bench-cycles tracks tracks-full \
-	export lint clean
+.PHONY: all venv test test-slow sim demo bench bench-studies bench-reference bench-golden bench-cycles tracks tracks-full \
+	export lint clean fpga test-fpga sim-train
 
 all: test
 
@@ -21,23 +21,38 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow and not fpga" -q
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
 
+# The FPGA flow's figures against export/fpga_baseline.json (synthesis and place and route, minutes).
+test-fpga: $(STAMP)
+	$(PY) -m pytest -m fpga -q
+
 # The main job: train and quantise the default digits model, export its Verilog, build it under
-# Verilator and co-simulate the whole digits test split against the golden model (about 3 minutes).
-# WAVES=1 also writes a waveform (VCD, from cocotb's Verilator runner).
+# Verilator (SIM=icarus: Icarus Verilog) and co-simulate the whole digits test split and 1,000 random
+# and corner-case vectors against the golden model (about 5 minutes). WAVES=1 also writes an FST waveform.
 sim: $(STAMP)
 	$(PY) -m sim $(if $(WAVES),--waves)
+
+# On-chip learning on the RTL: the default design trains itself on digits for 3 epochs, every weight
+# checked against the golden model after every step, then classifies the test split (about 15 minutes).
+sim-train: $(STAMP)
+	$(PY) -m sim.train
 
 # The float reference models: EqProp against backprop, and the INT8 golden model.
 demo: $(STAMP)
 	$(PY) -m eqprop demo
 
-# Every benchmark; each writes results/<name>.md and .json. About 15 minutes on two cores.
-bench: bench-reference bench-golden bench-cycles
+# Every performance figure as a ratio to a baseline measured in the same run: results/bench.md and .json.
+# Fmax comes from results/fpga.json when `make fpga` wrote it, else from a place and route run here.
+bench: $(STAMP)
+	$(PY) -m bench
+
+# The deeper studies (accuracy, gradient checks, precision sweep, cycle tables); each writes
+# results/<name>.md and .json. About 15 minutes on two cores.
+bench-studies: bench-reference bench-golden bench-cycles
 
 bench-reference: $(STAMP)
 	$(PY) -m bench.reference
@@ -62,6 +77,11 @@ tracks-full: $(STAMP)
 export: $(STAMP)
 	@mkdir -p build && echo '{}' > build/default-config.json
 	$(PY) -m export --config build/default-config.json --out build/eqprop_accel --force --lint
+
+# Synthesise and place-and-route the exported core for ECP5 25k and iCE40 UP5K (Yosys + nextpnr from
+# PyPI): LUTs, flip-flops, block RAMs, DSPs and Fmax per configuration in results/fpga.md and .json.
+fpga: $(STAMP)
+	$(PY) -m export.fpga
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,0 +1,210 @@
+"""``python -m bench`` (``make bench``): every performance figure of the project, each as a ratio to a
+baseline measured in the same run, in ``results/bench.md`` and ``results/bench.json``.
+
+1. Golden integer inference against torch float inference of the same 64-64-10 network (T = 30), on
+   one thread each, batched.
+2. Co-simulation speed (cocotb + Verilator, default design, INFER on digits images): simulated cycles
+   per second with the testbench's Verilog clock while the hardware runs on its own, against cocotb's
+   own clock throughout (the usual cocotb set-up) in the same run.
+3. Cycles per inference against the MAC bound (T x the MAC cycles of one step) per lane count, from the
+   cycle model, which the RTL's CYCLES register equals (checked by `make sim` and tests/rtl).
+4. Peak training-step memory of EqProp against BPTT as T grows (a fresh process per point).
+5. FPGA inferences per second of the default design on the ECP5 25k (Fmax from place and route /
+   cycles per inference) against torch float inference of the same network on one CPU core of this
+   machine, per sample (batch 1) and batched. Fmax comes from ``results/fpga.json`` when `make fpga`
+   wrote it, else from a place-and-route run here.
+
+The deeper studies (accuracy, gradient checks, the precision sweep) are ``make bench-reference``,
+``make bench-golden`` and ``make bench-cycles``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+from bench.cycles import LANES, model_rows
+from bench.golden import _throughput
+from eqprop.data import load_digits_split
+from eqprop.eqpropnet import EqPropNet
+from eqprop.hwconfig import HwConfig
+from eqprop.quantise import config_from_net, quantise, quantise_input
+from eqprop.train import write_json_atomic
+
+FPGA_RESULTS = Path("results") / "fpga.json"
+
+
+def default_net(seed: int = 0) -> tuple[EqPropNet, HwConfig, object]:
+    """An (untrained) EqPropNet of the default sizes and its INT8 quantisation: speed does not depend on
+    the weights' values."""
+    cfg = HwConfig()
+    net = EqPropNet(sizes=list(cfg.sizes), free_steps=cfg.free_steps, generator=torch.Generator().manual_seed(seed))
+    q = quantise(net, config_from_net(net))
+    return net, q.cfg, q.params
+
+
+def torch_rate(net: EqPropNet, x: np.ndarray, batch: int, seconds: float = 2.0) -> float:
+    """Inferences per second of torch float inference (the free phase) at `batch` on one thread."""
+    xt = torch.from_numpy(x).float()
+    done, t0 = 0, time.perf_counter()
+    with torch.no_grad():
+        while time.perf_counter() - t0 < seconds:
+            for i in range(0, len(xt), batch):
+                net(xt[i:i + batch])
+                done += len(xt[i:i + batch])
+                if batch == 1 and done % 50 == 0 and time.perf_counter() - t0 >= seconds:
+                    break
+    return done / (time.perf_counter() - t0)
+
+
+def golden_vs_torch(net, cfg, params, x) -> dict:
+    rate_int, rate_float = _throughput(cfg, params, net, x, repeats=5)
+    return {"golden_per_s": rate_int, "torch_per_s": rate_float, "ratio": rate_int / rate_float}
+
+
+def cosim_speed(cfg, params, x, n: int) -> dict:
+    """INFER on `n` images with the Verilog clock while commands run, then with cocotb's clock throughout."""
+    from eqprop import golden
+    from sim import runner
+    from sim.tb_accel import write_cases
+
+    build = runner.build(cfg, sim="verilator")
+    xq = quantise_input(cfg, x[:n])
+    out = {"simulator": build.tool, "vectors": n}
+    for key, free in (("verilog_clock", True), ("cocotb_clock", False)):
+        cases = write_cases(cfg, params, xq, golden.encode_targets(cfg, np.zeros(n, dtype=int)), check="peek",
+                            free_run=free)
+        stats = next(s for s in runner.run(build, cases, testcase="test_infer/stalls=False").stats)
+        out[key] = {"command_cycles_per_s": stats["wait_cycles"] / stats["wait_s"],
+                    "whole_run_cycles_per_s": stats["sim_cycles"] / stats["wall_s"]}
+    out["ratio"] = out["verilog_clock"]["command_cycles_per_s"] / out["cocotb_clock"]["command_cycles_per_s"]
+    out["ratio_whole_run"] = (out["verilog_clock"]["whole_run_cycles_per_s"]
+                              / out["cocotb_clock"]["whole_run_cycles_per_s"])
+    return out
+
+
+def cycles_vs_bound() -> list[dict]:
+    return [{"P": r["P"], "cycles": r["infer"], "mac_bound": r["infer_bound"], "ratio": r["infer"] / r["infer_bound"]}
+            for r in model_rows(HwConfig())]
+
+
+def memory_vs_t() -> list[dict]:
+    from bench.reference import measure_memory
+
+    rows = measure_memory()
+    by = {(r["method"], r["T"]): r["step_bytes"] for r in rows}
+    return [{"T": t, "eqprop_bytes": by[("eqprop", t)], "bptt_bytes": by[("bptt", t)],
+             "ratio": by[("bptt", t)] / by[("eqprop", t)]} for t in sorted({r["T"] for r in rows})]
+
+
+def fpga_fmax(fpga_results: Path) -> dict:
+    """The default design on ECP5: from `fpga_results` when it holds it, else place and route now."""
+    if fpga_results.exists():
+        data = json.loads(fpga_results.read_text())
+        for r in data.get("results", []):
+            if r.get("config") == "int8-p8" and r.get("family") == "ecp5" and r.get("fmax_mhz"):
+                return {**r, "source": str(fpga_results)}
+    from export.fpga import implement
+
+    r = implement("int8-p8", "ecp5")
+    return {**r, "source": "place and route in this run"}
+
+
+def fpga_vs_torch(fpga: dict, torch1: float, torch_batch: float) -> dict:
+    per_s = fpga["fmax_mhz"] * 1e6 / fpga["cycles_per_inference"]
+    return {"fmax_mhz": fpga["fmax_mhz"], "cycles_per_inference": fpga["cycles_per_inference"],
+            "fpga_inferences_per_s": per_s, "torch_batch1_per_s": torch1, "torch_batched_per_s": torch_batch,
+            "ratio_batch1": per_s / torch1, "ratio_batched": per_s / torch_batch, "source": fpga["source"]}
+
+
+def markdown(r: dict) -> str:
+    g, c, f = r["golden_vs_torch"], r["cosim"], r.get("fpga")
+    lines = ["# Performance bench", "", f"Machine: {r['machine']}. Every ratio's baseline is measured in this run.",
+             "", "| figure | measured | baseline | ratio |", "|---|---|---|---|",
+             f"| golden integer inference vs torch float (64-64-10, T = 30, batched, 1 thread) | "
+             f"{g['golden_per_s']:,.0f} /s | {g['torch_per_s']:,.0f} /s | {g['ratio']:.2f}x |",
+             f"| co-simulation while a command runs: Verilog clock vs cocotb clock | "
+             f"{c['verilog_clock']['command_cycles_per_s']:,.0f} cycles/s | "
+             f"{c['cocotb_clock']['command_cycles_per_s']:,.0f} cycles/s | {c['ratio']:.1f}x |",
+             f"| co-simulation, whole run with bus traffic ({c['vectors']} INFER) | "
+             f"{c['verilog_clock']['whole_run_cycles_per_s']:,.0f} cycles/s | "
+             f"{c['cocotb_clock']['whole_run_cycles_per_s']:,.0f} cycles/s | {c['ratio_whole_run']:.1f}x |"]
+    lines += [f"| cycles per inference, P = {row['P']}, vs the MAC bound | {row['cycles']:,} | {row['mac_bound']:,} | "
+              f"{row['ratio']:.3f}x |" for row in r["cycles"]]
+    lines += [f"| training-step memory at T = {row['T']}: BPTT vs EqProp | {row['bptt_bytes'] / 2**20:.1f} MiB | "
+              f"{row['eqprop_bytes'] / 2**20:.1f} MiB | {row['ratio']:.1f}x |" for row in r["memory"]]
+    if f:
+        lines += [f"| FPGA (ECP5 25k, {f['fmax_mhz']:.1f} MHz, {f['cycles_per_inference']:,} cycles) vs torch float "
+                  f"on one core, batch 1 | {f['fpga_inferences_per_s']:,.0f} /s | {f['torch_batch1_per_s']:,.0f} /s | "
+                  f"{f['ratio_batch1']:.2f}x |",
+                  f"| FPGA vs torch float on one core, batched | {f['fpga_inferences_per_s']:,.0f} /s | "
+                  f"{f['torch_batched_per_s']:,.0f} /s | {f['ratio_batched']:.2f}x |", "",
+                  f"Fmax source: {f['source']}."]
+    else:
+        lines += ["", f"FPGA figures: not measured ({r.get('fpga_error')})."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="results")
+    ap.add_argument("--cosim-vectors", type=int, default=20)
+    ap.add_argument("--fpga-results", default=str(FPGA_RESULTS), help="make fpga's results, reused when present")
+    ap.add_argument("--no-memory", action="store_true", help="skip the memory probes (tests)")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    data = load_digits_split()
+    x = np.concatenate([data.x_test] * 6).astype(np.float32)   # 2,160 rows for the throughput figures
+    net, cfg, params = default_net()
+    r: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, 1 thread for numpy and torch"}
+    with threadpool_limits(1), _torch_threads(1):
+        print("golden vs torch throughput ...")
+        r["golden_vs_torch"] = golden_vs_torch(net, cfg, params, x)
+        torch1 = torch_rate(net, x[:200], batch=1)
+        torch_batch = torch_rate(net, x, batch=len(x))
+    print("co-simulation speed (Verilator) ...")
+    r["cosim"] = cosim_speed(cfg, params, data.x_test, args.cosim_vectors)
+    r["cycles"] = cycles_vs_bound()
+    r["memory"] = [] if args.no_memory else memory_vs_t()
+    print("FPGA Fmax of the default design on ECP5 ...")
+    try:
+        r["fpga"] = fpga_vs_torch(fpga_fmax(Path(args.fpga_results)), torch1, torch_batch)
+    except Exception as e:   # noqa: BLE001 - reported in the table, the other figures stand
+        r["fpga"], r["fpga_error"] = None, f"{type(e).__name__}: {e}"
+    r["lanes"], r["wall_s"] = list(LANES), time.perf_counter() - t0
+    os.makedirs(args.out, exist_ok=True)
+    text = markdown(r)
+    tmp = os.path.join(args.out, ".bench.md.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, os.path.join(args.out, "bench.md"))
+    write_json_atomic(os.path.join(args.out, "bench.json"), r)
+    print(text)
+    return 0
+
+
+class _torch_threads:
+    """torch.set_num_threads for a block (threadpoolctl does not reach torch's intra-op pool)."""
+
+    def __init__(self, n: int):
+        self.n, self.saved = n, torch.get_num_threads()
+
+    def __enter__(self):
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.saved)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

