@@ -75,7 +75,7 @@ def cosim_speed(cfg, params, x, n: int) -> dict:
     """INFER on `n` images with the Verilog clock while commands run, then with cocotb's clock throughout."""
     from eqprop import golden
     from sim import runner
-    from sim.tb_accel import write_cases
+    from sim.cases import write_cases
 
     build = runner.build(cfg, sim="verilator")
     xq = quantise_input(cfg, x[:n])

@@ -34,7 +34,7 @@ from eqprop.quantise import config_from_net, quantise, quantise_input
 from eqprop.train import TrainConfig, fit, write_json_atomic
 from rtl.schedule import cycle_model
 from sim import runner
-from sim.tb_accel import case_set, write_cases
+from sim.cases import case_set, write_cases
 from sim.vectors import corner_sets
 
 

@@ -327,7 +327,7 @@ def run(b: Build, cases: dict, *, testcase: str | None = None, progress: str | N
     """Run the testbench `sim.tb_accel` (or one `testcase` of it) on build `b` with `cases`.
 
     `cases` is the JSON-able dict the testbench reads (``cfg``, ``params``, ``cases``, ...; see
-    `sim.tb_accel.load_cases`); it is written to ``<build>/runs/<sim>/<testcase>/cases.json`` and its
+    `sim.cases.load_cases`); it is written to ``<build>/runs/<sim>/<testcase>/cases.json`` and its
     path passed in `CASES_ENV`. A build with ``waves`` writes an FST waveform, returned in `SimRun.waves`.
     With `progress` (a description), a progress bar follows the cases the testbench has finished.
 

@@ -25,7 +25,7 @@ from eqprop.quantise import quantise_input
 from rtl.schedule import cycle_model
 from sim import runner
 from sim.__main__ import write_report
-from sim.tb_accel import case_set, eval_set, write_cases
+from sim.cases import case_set, eval_set, write_cases
 
 TARGET = 0.95   # the bar for the RTL-trained network
 

@@ -1,7 +1,7 @@
 """Random and corner-case test vectors for co-simulation: parameter sets that drive the datapath to its
 edges, each with inputs that do the same.
 
-Each family is one parameter set (loaded once) with its inputs, as `sim.tb_accel.case_set` dicts:
+Each family is one parameter set (loaded once) with its inputs, as `sim.cases.case_set` dicts:
 
 - ``random``: the training init at gain 3 (lively states), inputs uniform over the code range;
 - ``max_weights`` / ``min_weights``: every shadow at +-shadow_max (so every weight at +-weight_max, or
@@ -24,7 +24,7 @@ import numpy as np
 
 from eqprop import golden
 from eqprop.hwconfig import HwConfig
-from sim.tb_accel import case_set
+from sim.cases import case_set
 
 __all__ = ["FAMILIES", "REGRESSION", "corner_inputs", "corner_sets"]
 

@@ -17,7 +17,7 @@ from eqprop import golden
 from eqprop.hwconfig import HwConfig
 from export.lint import LintError, find_verilator
 from sim import runner
-from sim.tb_accel import assert_codes, write_cases
+from sim.cases import assert_codes, write_cases
 
 CFG = HwConfig(sizes=(5, 6, 3), mac_lanes=2, free_steps=4, nudge_steps=2)
 N_CASES = 4

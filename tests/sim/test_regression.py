@@ -13,7 +13,7 @@ import os
 import pytest
 
 from sim import runner
-from sim.tb_accel import write_cases
+from sim.cases import write_cases
 from sim.vectors import REGRESSION, corner_sets
 
 VECTORS = 12   # two per family: a corner row and a random one
