@@ -13,7 +13,10 @@ ERROR code and changes nothing else:
 
 Window accesses (input, target, states, biases, weights, shadows) go to the core's host port. A
 weight-matrix element index is split into row and column by repeated subtraction, so such an access
-takes up to ``n_{l+1} + n_l / P`` extra cycles; while the core is busy it waits until the command ends.
+takes up to ``n_{l+1} + n_l / P`` extra cycles, except a sequential one: an access to the element
+after the previous window access's, in the same window, steps from that access's memory position and
+takes no extra cycles, so a bulk load or read-back in index order runs at bus speed. While the core
+is busy a window access waits until the command ends.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ class AxiLiteAccelerator(wiring.Component):
         If `cfg` has more layers than the register map provides (`eqprop.formats.MAX_LAYERS`).
 
     Latency: a register access takes 3 cycles from address to response; a window access 4 cycles
-    plus the row/column split; a command `rtl.core.cycle_model` cycles.
+    plus the row/column split (none for a sequential access); a command `rtl.core.cycle_model` cycles.
     """
 
     def __init__(self, *, cfg: HwConfig, params: IntParams | None = None):
@@ -166,7 +169,7 @@ class AxiLiteAccelerator(wiring.Component):
 
         # the decoded window, registered in Decode: the split and the host access that follow use these
         # registers, not the address comparators (which would otherwise lie on the path into the memories)
-        r_sel, r_layer, r_matrix = Signal(HostSel), Signal.like(win_layer), Signal()
+        r_sel, r_layer, r_matrix, r_index = Signal(HostSel), Signal.like(win_layer), Signal(), Signal.like(win_index)
 
         # per-layer constants of the index split
         cols, words_per_row = Signal(range(max(n) + 1)), Signal(range(max(n) + 1))
@@ -176,6 +179,17 @@ class AxiLiteAccelerator(wiring.Component):
                     m.d.comb += [cols.eq(n[l] if l < L else 1), words_per_row.eq(-(-n[l] // p))]
 
         rem, word = Signal.like(win_index), Signal.like(host.word)
+
+        # the previous window access, for the sequential fast path: its window, index, memory position,
+        # and whether it was the last column of its row / the last lane of its word
+        seq = Signal()
+        seq_sel, seq_layer, seq_index = Signal(HostSel), Signal.like(win_layer), Signal.like(win_index)
+        seq_word, seq_lane = Signal.like(word), Signal.like(rem)
+        seq_row_end, seq_lane_end = Signal(), Signal()
+        col = Signal.like(win_index)       # the column of the current matrix access (after Split-Row)
+        sequential = Signal()
+        m.d.comb += sequential.eq(seq & win & (win_sel == seq_sel) & (win_layer == seq_layer)
+                                  & (win_index == seq_index + 1))
 
         def fail(code):
             m.d.sync += [error.eq(code), resp.eq(SLVERR)]
@@ -195,10 +209,18 @@ class AxiLiteAccelerator(wiring.Component):
 
             with m.State("Decode"):
                 m.d.sync += [rdata.eq(reg_value), rem.eq(win_index), word.eq(0), r_sel.eq(win_sel),
-                             r_layer.eq(win_layer), r_matrix.eq(win_matrix)]
+                             r_layer.eq(win_layer), r_matrix.eq(win_matrix), r_index.eq(win_index)]
                 with m.If(~hit | ~legal):
                     fail(ErrorCode.BAD_ADDRESS)
                     m.next = "Respond"
+                with m.Elif(sequential):   # the next element: step from the previous position
+                    with m.If(win_matrix & seq_row_end):
+                        m.d.sync += [word.eq(seq_word + 1), rem.eq(0), col.eq(0)]
+                    with m.Elif(seq_lane_end):
+                        m.d.sync += [word.eq(seq_word + 1), rem.eq(0), col.eq(col + 1)]
+                    with m.Else():
+                        m.d.sync += [word.eq(seq_word), rem.eq(seq_lane + 1), col.eq(col + 1)]
+                    m.next = "Window"
                 with m.Elif(win):
                     m.d.sync += word.eq(0)
                     m.next = "Split-Row"
@@ -230,6 +252,7 @@ class AxiLiteAccelerator(wiring.Component):
                 with m.If(r_matrix & (rem >= cols)):
                     m.d.sync += [rem.eq(rem - cols), word.eq(word + words_per_row)]
                 with m.Else():
+                    m.d.sync += col.eq(rem)
                     m.next = "Split-Column"
 
             with m.State("Split-Column"):
@@ -242,7 +265,9 @@ class AxiLiteAccelerator(wiring.Component):
                 m.d.comb += [host.req.eq(1), host.we.eq(writing), host.sel.eq(r_sel), host.layer.eq(r_layer),
                              host.word.eq(word), host.lane.eq(rem), host.wdata.eq(wdata)]
                 with m.If(host.ack):
-                    m.d.sync += rdata.eq(host.rdata)
+                    m.d.sync += [rdata.eq(host.rdata), seq.eq(1), seq_sel.eq(r_sel), seq_layer.eq(r_layer),
+                                 seq_index.eq(r_index), seq_word.eq(word), seq_lane.eq(rem),
+                                 seq_row_end.eq(r_matrix & (col + 1 == cols)), seq_lane_end.eq(rem == p - 1)]
                     m.next = "Respond"
 
             with m.State("Respond"):
