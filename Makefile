@@ -32,12 +32,12 @@ test-fpga: $(STAMP)
 
 # The main job: train and quantise the default digits model, export its Verilog, build it under
 # Verilator (SIM=icarus: Icarus Verilog) and co-simulate the whole digits test split and 1,000 random
-# and corner-case vectors against the golden model (about 5 minutes). WAVES=1 also writes an FST waveform.
+# and corner-case vectors against the golden model (about 2 minutes). WAVES=1 also writes an FST waveform.
 sim: $(STAMP)
 	$(PY) -m sim $(if $(WAVES),--waves)
 
 # On-chip learning on the RTL: the default design trains itself on digits for 3 epochs, every weight
-# checked against the golden model after every step, then classifies the test split (about 15 minutes).
+# checked against the golden model after every step, then classifies the test split (about 10 minutes).
 sim-train: $(STAMP)
 	$(PY) -m sim.train
 
