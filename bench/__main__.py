@@ -38,7 +38,7 @@ from eqprop.data import load_digits_split
 from eqprop.eqpropnet import EqPropNet
 from eqprop.hwconfig import HwConfig
 from eqprop.quantise import config_from_net, quantise, quantise_input
-from eqprop.train import write_json_atomic
+from eqprop.train import write_json_atomic, write_text_atomic
 
 FPGA_RESULTS = Path("results") / "fpga.json"
 
@@ -182,12 +182,8 @@ def main(argv=None) -> int:
     except Exception as e:   # noqa: BLE001 - reported in the table, the other figures stand
         r["fpga"], r["fpga_error"] = None, f"{type(e).__name__}: {e}"
     r["lanes"], r["wall_s"] = list(LANES), time.perf_counter() - t0
-    os.makedirs(args.out, exist_ok=True)
     text = markdown(r)
-    tmp = os.path.join(args.out, ".bench.md.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, os.path.join(args.out, "bench.md"))
+    write_text_atomic(os.path.join(args.out, "bench.md"), text)
     write_json_atomic(os.path.join(args.out, "bench.json"), r)
     print(text)
     return 0

@@ -16,8 +16,7 @@ from eqprop.data import Split
 from eqprop.hwconfig import HwConfig
 from eqprop.quantise import quantise_input
 
-__all__ = ["DIGITS_SCHEDULE", "accuracy", "annealed", "precision_overrides", "sample_schedule", "train_epochs",
-           "train_schedule"]
+__all__ = ["DIGITS_SCHEDULE", "accuracy", "annealed", "precision_overrides", "sample_schedule", "train_epochs"]
 
 
 def accuracy(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, y: np.ndarray) -> float:
@@ -54,15 +53,6 @@ def sample_schedule(segments, epochs: int, n: int) -> np.ndarray:
         for i in range(n):
             rows.append(next(shifts for start, shifts in reversed(segs) if i >= start))
     return np.array(rows, dtype=np.int64)
-
-
-def train_schedule(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, t: np.ndarray,
-                   shifts: np.ndarray) -> golden.IntParams:
-    """Online golden training with LR_SHIFT rewritten per step: x, t (N, ...) codes, shifts (N, L)."""
-    for i in range(len(x)):
-        params = golden.train_sample(cfg.replace(lr_shifts=tuple(int(v) for v in shifts[i])), params,
-                                     x[i:i + 1], t[i:i + 1])
-    return params
 
 
 def train_epochs(cfg: HwConfig, params: golden.IntParams, data: Split, *, epochs: int, seed: int = 0,

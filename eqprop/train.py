@@ -29,7 +29,7 @@ from eqprop.looped import LoopedMLP
 from eqprop.mlp import BackpropMLP
 
 __all__ = ["MODELS", "Learner", "TrainConfig", "build", "evaluate", "fit", "load_checkpoint", "save_checkpoint",
-           "train_epochs", "write_json_atomic"]
+           "train_epochs", "write_json_atomic", "write_text_atomic"]
 
 MODELS = ("eqprop", "bptt", "mlp", "looped-eqprop", "looped-bptt")
 
@@ -192,6 +192,11 @@ def _atomic_write(path: str, write) -> None:
 
 def write_json_atomic(path: str, obj) -> None:
     _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """`text` to `path`, whole or not at all (a report, a baseline)."""
+    _atomic_write(os.fspath(path), lambda f: f.write(text.encode()))
 
 
 def save_checkpoint(path: str, learner: Learner, cfg: TrainConfig, n_in: int, n_out: int) -> None:

@@ -411,19 +411,9 @@ def utilisation_table(results: list[dict]) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename: no half-written output."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.name)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    from eqprop.train import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def _tool_versions() -> dict[str, str]:

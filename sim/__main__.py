@@ -31,7 +31,7 @@ from eqprop import golden
 from eqprop.data import load_digits_split
 from eqprop.hwconfig import HwConfig
 from eqprop.quantise import config_from_net, quantise, quantise_input
-from eqprop.train import TrainConfig, fit, write_json_atomic
+from eqprop.train import TrainConfig, fit, write_json_atomic, write_text_atomic
 from rtl.schedule import cycle_model
 from sim import runner
 from sim.cases import case_set, write_cases
@@ -57,12 +57,8 @@ def train_default(epochs: int):
 
 def write_report(out: str, name: str, report: dict, lines: list[str]) -> str:
     """``out/name.md`` (the table) and ``out/name.json`` (every figure), each written whole or not at all."""
-    os.makedirs(out, exist_ok=True)
     text = "\n".join(lines) + "\n"
-    tmp = os.path.join(out, f".{name}.md.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, os.path.join(out, f"{name}.md"))
+    write_text_atomic(os.path.join(out, f"{name}.md"), text)
     write_json_atomic(os.path.join(out, f"{name}.json"), report)
     return text
 

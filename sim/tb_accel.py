@@ -246,6 +246,21 @@ async def check_registers(tb: TB, ref: dict, where: str) -> int:
     return got["result"]
 
 
+async def infer_case(tb: TB, params: golden.IntParams, x: np.ndarray, where: str) -> int:
+    """Load `x`, INFER, and compare every state window (the input too), RESULT, CYCLES and STEPS with
+    `ref_infer`; returns RESULT."""
+    cfg = tb.cfg
+    ref = ref_infer(cfg, params, x[None, :])
+    await tb.load_sample(x)
+    await tb.command(Mode.INFER, what=where)
+    states = await tb.read_states()
+    dump = functools.partial(dump_trace, where, cfg, params, x[None, :])
+    assert_codes(states[0], x, f"{where}: state window 0 (the input)")
+    for k in range(1, cfg.n_layers + 1):
+        assert_codes(states[k], ref["states"][k - 1], f"{where} free phase: state layer {k}", dump)
+    return await check_registers(tb, ref, where)
+
+
 async def run_infer(dut, stalls: bool) -> None:
     """Every set: load the parameters and read them back; every case: load, INFER, read back every state,
     RESULT, CYCLES and STEPS and compare with `ref_infer`."""
@@ -256,16 +271,7 @@ async def run_infer(dut, stalls: bool) -> None:
         await tb.load_params(cs.params)
         compare_params(await tb.params_back(cs.check), cs.params, f"set {cs.name} after loading")
         for case, x in enumerate(cs.x):
-            where = f"set {cs.name} case {case} INFER"
-            ref = ref_infer(cfg, cs.params, x[None, :])
-            await tb.load_sample(x)
-            await tb.command(Mode.INFER, what=where)
-            states = await tb.read_states()
-            dump = functools.partial(dump_trace, where, cfg, cs.params, x[None, :])
-            assert_codes(states[0], x, f"{where}: state window 0 (the input)")
-            for k in range(1, cfg.n_layers + 1):
-                assert_codes(states[k], ref["states"][k - 1], f"{where} free phase: state layer {k}", dump)
-            results.append(await check_registers(tb, ref, where))
+            results.append(await infer_case(tb, cs.params, x, f"set {cs.name} case {case} INFER"))
             done += 1
             progress(done, total)
     save_stats(test="infer", stalls=stalls, cases=total, sets=[s.name for s in sets], results=results,
@@ -284,15 +290,7 @@ async def run_train(dut, stalls: bool) -> None:
     for cs in sets:
         if cs.evaluate:   # INFER with what the hardware has learnt
             for case, x in enumerate(cs.x):
-                where = f"set {cs.name} case {case} INFER after training"
-                ref = ref_infer(cfg, params, x[None, :])
-                await tb.load_sample(x)
-                await tb.command(Mode.INFER, what=where)
-                states = await tb.read_states()
-                dump = functools.partial(dump_trace, where, cfg, params, x[None, :])
-                for k in range(1, cfg.n_layers + 1):
-                    assert_codes(states[k], ref["states"][k - 1], f"{where} free phase: state layer {k}", dump)
-                evaluated.append(await check_registers(tb, ref, where))
+                evaluated.append(await infer_case(tb, params, x, f"set {cs.name} case {case} INFER after training"))
                 done += 1
                 progress(done, total)
             continue
