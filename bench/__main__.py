@@ -36,8 +36,8 @@ from bench.cycles import LANES, model_rows
 from bench.golden import _throughput
 from eqprop.data import load_digits_split
 from eqprop.eqpropnet import EqPropNet
-from eqprop.hwconfig import HwConfig
-from eqprop.quantise import config_from_net, quantise, quantise_input
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.quantise import config_from_net, quantise, quantise_input
 from eqprop.train import write_json_atomic, write_text_atomic
 
 FPGA_RESULTS = Path("results") / "fpga.json"
@@ -73,7 +73,7 @@ def golden_vs_torch(net, cfg, params, x) -> dict:
 
 def cosim_speed(cfg, params, x, n: int) -> dict:
     """INFER on `n` images with the Verilog clock while commands run, then with cocotb's clock throughout."""
-    from eqprop import golden
+    from eqprop.hw import golden
     from sim import runner
     from sim.cases import write_cases
 

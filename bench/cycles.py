@@ -22,10 +22,10 @@ import numpy as np
 from amaranth.sim import Simulator
 from tqdm.auto import tqdm
 
-from eqprop import golden
-from eqprop.formats import Mode, memory_layout
-from eqprop.hwconfig import HwConfig
-from eqprop.memimage import pack_region
+from eqprop.hw import golden
+from eqprop.hw.formats import Mode, memory_layout
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import pack_region
 from eqprop.train import write_json_atomic
 from rtl.core import Core
 from rtl.schedule import cycle_model

@@ -30,14 +30,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from eqprop import golden
 from eqprop.data import load_digits_split
-from eqprop.hwconfig import HwConfig
-from eqprop.onchip import accuracy as _acc
-from eqprop.onchip import annealed as _annealed
-from eqprop.onchip import precision_overrides as _precision_cfg
-from eqprop.onchip import train_epochs
-from eqprop.quantise import quantise, quantise_input
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.onchip import accuracy as _acc
+from eqprop.hw.onchip import annealed as _annealed
+from eqprop.hw.onchip import precision_overrides as _precision_cfg
+from eqprop.hw.onchip import train_epochs
+from eqprop.hw.quantise import quantise, quantise_input
 from eqprop.train import TrainConfig, evaluate, fit, write_json_atomic
 
 BITS = list(range(2, 17))

@@ -3,8 +3,10 @@
 `EqPropNet` (layered, symmetric weights, hard sigmoid; trained by EqProp or by BPTT), `BackpropMLP`
 (the feed-forward baseline) and `LoopedMLP` (the seed's tanh recurrence with spectral norm).
 
-The names are imported lazily: the integer golden model, the RTL and the co-simulation testbench
-import `eqprop.hwconfig` / `eqprop.golden` without paying for torch at every simulator start.
+The hardware specification (`HwConfig`, the number formats and register map, the integer golden
+model, the quantiser, the memory images and the on-chip training schedule) is the subpackage
+`eqprop.hw`: it imports numpy, not torch, and the float models reach it only through its quantiser.
+The names below are imported lazily, so importing `eqprop.hw` does not load torch either.
 """
 
 import importlib

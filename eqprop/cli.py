@@ -56,8 +56,8 @@ def _train(args) -> int:
 
 
 def _demo(args) -> int:
-    from eqprop.onchip import accuracy
-    from eqprop.quantise import quantise
+    from eqprop.hw.onchip import accuracy
+    from eqprop.hw.quantise import quantise
 
     print("Reference-model demo (co-simulation of the RTL is not built yet): EqProp against backprop on "
           "scikit-learn digits, one hidden layer of 256, and the EqProp network quantised to the chip's INT8 "

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["CONFIGS", "DEVICES", "Device", "FpgaError", "find_tool", "harness_verilog", "implement",
            "memory_mapping", "parse_report", "ports", "synth_usage", "utilisation_table"]
@@ -372,13 +372,13 @@ def _fields(cfg: HwConfig) -> dict:
 def golden_accuracy(name: str, *, epochs: int = 5, seed: int = 0) -> dict:
     """Digits test accuracy of a named configuration, trained on chip from scratch by the golden model.
 
-    Online integer training (`eqprop.onchip.train_epochs`, the chip's own arithmetic) from
-    `eqprop.golden.init_params` for `epochs` epochs, learning-rate shifts annealed by the host
-    (`eqprop.onchip.annealed`); the figure is integer inference on the 360-image test split.
+    Online integer training (`eqprop.hw.onchip.train_epochs`, the chip's own arithmetic) from
+    `eqprop.hw.golden.init_params` for `epochs` epochs, learning-rate shifts annealed by the host
+    (`eqprop.hw.onchip.annealed`); the figure is integer inference on the 360-image test split.
     """
-    from eqprop import golden
     from eqprop.data import load_digits_split
-    from eqprop.onchip import annealed, train_epochs
+    from eqprop.hw import golden
+    from eqprop.hw.onchip import annealed, train_epochs
 
     cfg = config(name)
     _, history = train_epochs(cfg, golden.init_params(cfg, seed=seed), load_digits_split(), epochs=epochs,

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eqprop.formats import REGISTERS, VERSION, config_registers, memory_layout, number_formats
-from eqprop.golden import IntParams
-from eqprop.hwconfig import HwConfig
-from eqprop.memimage import write_params
+from eqprop.hw.formats import REGISTERS, VERSION, config_registers, memory_layout, number_formats
+from eqprop.hw.golden import IntParams
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import write_params
 from export.lint import SUPPRESSED
 
 __all__ = ["ExportError", "export_core", "load_config", "load_params", "zero_params"]
@@ -65,14 +65,14 @@ def zero_params(cfg: HwConfig) -> IntParams:
 
 
 def load_params(cfg: HwConfig, path: str | os.PathLike | None) -> tuple[HwConfig, IntParams]:
-    """Parameters for `cfg`: a folder of memory images (`eqprop.memimage.write_params`), an EqPropNet
-    checkpoint (quantised with `eqprop.quantise.quantise`, which picks each layer's weight_frac and so
+    """Parameters for `cfg`: a folder of memory images (`eqprop.hw.memimage.write_params`), an EqPropNet
+    checkpoint (quantised with `eqprop.hw.quantise.quantise`, which picks each layer's weight_frac and so
     returns its own config), or None for zeros. Returns (config, parameters)."""
     if path is None:
         return cfg, zero_params(cfg)
     path = Path(path)
     if path.is_dir():
-        from eqprop.memimage import read_params
+        from eqprop.hw.memimage import read_params
 
         try:
             return cfg, read_params(cfg, path)
@@ -80,7 +80,7 @@ def load_params(cfg: HwConfig, path: str | os.PathLike | None) -> tuple[HwConfig
             raise ExportError(str(e)) from None
     if not path.exists():
         raise ExportError(f"{path}: no such checkpoint or memory-image folder")
-    from eqprop.quantise import quantise
+    from eqprop.hw.quantise import quantise
 
     try:
         q = quantise(path, cfg)

@@ -1,6 +1,6 @@
-"""The accelerator in Amaranth 0.5: a bit-exact hardware twin of the integer golden model (`eqprop.golden`).
+"""The accelerator in Amaranth 0.5: a bit-exact hardware twin of the integer golden model (`eqprop.hw.golden`).
 
-Blocks, each a `wiring.Component` parameterised by one `eqprop.hwconfig.HwConfig` and tested against
+Blocks, each a `wiring.Component` parameterised by one `eqprop.hw.hwconfig.HwConfig` and tested against
 the golden model under Amaranth's simulator (``tests/rtl``):
 
 - `rtl.fixed`     rounding shifts and saturation as expressions (`golden.shift_round`, `golden.saturate`)
@@ -10,5 +10,5 @@ the golden model under Amaranth's simulator (``tests/rtl``):
 - `rtl.update`    shadow-weight and bias update lanes with weight re-derivation (`golden.contrast_update`)
 - `rtl.schedule`  the cycle-by-cycle schedule, state-bank plan and exact cycle model
 - `rtl.core`      memories, datapath and control FSM running INFER, TRAIN and RELAX commands
-- `rtl.axil`      the top level: an AXI4-Lite slave over the register map of `eqprop.formats`
+- `rtl.axil`      the top level: an AXI4-Lite slave over the register map of `eqprop.hw.formats`
 """

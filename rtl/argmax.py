@@ -1,6 +1,6 @@
 """The argmax of the output states: a comparator tree whose ties keep the lowest index, as `numpy.argmax`.
 
-`eqprop.golden.predict` takes ``argmax`` of the output states, which returns the first index of the
+`eqprop.hw.golden.predict` takes ``argmax`` of the output states, which returns the first index of the
 maximum. The core finishes P output neurons per block; `tournament` finds the block's winner in
 ``ceil(log2(P))`` comparator stages (a lower lane wins ties), and the core then compares it, strictly,
 with the best of the earlier blocks, which hold lower indices. A scan in index order gives the same answer

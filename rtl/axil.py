@@ -1,6 +1,6 @@
-"""The accelerator's top level: an AXI4-Lite slave over the register map of `eqprop.formats`, driving `Core`.
+"""The accelerator's top level: an AXI4-Lite slave over the register map of `eqprop.hw.formats`, driving `Core`.
 
-Every offset, field and code comes from `eqprop.formats` (`Reg`, `Control`, `Status`, `ErrorCode`,
+Every offset, field and code comes from `eqprop.hw.formats` (`Reg`, `Control`, `Status`, `ErrorCode`,
 `Mode`, `config_registers`), so the host driver and the RTL cannot drift. The slave takes one
 transaction at a time (a write needs AWVALID and WVALID together; reads and writes alternate when both
 are pending) and answers OKAY, or SLVERR for an illegal access, which also sets STATUS.ERROR and the
@@ -26,7 +26,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from eqprop.formats import (
+from eqprop.hw.formats import (
     CONTROL_MODE_SHIFT,
     WEIGHT_WINDOW,
     WINDOW_SIZE,
@@ -37,8 +37,8 @@ from eqprop.formats import (
     Status,
     config_registers,
 )
-from eqprop.golden import IntParams
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.golden import IntParams
+from eqprop.hw.hwconfig import HwConfig
 from rtl.core import Core
 from rtl.schedule import HostSel
 from rtl.update import LR_SHIFT_BITS
@@ -87,7 +87,7 @@ class AxiLiteAccelerator(wiring.Component):
     TypeError
         If `cfg` is not a `HwConfig`.
     ValueError
-        If `cfg` has more layers than the register map provides (`eqprop.formats.MAX_LAYERS`).
+        If `cfg` has more layers than the register map provides (`eqprop.hw.formats.MAX_LAYERS`).
 
     Latency: a register access takes 3 cycles from address to response; a window access 4 cycles
     plus the row/column split (none for a sequential access); a command `rtl.core.cycle_model` cycles.

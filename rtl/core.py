@@ -1,7 +1,7 @@
 """The EqProp core: memories, MAC, neuron and update lanes, and the control FSM.
 
-Runs `eqprop.golden.relax` (free and nudged phases) and `eqprop.golden.contrast_update` on chip, bit
-for bit, in the memory layout of `eqprop.formats.memory_layout`, following the schedule of
+Runs `eqprop.hw.golden.relax` (free and nudged phases) and `eqprop.hw.golden.contrast_update` on chip, bit
+for bit, in the memory layout of `eqprop.hw.formats.memory_layout`, following the schedule of
 `rtl.schedule` (which also holds the exact cycle model). Memory reads are synchronous (one cycle), so
 the MAC, neuron and update lanes work one cycle behind the issuing FSM state, on registered copies of
 its control signals (the ``d_*`` signals).
@@ -15,10 +15,10 @@ from amaranth.lib.memory import Memory, MemoryData
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from eqprop.formats import Mode, memory_layout
-from eqprop.golden import IntParams
-from eqprop.hwconfig import HwConfig
-from eqprop.memimage import pack_region
+from eqprop.hw.formats import Mode, memory_layout
+from eqprop.hw.golden import IntParams
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import pack_region
 from rtl.argmax import tournament
 from rtl.fixed import lanes
 from rtl.mac import MacLanes, MacOp
@@ -50,7 +50,7 @@ class Core(wiring.Component):
     start : Signal(1), in
         Starts ``mode`` when idle (ignored while busy; `rtl.axil` reports that as an error).
     mode : Signal(2), in
-        An `eqprop.formats.Mode`; another value is ignored.
+        An `eqprop.hw.formats.Mode`; another value is ignored.
     clear : Signal(1), in
         Zeroes the current states (they read as zero until the next command) and ``done``.
     lr_shift : Signal(ArrayLayout(5, L)), in

@@ -1,5 +1,5 @@
-"""Fixed-point building blocks as Amaranth expressions: the RTL twins of `eqprop.golden.shift_round`
-and `eqprop.golden.saturate`.
+"""Fixed-point building blocks as Amaranth expressions: the RTL twins of `eqprop.hw.golden.shift_round`
+and `eqprop.hw.golden.saturate`.
 
 These are plain functions returning combinational `Value`s (no state, latency 0); every block of the
 accelerator that rounds or saturates calls them, so there is one hardware spelling of each rule.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Mux, Value
 
-from eqprop.hwconfig import ROUNDINGS
+from eqprop.hw.hwconfig import ROUNDINGS
 
 __all__ = ["lanes", "saturate", "shift_round", "shift_round_var"]
 
@@ -23,7 +23,7 @@ def _check_mode(mode) -> None:
 def shift_round(value, k: int, mode: str) -> Value:
     """``value / 2**k`` rounded to an integer under `mode`; a left shift (exact) when ``k <= 0``.
 
-    Bit for bit `eqprop.golden.shift_round` with a constant shift: ``floor`` is an arithmetic shift,
+    Bit for bit `eqprop.hw.golden.shift_round` with a constant shift: ``floor`` is an arithmetic shift,
     ``half_up`` adds half an LSB first, ``half_away`` adds half an LSB less one on negative values (the same as
     rounding the magnitude and restoring the sign, in one adder).
     """
@@ -73,7 +73,7 @@ def shift_round_var(value, k, mode: str, *, k_min: int, k_max: int) -> Value:
 
 
 def saturate(value, lo: int, hi: int) -> Value:
-    """Clip `value` to ``[lo, hi]`` (`eqprop.golden.saturate`)."""
+    """Clip `value` to ``[lo, hi]`` (`eqprop.hw.golden.saturate`)."""
     value = Value.cast(value)
     signed, width = value.shape().signed, value.shape().width
     if lo == 0 and hi > 0 and hi & (hi + 1) == 0:
@@ -86,7 +86,7 @@ def saturate(value, lo: int, hi: int) -> Value:
 
 
 def lanes(word, width: int, count: int, *, signed: bool) -> list[Value]:
-    """The `count` fields of a memory word, lane 0 in the least significant bits (`eqprop.formats`)."""
+    """The `count` fields of a memory word, lane 0 in the least significant bits (`eqprop.hw.formats`)."""
     word = Value.cast(word)
     fields = [word.word_select(i, width) for i in range(count)]
     return [f.as_signed() if signed else f for f in fields]

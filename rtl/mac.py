@@ -1,6 +1,6 @@
-"""P multiply-accumulate lanes streaming over fan-in: the ``W s`` and ``W^T s`` sums of `eqprop.golden.step`.
+"""P multiply-accumulate lanes streaming over fan-in: the ``W s`` and ``W^T s`` sums of `eqprop.hw.golden.step`.
 
-One weight-memory word holds P weights of one row of W_l (`eqprop.formats.memory_layout`), and the
+One weight-memory word holds P weights of one row of W_l (`eqprop.hw.formats.memory_layout`), and the
 lanes use it in one of two orders, so W and W^T come from the same memory:
 
 - bottom-up (``W_l s_l``): the word times P lower states, summed by an adder tree into the one
@@ -20,7 +20,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 from rtl.fixed import lanes
 
 __all__ = ["MacLanes", "MacOp", "max_align_shift"]
@@ -75,7 +75,7 @@ class MacLanes(wiring.Component):
     TypeError
         If `cfg` is not a `HwConfig`.
 
-    Implements the sums of `eqprop.golden.step` (``matmul_exact(...) << (a - weight_frac)``, plus the bias).
+    Implements the sums of `eqprop.hw.golden.step` (``matmul_exact(...) << (a - weight_frac)``, plus the bias).
     """
 
     def __init__(self, *, cfg: HwConfig):

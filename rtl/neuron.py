@@ -1,4 +1,4 @@
-"""Activation and mixing of P neurons: the tail of `eqprop.golden.step`, from accumulator to new state.
+"""Activation and mixing of P neurons: the tail of `eqprop.hw.golden.step`, from accumulator to new state.
 
 Per lane, for the layer being computed (weight layer l, state s_{l+1})::
 
@@ -16,7 +16,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 from rtl.fixed import lanes, saturate, shift_round
 
 __all__ = ["NeuronLanes"]
@@ -51,7 +51,7 @@ class NeuronLanes(wiring.Component):
     TypeError
         If `cfg` is not a `HwConfig`.
 
-    Implements the ``rho`` and mixing lines of `eqprop.golden.step`, bit for bit.
+    Implements the ``rho`` and mixing lines of `eqprop.hw.golden.step`, bit for bit.
     """
 
     def __init__(self, *, cfg: HwConfig):

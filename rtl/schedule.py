@@ -10,7 +10,7 @@ s_{l+1}) the FSM of `rtl.core.Core` issues one memory word per cycle::
     Relax-Finish      s_{l+1}[block] <- mix(s, rho(acc + nudge))                     1 cycle
 
 and one drain cycle ends the step. Every step reads the states of one bank and writes another (the
-synchronous update of `eqprop.golden.step`); each state memory holds `BANKS` banks. The free phase
+synchronous update of `eqprop.hw.golden.step`); each state memory holds `BANKS` banks. The free phase
 alternates banks 0 and 1, the positive phase starts from the free states and alternates 2 and 3, and
 the negative phase alternates the two banks the other phases left free, so the free states survive
 for the negative phase and the update reads both nudged states directly. The update visits every
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from amaranth.lib import enum
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["BANKS", "HostSel", "Issue", "Phase", "blocks", "cycle_model"]
 

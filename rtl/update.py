@@ -1,4 +1,4 @@
-"""The weight-update lanes of on-chip learning: `eqprop.golden.contrast_update` and `derive_weights`.
+"""The weight-update lanes of on-chip learning: `eqprop.hw.golden.contrast_update` and `derive_weights`.
 
 For one weight-memory word of layer l (row r, P columns c) and the biases of one state word::
 
@@ -17,7 +17,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 from rtl.fixed import lanes, saturate, shift_round, shift_round_var
 
 __all__ = ["LR_SHIFT_BITS", "BiasUpdate", "WeightUpdate", "derive_weight"]
@@ -26,7 +26,7 @@ LR_SHIFT_BITS = 5   # a learning-rate shift register holds 0 .. 31
 
 
 def derive_weight(cfg: HwConfig, shadow):
-    """The forward weight code of one shadow code (`eqprop.golden.derive_weights`), as a `Value`."""
+    """The forward weight code of one shadow code (`eqprop.hw.golden.derive_weights`), as a `Value`."""
     if cfg.weight_format == "ternary":
         thr = cfg.ternary_threshold_code
         return Mux(shadow >= thr, 1, Mux(shadow <= -thr, -1, 0))
@@ -66,7 +66,7 @@ class WeightUpdate(wiring.Component):
     TypeError
         If `cfg` is not a `HwConfig`.
 
-    Implements the weight half of `eqprop.golden.contrast_update` and `eqprop.golden.derive_weights`.
+    Implements the weight half of `eqprop.hw.golden.contrast_update` and `eqprop.hw.golden.derive_weights`.
     """
 
     def __init__(self, *, cfg: HwConfig):
@@ -136,7 +136,7 @@ class BiasUpdate(wiring.Component):
     TypeError
         If `cfg` is not a `HwConfig`.
 
-    Implements the bias half of `eqprop.golden.contrast_update`.
+    Implements the bias half of `eqprop.hw.golden.contrast_update`.
     """
 
     def __init__(self, *, cfg: HwConfig):

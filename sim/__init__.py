@@ -3,5 +3,5 @@
 `sim.runner` exports a `HwConfig` as Verilog (`export.writer.export_core`) and builds it under
 Verilator through `cocotb_tools.runner`, one build folder per configuration under ``build/sim/``;
 `sim.tb_accel` is the cocotb testbench that loads parameters over AXI4-Lite (cocotbext-axi), runs a
-command, waits for DONE and compares every state, weight and counter with `eqprop.golden`.
+command, waits for DONE and compares every state, weight and counter with `eqprop.hw.golden`.
 """

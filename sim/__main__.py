@@ -27,10 +27,10 @@ import time
 import numpy as np
 import torch
 
-from eqprop import golden
 from eqprop.data import load_digits_split
-from eqprop.hwconfig import HwConfig
-from eqprop.quantise import config_from_net, quantise, quantise_input
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.quantise import config_from_net, quantise, quantise_input
 from eqprop.train import TrainConfig, fit, write_json_atomic, write_text_atomic
 from rtl.schedule import cycle_model
 from sim import runner

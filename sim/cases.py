@@ -17,8 +17,8 @@ import re
 
 import numpy as np
 
-from eqprop import golden
-from eqprop.hwconfig import HwConfig
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
 from rtl.schedule import cycle_model
 from sim.runner import CASES_ENV
 

@@ -41,7 +41,7 @@ import sys
 import time
 from pathlib import Path
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 from export.lint import SUPPRESSED, LintError, Verilator, find_verilator
 
 __all__ = ["BUILD_ROOT", "CASES_ENV", "CLOCK_NS", "SIMULATORS", "STATS_ENV", "TB_TOP", "THIRD_PARTY_WARNINGS", "TOP",

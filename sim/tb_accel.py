@@ -1,7 +1,7 @@
-"""cocotb testbench of the exported accelerator (``eqprop_accel``) against the golden model `eqprop.golden`.
+"""cocotb testbench of the exported accelerator (``eqprop_accel``) against the golden model `eqprop.hw.golden`.
 
 The host's view only: the parameters, input and target are loaded in bulk through the AXI4-Lite
-windows of `eqprop.formats.Reg` (cocotbext-axi's `AxiLiteMaster`), CONTROL starts a command, and
+windows of `eqprop.hw.formats.Reg` (cocotbext-axi's `AxiLiteMaster`), CONTROL starts a command, and
 Python then waits for the ``irq`` output (STATUS.DONE) under a cycle limit instead of driving every
 cycle. Everything is read back through the windows and compared with the golden model bit for bit;
 a mismatch names the case, the phase, the layer, the index, the expected and the actual code.
@@ -29,8 +29,8 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
-from eqprop import golden
-from eqprop.formats import (
+from eqprop.hw import golden
+from eqprop.hw.formats import (
     CONTROL_MODE_SHIFT,
     WEIGHT_WINDOW,
     WINDOW_SIZE,
@@ -41,8 +41,8 @@ from eqprop.formats import (
     Status,
     memory_layout,
 )
-from eqprop.hwconfig import HwConfig
-from eqprop.memimage import unpack_region
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import unpack_region
 from rtl.schedule import cycle_model
 from sim.cases import CaseSet, assert_codes, dump_trace, load_cases, ref_infer, ref_train
 from sim.runner import CLOCK_NS, STATS_ENV
@@ -172,7 +172,7 @@ class TB:
 
     def peek_params(self) -> dict[str, list[np.ndarray]]:
         """Every shadow, weight and bias read straight from the memories (``shadow_l``, ``weight_l``,
-        ``bias_l`` of the core), decoded with `eqprop.formats.memory_layout`: no simulated cycles."""
+        ``bias_l`` of the core), decoded with `eqprop.hw.formats.memory_layout`: no simulated cycles."""
         core, layout = self.dut.dut.core, memory_layout(self.cfg)
         out = {k: [] for k in PARAMS}
         for l in range(self.cfg.n_layers):

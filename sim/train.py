@@ -1,8 +1,8 @@
 """``python -m sim.train`` (``make sim-train``): on-chip learning on the real Verilog.
 
-The default design (64-64-10, INT8, P = 8) starts from `eqprop.golden.init_params` and trains itself
+The default design (64-64-10, INT8, P = 8) starts from `eqprop.hw.golden.init_params` and trains itself
 on the digits training split, one TRAIN command per sample, for ``--epochs`` epochs (default 3), while
-the host rewrites LR_SHIFT on the schedule of `eqprop.onchip.DIGITS_SCHEDULE`. After every step, every
+the host rewrites LR_SHIFT on the schedule of `eqprop.hw.onchip.DIGITS_SCHEDULE`. After every step, every
 shadow, weight and bias in the RTL's memories is compared with the golden model's, and the free-phase
 states, RESULT, CYCLES and STEPS through the bus. Then the trained hardware runs INFER on the 360 test
 images with the weights it learnt (nothing is loaded), every state checked again, and its RESULTs
@@ -17,11 +17,11 @@ import time
 
 import numpy as np
 
-from eqprop import golden
 from eqprop.data import load_digits_split
-from eqprop.hwconfig import HwConfig
-from eqprop.onchip import DIGITS_SCHEDULE, accuracy, sample_schedule
-from eqprop.quantise import quantise_input
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.onchip import DIGITS_SCHEDULE, accuracy, sample_schedule
+from eqprop.hw.quantise import quantise_input
 from rtl.schedule import cycle_model
 from sim import runner
 from sim.__main__ import write_report

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from eqprop import golden
-from eqprop.hwconfig import HwConfig
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
 from sim.cases import case_set
 
 __all__ = ["FAMILIES", "REGRESSION", "corner_inputs", "corner_sets"]

@@ -1,8 +1,8 @@
 """Track 16: bit precision. Accuracy of the integer golden model as state and weight widths shrink.
 
 A float `EqPropNet` of the chip's default size (HwConfig().sizes, 64 -> 64 -> 10) is trained on
-digits, quantised by `eqprop.quantise.quantise` at each width (states and weights together, shadow
-and bias wide enough not to matter) and evaluated by `eqprop.golden.predict`: the arithmetic the
+digits, quantised by `eqprop.hw.quantise.quantise` at each width (states and weights together, shadow
+and bias wide enough not to matter) and evaluated by `eqprop.hw.golden.predict`: the arithmetic the
 chip will do, not a float simulation of it.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from eqprop.hwconfig import HwConfig
-from eqprop.onchip import accuracy, precision_overrides
-from eqprop.quantise import config_from_net, quantise
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.onchip import accuracy, precision_overrides
+from eqprop.hw.quantise import config_from_net, quantise
 from eqprop.train import TrainConfig, fit
 from tracks.base import Context, Outcome, Status, Track, Verdict, md_table
 from tracks.common import CHANCE, digits, figure

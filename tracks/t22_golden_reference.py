@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from eqprop import golden
 from eqprop.eqpropnet import EqPropNet
-from eqprop.hwconfig import HwConfig
-from eqprop.onchip import precision_overrides
-from eqprop.quantise import config_from_net, quantise, quantise_input
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.onchip import precision_overrides
+from eqprop.hw.quantise import config_from_net, quantise, quantise_input
 from eqprop.train import TrainConfig, fit
 from tracks.base import Context, Outcome, Status, Track, Verdict, md_table
 from tracks.common import digits, figure

@@ -1,8 +1,8 @@
 """Track 25 (hardware): on-chip learning. The golden integer model trains digits from scratch.
 
-This is the arithmetic the chip runs (`eqprop.golden.train`: online, one sample at a time, INT8
+This is the arithmetic the chip runs (`eqprop.hw.golden.train`: online, one sample at a time, INT8
 states and weights, 16-bit shadow weights, shifts for beta, step size and learning rates), driven
-by the host loop of `eqprop.onchip` with an annealed LR_SHIFT schedule. The RTL is checked against
+by the host loop of `eqprop.hw.onchip` with an annealed LR_SHIFT schedule. The RTL is checked against
 this model bit for bit in co-simulation; this track shows what that arithmetic learns.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from eqprop import golden
-from eqprop.hwconfig import HwConfig
-from eqprop.onchip import annealed, train_epochs
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.onchip import annealed, train_epochs
 from tracks.base import Context, Outcome, Status, Track, Verdict, md_table
 from tracks.common import CHANCE, digits, figure
 

@@ -10,10 +10,10 @@ import shutil
 import numpy as np
 import pytest
 
-from eqprop import golden
-from eqprop.formats import config_registers
-from eqprop.hwconfig import HwConfig
-from eqprop.memimage import read_params
+from eqprop.hw import golden
+from eqprop.hw.formats import config_registers
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import read_params
 from export import writer
 from export.__main__ import main
 from export.lint import SUPPRESSED, LintError, find_verilator, lint

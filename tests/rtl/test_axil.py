@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""The AXI4-Lite top level: register map read-back from `eqprop.formats`, parameters, input and target
+"""The AXI4-Lite top level: register map read-back from `eqprop.hw.formats`, parameters, input and target
 through the windows, a TRAIN command against `golden.train_sample`, and the illegal accesses (start
 while busy, unknown mode, out-of-range or read-only address): each sets ERROR and changes no state.
 Transfers run with and without idle cycles and back-pressure on the response channels."""
@@ -9,8 +9,8 @@ import pytest
 from amaranth.sim import Simulator
 from numpy.testing import assert_array_equal
 
-from eqprop import golden
-from eqprop.formats import (
+from eqprop.hw import golden
+from eqprop.hw.formats import (
     CONTROL_MODE_SHIFT,
     WEIGHT_WINDOW,
     WINDOW_SIZE,
@@ -21,7 +21,7 @@ from eqprop.formats import (
     Status,
     config_registers,
 )
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 from rtl.axil import SLVERR, AxiLiteAccelerator
 from rtl.schedule import cycle_model
 from tests.rtl._sim import run

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from eqprop import golden
-from eqprop.formats import Mode, memory_layout
-from eqprop.hwconfig import HwConfig
-from eqprop.memimage import pack_region, unpack_region
+from eqprop.hw import golden
+from eqprop.hw.formats import Mode, memory_layout
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import pack_region, unpack_region
 from rtl.core import Core
 from rtl.schedule import HostSel, Phase, cycle_model
 from tests.rtl._sim import run

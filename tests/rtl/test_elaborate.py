@@ -5,7 +5,7 @@ much faster than P means an expression is being copied instead of shared."""
 import pytest
 from amaranth.back import rtlil
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 from rtl.axil import AxiLiteAccelerator
 
 CONFIGS = {

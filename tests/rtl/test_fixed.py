@@ -6,7 +6,7 @@ import pytest
 from amaranth.hdl import Module, Signal, signed
 from numpy.testing import assert_array_equal
 
-from eqprop import golden
+from eqprop.hw import golden
 from rtl.fixed import saturate, shift_round, shift_round_var
 from tests.rtl._sim import run
 

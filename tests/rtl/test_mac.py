@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from eqprop.formats import memory_layout
-from eqprop.hwconfig import HwConfig
-from eqprop.memimage import pack_words
+from eqprop.hw.formats import memory_layout
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import pack_words
 from rtl.mac import MacLanes, MacOp
 from tests.rtl._sim import run
 

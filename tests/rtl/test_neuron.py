@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from eqprop import golden
-from eqprop.hwconfig import HwConfig
-from eqprop.memimage import pack_words, unpack_words
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import pack_words, unpack_words
 from rtl.neuron import NeuronLanes
 from tests.rtl._sim import run
 

@@ -3,7 +3,7 @@ utilisation at P = 8 on the default configuration); the simulated counts are che
 
 import pytest
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 from rtl.schedule import cycle_model, cycle_table
 
 

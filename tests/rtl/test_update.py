@@ -7,10 +7,10 @@ import pytest
 from amaranth.hdl import Module
 from numpy.testing import assert_array_equal
 
-from eqprop import golden
-from eqprop.formats import memory_layout
-from eqprop.hwconfig import HwConfig
-from eqprop.memimage import pack_region, pack_words, unpack_region
+from eqprop.hw import golden
+from eqprop.hw.formats import memory_layout
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import pack_region, pack_words, unpack_region
 from rtl.update import BiasUpdate, WeightUpdate
 from tests.rtl._sim import run
 

@@ -13,8 +13,8 @@ import re
 import numpy as np
 import pytest
 
-from eqprop import golden
-from eqprop.hwconfig import HwConfig
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
 from export.lint import LintError, find_verilator
 from sim import runner
 from sim.cases import assert_codes, write_cases

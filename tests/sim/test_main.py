@@ -3,7 +3,7 @@ vectors: train, quantise, build the default design under Verilator, co-simulate,
 
 import json
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 from rtl.schedule import cycle_model
 from sim.__main__ import main
 from sim.train import main as train_main

@@ -1,4 +1,4 @@
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 from tests.tracks.conftest import check_outcome
 from tracks import t25_onchip_learning as t
 from tracks.base import Status

@@ -1,11 +1,11 @@
-"""docs/register-map.md against eqprop.formats: every register, offset, access and encoding."""
+"""docs/register-map.md against eqprop.hw.formats: every register, offset, access and encoding."""
 
 import re
 from pathlib import Path
 
-from eqprop.formats import CONTROL_MODE_SHIFT, REGISTERS, WEIGHT_WINDOW, WINDOW_SIZE, ErrorCode, Mode, Status
+from eqprop.hw.formats import CONTROL_MODE_SHIFT, REGISTERS, WEIGHT_WINDOW, WINDOW_SIZE, ErrorCode, Mode, Status
 
-DOC = (Path(__file__).resolve().parents[2] / "docs" / "register-map.md").read_text()
+DOC = (Path(__file__).resolve().parents[3] / "docs" / "register-map.md").read_text()
 
 
 def _table(header: str) -> list[list[str]]:

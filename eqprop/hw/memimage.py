@@ -1,6 +1,6 @@
 """Memory images: parameters packed into the words of the RTL's memories, as ``$readmemh`` hex files.
 
-The layout is `eqprop.formats.memory_layout` (row-major, ``mac_lanes`` fields per word, lane 0 in the
+The layout is `eqprop.hw.formats.memory_layout` (row-major, ``mac_lanes`` fields per word, lane 0 in the
 least significant bits, rows padded with zeros); bitstring does the two's-complement field packing.
 
 File format (what Verilog's ``$readmemh`` reads): one word per line as ``ceil(word_bits / 4)`` hex
@@ -19,9 +19,9 @@ import tempfile
 import numpy as np
 from bitstring import Bits
 
-from eqprop.formats import MemoryRegion, memory_layout
-from eqprop.golden import IntParams
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.formats import MemoryRegion, memory_layout
+from eqprop.hw.golden import IntParams
+from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["MemImageError", "pack_region", "pack_words", "read_hex", "read_params", "unpack_region",
            "unpack_words", "write_hex", "write_params"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from eqprop.formats import (
+from eqprop.hw.formats import (
     MAX_LAYERS,
     REGISTERS,
     WEIGHT_WINDOW,
@@ -15,9 +15,9 @@ from eqprop.formats import (
     memory_layout,
     number_formats,
 )
-from eqprop.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig
+from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "number-formats.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "number-formats.md"
 HEADER = "| Key | Q format | Signed | Bits | Frac | Codes | Rounding | Saturation |"
 
 

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eqprop.eqpropnet import EqPropConfig, EqPropNet
-from eqprop.hwconfig import HwConfig
-from eqprop.quantise import config_from_net, dequantise, quantise, quantise_input, round_float
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.quantise import config_from_net, dequantise, quantise, quantise_input, round_float
 from eqprop.train import TrainConfig, build, save_checkpoint
 
 FAST = settings(max_examples=25, deadline=None)

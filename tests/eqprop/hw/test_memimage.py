@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eqprop import golden
-from eqprop.formats import memory_layout
-from eqprop.hwconfig import HwConfig
-from eqprop.memimage import (
+from eqprop.hw import golden
+from eqprop.hw.formats import memory_layout
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import (
     MemImageError,
     pack_region,
     pack_words,

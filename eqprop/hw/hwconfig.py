@@ -1,7 +1,7 @@
 """The hardware configuration: one frozen object that decides every width and constant of the accelerator.
 
-`HwConfig` is read by the integer golden model (`eqprop.golden`), the quantiser (`eqprop.quantise`),
-the number-format and memory-layout definitions (`eqprop.formats`) and, later, the RTL, the
+`HwConfig` is read by the integer golden model (`eqprop.hw.golden`), the quantiser (`eqprop.hw.quantise`),
+the number-format and memory-layout definitions (`eqprop.hw.formats`) and, later, the RTL, the
 co-simulation and the export. Every derived quantity (accumulator width, alignment and update
 shifts) is a method here, so no consumer recomputes it differently. The formats themselves are
 tabulated in ``docs/number-formats.md``; a test checks that table against this class.

@@ -1,6 +1,6 @@
 """Encodings defined once: number formats, memory layout, register map and opcodes of the accelerator.
 
-The golden model (`eqprop.golden`), the memory images (`eqprop.memimage`) and, later, the RTL,
+The golden model (`eqprop.hw.golden`), the memory images (`eqprop.hw.memimage`) and, later, the RTL,
 co-simulation and export import these definitions instead of restating them (the pattern of
 Glasgow's shared command enums and Gemmini's config-generated headers). Everything is plain data
 computed from a `HwConfig`; ``docs/number-formats.md`` tabulates `number_formats(HwConfig())` and a
@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["CONTROL_MODE_SHIFT", "Control", "ErrorCode", "Format", "ID_MAGIC", "MAX_LAYERS", "MemoryRegion",
            "Mode", "REGISTERS", "Reg", "RegisterInfo", "Status", "VERSION", "WEIGHT_WINDOW", "WINDOW_SIZE",
@@ -247,7 +247,7 @@ REGISTERS: tuple[RegisterInfo, ...] = (
 def config_registers(cfg: HwConfig) -> dict[str, int]:
     """The reset values of the configuration registers for `cfg` (name -> 32-bit value); all are
     read-only except LR_SHIFT, which the host may rewrite to anneal the learning rate."""
-    from eqprop.hwconfig import ESTIMATORS, ROUNDINGS
+    from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS
 
     if cfg.n_layers > MAX_LAYERS:
         raise ValueError(f"the number of weight layers must be at most {MAX_LAYERS}, not {cfg.n_layers!r}")

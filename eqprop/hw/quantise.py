@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eqprop.golden import IntParams, derive_weights
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.golden import IntParams, derive_weights
+from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["Quantised", "config_from_net", "dequantise", "quantise", "quantise_input", "round_float"]
 

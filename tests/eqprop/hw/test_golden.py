@@ -9,11 +9,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eqprop import golden
 from eqprop.data import synthetic_blobs
 from eqprop.eqpropnet import EqPropConfig, EqPropNet
-from eqprop.hwconfig import HwConfig
-from eqprop.quantise import quantise, quantise_input
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.quantise import quantise, quantise_input
 
 FAST = settings(max_examples=30, deadline=None)
 

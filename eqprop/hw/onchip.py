@@ -1,6 +1,6 @@
 """The host side of on-chip learning, on the integer golden model: epochs, schedules, accuracy.
 
-The chip trains online, one sample at a time (`eqprop.golden.train`); the host decides the sample
+The chip trains online, one sample at a time (`eqprop.hw.golden.train`); the host decides the sample
 order and may rewrite the LR_SHIFT registers between epochs to anneal the learning rate. These
 helpers do exactly that with the golden model, so the benchmark (`bench.golden`), the tracks and,
 later, the co-simulation drive training the same way.
@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from eqprop import golden
 from eqprop.data import Split
-from eqprop.hwconfig import HwConfig
-from eqprop.quantise import quantise_input
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.quantise import quantise_input
 
 __all__ = ["DIGITS_SCHEDULE", "accuracy", "annealed", "precision_overrides", "sample_schedule", "train_epochs"]
 

@@ -3,7 +3,7 @@
 Implements the discrete-time Equilibrium Propagation of `eqprop.eqpropnet.EqPropNet` (Scellier &
 Bengio 2017; Ernoult et al. 2019; the symmetric estimator of Laborieux et al. 2021) in integers
 only, with the widths, shifts and rounding of a `HwConfig`. All arrays are numpy int64 codes in the
-formats of `eqprop.formats.number_formats`; no float value enters a computation.
+formats of `eqprop.hw.formats.number_formats`; no float value enters a computation.
 
 One relaxation step (all layers at once, from the previous step's states), for weight layer l:
 
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["IntParams", "Trace", "contrast_update", "derive_weights", "encode_targets", "infer", "init_params",
            "matmul_exact", "predict", "relax", "saturate", "shift_round", "step", "train", "train_sample"]
@@ -148,7 +148,7 @@ def _check_codes(cfg: HwConfig, x: np.ndarray, n: int, what: str) -> np.ndarray:
     if x.ndim != 2 or x.shape[1] != n:
         raise ValueError(f"{what} must have shape (batch, {n}), not {x.shape}")
     if not np.issubdtype(x.dtype, np.integer):
-        raise TypeError(f"{what} must be integer codes (quantise floats with eqprop.quantise.quantise_input), "
+        raise TypeError(f"{what} must be integer codes (quantise floats with eqprop.hw.quantise.quantise_input), "
                         f"not {x.dtype}")
     if x.size and (x.min() < 0 or x.max() > cfg.state_max):
         raise ValueError(f"{what} codes must be in 0 .. {cfg.state_max}, not {x.min()} .. {x.max()}")

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from eqprop.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig
 
 
 def test_default_is_a_digits_network_with_int8_formats():
