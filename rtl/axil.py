@@ -1,15 +1,20 @@
 """The accelerator's top level: an AXI4-Lite slave over the register map of `eqprop.hw.formats`, driving `Core`.
 
-Every offset, field and code comes from `eqprop.hw.formats` (`Reg`, `Control`, `Status`, `ErrorCode`,
-`Mode`, `config_registers`), so the host driver and the RTL cannot drift. The slave takes one
-transaction at a time (a write needs AWVALID and WVALID together; reads and writes alternate when both
-are pending) and answers OKAY, or SLVERR for an illegal access, which also sets STATUS.ERROR and the
-ERROR code and changes nothing else:
+Every offset, field, window, accepted range and code comes from `eqprop.hw.formats` (`Reg`, `Control`,
+`Status`, `ErrorCode`, `Mode`, `windows`, `lr_shift_range`, `config_registers`), so the host driver,
+the documents and the RTL cannot drift. The slave takes one transaction at a time (a write needs
+AWVALID and WVALID together; reads and writes alternate when both are pending) and answers OKAY, or
+SLVERR for an illegal access, which also sets STATUS.ERROR and the ERROR code and changes nothing
+else. The checks, in this order (the first that fails names the error):
 
-- START while busy (and RESET while busy): START_WHILE_BUSY; the running command goes on untouched.
+- an address outside every register and window, an unaligned address (bits 1:0 not 0), or a write to
+  a read-only register or window: BAD_ADDRESS;
+- a write whose WSTRB is not 0b1111: BAD_STROBE;
+- a written value outside what the target holds (a window element outside its format's code range,
+  an LR_SHIFT outside `lr_shift_range`, CONTROL with a reserved bit set or with START and RESET
+  together): BAD_VALUE;
+- START or RESET while busy: START_WHILE_BUSY (the running command goes on untouched);
 - START with a mode that is not a `Mode`: BAD_MODE.
-- an address outside every register and window, a write to a read-only register or window:
-  BAD_ADDRESS.
 
 Window accesses (input, target, states, biases, weights, shadows) go to the core's host port. A
 weight-matrix element index is split into row and column by repeated subtraction, so such an access
@@ -28,19 +33,19 @@ from amaranth.utils import ceil_log2
 
 from eqprop.hw.formats import (
     CONTROL_MODE_SHIFT,
-    WEIGHT_WINDOW,
-    WINDOW_SIZE,
     Control,
     ErrorCode,
     Mode,
     Reg,
     Status,
+    Window,
     config_registers,
+    lr_shift_range,
+    windows,
 )
 from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import HwConfig
 from rtl.core import Core
-from rtl.schedule import HostSel
 from rtl.update import LR_SHIFT_BITS
 
 __all__ = ["OKAY", "SLVERR", "AxiLiteAccelerator", "address_width"]
@@ -48,20 +53,9 @@ __all__ = ["OKAY", "SLVERR", "AxiLiteAccelerator", "address_width"]
 OKAY, SLVERR = 0b00, 0b10   # AXI response codes
 
 
-def _windows(cfg: HwConfig) -> list[tuple[HostSel, int, int, int, bool]]:
-    """(memory, layer, byte base, element count, writable) of every window of the register map."""
-    n, L = cfg.sizes, cfg.n_layers
-    out = [(HostSel.INPUT, 0, Reg.INPUT, n[0], True), (HostSel.TARGET, 0, Reg.TARGET, n[-1], True)]
-    out += [(HostSel.STATE, k, Reg.STATE + k * WINDOW_SIZE, n[k], False) for k in range(L + 1)]
-    out += [(HostSel.BIAS, l, Reg.BIAS + l * WINDOW_SIZE, n[l + 1], True) for l in range(L)]
-    out += [(HostSel.WEIGHT, l, Reg.WEIGHT + l * WEIGHT_WINDOW, n[l + 1] * n[l], True) for l in range(L)]
-    out += [(HostSel.SHADOW, l, Reg.SHADOW + l * WEIGHT_WINDOW, n[l + 1] * n[l], True) for l in range(L)]
-    return out
-
-
 def address_width(cfg: HwConfig) -> int:
     """Byte-address bits the slave decodes: enough for the last window of `cfg`."""
-    return ceil_log2(max(base + 4 * count for _, _, base, count, _ in _windows(cfg)))
+    return ceil_log2(max(w.base + 4 * w.count for w in windows(cfg)))
 
 
 class AxiLiteAccelerator(wiring.Component):
@@ -78,7 +72,8 @@ class AxiLiteAccelerator(wiring.Component):
     s_axil_awaddr, s_axil_awvalid, s_axil_awready, s_axil_wdata, s_axil_wstrb, s_axil_wvalid,
     s_axil_wready, s_axil_bresp, s_axil_bvalid, s_axil_bready, s_axil_araddr, s_axil_arvalid,
     s_axil_arready, s_axil_rdata, s_axil_rresp, s_axil_rvalid, s_axil_rready : AXI4-Lite slave
-        ``wstrb`` is ignored: registers are written whole. AWPROT/ARPROT are not used.
+        Registers are written whole: a write with ``wstrb`` other than 0b1111 is refused (BAD_STROBE).
+        AWPROT/ARPROT are not used.
     irq : Signal(1), out
         STATUS.DONE, for an interrupt controller.
 
@@ -87,7 +82,7 @@ class AxiLiteAccelerator(wiring.Component):
     TypeError
         If `cfg` is not a `HwConfig`.
     ValueError
-        If `cfg` has more layers than the register map provides (`eqprop.hw.formats.MAX_LAYERS`).
+        If `cfg` does not fit the register map (`eqprop.hw.formats.config_registers`).
 
     Latency: a register access takes 3 cycles from address to response; a window access 4 cycles
     plus the row/column split (none for a sequential access); a command `rtl.core.cycle_model` cycles.
@@ -118,6 +113,7 @@ class AxiLiteAccelerator(wiring.Component):
 
         addr = Signal(self.s_axil_awaddr.shape())
         wdata = Signal(32)
+        wstrb = Signal(4)
         writing = Signal()
         rdata = Signal(32)
         resp = Signal(2)
@@ -141,15 +137,18 @@ class AxiLiteAccelerator(wiring.Component):
               Reg.CFG_FORMATS: regs["CFG_FORMATS"], Reg.CFG_STEPS: regs["CFG_STEPS"],
               Reg.CFG_SHIFTS: regs["CFG_SHIFTS"], Reg.CFG_LANES: regs["CFG_LANES"], Reg.CFG_ACC: regs["CFG_ACC"]}
         ro.update({Reg.LAYER_SIZE + 4 * k: regs[f"LAYER_SIZE.{k}"] for k in range(L + 1)})
+        ro.update({Reg.LAYER_FRAC + 4 * l: regs[f"LAYER_FRAC.{l}"] for l in range(L)})
         ro_live = {Reg.STATUS: status, Reg.ERROR: error, Reg.RESULT: core.result, Reg.CYCLES: core.cycles,
                    Reg.STEPS: core.steps, Reg.CONTROL: last_mode << CONTROL_MODE_SHIFT}
 
         hit = Signal()              # the address is a register or a window
         legal = Signal()            # ... and the access direction is allowed
+        value_ok = Signal(init=1)   # a write's value is one the target holds
+        wvalue = wdata.as_signed()
         reg_value = Signal(32)
         win = Signal()
-        win_sel, win_layer = Signal(HostSel), Signal(range(L + 1))
-        win_index = Signal(range(max(c for *_, c, _ in _windows(cfg)) + 1))
+        win_sel, win_layer = Signal(Window), Signal(range(L + 1))
+        win_index = Signal(range(max(w.count for w in windows(cfg)) + 1))
         win_matrix = Signal()       # a weight or shadow window: split the index into row and column
         with m.Switch(addr):
             for offset, value in ro.items():
@@ -159,17 +158,24 @@ class AxiLiteAccelerator(wiring.Component):
                 with m.Case(offset):
                     m.d.comb += [hit.eq(1), legal.eq(~writing | (offset == Reg.CONTROL)), reg_value.eq(value)]
             for l in range(L):
+                lo, hi = lr_shift_range(cfg, l)
                 with m.Case(Reg.LR_SHIFT + 4 * l):
-                    m.d.comb += [hit.eq(1), legal.eq(1), reg_value.eq(lr[l])]
-        for sel, layer, base, count, writable in _windows(cfg):
-            with m.If((addr >= base) & (addr < base + 4 * count)):
-                m.d.comb += [hit.eq(1), legal.eq(~writing | writable), win.eq(1), win_sel.eq(sel),
-                             win_layer.eq(layer), win_index.eq((addr - base) >> 2),
-                             win_matrix.eq(sel in (HostSel.WEIGHT, HostSel.SHADOW))]
+                    m.d.comb += [hit.eq(1), legal.eq(1), reg_value.eq(lr[l]),
+                                 value_ok.eq((wvalue >= lo) & (wvalue <= hi))]
+        with m.If(addr == Reg.CONTROL):
+            reserved = 0xFFFF_FFFF ^ (int(Control.START) | int(Control.RESET) | 3 << CONTROL_MODE_SHIFT)
+            both = int(Control.START) | int(Control.RESET)
+            m.d.comb += value_ok.eq(((wdata & reserved) == 0) & ((wdata & both) != both))
+        for w in windows(cfg):
+            with m.If((addr >= w.base) & (addr < w.base + 4 * w.count)):
+                m.d.comb += [hit.eq(1), legal.eq(~writing | w.writable), win.eq(1), win_sel.eq(w.kind),
+                             win_layer.eq(w.layer), win_index.eq((addr - w.base) >> 2),
+                             win_matrix.eq(w.kind in (Window.WEIGHT, Window.SHADOW)),
+                             value_ok.eq((wvalue >= w.lo) & (wvalue <= w.hi))]
 
         # the decoded window, registered in Decode: the split and the host access that follow use these
         # registers, not the address comparators (which would otherwise lie on the path into the memories)
-        r_sel, r_layer, r_matrix, r_index = Signal(HostSel), Signal.like(win_layer), Signal(), Signal.like(win_index)
+        r_sel, r_layer, r_matrix, r_index = Signal(Window), Signal.like(win_layer), Signal(), Signal.like(win_index)
 
         # per-layer constants of the index split
         cols, words_per_row = Signal(range(max(n) + 1)), Signal(range(max(n) + 1))
@@ -183,7 +189,7 @@ class AxiLiteAccelerator(wiring.Component):
         # the previous window access, for the sequential fast path: its window, index, memory position,
         # and whether it was the last column of its row / the last lane of its word
         seq = Signal()
-        seq_sel, seq_layer, seq_index = Signal(HostSel), Signal.like(win_layer), Signal.like(win_index)
+        seq_sel, seq_layer, seq_index = Signal(Window), Signal.like(win_layer), Signal.like(win_index)
         seq_word, seq_lane = Signal.like(word), Signal.like(rem)
         seq_row_end, seq_lane_end = Signal(), Signal()
         col = Signal.like(win_index)       # the column of the current matrix access (after Split-Row)
@@ -199,7 +205,8 @@ class AxiLiteAccelerator(wiring.Component):
                 take_write = self.s_axil_awvalid & self.s_axil_wvalid
                 with m.If(take_write & ~(self.s_axil_arvalid & prefer_read)):
                     m.d.comb += [self.s_axil_awready.eq(1), self.s_axil_wready.eq(1)]
-                    m.d.sync += [addr.eq(self.s_axil_awaddr), wdata.eq(self.s_axil_wdata), writing.eq(1),
+                    m.d.sync += [addr.eq(self.s_axil_awaddr), wdata.eq(self.s_axil_wdata), wstrb.eq(self.s_axil_wstrb),
+                                 writing.eq(1),
                                  prefer_read.eq(1), resp.eq(OKAY)]
                     m.next = "Decode"
                 with m.Elif(self.s_axil_arvalid):
@@ -210,8 +217,14 @@ class AxiLiteAccelerator(wiring.Component):
             with m.State("Decode"):
                 m.d.sync += [rdata.eq(reg_value), rem.eq(win_index), word.eq(0), r_sel.eq(win_sel),
                              r_layer.eq(win_layer), r_matrix.eq(win_matrix), r_index.eq(win_index)]
-                with m.If(~hit | ~legal):
+                with m.If(~hit | ~legal | (addr[:2] != 0)):
                     fail(ErrorCode.BAD_ADDRESS)
+                    m.next = "Respond"
+                with m.Elif(writing & (wstrb != 0b1111)):
+                    fail(ErrorCode.BAD_STROBE)
+                    m.next = "Respond"
+                with m.Elif(writing & ~value_ok):
+                    fail(ErrorCode.BAD_VALUE)
                     m.next = "Respond"
                 with m.Elif(sequential):   # the next element: step from the previous position
                     with m.If(win_matrix & seq_row_end):

@@ -15,19 +15,19 @@ from amaranth.lib.memory import Memory, MemoryData
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from eqprop.hw.formats import Mode, memory_layout
+from eqprop.hw.formats import Mode, Window, memory_layout
 from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_region
 from rtl.argmax import tournament
 from rtl.fixed import lanes
-from rtl.mac import MacLanes, MacOp
+from rtl.mac import MacLanes
 from rtl.neuron import NeuronLanes
-from rtl.schedule import BANKS, HostSel, Phase, blocks, cycle_model
+from rtl.schedule import BANKS, Phase, blocks, cycle_model
 from rtl.schedule import Issue as _Issue
 from rtl.update import LR_SHIFT_BITS, BiasUpdate, WeightUpdate, derive_weight
 
-__all__ = ["Core", "HostSel", "Phase", "cycle_model"]
+__all__ = ["Core", "Phase", "cycle_model"]
 
 
 def _stride_bits(cfg: HwConfig, k: int) -> int:
@@ -64,7 +64,7 @@ class Core(wiring.Component):
     step_done : Signal(1), out
         One-cycle strobe: a relaxation step has just been written to bank ``step_bank`` (``phase``).
     host : bus, in/out
-        Memory access for the register windows: ``req``, ``we``, ``sel`` (`HostSel`), ``layer``,
+        Memory access for the register windows: ``req``, ``we``, ``sel`` (`Window`), ``layer``,
         ``word``, ``lane``, ``wdata`` in; ``ack``, ``rdata`` out. Hold ``req`` until ``ack`` (one
         cycle later when idle; while busy the access waits until the command ends).
 
@@ -119,7 +119,7 @@ class Core(wiring.Component):
             "step_bank": Out(range(BANKS)),
             "phase": Out(Phase),
             "host": In(wiring.Signature({
-                "req": Out(1), "we": Out(1), "sel": Out(HostSel), "layer": Out(range(L + 1)),
+                "req": Out(1), "we": Out(1), "sel": Out(Window), "layer": Out(range(L + 1)),
                 "word": Out(range(max(2, max_words))), "lane": Out(range(p)), "wdata": Out(32),
                 "ack": In(1), "rdata": In(32),
             })),
@@ -271,14 +271,9 @@ class Core(wiring.Component):
                              d_layer)
         bu_shift = per_layer([cfg.acc_align(l) - cfg.weight_frac[l] for l in range(L)], d_layer)
 
-        with m.Switch(d_issue):
-            with m.Case(_Issue.LOAD):
-                m.d.comb += mac.op.eq(MacOp.LOAD)
-            with m.Case(_Issue.TOP_DOWN):
-                m.d.comb += [mac.op.eq(MacOp.TOP_DOWN), mac.shift.eq(td_shift)]
-            with m.Case(_Issue.BOTTOM_UP):
-                m.d.comb += [mac.op.eq(MacOp.BOTTOM_UP), mac.shift.eq(bu_shift)]
-        m.d.comb += [mac.weights.eq(w_data), mac.states.eq(s_data), mac.bcast.eq(bcast), mac.lane.eq(d_lane),
+        # the lanes act on LOAD, TOP_DOWN and BOTTOM_UP and hold their accumulators on every other issue
+        m.d.comb += [mac.op.eq(d_issue), mac.shift.eq(Mux(d_issue == _Issue.TOP_DOWN, td_shift, bu_shift)),
+                     mac.weights.eq(w_data), mac.states.eq(s_data), mac.bcast.eq(bcast), mac.lane.eq(d_lane),
                      mac.bias.eq(bias_data)]
 
         # neuron lanes: the finish of a block; lanes past the layer's end stay zero (the layout's padding)
@@ -487,7 +482,7 @@ class Core(wiring.Component):
         # host access (idle only): one cycle to address, the answer the next
 
         h_ack = Signal()
-        h_sel, h_layer, h_lane = Signal(HostSel), Signal.like(host.layer), Signal(range(p))
+        h_sel, h_layer, h_lane = Signal(Window), Signal.like(host.layer), Signal(range(p))
         m.d.sync += h_ack.eq(0)
         m.d.comb += host.ack.eq(h_ack)
         with m.If(host.req & ~h_ack & ~busy):
@@ -500,23 +495,23 @@ class Core(wiring.Component):
                              wr.en.eq(lane_en)]
 
             with m.Switch(host.sel):
-                with m.Case(HostSel.INPUT):
+                with m.Case(Window.INPUT):
                     host_port(in_rd, in_wr, sb)
-                with m.Case(HostSel.TARGET):
+                with m.Case(Window.TARGET):
                     host_port(tg_rd, tg_wr, sb)
-                with m.Case(HostSel.STATE):
+                with m.Case(Window.STATE):
                     m.d.comb += in_rd.addr.eq(host.word)
                     for k in range(1, L + 1):
                         m.d.comb += st_b[k].addr.eq(bank_addr(k, cur, host.word))
-                with m.Case(HostSel.BIAS):
+                with m.Case(Window.BIAS):
                     for l in range(L):
                         with m.If(host.layer == l):
                             host_port(b_rd[l], b_wr[l], cfg.bias_bits)
-                with m.Case(HostSel.WEIGHT):
+                with m.Case(Window.WEIGHT):
                     for l in range(L):
                         with m.If(host.layer == l):
                             host_port(w_rd[l], w_wr[l], cfg.weight_bits)
-                with m.Case(HostSel.SHADOW):
+                with m.Case(Window.SHADOW):
                     shadow_in = host.wdata[:cfg.shadow_bits].as_signed()
                     derived = Signal(signed(cfg.weight_bits))
                     m.d.comb += derived.eq(derive_weight(cfg, shadow_in))
@@ -536,19 +531,19 @@ class Core(wiring.Component):
             return out
 
         with m.Switch(h_sel):
-            with m.Case(HostSel.INPUT):
+            with m.Case(Window.INPUT):
                 m.d.comb += host.rdata.eq(pick(in_rd.data, sb, False))
-            with m.Case(HostSel.TARGET):
+            with m.Case(Window.TARGET):
                 m.d.comb += host.rdata.eq(pick(tg_rd.data, sb, False))
-            with m.Case(HostSel.STATE):
+            with m.Case(Window.STATE):
                 with m.Switch(h_layer):
                     with m.Case(0):
                         m.d.comb += host.rdata.eq(pick(in_rd.data, sb, False))
                     for k in range(1, L + 1):
                         with m.Case(k):
                             m.d.comb += host.rdata.eq(Mux(cur_zero, 0, pick(st_b[k].data, sb, False)))
-            for sel, ports, bits in ((HostSel.BIAS, b_rd, cfg.bias_bits), (HostSel.WEIGHT, w_rd, cfg.weight_bits),
-                                     (HostSel.SHADOW, sh_rd, cfg.shadow_bits)):
+            for sel, ports, bits in ((Window.BIAS, b_rd, cfg.bias_bits), (Window.WEIGHT, w_rd, cfg.weight_bits),
+                                     (Window.SHADOW, sh_rd, cfg.shadow_bits)):
                 with m.Case(sel):
                     with m.Switch(h_layer):
                         for l in range(L):

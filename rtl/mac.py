@@ -17,22 +17,14 @@ the worst case over all layers, so no sum can overflow (contract 4 of the design
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, enum, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from eqprop.hw.hwconfig import HwConfig
 from rtl.fixed import lanes
+from rtl.schedule import Issue
 
-__all__ = ["MacLanes", "MacOp", "max_align_shift"]
-
-
-class MacOp(enum.Enum, shape=2):
-    """What the lanes do this cycle."""
-
-    IDLE = 0        # hold the accumulators
-    LOAD = 1        # acc[i] <- bias[i] (sign-extended): the start of a block
-    BOTTOM_UP = 2   # acc[lane] += (sum_i w[i] * states[i]) << shift
-    TOP_DOWN = 3    # acc[i] += (w[i] * bcast) << shift, for every lane i
+__all__ = ["MacLanes", "max_align_shift"]
 
 
 def max_align_shift(cfg: HwConfig) -> int:
@@ -53,8 +45,10 @@ class MacLanes(wiring.Component):
 
     Members
     -------
-    op : Signal(MacOp), in
-        The operation of this cycle.
+    op : Signal(rtl.schedule.Issue), in
+        The schedule's issue of this cycle, the one encoding of it: ``LOAD`` (acc[i] <- bias[i]),
+        ``BOTTOM_UP`` (acc[lane] += (sum_i w[i] * states[i]) << shift), ``TOP_DOWN`` (acc[i] +=
+        (w[i] * bcast) << shift, every lane); any other issue holds the accumulators.
     weights : Signal(P * weight_bits), in
         One weight-memory word, lane 0 in the low bits (signed codes).
     states : Signal(P * state_bits), in
@@ -84,7 +78,7 @@ class MacLanes(wiring.Component):
         self.cfg = cfg
         p = cfg.mac_lanes
         super().__init__({
-            "op": In(MacOp),
+            "op": In(Issue),
             "weights": In(p * cfg.weight_bits),
             "states": In(p * cfg.state_bits),
             "bcast": In(cfg.state_bits),
@@ -111,7 +105,7 @@ class MacLanes(wiring.Component):
         w = lanes(self.weights, cfg.weight_bits, p, signed=True)
         s = lanes(self.states, sb, p, signed=False)
         bias = lanes(self.bias, cfg.bias_bits, p, signed=True)
-        bottom_up = self.op == MacOp.BOTTOM_UP
+        bottom_up = self.op == Issue.BOTTOM_UP
 
         products = []
         for i in range(p):
@@ -132,15 +126,15 @@ class MacLanes(wiring.Component):
         m.d.comb += dot.eq(level[0])
 
         with m.Switch(self.op):
-            with m.Case(MacOp.LOAD):
+            with m.Case(Issue.LOAD):
                 for i in range(p):
                     m.d.sync += self.acc[i].eq(bias[i])
-            with m.Case(MacOp.BOTTOM_UP):
+            with m.Case(Issue.BOTTOM_UP):
                 with m.Switch(self.lane):
                     for i in range(p):
                         with m.Case(i):
                             m.d.sync += self.acc[i].eq(self.acc[i] + (dot << self.shift))
-            with m.Case(MacOp.TOP_DOWN):
+            with m.Case(Issue.TOP_DOWN):
                 for i in range(p):
                     m.d.sync += self.acc[i].eq(self.acc[i] + (products[i] << self.shift))
         return m

@@ -23,7 +23,7 @@ from amaranth.lib import enum
 
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["BANKS", "HostSel", "Issue", "Phase", "blocks", "cycle_model"]
+__all__ = ["BANKS", "Issue", "Phase", "blocks", "cycle_model"]
 
 BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
 
@@ -34,17 +34,6 @@ class Phase(enum.Enum, shape=2):
     FREE = 0
     PLUS = 1     # nudged at +beta (the one nudged phase of the one-sided estimator)
     MINUS = 2    # nudged at -beta (symmetric estimator)
-
-
-class HostSel(enum.Enum, shape=3):
-    """Which memory a host access addresses (decoded from the register map by `rtl.axil`)."""
-
-    INPUT = 0
-    TARGET = 1
-    STATE = 2    # state.k, k = host.layer (0 is the input), in the current bank; read-only
-    BIAS = 3
-    WEIGHT = 4
-    SHADOW = 5   # a write also writes the weight derived from it
 
 
 class Issue(enum.Enum, shape=3):

@@ -39,7 +39,11 @@ from eqprop.hw.formats import (
     Mode,
     Reg,
     Status,
+    Window,
+    config_registers,
+    lr_shift_range,
     memory_layout,
+    windows,
 )
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import unpack_region
@@ -332,70 +336,169 @@ async def expect_error(tb: TB, resp, code: ErrorCode, what: str, busy_ok: bool =
     assert error == code, f"{what}: ERROR expected {int(code)} ({code.name}), actual {error}"
 
 
-async def snapshot(tb: TB, check: str):
-    return await tb.read_states(), await tb.params_back(check), await tb.read_reg(Reg.CYCLES)
+async def snapshot(tb: TB):
+    """What a refused access must not change: the states (the input is state 0), the target, LR_SHIFT,
+    CONTROL's read-back and CYCLES. (The parameters are compared once, after all the refused accesses.)"""
+    cfg = tb.cfg
+    return {"states": await tb.read_states(),
+            "target": await tb.read_words(Reg.TARGET, cfg.sizes[-1], signed=False),
+            "LR_SHIFT": await tb.read_words(Reg.LR_SHIFT, cfg.n_layers, signed=False),
+            "CONTROL": await tb.read_reg(Reg.CONTROL), "CYCLES": await tb.read_reg(Reg.CYCLES)}
 
 
 def compare_snapshots(after, before, what: str) -> None:
-    for k, (a, b) in enumerate(zip(after[0], before[0], strict=True)):
+    for k, (a, b) in enumerate(zip(after["states"], before["states"], strict=True)):
         assert_codes(a, b, f"{what} changed state layer {k}")
-    for key in PARAMS:
-        for l, (a, b) in enumerate(zip(after[1][key], before[1][key], strict=True)):
-            assert_codes(a, b, f"{what} changed {key} layer {l}")
-    assert after[2] == before[2], f"{what} changed CYCLES: {before[2]} -> {after[2]}"
+    for key in ("target", "LR_SHIFT"):
+        assert_codes(after[key], before[key], f"{what} changed {key}")
+    for key in ("CONTROL", "CYCLES"):
+        assert after[key] == before[key], f"{what} changed {key}: {before[key]} -> {after[key]}"
+
+
+def illegal_accesses(cfg: HwConfig) -> list[tuple[str, str, int, bytes | int, ErrorCode]]:
+    """(what, "write" or "read", byte address, bytes written or bytes read, expected code): one of every
+    kind of refused access of docs/register-map.md for `cfg`, the value ranges from `windows(cfg)`."""
+    def word(v: int) -> bytes:
+        return (int(v) & 0xFFFF_FFFF).to_bytes(4, "little")
+
+    outside = Reg.INPUT + 4 * cfg.sizes[0]   # just past the input window
+    cases = [
+        ("unknown mode", "write", Reg.CONTROL, word(Control.START | 3 << CONTROL_MODE_SHIFT), ErrorCode.BAD_MODE),
+        ("write past the input window", "write", outside, word(1), ErrorCode.BAD_ADDRESS),
+        ("read past the input window", "read", outside, 4, ErrorCode.BAD_ADDRESS),
+        ("write to read-only STATUS", "write", Reg.STATUS, word(0), ErrorCode.BAD_ADDRESS),
+        ("write to the read-only state window", "write", Reg.STATE + WINDOW_SIZE, word(1), ErrorCode.BAD_ADDRESS),
+        # cocotbext-axi puts an unaligned start address on the bus as it is, with the strobes of its bytes
+        ("unaligned write", "write", Reg.INPUT + 1, bytes(3), ErrorCode.BAD_ADDRESS),
+        ("unaligned read", "read", Reg.INPUT + 2, 2, ErrorCode.BAD_ADDRESS),
+        ("unaligned register read", "read", Reg.ID + 1, 3, ErrorCode.BAD_ADDRESS),
+        ("write of the low half (WSTRB 0b0011)", "write", Reg.INPUT, bytes(2), ErrorCode.BAD_STROBE),
+        ("CONTROL reserved bit", "write", Reg.CONTROL, word(1 << 8), ErrorCode.BAD_VALUE),
+        ("CONTROL START and RESET", "write", Reg.CONTROL, word(Control.START | Control.RESET), ErrorCode.BAD_VALUE),
+    ]
+    for l in range(cfg.n_layers):
+        lo, hi = lr_shift_range(cfg, l)
+        cases.append((f"LR_SHIFT {l} = {hi + 1}", "write", Reg.LR_SHIFT + 4 * l, word(hi + 1), ErrorCode.BAD_VALUE))
+        if lo > 0:
+            cases.append((f"LR_SHIFT {l} = {lo - 1}", "write", Reg.LR_SHIFT + 4 * l, word(lo - 1), ErrorCode.BAD_VALUE))
+    for w in windows(cfg):
+        if w.kind in (Window.INPUT, Window.TARGET) or (w.writable and w.layer == cfg.n_layers - 1):
+            for v, at in ((w.lo - 1, 0), (w.hi + 1, w.count - 1)):
+                cases.append((f"{w.name}[{at}] = {v} (codes {w.lo} .. {w.hi})", "write", w.base + 4 * at, word(v),
+                              ErrorCode.BAD_VALUE))
+    cases.append(("32 in LR_SHIFT 0 (once kept its low 5 bits)", "write", Reg.LR_SHIFT, word(32), ErrorCode.BAD_VALUE))
+    return cases
 
 
 async def run_illegal(dut) -> None:
-    """Every illegal access on the real Verilog: SLVERR, STATUS.ERROR with its code, and nothing else changes.
-
-    An unknown mode (BAD_MODE, and no command runs); an address outside every register and window,
-    read and write, a write to a read-only register and to a read-only window (BAD_ADDRESS); START
-    while a command runs (START_WHILE_BUSY: the command finishes with the golden model's results).
-    RESET clears the error between them."""
+    """Every kind of refused access on the real Verilog (`illegal_accesses`): SLVERR (a refused read
+    returns 0), STATUS.ERROR with its code, and nothing else changes: not the states, the input, the
+    target, LR_SHIFT, CONTROL or CYCLES after each, not a parameter after all of them. Then START and
+    RESET while a command runs, and a bad mode while busy, are refused with START_WHILE_BUSY and the
+    command (a TRAIN) finishes as the golden model says; RESET clears ERROR and STATUS."""
     tb, cfg, check, sets = await start(dut, False)
     cs = sets[0]
+    target = np.zeros(cfg.sizes[-1], dtype=np.int64)
+    target[0] = cfg.state_max
     await tb.load_params(cs.params)
-    await tb.load_sample(cs.x[0])
+    await tb.load_sample(cs.x[0], target)
     await tb.command(Mode.INFER, what="INFER before the illegal accesses")
-    before = await snapshot(tb, check)
-    outside = Reg.INPUT + 4 * cfg.sizes[0]   # just past the input window
-    illegal = [
-        ("unknown mode", "write", Reg.CONTROL, int(Control.START) | 3 << CONTROL_MODE_SHIFT, ErrorCode.BAD_MODE),
-        ("write past the input window", "write", outside, 1, ErrorCode.BAD_ADDRESS),
-        ("read past the input window", "read", outside, None, ErrorCode.BAD_ADDRESS),
-        ("write to read-only STATUS", "write", Reg.STATUS, 0, ErrorCode.BAD_ADDRESS),
-        ("write to the read-only state window", "write", Reg.STATE + WINDOW_SIZE, 1, ErrorCode.BAD_ADDRESS),
-    ]
-    for what, kind, addr, value, code in illegal:
+    before = await snapshot(tb)
+    for what, kind, addr, payload, code in illegal_accesses(cfg):
         if kind == "write":
-            resp = await tb.bus(tb.axil.write(int(addr), int(value).to_bytes(4, "little")), 1, what)
+            resp = await tb.bus(tb.axil.write(int(addr), payload), 1, what)
         else:
-            resp = await tb.bus(tb.axil.read(int(addr), 4), 1, what)
+            resp = await tb.bus(tb.axil.read(int(addr), payload), 1, what)
+            assert resp.data == bytes(payload), f"{what}: a refused read returned {resp.data!r}, expected zeros"
         await ClockCycles(dut.clk, 20 if code != ErrorCode.BAD_MODE else cycle_model(cfg)["infer"] + 10)
         await expect_error(tb, resp, code, what)
-        compare_snapshots(await snapshot(tb, check), before, what)
-        # RESET clears ERROR (and the states, so the snapshot is taken again after a fresh INFER)
-        await tb.write_reg(Reg.CONTROL, int(Control.RESET))
-        assert await tb.read_reg(Reg.ERROR) == ErrorCode.NONE, f"RESET after {what} left ERROR set"
-        await tb.command(Mode.INFER, what=f"INFER after {what}")
-        compare_snapshots(await snapshot(tb, check), before, f"RESET and INFER after {what}")
-    # START while busy: the second START is refused and the running INFER finishes as golden says
-    ref = ref_infer(cfg, cs.params, cs.x[:1])
-    await tb.write_reg(Reg.CONTROL, int(Control.START) | int(Mode.INFER) << CONTROL_MODE_SHIFT)
-    what = "START while busy"
-    resp = await tb.bus(tb.axil.write(int(Reg.CONTROL), (int(Control.START) | int(Mode.TRAIN) << CONTROL_MODE_SHIFT)
-                                      .to_bytes(4, "little")), 1, what)
-    await expect_error(tb, resp, ErrorCode.START_WHILE_BUSY, what, busy_ok=True)
-    model = cycle_model(cfg)
-    if await tb.read_reg(Reg.STATUS) & Status.BUSY:
-        await tb.run_free(RisingEdge(dut.irq), 2 * model["infer"] + 1000, f"{what}: no DONE")
+        compare_snapshots(await snapshot(tb), before, what)
+    compare_params(await tb.params_back(check), cs.params, "after the refused accesses: parameters")
+    await tb.write_reg(Reg.CONTROL, int(Control.RESET))
+    assert await tb.read_reg(Reg.ERROR) == ErrorCode.NONE, "RESET left ERROR set"
+    assert await tb.read_reg(Reg.STATUS) == 0, "RESET left STATUS bits set"
+    # while busy: START, RESET and a bad mode are refused as START_WHILE_BUSY; the running TRAIN
+    # finishes as golden says
+    ref = ref_train(cfg, cs.params, cs.x[:1], target[None, :])
+    await tb.write_reg(Reg.CONTROL, int(Control.START) | int(Mode.TRAIN) << CONTROL_MODE_SHIFT)
+    for what, value in (("START while busy", Control.START | Mode.INFER << CONTROL_MODE_SHIFT),
+                        ("RESET while busy", Control.RESET),
+                        ("a bad mode while busy", Control.START | 3 << CONTROL_MODE_SHIFT)):
+        resp = await tb.bus(tb.axil.write(int(Reg.CONTROL), int(value).to_bytes(4, "little")), 1, what)
+        await expect_error(tb, resp, ErrorCode.START_WHILE_BUSY, what, busy_ok=True)
+        assert await tb.read_reg(Reg.STATUS) & Status.BUSY, f"{what}: TRAIN ended before the test could go on"
+    what = "the TRAIN the refused STARTs ran into"
+    await tb.run_free(RisingEdge(dut.irq), 2 * cycle_model(cfg)["train"] + 1000, f"{what}: no DONE")
     status = await tb.read_reg(Reg.STATUS)
     assert status == Status.DONE | Status.ERROR, f"{what}: STATUS {status:#x} after the command, expected DONE | ERROR"
     states = await tb.read_states()
     for k in range(1, cfg.n_layers + 1):
-        assert_codes(states[k], ref["states"][k - 1], f"{what}: the running INFER's state layer {k}")
+        assert_codes(states[k], ref["states"][k - 1], f"{what}: state layer {k}")
     await check_registers(tb, ref, what)
-    compare_params(await tb.params_back(check), cs.params, f"{what}: parameters")
+    compare_params(await tb.params_back(check), ref["params"], f"{what}: parameters")
+
+
+async def run_contract(dut) -> None:
+    """The behaviour docs/register-map.md states beyond the tables, on the real Verilog: the configuration
+    registers (LAYER_FRAC among them) hold `config_registers`; INPUT and TARGET read back; a successful
+    START clears ERROR; CONTROL reads back the last started mode; STEPS after TRAIN is T + 2K (symmetric)
+    or T + K (one-sided); RELAX continues from the states INFER left and sets RESULT; ``irq`` follows
+    DONE; RESET clears STATUS, ERROR, CYCLES, STEPS and the states of layers 1 .. L and keeps the input,
+    the target, RESULT, CONTROL's mode, LR_SHIFT and the parameters."""
+    tb, cfg, check, sets = await start(dut, False)
+    cs = sets[0]
+    for name, value in config_registers(cfg).items():
+        reg, _, index = name.partition(".")
+        got = await tb.read_reg(Reg[reg] + 4 * int(index or 0))
+        assert got == value, f"{name}: expected {value:#x}, actual {got:#x}"
+    x = cs.x[0]
+    target = np.zeros(cfg.sizes[-1], dtype=np.int64)
+    target[-1] = cfg.state_max
+    await tb.load_params(cs.params)
+    await tb.load_sample(x, target)
+    assert_codes(await tb.read_words(Reg.INPUT, cfg.sizes[0], signed=False), x, "INPUT read back")
+    assert_codes(await tb.read_words(Reg.TARGET, cfg.sizes[-1], signed=False), target, "TARGET read back")
+    assert int(dut.irq.value) == 0, "irq before any command"
+
+    resp = await tb.bus(tb.axil.write(int(Reg.ID), bytes(4)), 1, "write to ID")
+    await expect_error(tb, resp, ErrorCode.BAD_ADDRESS, "write to ID")
+    ref = ref_train(cfg, cs.params, x[None, :], target[None, :])
+    await tb.write_reg(Reg.CONTROL, int(Control.START) | int(Mode.TRAIN) << CONTROL_MODE_SHIFT)
+    assert await tb.read_reg(Reg.ERROR) == ErrorCode.NONE, "a successful START left ERROR set"
+    await tb.run_free(RisingEdge(dut.irq), 2 * cycle_model(cfg)["train"] + 1000, "TRAIN: no DONE")
+    assert await tb.read_reg(Reg.STATUS) == Status.DONE and int(dut.irq.value) == 1, "irq follows DONE"
+    assert await tb.read_reg(Reg.CONTROL) == Mode.TRAIN << CONTROL_MODE_SHIFT, "CONTROL after TRAIN"
+    nudged = 2 if cfg.estimator == "symmetric" else 1
+    assert ref["steps"] == cfg.free_steps + nudged * cfg.nudge_steps
+    await check_registers(tb, ref, "TRAIN")
+    params = ref["params"]
+
+    await tb.command(Mode.INFER, what="INFER before RELAX")
+    inferred = ref_infer(cfg, params, x[None, :])
+    relaxed = golden.relax(cfg, params, x[None, :], [s[None, :] for s in inferred["states"]], steps=cfg.free_steps)
+    await tb.command(Mode.RELAX, what="RELAX")
+    states = await tb.read_states()
+    for k in range(1, cfg.n_layers + 1):
+        assert_codes(states[k], relaxed[k - 1][0], f"RELAX from INFER's states: state layer {k}")
+    result = int(np.argmax(relaxed[-1][0]))
+    assert await tb.read_reg(Reg.RESULT) == result, "RELAX sets RESULT"
+    assert await tb.read_reg(Reg.STEPS) == cfg.free_steps, "STEPS after RELAX"
+    assert await tb.read_reg(Reg.CONTROL) == Mode.RELAX << CONTROL_MODE_SHIFT, "CONTROL after RELAX"
+
+    lr = await tb.read_words(Reg.LR_SHIFT, cfg.n_layers, signed=False)
+    await tb.bus(tb.axil.write(int(Reg.ID), bytes(4)), 1, "write to ID")   # an error for RESET to clear
+    await tb.write_reg(Reg.CONTROL, int(Control.RESET))
+    got = {name: await tb.read_reg(Reg[name]) for name in ("STATUS", "ERROR", "CYCLES", "STEPS", "RESULT", "CONTROL")}
+    assert got == {"STATUS": 0, "ERROR": 0, "CYCLES": 0, "STEPS": 0, "RESULT": result,
+                   "CONTROL": Mode.RELAX << CONTROL_MODE_SHIFT}, f"registers after RESET: {got}"
+    assert int(dut.irq.value) == 0, "irq after RESET (DONE is clear)"
+    states = await tb.read_states()
+    assert_codes(states[0], x, "RESET kept the input (state 0)")
+    for k in range(1, cfg.n_layers + 1):
+        assert_codes(states[k], np.zeros(cfg.sizes[k], dtype=np.int64), f"RESET cleared state layer {k}")
+    assert_codes(await tb.read_words(Reg.TARGET, cfg.sizes[-1], signed=False), target, "RESET kept the target")
+    assert_codes(await tb.read_words(Reg.LR_SHIFT, cfg.n_layers, signed=False), lr, "RESET kept LR_SHIFT")
+    compare_params(await tb.params_back(check), params, "RESET kept the parameters")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -416,3 +519,8 @@ async def test_train(dut, stalls):
 @cocotb.test()
 async def test_illegal(dut):
     await run_illegal(dut)
+
+
+@cocotb.test()
+async def test_contract(dut):
+    await run_contract(dut)

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["CONTROL_MODE_SHIFT", "Control", "ErrorCode", "Format", "ID_MAGIC", "MAX_LAYERS", "MemoryRegion",
-           "Mode", "REGISTERS", "Reg", "RegisterInfo", "Status", "VERSION", "WEIGHT_WINDOW", "WINDOW_SIZE",
-           "config_registers", "memory_layout", "number_formats"]
+__all__ = ["CONTROL_MODE_SHIFT", "FIELDS", "LR_SHIFT_MAX", "Control", "ErrorCode", "Field", "Format", "ID_MAGIC",
+           "MAX_LAYERS", "MemoryRegion", "Mode", "REGISTERS", "Reg", "RegisterInfo", "Status", "VERSION",
+           "WEIGHT_WINDOW", "WINDOW_SIZE", "Window", "WindowInfo", "config_registers", "memory_layout",
+           "lr_shift_range", "number_formats", "pack", "unpack", "windows"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -145,10 +146,15 @@ def memory_layout(cfg: HwConfig) -> dict[str, MemoryRegion]:
 # register map (AXI4-Lite slave, 32-bit registers, byte offsets)
 
 ID_MAGIC = 0x45515048   # "EQPH"
-VERSION = 0x00010000    # major.minor in the upper and lower 16 bits
-MAX_LAYERS = 8          # LAYER_SIZE registers provided
+# major << 16 | minor. The major number changes when a register, field, code or behaviour that a host
+# relies on changes or goes away; the minor number when something is added and old hosts still work.
+# 2.0: unaligned accesses, partial write strobes and out-of-range codes are refused; INPUT and TARGET
+# read back; LAYER_FRAC registers.
+VERSION = 0x00020000
+MAX_LAYERS = 8          # LAYER_SIZE, LR_SHIFT and LAYER_FRAC registers provided
 WINDOW_SIZE = 0x1000    # bytes per window; one 32-bit register per element, element i at base + 4 i
 WEIGHT_WINDOW = 0x40000  # bytes per weight or shadow window
+LR_SHIFT_MAX = 30       # LR_SHIFT accepts 0 .. LR_SHIFT_MAX (HwConfig.lr_shifts has the same range)
 
 
 class Reg(enum.IntEnum):
@@ -170,9 +176,10 @@ class Reg(enum.IntEnum):
     CFG_ACC = 0x034
     LAYER_SIZE = 0x040          # MAX_LAYERS + 1 registers, n_0 .. n_L
     LR_SHIFT = 0x080            # MAX_LAYERS registers
+    LAYER_FRAC = 0x0C0          # MAX_LAYERS registers: the fraction bits of layer l's weights, shadows, biases
     INPUT = 0x1000              # window: input codes s_0
     TARGET = 0x2000             # window: target codes
-    STATE = 0x10000             # windows: state.k at STATE + k * WINDOW_SIZE (read-only)
+    STATE = 0x10000             # windows: state.k at STATE + k * WINDOW_SIZE (read-only; k = 0 is the input)
     BIAS = 0x20000              # windows: bias.l at BIAS + l * WINDOW_SIZE
     WEIGHT = 0x100000           # windows: weight.l at WEIGHT + l * WEIGHT_WINDOW, element [r, c] at 4 (r cols + c)
     SHADOW = 0x400000           # windows: shadow.l at SHADOW + l * WEIGHT_WINDOW, same indexing
@@ -202,9 +209,72 @@ class Status(enum.IntFlag):
 
 class ErrorCode(enum.IntEnum):
     NONE = 0
-    BAD_MODE = 1             # CONTROL.mode is not a Mode
-    START_WHILE_BUSY = 2
-    BAD_ADDRESS = 3          # access outside every register and window
+    BAD_MODE = 1             # START with a CONTROL.mode that is not a Mode
+    START_WHILE_BUSY = 2     # START or RESET while a command runs
+    BAD_ADDRESS = 3          # unmapped or unaligned address, or a write to a read-only register or window
+    BAD_VALUE = 4            # a written value outside the register's or element's range; nothing is written
+    BAD_STROBE = 5           # a write whose WSTRB is not 0b1111 (registers are written whole)
+
+
+class Window(enum.IntEnum):
+    """The memories behind the register windows (the RTL's host-access select, `rtl.core.Core.host.sel`)."""
+
+    INPUT = 0
+    TARGET = 1
+    STATE = 2    # state.k, k = 0 .. L (0 is the input), as the last command left it; read-only
+    BIAS = 3
+    WEIGHT = 4
+    SHADOW = 5   # a write also writes the weight derived from it
+
+
+@dataclass(frozen=True)
+class Field:
+    """Bits ``[lsb + width - 1 : lsb]`` of a register."""
+
+    name: str
+    lsb: int
+    width: int
+
+    @property
+    def spelled(self) -> str:
+        """As the register descriptions write it: ``name[msb:lsb]``, or ``name[bit]`` for one bit."""
+        msb = self.lsb + self.width - 1
+        return f"{self.name}[{msb}:{self.lsb}]" if self.width > 1 else f"{self.name}[{self.lsb}]"
+
+
+# The fields of the packed configuration registers, defined once: `config_registers` packs them, the
+# register descriptions spell them, docs/register-map.md lists them (checked by a test).
+FIELDS: dict[str, tuple[Field, ...]] = {
+    "CFG_FORMATS": (Field("state_bits", 0, 5), Field("weight_bits", 5, 5), Field("ternary", 10, 1),
+                    Field("shadow_bits", 11, 6), Field("bias_bits", 17, 6)),
+    "CFG_STEPS": (Field("free_steps", 0, 16), Field("nudge_steps", 16, 16)),
+    "CFG_SHIFTS": (Field("beta_shift", 0, 5), Field("eps_shift", 5, 5), Field("rounding", 10, 2),
+                   Field("estimator", 12, 1), Field("ternary_threshold", 13, 4)),
+    "LAYER_FRAC": (Field("weight_frac", 0, 8), Field("shadow_frac", 8, 8), Field("bias_frac", 16, 8)),
+}
+
+
+def _spell(reg: str) -> str:
+    return " | ".join(f.spelled for f in FIELDS[reg])
+
+
+def pack(reg: str, **values: int) -> int:
+    """The 32-bit value of register `reg` with its `FIELDS` set to `values` (every field, each in range)."""
+    fields = FIELDS[reg]
+    if set(values) != {f.name for f in fields}:
+        raise ValueError(f"fields of {reg} must be {[f.name for f in fields]}, not {sorted(values)!r}")
+    word = 0
+    for f in fields:
+        v = int(values[f.name])
+        if not 0 <= v < 1 << f.width:
+            raise ValueError(f"{reg}.{f.name} must be in 0 .. {(1 << f.width) - 1}, not {v!r}")
+        word |= v << f.lsb
+    return word
+
+
+def unpack(reg: str, word: int) -> dict[str, int]:
+    """The fields of register `reg` in the 32-bit `word` (the inverse of `pack`)."""
+    return {f.name: word >> f.lsb & ((1 << f.width) - 1) for f in FIELDS[reg]}
 
 
 @dataclass(frozen=True)
@@ -217,31 +287,87 @@ class RegisterInfo:
 
 REGISTERS: tuple[RegisterInfo, ...] = (
     RegisterInfo("ID", Reg.ID, "ro", f"0x{ID_MAGIC:08X} ('EQPH')"),
-    RegisterInfo("VERSION", Reg.VERSION, "ro", "register-map version, major << 16 | minor"),
-    RegisterInfo("CONTROL", Reg.CONTROL, "rw", "bit 0 START, bit 1 RESET (self-clearing); bits 5:4 mode (Mode)"),
+    RegisterInfo("VERSION", Reg.VERSION, "ro",
+                 f"0x{VERSION:08X}: register-map version, major << 16 | minor"),
+    RegisterInfo("CONTROL", Reg.CONTROL, "rw",
+                 "bit 0 START, bit 1 RESET (self-clearing, read 0); bits 5:4 mode (Mode; reads the last started)"),
     RegisterInfo("STATUS", Reg.STATUS, "ro", "bit 0 BUSY, bit 1 DONE, bit 2 ERROR"),
-    RegisterInfo("ERROR", Reg.ERROR, "ro", "ErrorCode of the last error"),
-    RegisterInfo("RESULT", Reg.RESULT, "ro", "argmax of the output states after INFER or TRAIN"),
+    RegisterInfo("ERROR", Reg.ERROR, "ro", "ErrorCode of the last refused access"),
+    RegisterInfo("RESULT", Reg.RESULT, "ro", "argmax of the output states after the last free phase"),
     RegisterInfo("CYCLES", Reg.CYCLES, "ro", "clock cycles of the last run"),
-    RegisterInfo("STEPS", Reg.STEPS, "ro", "relaxation steps taken in the last run"),
+    RegisterInfo("STEPS", Reg.STEPS, "ro", "relaxation steps taken in the last run, all phases"),
     RegisterInfo("CFG_LAYERS", Reg.CFG_LAYERS, "ro", "number of weight layers L"),
-    RegisterInfo("CFG_FORMATS", Reg.CFG_FORMATS, "ro",
-                 "state_bits[4:0] | weight_bits[9:5] | ternary[10] | shadow_bits[16:11] | bias_bits[22:17]"),
-    RegisterInfo("CFG_STEPS", Reg.CFG_STEPS, "ro", "free_steps[15:0] | nudge_steps[31:16]"),
-    RegisterInfo("CFG_SHIFTS", Reg.CFG_SHIFTS, "ro",
-                 "beta_shift[4:0] | eps_shift[9:5] | rounding[11:10] | estimator[12] | ternary_threshold[16:13]"),
+    RegisterInfo("CFG_FORMATS", Reg.CFG_FORMATS, "ro", _spell("CFG_FORMATS")),
+    RegisterInfo("CFG_STEPS", Reg.CFG_STEPS, "ro", _spell("CFG_STEPS")),
+    RegisterInfo("CFG_SHIFTS", Reg.CFG_SHIFTS, "ro", _spell("CFG_SHIFTS")),
     RegisterInfo("CFG_LANES", Reg.CFG_LANES, "ro", "MAC lanes P"),
     RegisterInfo("CFG_ACC", Reg.CFG_ACC, "ro", "accumulator width in bits"),
     RegisterInfo("LAYER_SIZE", Reg.LAYER_SIZE, "ro", "n_k at LAYER_SIZE + 4 k, k = 0 .. L"),
-    RegisterInfo("LR_SHIFT", Reg.LR_SHIFT, "rw", "lr_shifts[l] at LR_SHIFT + 4 l (reset: HwConfig.lr_shifts)"),
-    RegisterInfo("INPUT", Reg.INPUT, "wo", "window: input code i at INPUT + 4 i"),
-    RegisterInfo("TARGET", Reg.TARGET, "wo", "window: target code i at TARGET + 4 i"),
-    RegisterInfo("STATE", Reg.STATE, "ro", "windows: state.k code i at STATE + k WINDOW_SIZE + 4 i"),
+    RegisterInfo("LR_SHIFT", Reg.LR_SHIFT, "rw",
+                 f"lr_shifts[l] at LR_SHIFT + 4 l, 0 .. {LR_SHIFT_MAX} (reset: HwConfig.lr_shifts)"),
+    RegisterInfo("LAYER_FRAC", Reg.LAYER_FRAC, "ro", "layer l at LAYER_FRAC + 4 l: " + _spell("LAYER_FRAC")),
+    RegisterInfo("INPUT", Reg.INPUT, "rw", "window: input code i at INPUT + 4 i (also state.0)"),
+    RegisterInfo("TARGET", Reg.TARGET, "rw", "window: target code i at TARGET + 4 i"),
+    RegisterInfo("STATE", Reg.STATE, "ro", "windows: state.k code i at STATE + k WINDOW_SIZE + 4 i (k = 0: input)"),
     RegisterInfo("BIAS", Reg.BIAS, "rw", "windows: bias.l code i at BIAS + l WINDOW_SIZE + 4 i"),
     RegisterInfo("WEIGHT", Reg.WEIGHT, "rw", "windows: weight.l [r, c] at WEIGHT + l 0x40000 + 4 (r n_l + c)"),
     RegisterInfo("SHADOW", Reg.SHADOW, "rw",
                  "windows: shadow.l [r, c] at SHADOW + l 0x40000 + 4 (r n_l + c); writing re-derives the weight"),
 )
+
+
+@dataclass(frozen=True)
+class WindowInfo:
+    """One register window: `count` elements of memory `kind` (layer `layer`) from byte `base`, 4 bytes
+    each; a write must hold a code in ``lo .. hi`` (the 32-bit word read as signed), else BAD_VALUE."""
+
+    kind: Window
+    layer: int
+    base: int
+    count: int
+    writable: bool
+    lo: int
+    hi: int
+
+    @property
+    def name(self) -> str:
+        return self.kind.name.lower() + (f".{self.layer}" if self.kind in _LAYERED else "")
+
+
+_LAYERED = (Window.STATE, Window.BIAS, Window.WEIGHT, Window.SHADOW)
+
+
+def windows(cfg: HwConfig) -> list[WindowInfo]:
+    """Every window of the register map of `cfg`, with the codes a write may hold (`number_formats`)."""
+    n, L, fmt = cfg.sizes, cfg.n_layers, number_formats(cfg)
+
+    def win(kind, layer, base, count, writable, f):
+        return WindowInfo(kind, layer, base, count, writable, fmt[f].lo, fmt[f].hi)
+
+    out = [win(Window.INPUT, 0, Reg.INPUT, n[0], True, "input"),
+           win(Window.TARGET, 0, Reg.TARGET, n[-1], True, "target")]
+    out += [win(Window.STATE, k, Reg.STATE + k * WINDOW_SIZE, n[k], False, "state") for k in range(L + 1)]
+    out += [win(Window.BIAS, l, Reg.BIAS + l * WINDOW_SIZE, n[l + 1], True, f"bias.{l}") for l in range(L)]
+    out += [win(Window.WEIGHT, l, Reg.WEIGHT + l * WEIGHT_WINDOW, n[l + 1] * n[l], True, f"weight.{l}")
+            for l in range(L)]
+    out += [win(Window.SHADOW, l, Reg.SHADOW + l * WEIGHT_WINDOW, n[l + 1] * n[l], True, f"shadow.{l}")
+            for l in range(L)]
+    return out
+
+
+def lr_shift_range(cfg: HwConfig, l: int) -> tuple[int, int]:
+    """The values LR_SHIFT register `l` accepts: those 0 .. LR_SHIFT_MAX that `HwConfig` accepts as
+    ``lr_shifts[l]`` (a small shift can make the update's left shift too wide), so the golden model
+    can always follow the chip."""
+    ok = []
+    for v in range(LR_SHIFT_MAX + 1):
+        try:
+            cfg.replace(lr_shifts=cfg.lr_shifts[:l] + (v,) + cfg.lr_shifts[l + 1:], acc_bits=cfg.acc_bits)
+        except ValueError:
+            continue
+        ok.append(v)
+    assert ok == list(range(ok[0], LR_SHIFT_MAX + 1)), ok    # the rule is a lower bound
+    return ok[0], LR_SHIFT_MAX
 
 
 def config_registers(cfg: HwConfig) -> dict[str, int]:
@@ -258,17 +384,24 @@ def config_registers(cfg: HwConfig) -> dict[str, int]:
     if largest > WEIGHT_WINDOW // 4:
         raise ValueError(f"every weight matrix must have at most {WEIGHT_WINDOW // 4} entries (one weight window), "
                          f"not {largest!r}")
+    if cfg.bias_bits > 32:
+        raise ValueError(f"bias_bits must be at most 32 (a bias is one 32-bit bus word), not {cfg.bias_bits!r}")
     regs = {
         "ID": ID_MAGIC, "VERSION": VERSION, "CFG_LAYERS": cfg.n_layers,
-        "CFG_FORMATS": (cfg.state_bits | cfg.weight_bits << 5 | (cfg.weight_format == "ternary") << 10
-                        | cfg.shadow_bits << 11 | cfg.bias_bits << 17),
-        "CFG_STEPS": cfg.free_steps | cfg.nudge_steps << 16,
-        "CFG_SHIFTS": (cfg.beta_shift | cfg.eps_shift << 5 | ROUNDINGS.index(cfg.rounding) << 10
-                       | ESTIMATORS.index(cfg.estimator) << 12 | cfg.ternary_threshold << 13),
+        "CFG_FORMATS": pack("CFG_FORMATS", state_bits=cfg.state_bits, weight_bits=cfg.weight_bits,
+                            ternary=cfg.weight_format == "ternary", shadow_bits=cfg.shadow_bits,
+                            bias_bits=cfg.bias_bits),
+        "CFG_STEPS": pack("CFG_STEPS", free_steps=cfg.free_steps, nudge_steps=cfg.nudge_steps),
+        "CFG_SHIFTS": pack("CFG_SHIFTS", beta_shift=cfg.beta_shift, eps_shift=cfg.eps_shift,
+                           rounding=ROUNDINGS.index(cfg.rounding), estimator=ESTIMATORS.index(cfg.estimator),
+                           ternary_threshold=cfg.ternary_threshold),
         "CFG_LANES": cfg.mac_lanes, "CFG_ACC": cfg.acc_bits,
     }
     for k, n in enumerate(cfg.sizes):
         regs[f"LAYER_SIZE.{k}"] = n
     for l, s in enumerate(cfg.lr_shifts):
         regs[f"LR_SHIFT.{l}"] = s
+    for l in range(cfg.n_layers):
+        regs[f"LAYER_FRAC.{l}"] = pack("LAYER_FRAC", weight_frac=cfg.weight_frac[l],
+                                       shadow_frac=cfg.weight_frac[l] + cfg.shadow_extra, bias_frac=cfg.acc_frac(l))
     return regs

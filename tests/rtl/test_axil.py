@@ -12,6 +12,7 @@ from numpy.testing import assert_array_equal
 from eqprop.hw import golden
 from eqprop.hw.formats import (
     CONTROL_MODE_SHIFT,
+    REGISTERS,
     WEIGHT_WINDOW,
     WINDOW_SIZE,
     Control,
@@ -20,6 +21,8 @@ from eqprop.hw.formats import (
     Reg,
     Status,
     config_registers,
+    lr_shift_range,
+    windows,
 )
 from eqprop.hw.hwconfig import HwConfig
 from rtl.axil import SLVERR, AxiLiteAccelerator
@@ -41,12 +44,12 @@ class AxiLiteMaster:
         if self.stall:
             await self.ctx.tick().repeat(self.stall)
 
-    async def write(self, addr, value):
+    async def write(self, addr, value, strb=0xF):
         ctx, d = self.ctx, self.dut
         await self._idle()
         ctx.set(d.s_axil_awaddr, int(addr))
         ctx.set(d.s_axil_wdata, int(value) & 0xFFFF_FFFF)   # int(): an IntFlag would be cast to its enum's width
-        ctx.set(d.s_axil_wstrb, 0xF)
+        ctx.set(d.s_axil_wstrb, strb)
         ctx.set(d.s_axil_awvalid, 1)
         ctx.set(d.s_axil_wvalid, 1)
         while True:   # both are accepted in the same cycle
@@ -216,6 +219,22 @@ ILLEGAL = {   # name -> (kind, byte address, value or None for a read, expected 
     "read-only register": ("write", Reg.ID, 0, ErrorCode.BAD_ADDRESS),
     "read-only state window": ("write", Reg.STATE + WINDOW_SIZE, 5, ErrorCode.BAD_ADDRESS),
     "one past the weight window": ("read", Reg.WEIGHT + 4 * CFG.sizes[0] * CFG.sizes[1], None, ErrorCode.BAD_ADDRESS),
+    "unaligned window write": ("write", Reg.INPUT + 1, 7, ErrorCode.BAD_ADDRESS),
+    "unaligned window read": ("read", Reg.INPUT + 6, None, ErrorCode.BAD_ADDRESS),
+    "unaligned register read": ("read", Reg.ID + 2, None, ErrorCode.BAD_ADDRESS),
+    "unaligned register write": ("write", Reg.LR_SHIFT + 1, 3, ErrorCode.BAD_ADDRESS),
+    "partial write strobe": ("write-low-half", Reg.INPUT, 7, ErrorCode.BAD_STROBE),
+    "input above its range": ("write", Reg.INPUT, CFG.state_max + 1, ErrorCode.BAD_VALUE),
+    "negative input": ("write", Reg.INPUT + 4, -1, ErrorCode.BAD_VALUE),
+    "target above its range": ("write", Reg.TARGET, CFG.state_max + 1, ErrorCode.BAD_VALUE),
+    "weight -128 (INT8 is symmetric)": ("write", Reg.WEIGHT, -CFG.weight_max - 1, ErrorCode.BAD_VALUE),
+    "weight above its range": ("write", Reg.WEIGHT + WEIGHT_WINDOW, CFG.weight_max + 1, ErrorCode.BAD_VALUE),
+    "shadow below its range": ("write", Reg.SHADOW + 4, -CFG.shadow_max - 1, ErrorCode.BAD_VALUE),
+    "bias above its range": ("write", Reg.BIAS, CFG.bias_max + 1, ErrorCode.BAD_VALUE),
+    "LR_SHIFT 31": ("write", Reg.LR_SHIFT, 31, ErrorCode.BAD_VALUE),
+    "LR_SHIFT 32 (once kept its low bits: 0)": ("write", Reg.LR_SHIFT + 4, 32, ErrorCode.BAD_VALUE),
+    "CONTROL reserved bit": ("write", Reg.CONTROL, 1 << 8, ErrorCode.BAD_VALUE),
+    "CONTROL START and RESET": ("write", Reg.CONTROL, Control.START | Control.RESET, ErrorCode.BAD_VALUE),
 }
 
 
@@ -239,33 +258,186 @@ def test_illegal_accesses_set_error_and_change_nothing():
         for i, v in enumerate(target[0]):
             await bus.write(Reg.TARGET + 4 * i, int(v))
         for name, (kind, addr, value, _) in ILLEGAL.items():
-            resp = await bus.write(addr, value) if kind == "write" else (await bus.read(addr))[1]
+            if kind == "read":
+                resp = (await bus.read(addr))[1]
+            else:
+                resp = await bus.write(addr, value, strb=0xF if kind == "write" else 0x3)
             got[name] = (resp, *await error_state())
         got["busy after the unknown mode"] = (await bus.read(Reg.STATUS))[0] & Status.BUSY
         await bus.write(Reg.CONTROL, Control.START | Mode.TRAIN << CONTROL_MODE_SHIFT)
         await ctx.tick().repeat(50)
         resp = await bus.write(Reg.CONTROL, Control.START | Mode.INFER << CONTROL_MODE_SHIFT)
         got["start while busy"] = (resp, *await error_state())
+        resp = await bus.write(Reg.CONTROL, Control.START | 3 << CONTROL_MODE_SHIFT)
+        got["bad mode while busy"] = (resp, *await error_state())
         while not (await bus.read(Reg.STATUS))[0] & Status.DONE:
             pass
         got["cycles"] = (await bus.read(Reg.CYCLES))[0]
         await bus.write(Reg.CONTROL, Control.RESET)
         got["after reset"] = await error_state()
         got["state after reset"] = (await bus.read(Reg.STATE + WINDOW_SIZE))[0]
-        got["weights"] = [[(await bus.read(Reg.WEIGHT + l * WEIGHT_WINDOW + 4 * i))[0]
-                           for i in range(cfg.sizes[l] * cfg.sizes[l + 1])] for l in range(cfg.n_layers)]
+        for what, base in (("weights", Reg.WEIGHT), ("shadow", Reg.SHADOW)):
+            got[what] = [[(await bus.read(base + l * WEIGHT_WINDOW + 4 * i))[0]
+                          for i in range(cfg.sizes[l] * cfg.sizes[l + 1])] for l in range(cfg.n_layers)]
+        got["biases"] = [[(await bus.read(Reg.BIAS + l * WINDOW_SIZE + 4 * i))[0] for i in range(cfg.sizes[l + 1])]
+                         for l in range(cfg.n_layers)]
         got["input"] = [(await bus.read(Reg.INPUT + 4 * i))[0] for i in range(cfg.sizes[0])]
+        got["target"] = [(await bus.read(Reg.TARGET + 4 * i))[0] for i in range(cfg.sizes[-1])]
+        got["lr"] = [(await bus.read(Reg.LR_SHIFT + 4 * l))[0] for l in range(cfg.n_layers)]
 
     run(dut, tb)
     for name, (*_, code) in ILLEGAL.items():
         assert got[name] == (SLVERR, code, True), f"{name}: (resp, ERROR, STATUS.ERROR) = {got[name]}"
     assert got["busy after the unknown mode"] == 0
     assert got["start while busy"] == (SLVERR, ErrorCode.START_WHILE_BUSY, True)
+    assert got["bad mode while busy"] == (SLVERR, ErrorCode.START_WHILE_BUSY, True), "busy is checked first"
     assert got["cycles"] == cycle_model(cfg)["train"], "the refused START changed the running command"
-    assert got["weights"] == [ref.weights[l].ravel().tolist() for l in range(cfg.n_layers)]
-    assert got["input"] == x[0].tolist()
+    for what in ("weights", "shadow", "biases"):   # the refused writes wrote nothing; TRAIN ran as golden says
+        assert got[what] == [getattr(ref, what)[l].ravel().tolist() for l in range(cfg.n_layers)], what
+    assert got["input"] == x[0].tolist(), "a refused write changed the input"
+    assert got["target"] == target[0].tolist(), "a refused write changed the target"
+    assert got["lr"] == list(cfg.lr_shifts), "a refused write changed LR_SHIFT"
     assert got["after reset"] == (ErrorCode.NONE, False)
     assert got["state after reset"] == 0
+
+
+TERNARY = HwConfig(sizes=(5, 6, 3), weight_format="ternary", weight_bits=2, free_steps=2, nudge_steps=1,
+                   mac_lanes=2)
+
+
+@pytest.mark.parametrize("cfg", [CFG, TERNARY], ids=["int8", "ternary"])
+def test_a_write_is_accepted_exactly_when_its_code_is_in_range(cfg):
+    """Every writable window and LR_SHIFT, at the edges of `formats.windows` / `lr_shift_range`, one past
+    them and at random 32-bit words: OKAY and stored (the read-back sign- or zero-extends it) exactly when
+    the code is in range, else SLVERR with BAD_VALUE and the element keeps its value. The golden model
+    is defined on exactly the accepted codes."""
+    dut = AxiLiteAccelerator(cfg=cfg)
+    rng = np.random.default_rng(11)
+    targets = [(f"{w.name}[{i}]", w.base + 4 * i, w.lo, w.hi) for w in windows(cfg) if w.writable
+               for i in (0, w.count - 1)]
+    targets += [(f"LR_SHIFT.{l}", Reg.LR_SHIFT + 4 * l, *lr_shift_range(cfg, l)) for l in range(cfg.n_layers)]
+    failures = []
+
+    async def tb(ctx):
+        bus = AxiLiteMaster(ctx, dut)
+        for name, addr, lo, hi in targets:
+            values = [lo, hi, lo - 1, hi + 1, -(1 << 31), (1 << 31) - 1, *rng.integers(-(1 << 31), 1 << 31, 4)]
+            values += list(rng.integers(lo, hi + 1, 4))
+            held = (await bus.read(addr))[0]
+            for v in map(int, values):
+                resp = await bus.write(addr, v)
+                back = (await bus.read(addr))[0]
+                ok = lo <= v <= hi
+                expected = (0, v) if ok else (SLVERR, held)
+                if (resp, back) != expected:
+                    failures.append(f"{name} <- {v}: (resp, read-back) = {(resp, back)}, expected {expected}")
+                if ok:
+                    held = v
+                else:
+                    code = (await bus.read(Reg.ERROR))[0]
+                    if code != ErrorCode.BAD_VALUE:
+                        failures.append(f"{name} <- {v}: ERROR {code}, expected BAD_VALUE")
+
+    run(dut, tb)
+    assert not failures, "\n".join(failures[:20])
+
+
+def test_the_bus_answers_exactly_the_documented_registers():
+    """Every word offset below the first window, read and written: the registers of `formats.REGISTERS`
+    (with L + 1 LAYER_SIZE, L LR_SHIFT and L LAYER_FRAC entries) answer OKAY as their access allows, every
+    other offset SLVERR, so a register added to the RTL and not to the map (and its document) fails here."""
+    cfg = CFG
+    L = cfg.n_layers
+    counts = {"LAYER_SIZE": L + 1, "LR_SHIFT": L, "LAYER_FRAC": L}
+    expected = {}
+    for r in REGISTERS:
+        if r.offset < Reg.INPUT:
+            for i in range(counts.get(r.name, 1)):
+                expected[r.offset + 4 * i] = (r.access in ("ro", "rw"), r.access in ("wo", "rw"))
+    dut = AxiLiteAccelerator(cfg=cfg)
+    got = {}
+
+    async def tb(ctx):
+        bus = AxiLiteMaster(ctx, dut)
+        for offset in range(0, Reg.INPUT, 4):
+            readable = (await bus.read(offset))[1] == 0
+            if offset == Reg.CONTROL:
+                value = 0                                     # neither START nor RESET: no side effect
+            elif Reg.LR_SHIFT <= offset < Reg.LR_SHIFT + 4 * L:
+                value = (await bus.read(offset))[0]           # write back what it holds
+            else:
+                value = 0
+            got[offset] = (readable, await bus.write(offset, value) == 0)
+
+    run(dut, tb)
+    documented = {o: expected.get(o, (False, False)) for o in got}
+    wrong = {hex(o): (got[o], documented[o]) for o in got if got[o] != documented[o]}
+    assert not wrong, f"offset: (readable, writable) on the bus vs documented: {wrong}"
+
+
+def test_register_semantics_match_the_register_map():
+    """What docs/register-map.md says beyond the tables: CONTROL reads back the last started mode (START
+    and RESET read 0); a successful START clears ERROR; RELAX sets RESULT from the states it ends with;
+    STEPS after TRAIN counts every phase's steps (T + 2K symmetric, T + K one-sided); RESET clears DONE,
+    ERROR, CYCLES, STEPS and the states of layers 1 .. L and keeps the input, the target, RESULT, the
+    parameters and LR_SHIFT."""
+    for cfg in (CFG, CFG.replace(estimator="one-sided", weight_frac=CFG.weight_frac, lr_shifts=CFG.lr_shifts)):
+        params, x, target = make_case(cfg, seed=8)
+        ref_free = golden.relax(cfg, params, x, steps=cfg.free_steps)
+        ref_relax = golden.relax(cfg, params, x, ref_free, steps=cfg.free_steps)
+        dut = AxiLiteAccelerator(cfg=cfg, params=params)
+        got = {}
+
+        async def tb(ctx, cfg=cfg, params=params, x=x, target=target, dut=dut, got=got):
+            bus = AxiLiteMaster(ctx, dut)
+            for i, v in enumerate(x[0]):
+                await bus.write(Reg.INPUT + 4 * i, int(v))
+            for i, v in enumerate(target[0]):
+                await bus.write(Reg.TARGET + 4 * i, int(v))
+            await bus.write(Reg.LR_SHIFT, 9)
+            await bus.write(Reg.ID, 0)                                 # an error before the command
+            got["error before"] = (await bus.read(Reg.ERROR))[0]
+            await bus.run_command(Mode.TRAIN)
+            got["error after START"] = (await bus.read(Reg.ERROR))[0]
+            got["control after TRAIN"] = (await bus.read(Reg.CONTROL))[0]
+            got["steps after TRAIN"] = (await bus.read(Reg.STEPS))[0]
+            await bus.write(Reg.LR_SHIFT, cfg.lr_shifts[0])
+            # undo the TRAIN's update, INFER, then RELAX from its states: RESULT follows the relaxed states
+            for l in range(cfg.n_layers):
+                for i, v in enumerate(params.shadow[l].ravel()):
+                    await bus.write(Reg.SHADOW + l * WEIGHT_WINDOW + 4 * i, int(v))
+                for i, v in enumerate(params.biases[l]):
+                    await bus.write(Reg.BIAS + l * WINDOW_SIZE + 4 * i, int(v))
+            await bus.run_command(Mode.INFER)
+            await bus.run_command(Mode.RELAX)
+            got["control after RELAX"] = (await bus.read(Reg.CONTROL))[0]
+            got["result after RELAX"] = (await bus.read(Reg.RESULT))[0]
+            got["relaxed"] = [(await bus.read(Reg.STATE + cfg.n_layers * WINDOW_SIZE + 4 * i))[0]
+                              for i in range(cfg.sizes[-1])]
+            await bus.write(Reg.ID, 0)
+            await bus.write(Reg.CONTROL, Control.RESET)
+            got["after RESET"] = {name: (await bus.read(Reg[name]))[0]
+                                  for name in ("STATUS", "ERROR", "CYCLES", "STEPS", "RESULT", "CONTROL")}
+            got["states after RESET"] = [(await bus.read(Reg.STATE + k * WINDOW_SIZE + 4 * i))[0]
+                                         for k in range(cfg.n_layers + 1) for i in range(cfg.sizes[k])]
+            got["target after RESET"] = [(await bus.read(Reg.TARGET + 4 * i))[0] for i in range(cfg.sizes[-1])]
+            got["LR_SHIFT after RESET"] = (await bus.read(Reg.LR_SHIFT))[0]
+
+        run(dut, tb)
+        nudged = 2 if cfg.estimator == "symmetric" else 1
+        relaxed = ref_relax[-1][0]
+        assert got["error before"] == ErrorCode.BAD_ADDRESS
+        assert got["error after START"] == ErrorCode.NONE
+        assert got["control after TRAIN"] == Mode.TRAIN << CONTROL_MODE_SHIFT
+        assert got["steps after TRAIN"] == cfg.free_steps + nudged * cfg.nudge_steps
+        assert got["control after RELAX"] == Mode.RELAX << CONTROL_MODE_SHIFT
+        assert got["relaxed"] == relaxed.tolist()
+        assert got["result after RELAX"] == int(np.argmax(relaxed))
+        assert got["after RESET"] == {"STATUS": 0, "ERROR": 0, "CYCLES": 0, "STEPS": 0,
+                                      "RESULT": int(np.argmax(relaxed)), "CONTROL": Mode.RELAX << CONTROL_MODE_SHIFT}
+        assert got["states after RESET"] == x[0].tolist() + [0] * sum(cfg.sizes[1:])
+        assert got["target after RESET"] == target[0].tolist()
+        assert got["LR_SHIFT after RESET"] == cfg.lr_shifts[0]
 
 
 def test_rejects_bad_arguments():

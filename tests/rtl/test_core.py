@@ -8,11 +8,11 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from eqprop.hw import golden
-from eqprop.hw.formats import Mode, memory_layout
+from eqprop.hw.formats import Mode, Window, memory_layout
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_region, unpack_region
 from rtl.core import Core
-from rtl.schedule import HostSel, Phase, cycle_model
+from rtl.schedule import Phase, cycle_model
 from tests.rtl._sim import run
 
 SMALL = dict(sizes=(5, 6, 3), free_steps=4, nudge_steps=2)
@@ -217,22 +217,22 @@ def rtl_session(cfg, params, commands):
             ctx.set(dut.lr_shift[l], s)
         for mode, x, target in commands:
             for i, v in enumerate(x[0]):
-                await host_access(ctx, dut, HostSel.INPUT, 0, i, int(v))
+                await host_access(ctx, dut, Window.INPUT, 0, i, int(v))
             for i, v in enumerate(target[0]):
-                await host_access(ctx, dut, HostSel.TARGET, 0, i, int(v))
+                await host_access(ctx, dut, Window.TARGET, 0, i, int(v))
             ctx.set(dut.mode, mode)
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
             await ctx.tick().until(dut.done)
-            outs.append(np.array([await host_access(ctx, dut, HostSel.STATE, k, i)
+            outs.append(np.array([await host_access(ctx, dut, Window.STATE, k, i)
                                   for k in range(1, cfg.n_layers + 1) for i in range(cfg.sizes[k])]))
         read = {}
-        for what, sel in (("shadow", HostSel.SHADOW), ("weights", HostSel.WEIGHT)):
+        for what, sel in (("shadow", Window.SHADOW), ("weights", Window.WEIGHT)):
             read[what] = [np.array([[await host_access(ctx, dut, sel, l, None, row_cols=(r, c, cfg.sizes[l]))
                                      for c in range(cfg.sizes[l])] for r in range(cfg.sizes[l + 1])])
                           for l in range(cfg.n_layers)]
-        read["biases"] = [np.array([await host_access(ctx, dut, HostSel.BIAS, l, i) for i in range(cfg.sizes[l + 1])])
+        read["biases"] = [np.array([await host_access(ctx, dut, Window.BIAS, l, i) for i in range(cfg.sizes[l + 1])])
                           for l in range(cfg.n_layers)]
         final["params"] = golden.IntParams(read["shadow"], read["weights"], read["biases"])
 
@@ -266,9 +266,9 @@ def test_host_shadow_write_derives_weight():
 
         async def tb(ctx, dut=dut, codes=codes, got=got):
             for v in codes:
-                await host_access(ctx, dut, HostSel.SHADOW, 1, None, v, row_cols=(2, 1, 6))
-                got.append((await host_access(ctx, dut, HostSel.SHADOW, 1, None, row_cols=(2, 1, 6)),
-                            await host_access(ctx, dut, HostSel.WEIGHT, 1, None, row_cols=(2, 1, 6))))
+                await host_access(ctx, dut, Window.SHADOW, 1, None, v, row_cols=(2, 1, 6))
+                got.append((await host_access(ctx, dut, Window.SHADOW, 1, None, row_cols=(2, 1, 6)),
+                            await host_access(ctx, dut, Window.WEIGHT, 1, None, row_cols=(2, 1, 6))))
 
         run(dut, tb)
         want = [(v, int(golden.derive_weights(cfg, np.array([v]))[0])) for v in codes]

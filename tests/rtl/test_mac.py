@@ -9,7 +9,8 @@ from numpy.testing import assert_array_equal
 from eqprop.hw.formats import memory_layout
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_words
-from rtl.mac import MacLanes, MacOp
+from rtl.mac import MacLanes
+from rtl.schedule import Issue
 from tests.rtl._sim import run
 
 CONFIGS = {
@@ -36,18 +37,18 @@ def block_ops(cfg, l, rng, kind):
         return [cfg.state_max] * p if kind != "random" else rng.integers(0, cfg.state_max + 1, p).tolist()
     bias = {"max": [cfg.bias_max] * p, "min": [-cfg.bias_max] * p}.get(
         kind, rng.integers(-cfg.bias_max, cfg.bias_max + 1, p).tolist())
-    ops = [dict(op=MacOp.LOAD, bias=bias)]
+    ops = [dict(op=Issue.LOAD, bias=bias)]
     a = cfg.acc_align(l)
     if l + 1 < cfg.n_layers:
         for _ in range(n[l + 2]):
-            ops.append(dict(op=MacOp.TOP_DOWN, weights=weights(n[l + 1]), bcast=states()[0],
+            ops.append(dict(op=Issue.TOP_DOWN, weights=weights(n[l + 1]), bcast=states()[0],
                             shift=a - cfg.weight_frac[l + 1]))
     words = memory_layout(cfg)[f"weight.{l}"].words_per_row
     for lane in range(min(p, n[l + 1])):  # the first block: neurons 0 .. P-1
         for word in range(words):
-            ops.append(dict(op=MacOp.BOTTOM_UP, weights=weights(n[l] - word * p), states=states(), lane=lane,
+            ops.append(dict(op=Issue.BOTTOM_UP, weights=weights(n[l] - word * p), states=states(), lane=lane,
                             shift=a - cfg.weight_frac[l]))
-    ops.append(dict(op=MacOp.IDLE))
+    ops.append(dict(op=Issue.NONE))
     return ops
 
 
@@ -56,11 +57,11 @@ def ref_mac(cfg, ops):
     acc = np.zeros(cfg.mac_lanes, dtype=object)
     out = []
     for o in ops:
-        if o["op"] == MacOp.LOAD:
+        if o["op"] == Issue.LOAD:
             acc[:] = o["bias"]
-        elif o["op"] == MacOp.BOTTOM_UP:
+        elif o["op"] == Issue.BOTTOM_UP:
             acc[o["lane"]] += sum(w * s for w, s in zip(o["weights"], o["states"], strict=True)) << o["shift"]
-        elif o["op"] == MacOp.TOP_DOWN:
+        elif o["op"] == Issue.TOP_DOWN:
             acc += np.array([w * o["bcast"] << o["shift"] for w in o["weights"]], dtype=object)
         out.append(acc.astype(np.int64))
     return np.array(out)

@@ -2,8 +2,9 @@
 
 One small configuration, random parameters and inputs, every cocotb test of `sim.tb_accel` in one
 simulator run (each start costs seconds of Python imports): INFER (every state, RESULT, CYCLES,
-STEPS, with and without bus stalls), online TRAIN (every shadow, weight and bias after every step)
-and an unknown mode (SLVERR, ERROR set, nothing changed). Without Verilator the test is skipped
+STEPS, with and without bus stalls), online TRAIN (every shadow, weight and bias after every step),
+every kind of refused access (SLVERR, ERROR set, nothing changed) and the register contract of
+docs/register-map.md (`run_contract`). Without Verilator the test is skipped
 with the reason; under ``CI=true`` it fails instead.
 """
 
