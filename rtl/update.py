@@ -17,12 +17,13 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from eqprop.hw.formats import LR_SHIFT_MAX
 from eqprop.hw.hwconfig import HwConfig
 from rtl.fixed import lanes, saturate, shift_round, shift_round_var
 
 __all__ = ["LR_SHIFT_BITS", "BiasUpdate", "WeightUpdate", "derive_weight"]
 
-LR_SHIFT_BITS = 5   # a learning-rate shift register holds 0 .. 31
+LR_SHIFT_BITS = LR_SHIFT_MAX.bit_length()   # a learning-rate shift register holds 0 .. LR_SHIFT_MAX
 
 
 def derive_weight(cfg: HwConfig, shadow):
