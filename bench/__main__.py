@@ -34,11 +34,11 @@ from threadpoolctl import threadpool_limits
 
 from bench.cycles import LANES, model_rows
 from bench.golden import _throughput
+from eqprop.atomic import write_json_atomic, write_text_atomic
 from eqprop.data import load_digits_split
 from eqprop.eqpropnet import EqPropNet
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.quantise import config_from_net, quantise, quantise_input
-from eqprop.train import write_json_atomic, write_text_atomic
 
 FPGA_RESULTS = Path("results") / "fpga.json"
 

@@ -22,11 +22,11 @@ import numpy as np
 from amaranth.sim import Simulator
 from tqdm.auto import tqdm
 
+from eqprop.atomic import write_json_atomic, write_text_atomic
 from eqprop.hw import golden
 from eqprop.hw.formats import Mode, memory_layout
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_region
-from eqprop.train import write_json_atomic
 from rtl.core import Core
 from rtl.schedule import cycle_model
 
@@ -124,9 +124,7 @@ def main(argv=None) -> int:
         model = cycle_model(c)["infer" if mode == Mode.INFER else "train"]
         sims.append({"P": p, "command": mode.name, "rtl": rtl, "model": model, "seconds": seconds})
     text = report(cfg, rows, sims)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "cycles.md"), "w") as f:
-        f.write(text)
+    write_text_atomic(os.path.join(args.out, "cycles.md"), text)
     write_json_atomic(os.path.join(args.out, "cycles.json"), {"model": rows, "simulation": sims})
     print(text)
     return 1 if any(s["rtl"] != s["model"] for s in sims) else 0

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 from dataclasses import asdict
 
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from eqprop.atomic import atomic_path, write_json_atomic, write_text_atomic
 from eqprop.data import load_digits_split
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
@@ -38,7 +38,7 @@ from eqprop.hw.onchip import annealed as _annealed
 from eqprop.hw.onchip import precision_overrides as _precision_cfg
 from eqprop.hw.onchip import train_epochs
 from eqprop.hw.quantise import quantise, quantise_input
-from eqprop.train import TrainConfig, evaluate, fit, write_json_atomic
+from eqprop.train import TrainConfig, evaluate, fit
 
 BITS = list(range(2, 17))
 
@@ -152,13 +152,9 @@ def _plot(sweep: dict, float_acc: float, folder: str) -> str:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     path = os.path.join(folder, "golden_precision.png")
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
     return path
 
 
@@ -238,11 +234,7 @@ def main(argv=None) -> int:
         r = run(args)
     write_json_atomic(os.path.join(args.out, "golden.json"), r)
     md = _markdown(r)
-    fd, tmp = tempfile.mkstemp(dir=args.out, prefix=".tmp-", suffix="golden.md")
-    with os.fdopen(fd, "w") as f:
-        f.write(md)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, os.path.join(args.out, "golden.md"))
+    write_text_atomic(os.path.join(args.out, "golden.md"), md)
     print(md)
     print(json.dumps({k: v for k, v in r.items() if k.startswith("mean_")}, indent=2))
     return 0

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from eqprop.atomic import atomic_path, write_json_atomic, write_text_atomic
 from eqprop.data import load_digits_split
 from eqprop.eqpropnet import EqPropNet
 from eqprop.gradcheck import gradient_check
 from eqprop.memprobe import run_probes
-from eqprop.train import TrainConfig, fit, write_json_atomic
+from eqprop.train import TrainConfig, fit
 
 MEMORY_T = (10, 30, 100, 300)
 MEMORY_SIZES = [64, 256, 256, 10]  # two hidden layers so the per-step state is not trivially small
@@ -91,7 +92,8 @@ def _plot_memory(rows, path):
     ax.set_title(f"Training memory, sizes {MEMORY_SIZES}, batch {MEMORY_BATCH}")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
 
@@ -158,8 +160,8 @@ def main(argv=None) -> int:
     if mem:
         _plot_memory(mem, os.path.join(args.out, "reference_memory.png"))
     text = report(acc, grads, mem, args.out)
-    with open(os.path.join(args.out, "reference.md"), "w") as f:
-        f.write(text + f"\nWall time: {time.perf_counter() - t0:.0f} s (`python -m bench.reference`).\n")
+    write_text_atomic(os.path.join(args.out, "reference.md"),
+                      text + f"\nWall time: {time.perf_counter() - t0:.0f} s (`python -m bench.reference`).\n")
     write_json_atomic(os.path.join(args.out, "reference.json"),
                       {"accuracy": acc, "gradient_check": grads, "memory": mem})
     print(text)

@@ -13,9 +13,8 @@ Model names (the ``--model`` choices of ``python -m eqprop train``):
 
 from __future__ import annotations
 
-import json
+import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -23,13 +22,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from eqprop.atomic import atomic_path
+from eqprop.cli_support import check_int
 from eqprop.data import Split
 from eqprop.eqpropnet import EqPropConfig, EqPropNet
 from eqprop.looped import LoopedMLP
 from eqprop.mlp import BackpropMLP
 
-__all__ = ["MODELS", "Learner", "TrainConfig", "build", "evaluate", "fit", "load_checkpoint", "save_checkpoint",
-           "train_epochs", "write_json_atomic", "write_text_atomic"]
+__all__ = ["CHECKPOINT_KEYS", "MODELS", "Learner", "TrainConfig", "build", "evaluate", "fit", "load_checkpoint",
+           "save_checkpoint", "train_epochs"]
 
 MODELS = ("eqprop", "bptt", "mlp", "looped-eqprop", "looped-bptt")
 
@@ -52,17 +53,31 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; valid models are: {', '.join(MODELS)}")
-        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
+        if not self.hidden or any(not isinstance(h, int) or isinstance(h, bool) or h < 1 for h in self.hidden):
             raise ValueError(f"hidden must be one or more positive layer sizes, not {self.hidden!r}")
         if self.model.startswith("looped") and len(self.hidden) != 1:
-            raise ValueError(f"LoopedMLP has one recurrent hidden layer; hidden must hold one size, "
+            raise ValueError(f"hidden must hold one size for LoopedMLP (one recurrent hidden layer), "
                              f"not {self.hidden!r}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, not {getattr(self, name)!r}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"lr must be positive, not {self.lr!r}")
+        for name in ("epochs", "batch_size", "free_steps", "nudge_steps"):
+            check_int(name, getattr(self, name), lo=1)
+        check_int("seed", self.seed, lo=0)
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, not {self.lr!r}")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be in [0, 1), not {self.momentum!r}")
+        if not (math.isfinite(self.beta) and self.beta > 0):
+            raise ValueError(f"beta must be a positive number, not {self.beta!r}")
+        if not (math.isfinite(self.step_size) and 0 < self.step_size <= 1):
+            raise ValueError(f"step_size must be in (0, 1], not {self.step_size!r}")
+
+    def memory_bytes(self, n_in: int, n_out: int) -> int:
+        """A rough upper estimate of the memory training needs: float32 parameters with their gradients and
+        optimiser state (4 copies), and the states of one batch over every relaxation step (BPTT keeps them)."""
+        sizes = [n_in, *self.hidden, n_out]
+        params = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+        states = self.batch_size * sum(sizes) * (self.free_steps + self.nudge_steps + 2)
+        return 4 * (4 * params + 2 * states)
 
 
 # SGD for EqPropNet (the update rule the chip will apply; lr halves at each layer up), Adam otherwise.
@@ -173,50 +188,71 @@ def fit(cfg: TrainConfig, data: Split, *, progress: bool = True, log=print) -> t
     return learner, metrics
 
 
-def _atomic_write(path: str, write) -> None:
-    """Write through a temporary file in the same folder, then rename: no half-written output."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the mode open() would
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def write_json_atomic(path: str, obj) -> None:
-    _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """`text` to `path`, whole or not at all (a report, a baseline)."""
-    _atomic_write(os.fspath(path), lambda f: f.write(text.encode()))
-
-
 def save_checkpoint(path: str, learner: Learner, cfg: TrainConfig, n_in: int, n_out: int) -> None:
     """Save {model name, TrainConfig, sizes, state_dict} atomically; `load_checkpoint` rebuilds it."""
     payload = {"format": "eqprop-checkpoint-1", "train_config": asdict(cfg), "n_in": n_in, "n_out": n_out,
                "state_dict": learner.model.state_dict()}
-    _atomic_write(path, lambda f: torch.save(payload, f))
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str) -> Learner:
-    """Rebuild the learner saved by `save_checkpoint`; a file that is not one raises ValueError."""
+CHECKPOINT_KEYS = ("format", "train_config", "n_in", "n_out", "state_dict")
+
+
+def load_checkpoint(path: str | os.PathLike) -> Learner:
+    """Rebuild the learner saved by `save_checkpoint`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    ValueError
+        If it is not a checkpoint (a text file, another program's file), lacks one of `CHECKPOINT_KEYS`
+        (the message names it and lists what a checkpoint holds), or holds weights of other sizes.
+    """
+    path = os.fspath(path)
+    what = (f"a checkpoint holds {', '.join(CHECKPOINT_KEYS)}, as `python -m eqprop train` writes it "
+            "with `eqprop.train.save_checkpoint`")
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: a folder, not a checkpoint file; pass the checkpoint.pt inside it")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with open(path, "rb") as f:
+            head = f.read(4)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such checkpoint; train one with `python -m eqprop train`") from None
+    # torch.save writes a zip archive (PK\x03\x04), older versions a pickle (\x80 protocol byte)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        kind = "an empty file" if not head else "a text file" if _is_text(head) else "a binary file of another format"
+        raise ValueError(f"{path}: not a checkpoint ({kind}); {what}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a corrupt or foreign file
-        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+        raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); {what}") from None
     if not isinstance(payload, dict) or payload.get("format") != "eqprop-checkpoint-1":
-        raise ValueError(f"{path}: not an eqprop checkpoint (missing format tag 'eqprop-checkpoint-1')")
-    cfg = TrainConfig(**payload["train_config"])
+        raise ValueError(f"{path}: not an eqprop checkpoint (missing format tag 'eqprop-checkpoint-1'); {what}")
+    for key in CHECKPOINT_KEYS:
+        if key not in payload:
+            raise ValueError(f"{path}: the checkpoint has no {key!r}; {what}")
+    for key in ("n_in", "n_out"):
+        value = payload[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{path}: {key} must be a positive integer, not {value!r}")
+    try:
+        cfg = TrainConfig(**payload["train_config"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: bad train_config in the checkpoint: {e}") from None
     learner = build(cfg, payload["n_in"], payload["n_out"])
-    learner.model.load_state_dict(payload["state_dict"])
+    try:
+        learner.model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, TypeError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: the weights do not fit the model the checkpoint describes ({first})") from None
     return learner
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\0" not in head

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from eqprop.atomic import write_text_atomic
 from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["CONFIGS", "DEVICES", "Device", "FpgaError", "find_tool", "harness_verilog", "implement",
@@ -410,12 +411,6 @@ def utilisation_table(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    from eqprop.train import write_text_atomic
-
-    write_text_atomic(path, text)
-
-
 def _tool_versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -524,13 +519,13 @@ def main(argv: list[str] | None = None) -> int:
             "tools": _tool_versions(), "seconds": round(time.perf_counter() - t0, 1)}
     out = Path(args.out)
     text = report_markdown(results, accuracy, meta)
-    _write_atomic(out / "fpga.json", json.dumps({"meta": meta, "results": results, "accuracy": accuracy},
+    write_text_atomic(out / "fpga.json", json.dumps({"meta": meta, "results": results, "accuracy": accuracy},
                                                 indent=2) + "\n")
-    _write_atomic(out / "fpga.md", text)
+    write_text_atomic(out / "fpga.md", text)
     print(text)
     print(f"wrote {out / 'fpga.md'} and {out / 'fpga.json'}")
     if args.update_baseline:
-        _write_atomic(BASELINE, json.dumps(baseline(results, meta), indent=2) + "\n")
+        write_text_atomic(BASELINE, json.dumps(baseline(results, meta), indent=2) + "\n")
         print(f"wrote {BASELINE}")
     return 0
 

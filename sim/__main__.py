@@ -27,11 +27,12 @@ import time
 import numpy as np
 import torch
 
+from eqprop.atomic import write_json_atomic, write_text_atomic
 from eqprop.data import load_digits_split
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.quantise import config_from_net, quantise, quantise_input
-from eqprop.train import TrainConfig, fit, write_json_atomic, write_text_atomic
+from eqprop.train import TrainConfig, fit
 from rtl.schedule import cycle_model
 from sim import runner
 from sim.cases import case_set, write_cases

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eqprop.atomic import atomic_path
+
 __all__ = ["MODES", "Context", "Outcome", "Status", "Track", "Verdict", "md_table"]
 
 MODES = ("tiny", "quick", "full")
@@ -85,9 +87,8 @@ class Context:
     def save_figure(self, fig, name: str) -> str:
         """Save a matplotlib `Figure` as ``figures/<name>.png``; return the path relative to out_dir."""
         rel = os.path.join("figures", f"{name}.png")
-        path = self.out_dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100, bbox_inches="tight")
+        with atomic_path(self.out_dir / rel) as tmp:   # whole or not at all, as every output
+            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
         return rel
 
 

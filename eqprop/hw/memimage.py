@@ -6,25 +6,29 @@ least significant bits, rows padded with zeros); bitstring does the two's-comple
 File format (what Verilog's ``$readmemh`` reads): one word per line as ``ceil(word_bits / 4)`` hex
 digits, most significant first; ``//`` starts a comment; ``@hhhh`` sets the next word's address (hex).
 Words must fill addresses 0 .. depth - 1 exactly once. `read_hex` rejects anything else with a
-`MemImageError` that names the file and line. Writes go to a temporary file that is renamed into
-place, so a partly written image never looks complete.
+`MemImageError` that names the file and line. Writes go through `eqprop.atomic` (a temporary file renamed
+into place), so a partly written image never looks complete.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-import tempfile
 
 import numpy as np
 from bitstring import Bits
 
+from eqprop.atomic import write_text_atomic
+from eqprop.cli_support import read_json_object
 from eqprop.hw.formats import MemoryRegion, memory_layout
 from eqprop.hw.golden import IntParams
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig, config_from_fields
 
-__all__ = ["MemImageError", "pack_region", "pack_words", "read_hex", "read_params", "unpack_region",
-           "unpack_words", "write_hex", "write_params"]
+__all__ = ["MANIFEST", "MemImageError", "manifest_config", "pack_region", "pack_words", "read_hex", "read_params",
+           "unpack_region", "unpack_words", "write_hex", "write_params"]
+
+MANIFEST = "manifest.json"   # written beside the images by `export.writer.export_core`
 
 
 class MemImageError(ValueError):
@@ -79,17 +83,7 @@ def write_hex(path: str | os.PathLike, words: list[int], word_bits: int, header:
         if not 0 <= w < 1 << word_bits:
             raise ValueError(f"word {i} must fit {word_bits} bits, not {w!r}")
     lines = [f"// {h}" for h in header.splitlines()] + [f"{w:0{digits}x}" for w in words]
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; toolchains may run as another user
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 _HEX = re.compile(r"[0-9a-fA-F_]+")
@@ -156,8 +150,43 @@ def write_params(cfg: HwConfig, params: IntParams, folder: str | os.PathLike) ->
     return paths
 
 
-def read_params(cfg: HwConfig, folder: str | os.PathLike) -> IntParams:
-    """Read the images of `write_params`; the weights must equal those derived from the shadows."""
+def manifest_config(folder: str | os.PathLike) -> HwConfig | None:
+    """The `HwConfig` recorded in ``folder/manifest.json`` (an exported core's), or None without a manifest."""
+    path = os.path.join(os.fspath(folder), MANIFEST)
+    if not os.path.exists(path):
+        return None
+    try:
+        manifest = read_json_object(path, "manifest")
+    except ValueError as e:
+        raise MemImageError(str(e)) from None
+    if not isinstance(manifest.get("hwconfig"), dict):
+        raise MemImageError(f"{path}: no 'hwconfig' object; an exported core's manifest records the configuration "
+                            "its images were written for")
+    try:
+        return config_from_fields(manifest["hwconfig"], path)
+    except ValueError as e:
+        raise MemImageError(str(e)) from None
+
+
+def read_params(cfg: HwConfig | None, folder: str | os.PathLike) -> IntParams:
+    """Read the images of `write_params`; the weights must equal those derived from the shadows.
+
+    A folder with a ``manifest.json`` (an exported core) is read with the configuration it records: `cfg`
+    None takes it, and a `cfg` that differs raises `MemImageError` naming the fields (the images would
+    be read at the wrong scale, not refused, otherwise).
+    """
+    own = manifest_config(folder)
+    if cfg is None:
+        if own is None:
+            raise MemImageError(f"{os.fspath(folder)}: no {MANIFEST} to take the configuration from; pass the "
+                                "configuration the images were written for")
+        cfg = own
+    elif own is not None and own != cfg:
+        diff = [f.name for f in dataclasses.fields(HwConfig) if getattr(own, f.name) != getattr(cfg, f.name)]
+        raise MemImageError(
+            f"{os.path.join(os.fspath(folder), MANIFEST)}: the images were written for another configuration ("
+            + "; ".join(f"{k} {getattr(own, k)!r} there, {getattr(cfg, k)!r} asked for" for k in diff)
+            + "); leave the configuration out to use the manifest's, or pass the one it records")
     layout = memory_layout(cfg)
     arrays: dict[str, np.ndarray] = {}
     for name, region in layout.items():
