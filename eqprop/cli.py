@@ -1,19 +1,35 @@
-"""Command line: ``python -m eqprop train ...`` and ``python -m eqprop demo``."""
+"""Command line: ``python -m eqprop train ...`` and ``python -m eqprop demo``.
+
+Every argument is checked, and the output folder too, before the data is loaded or training starts
+(errors, exit statuses and ``--debug``: docs/errors.md).
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from dataclasses import fields
 
-from eqprop.data import DATASETS, IdxError, load_dataset
+from eqprop.atomic import write_json_atomic
+from eqprop.cli_support import (
+    UsageError,
+    check_memory,
+    check_output_folder,
+    finite_float,
+    guard,
+    non_negative_int,
+    parser,
+    positive_float,
+    positive_int,
+)
+from eqprop.data import DATASETS, load_dataset
 from eqprop.eqpropnet import ESTIMATORS
-from eqprop.train import MODELS, TrainConfig, fit, save_checkpoint, write_json_atomic
+from eqprop.train import MODELS, TrainConfig, fit, save_checkpoint
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m eqprop", description=__doc__)
+def _parser():
+    import argparse
+
+    p = parser("python -m eqprop", __doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     d = TrainConfig()
 
@@ -21,33 +37,40 @@ def _parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--model", choices=MODELS, default=d.model, help="model and training method")
     t.add_argument("--dataset", choices=DATASETS, default="digits", help="data set")
-    t.add_argument("--data-path", default=None, help="folder of the four MNIST IDX files (for --dataset mnist)")
-    t.add_argument("--hidden", type=int, nargs="+", default=d.hidden, help="hidden layer sizes")
-    t.add_argument("--epochs", type=int, default=d.epochs)
-    t.add_argument("--batch-size", type=int, default=d.batch_size)
-    t.add_argument("--lr", type=float, default=None,
+    t.add_argument("--data-path", default=None, help="folder of the four MNIST IDX files (for --dataset mnist only)")
+    t.add_argument("--hidden", type=positive_int, nargs="+", default=d.hidden, help="hidden layer sizes")
+    t.add_argument("--epochs", type=positive_int, default=d.epochs)
+    t.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    t.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default per model: 0.2 SGD for eqprop/bptt, halved at each layer "
                         "up; 1e-3 Adam otherwise)")
-    t.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (eqprop, bptt)")
-    t.add_argument("--seed", type=int, default=d.seed, help="seed of weights, batch order and the data split")
-    t.add_argument("--free-steps", type=int, default=d.free_steps, help="T, free-phase steps (eqprop, bptt)")
-    t.add_argument("--nudge-steps", type=int, default=d.nudge_steps, help="K, nudged-phase steps (eqprop)")
-    t.add_argument("--beta", type=float, default=d.beta, help="nudge strength (eqprop)")
-    t.add_argument("--step-size", type=float, default=d.step_size, help="relaxation mixing eps in (0, 1]")
+    t.add_argument("--momentum", type=finite_float, default=d.momentum, help="SGD momentum in [0, 1) (eqprop, bptt)")
+    t.add_argument("--seed", type=non_negative_int, default=d.seed,
+                   help="seed of weights, batch order and the data split")
+    t.add_argument("--free-steps", type=positive_int, default=d.free_steps, help="T, free-phase steps (eqprop, bptt)")
+    t.add_argument("--nudge-steps", type=positive_int, default=d.nudge_steps, help="K, nudged-phase steps (eqprop)")
+    t.add_argument("--beta", type=positive_float, default=d.beta, help="nudge strength (eqprop)")
+    t.add_argument("--step-size", type=positive_float, default=d.step_size, help="relaxation mixing eps in (0, 1]")
     t.add_argument("--estimator", choices=ESTIMATORS, default=d.estimator, help="EqProp gradient estimator")
     t.add_argument("--out", default=None, help="output folder (default runs/MODEL-DATASET-seedN)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     demo = sub.add_parser("demo", help="train EqProp and the backprop MLP on digits and compare them")
-    demo.add_argument("--epochs", type=int, default=d.epochs)
+    demo.add_argument("--epochs", type=positive_int, default=d.epochs)
     return p
 
 
 def _train(args) -> int:
     names = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    if args.data_path is not None and args.dataset != "mnist":
+        raise UsageError(f"--data-path is read only with --dataset mnist, and --dataset {args.dataset} would ignore "
+                         "it; drop --data-path or pass --dataset mnist")
+    out = args.out or os.path.join("runs", f"{cfg.model}-{args.dataset}-seed{cfg.seed}")
+    check_output_folder(out, files=("checkpoint.pt", "metrics.json"))
     data = load_dataset(args.dataset, path=args.data_path, seed=args.seed)
-    out = args.out or os.path.join("runs", f"{cfg.model}-{data.name}-seed{cfg.seed}")
+    check_memory(cfg.memory_bytes(data.n_in, data.n_classes), f"training {cfg.model} with hidden sizes "
+                 f"{cfg.hidden} and batch {cfg.batch_size}", "use smaller --hidden or --batch-size")
     learner, metrics = fit(cfg, data, progress=not args.no_progress)
     save_checkpoint(os.path.join(out, "checkpoint.pt"), learner, cfg, data.n_in, data.n_classes)
     write_json_atomic(os.path.join(out, "metrics.json"), metrics)
@@ -77,10 +100,7 @@ def _demo(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+@guard("the run", errors=(FloatingPointError,))
+def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return _train(args) if args.command == "train" else _demo(args)
-    except (ValueError, IdxError, FileNotFoundError, FloatingPointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return _train(args) if args.command == "train" else _demo(args)

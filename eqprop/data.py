@@ -155,10 +155,23 @@ def _images_labels(images_path: str, labels_path: str) -> tuple[np.ndarray, np.n
         raise IdxError(f"{images_path}: expected 3 dimensions (count, rows, cols), got shape {images.shape}")
     if labels.ndim != 1:
         raise IdxError(f"{labels_path}: expected 1 dimension (count,), got shape {labels.shape}")
+    if len(images) == 0 or images.shape[1] * images.shape[2] == 0:
+        raise IdxError(f"{images_path}: holds no pixels (shape {images.shape}); pass a file with images")
     if len(images) != len(labels):
         raise IdxError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path}")
+    if labels.dtype.kind != "i" and labels.dtype.kind != "u":
+        raise IdxError(f"{labels_path}: labels must be integers (IDX type 0x08, 0x09, 0x0b or 0x0c), "
+                       f"not {labels.dtype.name}")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise IdxError(f"{labels_path}: labels must be digits 0..9, found {labels.min()}..{labels.max()}")
+    if images.dtype != np.uint8 and images.size:
+        # MNIST pixels are bytes 0..255; another type is read only when its values are in that range
+        finite = np.isfinite(images) if images.dtype.kind == "f" else np.ones(images.shape, dtype=bool)
+        if not finite.all():
+            raise IdxError(f"{images_path}: pixels must be finite, found {int((~finite).sum())} NaN or infinite")
+        if images.min() < 0 or images.max() > 255:
+            raise IdxError(f"{images_path}: pixels must be in 0 .. 255 (the documented range of MNIST images), "
+                           f"found {images.min()} .. {images.max()}")
     x = images.reshape(len(images), -1).astype(np.float32) / 255.0  # (N, rows*cols), in [0, 1]
     return x, labels.astype(np.int64)
 

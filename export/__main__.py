@@ -1,34 +1,63 @@
-"""``python -m export --config CONFIG [--weights CHECKPOINT] --out DIR``: write the core (see `export.writer`)."""
+"""``python -m export [--config CONFIG] [--weights CHECKPOINT | IMAGES] --out DIR``: write the core (see
+`export.writer`).
+
+The configuration, the weights and the output folder are all checked before the Verilog is built: a
+folder of memory images is read with the configuration its own ``manifest.json`` records (``--config``
+may be left out), and a ``--config`` that disagrees with it is refused rather than read at the wrong
+scale. Errors, exit statuses and ``--debug``: docs/errors.md.
+"""
 
 from __future__ import annotations
 
-import argparse
-import sys
+from pathlib import Path
 
+from eqprop.cli_support import UsageError, check_output_folder, guard, parser
+from eqprop.hw.hwconfig import load_config
+from eqprop.hw.memimage import manifest_config
 from export.lint import LintError
-from export.writer import ExportError, export_core, load_config, load_params
+from export.writer import ExportError, export_core, load_params
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m export", description=__doc__)
-    ap.add_argument("--config", required=True, help="JSON object of HwConfig fields")
+def _config(args):
+    """The configuration: --config, else the manifest of a --weights folder of memory images."""
+    if args.config is not None:
+        return load_config(args.config)
+    if args.weights is not None and Path(args.weights).is_dir():
+        own = manifest_config(args.weights)
+        if own is not None:
+            return own
+    raise UsageError("--config is required unless --weights is a folder of memory images with its manifest.json; "
+                     "pass --config with a JSON object of HwConfig fields (an empty object {} is the default core)")
+
+
+@guard("the export", errors=(ExportError, LintError))
+def main(argv: list[str]) -> int:
+    ap = parser("python -m export", __doc__.split("\n\n")[0])
+    ap.add_argument("--config", help="JSON object of HwConfig fields (default: the manifest of a --weights folder)")
     ap.add_argument("--weights", help="EqPropNet checkpoint, or a folder of memory images; default: zeros")
     ap.add_argument("--out", required=True, help="output folder (written atomically)")
     ap.add_argument("--top", default="eqprop_accel", help="Verilog top module name")
     ap.add_argument("--force", action="store_true", help="replace an existing output folder")
     ap.add_argument("--lint", action="store_true", help="run verilator --lint-only on the result")
     args = ap.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-        cfg, params = load_params(cfg, args.weights)
-        files = export_core(cfg, params, args.out, top=args.top, force=args.force, lint=args.lint)
-    except (ExportError, LintError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if not args.top.isidentifier() or not args.top.isascii():
+        raise UsageError(f"--top must be a Verilog identifier (letters, digits and _, not starting with a digit), "
+                         f"not {args.top!r}")
+    out = check_output_folder(args.out)
+    if out.exists() and not args.force:
+        raise UsageError(f"{args.out}: the output folder exists; remove it or pass --force")
+    cfg = _config(args)
+    from eqprop.hw.formats import config_registers
+
+    config_registers(cfg)          # sizes the register windows cannot hold are refused before the build
+    cfg, params = load_params(cfg, args.weights)
+    files = export_core(cfg, params, args.out, top=args.top, force=args.force, lint=args.lint)
     for name, digest in files.items():
         print(f"{digest[:16]}  {args.out}/{name}")
     return 0
 
 
 if __name__ == "__main__":
+    import sys
+
     sys.exit(main())

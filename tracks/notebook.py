@@ -26,10 +26,12 @@ def render(report: dict) -> str:
         + (" --full" if report["mode"] == "full" else "") + f" ({report['mode']} mode, seeds {report['seeds']}, "
         f"{report['torch_threads']} torch thread(s), {report['platform']}).",
         "",
+        *_merged(report),
         "## Executive summary",
         "",
-        f"{len(tracks)} track{'s' if len(tracks) != 1 else ''} ran in {report['wall_seconds']:.0f} s: "
-        + ", ".join(f"{v} {k}" for k, v in counts.items() if v) + ".",
+        f"{len(tracks)} track{'s' if len(tracks) != 1 else ''}"
+        + (f", {len(report['merged']['ran'])} run" if "merged" in report else "")
+        + f" in {report['wall_seconds']:.0f} s: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v) + ".",
         "",
         "Every status comes from a numeric criterion written in the track's `judge()`; accuracy claims are "
         "measured on scikit-learn digits (10 classes, chance 10%, 1437 train / 360 test images). A FAIL "
@@ -57,6 +59,16 @@ def render(report: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _merged(report: dict) -> list[str]:
+    """The note of a subset run merged into an earlier report (`tracks.runner.merge_reports`)."""
+    if "merged" not in report:
+        return []
+    m = report["merged"]
+    return [f"This run updated track(s) {', '.join(map(str, m['ran']))}; the results of track(s) "
+            f"{', '.join(map(str, m['kept']))} are kept from the run of {m['kept_from']}"
+            + (" (each section states its mode)" if report["mode"] == "mixed" else "") + ".", ""]
+
+
 def _section(r: dict) -> list[str]:
     out = [
         "---",
@@ -64,7 +76,7 @@ def _section(r: dict) -> list[str]:
         f'<a id="track-{r["number"]}"></a>',
         f"## Track {r['number']}: {r['title']}",
         "",
-        f"**Status: {r['status']}** | time {r['seconds']:.1f} s | `{r['module']}`",
+        f"**Status: {r['status']}** | time {r['seconds']:.1f} s | {r.get('mode', '')} mode | `{r['module']}`",
         "",
         f"**Claim.** {r['claim']}",
         "",

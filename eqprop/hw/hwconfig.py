@@ -14,9 +14,13 @@ and its own power-of-two scale ``2**-weight_frac[l]``.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 
-__all__ = ["ESTIMATORS", "HwConfig", "ROUNDINGS", "WEIGHT_FORMATS"]
+from eqprop.cli_support import read_json_object
+
+__all__ = ["ESTIMATORS", "HwConfig", "ROUNDINGS", "WEIGHT_FORMATS", "check_buildable", "config_from_fields",
+           "load_config"]
 
 WEIGHT_FORMATS = ("int", "ternary")
 ROUNDINGS = ("floor", "half_up", "half_away")
@@ -264,3 +268,40 @@ class HwConfig:
     def ideal_cycles_inference(self) -> int:
         """Cycle count of the free phase at one MAC per lane per cycle, no overhead: T * ceil(MACs / P)."""
         return self.free_steps * -(-self.macs_per_step() // self.mac_lanes)
+
+
+# ------------------------------------------------------------------------------------------------
+# configuration files (``python -m export --config``) and manifests
+
+
+def check_buildable(cfg: HwConfig) -> HwConfig:
+    """Raise ValueError unless the accelerator can be built for `cfg`: a lane count wider than the widest
+    layer would leave lanes that never hold a weight (and is not a configuration the RTL supports)."""
+    if cfg.mac_lanes > max(cfg.sizes):
+        raise ValueError(f"mac_lanes must be at most the widest layer (max of sizes = {max(cfg.sizes)}), "
+                         f"not {cfg.mac_lanes!r}")
+    return cfg
+
+
+def config_from_fields(fields: dict, where: str) -> HwConfig:
+    """A buildable `HwConfig` from a dict of its fields (JSON lists for tuples); errors start with `where`."""
+    known = {f.name for f in dataclasses.fields(HwConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown HwConfig field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    try:
+        return check_buildable(HwConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def load_config(path: str | os.PathLike) -> HwConfig:
+    """A `HwConfig` from a JSON file holding an object of its fields, e.g. ``{"sizes": [64, 64, 10]}``.
+
+    Raises
+    ------
+    ValueError
+        Starting with the path: an unreadable or binary file, invalid JSON, a key given twice, an unknown
+        field, or a value that breaks a rule of `HwConfig` or `check_buildable`.
+    """
+    return config_from_fields(read_json_object(path, "configuration"), os.fspath(path))

@@ -45,7 +45,28 @@ def quantise_input(cfg: HwConfig, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if not np.isfinite(x).all():
         raise ValueError(f"input contains {int((~np.isfinite(x)).sum())} NaN or infinite values")
+    if x.size and (x.min() < 0.0 or x.max() > 1.0):
+        raise ValueError(f"inputs must be in [0, 1] (the state range), not {float(x.min())!r} .. {float(x.max())!r}; "
+                         "scale the data first")
     return np.clip(round_float(x * 2.0 ** cfg.state_bits, "half_up"), 0, cfg.state_max)
+
+
+def _format_name(cfg: HwConfig) -> str:
+    return "ternary" if cfg.weight_format == "ternary" else f"INT{cfg.weight_bits}"
+
+
+def _check_values(what: str, a: np.ndarray, limit: float, why: str) -> None:
+    """Refuse NaN, infinite and out-of-range values: quantising them would give codes that are wrong (an
+    overflowing float becomes the most negative integer), not merely saturated."""
+    bad = ~np.isfinite(a)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{what} must be finite, not {float(a[idx])!r} at index {idx} ({int(bad.sum())} NaN or "
+                         "infinite values): the model diverged or the checkpoint is damaged; retrain it")
+    if a.size and np.abs(a).max() > limit:
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(a))), a.shape))
+        raise ValueError(f"{what} must be within +-{limit:g} ({why}), not {float(a[idx])!r} at index {idx}; "
+                         "no scale of this format holds it")
 
 
 def _quantise_weights(cfg: HwConfig, w: np.ndarray, frac: int) -> tuple[np.ndarray, int]:
@@ -128,6 +149,11 @@ def quantise(net_or_path, cfg: HwConfig | None = None, **overrides) -> Quantised
         raise ValueError(f"cfg.sizes must match the network's sizes {tuple(net.sizes)}, not {cfg.sizes!r}")
     ws = [w.detach().double().cpu().numpy() for w in net.weights]
     bs = [b.detach().double().cpu().numpy() for b in net.biases]
+    for l, (w, b) in enumerate(zip(ws, bs, strict=True)):
+        _check_values(f"weights of layer {l}", w, cfg.weight_max + 0.5,
+                      f"the widest {_format_name(cfg)} scale (weight_frac 0) reaches +-{cfg.weight_max}")
+        _check_values(f"biases of layer {l}", b, (cfg.bias_max + 0.5) * 2.0 ** -cfg.state_bits,
+                      f"bias_bits = {cfg.bias_bits} at the widest accumulator scale, {cfg.state_bits} fraction bits")
     cfg = cfg.replace(weight_frac=tuple(_best_frac(cfg, w) for w in ws))
     shadow, biases, report = [], [], []
     for l, (w, b) in enumerate(zip(ws, bs, strict=True)):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from eqprop.eqpropnet import EqPropConfig, EqPropNet
@@ -29,6 +29,7 @@ def _net(sizes=(8, 6, 3), scale=1.0, seed=0, **cfg) -> EqPropNet:
 @given(st.integers(0, 10_000), st.floats(0.05, 20.0), st.integers(3, 16), st.sampled_from(["half_up", "half_away"]))
 def test_dequantised_weights_are_within_half_a_step(seed, scale, bits, rounding):
     net = _net(scale=scale, seed=seed)
+    assume(max(float(w.detach().abs().max()) for w in net.weights) <= 2 ** (bits - 1) - 0.5)   # else refused
     q = quantise(net, weight_bits=bits, shadow_bits=bits + 8, rounding=rounding)
     ws, bs = dequantise(q.cfg, q.params)
     for l, (w, w_float) in enumerate(zip(ws, net.weights, strict=True)):
@@ -65,12 +66,46 @@ def test_round_float_modes():
 def test_saturation_is_counted_per_layer():
     net = _net()
     with torch.no_grad():
-        net.weights[1][0, 0] = 1000.0   # beyond +-7 at the widest 4-bit scale (frac 0)
-        net.biases[0][2] = 1e6          # beyond every bias code
+        net.weights[1][0, 0] = 2.0      # within +-7 at the widest 4-bit scale, saturated at the one chosen
+        net.biases[0][2] = 500.0        # within the widest bias scale (+-2048), beyond the one chosen (+-128)
     q = quantise(net, weight_bits=4, shadow_bits=12)
     assert q.report[0]["weight_saturated"] == 0 and q.report[1]["weight_saturated"] == 1
-    assert q.report[0]["bias_saturated"] == 1 and q.report[1]["bias_saturated"] == 0
-    assert q.params.weights[1][0, 0] == 7 and q.params.biases[0][2] == q.cfg.bias_max
+    assert q.params.weights[1][0, 0] == 7 and q.cfg.weight_frac[1] > 0
+    assert q.report[0]["bias_saturated"] == 1 and q.params.biases[0][2] == q.cfg.bias_max
+
+
+@pytest.mark.parametrize("layer, value, message", [
+    (1, float("nan"), r"weights of layer 1 must be finite, not nan at index \(0, 0\) \(1 NaN or infinite values\)"),
+    (0, float("-inf"), r"weights of layer 0 must be finite, not -inf at index \(0, 0\)"),
+    (1, 1e30, r"weights of layer 1 must be within \+-127.5 \(the widest INT8 scale \(weight_frac 0\) reaches "
+              r"\+-127\), not 1e\+30 at index \(0, 0\)"),
+    (0, -1000.0, r"weights of layer 0 must be within \+-127.5 .*, not -1000.0"),
+])
+def test_non_finite_and_out_of_range_weights_are_refused(layer, value, message):
+    net = _net()
+    with torch.no_grad():
+        net.weights[layer][0, 0] = value
+    with pytest.raises(ValueError, match=message):
+        quantise(net)
+
+
+def test_biases_the_format_cannot_hold_are_refused():
+    net = _net()
+    with torch.no_grad():
+        net.biases[0][2] = 1e6
+    with pytest.raises(ValueError, match=r"biases of layer 0 must be within \+-2048 \(bias_bits = 20 at the widest "
+                                         r"accumulator scale, 8 fraction bits\), not 1000000.0 at index \(2,\)"):
+        quantise(net)
+    with torch.no_grad():
+        net.biases[0][2] = float("nan")
+    with pytest.raises(ValueError, match=r"biases of layer 0 must be finite, not nan at index \(2,\)"):
+        quantise(net)
+
+
+def test_inputs_outside_the_state_range_are_refused():
+    with pytest.raises(ValueError, match=r"inputs must be in \[0, 1\] \(the state range\), not -0.5 .. 1.0; "
+                                         "scale the data first"):
+        quantise_input(HwConfig(), np.array([[-0.5, 1.0]]))
 
 
 def test_scale_is_chosen_per_layer():
