@@ -35,10 +35,13 @@ from threadpoolctl import threadpool_limits
 from bench.cycles import LANES, model_rows
 from bench.golden import _throughput
 from eqprop.atomic import write_json_atomic, write_text_atomic
+from eqprop.cli_support import UsageError, check_output_folder, guard, parser, positive_int
 from eqprop.data import load_digits_split
 from eqprop.eqpropnet import EqPropNet
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.quantise import config_from_net, quantise, quantise_input
+from sim.__main__ import check_count, check_simulator
+from sim.runner import SimError, ToolMissing
 
 FPGA_RESULTS = Path("results") / "fpga.json"
 
@@ -154,14 +157,19 @@ def markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+@guard("the bench", errors=(ToolMissing,), failures=(SimError,))
+def main(argv: list[str]) -> int:
+    ap = parser("python -m bench", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="results")
-    ap.add_argument("--cosim-vectors", type=int, default=20)
+    ap.add_argument("--cosim-vectors", type=positive_int, default=20, help="INFER commands per clock (at most 360)")
     ap.add_argument("--fpga-results", default=str(FPGA_RESULTS), help="make fpga's results, reused when present")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory probes (tests)")
     args = ap.parse_args(argv)
+    check_count("--cosim-vectors", args.cosim_vectors, 360, "the images of the digits test split")
+    check_output_folder(args.out, files=("bench.md", "bench.json"))
+    if os.path.isdir(args.fpga_results):
+        raise UsageError(f"--fpga-results must be a file (make fpga's fpga.json), not the folder {args.fpga_results!r}")
+    check_simulator("verilator")
     t0 = time.perf_counter()
     data = load_digits_split()
     x = np.concatenate([data.x_test] * 6).astype(np.float32)   # 2,160 rows for the throughput figures

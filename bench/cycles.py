@@ -23,6 +23,7 @@ from amaranth.sim import Simulator
 from tqdm.auto import tqdm
 
 from eqprop.atomic import write_json_atomic, write_text_atomic
+from eqprop.cli_support import check_output_folder, guard, parser
 from eqprop.hw import golden
 from eqprop.hw.formats import Mode, memory_layout
 from eqprop.hw.hwconfig import HwConfig
@@ -109,12 +110,13 @@ def report(cfg: HwConfig, rows: list[dict], sims: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.cycles", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+@guard("the cycle benchmark")
+def main(argv: list[str]) -> int:
+    ap = parser("python -m bench.cycles", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="results")
     ap.add_argument("--no-sim", action="store_true", help="the model only, no RTL simulation")
     args = ap.parse_args(argv)
+    check_output_folder(args.out, files=("cycles.md", "cycles.json"))
     cfg = HwConfig()
     rows = model_rows(cfg)
     sims = []

@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from eqprop.atomic import atomic_path, write_json_atomic, write_text_atomic
+from eqprop.cli_support import check_memory, check_output_folder, guard, parser, positive_int
 from eqprop.data import load_digits_split
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
@@ -208,22 +209,25 @@ def _markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.golden", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--seeds", type=int, default=3, help="float-trained models to quantise")
-    p.add_argument("--float-epochs", type=int, default=30)
-    p.add_argument("--finetune-epochs", type=int, default=3, help="on-chip epochs for the ternary models")
-    p.add_argument("--train-seeds", type=int, default=3, help="integer-from-scratch runs")
-    p.add_argument("--train-epochs", type=int, default=15)
-    p.add_argument("--throughput-batch", type=int, default=8192)
-    p.add_argument("--repeats", type=int, default=3)
+@guard("the golden-model study", errors=(FloatingPointError,))
+def main(argv: list[str]) -> int:
+    p = parser("python -m bench.golden", __doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--seeds", type=positive_int, default=3, help="float-trained models to quantise")
+    p.add_argument("--float-epochs", type=positive_int, default=30)
+    p.add_argument("--finetune-epochs", type=positive_int, default=3, help="on-chip epochs for the ternary models")
+    p.add_argument("--train-seeds", type=positive_int, default=3, help="integer-from-scratch runs")
+    p.add_argument("--train-epochs", type=positive_int, default=15)
+    p.add_argument("--throughput-batch", type=positive_int, default=8192)
+    p.add_argument("--repeats", type=positive_int, default=3)
     p.add_argument("--out", default="results")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="threads for torch and numpy's BLAS (one is fastest on a shared 2-core machine)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 seed, 2 float epochs, 1 training epoch, "
                    "1 fine-tuning epoch")
     args = p.parse_args(argv)
+    check_output_folder(args.out, files=("golden.md", "golden.json", "golden_precision.png"))
+    check_memory(args.throughput_batch * 64 * 8 * 64, f"--throughput-batch {args.throughput_batch}",
+                 "pass a smaller --throughput-batch")
     if args.quick:
         args.seeds, args.float_epochs, args.train_seeds, args.train_epochs = 1, 2, 1, 1
         args.finetune_epochs, args.throughput_batch = 1, 512

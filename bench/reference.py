@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from eqprop.atomic import atomic_path, write_json_atomic, write_text_atomic
+from eqprop.cli_support import check_output_folder, guard, parser
 from eqprop.data import load_digits_split
 from eqprop.eqpropnet import EqPropNet
 from eqprop.gradcheck import gradient_check
@@ -135,13 +136,14 @@ def report(acc, grads, mem, out_dir) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.reference", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+@guard("the reference-model study", errors=(FloatingPointError,))
+def main(argv: list[str]) -> int:
+    p = parser("python -m bench.reference", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="one seed and 10 epochs")
     p.add_argument("--only", choices=("accuracy", "gradients", "memory"), nargs="+", default=None)
     p.add_argument("--out", default="results")
     args = p.parse_args(argv)
+    check_output_folder(args.out, files=("reference.md", "reference.json", "reference_memory.png"))
     parts = args.only or ["accuracy", "gradients", "memory"]
     t0 = time.perf_counter()
     acc = grads = mem = None

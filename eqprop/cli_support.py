@@ -245,11 +245,13 @@ def describe(e: BaseException) -> str:
     return text or type(e).__name__
 
 
-def guard(what: str, *, errors: tuple[type[BaseException], ...] = ()):
+def guard(what: str, *, errors: tuple[type[BaseException], ...] = (),
+          failures: tuple[type[BaseException], ...] = ()):
     """Decorate an entry point's ``main(argv) -> int`` with the error handling of this module.
 
     `what` names the work for the Ctrl-C line ("the co-simulation"); `errors` are the entry point's
-    own exception types for bad input or a missing tool (ValueError, OSError and UsageError always are).
+    own exception types for bad input or a missing tool, exit 2 (ValueError, OSError and UsageError
+    always are); `failures` those of a check that failed (a mismatch, a tool that broke), exit 1.
     """
     input_errors = (ValueError, OSError, MemoryError, *errors)
 
@@ -272,6 +274,9 @@ def guard(what: str, *, errors: tuple[type[BaseException], ...] = ()):
                 if isinstance(e, input_errors):
                     print(f"error: {describe(e)}", file=sys.stderr)
                     return EXIT_BAD_INPUT
+                if isinstance(e, failures):
+                    print(f"error: {describe(e)}", file=sys.stderr)
+                    return EXIT_FAILED
                 print(f"error: {type(e).__name__}: {describe(e)} (an unexpected error: rerun with --debug for "
                       "the traceback and report it)", file=sys.stderr)
                 return EXIT_FAILED

