@@ -70,7 +70,11 @@ def write_report(out: str, name: str, report: dict, lines: list[str]) -> str:
 def check_simulator(sim: str | None, waves: bool = False) -> str:
     """The simulator to run (``--sim``, else ``$SIM``, else Verilator), checked to be installed before any
     training or export starts; `runner.ToolMissing` says how to install it."""
-    sim = sim or runner.default_simulator()
+    if sim is None:
+        try:
+            sim = runner.default_simulator()
+        except runner.SimError as e:       # a bad $SIM is bad input, not a failed simulation
+            raise UsageError(str(e)) from None
     runner._find_tool(sim, waves)
     return sim
 
