@@ -2,9 +2,14 @@
 
 Runs `eqprop.hw.golden.relax` (free and nudged phases) and `eqprop.hw.golden.contrast_update` on chip, bit
 for bit, in the memory layout of `eqprop.hw.formats.memory_layout`, following the schedule of
-`rtl.schedule` (which also holds the exact cycle model). Memory reads are synchronous (one cycle), so
-the MAC, neuron and update lanes work one cycle behind the issuing FSM state, on registered copies of
-its control signals (the ``d_*`` signals).
+`rtl.schedule` (which also holds the exact cycle model). The FSM issues one memory word per cycle; a
+control record (issue, layer, lane, block, address, bank, nudge, shift) travels beside the data
+through a fixed-latency pipeline: the synchronous read and a register after it (`MEM_LATENCY`), the
+MAC lanes (`rtl.mac.mac_latency`), the neuron lanes (`rtl.neuron.NEURON_LATENCY`) into the state
+memories, the argmax (`ARGMAX_LATENCY`), and the update lanes (`rtl.update`). The pipeline never
+stalls; `rtl.schedule.pipeline` adds the latencies, and each step and the update end with its drain.
+Within a step every read goes to one state bank and every write to another, so the only hazards are
+between steps and phases, which the drain covers.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_region
 from rtl.argmax import tournament
 from rtl.fixed import lanes
-from rtl.mac import MacLanes
+from rtl.mac import MacLanes, max_align_shift
 from rtl.neuron import NeuronLanes
-from rtl.schedule import BANKS, Phase, blocks, cycle_model
+from rtl.pipe import delay
+from rtl.schedule import ARGMAX_LATENCY, BANKS, MEM_LATENCY, Phase, blocks, cycle_model, pipeline
 from rtl.schedule import Issue as _Issue
 from rtl.update import LR_SHIFT_BITS, BiasUpdate, WeightUpdate, derive_weight
 
@@ -224,13 +230,54 @@ class Core(wiring.Component):
             if k:
                 m.d.comb += st_b[k].addr.eq(bank_addr(k, m_bank, i_sword))
 
-        # delayed copies: the lanes act on the data one cycle after the issue
-        d_issue = Signal(_Issue)
-        d_layer, d_wl, d_sk = Signal.like(layer), Signal.like(i_wl), Signal.like(i_sk)
-        d_lane, d_block, d_waddr = Signal.like(i_lane), Signal.like(block), Signal.like(waddr)
-        d_zero, d_dst = Signal(), Signal(2)
-        m.d.sync += [d_issue.eq(issue), d_layer.eq(layer), d_wl.eq(i_wl), d_sk.eq(i_sk), d_lane.eq(i_lane),
-                     d_block.eq(block), d_waddr.eq(waddr), d_zero.eq(zero_src), d_dst.eq(dst)]
+        # ------------------------------------------------------------------------------------------
+        # the control record: what was issued, travelling beside the data through the pipeline
+        # (`rtl.schedule.pipeline` says at which cycle after the issue each stage acts on it)
+
+        pipe = pipeline(cfg)
+        record = data.StructLayout({
+            "issue": _Issue, "layer": range(L), "lane": range(p), "block": block.shape(), "waddr": waddr.shape(),
+            "dst": 2, "tail": 1, "sign": signed(2), "shift": range(max_align_shift(cfg) + 1),
+            "wl": range(L), "sk": range(L + 1), "zero": 1,    # which memories the read data comes from
+        })
+        td_shift = per_layer([cfg.acc_align(l) - cfg.weight_frac[l + 1] if l + 1 < L else 0 for l in range(L)])
+        bu_shift = per_layer([cfg.acc_align(l) - cfg.weight_frac[l] for l in range(L)])
+        rec = [Signal(record, name="rec0")]
+        m.d.comb += [rec[0].issue.eq(issue), rec[0].layer.eq(layer), rec[0].lane.eq(i_lane), rec[0].block.eq(block),
+                     rec[0].waddr.eq(waddr), rec[0].dst.eq(dst), rec[0].tail.eq(block == last_block),
+                     rec[0].sign.eq(sign), rec[0].shift.eq(Mux(issue == _Issue.TOP_DOWN, td_shift, bu_shift)),
+                     rec[0].wl.eq(i_wl), rec[0].sk.eq(i_sk), rec[0].zero.eq(zero_src)]
+        for k in range(max(pipe.values())):
+            rec.append(delay(m, rec[-1], name=f"rec{k}"))
+
+        # ------------------------------------------------------------------------------------------
+        # read data: the memories' outputs (one cycle after the issue) selected by layer, then registered
+
+        r1 = rec[1]
+        w_sel, s_sel, bias_sel, shadow_sel = Signal(p * cfg.weight_bits), Signal(p * sb), \
+            Signal(p * cfg.bias_bits), Signal(p * cfg.shadow_bits)
+        row_a_sel, row_b_sel, col_a_sel, col_b_sel = (Signal(p * sb, name=nm) for nm in
+                                                      ("row_a_sel", "row_b_sel", "col_a_sel", "col_b_sel"))
+        with m.Switch(r1.wl):
+            for l in range(L):
+                with m.Case(l):
+                    m.d.comb += w_sel.eq(w_rd[l].data)
+        with m.Switch(r1.sk):       # the relaxation's state word, zero on a zero start
+            for k in range(L + 1):
+                with m.Case(k):
+                    m.d.comb += s_sel.eq(st_a[k].data if k == 0 else Mux(r1.zero, 0, st_a[k].data))
+        with m.Switch(r1.layer):    # the update's operands: ports A (positive bank) and B (negative bank)
+            for l in range(L):
+                with m.Case(l):
+                    m.d.comb += [bias_sel.eq(b_rd[l].data), shadow_sel.eq(sh_rd[l].data),
+                                 row_a_sel.eq(st_a[l + 1].data), row_b_sel.eq(st_b[l + 1].data),
+                                 col_a_sel.eq(st_a[l].data), col_b_sel.eq(st_a[0].data if l == 0 else st_b[l].data)]
+        w_data, s_data, bias_data, shadow_data, tg_data = (
+            delay(m, v, name=nm) for v, nm in ((w_sel, "w_data"), (s_sel, "s_data"), (bias_sel, "bias_data"),
+                                               (shadow_sel, "shadow_data"), (tg_rd.data, "tg_data")))
+        row_a, row_b, col_a, col_b = (delay(m, v, name=nm) for v, nm in ((row_a_sel, "row_a"), (row_b_sel, "row_b"),
+                                                                         (col_a_sel, "col_a"), (col_b_sel, "col_b")))
+        assert MEM_LATENCY == 2     # the synchronous read and the register above
 
         # ------------------------------------------------------------------------------------------
         # datapath
@@ -240,94 +287,77 @@ class Core(wiring.Component):
         m.submodules.wupd = wupd = WeightUpdate(cfg=cfg)
         m.submodules.bupd = bupd = BiasUpdate(cfg=cfg)
 
-        w_data = Signal(p * cfg.weight_bits)
-        with m.Switch(d_wl):
-            for l in range(L):
-                with m.Case(l):
-                    m.d.comb += w_data.eq(w_rd[l].data)
-        s_data = Signal(p * sb)           # the relaxation's state word, zero on a zero start
-        with m.Switch(d_sk):
-            for k in range(L + 1):
-                with m.Case(k):
-                    m.d.comb += s_data.eq(st_a[k].data if k == 0 else Mux(d_zero, 0, st_a[k].data))
-        s_lanes = lanes(s_data, sb, p, signed=False)
-        bcast = Signal(sb)
-        with m.Switch(d_lane):
-            for i in range(p):
-                with m.Case(i):
-                    m.d.comb += bcast.eq(s_lanes[i])
-        bias_data, shadow_data = Signal(p * cfg.bias_bits), Signal(p * cfg.shadow_bits)
-        row_a, row_b, col_a, col_b = (Signal(p * sb, name=nm) for nm in ("row_a", "row_b", "col_a", "col_b"))
-        lr = Signal(LR_SHIFT_BITS)
-        with m.Switch(d_layer):
-            for l in range(L):
-                with m.Case(l):
-                    m.d.comb += [
-                        bias_data.eq(b_rd[l].data), shadow_data.eq(sh_rd[l].data), lr.eq(self.lr_shift[l]),
-                        row_a.eq(st_a[l + 1].data), row_b.eq(st_b[l + 1].data),
-                        col_a.eq(st_a[l].data), col_b.eq(st_b[l].data),
-                    ]
-        td_shift = per_layer([cfg.acc_align(l) - cfg.weight_frac[l + 1] if l + 1 < L else 0 for l in range(L)],
-                             d_layer)
-        bu_shift = per_layer([cfg.acc_align(l) - cfg.weight_frac[l] for l in range(L)], d_layer)
+        # MAC lanes: act on LOAD, TOP_DOWN and BOTTOM_UP and hold their accumulators on every other issue
+        rm = rec[pipe["mac"]]
+        m.d.comb += [mac.op.eq(rm.issue), mac.shift.eq(rm.shift), mac.weights.eq(w_data), mac.states.eq(s_data),
+                     mac.lane.eq(rm.lane), mac.bias.eq(bias_data)]
 
-        # the lanes act on LOAD, TOP_DOWN and BOTTOM_UP and hold their accumulators on every other issue
-        m.d.comb += [mac.op.eq(d_issue), mac.shift.eq(Mux(d_issue == _Issue.TOP_DOWN, td_shift, bu_shift)),
-                     mac.weights.eq(w_data), mac.states.eq(s_data), mac.bcast.eq(bcast), mac.lane.eq(d_lane),
-                     mac.bias.eq(bias_data)]
-
-        # neuron lanes: the finish of a block; lanes past the layer's end stay zero (the layout's padding)
-        m.d.comb += [neuron.layer.eq(d_layer), neuron.nudge.eq(sign), neuron.s_old.eq(s_data),
-                     neuron.target.eq(tg_rd.data)]
+        # neuron lanes: the finish of a block, when the accumulators hold its sums; the old states and
+        # the targets wait for them
+        rn = rec[pipe["neuron"]]
+        wait = pipe["neuron"] - pipe["mac"]
+        m.d.comb += [neuron.layer.eq(rn.layer), neuron.nudge.eq(rn.sign),
+                     neuron.s_old.eq(delay(m, s_data, wait, name="s_old")),
+                     neuron.target.eq(delay(m, tg_data, wait, name="target"))]
         for i in range(p):
             m.d.comb += neuron.acc[i].eq(mac.acc[i])
-        d_last_block = per_layer([blocks(cfg, l) - 1 for l in range(L)], d_layer)
-        tail_mask = per_layer([(1 << (n[l + 1] - (blocks(cfg, l) - 1) * p)) - 1 for l in range(L)], d_layer)
+
+        # the new states: lanes past the layer's end stay zero (the layout's padding)
+        rw = rec[pipe["state_write"]]
+        tail_mask = per_layer([(1 << (n[l + 1] - (blocks(cfg, l) - 1) * p)) - 1 for l in range(L)], rw.layer)
         mask = Signal(p)
-        m.d.comb += mask.eq(Mux(d_block == d_last_block, tail_mask, (1 << p) - 1))
+        m.d.comb += mask.eq(Mux(rw.tail, tail_mask, (1 << p) - 1))
         s_new = Signal(p * sb)
         m.d.comb += s_new.eq(Cat(*(Mux(mask[i], neuron.s_new.word_select(i, sb), 0) for i in range(p))))
         for k in range(1, L + 1):
-            with m.If((d_issue == _Issue.FINISH) & (d_layer == k - 1)):
-                m.d.comb += [st_wr[k].addr.eq(bank_addr(k, d_dst, d_block)), st_wr[k].data.eq(s_new),
+            with m.If((rw.issue == _Issue.FINISH) & (rw.layer == k - 1)):
+                m.d.comb += [st_wr[k].addr.eq(bank_addr(k, rw.dst, rw.block)), st_wr[k].data.eq(s_new),
                              st_wr[k].en.eq(1)]
 
-        # argmax of the output layer (ties keep the lowest index): the block's winner (`rtl.argmax`) against
-        # the best of the earlier blocks, which it must beat strictly; on the first block it is taken as it is
+        # argmax of the output layer (ties keep the lowest index): the block's winner (`rtl.argmax`),
+        # registered, then against the best of the earlier blocks, which it must beat strictly; the
+        # first block's winner is taken as it is
         top_lanes = lanes(neuron.s_new, sb, p, signed=False)
         _, win_val, win_lane = tournament(m, [mask[i] for i in range(p)], top_lanes, sb)   # lane 0 always valid
-        take = (d_block == 0) | (win_val > best_val)
-        val, idx = Signal.like(best_val), Signal.like(best_idx)
-        m.d.comb += [val.eq(Mux(take, win_val, best_val)), idx.eq(Mux(take, d_block * p + win_lane, best_idx))]
-        argmax = Signal.like(best_idx)    # including the block being finished now
-        m.d.comb += argmax.eq(idx)
-        with m.If((d_issue == _Issue.FINISH) & (d_layer == L - 1)):
-            m.d.sync += [best_val.eq(val), best_idx.eq(idx)]
+        win_ok = delay(m, (rw.issue == _Issue.FINISH) & (rw.layer == L - 1), name="win_ok")
+        win_first = delay(m, rw.block == 0, name="win_first")
+        win_val_r = delay(m, win_val, name="win_val")
+        win_idx_r = delay(m, (rw.block * p + win_lane)[:len(best_idx)], name="win_idx")
+        with m.If(win_ok & (win_first | (win_val_r > best_val))):
+            m.d.sync += [best_val.eq(win_val_r), best_idx.eq(win_idx_r)]
+        assert pipe["best"] == pipe["state_write"] + ARGMAX_LATENCY == pipe["state_write"] + 2
 
-        # update lanes: the pos/neg states come from ports A/B (banks p_bank / m_bank or f_bank)
-        row_lane_a = Signal(sb)
-        row_lane_b = Signal(sb)
-        with m.Switch(d_lane):
+        # update lanes: the pos/neg states come from ports A/B (banks p_bank / m_bank, or the input)
+        ru = rec[pipe["mac"]]
+        lr = Signal(LR_SHIFT_BITS)
+        with m.Switch(ru.layer):
+            for l in range(L):
+                with m.Case(l):
+                    m.d.comb += lr.eq(self.lr_shift[l])
+        row_lane_a, row_lane_b = Signal(sb), Signal(sb)
+        with m.Switch(ru.lane):
             for i in range(p):
                 with m.Case(i):
                     m.d.comb += [row_lane_a.eq(row_a.word_select(i, sb)), row_lane_b.eq(row_b.word_select(i, sb))]
         m.d.comb += [
-            wupd.layer.eq(d_layer), wupd.lr_shift.eq(lr), wupd.pos_row.eq(row_lane_a), wupd.neg_row.eq(row_lane_b),
-            wupd.pos.eq(col_a), wupd.neg.eq(Mux(d_layer == 0, col_a, col_b)), wupd.shadow.eq(shadow_data),
-            bupd.layer.eq(d_layer), bupd.lr_shift.eq(lr), bupd.pos.eq(row_a), bupd.neg.eq(row_b),
+            wupd.layer.eq(ru.layer), wupd.lr_shift.eq(lr), wupd.pos_row.eq(row_lane_a), wupd.neg_row.eq(row_lane_b),
+            wupd.pos.eq(col_a), wupd.neg.eq(col_b), wupd.shadow.eq(shadow_data),
+            bupd.layer.eq(ru.layer), bupd.lr_shift.eq(lr), bupd.pos.eq(row_a), bupd.neg.eq(row_b),
             bupd.bias.eq(bias_data),
         ]
+        rwu, rbu = rec[pipe["weight_write"]], rec[pipe["bias_write"]]
         for l in range(L):
-            with m.If((d_issue == _Issue.UPD_WEIGHT) & (d_layer == l)):
-                m.d.comb += [sh_wr[l].addr.eq(d_waddr), sh_wr[l].data.eq(wupd.shadow_new), sh_wr[l].en.eq(-1),
-                             w_wr[l].addr.eq(d_waddr), w_wr[l].data.eq(wupd.weight_new), w_wr[l].en.eq(-1)]
-            with m.If((d_issue == _Issue.UPD_BIAS) & (d_layer == l)):
-                m.d.comb += [b_wr[l].addr.eq(d_block), b_wr[l].data.eq(bupd.bias_new), b_wr[l].en.eq(-1)]
+            with m.If((rwu.issue == _Issue.UPD_WEIGHT) & (rwu.layer == l)):
+                m.d.comb += [sh_wr[l].addr.eq(rwu.waddr), sh_wr[l].data.eq(wupd.shadow_new), sh_wr[l].en.eq(-1),
+                             w_wr[l].addr.eq(rwu.waddr), w_wr[l].data.eq(wupd.weight_new), w_wr[l].en.eq(-1)]
+            with m.If((rbu.issue == _Issue.UPD_BIAS) & (rbu.layer == l)):
+                m.d.comb += [b_wr[l].addr.eq(rbu.block), b_wr[l].data.eq(bupd.bias_new), b_wr[l].en.eq(-1)]
 
         # ------------------------------------------------------------------------------------------
         # control FSM
 
         busy = Signal()
+        drain = Signal(range(max(pipe["step_drain"], pipe["update_drain"])))
         m.d.comb += [self.busy.eq(busy), self.phase.eq(phase), self.step_bank.eq(src)]
         m.d.sync += self.step_done.eq(0)
         with m.If(busy):
@@ -405,6 +435,7 @@ class Core(wiring.Component):
                 m.d.sync += block.eq(block + 1)
                 with m.If(block == last_block):
                     with m.If(layer == L - 1):
+                        m.d.sync += drain.eq(pipe["step_drain"] - 1)
                         m.next = "Relax-Drain"
                     with m.Else():
                         start_layer_pass(layer + 1)
@@ -413,27 +444,31 @@ class Core(wiring.Component):
                     m.next = "Relax-Load-Bias"
 
             with m.State("Relax-Drain"):
-                # the last finish writes now; the next step reads what this one wrote
-                m.d.sync += [src.eq(dst), dst.eq(alt), alt.eq(dst), zero_src.eq(0), steps_left.eq(steps_left - 1),
-                             self.steps.eq(self.steps + 1), self.step_done.eq(1), layer.eq(0), block.eq(0),
-                             waddr.eq(0)]
-                with m.If(steps_left == 1):
-                    with m.Switch(phase):
-                        with m.Case(Phase.FREE):
-                            m.d.sync += [f_bank.eq(dst), cur.eq(dst), cur_zero.eq(0), self.result.eq(argmax)]
-                            with m.If(mode == Mode.TRAIN):
-                                m.next = "Nudge-Plus"
-                            with m.Else():
-                                m.d.sync += self.done.eq(1)
-                                m.next = "Idle"
-                        with m.Case(Phase.PLUS):
-                            m.d.sync += [p_bank.eq(dst), m_bank.eq(f_bank)]
-                            m.next = "Nudge-Minus" if cfg.estimator == "symmetric" else "Update"
-                        with m.Case(Phase.MINUS):
-                            m.d.sync += m_bank.eq(dst)
-                            m.next = "Update"
+                # the pipeline's drain: the operations in flight write the states and reach the argmax;
+                # in the last cycle the step is done, and the next one reads what it wrote
+                with m.If(drain != 0):
+                    m.d.sync += drain.eq(drain - 1)
                 with m.Else():
-                    m.next = "Relax-Load-Bias"
+                    m.d.sync += [src.eq(dst), dst.eq(alt), alt.eq(dst), zero_src.eq(0), steps_left.eq(steps_left - 1),
+                                 self.steps.eq(self.steps + 1), self.step_done.eq(1), layer.eq(0), block.eq(0),
+                                 waddr.eq(0)]
+                    with m.If(steps_left == 1):
+                        with m.Switch(phase):
+                            with m.Case(Phase.FREE):
+                                m.d.sync += [f_bank.eq(dst), cur.eq(dst), cur_zero.eq(0), self.result.eq(best_idx)]
+                                with m.If(mode == Mode.TRAIN):
+                                    m.next = "Nudge-Plus"
+                                with m.Else():
+                                    m.d.sync += self.done.eq(1)
+                                    m.next = "Idle"
+                            with m.Case(Phase.PLUS):
+                                m.d.sync += [p_bank.eq(dst), m_bank.eq(f_bank)]
+                                m.next = "Nudge-Minus" if cfg.estimator == "symmetric" else "Update"
+                            with m.Case(Phase.MINUS):
+                                m.d.sync += m_bank.eq(dst)
+                                m.next = "Update"
+                    with m.Else():
+                        m.next = "Relax-Load-Bias"
 
             with m.State("Update"):
                 m.d.sync += [src.eq(p_bank), layer.eq(0), block.eq(0), waddr.eq(0)]
@@ -467,14 +502,19 @@ class Core(wiring.Component):
                         m.d.sync += row_lane.eq(row_lane + 1)
                     with m.If(row == last_row):
                         with m.If(layer == L - 1):
+                            m.d.sync += drain.eq(pipe["update_drain"] - 1)
                             m.next = "Update-Drain"
                         with m.Else():
                             start_layer_pass(layer + 1)
                             m.next = "Update-Bias"
 
             with m.State("Update-Drain"):
-                m.d.sync += [self.done.eq(1), src.eq(f_bank)]
-                m.next = "Idle"
+                # the last update writes reach the memories
+                with m.If(drain != 0):
+                    m.d.sync += drain.eq(drain - 1)
+                with m.Else():
+                    m.d.sync += [self.done.eq(1), src.eq(f_bank)]
+                    m.next = "Idle"
 
         m.d.comb += busy.eq(~fsm.ongoing("Idle"))
 

@@ -16,15 +16,31 @@ the worst case over all layers, so no sum can overflow (contract 4 of the design
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from eqprop.hw.hwconfig import HwConfig
 from rtl.fixed import lanes
+from rtl.pipe import delay
 from rtl.schedule import Issue
 
-__all__ = ["MacLanes", "max_align_shift"]
+__all__ = ["MacLanes", "mac_latency", "max_align_shift"]
+
+TREE_LEVELS_PER_STAGE = 2   # adder-tree levels between two registers
+
+
+def tree_stages(cfg: HwConfig) -> int:
+    """Register stages of the bottom-up adder tree: ceil(log2 P) levels, `TREE_LEVELS_PER_STAGE` per stage
+    (one stage when P = 1, which only registers the product)."""
+    levels = (cfg.mac_lanes - 1).bit_length()
+    return max(1, -(-levels // TREE_LEVELS_PER_STAGE))
+
+
+def mac_latency(cfg: HwConfig) -> int:
+    """Cycles from an operation at the inputs of `MacLanes` to the accumulators that include it: operand
+    select, product, the adder tree, the alignment shift, the accumulator (each registered)."""
+    return 3 + tree_stages(cfg) + 1
 
 
 def max_align_shift(cfg: HwConfig) -> int:
@@ -35,7 +51,8 @@ def max_align_shift(cfg: HwConfig) -> int:
 
 
 class MacLanes(wiring.Component):
-    """P MAC lanes and their P accumulators.
+    """P MAC lanes and their P accumulators, pipelined: `mac_latency` register stages, one operation per
+    cycle, never stalling (``op`` = ``Issue.NONE`` is a bubble).
 
     Parameters
     ----------
@@ -46,28 +63,32 @@ class MacLanes(wiring.Component):
     Members
     -------
     op : Signal(rtl.schedule.Issue), in
-        The schedule's issue of this cycle, the one encoding of it: ``LOAD`` (acc[i] <- bias[i]),
-        ``BOTTOM_UP`` (acc[lane] += (sum_i w[i] * states[i]) << shift), ``TOP_DOWN`` (acc[i] +=
-        (w[i] * bcast) << shift, every lane); any other issue holds the accumulators.
+        The schedule's issue, the one encoding of it: ``LOAD`` (acc[i] <- bias[i]), ``BOTTOM_UP``
+        (acc[lane] += (sum_i w[i] * states[i]) << shift), ``TOP_DOWN`` (acc[i] += (w[i] * states[lane])
+        << shift, every lane); any other issue holds the accumulators.
     weights : Signal(P * weight_bits), in
         One weight-memory word, lane 0 in the low bits (signed codes).
     states : Signal(P * state_bits), in
-        One state-memory word (bottom-up).
-    bcast : Signal(state_bits), in
-        The broadcast upper state (top-down).
+        One state-memory word: the P lower states (bottom-up) or the word holding the broadcast upper
+        state, lane ``lane`` (top-down).
     lane : Signal(range(P)), in
-        The accumulator a bottom-up sum goes into.
+        The accumulator a bottom-up sum goes into; the broadcast state's lane top-down.
     shift : Signal(range(max_align_shift + 1)), in
-        Left shift of this cycle's products (``A_l - weight_frac``).
+        Left shift of this operation's products (``A_l - weight_frac``).
     bias : Signal(P * bias_bits), in
         One bias-memory word (LOAD).
     acc : Signal(ArrayLayout(signed(acc_bits), P)), out
-        The accumulators, updated one cycle after the operation is presented (latency 1).
+        The accumulators. They include an operation `mac_latency` cycles after it is presented, and
+        hold until the next operation reaches them.
 
     Raises
     ------
     TypeError
         If `cfg` is not a `HwConfig`.
+
+    Stages: operand select (the top-down broadcast lane) | product (a multiplier with registered inputs
+    and output, for the DSP blocks) | adder tree (`tree_stages`) | alignment shift | accumulate. The
+    operation, its lane and its bias travel with the data through the same registers.
 
     Implements the sums of `eqprop.hw.golden.step` (``matmul_exact(...) << (a - weight_frac)``, plus the bias).
     """
@@ -81,7 +102,6 @@ class MacLanes(wiring.Component):
             "op": In(Issue),
             "weights": In(p * cfg.weight_bits),
             "states": In(p * cfg.state_bits),
-            "bcast": In(cfg.state_bits),
             "lane": In(range(p)),
             "shift": In(range(max_align_shift(cfg) + 1)),
             "bias": In(p * cfg.bias_bits),
@@ -101,40 +121,77 @@ class MacLanes(wiring.Component):
         cfg, p = self.cfg, self.cfg.mac_lanes
         sb = cfg.state_bits
         prod_shape = signed(cfg.weight_bits + sb + 1)   # |w * s| <= weight_max * state_max
+        dot_shape = signed(prod_shape.width + max(0, (p - 1).bit_length()))
+        ctrl = data.StructLayout({"op": Issue, "lane": range(p), "shift": range(max_align_shift(cfg) + 1),
+                                  "bias": p * cfg.bias_bits})
 
+        def stage(value, name):
+            return delay(m, value, name=name)
+
+        # the control record of each stage, beside the data
+        c = [Signal(ctrl, name="ctrl0")]
+        m.d.comb += [c[0].op.eq(self.op), c[0].lane.eq(self.lane), c[0].shift.eq(self.shift),
+                     c[0].bias.eq(self.bias)]
+
+        def advance():
+            c.append(stage(c[-1], f"ctrl{len(c)}"))
+            return c[-1]
+
+        # operand select: each lane's state, or the one broadcast state (top-down)
         w = lanes(self.weights, cfg.weight_bits, p, signed=True)
         s = lanes(self.states, sb, p, signed=False)
-        bias = lanes(self.bias, cfg.bias_bits, p, signed=True)
+        bcast = Signal(sb)
+        with m.Switch(self.lane):
+            for i in range(p):
+                with m.Case(i):
+                    m.d.comb += bcast.eq(s[i])
         bottom_up = self.op == Issue.BOTTOM_UP
+        w1 = [stage(w[i], f"w{i}") for i in range(p)]
+        x1 = [stage(Mux(bottom_up, s[i], bcast), f"x{i}") for i in range(p)]
+        advance()
 
+        # products
         products = []
         for i in range(p):
-            x = Signal(unsigned(sb), name=f"x{i}")
-            m.d.comb += x.eq(Mux(bottom_up, s[i], self.bcast))
             prod = Signal(prod_shape, name=f"prod{i}")
-            m.d.comb += prod.eq(self._product(w[i], x))
+            m.d.sync += prod.eq(self._product(w1[i], x1[i]))
             products.append(prod)
+        advance()
 
-        # Adder tree for the bottom-up dot product: a balanced tree, each level one bit wider.
-        level = list(products)
-        while len(level) > 1:
-            nxt = [level[i] + level[i + 1] for i in range(0, len(level) - 1, 2)]
-            if len(level) % 2:
-                nxt.append(level[-1])
-            level = nxt
-        dot = Signal(signed(prod_shape.width + max(0, (p - 1).bit_length())))
+        # adder tree for the bottom-up dot product, TREE_LEVELS_PER_STAGE levels per register; the
+        # top-down products go through the same registers beside it
+        level, tops = list(products), list(products)
+        for t in range(tree_stages(cfg)):
+            for _ in range(TREE_LEVELS_PER_STAGE):
+                if len(level) > 1:
+                    nxt = [level[i] + level[i + 1] for i in range(0, len(level) - 1, 2)]
+                    level = nxt + ([level[-1]] if len(level) % 2 else [])
+            level = [stage(v, f"sum{t}_{i}") for i, v in enumerate(level)]
+            tops = [stage(v, f"top{t}_{i}") for i, v in enumerate(tops)]
+            advance()
+        dot = Signal(dot_shape)
         m.d.comb += dot.eq(level[0])
 
-        with m.Switch(self.op):
+        # alignment shift of this operation's addend(s)
+        cs = c[-1]
+        add_shape = signed(dot_shape.width + max_align_shift(cfg))
+        addend = [Signal(add_shape, name=f"addend{i}") for i in range(p)]
+        with m.If(cs.op == Issue.BOTTOM_UP):
+            for i in range(p):
+                m.d.sync += addend[i].eq(Mux(cs.lane == i, dot << cs.shift, 0))
+        with m.Else():
+            for i in range(p):
+                m.d.sync += addend[i].eq(tops[i] << cs.shift)
+        ca = advance()
+
+        # accumulate
+        bias = lanes(ca.bias, cfg.bias_bits, p, signed=True)
+        with m.Switch(ca.op):
             with m.Case(Issue.LOAD):
                 for i in range(p):
                     m.d.sync += self.acc[i].eq(bias[i])
-            with m.Case(Issue.BOTTOM_UP):
-                with m.Switch(self.lane):
-                    for i in range(p):
-                        with m.Case(i):
-                            m.d.sync += self.acc[i].eq(self.acc[i] + (dot << self.shift))
-            with m.Case(Issue.TOP_DOWN):
+            with m.Case(Issue.BOTTOM_UP, Issue.TOP_DOWN):
                 for i in range(p):
-                    m.d.sync += self.acc[i].eq(self.acc[i] + (products[i] << self.shift))
+                    m.d.sync += self.acc[i].eq(self.acc[i] + addend[i])
+        assert len(c) == mac_latency(cfg), (len(c), mac_latency(cfg))
         return m

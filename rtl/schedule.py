@@ -9,7 +9,8 @@ s_{l+1}) the FSM of `rtl.core.Core` issues one memory word per cycle::
     Relax-Bottom-Up   acc[i]    += W_l[r, word] . s_l[word]         for each r, word rows x ceil(n_l / P)
     Relax-Finish      s_{l+1}[block] <- mix(s, rho(acc + nudge))                     1 cycle
 
-and one drain cycle ends the step. Every step reads the states of one bank and writes another (the
+and the pipeline's drain ends the step (`pipeline`: the operations issued so far reach the state
+memories and the argmax). Every step reads the states of one bank and writes another (the
 synchronous update of `eqprop.hw.golden.step`); each state memory holds `BANKS` banks. The free phase
 alternates banks 0 and 1, the positive phase starts from the free states and alternates 2 and 3, and
 the negative phase alternates the two banks the other phases left free, so the free states survive
@@ -23,9 +24,11 @@ from amaranth.lib import enum
 
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["BANKS", "Issue", "Phase", "blocks", "cycle_model"]
+__all__ = ["ARGMAX_LATENCY", "BANKS", "MEM_LATENCY", "Issue", "Phase", "blocks", "cycle_model", "pipeline"]
 
 BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
+MEM_LATENCY = 2      # issue to registered read data: the synchronous read, then a register after the port
+ARGMAX_LATENCY = 2   # the block's winner, then the best of the blocks so far
 
 
 class Phase(enum.Enum, shape=2):
@@ -53,18 +56,45 @@ def blocks(cfg: HwConfig, l: int) -> int:
     return -(-cfg.sizes[l + 1] // cfg.mac_lanes)
 
 
+def pipeline(cfg: HwConfig) -> dict[str, int]:
+    """Where each operation is in the pipeline of `rtl.core.Core`, in cycles after the FSM issues it: the
+    sum of the latency constants of the stages (`MEM_LATENCY`, `rtl.mac.mac_latency`,
+    `rtl.neuron.NEURON_LATENCY`, `ARGMAX_LATENCY`, `rtl.update.WEIGHT_UPDATE_LATENCY` and
+    `BIAS_UPDATE_LATENCY`), which both the core and `cycle_model` use.
+
+    ``mac``: the MAC lanes take the read data; ``neuron``: the neuron lanes take the accumulators;
+    ``state_write``: the new states are written; ``best``: the argmax of the block is in the
+    best-so-far register; ``weight_write``, ``bias_write``: the update writes; ``step_drain``: cycles
+    after a step's last issue before the next step may read its states (and RESULT may be taken);
+    ``update_drain``: cycles after the update's last issue before its last write is done.
+    """
+    from rtl.mac import mac_latency
+    from rtl.neuron import NEURON_LATENCY
+    from rtl.update import BIAS_UPDATE_LATENCY, WEIGHT_UPDATE_LATENCY
+
+    mac = MEM_LATENCY
+    neuron = mac + mac_latency(cfg)
+    state_write = neuron + NEURON_LATENCY
+    best = state_write + ARGMAX_LATENCY
+    weight_write, bias_write = MEM_LATENCY + WEIGHT_UPDATE_LATENCY, MEM_LATENCY + BIAS_UPDATE_LATENCY
+    return {"mac": mac, "neuron": neuron, "state_write": state_write, "best": best,
+            "weight_write": weight_write, "bias_write": bias_write,
+            "step_drain": best, "update_drain": max(weight_write, bias_write)}
+
+
 def cycle_model(cfg: HwConfig) -> dict[str, int]:
     """Exact clock cycles of each command of `rtl.core.Core` for `cfg` (P = ``cfg.mac_lanes``).
 
     Returns ``step`` (one relaxation step), ``update`` (the update phase), ``infer`` (INFER and
     RELAX), ``train`` (TRAIN), and ``mac_bound_step``: the MACs of one step over P, the bound
-    that the step approaches. Each phase costs one set-up cycle; each step one drain cycle; each
-    neuron block one bias-load and one finish cycle; the update one cycle per bias word and per
-    weight word.
+    that the step approaches. Each phase costs one set-up cycle; each neuron block one bias-load and
+    one finish cycle; the update one cycle per bias word and per weight word; each step and the update
+    end with the pipeline's drain (`pipeline`).
     """
     n, p, L = cfg.sizes, cfg.mac_lanes, cfg.n_layers
-    step = 1    # drain
-    update = 2  # set-up and drain
+    pipe = pipeline(cfg)
+    step = pipe["step_drain"]
+    update = 1 + pipe["update_drain"]   # set-up and drain
     for l in range(L):
         words = -(-n[l] // p)
         top_down = n[l + 2] if l + 1 < L else 0

@@ -13,15 +13,20 @@ host can anneal it; the rest of each shift is a constant of the layer taken from
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from eqprop.hw.formats import LR_SHIFT_MAX
 from eqprop.hw.hwconfig import HwConfig
 from rtl.fixed import lanes, saturate, shift_round, shift_round_var
+from rtl.pipe import delay
 
-__all__ = ["LR_SHIFT_BITS", "BiasUpdate", "WeightUpdate", "derive_weight"]
+__all__ = ["BIAS_UPDATE_LATENCY", "LR_SHIFT_BITS", "WEIGHT_UPDATE_LATENCY", "BiasUpdate", "WeightUpdate",
+           "derive_weight"]
+
+WEIGHT_UPDATE_LATENCY = 6   # operands | products | contrast | R(contrast, k) | saturating shadow | weight
+BIAS_UPDATE_LATENCY = 4     # operands | contrast | R(contrast, k) | saturating bias
 
 LR_SHIFT_BITS = LR_SHIFT_MAX.bit_length()   # a learning-rate shift register holds 0 .. LR_SHIFT_MAX
 
@@ -40,7 +45,8 @@ def _check(cfg) -> None:
 
 
 class WeightUpdate(wiring.Component):
-    """P shadow-weight update lanes with weight re-derivation (combinational, latency 0).
+    """P shadow-weight update lanes with weight re-derivation, pipelined: one word per cycle, the new
+    shadow and weight words `WEIGHT_UPDATE_LATENCY` cycles after the inputs.
 
     Parameters
     ----------
@@ -88,34 +94,49 @@ class WeightUpdate(wiring.Component):
         m = Module()
         cfg, p, sb = self.cfg, self.cfg.mac_lanes, self.cfg.state_bits
         lr_max = (1 << LR_SHIFT_BITS) - 1
-        pos, neg = lanes(self.pos, sb, p, signed=False), lanes(self.neg, sb, p, signed=False)
-        shadow = lanes(self.shadow, cfg.shadow_bits, p, signed=True)
         # constant part of each layer's shift: weight_update_shift(l) without its learning rate
         bases = [cfg.weight_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)]
-        left_max = max(0, -min(bases))
+        k_min, k_max = min(bases), max(bases) + lr_max
+        left_max = max(0, -k_min)
+        def later(value, name, count=1):
+            return delay(m, value, count, name=name)
+
+        # stage 1: the operands (the multipliers' input registers); stage 2: the products
+        pos_row, neg_row = later(self.pos_row, "pos_row"), later(self.neg_row, "neg_row")
+        pos = lanes(later(self.pos, "pos"), sb, p, signed=False)
+        neg = lanes(later(self.neg, "neg"), sb, p, signed=False)
+        layer1, lr1 = later(self.layer, "layer"), later(self.lr_shift, "lr")
+        # the shift of this word: the layer's constant plus LR_SHIFT (stage 2, beside the products)
+        k2 = Signal(signed(max(k_max.bit_length(), (-k_min).bit_length()) + 2), name="k2")
+        with m.Switch(layer1):
+            for l, base in enumerate(bases):
+                with m.Case(l):
+                    m.d.sync += k2.eq(base + lr1)
+        k3 = later(k2, "k3")
+        shadow = lanes(later(self.shadow, "shadow", 4), cfg.shadow_bits, p, signed=True)   # for stage 5
         for i in range(p):
-            contrast = Signal(signed(2 * sb + 1), name=f"contrast{i}")        # fraction 2 state_bits, exact
-            delta = Signal(signed(2 * sb + 2 + left_max), name=f"delta{i}")  # shadow LSBs
+            prod_p = Signal(unsigned(2 * sb), name=f"prod_pos{i}")
+            prod_n = Signal(unsigned(2 * sb), name=f"prod_neg{i}")
+            m.d.sync += [prod_p.eq(pos_row * pos[i]), prod_n.eq(neg_row * neg[i])]
+            # stage 3: the contrast, exact (fraction 2 state_bits)
+            contrast = Signal(signed(2 * sb + 1), name=f"contrast{i}")
+            m.d.sync += contrast.eq(prod_p - prod_n)
+            # stage 4: R(contrast, k) in shadow LSBs, k at run time
+            delta = Signal(signed(2 * sb + 2 + left_max), name=f"delta{i}")
+            m.d.sync += delta.eq(shift_round_var(contrast, k3, cfg.rounding, k_min=k_min, k_max=k_max))
+            # stage 5: the saturating shadow; stage 6: the weight derived from it
             new = Signal(signed(cfg.shadow_bits), name=f"shadow{i}")
-            m.d.comb += contrast.eq(self.pos_row * pos[i] - self.neg_row * neg[i])
-            with m.Switch(self.layer):
-                for l, base in enumerate(bases):
-                    with m.Case(l):
-                        k = Signal(signed(8), name=f"k{i}_{l}")
-                        m.d.comb += [
-                            k.eq(base + self.lr_shift),
-                            delta.eq(shift_round_var(contrast, k, cfg.rounding, k_min=base, k_max=base + lr_max)),
-                        ]
-            m.d.comb += [
-                new.eq(saturate(shadow[i] + delta, -cfg.shadow_max, cfg.shadow_max)),
-                self.shadow_new.word_select(i, cfg.shadow_bits).eq(new),
-                self.weight_new.word_select(i, cfg.weight_bits).eq(derive_weight(cfg, new)),
-            ]
+            m.d.sync += new.eq(saturate(shadow[i] + delta, -cfg.shadow_max, cfg.shadow_max))
+            weight = Signal(signed(cfg.weight_bits), name=f"weight{i}")
+            m.d.sync += weight.eq(derive_weight(cfg, new))
+            m.d.comb += [self.shadow_new.word_select(i, cfg.shadow_bits).eq(later(new, f"shadow_out{i}")),
+                         self.weight_new.word_select(i, cfg.weight_bits).eq(weight)]
         return m
 
 
 class BiasUpdate(wiring.Component):
-    """P bias update lanes (combinational, latency 0).
+    """P bias update lanes, pipelined: one word per cycle, the new biases `BIAS_UPDATE_LATENCY` cycles after
+    the inputs.
 
     Parameters
     ----------
@@ -156,23 +177,30 @@ class BiasUpdate(wiring.Component):
         m = Module()
         cfg, p, sb = self.cfg, self.cfg.mac_lanes, self.cfg.state_bits
         lr_max = (1 << LR_SHIFT_BITS) - 1
-        pos, neg = lanes(self.pos, sb, p, signed=False), lanes(self.neg, sb, p, signed=False)
-        bias = lanes(self.bias, cfg.bias_bits, p, signed=True)
         bases = [cfg.bias_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)]
-        left_max = max(0, -min(bases))
-        for i in range(p):
-            contrast = Signal(signed(sb + 1), name=f"contrast{i}")          # state fraction, exact
-            delta = Signal(signed(sb + 2 + left_max), name=f"delta{i}")     # bias LSBs
-            m.d.comb += contrast.eq(pos[i] - neg[i])
-            with m.Switch(self.layer):
-                for l, base in enumerate(bases):
-                    with m.Case(l):
-                        k = Signal(signed(8), name=f"k{i}_{l}")
-                        m.d.comb += [
-                            k.eq(base + self.lr_shift),
-                            delta.eq(shift_round_var(contrast, k, cfg.rounding, k_min=base, k_max=base + lr_max)),
-                        ]
-            m.d.comb += self.bias_new.word_select(i, cfg.bias_bits).eq(
-                saturate(bias[i] + delta, -cfg.bias_max, cfg.bias_max))
-        return m
+        k_min, k_max = min(bases), max(bases) + lr_max
+        left_max = max(0, -k_min)
+        def later(value, name, count=1):
+            return delay(m, value, count, name=name)
 
+        # stage 1: the operands
+        pos = lanes(later(self.pos, "pos"), sb, p, signed=False)
+        neg = lanes(later(self.neg, "neg"), sb, p, signed=False)
+        layer1, lr1 = later(self.layer, "layer"), later(self.lr_shift, "lr")
+        bias = lanes(later(self.bias, "bias", 3), cfg.bias_bits, p, signed=True)     # for stage 4
+        k2 = Signal(signed(max(k_max.bit_length(), (-k_min).bit_length()) + 2), name="k2")
+        with m.Switch(layer1):
+            for l, base in enumerate(bases):
+                with m.Case(l):
+                    m.d.sync += k2.eq(base + lr1)
+        for i in range(p):
+            # stage 2: the contrast, at the state fraction, exact
+            contrast = Signal(signed(sb + 1), name=f"contrast{i}")
+            m.d.sync += contrast.eq(pos[i] - neg[i])
+            # stage 3: R(contrast, k) in bias LSBs; stage 4: the saturating bias
+            delta = Signal(signed(sb + 2 + left_max), name=f"delta{i}")
+            m.d.sync += delta.eq(shift_round_var(contrast, k2, cfg.rounding, k_min=k_min, k_max=k_max))
+            new = Signal(signed(cfg.bias_bits), name=f"bias{i}")
+            m.d.sync += new.eq(saturate(bias[i] + delta, -cfg.bias_max, cfg.bias_max))
+            m.d.comb += self.bias_new.word_select(i, cfg.bias_bits).eq(new)
+        return m

@@ -9,7 +9,7 @@ from numpy.testing import assert_array_equal
 from eqprop.hw.formats import memory_layout
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_words
-from rtl.mac import MacLanes
+from rtl.mac import MacLanes, mac_latency
 from rtl.schedule import Issue
 from tests.rtl._sim import run
 
@@ -17,6 +17,9 @@ CONFIGS = {
     "int8": HwConfig(sizes=(5, 6, 3), mac_lanes=4, weight_frac=(4, 7)),
     "int4": HwConfig(sizes=(5, 6, 3), mac_lanes=2, weight_bits=4, shadow_bits=10, weight_frac=(3, 1)),
     "ternary": HwConfig(sizes=(5, 6, 3), mac_lanes=4, weight_format="ternary", weight_bits=2, shadow_bits=8),
+    "int8-P1": HwConfig(sizes=(5, 6, 3), mac_lanes=1),
+    "int8-P3": HwConfig(sizes=(7, 5, 3), mac_lanes=3),                 # P does not divide the layers
+    "int8-P8": HwConfig(sizes=(20, 9, 3), mac_lanes=8),                # two adder-tree stages
 }
 
 
@@ -40,8 +43,8 @@ def block_ops(cfg, l, rng, kind):
     ops = [dict(op=Issue.LOAD, bias=bias)]
     a = cfg.acc_align(l)
     if l + 1 < cfg.n_layers:
-        for _ in range(n[l + 2]):
-            ops.append(dict(op=Issue.TOP_DOWN, weights=weights(n[l + 1]), bcast=states()[0],
+        for j in range(n[l + 2]):   # upper state j is lane j % P of its state word
+            ops.append(dict(op=Issue.TOP_DOWN, weights=weights(n[l + 1]), bcast=states()[0], lane=j % p,
                             shift=a - cfg.weight_frac[l + 1]))
     words = memory_layout(cfg)[f"weight.{l}"].words_per_row
     for lane in range(min(p, n[l + 1])):  # the first block: neurons 0 .. P-1
@@ -67,25 +70,37 @@ def ref_mac(cfg, ops):
     return np.array(out)
 
 
-def rtl_mac(cfg, ops):
+def rtl_mac(cfg, ops, bubbles=None):
+    """The accumulators once each operation has reached them (`mac_latency` cycles after it is presented),
+    the operations presented one per cycle with a bubble (``Issue.NONE``) before each where `bubbles`
+    (a random generator) says so: the answers must not depend on the bubbles."""
     dut = MacLanes(cfg=cfg)
-    p = cfg.mac_lanes
-    out = []
+    p, latency = cfg.mac_lanes, mac_latency(cfg)
+    schedule, when = [], []
+    for o in ops:
+        while bubbles is not None and bubbles.random() < 0.3:
+            schedule.append(dict(op=Issue.NONE, weights=bubbles.integers(-1, 2, p).tolist(), lane=0))
+        when.append(len(schedule))
+        schedule.append(o)
+    out = {}
 
     async def tb(ctx):
-        for o in ops:
+        for cycle in range(len(schedule) + latency):
+            o = schedule[cycle] if cycle < len(schedule) else dict(op=Issue.NONE)
             ctx.set(dut.op, o["op"])
             ctx.set(dut.weights, pack_words(o.get("weights", [0] * p), cfg.weight_bits, p, True)[0])
-            ctx.set(dut.states, pack_words(o.get("states", [0] * p), cfg.state_bits, p, False)[0])
+            states = o.get("states", [0] * p)
+            if o["op"] == Issue.TOP_DOWN:    # the broadcast state sits in lane `lane` of its word
+                states = [o["bcast"] if i == o.get("lane", 0) else 0 for i in range(p)]
+            ctx.set(dut.states, pack_words(states, cfg.state_bits, p, False)[0])
             ctx.set(dut.bias, pack_words(o.get("bias", [0] * p), cfg.bias_bits, p, True)[0])
-            ctx.set(dut.bcast, o.get("bcast", 0))
             ctx.set(dut.lane, o.get("lane", 0))
             ctx.set(dut.shift, o.get("shift", 0))
             await ctx.tick()
-            out.append([ctx.get(dut.acc[i]) for i in range(p)])
+            out[cycle + 1] = [ctx.get(dut.acc[i]) for i in range(p)]
 
     run(dut, tb)
-    return np.array(out, dtype=np.int64)
+    return np.array([out[t + latency] for t in when], dtype=np.int64)
 
 
 def cases():
@@ -97,8 +112,10 @@ def cases():
 
 
 @pytest.mark.parametrize("cfg, ops", list(cases()))
-def test_mac_matches_reference(cfg, ops):
-    ref, rtl = ref_mac(cfg, ops), rtl_mac(cfg, ops)
+@pytest.mark.parametrize("bubbles", [False, True])
+def test_mac_matches_reference(cfg, ops, bubbles):
+    ref = ref_mac(cfg, ops)
+    rtl = rtl_mac(cfg, ops, np.random.default_rng(len(ops)) if bubbles else None)
     for i, (r, g) in enumerate(zip(ref, rtl, strict=True)):
         assert_array_equal(g, r, err_msg=f"op {i} ({ops[i]['op'].name}): accumulators")
 

@@ -9,7 +9,7 @@ from numpy.testing import assert_array_equal
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_words, unpack_words
-from rtl.neuron import NeuronLanes
+from rtl.neuron import NEURON_LATENCY, NeuronLanes
 from tests.rtl._sim import run
 
 BASE = HwConfig(sizes=(5, 6, 3), mac_lanes=4, weight_frac=(4, 7))
@@ -29,23 +29,33 @@ def ref_neuron(cfg, layer, nudge, acc, s_old, target):
     return s_old + golden.shift_round(rho - s_old, cfg.eps_shift, cfg.rounding)
 
 
-def rtl_neuron(cfg, vectors):
+def rtl_neuron(cfg, vectors, bubbles=None):
+    """Each block's new states `NEURON_LATENCY` cycles after it is presented, one block per cycle, with
+    idle cycles (random inputs whose outputs are ignored) before a block where `bubbles` says so."""
     dut = NeuronLanes(cfg=cfg)
     p, sb = cfg.mac_lanes, cfg.state_bits
-    out = []
+    schedule, when = [], []
+    for vec in vectors:
+        while bubbles is not None and bubbles.random() < 0.3:
+            schedule.append(vectors[int(bubbles.integers(len(vectors)))])
+        when.append(len(schedule))
+        schedule.append(vec)
+    out = {}
 
     async def tb(ctx):
-        for layer, nudge, acc, s_old, target in vectors:
+        for cycle in range(len(schedule) + NEURON_LATENCY):
+            layer, nudge, acc, s_old, target = schedule[min(cycle, len(schedule) - 1)]
             ctx.set(dut.layer, layer)
             ctx.set(dut.nudge, nudge)
             for i in range(p):
                 ctx.set(dut.acc[i], int(acc[i]))
             ctx.set(dut.s_old, pack_words(s_old, sb, p, False)[0])
             ctx.set(dut.target, pack_words(target, sb, p, False)[0])
-            out.append(unpack_words([ctx.get(dut.s_new)], sb, p, False, p))
+            await ctx.tick()
+            out[cycle + 1] = unpack_words([ctx.get(dut.s_new)], sb, p, False, p)
 
-    run(dut, tb, clock=False)
-    return np.array(out)
+    run(dut, tb)
+    return np.array([out[t + NEURON_LATENCY] for t in when])
 
 
 def vectors(cfg, seed):
@@ -73,10 +83,11 @@ def vectors(cfg, seed):
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_neuron_matches_golden(name):
+@pytest.mark.parametrize("bubbles", [False, True])
+def test_neuron_matches_golden(name, bubbles):
     cfg = CONFIGS[name]
     vecs = vectors(cfg, seed=len(name))
-    rtl = rtl_neuron(cfg, vecs)
+    rtl = rtl_neuron(cfg, vecs, np.random.default_rng(3) if bubbles else None)
     for k, (vec, got) in enumerate(zip(vecs, rtl, strict=True)):
         ref = ref_neuron(cfg, *vec)
         assert_array_equal(got, ref, err_msg=f"case {name} vector {k}: layer {vec[0]}, nudge {vec[1]}, "

@@ -4,14 +4,13 @@ rounding mode, saturating shadows and biases, left and right update shifts, and 
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
 from numpy.testing import assert_array_equal
 
 from eqprop.hw import golden
 from eqprop.hw.formats import memory_layout
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_region, pack_words, unpack_region
-from rtl.update import BiasUpdate, WeightUpdate
+from rtl.update import BIAS_UPDATE_LATENCY, WEIGHT_UPDATE_LATENCY, BiasUpdate, WeightUpdate
 from tests.rtl._sim import run
 
 CONFIGS = {
@@ -50,46 +49,52 @@ def ref_update(cfg, params, x, pos, neg):
     return new
 
 
-def rtl_update(cfg, params, x, pos, neg, lr_shifts):
-    """Run every weight word and bias word of every layer through the update lanes."""
-    layout = memory_layout(cfg)
-    wu, bu = WeightUpdate(cfg=cfg), BiasUpdate(cfg=cfg)
-    shadow, weights, biases = [], [], []
-    p, sb = cfg.mac_lanes, cfg.state_bits
+def stream(dut, latency, inputs, outputs, bubbles=None):
+    """Present `inputs` (dicts of port name -> value) one per cycle to `dut`, with a repeated earlier
+    input as a bubble before one where `bubbles` (a random generator) says so; return, for each input,
+    the `outputs` ports `latency` cycles after it was presented."""
+    schedule, when = [], []
+    for vec in inputs:
+        while bubbles is not None and schedule and bubbles.random() < 0.3:
+            schedule.append(schedule[int(bubbles.integers(len(schedule)))])
+        when.append(len(schedule))
+        schedule.append(vec)
+    out = {}
 
     async def tb(ctx):
-        for l in range(cfg.n_layers):
-            sh_reg, w_reg, b_reg = layout[f"shadow.{l}"], layout[f"weight.{l}"], layout[f"bias.{l}"]
-            below_p = (x if l == 0 else pos[l - 1])[0]
-            below_n = (x if l == 0 else neg[l - 1])[0]
-            sh_words, w_words, b_words = pack_region(sh_reg, params.shadow[l]), [], []
-            pw, nw = pack_words(below_p, sb, p, False), pack_words(below_n, sb, p, False)
-            for u in (wu, bu):
-                ctx.set(u.layer, l)
-                ctx.set(u.lr_shift, lr_shifts[l])
-            new_sh = []
-            for r in range(cfg.sizes[l + 1]):
-                ctx.set(wu.pos_row, int(pos[l][0, r]))
-                ctx.set(wu.neg_row, int(neg[l][0, r]))
-                for k in range(sh_reg.words_per_row):
-                    ctx.set(wu.pos, pw[k])
-                    ctx.set(wu.neg, nw[k])
-                    ctx.set(wu.shadow, sh_words[r * sh_reg.words_per_row + k])
-                    new_sh.append(ctx.get(wu.shadow_new))
-                    w_words.append(ctx.get(wu.weight_new))
-            for pword, nword, bword in zip(pack_words(pos[l][0], sb, p, False), pack_words(neg[l][0], sb, p, False),
-                                           pack_region(b_reg, params.biases[l]), strict=True):
-                ctx.set(bu.pos, pword)
-                ctx.set(bu.neg, nword)
-                ctx.set(bu.bias, bword)
-                b_words.append(ctx.get(bu.bias_new))
-            shadow.append(unpack_region(sh_reg, new_sh))
-            weights.append(unpack_region(w_reg, w_words))
-            biases.append(unpack_region(b_reg, b_words))
+        for cycle in range(len(schedule) + latency):
+            for port, value in schedule[min(cycle, len(schedule) - 1)].items():
+                ctx.set(getattr(dut, port), value)
+            await ctx.tick()
+            out[cycle + 1] = [ctx.get(getattr(dut, port)) for port in outputs]
 
-    top = Module()
-    top.submodules.wu, top.submodules.bu = wu, bu
-    run(top, tb, clock=False)
+    run(dut, tb)
+    return [out[t + latency] for t in when]
+
+
+def rtl_update(cfg, params, x, pos, neg, lr_shifts, bubbles=None):
+    """Every weight word and bias word of every layer through the pipelined update lanes."""
+    layout = memory_layout(cfg)
+    p, sb = cfg.mac_lanes, cfg.state_bits
+    shadow, weights, biases = [], [], []
+    for l in range(cfg.n_layers):
+        sh_reg, w_reg, b_reg = layout[f"shadow.{l}"], layout[f"weight.{l}"], layout[f"bias.{l}"]
+        below_p = (x if l == 0 else pos[l - 1])[0]
+        below_n = (x if l == 0 else neg[l - 1])[0]
+        sh_words = pack_region(sh_reg, params.shadow[l])
+        pw, nw = pack_words(below_p, sb, p, False), pack_words(below_n, sb, p, False)
+        words = [dict(layer=l, lr_shift=lr_shifts[l], pos_row=int(pos[l][0, r]), neg_row=int(neg[l][0, r]),
+                      pos=pw[k], neg=nw[k], shadow=sh_words[r * sh_reg.words_per_row + k])
+                 for r in range(cfg.sizes[l + 1]) for k in range(sh_reg.words_per_row)]
+        got = stream(WeightUpdate(cfg=cfg), WEIGHT_UPDATE_LATENCY, words, ["shadow_new", "weight_new"], bubbles)
+        bias_words = [dict(layer=l, lr_shift=lr_shifts[l], pos=pword, neg=nword, bias=bword)
+                      for pword, nword, bword in zip(pack_words(pos[l][0], sb, p, False),
+                                                     pack_words(neg[l][0], sb, p, False),
+                                                     pack_region(b_reg, params.biases[l]), strict=True)]
+        got_b = stream(BiasUpdate(cfg=cfg), BIAS_UPDATE_LATENCY, bias_words, ["bias_new"], bubbles)
+        shadow.append(unpack_region(sh_reg, [g[0] for g in got]))
+        weights.append(unpack_region(w_reg, [g[1] for g in got]))
+        biases.append(unpack_region(b_reg, [g[0] for g in got_b]))
     return golden.IntParams(shadow, weights, biases)
 
 
@@ -104,9 +109,10 @@ def cases():
 
 @pytest.mark.parametrize("cfg, kind, lr_shifts, rng", list(cases()))
 def test_update_matches_golden(cfg, kind, lr_shifts, rng):
+    """With random bubbles between the words, as a stalling schedule would present them."""
     params, x, pos, neg = case_params(cfg, rng, kind)
     ref = ref_update(cfg.replace(lr_shifts=lr_shifts), params, x, pos, neg)
-    rtl = rtl_update(cfg, params, x, pos, neg, lr_shifts)
+    rtl = rtl_update(cfg, params, x, pos, neg, lr_shifts, bubbles=rng)
     for what in ("shadow", "weights", "biases"):
         for l in range(cfg.n_layers):
             got, want = getattr(rtl, what)[l], getattr(ref, what)[l]
