@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from eqprop._checks import check_batch
+from eqprop.cli_support import check_int
 
 __all__ = ["ESTIMATORS", "EqPropConfig", "EqPropNet", "hard_sigmoid"]
 
@@ -58,9 +59,7 @@ class EqPropConfig:
         if len(self.sizes) < 2 or any(not isinstance(n, int) or n < 1 for n in self.sizes):
             raise ValueError(f"sizes must be at least two positive integers [n_in, ..., n_out], not {self.sizes!r}")
         for name in ("free_steps", "nudge_steps"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+            check_int(name, getattr(self, name), lo=1)
         if not (math.isfinite(self.beta) and self.beta > 0):
             raise ValueError(f"beta must be a positive number, not {self.beta!r}")
         if not 0.0 < self.step_size <= 1.0:

@@ -28,6 +28,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from eqprop._checks import check_batch
+from eqprop.cli_support import check_int
 
 __all__ = ["LoopedMLP"]
 
@@ -58,8 +59,7 @@ class LoopedMLP(nn.Module):
         super().__init__()
         for name, v in (("input_dim", input_dim), ("hidden_dim", hidden_dim), ("output_dim", output_dim),
                         ("max_steps", max_steps), ("nudge_steps", nudge_steps)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+            check_int(name, v, lo=1)
         if not beta > 0:
             raise ValueError(f"beta must be positive, not {beta!r}")
         self.input_dim, self.hidden_dim, self.output_dim = input_dim, hidden_dim, output_dim

@@ -234,9 +234,10 @@ def load_checkpoint(path: str | os.PathLike) -> Learner:
         if key not in payload:
             raise ValueError(f"{path}: the checkpoint has no {key!r}; {what}")
     for key in ("n_in", "n_out"):
-        value = payload[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{path}: {key} must be a positive integer, not {value!r}")
+        try:
+            check_int(key, payload[key], lo=1)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
     try:
         cfg = TrainConfig(**payload["train_config"])
     except (TypeError, ValueError) as e:

@@ -17,7 +17,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from eqprop.cli_support import read_json_object
+from eqprop.cli_support import check_int, read_json_object
 
 __all__ = ["ESTIMATORS", "HwConfig", "ROUNDINGS", "WEIGHT_FORMATS", "check_buildable", "config_from_fields",
            "load_config"]
@@ -123,8 +123,7 @@ class HwConfig:
         if not 2 <= self.bias_bits <= 40:
             fail("bias_bits", "in 2 .. 40", self.bias_bits)
         for name in ("free_steps", "nudge_steps", "mac_lanes"):
-            if getattr(self, name) < 1:
-                fail(name, "a positive integer", getattr(self, name))
+            check_int(name, getattr(self, name), lo=1)
         if not 0 <= self.beta_shift <= 16:
             fail("beta_shift", "in 0 .. 16", self.beta_shift)
         if not 0 <= self.eps_shift <= self.state_bits:

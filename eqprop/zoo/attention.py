@@ -19,6 +19,8 @@ import math
 import torch
 from torch import nn
 
+from eqprop.cli_support import check_int
+
 __all__ = ["EquilibriumAttention"]
 
 
@@ -27,8 +29,7 @@ class EquilibriumAttention(nn.Module):
                  attention: bool = True, generator: torch.Generator | None = None):
         super().__init__()
         for name, v in (("vocab", vocab), ("length", length), ("dim", dim), ("steps", steps)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+            check_int(name, v, lo=1)
         self.vocab, self.length, self.dim, self.steps, self.step_size = vocab, length, dim, steps, step_size
         self.attention = attention
         self.embed = nn.Embedding(vocab, dim)
