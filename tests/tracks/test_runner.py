@@ -89,3 +89,31 @@ def test_same_command_same_numbers(tmp_path):
     a = run_tracks([t18], Context(mode="tiny", out_dir=tmp_path / "a"), progress=False, write=False)
     b = run_tracks([t18], Context(mode="tiny", out_dir=tmp_path / "b"), progress=False, write=False)
     assert a["tracks"][0]["metrics"] == b["tracks"][0]["metrics"]
+
+
+def test_a_run_merges_into_the_earlier_report_and_chains_its_origin(tmp_path):
+    from tracks.runner import previous_report
+
+    first = run_tracks([OK, BOOM], Context(mode="tiny", out_dir=tmp_path), progress=False)
+    again = Track(98, "fake ok", "claim ok", "experiment ok", "criterion ok", _ok)
+    second = run_tracks([again], Context(mode="quick", out_dir=tmp_path), progress=False)
+    assert [r["number"] for r in second["tracks"]] == [98, 99] and second["mode"] == "mixed"
+    assert second["merged"] == {"ran": [98], "kept": [99], "kept_from": first["generated"]}
+    third = run_tracks([again], Context(mode="quick", out_dir=tmp_path), progress=False)
+    assert third["merged"]["kept_from"] == first["generated"]       # where track 99's result came from
+    assert previous_report(tmp_path)["tracks"][1]["reason"] == "RuntimeError: deliberate crash"
+    assert "track 99 ERROR: RuntimeError: deliberate crash" in summary_table(third)
+    assert "(each section states its mode)" in (tmp_path / "verification_notebook.md").read_text()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", "not a readable tracks report"),
+    ('{"tracks": [{"number": 1}]}', "not a tracks report"),
+])
+def test_an_earlier_file_that_is_not_a_report_is_refused_and_kept(tmp_path, text, message):
+    (tmp_path / "tracks.json").write_text(text)
+    ran = []
+    probe = Track(96, "probe", "c", "e", "k", lambda ctx: ran.append(1) or _ok(ctx))
+    with pytest.raises(ValueError, match=message):
+        run_tracks([probe], Context(mode="tiny", out_dir=tmp_path), progress=False)
+    assert not ran and (tmp_path / "tracks.json").read_text() == text
