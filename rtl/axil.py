@@ -84,8 +84,8 @@ class AxiLiteAccelerator(wiring.Component):
     ValueError
         If `cfg` does not fit the register map (`eqprop.hw.formats.config_registers`).
 
-    Latency: a register access takes 3 cycles from address to response; a window access 4 cycles
-    plus the row/column split (none for a sequential access); a command `rtl.core.cycle_model` cycles.
+    Latency (from the accepted address to RVALID or BVALID): a register 2 cycles; a window element 7
+    plus its row and its column // P (5 for a sequential access); a command `rtl.core.cycle_model` cycles.
     """
 
     def __init__(self, *, cfg: HwConfig, params: IntParams | None = None):

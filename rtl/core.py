@@ -71,8 +71,8 @@ class Core(wiring.Component):
         One-cycle strobe: a relaxation step has just been written to bank ``step_bank`` (``phase``).
     host : bus, in/out
         Memory access for the register windows: ``req``, ``we``, ``sel`` (`Window`), ``layer``,
-        ``word``, ``lane``, ``wdata`` in; ``ack``, ``rdata`` out. Hold ``req`` until ``ack`` (one
-        cycle later when idle; while busy the access waits until the command ends).
+        ``word``, ``lane``, ``wdata`` in; ``ack``, ``rdata`` out. Hold ``req`` until ``ack`` (two
+        cycles later when idle; while busy the access waits until the command ends).
 
     Raises
     ------
@@ -519,14 +519,16 @@ class Core(wiring.Component):
         m.d.comb += busy.eq(~fsm.ongoing("Idle"))
 
         # ------------------------------------------------------------------------------------------
-        # host access (idle only): one cycle to address, the answer the next
+        # host access (idle only): one cycle to address, one for the memory's answer, which is
+        # registered (as every read that feeds logic), and the acknowledgement with it the cycle after
 
-        h_ack = Signal()
+        h_pend, h_ack = Signal(), Signal()
         h_sel, h_layer, h_lane = Signal(Window), Signal.like(host.layer), Signal(range(p))
-        m.d.sync += h_ack.eq(0)
-        m.d.comb += host.ack.eq(h_ack)
-        with m.If(host.req & ~h_ack & ~busy):
-            m.d.sync += [h_ack.eq(1), h_sel.eq(host.sel), h_layer.eq(host.layer), h_lane.eq(host.lane)]
+        h_rdata = Signal(32)
+        m.d.sync += [h_pend.eq(0), h_ack.eq(h_pend)]
+        m.d.comb += [host.ack.eq(h_ack), host.rdata.eq(h_rdata)]
+        with m.If(host.req & ~h_pend & ~h_ack & ~busy):
+            m.d.sync += [h_pend.eq(1), h_sel.eq(host.sel), h_layer.eq(host.layer), h_lane.eq(host.lane)]
             lane_en = Mux(host.we, Const(1, p) << host.lane, 0)     # write the one addressed lane
 
             def host_port(rd, wr, bits, value=None):
@@ -572,21 +574,21 @@ class Core(wiring.Component):
 
         with m.Switch(h_sel):
             with m.Case(Window.INPUT):
-                m.d.comb += host.rdata.eq(pick(in_rd.data, sb, False))
+                m.d.sync += h_rdata.eq(pick(in_rd.data, sb, False))
             with m.Case(Window.TARGET):
-                m.d.comb += host.rdata.eq(pick(tg_rd.data, sb, False))
+                m.d.sync += h_rdata.eq(pick(tg_rd.data, sb, False))
             with m.Case(Window.STATE):
                 with m.Switch(h_layer):
                     with m.Case(0):
-                        m.d.comb += host.rdata.eq(pick(in_rd.data, sb, False))
+                        m.d.sync += h_rdata.eq(pick(in_rd.data, sb, False))
                     for k in range(1, L + 1):
                         with m.Case(k):
-                            m.d.comb += host.rdata.eq(Mux(cur_zero, 0, pick(st_b[k].data, sb, False)))
+                            m.d.sync += h_rdata.eq(Mux(cur_zero, 0, pick(st_b[k].data, sb, False)))
             for sel, ports, bits in ((Window.BIAS, b_rd, cfg.bias_bits), (Window.WEIGHT, w_rd, cfg.weight_bits),
                                      (Window.SHADOW, sh_rd, cfg.shadow_bits)):
                 with m.Case(sel):
                     with m.Switch(h_layer):
                         for l in range(L):
                             with m.Case(l):
-                                m.d.comb += host.rdata.eq(pick(ports[l].data, bits, True))
+                                m.d.sync += h_rdata.eq(pick(ports[l].data, bits, True))
         return m
