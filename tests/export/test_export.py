@@ -48,7 +48,8 @@ def stub_verilog(monkeypatch):
 
 @pytest.mark.parametrize("text, message", [
     ("{", r"cfg.json:1: invalid JSON: Expecting property name"),
-    ("[1]", r"cfg.json: the configuration must be a JSON object of HwConfig fields, not list"),
+    ("[1]", r"cfg.json: the configuration must be a JSON object, not list"),
+    ('{"sizes": [4, 2], "sizes": [4, 3]}', r"cfg.json: .*sizes"),           # a key given twice
     ('{"size": [4, 2]}', r"cfg.json: unknown HwConfig field 'size' \(known: "),
     ('{"sizes": [4, 2], "mac_lanes": 0}', r"cfg.json: mac_lanes must be a positive integer, not 0"),
 ])
@@ -81,6 +82,11 @@ def test_export_writes_images_manifest_and_core(tmp_path, stub_verilog):
     assert manifest["config_registers"] == config_registers(CFG)
     assert manifest["hwconfig"]["sizes"] == list(CFG.sizes)
     assert manifest["verilator_lint_suppressed"] == SUPPRESSED
+    # the register map a driver needs, from eqprop.hw.formats: fields, codes and each window's code range
+    assert manifest["fields"]["CFG_SHIFTS"][2] == {"name": "rounding", "lsb": 10, "width": 2}
+    assert manifest["codes"]["ErrorCode"]["BAD_VALUE"] == 4 and manifest["codes"]["rounding"]["half_away"] == 2
+    weight0 = next(w for w in manifest["windows"] if w["name"] == "weight.0")
+    assert (weight0["lo"], weight0["hi"], weight0["writable"]) == (-CFG.weight_max, CFG.weight_max, True)
     back = read_params(CFG, out)
     for l in range(CFG.n_layers):
         np.testing.assert_array_equal(back.shadow[l], params.shadow[l])
