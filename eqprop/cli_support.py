@@ -14,7 +14,7 @@ with `check_output_folder` before the expensive work, and wrap ``main`` in `guar
   and that earlier outputs are untouched (every output goes through `eqprop.atomic`);
 - a Python traceback is printed only with ``--debug`` or ``EQPROP_DEBUG=1``.
 
-Messages follow ``shared/STYLE.md``: ``"<name> must be <rule>, not {value!r}"``. Standard library
+Messages follow the project's error style, ``"<name> must be <rule>, not {value!r}"``. Standard library
 only, so the hardware package (``eqprop.hw``, kept free of torch) can use the rules too.
 """
 

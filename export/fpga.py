@@ -58,7 +58,8 @@ class FpgaError(RuntimeError):
 # measures each one's digits test accuracy with the golden model (`golden_accuracy`).
 CONFIGS: dict[str, dict] = {
     "int8-p8": {},                                       # the default core
-    "ternary-p2-h32": {"sizes": (64, 32, 10), "weight_format": "ternary", "weight_bits": 2, "mac_lanes": 2},
+    # the iCE40 UP5K configuration: one lane, because the pipeline registers of two do not fit its 5,280 cells
+    "ternary-p1-h32": {"sizes": (64, 32, 10), "weight_format": "ternary", "weight_bits": 2, "mac_lanes": 1},
 }
 
 
@@ -266,7 +267,7 @@ def _tail(text: str, lines: int = 15) -> str:
 
 # nextpnr's messages for a design larger than the device (packing or placement)
 _NO_FIT = re.compile(r"(more .* than available|no BELs remaining|Unable to place cell|unable to find a "
-                     r"placement location)", re.IGNORECASE)
+                     r"placement location|Failed to expand region)", re.IGNORECASE)   # the last: more cells than the die
 
 
 def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | None = None, seed: int = SEED,

@@ -84,8 +84,8 @@ class AxiLiteAccelerator(wiring.Component):
     ValueError
         If `cfg` does not fit the register map (`eqprop.hw.formats.config_registers`).
 
-    Latency (from the accepted address to RVALID or BVALID): a register 2 cycles; a window element 7
-    plus its row and its column // P (5 for a sequential access); a command `rtl.core.cycle_model` cycles.
+    Latency (from the accepted address to RVALID or BVALID): a register 2 cycles; a window element 8
+    plus its row and its column // P (6 for a sequential access); a command `rtl.core.cycle_model` cycles.
     """
 
     def __init__(self, *, cfg: HwConfig, params: IntParams | None = None):

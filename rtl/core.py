@@ -71,7 +71,7 @@ class Core(wiring.Component):
         One-cycle strobe: a relaxation step has just been written to bank ``step_bank`` (``phase``).
     host : bus, in/out
         Memory access for the register windows: ``req``, ``we``, ``sel`` (`Window`), ``layer``,
-        ``word``, ``lane``, ``wdata`` in; ``ack``, ``rdata`` out. Hold ``req`` until ``ack`` (two
+        ``word``, ``lane``, ``wdata`` in; ``ack``, ``rdata`` out. Hold ``req`` until ``ack`` (three
         cycles later when idle; while busy the access waits until the command ends).
 
     Raises
@@ -251,11 +251,31 @@ class Core(wiring.Component):
             rec.append(delay(m, rec[-1], name=f"rec{k}"))
 
         # ------------------------------------------------------------------------------------------
-        # read data: the memories' outputs (one cycle after the issue) selected by layer, then registered
+        # read data: the memories' outputs (one cycle after the read) selected by layer, then registered.
+        # The weight and state words of an issue are read at once; a LOAD's bias, a FINISH's old states
+        # and targets, and the update's shadow and bias words are read late, at the `pipeline` stage
+        # that makes them arrive where they are used, instead of being carried through the stages before.
 
+        def late_read(name, ports, when, issue, address, *, layer_offset=0, select=None):
+            """Read `ports` (one per layer, from index `layer_offset`) at ``address(rec[when])`` when that
+            record is `issue`; return the word of its layer (`select` may modify it), selected as it
+            leaves the memory and registered: valid at ``when + MEM_LATENCY``."""
+            ra, rd = rec[when], rec[when + 1]
+            if address is not None:      # else the caller drives the addresses
+                with m.If(ra.issue == issue):
+                    for port in ports:
+                        m.d.comb += port.addr.eq(address(ra))
+            word = Signal(len(ports[layer_offset].data), name=f"{name}_sel")
+            with m.Switch(rd.layer):
+                for l in range(L):
+                    with m.Case(l):
+                        data_ = ports[l + layer_offset].data
+                        m.d.comb += word.eq(data_ if select is None else select(rd, data_))
+            return delay(m, word, name=name)
+
+        # the read data of an issue: selected by layer as it leaves the memories, then registered
         r1 = rec[1]
-        w_sel, s_sel, bias_sel, shadow_sel = Signal(p * cfg.weight_bits), Signal(p * sb), \
-            Signal(p * cfg.bias_bits), Signal(p * cfg.shadow_bits)
+        w_sel, s_sel = Signal(p * cfg.weight_bits), Signal(p * sb)
         row_a_sel, row_b_sel, col_a_sel, col_b_sel = (Signal(p * sb, name=nm) for nm in
                                                       ("row_a_sel", "row_b_sel", "col_a_sel", "col_b_sel"))
         with m.Switch(r1.wl):
@@ -266,18 +286,30 @@ class Core(wiring.Component):
             for k in range(L + 1):
                 with m.Case(k):
                     m.d.comb += s_sel.eq(st_a[k].data if k == 0 else Mux(r1.zero, 0, st_a[k].data))
-        with m.Switch(r1.layer):    # the update's operands: ports A (positive bank) and B (negative bank)
+        with m.Switch(r1.layer):    # the update's states: ports A (positive bank) and B (negative bank)
             for l in range(L):
                 with m.Case(l):
-                    m.d.comb += [bias_sel.eq(b_rd[l].data), shadow_sel.eq(sh_rd[l].data),
-                                 row_a_sel.eq(st_a[l + 1].data), row_b_sel.eq(st_b[l + 1].data),
+                    m.d.comb += [row_a_sel.eq(st_a[l + 1].data), row_b_sel.eq(st_b[l + 1].data),
                                  col_a_sel.eq(st_a[l].data), col_b_sel.eq(st_a[0].data if l == 0 else st_b[l].data)]
-        w_data, s_data, bias_data, shadow_data, tg_data = (
-            delay(m, v, name=nm) for v, nm in ((w_sel, "w_data"), (s_sel, "s_data"), (bias_sel, "bias_data"),
-                                               (shadow_sel, "shadow_data"), (tg_rd.data, "tg_data")))
+        w_data, s_data = delay(m, w_sel, name="w_data"), delay(m, s_sel, name="s_data")
         row_a, row_b, col_a, col_b = (delay(m, v, name=nm) for v, nm in ((row_a_sel, "row_a"), (row_b_sel, "row_b"),
                                                                          (col_a_sel, "col_a"), (col_b_sel, "col_b")))
-        assert MEM_LATENCY == 2     # the synchronous read and the register above
+        assert MEM_LATENCY == 2     # the synchronous read and the register after the select
+
+        load_bias = late_read("load_bias", b_rd, pipe["load_bias_read"], _Issue.LOAD, lambda r: r.block)
+        upd_bias = late_read("upd_bias", b_rd, pipe["update_bias_read"], _Issue.UPD_BIAS, lambda r: r.block)
+        shadow_data = late_read("shadow_data", sh_rd, pipe["shadow_read"], _Issue.UPD_WEIGHT, lambda r: r.waddr)
+        # a FINISH's old states (port B of the state memory, idle during a relaxation; the read bank is
+        # `src` until the step's drain has ended) and its targets
+        nr = pipe["neuron_read"]
+        for k in range(1, L + 1):
+            with m.If((rec[nr].issue == _Issue.FINISH) & (rec[nr].layer == k - 1)):
+                m.d.comb += st_b[k].addr.eq(bank_addr(k, src, rec[nr].block))
+        with m.If(rec[nr].issue == _Issue.FINISH):
+            m.d.comb += tg_rd.addr.eq(rec[nr].block)
+        s_old = late_read("s_old", st_b, nr, _Issue.FINISH, None, layer_offset=1,
+                          select=lambda r, word: Mux(r.zero, 0, word))
+        target = delay(m, tg_rd.data, name="target")
 
         # ------------------------------------------------------------------------------------------
         # datapath
@@ -290,15 +322,12 @@ class Core(wiring.Component):
         # MAC lanes: act on LOAD, TOP_DOWN and BOTTOM_UP and hold their accumulators on every other issue
         rm = rec[pipe["mac"]]
         m.d.comb += [mac.op.eq(rm.issue), mac.shift.eq(rm.shift), mac.weights.eq(w_data), mac.states.eq(s_data),
-                     mac.lane.eq(rm.lane), mac.bias.eq(bias_data)]
+                     mac.lane.eq(rm.lane), mac.bias.eq(load_bias)]
 
-        # neuron lanes: the finish of a block, when the accumulators hold its sums; the old states and
-        # the targets wait for them
+        # neuron lanes: the finish of a block, when the accumulators hold its sums
         rn = rec[pipe["neuron"]]
-        wait = pipe["neuron"] - pipe["mac"]
-        m.d.comb += [neuron.layer.eq(rn.layer), neuron.nudge.eq(rn.sign),
-                     neuron.s_old.eq(delay(m, s_data, wait, name="s_old")),
-                     neuron.target.eq(delay(m, tg_data, wait, name="target"))]
+        m.d.comb += [neuron.layer.eq(rn.layer), neuron.nudge.eq(rn.sign), neuron.s_old.eq(s_old),
+                     neuron.target.eq(target)]
         for i in range(p):
             m.d.comb += neuron.acc[i].eq(mac.acc[i])
 
@@ -343,7 +372,7 @@ class Core(wiring.Component):
             wupd.layer.eq(ru.layer), wupd.lr_shift.eq(lr), wupd.pos_row.eq(row_lane_a), wupd.neg_row.eq(row_lane_b),
             wupd.pos.eq(col_a), wupd.neg.eq(col_b), wupd.shadow.eq(shadow_data),
             bupd.layer.eq(ru.layer), bupd.lr_shift.eq(lr), bupd.pos.eq(row_a), bupd.neg.eq(row_b),
-            bupd.bias.eq(bias_data),
+            bupd.bias.eq(upd_bias),
         ]
         rwu, rbu = rec[pipe["weight_write"]], rec[pipe["bias_write"]]
         for l in range(L):
@@ -519,15 +548,15 @@ class Core(wiring.Component):
         m.d.comb += busy.eq(~fsm.ongoing("Idle"))
 
         # ------------------------------------------------------------------------------------------
-        # host access (idle only): one cycle to address, one for the memory's answer, which is
-        # registered (as every read that feeds logic), and the acknowledgement with it the cycle after
+        # host access (idle only): one cycle to address, one for the memory's answer (selected and
+        # registered), one to pick the lane into `h_rdata`, and the acknowledgement with it
 
-        h_pend, h_ack = Signal(), Signal()
+        h_pend, h_ack = Signal(MEM_LATENCY), Signal()
         h_sel, h_layer, h_lane = Signal(Window), Signal.like(host.layer), Signal(range(p))
         h_rdata = Signal(32)
-        m.d.sync += [h_pend.eq(0), h_ack.eq(h_pend)]
+        m.d.sync += [h_pend.eq(h_pend << 1), h_ack.eq(h_pend[-1])]
         m.d.comb += [host.ack.eq(h_ack), host.rdata.eq(h_rdata)]
-        with m.If(host.req & ~h_pend & ~h_ack & ~busy):
+        with m.If(host.req & ~h_pend.any() & ~h_ack & ~busy):
             m.d.sync += [h_pend.eq(1), h_sel.eq(host.sel), h_layer.eq(host.layer), h_lane.eq(host.lane)]
             lane_en = Mux(host.we, Const(1, p) << host.lane, 0)     # write the one addressed lane
 
@@ -563,32 +592,37 @@ class Core(wiring.Component):
                             m.d.comb += [w_wr[l].addr.eq(host.word), w_wr[l].data.eq(Cat(*[derived] * p)),
                                          w_wr[l].en.eq(lane_en)]
 
-        def pick(word_value, bits, signed_lane):
-            out = Signal(32)
-            with m.Switch(h_lane):
-                for i in range(p):
-                    with m.Case(i):
-                        f = word_value.word_select(i, bits)
-                        m.d.comb += out.eq(f.as_signed() if signed_lane else f)
-            return out
-
+        # the addressed memory's word, selected as it leaves the memory and registered; then its lane
+        widest = max(p * bits for bits in (sb, cfg.bias_bits, cfg.weight_bits, cfg.shadow_bits))
+        h_word, h_word_r = Signal(widest), Signal(widest)
         with m.Switch(h_sel):
             with m.Case(Window.INPUT):
-                m.d.sync += h_rdata.eq(pick(in_rd.data, sb, False))
+                m.d.comb += h_word.eq(in_rd.data)
             with m.Case(Window.TARGET):
-                m.d.sync += h_rdata.eq(pick(tg_rd.data, sb, False))
+                m.d.comb += h_word.eq(tg_rd.data)
             with m.Case(Window.STATE):
                 with m.Switch(h_layer):
                     with m.Case(0):
-                        m.d.sync += h_rdata.eq(pick(in_rd.data, sb, False))
+                        m.d.comb += h_word.eq(in_rd.data)
                     for k in range(1, L + 1):
                         with m.Case(k):
-                            m.d.sync += h_rdata.eq(Mux(cur_zero, 0, pick(st_b[k].data, sb, False)))
-            for sel, ports, bits in ((Window.BIAS, b_rd, cfg.bias_bits), (Window.WEIGHT, w_rd, cfg.weight_bits),
-                                     (Window.SHADOW, sh_rd, cfg.shadow_bits)):
+                            m.d.comb += h_word.eq(Mux(cur_zero, 0, st_b[k].data))
+            for sel, ports in ((Window.BIAS, b_rd), (Window.WEIGHT, w_rd), (Window.SHADOW, sh_rd)):
                 with m.Case(sel):
                     with m.Switch(h_layer):
                         for l in range(L):
                             with m.Case(l):
-                                m.d.sync += h_rdata.eq(pick(ports[l].data, bits, True))
+                                m.d.comb += h_word.eq(ports[l].data)
+        m.d.sync += h_word_r.eq(h_word)
+        bits_of = {Window.INPUT: (sb, False), Window.TARGET: (sb, False), Window.STATE: (sb, False),
+                   Window.BIAS: (cfg.bias_bits, True), Window.WEIGHT: (cfg.weight_bits, True),
+                   Window.SHADOW: (cfg.shadow_bits, True)}
+        with m.Switch(h_sel):
+            for sel, (bits, signed_lane) in bits_of.items():
+                with m.Case(sel):
+                    with m.Switch(h_lane):
+                        for i in range(p):
+                            with m.Case(i):
+                                f = h_word_r.word_select(i, bits)
+                                m.d.sync += h_rdata.eq(f.as_signed() if signed_lane else f)
         return m

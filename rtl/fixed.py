@@ -8,11 +8,11 @@ Callers assign the result to a signal wide enough for the exact value; the helpe
 
 from __future__ import annotations
 
-from amaranth.hdl import Mux, Value
+from amaranth.hdl import Const, Mux, Value
 
 from eqprop.hw.hwconfig import ROUNDINGS
 
-__all__ = ["lanes", "saturate", "shift_round", "shift_round_var"]
+__all__ = ["lanes", "round_addend_var", "saturate", "shift_round", "shift_round_var", "shift_var"]
 
 
 def _check_mode(mode) -> None:
@@ -45,12 +45,27 @@ def shift_round(value, k: int, mode: str) -> Value:
     return (value + Mux(value < 0, half - 1, half)) >> k
 
 
-def shift_round_var(value, k, mode: str, *, k_min: int, k_max: int) -> Value:
-    """`shift_round` with a run-time shift `k` (a signed `Value` known to lie in ``k_min .. k_max``).
+def round_addend_var(value, k, mode: str, *, k_max: int) -> Value:
+    """What `shift_round_var` adds to `value` before its right shift by a run-time `k`: 0 for ``floor``
+    or ``k <= 0``, 2**(k-1) for ``half_up``, and 2**(k-1) less one on a negative value for ``half_away``.
 
-    Used where the shift depends on the LR_SHIFT register. A negative `k` is an exact left shift.
-    """
+    With `shift_var` it splits `shift_round_var` into an adder and a shifter, which a pipeline can
+    register apart (`rtl.update`)."""
     _check_mode(mode)
+    value, k = Value.cast(value), Value.cast(k)
+    if mode == "floor" or k_max <= 0:
+        return Const(0, 1)
+    right = Mux(k > 0, k, 0).as_unsigned()[:k_max.bit_length()]     # 0 .. k_max
+    half = (Value.cast(1) << right) >> 1      # 2**(k-1), or 0 when k <= 0
+    if mode == "half_up" or not value.shape().signed:
+        return half
+    # as in `shift_round`: (v + half - [v < 0]) >> k; only when k > 0, so half >= 1
+    return Mux((value < 0) & (k > 0), half - 1, half)
+
+
+def shift_var(value, k, *, k_min: int, k_max: int) -> Value:
+    """``value >> k`` (arithmetic) for a run-time `k` > 0, ``value << -k`` (exact) for `k` <= 0; `k` is a
+    signed `Value` known to lie in ``k_min .. k_max``."""
     value, k = Value.cast(value), Value.cast(k)
     if k_max <= 0:
         return value << (-k).as_unsigned()[:max(1, (-k_min).bit_length())]
@@ -59,17 +74,18 @@ def shift_round_var(value, k, mode: str, *, k_min: int, k_max: int) -> Value:
     if k_min < 0:
         left = Mux(k < 0, -k, 0).as_unsigned()[:(-k_min).bit_length()]
         shifted_left = value << left
-    if mode == "floor":
-        rounded = value >> right
-    else:
-        half = (Value.cast(1) << right) >> 1      # 2**(k-1), or 0 when k = 0
-        if mode == "half_up":
-            rounded = (value + half) >> right
-        else:
-            # as in `shift_round`: (v + half - [v < 0]) >> k; only used when k > 0, so half >= 1
-            adjust = Mux(value < 0, half - 1, half) if value.shape().signed else half
-            rounded = (value + adjust) >> right
-    return Mux(k > 0, rounded, shifted_left)
+    return Mux(k > 0, value >> right, shifted_left)
+
+
+def shift_round_var(value, k, mode: str, *, k_min: int, k_max: int) -> Value:
+    """`shift_round` with a run-time shift `k` (a signed `Value` known to lie in ``k_min .. k_max``).
+
+    Used where the shift depends on the LR_SHIFT register. A negative `k` is an exact left shift. The
+    sum of `value` and `round_addend_var`, shifted by `shift_var`.
+    """
+    _check_mode(mode)
+    value = Value.cast(value)
+    return shift_var(value + round_addend_var(value, k, mode, k_max=k_max), k, k_min=k_min, k_max=k_max)
 
 
 def saturate(value, lo: int, hi: int) -> Value:

@@ -25,7 +25,7 @@ from rtl.fixed import lanes
 from rtl.pipe import delay
 from rtl.schedule import Issue
 
-__all__ = ["MacLanes", "mac_latency", "max_align_shift"]
+__all__ = ["MacLanes", "bias_delay", "mac_latency", "max_align_shift"]
 
 TREE_LEVELS_PER_STAGE = 2   # adder-tree levels between two registers
 
@@ -41,6 +41,11 @@ def mac_latency(cfg: HwConfig) -> int:
     """Cycles from an operation at the inputs of `MacLanes` to the accumulators that include it: operand
     select, product, the adder tree, the alignment shift, the accumulator (each registered)."""
     return 3 + tree_stages(cfg) + 1
+
+
+def bias_delay(cfg: HwConfig) -> int:
+    """Cycles after a LOAD at which `MacLanes` takes its bias word: when the LOAD reaches the accumulators."""
+    return mac_latency(cfg) - 1
 
 
 def max_align_shift(cfg: HwConfig) -> int:
@@ -76,7 +81,9 @@ class MacLanes(wiring.Component):
     shift : Signal(range(max_align_shift + 1)), in
         Left shift of this operation's products (``A_l - weight_frac``).
     bias : Signal(P * bias_bits), in
-        One bias-memory word (LOAD).
+        One bias-memory word, for a LOAD: presented `bias_delay` cycles after the LOAD, when it
+        reaches the accumulators (the core reads the bias memory late rather than carry the word
+        through every stage).
     acc : Signal(ArrayLayout(signed(acc_bits), P)), out
         The accumulators. They include an operation `mac_latency` cycles after it is presented, and
         hold until the next operation reaches them.
@@ -88,7 +95,7 @@ class MacLanes(wiring.Component):
 
     Stages: operand select (the top-down broadcast lane) | product (a multiplier with registered inputs
     and output, for the DSP blocks) | adder tree (`tree_stages`) | alignment shift | accumulate. The
-    operation, its lane and its bias travel with the data through the same registers.
+    operation and its lane travel with the data through the same registers.
 
     Implements the sums of `eqprop.hw.golden.step` (``matmul_exact(...) << (a - weight_frac)``, plus the bias).
     """
@@ -122,16 +129,14 @@ class MacLanes(wiring.Component):
         sb = cfg.state_bits
         prod_shape = signed(cfg.weight_bits + sb + 1)   # |w * s| <= weight_max * state_max
         dot_shape = signed(prod_shape.width + max(0, (p - 1).bit_length()))
-        ctrl = data.StructLayout({"op": Issue, "lane": range(p), "shift": range(max_align_shift(cfg) + 1),
-                                  "bias": p * cfg.bias_bits})
+        ctrl = data.StructLayout({"op": Issue, "lane": range(p), "shift": range(max_align_shift(cfg) + 1)})
 
         def stage(value, name):
             return delay(m, value, name=name)
 
         # the control record of each stage, beside the data
         c = [Signal(ctrl, name="ctrl0")]
-        m.d.comb += [c[0].op.eq(self.op), c[0].lane.eq(self.lane), c[0].shift.eq(self.shift),
-                     c[0].bias.eq(self.bias)]
+        m.d.comb += [c[0].op.eq(self.op), c[0].lane.eq(self.lane), c[0].shift.eq(self.shift)]
 
         def advance():
             c.append(stage(c[-1], f"ctrl{len(c)}"))
@@ -185,7 +190,7 @@ class MacLanes(wiring.Component):
         ca = advance()
 
         # accumulate
-        bias = lanes(ca.bias, cfg.bias_bits, p, signed=True)
+        bias = lanes(self.bias, cfg.bias_bits, p, signed=True)   # late: with the LOAD at this stage
         with m.Switch(ca.op):
             with m.Case(Issue.LOAD):
                 for i in range(p):

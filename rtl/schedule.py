@@ -66,11 +66,14 @@ def pipeline(cfg: HwConfig) -> dict[str, int]:
     ``state_write``: the new states are written; ``best``: the argmax of the block is in the
     best-so-far register; ``weight_write``, ``bias_write``: the update writes; ``step_drain``: cycles
     after a step's last issue before the next step may read its states (and RESULT may be taken);
-    ``update_drain``: cycles after the update's last issue before its last write is done.
+    ``update_drain``: cycles after the update's last issue before its last write is done;
+    ``load_bias_read``, ``neuron_read``, ``shadow_read``, ``update_bias_read``: when the core reads a
+    LOAD's bias, a FINISH's old states and targets, an update's shadow and bias word, so that the word
+    arrives, registered, at the stage that uses it.
     """
-    from rtl.mac import mac_latency
+    from rtl.mac import bias_delay, mac_latency
     from rtl.neuron import NEURON_LATENCY
-    from rtl.update import BIAS_UPDATE_LATENCY, WEIGHT_UPDATE_LATENCY
+    from rtl.update import BIAS_DELAY, BIAS_UPDATE_LATENCY, SHADOW_DELAY, WEIGHT_UPDATE_LATENCY
 
     mac = MEM_LATENCY
     neuron = mac + mac_latency(cfg)
@@ -79,7 +82,10 @@ def pipeline(cfg: HwConfig) -> dict[str, int]:
     weight_write, bias_write = MEM_LATENCY + WEIGHT_UPDATE_LATENCY, MEM_LATENCY + BIAS_UPDATE_LATENCY
     return {"mac": mac, "neuron": neuron, "state_write": state_write, "best": best,
             "weight_write": weight_write, "bias_write": bias_write,
-            "step_drain": best, "update_drain": max(weight_write, bias_write)}
+            "step_drain": best, "update_drain": max(weight_write, bias_write),
+            # late reads: a word a later stage needs is read then, not carried through the stages before
+            "load_bias_read": mac + bias_delay(cfg) - MEM_LATENCY, "neuron_read": neuron - MEM_LATENCY,
+            "shadow_read": mac + SHADOW_DELAY - MEM_LATENCY, "update_bias_read": mac + BIAS_DELAY - MEM_LATENCY}
 
 
 def cycle_model(cfg: HwConfig) -> dict[str, int]:

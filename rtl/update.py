@@ -19,14 +19,17 @@ from amaranth.lib.wiring import In, Out
 
 from eqprop.hw.formats import LR_SHIFT_MAX
 from eqprop.hw.hwconfig import HwConfig
-from rtl.fixed import lanes, saturate, shift_round, shift_round_var
+from rtl.fixed import lanes, round_addend_var, saturate, shift_round, shift_var
 from rtl.pipe import delay
 
-__all__ = ["BIAS_UPDATE_LATENCY", "LR_SHIFT_BITS", "WEIGHT_UPDATE_LATENCY", "BiasUpdate", "WeightUpdate",
-           "derive_weight"]
+__all__ = ["BIAS_DELAY", "BIAS_UPDATE_LATENCY", "LR_SHIFT_BITS", "SHADOW_DELAY", "WEIGHT_UPDATE_LATENCY",
+           "BiasUpdate", "WeightUpdate", "derive_weight"]
 
-WEIGHT_UPDATE_LATENCY = 6   # operands | products | contrast | R(contrast, k) | saturating shadow | weight
-BIAS_UPDATE_LATENCY = 4     # operands | contrast | R(contrast, k) | saturating bias
+# operands | products | contrast | rounding addend | shift | saturating shadow | weight
+WEIGHT_UPDATE_LATENCY = 7
+SHADOW_DELAY = 5            # the shadow word comes this many cycles after the rest, when it is added
+BIAS_UPDATE_LATENCY = 5     # operands | contrast | rounding addend | shift | saturating bias
+BIAS_DELAY = 4              # the bias word comes this many cycles after the rest, when it is added
 
 LR_SHIFT_BITS = LR_SHIFT_MAX.bit_length()   # a learning-rate shift register holds 0 .. LR_SHIFT_MAX
 
@@ -37,6 +40,18 @@ def derive_weight(cfg: HwConfig, shadow):
         thr = cfg.ternary_threshold_code
         return Mux(shadow >= thr, 1, Mux(shadow <= -thr, -1, 0))
     return saturate(shift_round(shadow, cfg.shadow_extra, cfg.rounding), -cfg.weight_max, cfg.weight_max)
+
+
+def _shift(m: Module, layer, lr_shift, bases: list[int]):
+    """The registered run-time shift of an update, ``bases[layer] + lr_shift`` (each layer's constant part
+    plus its LR_SHIFT register), and the range it lies in: ``(k, k_min, k_max)``."""
+    k_min, k_max = min(bases), max(bases) + (1 << LR_SHIFT_BITS) - 1
+    k = Signal(signed(max(k_max.bit_length(), (-k_min).bit_length()) + 2), name="k2")
+    with m.Switch(layer):
+        for l, base in enumerate(bases):
+            with m.Case(l):
+                m.d.sync += k.eq(base + lr_shift)
+    return k, k_min, k_max
 
 
 def _check(cfg) -> None:
@@ -63,7 +78,9 @@ class WeightUpdate(wiring.Component):
     pos, neg : Signal(P * state_bits), in
         s+_l and s-_l at the word's P columns.
     shadow : Signal(P * shadow_bits), in
-        The shadow word before the update.
+        The shadow word before the update, presented `SHADOW_DELAY` cycles after the word's other
+        inputs, when the update adds to it (the core reads the shadow memory late rather than carry
+        the word through the stages before).
     shadow_new : Signal(P * shadow_bits), out
     weight_new : Signal(P * weight_bits), out
         The updated shadow word and the forward weights derived from it.
@@ -93,27 +110,21 @@ class WeightUpdate(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, p, sb = self.cfg, self.cfg.mac_lanes, self.cfg.state_bits
-        lr_max = (1 << LR_SHIFT_BITS) - 1
-        # constant part of each layer's shift: weight_update_shift(l) without its learning rate
-        bases = [cfg.weight_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)]
-        k_min, k_max = min(bases), max(bases) + lr_max
-        left_max = max(0, -k_min)
+
         def later(value, name, count=1):
             return delay(m, value, count, name=name)
 
-        # stage 1: the operands (the multipliers' input registers); stage 2: the products
+        # stage 1: the operands (the multipliers' input registers); stage 2: the products, and beside
+        # them the shift: the layer's constant part of weight_update_shift(l) plus LR_SHIFT
         pos_row, neg_row = later(self.pos_row, "pos_row"), later(self.neg_row, "neg_row")
         pos = lanes(later(self.pos, "pos"), sb, p, signed=False)
         neg = lanes(later(self.neg, "neg"), sb, p, signed=False)
-        layer1, lr1 = later(self.layer, "layer"), later(self.lr_shift, "lr")
-        # the shift of this word: the layer's constant plus LR_SHIFT (stage 2, beside the products)
-        k2 = Signal(signed(max(k_max.bit_length(), (-k_min).bit_length()) + 2), name="k2")
-        with m.Switch(layer1):
-            for l, base in enumerate(bases):
-                with m.Case(l):
-                    m.d.sync += k2.eq(base + lr1)
+        k2, k_min, k_max = _shift(m, later(self.layer, "layer"), later(self.lr_shift, "lr"),
+                                  [cfg.weight_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
+        left_max = max(0, -k_min)
         k3 = later(k2, "k3")
-        shadow = lanes(later(self.shadow, "shadow", 4), cfg.shadow_bits, p, signed=True)   # for stage 5
+        k4 = later(k3, "k4")
+        shadow = lanes(self.shadow, cfg.shadow_bits, p, signed=True)   # late (SHADOW_DELAY), for stage 6
         for i in range(p):
             prod_p = Signal(unsigned(2 * sb), name=f"prod_pos{i}")
             prod_n = Signal(unsigned(2 * sb), name=f"prod_neg{i}")
@@ -121,10 +132,12 @@ class WeightUpdate(wiring.Component):
             # stage 3: the contrast, exact (fraction 2 state_bits)
             contrast = Signal(signed(2 * sb + 1), name=f"contrast{i}")
             m.d.sync += contrast.eq(prod_p - prod_n)
-            # stage 4: R(contrast, k) in shadow LSBs, k at run time
+            # stage 4: the rounding addend of R(contrast, k); stage 5: the shift, in shadow LSBs
+            total = Signal(signed(max(contrast.shape().width, k_max + 1) + 2), name=f"total{i}")
+            m.d.sync += total.eq(contrast + round_addend_var(contrast, k3, cfg.rounding, k_max=k_max))
             delta = Signal(signed(2 * sb + 2 + left_max), name=f"delta{i}")
-            m.d.sync += delta.eq(shift_round_var(contrast, k3, cfg.rounding, k_min=k_min, k_max=k_max))
-            # stage 5: the saturating shadow; stage 6: the weight derived from it
+            m.d.sync += delta.eq(shift_var(total, k4, k_min=k_min, k_max=k_max))
+            # stage 6: the saturating shadow; stage 7: the weight derived from it
             new = Signal(signed(cfg.shadow_bits), name=f"shadow{i}")
             m.d.sync += new.eq(saturate(shadow[i] + delta, -cfg.shadow_max, cfg.shadow_max))
             weight = Signal(signed(cfg.weight_bits), name=f"weight{i}")
@@ -151,6 +164,7 @@ class BiasUpdate(wiring.Component):
     pos, neg : Signal(P * state_bits), in
         s+_{l+1} and s-_{l+1} at the word's P neurons.
     bias : Signal(P * bias_bits), in
+        The bias word before the update, presented `BIAS_DELAY` cycles after the other inputs.
     bias_new : Signal(P * bias_bits), out
 
     Raises
@@ -176,30 +190,28 @@ class BiasUpdate(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, p, sb = self.cfg, self.cfg.mac_lanes, self.cfg.state_bits
-        lr_max = (1 << LR_SHIFT_BITS) - 1
-        bases = [cfg.bias_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)]
-        k_min, k_max = min(bases), max(bases) + lr_max
-        left_max = max(0, -k_min)
+
         def later(value, name, count=1):
             return delay(m, value, count, name=name)
 
-        # stage 1: the operands
+        # stage 1: the operands; stage 2 (beside the contrast): the shift, as in WeightUpdate
         pos = lanes(later(self.pos, "pos"), sb, p, signed=False)
         neg = lanes(later(self.neg, "neg"), sb, p, signed=False)
-        layer1, lr1 = later(self.layer, "layer"), later(self.lr_shift, "lr")
-        bias = lanes(later(self.bias, "bias", 3), cfg.bias_bits, p, signed=True)     # for stage 4
-        k2 = Signal(signed(max(k_max.bit_length(), (-k_min).bit_length()) + 2), name="k2")
-        with m.Switch(layer1):
-            for l, base in enumerate(bases):
-                with m.Case(l):
-                    m.d.sync += k2.eq(base + lr1)
+        bias = lanes(self.bias, cfg.bias_bits, p, signed=True)     # late (BIAS_DELAY), for stage 5
+        k2, k_min, k_max = _shift(m, later(self.layer, "layer"), later(self.lr_shift, "lr"),
+                                  [cfg.bias_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
+        left_max = max(0, -k_min)
+        k3 = later(k2, "k3")
         for i in range(p):
             # stage 2: the contrast, at the state fraction, exact
             contrast = Signal(signed(sb + 1), name=f"contrast{i}")
             m.d.sync += contrast.eq(pos[i] - neg[i])
-            # stage 3: R(contrast, k) in bias LSBs; stage 4: the saturating bias
+            # stage 3: the rounding addend of R(contrast, k); stage 4: the shift, in bias LSBs; stage 5:
+            # the saturating bias
+            total = Signal(signed(max(contrast.shape().width, k_max + 1) + 2), name=f"total{i}")
+            m.d.sync += total.eq(contrast + round_addend_var(contrast, k2, cfg.rounding, k_max=k_max))
             delta = Signal(signed(sb + 2 + left_max), name=f"delta{i}")
-            m.d.sync += delta.eq(shift_round_var(contrast, k2, cfg.rounding, k_min=k_min, k_max=k_max))
+            m.d.sync += delta.eq(shift_var(total, k3, k_min=k_min, k_max=k_max))
             new = Signal(signed(cfg.bias_bits), name=f"bias{i}")
             m.d.sync += new.eq(saturate(bias[i] + delta, -cfg.bias_max, cfg.bias_max))
             m.d.comb += self.bias_new.word_select(i, cfg.bias_bits).eq(new)

@@ -13,7 +13,7 @@ from eqprop.data import load_digits_split
 def test_fpga_figures_come_from_make_fpga_results(tmp_path):
     path = tmp_path / "fpga.json"
     path.write_text(json.dumps({"results": [
-        {"config": "ternary-p2-h32", "family": "ice40", "fmax_mhz": 40.0, "cycles_per_inference": 9000},
+        {"config": "ternary-p1-h32", "family": "ice40", "fmax_mhz": 40.0, "cycles_per_inference": 9000},
         {"config": "int8-p8", "family": "ecp5", "fmax_mhz": 80.0, "cycles_per_inference": 20791}]}))
     fpga = bench.fpga_fmax(path)
     assert fpga["fmax_mhz"] == 80.0 and fpga["source"] == str(path)

