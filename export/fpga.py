@@ -265,9 +265,10 @@ def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-# nextpnr's messages for a design larger than the device (packing or placement)
+# nextpnr's messages for a design larger than the device (packing or placement; the iCE40 placer says
+# "Failed to expand region" when the die has fewer cells than the design)
 _NO_FIT = re.compile(r"(more .* than available|no BELs remaining|Unable to place cell|unable to find a "
-                     r"placement location|Failed to expand region)", re.IGNORECASE)   # the last: more cells than the die
+                     r"placement location|Failed to expand region)", re.IGNORECASE)
 
 
 def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | None = None, seed: int = SEED,

@@ -14,19 +14,23 @@ from amaranth.hdl import Module, Mux, Signal
 __all__ = ["tournament"]
 
 
-def tournament(m: Module, valid, values, width: int, *, name: str = "argmax") -> tuple[Signal, Signal, Signal]:
+def tournament(m: Module, valid, values, width: int, *, name: str = "argmax",
+               registered: tuple[int, ...] = ()) -> tuple[Signal, Signal, Signal]:
     """The first maximum among the `valid` entries of `values` (unsigned, `width` bits each).
 
-    Adds combinational logic to `m` (latency 0) and returns ``(any_valid, value, index)``; `index`
-    is the lowest index holding the largest valid value (0 and an undefined value when none is valid).
+    Adds the comparator tree to `m` and returns ``(any_valid, value, index)``; `index` is the lowest
+    index holding the largest valid value (0 and an undefined value when none is valid). The tree is
+    combinational (latency 0), but for a register after each comparator level named in `registered`
+    (1 is the first level), so its latency is the number of those levels the tree has.
     """
     count = len(values)
 
-    def node(tag, ok, value, index):
+    def node(tag, ok, value, index, sync=False):
         # one signal per node, so that no nested expression is copied into every later stage
         sigs = (Signal(name=f"{name}_ok{tag}"), Signal(width, name=f"{name}_val{tag}"),
                 Signal(range(max(count, 1)), name=f"{name}_idx{tag}"))
-        m.d.comb += [sigs[0].eq(ok), sigs[1].eq(value), sigs[2].eq(index)]
+        domain = m.d.sync if sync else m.d.comb
+        domain += [sigs[0].eq(ok), sigs[1].eq(value), sigs[2].eq(index)]
         return sigs
 
     level = [node(i, valid[i], values[i], i) for i in range(count)]
@@ -36,8 +40,10 @@ def tournament(m: Module, valid, values, width: int, *, name: str = "argmax") ->
         for k in range(0, len(level) - 1, 2):
             (a_ok, a_v, a_i), (b_ok, b_v, b_i) = level[k], level[k + 1]
             take_b = b_ok & (~a_ok | (b_v > a_v))      # the higher index must be strictly larger
-            nxt.append(node(f"_{depth}_{k}", a_ok | b_ok, Mux(take_b, b_v, a_v), Mux(take_b, b_i, a_i)))
-        if len(level) % 2:
-            nxt.append(level[-1])
+            nxt.append(node(f"_{depth}_{k}", a_ok | b_ok, Mux(take_b, b_v, a_v), Mux(take_b, b_i, a_i),
+                            sync=depth + 1 in registered))
+        if len(level) % 2:   # the odd one out waits beside its level's register, if it has one
+            last = level[-1]
+            nxt.append(node(f"_{depth}_{len(level) - 1}", *last, sync=True) if depth + 1 in registered else last)
         level, depth = nxt, depth + 1
     return level[0]

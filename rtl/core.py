@@ -343,18 +343,22 @@ class Core(wiring.Component):
                 m.d.comb += [st_wr[k].addr.eq(bank_addr(k, rw.dst, rw.block)), st_wr[k].data.eq(s_new),
                              st_wr[k].en.eq(1)]
 
-        # argmax of the output layer (ties keep the lowest index): the block's winner (`rtl.argmax`),
-        # registered, then against the best of the earlier blocks, which it must beat strictly; the
-        # first block's winner is taken as it is
+        # argmax of the output layer (ties keep the lowest index): the block's winner (`rtl.argmax`, a
+        # register after its first comparator level), registered, then against the best of the earlier
+        # blocks, which it must beat strictly; the first block's winner is taken as it is
         top_lanes = lanes(neuron.s_new, sb, p, signed=False)
-        _, win_val, win_lane = tournament(m, [mask[i] for i in range(p)], top_lanes, sb)   # lane 0 always valid
-        win_ok = delay(m, (rw.issue == _Issue.FINISH) & (rw.layer == L - 1), name="win_ok")
-        win_first = delay(m, rw.block == 0, name="win_first")
+        inner = 1 if (p - 1).bit_length() >= 2 else 0      # a tree of one level needs no register inside
+        ok_t, val_t, lane_t = tournament(m, [mask[i] for i in range(p)], top_lanes, sb,   # lane 0 always valid
+                                         registered=(1,) if inner else ())
+        _, win_val, win_lane = (delay(m, v, 1 - inner, name=f"win_{i}") for i, v in enumerate((ok_t, val_t, lane_t)))
+        win_ok = delay(m, (rw.issue == _Issue.FINISH) & (rw.layer == L - 1), 2, name="win_ok")
+        win_first = delay(m, rw.block == 0, 2, name="win_first")
+        win_base = delay(m, rw.block * p, 1, name="win_base")
         win_val_r = delay(m, win_val, name="win_val")
-        win_idx_r = delay(m, (rw.block * p + win_lane)[:len(best_idx)], name="win_idx")
+        win_idx_r = delay(m, (win_base + win_lane)[:len(best_idx)], name="win_idx")
         with m.If(win_ok & (win_first | (win_val_r > best_val))):
             m.d.sync += [best_val.eq(win_val_r), best_idx.eq(win_idx_r)]
-        assert pipe["best"] == pipe["state_write"] + ARGMAX_LATENCY == pipe["state_write"] + 2
+        assert pipe["best"] == pipe["state_write"] + ARGMAX_LATENCY == pipe["state_write"] + 3
 
         # update lanes: the pos/neg states come from ports A/B (banks p_bank / m_bank, or the input)
         ru = rec[pipe["mac"]]

@@ -12,7 +12,7 @@ from amaranth.hdl import Const, Mux, Value
 
 from eqprop.hw.hwconfig import ROUNDINGS
 
-__all__ = ["lanes", "round_addend_var", "saturate", "shift_round", "shift_round_var", "shift_var"]
+__all__ = ["lanes", "round_addend_var", "round_half_var", "saturate", "shift_round", "shift_round_var", "shift_var"]
 
 
 def _check_mode(mode) -> None:
@@ -45,22 +45,31 @@ def shift_round(value, k: int, mode: str) -> Value:
     return (value + Mux(value < 0, half - 1, half)) >> k
 
 
-def round_addend_var(value, k, mode: str, *, k_max: int) -> Value:
+def round_half_var(k, *, k_max: int) -> Value:
+    """2**(k-1) for a run-time `k` in 1 .. `k_max`, 0 for ``k <= 0``: the half LSB that rounding to
+    nearest adds before a right shift by `k` (a decoder; a pipeline may register it ahead of the adder)."""
+    k = Value.cast(k)
+    right = Mux(k > 0, k, 0).as_unsigned()[:max(1, k_max.bit_length())]     # 0 .. k_max
+    return (Value.cast(1) << right) >> 1
+
+
+def round_addend_var(value, k, mode: str, *, k_max: int, half=None, half_less_one=None) -> Value:
     """What `shift_round_var` adds to `value` before its right shift by a run-time `k`: 0 for ``floor``
     or ``k <= 0``, 2**(k-1) for ``half_up``, and 2**(k-1) less one on a negative value for ``half_away``.
 
-    With `shift_var` it splits `shift_round_var` into an adder and a shifter, which a pipeline can
-    register apart (`rtl.update`)."""
+    `half` and `half_less_one`, if given, are `round_half_var` of `k` and one less, computed (and
+    registered) earlier, so that only a multiplexer is left before the adder. With `shift_var` this
+    splits `shift_round_var` into an adder and a shifter, which a pipeline registers apart (`rtl.update`)."""
     _check_mode(mode)
     value, k = Value.cast(value), Value.cast(k)
     if mode == "floor" or k_max <= 0:
         return Const(0, 1)
-    right = Mux(k > 0, k, 0).as_unsigned()[:k_max.bit_length()]     # 0 .. k_max
-    half = (Value.cast(1) << right) >> 1      # 2**(k-1), or 0 when k <= 0
+    half = round_half_var(k, k_max=k_max) if half is None else Value.cast(half)
     if mode == "half_up" or not value.shape().signed:
         return half
     # as in `shift_round`: (v + half - [v < 0]) >> k; only when k > 0, so half >= 1
-    return Mux((value < 0) & (k > 0), half - 1, half)
+    less = half - 1 if half_less_one is None else Value.cast(half_less_one)
+    return Mux((value < 0) & (k > 0), less, half)
 
 
 def shift_var(value, k, *, k_min: int, k_max: int) -> Value:

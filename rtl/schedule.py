@@ -28,7 +28,7 @@ __all__ = ["ARGMAX_LATENCY", "BANKS", "MEM_LATENCY", "Issue", "Phase", "blocks",
 
 BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
 MEM_LATENCY = 2      # issue to registered read data: the synchronous read, then a register after the port
-ARGMAX_LATENCY = 2   # the block's winner, then the best of the blocks so far
+ARGMAX_LATENCY = 3   # the block's winner (its first comparator level, the rest), the best of the blocks so far
 
 
 class Phase(enum.Enum, shape=2):

@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from eqprop.hw.formats import LR_SHIFT_MAX
 from eqprop.hw.hwconfig import HwConfig
-from rtl.fixed import lanes, round_addend_var, saturate, shift_round, shift_var
+from rtl.fixed import lanes, round_addend_var, round_half_var, saturate, shift_round, shift_var
 from rtl.pipe import delay
 
 __all__ = ["BIAS_DELAY", "BIAS_UPDATE_LATENCY", "LR_SHIFT_BITS", "SHADOW_DELAY", "WEIGHT_UPDATE_LATENCY",
@@ -43,15 +43,24 @@ def derive_weight(cfg: HwConfig, shadow):
 
 
 def _shift(m: Module, layer, lr_shift, bases: list[int]):
-    """The registered run-time shift of an update, ``bases[layer] + lr_shift`` (each layer's constant part
-    plus its LR_SHIFT register), and the range it lies in: ``(k, k_min, k_max)``."""
+    """The run-time shift of an update, ``bases[layer] + lr_shift`` (each layer's constant part plus its
+    LR_SHIFT register), and the range it lies in: ``(k, k_registered, k_min, k_max)``."""
     k_min, k_max = min(bases), max(bases) + (1 << LR_SHIFT_BITS) - 1
-    k = Signal(signed(max(k_max.bit_length(), (-k_min).bit_length()) + 2), name="k2")
+    k = Signal(signed(max(k_max.bit_length(), (-k_min).bit_length()) + 2), name="k1")
     with m.Switch(layer):
         for l, base in enumerate(bases):
             with m.Case(l):
-                m.d.sync += k.eq(base + lr_shift)
-    return k, k_min, k_max
+                m.d.comb += k.eq(base + lr_shift)
+    return k, delay(m, k, name="k2"), k_min, k_max
+
+
+def _halves(m: Module, k, k_max: int):
+    """`rtl.fixed.round_half_var` of `k` and one less, registered: the rounding addend's decoder and
+    decrement a stage ahead of its adder."""
+    half = Signal(k_max + 1, name="half")
+    less = Signal(k_max + 1, name="half_less_one")
+    m.d.sync += [half.eq(round_half_var(k, k_max=k_max)), less.eq(round_half_var(k, k_max=k_max) - 1)]
+    return half, less
 
 
 def _check(cfg) -> None:
@@ -119,11 +128,12 @@ class WeightUpdate(wiring.Component):
         pos_row, neg_row = later(self.pos_row, "pos_row"), later(self.neg_row, "neg_row")
         pos = lanes(later(self.pos, "pos"), sb, p, signed=False)
         neg = lanes(later(self.neg, "neg"), sb, p, signed=False)
-        k2, k_min, k_max = _shift(m, later(self.layer, "layer"), later(self.lr_shift, "lr"),
-                                  [cfg.weight_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
+        k1, k2, k_min, k_max = _shift(m, later(self.layer, "layer"), later(self.lr_shift, "lr"),
+                                      [cfg.weight_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
         left_max = max(0, -k_min)
         k3 = later(k2, "k3")
         k4 = later(k3, "k4")
+        half3, half3m = _halves(m, k2, k_max)    # stage 3: the rounding half of k, ready for stage 4
         shadow = lanes(self.shadow, cfg.shadow_bits, p, signed=True)   # late (SHADOW_DELAY), for stage 6
         for i in range(p):
             prod_p = Signal(unsigned(2 * sb), name=f"prod_pos{i}")
@@ -134,7 +144,8 @@ class WeightUpdate(wiring.Component):
             m.d.sync += contrast.eq(prod_p - prod_n)
             # stage 4: the rounding addend of R(contrast, k); stage 5: the shift, in shadow LSBs
             total = Signal(signed(max(contrast.shape().width, k_max + 1) + 2), name=f"total{i}")
-            m.d.sync += total.eq(contrast + round_addend_var(contrast, k3, cfg.rounding, k_max=k_max))
+            m.d.sync += total.eq(contrast + round_addend_var(contrast, k3, cfg.rounding, k_max=k_max,
+                                                             half=half3, half_less_one=half3m))
             delta = Signal(signed(2 * sb + 2 + left_max), name=f"delta{i}")
             m.d.sync += delta.eq(shift_var(total, k4, k_min=k_min, k_max=k_max))
             # stage 6: the saturating shadow; stage 7: the weight derived from it
@@ -198,10 +209,11 @@ class BiasUpdate(wiring.Component):
         pos = lanes(later(self.pos, "pos"), sb, p, signed=False)
         neg = lanes(later(self.neg, "neg"), sb, p, signed=False)
         bias = lanes(self.bias, cfg.bias_bits, p, signed=True)     # late (BIAS_DELAY), for stage 5
-        k2, k_min, k_max = _shift(m, later(self.layer, "layer"), later(self.lr_shift, "lr"),
-                                  [cfg.bias_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
+        k1, k2, k_min, k_max = _shift(m, later(self.layer, "layer"), later(self.lr_shift, "lr"),
+                                      [cfg.bias_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
         left_max = max(0, -k_min)
         k3 = later(k2, "k3")
+        half2, half2m = _halves(m, k1, k_max)    # stage 2: the rounding half of k, ready for stage 3
         for i in range(p):
             # stage 2: the contrast, at the state fraction, exact
             contrast = Signal(signed(sb + 1), name=f"contrast{i}")
@@ -209,7 +221,8 @@ class BiasUpdate(wiring.Component):
             # stage 3: the rounding addend of R(contrast, k); stage 4: the shift, in bias LSBs; stage 5:
             # the saturating bias
             total = Signal(signed(max(contrast.shape().width, k_max + 1) + 2), name=f"total{i}")
-            m.d.sync += total.eq(contrast + round_addend_var(contrast, k2, cfg.rounding, k_max=k_max))
+            m.d.sync += total.eq(contrast + round_addend_var(contrast, k2, cfg.rounding, k_max=k_max,
+                                                             half=half2, half_less_one=half2m))
             delta = Signal(signed(sb + 2 + left_max), name=f"delta{i}")
             m.d.sync += delta.eq(shift_var(total, k3, k_min=k_min, k_max=k_max))
             new = Signal(signed(cfg.bias_bits), name=f"bias{i}")

@@ -19,11 +19,14 @@ def ref_argmax(valid, values):
     return True, int(values[i]), i
 
 
-def rtl_argmax(cases, count):
+def rtl_argmax(cases, count, registered=()):
+    """The tree's answer for each case; with a register after a level, one case per cycle and each
+    answer a cycle later."""
     m = Module()
     valid = [Signal(name=f"valid{i}") for i in range(count)]
     values = [Signal(WIDTH, name=f"value{i}") for i in range(count)]
-    ok, val, idx = tournament(m, valid, values, WIDTH)
+    ok, val, idx = tournament(m, valid, values, WIDTH, registered=registered)
+    latency = sum(1 for level in registered if level <= (count - 1).bit_length())
     got = []
 
     async def tb(ctx):
@@ -31,19 +34,22 @@ def rtl_argmax(cases, count):
             for i in range(count):
                 ctx.set(valid[i], int(v_ok[i]))
                 ctx.set(values[i], int(v_val[i]))
+            if latency:
+                await ctx.tick()     # the register takes this case; its answer shows after the edge
             got.append((bool(ctx.get(ok)), ctx.get(val), ctx.get(idx)))
 
-    run(m, tb, clock=False)
+    run(m, tb, clock=bool(latency))
     return got
 
 
+@pytest.mark.parametrize("registered", [(), (1,)])
 @pytest.mark.parametrize("count", [1, 2, 3, 5, 8, 9])
-def test_tournament_matches_first_argmax(count):
+def test_tournament_matches_first_argmax(count, registered):
     rng = np.random.default_rng(count)
     cases = [(rng.random(count) < 0.8, rng.integers(0, 1 << WIDTH, count)) for _ in range(300)]
     cases.append((np.ones(count, bool), np.full(count, 5)))          # all tied: index 0
     cases.append((np.arange(count) > 0, np.full(count, 7)))          # lane 0 invalid: index 1 (or none)
-    for n, (got, (v_ok, v_val)) in enumerate(zip(rtl_argmax(cases, count), cases, strict=True)):
+    for n, (got, (v_ok, v_val)) in enumerate(zip(rtl_argmax(cases, count, registered), cases, strict=True)):
         want = ref_argmax(v_ok, v_val)
         if not want[0]:
             assert not got[0], f"case {n}: no valid entry, got {got}"
