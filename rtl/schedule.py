@@ -27,7 +27,7 @@ from eqprop.hw.hwconfig import HwConfig
 __all__ = ["ARGMAX_LATENCY", "BANKS", "MEM_LATENCY", "Issue", "Phase", "blocks", "cycle_model", "pipeline"]
 
 BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
-MEM_LATENCY = 2      # issue to registered read data: the synchronous read, then a register after the port
+MEM_LATENCY = 2      # issue to registered read data: the synchronous read, then the select and a register
 ARGMAX_LATENCY = 3   # the block's winner (its first comparator level, the rest), the best of the blocks so far
 
 

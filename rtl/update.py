@@ -128,8 +128,8 @@ class WeightUpdate(wiring.Component):
         pos_row, neg_row = later(self.pos_row, "pos_row"), later(self.neg_row, "neg_row")
         pos = lanes(later(self.pos, "pos"), sb, p, signed=False)
         neg = lanes(later(self.neg, "neg"), sb, p, signed=False)
-        k1, k2, k_min, k_max = _shift(m, later(self.layer, "layer"), later(self.lr_shift, "lr"),
-                                      [cfg.weight_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
+        _, k2, k_min, k_max = _shift(m, later(self.layer, "layer"), later(self.lr_shift, "lr"),
+                                     [cfg.weight_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
         left_max = max(0, -k_min)
         k3 = later(k2, "k3")
         k4 = later(k3, "k4")
