@@ -8,7 +8,11 @@ the golden model under Amaranth's simulator (``tests/rtl``):
                   ternary lanes add or subtract
 - `rtl.neuron`    hard-sigmoid activation, output nudge and step-size mixing of P neurons
 - `rtl.update`    shadow-weight and bias update lanes with weight re-derivation (`golden.contrast_update`)
-- `rtl.schedule`  the cycle-by-cycle schedule, state-bank plan and exact cycle model
-- `rtl.core`      memories, datapath and control FSM running INFER, TRAIN and RELAX commands
+- `rtl.schedule`  the schedule, described once: the runs each command issues, the state-bank plan,
+                  the pipeline's latencies and the exact cycle model
+- `rtl.controller` the FSM, generated from the schedule's tables; it issues one control record a cycle
+- `rtl.datapath`  the pipeline the record travels through: reads, lanes, argmax, writes
+- `rtl.memories`  the memories and the host's access to them
+- `rtl.core`      the three above put together, running INFER, TRAIN and RELAX commands
 - `rtl.axil`      the top level: an AXI4-Lite slave over the register map of `eqprop.hw.formats`
 """

@@ -1,8 +1,11 @@
-"""The schedule of the core: what one relaxation step and one update issue, cycle by cycle, the bank
-plan of the states, and the exact cycle model (`cycle_model`) that a test checks against simulation.
+"""The schedule of the core, in one place: what a command issues, cycle by cycle (`RELAX_BLOCK`,
+`UPDATE_LAYER`, `command_phases`), the bank plan of the states, the pipeline's latencies (`pipeline`),
+and the exact cycle model (`cycle_model`). `rtl.controller.Controller` is generated from the same
+tables, so the FSM and the model cannot drift apart; `issues` lists every cycle of a command, and a test
+checks the controller against it cycle by cycle.
 
 One relaxation step visits the weight layers in order; for each block of P neurons of layer l (state
-s_{l+1}) the FSM of `rtl.core.Core` issues one memory word per cycle::
+s_{l+1}) the controller runs `RELAX_BLOCK`, one memory word per cycle::
 
     Relax-Load-Bias   acc[0..P) <- b_l[block]                                        1 cycle
     Relax-Top-Down    acc[0..P) += W_{l+1}[j, block] * s_{l+2}[j]   for each j       n_{l+2} cycles (l < L-1)
@@ -14,17 +17,23 @@ memories and the argmax). Every step reads the states of one bank and writes ano
 synchronous update of `eqprop.hw.golden.step`); each state memory holds `BANKS` banks. The free phase
 alternates banks 0 and 1, the positive phase starts from the free states and alternates 2 and 3, and
 the negative phase alternates the two banks the other phases left free, so the free states survive
-for the negative phase and the update reads both nudged states directly. The update visits every
-bias word of a layer (``Update-Bias``), then every weight word once (``Update-Weights``).
+for the negative phase and the update reads both nudged states directly. The update runs
+`UPDATE_LAYER` for each layer: every bias word (``Update-Bias``), then every weight word once
+(``Update-Weights``). Each phase and the update begin with one set-up cycle (`SETUP`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
 from amaranth.lib import enum
 
+from eqprop.hw.formats import Mode
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["ARGMAX_LATENCY", "BANKS", "MEM_LATENCY", "Issue", "Phase", "blocks", "cycle_model", "pipeline"]
+__all__ = ["ARGMAX_LATENCY", "BANKS", "MEM_LATENCY", "RELAX_BLOCK", "SETUP", "UPDATE_LAYER", "Issue", "Phase", "Run",
+           "block_rows", "blocks", "command_phases", "cycle_model", "issues", "phase_steps", "pipeline", "words"]
 
 BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
 MEM_LATENCY = 2      # issue to registered read data: the synchronous read, then the select and a register
@@ -51,9 +60,86 @@ class Issue(enum.Enum, shape=3):
     UPD_WEIGHT = 6    # one shadow/weight word of the update
 
 
+SETUP = 1   # the set-up cycle of each phase and of the update
+
+
 def blocks(cfg: HwConfig, l: int) -> int:
     """Neuron blocks of weight layer l: ceil(n_{l+1} / P)."""
     return -(-cfg.sizes[l + 1] // cfg.mac_lanes)
+
+
+def words(cfg: HwConfig, k: int) -> int:
+    """Memory words of state k (and of one row of weight layer k): ceil(n_k / P)."""
+    return -(-cfg.sizes[k] // cfg.mac_lanes)
+
+
+def block_rows(cfg: HwConfig, l: int) -> list[int]:
+    """Neurons in each block of weight layer l: P, and fewer in the last block when P does not divide
+    n_{l+1}."""
+    p, n = cfg.mac_lanes, cfg.sizes[l + 1]
+    return [min(p, n - b * p) for b in range(blocks(cfg, l))]
+
+
+@dataclass(frozen=True)
+class Run:
+    """`count` consecutive issues of one kind, one per cycle: one state of the controller's FSM.
+
+    ``count(cfg, l, rows)`` is the length of the run in weight layer l, in a block of ``rows`` neurons
+    (`block_rows`; runs of the update ignore it). A run of length 0 is skipped.
+    """
+
+    state: str
+    issue: Issue
+    count: Callable[[HwConfig, int, int], int]
+
+
+# One block of a relaxation step, in order (see the module's docstring).
+RELAX_BLOCK: tuple[Run, ...] = (
+    Run("Relax-Load-Bias", Issue.LOAD, lambda cfg, l, rows: 1),
+    Run("Relax-Top-Down", Issue.TOP_DOWN, lambda cfg, l, rows: cfg.sizes[l + 2] if l + 1 < cfg.n_layers else 0),
+    Run("Relax-Bottom-Up", Issue.BOTTOM_UP, lambda cfg, l, rows: rows * words(cfg, l)),
+    Run("Relax-Finish", Issue.FINISH, lambda cfg, l, rows: 1),
+)
+
+# One layer of the update, in order: every bias word, then every weight word once.
+UPDATE_LAYER: tuple[Run, ...] = (
+    Run("Update-Bias", Issue.UPD_BIAS, lambda cfg, l, rows: blocks(cfg, l)),
+    Run("Update-Weights", Issue.UPD_WEIGHT, lambda cfg, l, rows: cfg.sizes[l + 1] * words(cfg, l)),
+)
+
+
+def command_phases(cfg: HwConfig, mode: Mode) -> tuple[Phase, ...]:
+    """The relaxation phases a command runs, in order; TRAIN then runs the update."""
+    if mode == Mode.TRAIN:
+        return (Phase.FREE, Phase.PLUS, Phase.MINUS) if cfg.estimator == "symmetric" else (Phase.FREE, Phase.PLUS)
+    return (Phase.FREE,)
+
+
+def phase_steps(cfg: HwConfig, phase: Phase) -> int:
+    """Relaxation steps of a phase: T free, K nudged."""
+    return cfg.free_steps if phase == Phase.FREE else cfg.nudge_steps
+
+
+def issues(cfg: HwConfig, mode: Mode) -> Iterator[tuple[Issue, int, int]]:
+    """Every clock cycle of a command from the cycle after START to the cycle that sets DONE, as
+    ``(issue, layer, block)``: `Issue.NONE` (layer and block 0) in the set-up and drain cycles. Its
+    length is `cycle_model`'s figure; the controller issues exactly this sequence (tests/rtl)."""
+    pipe = pipeline(cfg)
+    for phase in command_phases(cfg, mode):
+        yield from [(Issue.NONE, 0, 0)] * SETUP
+        for _ in range(phase_steps(cfg, phase)):
+            for l in range(cfg.n_layers):
+                for b, rows in enumerate(block_rows(cfg, l)):
+                    for run in RELAX_BLOCK:
+                        yield from [(run.issue, l, b)] * run.count(cfg, l, rows)
+            yield from [(Issue.NONE, 0, 0)] * pipe["step_drain"]
+    if mode == Mode.TRAIN:
+        yield from [(Issue.NONE, 0, 0)] * SETUP
+        for l in range(cfg.n_layers):
+            for run in UPDATE_LAYER:
+                for i in range(run.count(cfg, l, 0)):
+                    yield run.issue, l, i if run.issue == Issue.UPD_BIAS else 0
+        yield from [(Issue.NONE, 0, 0)] * pipe["update_drain"]
 
 
 def pipeline(cfg: HwConfig) -> dict[str, int]:
@@ -89,27 +175,26 @@ def pipeline(cfg: HwConfig) -> dict[str, int]:
 
 
 def cycle_model(cfg: HwConfig) -> dict[str, int]:
-    """Exact clock cycles of each command of `rtl.core.Core` for `cfg` (P = ``cfg.mac_lanes``).
+    """Exact clock cycles of each command of `rtl.core.Core` for `cfg` (P = ``cfg.mac_lanes``): the
+    lengths of the runs of `RELAX_BLOCK` and `UPDATE_LAYER`, the set-up cycles and the drains
+    (`pipeline`), added up; the same sum as ``len(list(issues(cfg, mode)))``.
 
     Returns ``step`` (one relaxation step), ``update`` (the update phase), ``infer`` (INFER and
     RELAX), ``train`` (TRAIN), and ``mac_bound_step``: the MACs of one step over P, the bound
-    that the step approaches. Each phase costs one set-up cycle; each neuron block one bias-load and
-    one finish cycle; the update one cycle per bias word and per weight word; each step and the update
-    end with the pipeline's drain (`pipeline`).
+    that the step approaches.
     """
-    n, p, L = cfg.sizes, cfg.mac_lanes, cfg.n_layers
     pipe = pipeline(cfg)
-    step = pipe["step_drain"]
-    update = 1 + pipe["update_drain"]   # set-up and drain
-    for l in range(L):
-        words = -(-n[l] // p)
-        top_down = n[l + 2] if l + 1 < L else 0
-        step += blocks(cfg, l) * (2 + top_down) + n[l + 1] * words
-        update += blocks(cfg, l) + n[l + 1] * words
-    infer = 1 + cfg.free_steps * step
-    nudged = (2 if cfg.estimator == "symmetric" else 1) * (1 + cfg.nudge_steps * step)
-    return {"step": step, "update": update, "infer": infer, "train": infer + nudged + update,
-            "mac_bound_step": -(-cfg.macs_per_step() // p)}
+    L = cfg.n_layers
+    step = pipe["step_drain"] + sum(run.count(cfg, l, rows) for l in range(L) for rows in block_rows(cfg, l)
+                                    for run in RELAX_BLOCK)
+    update = SETUP + sum(run.count(cfg, l, 0) for l in range(L) for run in UPDATE_LAYER) + pipe["update_drain"]
+
+    def relax(mode):
+        return sum(SETUP + phase_steps(cfg, ph) * step for ph in command_phases(cfg, mode))
+
+    infer = relax(Mode.INFER)
+    return {"step": step, "update": update, "infer": infer, "train": relax(Mode.TRAIN) + update,
+            "mac_bound_step": -(-cfg.macs_per_step() // cfg.mac_lanes)}
 
 
 def cycle_table(cfg: HwConfig, lanes=(1, 4, 8, 16)) -> list[dict]:

@@ -1,0 +1,349 @@
+"""The core's controller: the FSM that runs a command and issues one memory word per cycle.
+
+The FSM is generated from the tables of `rtl.schedule`, the same ones its cycle model adds up: each
+`Run` of `RELAX_BLOCK` and `UPDATE_LAYER` is one state, which issues the run's `Issue` every cycle
+while a down-counter, loaded on entry with the run's length in that layer (and block), counts to zero;
+a run of length 0 is skipped. `command_phases` chains the phases of a command, each with one set-up
+cycle, and each step and the update end with the pipeline's drain (`rtl.schedule.pipeline`).
+
+What each cycle issues leaves on the ``issue`` stream as a control record (`issue_layout`): the
+issue, the layer and block, the addresses of the words to read, and the flags the later stages need.
+The counter decides when a run ends; the address walks (`_walks`) decide what it reads.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from eqprop.hw.formats import Mode, memory_layout
+from eqprop.hw.hwconfig import HwConfig
+from rtl.mac import max_align_shift
+from rtl.schedule import (
+    BANKS,
+    RELAX_BLOCK,
+    SETUP,
+    UPDATE_LAYER,
+    Issue,
+    Phase,
+    block_rows,
+    blocks,
+    command_phases,
+    phase_steps,
+    pipeline,
+    words,
+)
+
+__all__ = ["Controller", "issue_layout"]
+
+_SETUP_STATE = {Phase.FREE: "Free-Phase", Phase.PLUS: "Nudge-Plus", Phase.MINUS: "Nudge-Minus"}
+
+
+def issue_layout(cfg: HwConfig) -> data.StructLayout:
+    """The control record of one issue, which travels beside its data through the pipeline."""
+    L, p = cfg.n_layers, cfg.mac_lanes
+    max_words = max(r.depth for r in memory_layout(cfg).values())
+    return data.StructLayout({
+        "issue": Issue,
+        "layer": range(L),                     # weight layer l
+        "block": range(max(blocks(cfg, l) for l in range(L)) + 1),   # neuron block (relaxation, bias update)
+        "tail": 1,                             # the block is the layer's last
+        "lane": range(p),                      # accumulator lane (bottom-up row, top-down state lane, update row)
+        "waddr": range(max_words + 1),         # weight and shadow word
+        "sword": range(max(words(cfg, k) for k in range(L + 1)) + 1),   # state word (columns of the update)
+        "rword": range(max(words(cfg, k) for k in range(L + 1)) + 1),   # the update's row word, of state l+1
+        "wl": range(L),                        # weight memory the word comes from
+        "sk": range(L + 1),                    # state memory the word comes from
+        "zero": 1,                             # states of layers >= 1 read as zero (the free phase's start)
+        "dst": range(BANKS),                   # state bank the step writes
+        "sign": signed(2),                     # the phase's nudge: 0, +1, -1
+        "shift": range(max_align_shift(cfg) + 1),   # left shift of the products into the accumulator
+    })
+
+
+class Controller(wiring.Component):
+    """The FSM of `rtl.core.Core`: runs INFER, RELAX and TRAIN as `rtl.schedule` describes.
+
+    Parameters
+    ----------
+    cfg : HwConfig
+
+    Members
+    -------
+    start, mode, clear : in
+        As `rtl.core.Core`'s (a ``mode`` other than INFER, TRAIN or RELAX is ignored).
+    best : Signal(range(n_out)), in
+        The datapath's argmax of the output states, valid at the end of each step's drain.
+    busy, done, result, cycles, steps, step_done, step_bank, phase : out
+        As `rtl.core.Core`'s.
+    issue : stream (always ready), out
+        One `issue_layout` record per cycle; ``valid`` when the cycle issues anything.
+    src, m_bank : Signal(2), out
+        The bank the step reads (the positive bank in the update), and the negative phase's bank.
+    cur, cur_zero : out
+        The bank the host's STATE window shows, and whether it reads as zeros (after a clear).
+    """
+
+    def __init__(self, *, cfg: HwConfig):
+        if not isinstance(cfg, HwConfig):
+            raise TypeError(f"Configuration must be a HwConfig, not {cfg!r}")
+        self.cfg = cfg
+        super().__init__({
+            "start": In(1), "mode": In(2), "clear": In(1),
+            "best": In(range(cfg.sizes[-1])),
+            "busy": Out(1), "done": Out(1), "result": Out(range(cfg.sizes[-1])),
+            "cycles": Out(32), "steps": Out(32), "step_done": Out(1), "step_bank": Out(range(BANKS)),
+            "phase": Out(Phase),
+            "issue": Out(stream.Signature(issue_layout(cfg), always_ready=True)),
+            "src": Out(range(BANKS)), "m_bank": Out(range(BANKS)),
+            "cur": Out(range(BANKS)), "cur_zero": Out(1, init=1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        L, p = cfg.n_layers, cfg.mac_lanes
+        nw = [words(cfg, k) for k in range(L + 1)]
+        pipe = pipeline(cfg)
+        out = self.issue.payload
+
+        # phase and banks
+        mode = Signal(2)
+        phase, sign = Signal(Phase), Signal(signed(2))
+        src, dst, alt = Signal(range(BANKS)), Signal(range(BANKS)), Signal(range(BANKS))   # read, write, next write
+        f_bank, p_bank, m_bank = Signal(range(BANKS)), Signal(range(BANKS)), Signal(range(BANKS))
+        zero_src = Signal()
+        steps_left = Signal(range(max(cfg.free_steps, cfg.nudge_steps) + 1))
+
+        # where the schedule is: layer, block, and the cycles left in the current run (or drain)
+        layer = Signal(range(L))
+        block = Signal.like(out.block)
+        longest = max(max(run.count(cfg, l, rows) for l in range(L) for rows in block_rows(cfg, l)
+                          for run in RELAX_BLOCK + UPDATE_LAYER), pipe["step_drain"], pipe["update_drain"])
+        left = Signal(range(longest))
+
+        # the address walks
+        waddr, td_addr = Signal.like(out.waddr), Signal.like(out.waddr)   # running weight word; top-down word
+        j_word, j_lane = Signal.like(out.sword), Signal(range(p))          # top-down: upper state j
+        word, row = Signal.like(out.sword), Signal(range(p))               # column word, row in the block
+        row_word, row_lane = Signal.like(out.rword), Signal(range(p))      # the update's row
+
+        def per_layer(values, sel=layer):
+            """A constant of the selected layer (a small mux over L constants)."""
+            value = Signal(range(min(min(values), 0), max(max(values), 0) + 1))
+            with m.Switch(sel):
+                for l, v in enumerate(values):
+                    with m.Case(l):
+                        m.d.comb += value.eq(v)
+            return value
+
+        last_block = per_layer([blocks(cfg, l) - 1 for l in range(L)])
+        last_word = per_layer([nw[l] - 1 for l in range(L)])
+        wpr_up = per_layer([nw[l + 1] if l + 1 < L else 1 for l in range(L)])     # words per row of W_{l+1}
+        td_shift = per_layer([cfg.acc_align(l) - cfg.weight_frac[l + 1] if l + 1 < L else 0 for l in range(L)])
+        bu_shift = per_layer([cfg.acc_align(l) - cfg.weight_frac[l] for l in range(L)])
+        tail = Signal()
+        m.d.comb += tail.eq(block == last_block)
+
+        # ------------------------------------------------------------------------------------------
+        # the record of this cycle (an issue's state below adds what it reads)
+
+        m.d.comb += [out.layer.eq(layer), out.block.eq(block), out.tail.eq(tail), out.waddr.eq(waddr),
+                     out.zero.eq(zero_src), out.dst.eq(dst), out.sign.eq(sign), out.shift.eq(bu_shift),
+                     self.issue.valid.eq(out.issue != Issue.NONE)]
+
+        def issue_td():     # W_{l+1}[j, block] * s_{l+2}[j]: weight word j * words(l+1) + block, state word j // P
+            m.d.comb += [out.wl.eq(layer + 1), out.sk.eq(layer + 2), out.sword.eq(j_word), out.lane.eq(j_lane),
+                         out.waddr.eq(td_addr), out.shift.eq(td_shift)]
+            m.d.sync += td_addr.eq(td_addr + wpr_up)
+            with m.If(j_lane == p - 1):
+                m.d.sync += [j_lane.eq(0), j_word.eq(j_word + 1)]
+            with m.Else():
+                m.d.sync += j_lane.eq(j_lane + 1)
+
+        def issue_bu():     # W_l[r, word] . s_l[word] into acc[r - block * P]; weight words in address order
+            m.d.comb += [out.wl.eq(layer), out.sk.eq(layer), out.sword.eq(word), out.lane.eq(row)]
+            m.d.sync += [waddr.eq(waddr + 1), word.eq(word + 1)]
+            with m.If(word == last_word):
+                m.d.sync += [word.eq(0), row.eq(row + 1)]
+
+        def issue_ub():     # b_l[block] += R(s+_{l+1} - s-_{l+1})
+            m.d.comb += out.sword.eq(block)
+            m.d.sync += block.eq(block + 1)
+
+        def issue_uw():     # shadow_l[r, word]: state l+1 at the row's word, state l at the column word
+            m.d.comb += [out.lane.eq(row_lane), out.sword.eq(word), out.rword.eq(row_word)]
+            m.d.sync += [waddr.eq(waddr + 1), word.eq(word + 1)]
+            with m.If(word == last_word):
+                m.d.sync += word.eq(0)
+                with m.If(row_lane == p - 1):
+                    m.d.sync += [row_lane.eq(0), row_word.eq(row_word + 1)]
+                with m.Else():
+                    m.d.sync += row_lane.eq(row_lane + 1)
+
+        # each issue's address walk: (a cycle of the run, its reset on entering the run)
+        walks = {
+            Issue.LOAD: (lambda: None, []),
+            Issue.TOP_DOWN: (issue_td, [j_word.eq(0), j_lane.eq(0), td_addr.eq(block)]),
+            Issue.BOTTOM_UP: (issue_bu, [row.eq(0), word.eq(0)]),
+            Issue.FINISH: (lambda: None, []),
+            Issue.UPD_BIAS: (issue_ub, []),
+            Issue.UPD_WEIGHT: (issue_uw, [row_word.eq(0), row_lane.eq(0), word.eq(0)]),
+        }
+
+        # ------------------------------------------------------------------------------------------
+        # moving through the runs
+
+        def enter(group, k, sel, tail_of, otherwise):
+            """Enter the first run of `group` from index `k` on that is not empty in layer `sel` (an int or
+            a Value), loading its length less one; `tail_of(l)`: whether the block entered is the layer's
+            last. With no such run, `otherwise()`."""
+            def case(l):
+                for run in group[k:]:
+                    counts = {run.count(cfg, l, rows) for rows in block_rows(cfg, l)}
+                    full, last = run.count(cfg, l, block_rows(cfg, l)[0]), run.count(cfg, l, block_rows(cfg, l)[-1])
+                    if counts == {0}:
+                        continue
+                    assert 0 not in counts, f"run {run.state} is empty in only some blocks of layer {l}"
+                    m.d.sync += [left.eq(full - 1 if full == last else Mux(tail_of(l), last - 1, full - 1)),
+                                 *walks[run.issue][1]]
+                    m.next = run.state
+                    return
+                otherwise()
+
+            if all(run.count(cfg, l, rows) == 0 for run in group[k:] for l in range(L) for rows in block_rows(cfg, l)):
+                otherwise()          # the group's last run: no layer has another
+            elif isinstance(sel, int):
+                case(sel)
+            else:
+                with m.Switch(sel):
+                    for l in range(L):
+                        with m.Case(l):
+                            case(l)
+
+        def start_layer(sel):
+            m.d.sync += [layer.eq(sel), block.eq(0), waddr.eq(0)]
+
+        def next_block():
+            """After a block's last run: the next block, the next layer, or the step's drain."""
+            with m.If(~tail):
+                m.d.sync += block.eq(block + 1)
+                enter(RELAX_BLOCK, 0, layer, lambda l: block + 1 == blocks(cfg, l) - 1, lambda: None)
+            with m.Elif(layer != L - 1):
+                start_layer(layer + 1)
+                enter(RELAX_BLOCK, 0, layer + 1, lambda l: blocks(cfg, l) == 1, lambda: None)
+            with m.Else():
+                m.d.sync += left.eq(pipe["step_drain"] - 1)
+                m.next = "Relax-Drain"
+
+        def next_layer():
+            """After a layer's last run of the update: the next layer, or the update's drain."""
+            with m.If(layer != L - 1):
+                start_layer(layer + 1)
+                enter(UPDATE_LAYER, 0, layer + 1, lambda l: False, lambda: None)
+            with m.Else():
+                m.d.sync += left.eq(pipe["update_drain"] - 1)
+                m.next = "Update-Drain"
+
+        def begin_phase(which, nudge, start, x, y, zero=0):
+            """Set up a phase: steps from bank `start`, alternating writes between banks x and y."""
+            m.d.sync += [phase.eq(which), sign.eq(nudge), src.eq(start), dst.eq(x), alt.eq(y),
+                         zero_src.eq(zero), steps_left.eq(phase_steps(cfg, which))]
+            start_layer(0)
+            enter(RELAX_BLOCK, 0, 0, lambda l: blocks(cfg, l) == 1, lambda: None)
+
+        # ------------------------------------------------------------------------------------------
+        # the FSM
+
+        busy, cur, cur_zero = Signal(), self.cur, self.cur_zero
+        m.d.comb += [self.busy.eq(busy), self.phase.eq(phase), self.step_bank.eq(src), self.src.eq(src),
+                     self.m_bank.eq(m_bank)]
+        m.d.sync += self.step_done.eq(0)
+        with m.If(busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+        with m.If(self.clear & ~busy):
+            m.d.sync += [cur_zero.eq(1), self.done.eq(0), self.cycles.eq(0), self.steps.eq(0)]
+
+        train = command_phases(cfg, Mode.TRAIN)
+        assert train[0] == Phase.FREE and SETUP == 1       # each set-up state is one cycle
+
+        def after(which):
+            """The set-up state of the phase after `which` in TRAIN, or the update's."""
+            i = train.index(which)
+            return _SETUP_STATE[train[i + 1]] if i + 1 < len(train) else "Update"
+
+        with m.FSM(init="Idle") as fsm:
+            with m.State("Idle"):
+                with m.If(self.start & ((self.mode == Mode.INFER) | (self.mode == Mode.TRAIN)
+                                        | (self.mode == Mode.RELAX))):
+                    m.d.sync += [mode.eq(self.mode), self.done.eq(0), self.cycles.eq(0), self.steps.eq(0)]
+                    m.next = _SETUP_STATE[Phase.FREE]
+
+            # the bank plan of each phase (see `rtl.schedule`): RELAX continues from the states shown
+            with m.State(_SETUP_STATE[Phase.FREE]):
+                with m.If((mode == Mode.RELAX) & ~cur_zero):
+                    begin_phase(Phase.FREE, 0, cur, Mux(cur == 0, 1, 0), Mux(cur == 0, 0, 1))
+                with m.Else():
+                    begin_phase(Phase.FREE, 0, 0, 0, 1, zero=1)
+            if Phase.PLUS in train:
+                with m.State(_SETUP_STATE[Phase.PLUS]):
+                    begin_phase(Phase.PLUS, 1, f_bank, 2, 3)
+            if Phase.MINUS in train:
+                with m.State(_SETUP_STATE[Phase.MINUS]):
+                    begin_phase(Phase.MINUS, -1, f_bank, 1 - f_bank[0], 5 - p_bank)
+
+            for group, end_of_group in ((RELAX_BLOCK, next_block), (UPDATE_LAYER, next_layer)):
+                for k, run in enumerate(group):
+                    with m.State(run.state):
+                        m.d.comb += out.issue.eq(run.issue)
+                        walks[run.issue][0]()
+                        with m.If(left != 0):
+                            m.d.sync += left.eq(left - 1)
+                        with m.Else():
+                            enter(group, k + 1, layer, lambda l: tail, end_of_group)
+
+            with m.State("Relax-Drain"):
+                # the pipeline's drain: the operations in flight write the states and reach the argmax;
+                # in the last cycle the step is done, and the next one reads what it wrote
+                with m.If(left != 0):
+                    m.d.sync += left.eq(left - 1)
+                with m.Else():
+                    m.d.sync += [src.eq(dst), dst.eq(alt), alt.eq(dst), zero_src.eq(0), steps_left.eq(steps_left - 1),
+                                 self.steps.eq(self.steps + 1), self.step_done.eq(1)]
+                    with m.If(steps_left != 1):
+                        start_layer(0)
+                        enter(RELAX_BLOCK, 0, 0, lambda l: blocks(cfg, l) == 1, lambda: None)
+                    with m.Else():
+                        with m.Switch(phase):
+                            with m.Case(Phase.FREE):
+                                m.d.sync += [f_bank.eq(dst), cur.eq(dst), cur_zero.eq(0), self.result.eq(self.best)]
+                                with m.If(mode == Mode.TRAIN):
+                                    m.next = after(Phase.FREE)
+                                with m.Else():
+                                    m.d.sync += self.done.eq(1)
+                                    m.next = "Idle"
+                            if Phase.PLUS in train:
+                                with m.Case(Phase.PLUS):
+                                    m.d.sync += [p_bank.eq(dst), m_bank.eq(f_bank)]
+                                    m.next = after(Phase.PLUS)
+                            if Phase.MINUS in train:
+                                with m.Case(Phase.MINUS):
+                                    m.d.sync += m_bank.eq(dst)
+                                    m.next = after(Phase.MINUS)
+
+            with m.State("Update"):
+                m.d.sync += src.eq(p_bank)
+                start_layer(0)
+                enter(UPDATE_LAYER, 0, 0, lambda l: False, lambda: None)
+
+            with m.State("Update-Drain"):
+                # the last update writes reach the memories
+                with m.If(left != 0):
+                    m.d.sync += left.eq(left - 1)
+                with m.Else():
+                    m.d.sync += [self.done.eq(1), src.eq(f_bank)]
+                    m.next = "Idle"
+
+        m.d.comb += busy.eq(~fsm.ongoing("Idle"))
+        return m

@@ -1,0 +1,202 @@
+"""The core's datapath: the fixed-latency pipeline from the controller's issue to the memory writes.
+
+The control record of each issue (`rtl.controller.issue_layout`) is delayed beside the data (``rec[k]``
+is the record k cycles after its issue), and each stage acts on the record of its cycle; the stage
+positions are `rtl.schedule.pipeline`'s, the sums of the stages' latency constants::
+
+    issue ─ read (MEM_LATENCY) ─ MacLanes (mac_latency) ─ NeuronLanes (NEURON_LATENCY) ─ state write
+                                                                                          └ argmax (ARGMAX_LATENCY)
+          └ read (MEM_LATENCY) ─ WeightUpdate / BiasUpdate (WEIGHT_/BIAS_UPDATE_LATENCY) ─ weight, shadow, bias write
+
+The weight and state words of an issue are read at once; a LOAD's bias, a FINISH's old states and
+targets, and the update's shadow and bias words are read late, at the stage that makes them arrive,
+registered, where they are used, rather than carried through the stages before. The pipeline never
+stalls. Within a step every read goes to one state bank and every write to another, so the only
+hazards are between steps and phases, which the drains cover.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+
+from eqprop.hw.hwconfig import HwConfig
+from rtl.argmax import tournament
+from rtl.fixed import lanes
+from rtl.mac import MacLanes
+from rtl.memories import Ports
+from rtl.neuron import NeuronLanes
+from rtl.pipe import delay
+from rtl.schedule import ARGMAX_LATENCY, MEM_LATENCY, Issue, block_rows, pipeline
+from rtl.update import LR_SHIFT_BITS, BiasUpdate, WeightUpdate
+
+__all__ = ["datapath"]
+
+
+def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_bank):
+    """Add the pipeline of `cfg` to `m`: reads from `ports` at each ``issue`` record (the controller's),
+    the MAC, neuron and update lanes, and the writes. `src` and `m_bank` are the banks the step (or the
+    update's positive states) and the update's negative states are read from; `lr_shift` the LR_SHIFT
+    registers. Returns the argmax of the output states so far (valid once a step's drain is over)."""
+    L, p, sb, n = cfg.n_layers, cfg.mac_lanes, cfg.state_bits, cfg.sizes
+    pipe = pipeline(cfg)
+
+    def per_layer(values, sel):
+        out = Signal(range(min(min(values), 0), max(max(values), 0) + 1))
+        with m.Switch(sel):
+            for l, v in enumerate(values):
+                with m.Case(l):
+                    m.d.comb += out.eq(v)
+        return out
+
+    # ----------------------------------------------------------------------------------------------
+    # the issue's reads: the weight word and the state words (the update: port A the positive states,
+    # port B the negative ones; state l+1 at the row's word, state l at the column word)
+
+    for l in range(L):
+        m.d.comb += [ports.w_rd[l].addr.eq(issue.waddr), ports.sh_rd[l].addr.eq(issue.waddr),
+                     ports.b_rd[l].addr.eq(issue.block)]
+    m.d.comb += ports.tg_rd.addr.eq(issue.block)
+    m.d.comb += ports.st_a[0].addr.eq(issue.sword)        # the input memory (state 0), one bank
+    for k in range(1, L + 1):
+        word = Mux((issue.issue == Issue.UPD_WEIGHT) & (issue.layer == k - 1), issue.rword, issue.sword)
+        m.d.comb += [ports.st_a[k].addr.eq(ports.bank_addr(k, src, word)),
+                     ports.st_b[k].addr.eq(ports.bank_addr(k, m_bank, word))]
+
+    # ----------------------------------------------------------------------------------------------
+    # the control record, delayed beside the data
+
+    rec = [issue]
+    for k in range(max(pipe.values())):
+        rec.append(delay(m, rec[-1], name=f"rec{k + 1}"))
+
+    def late_read(name, rd, when, kind, address, *, layer_offset=0, select=None):
+        """Read `rd` (one port per layer, from index `layer_offset`) at ``address(rec[when])`` when that
+        record is `kind`; return the word of its layer (`select` may modify it), selected as it leaves
+        the memory and registered: valid at ``when + MEM_LATENCY``."""
+        ra, rd_rec = rec[when], rec[when + 1]
+        if address is not None:      # else the caller drives the addresses
+            with m.If(ra.issue == kind):
+                for port in rd:
+                    m.d.comb += port.addr.eq(address(ra))
+        word = Signal(len(rd[layer_offset].data), name=f"{name}_sel")
+        with m.Switch(rd_rec.layer):
+            for l in range(L):
+                with m.Case(l):
+                    data_ = rd[l + layer_offset].data
+                    m.d.comb += word.eq(data_ if select is None else select(rd_rec, data_))
+        return delay(m, word, name=name)
+
+    # the issue's words: selected by layer as they leave the memories, then registered
+    r1 = rec[1]
+    w_sel, s_sel = Signal(p * cfg.weight_bits), Signal(p * sb)
+    row_a_sel, row_b_sel, col_a_sel, col_b_sel = (Signal(p * sb, name=nm) for nm in
+                                                  ("row_a_sel", "row_b_sel", "col_a_sel", "col_b_sel"))
+    with m.Switch(r1.wl):
+        for l in range(L):
+            with m.Case(l):
+                m.d.comb += w_sel.eq(ports.w_rd[l].data)
+    with m.Switch(r1.sk):       # the relaxation's state word, zero on a zero start
+        for k in range(L + 1):
+            with m.Case(k):
+                st = ports.st_a[k].data
+                m.d.comb += s_sel.eq(st if k == 0 else Mux(r1.zero, 0, st))
+    with m.Switch(r1.layer):    # the update's states
+        for l in range(L):
+            with m.Case(l):
+                m.d.comb += [row_a_sel.eq(ports.st_a[l + 1].data), row_b_sel.eq(ports.st_b[l + 1].data),
+                             col_a_sel.eq(ports.st_a[l].data),
+                             col_b_sel.eq(ports.st_a[0].data if l == 0 else ports.st_b[l].data)]
+    w_data, s_data = delay(m, w_sel, name="w_data"), delay(m, s_sel, name="s_data")
+    row_a, row_b, col_a, col_b = (delay(m, v, name=v.name[:-4]) for v in (row_a_sel, row_b_sel, col_a_sel, col_b_sel))
+    assert MEM_LATENCY == 2     # the synchronous read and the register after the select
+
+    load_bias = late_read("load_bias", ports.b_rd, pipe["load_bias_read"], Issue.LOAD, lambda r: r.block)
+    upd_bias = late_read("upd_bias", ports.b_rd, pipe["update_bias_read"], Issue.UPD_BIAS, lambda r: r.block)
+    shadow_data = late_read("shadow_data", ports.sh_rd, pipe["shadow_read"], Issue.UPD_WEIGHT, lambda r: r.waddr)
+    # a FINISH's old states (port B, idle during a relaxation; the read bank is `src` until the step's
+    # drain has ended) and its targets
+    rn_read = rec[pipe["neuron_read"]]
+    for k in range(1, L + 1):
+        with m.If((rn_read.issue == Issue.FINISH) & (rn_read.layer == k - 1)):
+            m.d.comb += ports.st_b[k].addr.eq(ports.bank_addr(k, src, rn_read.block))
+    with m.If(rn_read.issue == Issue.FINISH):
+        m.d.comb += ports.tg_rd.addr.eq(rn_read.block)
+    s_old = late_read("s_old", ports.st_b, pipe["neuron_read"], Issue.FINISH, None, layer_offset=1,
+                      select=lambda r, word: Mux(r.zero, 0, word))
+    target = delay(m, ports.tg_rd.data, name="target")
+
+    # ----------------------------------------------------------------------------------------------
+    # the relaxation: MAC lanes (LOAD, TOP_DOWN, BOTTOM_UP; they hold their sums on every other issue),
+    # then at a FINISH the neuron lanes, and the new states written (lanes past the layer's end stay
+    # zero, the layout's padding)
+
+    m.submodules.mac = mac = MacLanes(cfg=cfg)
+    m.submodules.neuron = neuron = NeuronLanes(cfg=cfg)
+    rm = rec[pipe["mac"]]
+    m.d.comb += [mac.op.eq(rm.issue), mac.shift.eq(rm.shift), mac.weights.eq(w_data), mac.states.eq(s_data),
+                 mac.lane.eq(rm.lane), mac.bias.eq(load_bias)]
+    rn = rec[pipe["neuron"]]
+    m.d.comb += [neuron.layer.eq(rn.layer), neuron.nudge.eq(rn.sign), neuron.s_old.eq(s_old), neuron.target.eq(target)]
+    for i in range(p):
+        m.d.comb += neuron.acc[i].eq(mac.acc[i])
+
+    rw = rec[pipe["state_write"]]
+    mask = Signal(p)
+    m.d.comb += mask.eq(Mux(rw.tail, per_layer([(1 << block_rows(cfg, l)[-1]) - 1 for l in range(L)], rw.layer),
+                            (1 << p) - 1))
+    s_new = Signal(p * sb)
+    m.d.comb += s_new.eq(Cat(*(Mux(mask[i], neuron.s_new.word_select(i, sb), 0) for i in range(p))))
+    for k in range(1, L + 1):
+        with m.If((rw.issue == Issue.FINISH) & (rw.layer == k - 1)):
+            m.d.comb += [ports.st_wr[k].addr.eq(ports.bank_addr(k, rw.dst, rw.block)), ports.st_wr[k].data.eq(s_new),
+                         ports.st_wr[k].en.eq(1)]
+
+    # argmax of the output layer (ties keep the lowest index): the block's winner (`rtl.argmax`, a
+    # register after its first comparator level), registered, then against the best of the earlier
+    # blocks, which it must beat strictly; the first block's winner is taken as it is
+    best_val, best_idx = Signal(sb), Signal(range(n[-1]))
+    top_lanes = lanes(neuron.s_new, sb, p, signed=False)
+    inner = 1 if (p - 1).bit_length() >= 2 else 0      # a tree of one level needs no register inside
+    ok_t, val_t, lane_t = tournament(m, [mask[i] for i in range(p)], top_lanes, sb,   # lane 0 always valid
+                                     registered=(1,) if inner else ())
+    _, win_val, win_lane = (delay(m, v, 1 - inner, name=f"win_{i}") for i, v in enumerate((ok_t, val_t, lane_t)))
+    win_ok = delay(m, (rw.issue == Issue.FINISH) & (rw.layer == L - 1), 2, name="win_ok")
+    win_first = delay(m, rw.block == 0, 2, name="win_first")
+    win_base = delay(m, rw.block * p, 1, name="win_base")
+    win_val_r = delay(m, win_val, name="win_val")
+    win_idx_r = delay(m, (win_base + win_lane)[:len(best_idx)], name="win_idx")
+    with m.If(win_ok & (win_first | (win_val_r > best_val))):
+        m.d.sync += [best_val.eq(win_val_r), best_idx.eq(win_idx_r)]
+    assert pipe["best"] == pipe["state_write"] + ARGMAX_LATENCY == pipe["state_write"] + 3
+
+    # ----------------------------------------------------------------------------------------------
+    # the update lanes, and their writes
+
+    m.submodules.wupd = wupd = WeightUpdate(cfg=cfg)
+    m.submodules.bupd = bupd = BiasUpdate(cfg=cfg)
+    ru = rec[pipe["mac"]]
+    lr = Signal(LR_SHIFT_BITS)
+    with m.Switch(ru.layer):
+        for l in range(L):
+            with m.Case(l):
+                m.d.comb += lr.eq(lr_shift[l])
+    row_lane_a, row_lane_b = Signal(sb), Signal(sb)
+    with m.Switch(ru.lane):
+        for i in range(p):
+            with m.Case(i):
+                m.d.comb += [row_lane_a.eq(row_a.word_select(i, sb)), row_lane_b.eq(row_b.word_select(i, sb))]
+    m.d.comb += [
+        wupd.layer.eq(ru.layer), wupd.lr_shift.eq(lr), wupd.pos_row.eq(row_lane_a), wupd.neg_row.eq(row_lane_b),
+        wupd.pos.eq(col_a), wupd.neg.eq(col_b), wupd.shadow.eq(shadow_data),
+        bupd.layer.eq(ru.layer), bupd.lr_shift.eq(lr), bupd.pos.eq(row_a), bupd.neg.eq(row_b), bupd.bias.eq(upd_bias),
+    ]
+    rwu, rbu = rec[pipe["weight_write"]], rec[pipe["bias_write"]]
+    for l in range(L):
+        with m.If((rwu.issue == Issue.UPD_WEIGHT) & (rwu.layer == l)):
+            m.d.comb += [ports.sh_wr[l].addr.eq(rwu.waddr), ports.sh_wr[l].data.eq(wupd.shadow_new),
+                         ports.sh_wr[l].en.eq(-1), ports.w_wr[l].addr.eq(rwu.waddr),
+                         ports.w_wr[l].data.eq(wupd.weight_new), ports.w_wr[l].en.eq(-1)]
+        with m.If((rbu.issue == Issue.UPD_BIAS) & (rbu.layer == l)):
+            m.d.comb += [ports.b_wr[l].addr.eq(rbu.block), ports.b_wr[l].data.eq(bupd.bias_new),
+                         ports.b_wr[l].en.eq(-1)]
+    return best_idx

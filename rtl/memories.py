@@ -1,0 +1,199 @@
+"""The core's memories and the host's access to them.
+
+Every memory of `eqprop.hw.formats.memory_layout` is one Amaranth `Memory`, one word of P lanes per row:
+the shadow, weight and bias memories of each layer, the input (state 0) and target memories, and a
+state memory for each layer k >= 1 holding `rtl.schedule.BANKS` banks of its words. The state
+memories have two read ports: port A reads the relaxation's operands (and the positive states of the
+update), port B the old states of a finish, the negative states of the update and the host's STATE
+window. Every read is synchronous; `rtl.datapath` registers the word after it selects the layer.
+
+`host_access` serves the register windows of `rtl.axil` while the core is idle: one cycle to address
+the memory, one for its word (selected and registered), one to pick the lane; the acknowledgement comes
+with the lane, three cycles after the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib.memory import Memory, MemoryData
+from amaranth.utils import ceil_log2
+
+from eqprop.hw.formats import Window, memory_layout
+from eqprop.hw.golden import IntParams
+from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import pack_region
+from rtl.schedule import BANKS, MEM_LATENCY, words
+
+__all__ = ["HOST_LATENCY", "Memories", "Ports", "host_access"]
+
+HOST_LATENCY = MEM_LATENCY + 1   # request to acknowledgement: the read, its register, the lane's register
+
+
+def stride_bits(cfg: HwConfig, k: int) -> int:
+    """Address bits of one state bank of state k (a bank is a power-of-two number of words)."""
+    return ceil_log2(words(cfg, k))
+
+
+@dataclass
+class Ports:
+    """The ports of the memories once added to a module (lists are per layer l, or per state k)."""
+
+    cfg: HwConfig
+    w_rd: list
+    w_wr: list
+    sh_rd: list
+    sh_wr: list
+    b_rd: list
+    b_wr: list
+    in_rd: object
+    in_wr: object
+    tg_rd: object
+    tg_wr: object
+    st_a: list      # state k's port A (k = 0: the input memory)
+    st_b: list      # state k's port B (k = 0: the input memory)
+    st_wr: list     # state k's write port (k = 0: None; the host writes the input)
+
+    def bank_addr(self, k: int, bank, word):
+        """Address of `word` of `bank` in state memory k (the input memory has one bank)."""
+        return word if k == 0 else Cat(word[:stride_bits(self.cfg, k)], bank)
+
+
+class Memories:
+    """The contents of the core's memories (`MemoryData`, so testbenches can load and inspect them with
+    ``ctx.set`` / ``ctx.get``), initialised from `params` (zeros if None)."""
+
+    def __init__(self, cfg: HwConfig, params: IntParams | None):
+        self.cfg = cfg
+        L, p, sb = cfg.n_layers, cfg.mac_lanes, cfg.state_bits
+        layout = self.layout = memory_layout(cfg)
+
+        def region(name, array=None):
+            init = pack_region(layout[name], array) if array is not None else []
+            return MemoryData(shape=unsigned(layout[name].word_bits), depth=layout[name].depth, init=init)
+
+        self.weight = [region(f"weight.{l}", params.weights[l] if params else None) for l in range(L)]
+        self.shadow = [region(f"shadow.{l}", params.shadow[l] if params else None) for l in range(L)]
+        self.bias = [region(f"bias.{l}", params.biases[l] if params else None) for l in range(L)]
+        self.input = region("state.0")
+        self.target = region(f"state.{L}")
+        self.state = [None] + [MemoryData(shape=unsigned(p * sb), depth=BANKS << stride_bits(cfg, k), init=[])
+                               for k in range(1, L + 1)]
+
+    def state_address(self, k: int, bank: int, word: int) -> int:
+        """Row of state memory k holding `word` of `bank`."""
+        return bank << stride_bits(self.cfg, k) | word
+
+    def add_to(self, m: Module) -> Ports:
+        """Add the memories to `m` as submodules; return their ports (the host writes one lane of a word;
+        the datapath writes whole words)."""
+        cfg = self.cfg
+
+        def memory(name, mdata, granularity, reads=1):
+            m.submodules[name] = mm = Memory(data=mdata)
+            return [mm.read_port() for _ in range(reads)], mm.write_port(granularity=granularity)
+
+        ports = {key: [] for key in ("w_rd", "w_wr", "sh_rd", "sh_wr", "b_rd", "b_wr")}
+        for l in range(cfg.n_layers):
+            for key, name, mdata, bits in (("w", "weight", self.weight, cfg.weight_bits),
+                                           ("sh", "shadow", self.shadow, cfg.shadow_bits),
+                                           ("b", "bias", self.bias, cfg.bias_bits)):
+                (rd,), wr = memory(f"{name}_{l}", mdata[l], bits)
+                ports[f"{key}_rd"].append(rd)
+                ports[f"{key}_wr"].append(wr)
+        (in_rd,), in_wr = memory("input", self.input, cfg.state_bits)
+        (tg_rd,), tg_wr = memory("target", self.target, cfg.state_bits)
+        st_a, st_b, st_wr = [in_rd], [in_rd], [None]
+        for k in range(1, cfg.n_layers + 1):
+            (a, b), w = memory(f"state_{k}", self.state[k], None, reads=2)   # whole words
+            st_a.append(a)
+            st_b.append(b)
+            st_wr.append(w)
+        return Ports(cfg=cfg, **ports, in_rd=in_rd, in_wr=in_wr, tg_rd=tg_rd, tg_wr=tg_wr, st_a=st_a, st_b=st_b,
+                     st_wr=st_wr)
+
+
+def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_weight) -> None:
+    """Serve the host bus of `rtl.core.Core` (``req``, ``we``, ``sel``, ``layer``, ``word``, ``lane``,
+    ``wdata``; ``ack``, ``rdata``) from the memories while the core is idle (`HOST_LATENCY`).
+
+    A write replaces the addressed lane of a word; a shadow write also writes the weight derived from
+    it (`derive_weight`). The STATE window reads bank `cur` (zeros while `cur_zero`). Drive the ports
+    from this function last: its addresses override the datapath's, which is idle then.
+    """
+    cfg = ports.cfg
+    L, p, sb = cfg.n_layers, cfg.mac_lanes, cfg.state_bits
+    h_pend, h_ack = Signal(MEM_LATENCY), Signal()
+    h_sel, h_layer, h_lane = Signal.like(host.sel), Signal.like(host.layer), Signal(range(p))
+    h_rdata = Signal(32)
+    m.d.sync += [h_pend.eq(h_pend << 1), h_ack.eq(h_pend[-1])]
+    m.d.comb += [host.ack.eq(h_ack), host.rdata.eq(h_rdata)]
+    with m.If(host.req & ~h_pend.any() & ~h_ack & ~busy):
+        m.d.sync += [h_pend.eq(1), h_sel.eq(host.sel), h_layer.eq(host.layer), h_lane.eq(host.lane)]
+        lane_en = Mux(host.we, Const(1, p) << host.lane, 0)     # write the one addressed lane
+
+        def host_port(rd, wr, bits, value=None):
+            value = host.wdata[:bits] if value is None else value
+            m.d.comb += [rd.addr.eq(host.word), wr.addr.eq(host.word), wr.data.eq(Cat(*[value] * p)),
+                         wr.en.eq(lane_en)]
+
+        with m.Switch(host.sel):
+            with m.Case(Window.INPUT):
+                host_port(ports.in_rd, ports.in_wr, sb)
+            with m.Case(Window.TARGET):
+                host_port(ports.tg_rd, ports.tg_wr, sb)
+            with m.Case(Window.STATE):
+                m.d.comb += ports.in_rd.addr.eq(host.word)
+                for k in range(1, L + 1):
+                    m.d.comb += ports.st_b[k].addr.eq(ports.bank_addr(k, cur, host.word))
+            with m.Case(Window.BIAS):
+                for l in range(L):
+                    with m.If(host.layer == l):
+                        host_port(ports.b_rd[l], ports.b_wr[l], cfg.bias_bits)
+            with m.Case(Window.WEIGHT):
+                for l in range(L):
+                    with m.If(host.layer == l):
+                        host_port(ports.w_rd[l], ports.w_wr[l], cfg.weight_bits)
+            with m.Case(Window.SHADOW):
+                derived = Signal(signed(cfg.weight_bits))
+                m.d.comb += derived.eq(derive_weight(cfg, host.wdata[:cfg.shadow_bits].as_signed()))
+                for l in range(L):
+                    with m.If(host.layer == l):
+                        host_port(ports.sh_rd[l], ports.sh_wr[l], cfg.shadow_bits)
+                        m.d.comb += [ports.w_wr[l].addr.eq(host.word), ports.w_wr[l].data.eq(Cat(*[derived] * p)),
+                                     ports.w_wr[l].en.eq(lane_en)]
+
+    # the addressed memory's word, selected as it leaves the memory and registered; then its lane
+    widest = max(p * bits for bits in (sb, cfg.bias_bits, cfg.weight_bits, cfg.shadow_bits))
+    h_word, h_word_r = Signal(widest), Signal(widest)
+    with m.Switch(h_sel):
+        with m.Case(Window.INPUT):
+            m.d.comb += h_word.eq(ports.in_rd.data)
+        with m.Case(Window.TARGET):
+            m.d.comb += h_word.eq(ports.tg_rd.data)
+        with m.Case(Window.STATE):
+            with m.Switch(h_layer):
+                with m.Case(0):
+                    m.d.comb += h_word.eq(ports.in_rd.data)
+                for k in range(1, L + 1):
+                    with m.Case(k):
+                        m.d.comb += h_word.eq(Mux(cur_zero, 0, ports.st_b[k].data))
+        for sel, rd in ((Window.BIAS, ports.b_rd), (Window.WEIGHT, ports.w_rd), (Window.SHADOW, ports.sh_rd)):
+            with m.Case(sel):
+                with m.Switch(h_layer):
+                    for l in range(L):
+                        with m.Case(l):
+                            m.d.comb += h_word.eq(rd[l].data)
+    m.d.sync += h_word_r.eq(h_word)
+    bits_of = {Window.INPUT: (sb, False), Window.TARGET: (sb, False), Window.STATE: (sb, False),
+               Window.BIAS: (cfg.bias_bits, True), Window.WEIGHT: (cfg.weight_bits, True),
+               Window.SHADOW: (cfg.shadow_bits, True)}
+    with m.Switch(h_sel):
+        for sel, (bits, signed_lane) in bits_of.items():
+            with m.Case(sel):
+                with m.Switch(h_lane):
+                    for i in range(p):
+                        with m.Case(i):
+                            f = h_word_r.word_select(i, bits)
+                            m.d.sync += h_rdata.eq(f.as_signed() if signed_lane else f)
