@@ -84,8 +84,8 @@ class AxiLiteAccelerator(wiring.Component):
     ValueError
         If `cfg` does not fit the register map (`eqprop.hw.formats.config_registers`).
 
-    Latency (from the accepted address to RVALID or BVALID): a register 2 cycles; a window element 8
-    plus its row and its column // P (6 for a sequential access); a command `rtl.core.cycle_model` cycles.
+    Latency (from the accepted address to RVALID or BVALID): a register 3 cycles; a window element 9
+    plus its row and its column // P (7 for a sequential access); a command `rtl.core.cycle_model` cycles.
     """
 
     def __init__(self, *, cfg: HwConfig, params: IntParams | None = None):
@@ -176,6 +176,15 @@ class AxiLiteAccelerator(wiring.Component):
         # the decoded window, registered in Decode: the split and the host access that follow use these
         # registers, not the address comparators (which would otherwise lie on the path into the memories)
         r_sel, r_layer, r_matrix, r_index = Signal(Window), Signal.like(win_layer), Signal(), Signal.like(win_index)
+        r_win = Signal()
+        # the checks of Decode, registered for Check: the first static check that fails (the address,
+        # the strobe and the value depend on the accepted transaction alone), whether the access writes
+        # CONTROL, its START, RESET and mode bits, and which LR_SHIFT register it writes. Check then only
+        # ranks them and commits, so no address comparator lies on the path into a register it writes.
+        r_static = Signal.like(error)
+        r_control, r_start, r_reset, r_mode_ok = Signal(), Signal(), Signal(), Signal()
+        r_mode = Signal(2)
+        r_lr = Signal(L)
 
         # per-layer constants of the index split
         cols, words_per_row = Signal(range(max(n) + 1)), Signal(range(max(n) + 1))
@@ -189,13 +198,12 @@ class AxiLiteAccelerator(wiring.Component):
         # the previous window access, for the sequential fast path: its window, index, memory position,
         # and whether it was the last column of its row / the last lane of its word
         seq = Signal()
-        seq_sel, seq_layer, seq_index = Signal(Window), Signal.like(win_layer), Signal.like(win_index)
+        seq_sel, seq_layer, seq_next = Signal(Window), Signal.like(win_layer), Signal.like(win_index)
         seq_word, seq_lane = Signal.like(word), Signal.like(rem)
         seq_row_end, seq_lane_end = Signal(), Signal()
         col = Signal.like(win_index)       # the column of the current matrix access (after Split-Row)
         sequential = Signal()
-        m.d.comb += sequential.eq(seq & win & (win_sel == seq_sel) & (win_layer == seq_layer)
-                                  & (win_index == seq_index + 1))
+        m.d.comb += sequential.eq(seq & r_win & (r_sel == seq_sel) & (r_layer == seq_layer) & (r_index == seq_next))
 
         def fail(code):
             m.d.sync += [error.eq(code), resp.eq(SLVERR)]
@@ -215,49 +223,55 @@ class AxiLiteAccelerator(wiring.Component):
                     m.next = "Decode"
 
             with m.State("Decode"):
+                # the address decode and the value checks, registered
                 m.d.sync += [rdata.eq(reg_value), rem.eq(win_index), word.eq(0), r_sel.eq(win_sel),
-                             r_layer.eq(win_layer), r_matrix.eq(win_matrix), r_index.eq(win_index)]
+                             r_layer.eq(win_layer), r_matrix.eq(win_matrix), r_index.eq(win_index), r_win.eq(win),
+                             r_static.eq(ErrorCode.NONE)]
                 with m.If(~hit | ~legal | (addr[:2] != 0)):
-                    fail(ErrorCode.BAD_ADDRESS)
-                    m.next = "Respond"
+                    m.d.sync += r_static.eq(ErrorCode.BAD_ADDRESS)
                 with m.Elif(writing & (wstrb != 0b1111)):
-                    fail(ErrorCode.BAD_STROBE)
-                    m.next = "Respond"
+                    m.d.sync += r_static.eq(ErrorCode.BAD_STROBE)
                 with m.Elif(writing & ~value_ok):
-                    fail(ErrorCode.BAD_VALUE)
+                    m.d.sync += r_static.eq(ErrorCode.BAD_VALUE)
+                mode = wdata[CONTROL_MODE_SHIFT:CONTROL_MODE_SHIFT + 2]
+                m.d.sync += [r_control.eq(writing & (addr == Reg.CONTROL)),
+                             r_start.eq((wdata & Control.START) != 0), r_reset.eq((wdata & Control.RESET) != 0),
+                             r_mode.eq(mode),
+                             r_mode_ok.eq((mode == Mode.INFER) | (mode == Mode.TRAIN) | (mode == Mode.RELAX))]
+                m.d.sync += [r_lr[l].eq(writing & (addr == Reg.LR_SHIFT + 4 * l)) for l in range(L)]
+                m.next = "Check"
+
+            with m.State("Check"):
+                # the first failing check names the error; else the access goes on, or commits
+                with m.If(r_static != ErrorCode.NONE):
+                    fail(r_static)
                     m.next = "Respond"
                 with m.Elif(sequential):   # the next element: step from the previous position
-                    with m.If(win_matrix & seq_row_end):
+                    with m.If(r_matrix & seq_row_end):
                         m.d.sync += [word.eq(seq_word + 1), rem.eq(0), col.eq(0)]
                     with m.Elif(seq_lane_end):
                         m.d.sync += [word.eq(seq_word + 1), rem.eq(0), col.eq(col + 1)]
                     with m.Else():
                         m.d.sync += [word.eq(seq_word), rem.eq(seq_lane + 1), col.eq(col + 1)]
                     m.next = "Window"
-                with m.Elif(win):
-                    m.d.sync += word.eq(0)
+                with m.Elif(r_win):
                     m.next = "Split-Row"
-                with m.Elif(writing & (addr == Reg.CONTROL)):
-                    start = (wdata & Control.START) != 0
-                    reset = (wdata & Control.RESET) != 0
-                    mode = wdata[CONTROL_MODE_SHIFT:CONTROL_MODE_SHIFT + 2]
-                    valid_mode = (mode == Mode.INFER) | (mode == Mode.TRAIN) | (mode == Mode.RELAX)
-                    with m.If((start | reset) & core.busy):
+                with m.Elif(r_control):
+                    with m.If((r_start | r_reset) & core.busy):
                         fail(ErrorCode.START_WHILE_BUSY)
-                    with m.Elif(start & ~valid_mode):
+                    with m.Elif(r_start & ~r_mode_ok):
                         fail(ErrorCode.BAD_MODE)
                     with m.Else():
-                        with m.If(reset):
+                        with m.If(r_reset):
                             m.d.sync += [core.clear.eq(1), error.eq(ErrorCode.NONE)]
-                        with m.If(start):
-                            m.d.sync += [core.start.eq(1), core.mode.eq(mode), last_mode.eq(mode),
+                        with m.If(r_start):
+                            m.d.sync += [core.start.eq(1), core.mode.eq(r_mode), last_mode.eq(r_mode),
                                          error.eq(ErrorCode.NONE)]
                     m.next = "Respond"
                 with m.Else():
-                    with m.If(writing):
-                        for l in range(L):
-                            with m.If(addr == Reg.LR_SHIFT + 4 * l):
-                                m.d.sync += lr[l].eq(wdata)
+                    for l in range(L):
+                        with m.If(r_lr[l]):
+                            m.d.sync += lr[l].eq(wdata)
                     m.next = "Respond"
 
             with m.State("Split-Row"):
@@ -279,7 +293,7 @@ class AxiLiteAccelerator(wiring.Component):
                              host.word.eq(word), host.lane.eq(rem), host.wdata.eq(wdata)]
                 with m.If(host.ack):
                     m.d.sync += [rdata.eq(host.rdata), seq.eq(1), seq_sel.eq(r_sel), seq_layer.eq(r_layer),
-                                 seq_index.eq(r_index), seq_word.eq(word), seq_lane.eq(rem),
+                                 seq_next.eq(r_index + 1), seq_word.eq(word), seq_lane.eq(rem),
                                  seq_row_end.eq(r_matrix & (col + 1 == cols)), seq_lane_end.eq(rem == p - 1)]
                     m.next = "Respond"
 

@@ -12,7 +12,8 @@ from amaranth.hdl import Const, Mux, Value
 
 from eqprop.hw.hwconfig import ROUNDINGS
 
-__all__ = ["lanes", "round_addend_var", "round_half_var", "saturate", "shift_round", "shift_round_var", "shift_var"]
+__all__ = ["lanes", "round_addend_var", "round_half_var", "saturate", "shift_amount", "shift_by_amount", "shift_round",
+           "shift_round_var", "shift_var"]
 
 
 def _check_mode(mode) -> None:
@@ -72,18 +73,30 @@ def round_addend_var(value, k, mode: str, *, k_max: int, half=None, half_less_on
     return Mux((value < 0) & (k > 0), less, half)
 
 
+def shift_amount(k, *, k_min: int, k_max: int) -> Value:
+    """The amount of `shift_var`'s one right shift for a run-time `k` in ``k_min .. k_max``:
+    ``k + max(0, -k_min)``, unsigned (0 .. ``k_max + max(0, -k_min)``). An adder on `k` alone, so a
+    pipeline may register it a stage ahead of the shifter (`rtl.update`)."""
+    lead = max(0, -k_min)
+    width = max(1, (k_max + lead).bit_length())
+    return (Value.cast(k) + lead).as_unsigned()[:width]
+
+
+def shift_by_amount(value, amount, *, k_min: int) -> Value:
+    """`shift_var` of `value` by the `k` whose `shift_amount` is `amount` (computed, and registered,
+    earlier, so that the shifter's select lines come straight from registers)."""
+    return (Value.cast(value) << max(0, -k_min)) >> Value.cast(amount)
+
+
 def shift_var(value, k, *, k_min: int, k_max: int) -> Value:
     """``value >> k`` (arithmetic) for a run-time `k` > 0, ``value << -k`` (exact) for `k` <= 0; `k` is a
-    signed `Value` known to lie in ``k_min .. k_max``."""
-    value, k = Value.cast(value), Value.cast(k)
-    if k_max <= 0:
-        return value << (-k).as_unsigned()[:max(1, (-k_min).bit_length())]
-    right = Mux(k > 0, k, 0).as_unsigned()[:k_max.bit_length()]     # 0 .. k_max
-    shifted_left = value
-    if k_min < 0:
-        left = Mux(k < 0, -k, 0).as_unsigned()[:(-k_min).bit_length()]
-        shifted_left = value << left
-    return Mux(k > 0, value >> right, shifted_left)
+    signed `Value` known to lie in ``k_min .. k_max``.
+
+    One barrel shifter, not a right and a left one and a multiplexer between them: `value` is first
+    moved left by the largest left shift, ``max(0, -k_min)`` (wiring), then shifted right by
+    `shift_amount` (k plus that lead), which is the exact left shift for ``k <= 0`` and the arithmetic
+    right shift (floor) for ``k > 0``."""
+    return shift_by_amount(value, shift_amount(k, k_min=k_min, k_max=k_max), k_min=k_min)
 
 
 def shift_round_var(value, k, mode: str, *, k_min: int, k_max: int) -> Value:

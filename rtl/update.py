@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from eqprop.hw.formats import LR_SHIFT_MAX
 from eqprop.hw.hwconfig import HwConfig
-from rtl.fixed import lanes, round_addend_var, round_half_var, saturate, shift_round, shift_var
+from rtl.fixed import lanes, round_addend_var, round_half_var, saturate, shift_amount, shift_by_amount, shift_round
 from rtl.pipe import delay
 
 __all__ = ["BIAS_DELAY", "BIAS_UPDATE_LATENCY", "LR_SHIFT_BITS", "SHADOW_DELAY", "WEIGHT_UPDATE_LATENCY",
@@ -61,6 +61,15 @@ def _halves(m: Module, k, k_max: int):
     less = Signal(k_max + 1, name="half_less_one")
     m.d.sync += [half.eq(round_half_var(k, k_max=k_max)), less.eq(round_half_var(k, k_max=k_max) - 1)]
     return half, less
+
+
+def _amount(m: Module, k, k_min: int, k_max: int):
+    """`rtl.fixed.shift_amount` of `k`, registered: the shifter's select lines come from this register,
+    with the offset adder of the amount a stage ahead (the shift amount fans out to every lane's
+    shifter, so its net is long; nothing but the shifter may lie after it)."""
+    amount = Signal(max(1, (k_max + max(0, -k_min)).bit_length()), name="shift_amount")
+    m.d.sync += amount.eq(shift_amount(k, k_min=k_min, k_max=k_max))
+    return amount
 
 
 def _check(cfg) -> None:
@@ -132,8 +141,8 @@ class WeightUpdate(wiring.Component):
                                      [cfg.weight_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
         left_max = max(0, -k_min)
         k3 = later(k2, "k3")
-        k4 = later(k3, "k4")
         half3, half3m = _halves(m, k2, k_max)    # stage 3: the rounding half of k, ready for stage 4
+        amount4 = _amount(m, k3, k_min, k_max)   # stage 4: the shifter's amount, ready for stage 5
         shadow = lanes(self.shadow, cfg.shadow_bits, p, signed=True)   # late (SHADOW_DELAY), for stage 6
         for i in range(p):
             prod_p = Signal(unsigned(2 * sb), name=f"prod_pos{i}")
@@ -147,7 +156,7 @@ class WeightUpdate(wiring.Component):
             m.d.sync += total.eq(contrast + round_addend_var(contrast, k3, cfg.rounding, k_max=k_max,
                                                              half=half3, half_less_one=half3m))
             delta = Signal(signed(2 * sb + 2 + left_max), name=f"delta{i}")
-            m.d.sync += delta.eq(shift_var(total, k4, k_min=k_min, k_max=k_max))
+            m.d.sync += delta.eq(shift_by_amount(total, amount4, k_min=k_min))
             # stage 6: the saturating shadow; stage 7: the weight derived from it
             new = Signal(signed(cfg.shadow_bits), name=f"shadow{i}")
             m.d.sync += new.eq(saturate(shadow[i] + delta, -cfg.shadow_max, cfg.shadow_max))
@@ -212,8 +221,8 @@ class BiasUpdate(wiring.Component):
         k1, k2, k_min, k_max = _shift(m, later(self.layer, "layer"), later(self.lr_shift, "lr"),
                                       [cfg.bias_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
         left_max = max(0, -k_min)
-        k3 = later(k2, "k3")
         half2, half2m = _halves(m, k1, k_max)    # stage 2: the rounding half of k, ready for stage 3
+        amount3 = _amount(m, k2, k_min, k_max)   # stage 3: the shifter's amount, ready for stage 4
         for i in range(p):
             # stage 2: the contrast, at the state fraction, exact
             contrast = Signal(signed(sb + 1), name=f"contrast{i}")
@@ -224,7 +233,7 @@ class BiasUpdate(wiring.Component):
             m.d.sync += total.eq(contrast + round_addend_var(contrast, k2, cfg.rounding, k_max=k_max,
                                                              half=half2, half_less_one=half2m))
             delta = Signal(signed(sb + 2 + left_max), name=f"delta{i}")
-            m.d.sync += delta.eq(shift_var(total, k3, k_min=k_min, k_max=k_max))
+            m.d.sync += delta.eq(shift_by_amount(total, amount3, k_min=k_min))
             new = Signal(signed(cfg.bias_bits), name=f"bias{i}")
             m.d.sync += new.eq(saturate(bias[i] + delta, -cfg.bias_max, cfg.bias_max))
             m.d.comb += self.bias_new.word_select(i, cfg.bias_bits).eq(new)
