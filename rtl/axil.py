@@ -84,8 +84,8 @@ class AxiLiteAccelerator(wiring.Component):
     ValueError
         If `cfg` does not fit the register map (`eqprop.hw.formats.config_registers`).
 
-    Latency (from the accepted address to RVALID or BVALID): a register 3 cycles; a window element 9
-    plus its row and its column // P (7 for a sequential access); a command `rtl.core.cycle_model` cycles.
+    Latency (from the accepted address to RVALID or BVALID): a register 3 cycles; a window element 10
+    plus its row and its column // P (8 for a sequential access); a command `rtl.core.cycle_model` cycles.
     """
 
     def __init__(self, *, cfg: HwConfig, params: IntParams | None = None):

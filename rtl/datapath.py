@@ -4,9 +4,11 @@ The control record of each issue (`rtl.controller.issue_layout`) is delayed besi
 is the record k cycles after its issue), and each stage acts on the record of its cycle; the stage
 positions are `rtl.schedule.pipeline`'s, the sums of the stages' latency constants::
 
-    issue ─ read (MEM_LATENCY) ─ MacLanes (mac_latency) ─ NeuronLanes (NEURON_LATENCY) ─ state write
-                                                                                          └ argmax (ARGMAX_LATENCY)
-          └ read (MEM_LATENCY) ─ WeightUpdate / BiasUpdate (WEIGHT_/BIAS_UPDATE_LATENCY) ─ weight, shadow, bias write
+    issue ─ register (ISSUE_LATENCY) ─ read (MEM_LATENCY) ─┬ MacLanes (mac_latency)
+                                                           │  ─ NeuronLanes (NEURON_LATENCY) ─┬ state write
+                                                           │                                  └ argmax (ARGMAX_LATENCY)
+                                                           └ WeightUpdate / BiasUpdate (WEIGHT_/BIAS_UPDATE_LATENCY)
+                                                              ─ shadow, weight and bias writes
 
 The weight and state words of an issue are read at once; a LOAD's bias, a FINISH's old states and
 targets, and the update's shadow and bias words are read late, at the stage that makes them arrive,
@@ -26,7 +28,7 @@ from rtl.mac import MacLanes
 from rtl.memories import Ports
 from rtl.neuron import NeuronLanes
 from rtl.pipe import delay
-from rtl.schedule import ARGMAX_LATENCY, MEM_LATENCY, Issue, block_rows, pipeline
+from rtl.schedule import ARGMAX_LATENCY, ISSUE_LATENCY, MEM_LATENCY, Issue, block_rows, pipeline
 from rtl.update import LR_SHIFT_BITS, BiasUpdate, WeightUpdate
 
 __all__ = ["datapath"]
@@ -49,9 +51,18 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
         return out
 
     # ----------------------------------------------------------------------------------------------
-    # the issue's reads: the weight word and the state words (the update: port A the positive states,
-    # port B the negative ones; state l+1 at the row's word, state l at the column word)
+    # the control record, delayed beside the data: rec[k] is the record k cycles after its issue
 
+    rec = [issue]
+    for k in range(max(pipe.values())):
+        rec.append(delay(m, rec[-1], name=f"rec{k + 1}"))
+
+    # ----------------------------------------------------------------------------------------------
+    # the issue's reads, addressed from the registered record: the weight word and the state words (the
+    # update: port A the positive states, port B the negative ones; state l+1 at the row's word, state l
+    # at the column word)
+
+    issue = rec[ISSUE_LATENCY]
     for l in range(L):
         m.d.comb += [ports.w_rd[l].addr.eq(issue.waddr), ports.sh_rd[l].addr.eq(issue.waddr),
                      ports.b_rd[l].addr.eq(issue.block)]
@@ -61,13 +72,6 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
         word = Mux((issue.issue == Issue.UPD_WEIGHT) & (issue.layer == k - 1), issue.rword, issue.sword)
         m.d.comb += [ports.st_a[k].addr.eq(ports.bank_addr(k, src, word)),
                      ports.st_b[k].addr.eq(ports.bank_addr(k, m_bank, word))]
-
-    # ----------------------------------------------------------------------------------------------
-    # the control record, delayed beside the data
-
-    rec = [issue]
-    for k in range(max(pipe.values())):
-        rec.append(delay(m, rec[-1], name=f"rec{k + 1}"))
 
     def late_read(name, rd, when, kind, address, *, layer_offset=0, select=None):
         """Read `rd` (one port per layer, from index `layer_offset`) at ``address(rec[when])`` when that
@@ -87,7 +91,7 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
         return delay(m, word, name=name)
 
     # the issue's words: selected by layer as they leave the memories, then registered
-    r1 = rec[1]
+    r1 = rec[ISSUE_LATENCY + 1]
     w_sel, s_sel = Signal(p * cfg.weight_bits), Signal(p * sb)
     row_a_sel, row_b_sel, col_a_sel, col_b_sel = (Signal(p * sb, name=nm) for nm in
                                                   ("row_a_sel", "row_b_sel", "col_a_sel", "col_b_sel"))

@@ -7,9 +7,9 @@ memories have two read ports: port A reads the relaxation's operands (and the po
 update), port B the old states of a finish, the negative states of the update and the host's STATE
 window. Every read is synchronous; `rtl.datapath` registers the word after it selects the layer.
 
-`host_access` serves the register windows of `rtl.axil` while the core is idle: one cycle to address
-the memory, one for its word (selected and registered), one to pick the lane; the acknowledgement comes
-with the lane, three cycles after the request.
+`host_access` serves the register windows of `rtl.axil` while the core is idle: one cycle to register
+the request, one to address the memory, one for its word (selected and registered), one to pick the
+lane; the acknowledgement comes with the lane, `HOST_LATENCY` (four) cycles after the request.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from rtl.schedule import BANKS, MEM_LATENCY, words
 
 __all__ = ["HOST_LATENCY", "Memories", "Ports", "host_access"]
 
-HOST_LATENCY = MEM_LATENCY + 1   # request to acknowledgement: the read, its register, the lane's register
+HOST_LATENCY = 1 + MEM_LATENCY + 1   # request to acknowledgement: the request's register, the read and its
+                                     # register, the lane's register
 
 
 def stride_bits(cfg: HwConfig, k: int) -> int:
@@ -124,44 +125,49 @@ def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_we
     """
     cfg = ports.cfg
     L, p, sb = cfg.n_layers, cfg.mac_lanes, cfg.state_bits
-    h_pend, h_ack = Signal(MEM_LATENCY), Signal()
-    h_sel, h_layer, h_lane = Signal.like(host.sel), Signal.like(host.layer), Signal(range(p))
+    # the request is registered before it drives the memories, so that every address and write comes
+    # from a register (the state and bias memories are LUT RAM, whose read address is not registered)
+    h_go, h_pend, h_ack = Signal(), Signal(MEM_LATENCY), Signal()
+    h_we, h_sel, h_layer = Signal(), Signal.like(host.sel), Signal.like(host.layer)
+    h_word_addr, h_lane, h_wdata = Signal.like(host.word), Signal(range(p)), Signal(32)
     h_rdata = Signal(32)
-    m.d.sync += [h_pend.eq(h_pend << 1), h_ack.eq(h_pend[-1])]
+    m.d.sync += [h_go.eq(0), h_pend.eq(Cat(h_go, h_pend[:-1])), h_ack.eq(h_pend[-1])]
     m.d.comb += [host.ack.eq(h_ack), host.rdata.eq(h_rdata)]
-    with m.If(host.req & ~h_pend.any() & ~h_ack & ~busy):
-        m.d.sync += [h_pend.eq(1), h_sel.eq(host.sel), h_layer.eq(host.layer), h_lane.eq(host.lane)]
-        lane_en = Mux(host.we, Const(1, p) << host.lane, 0)     # write the one addressed lane
+    with m.If(host.req & ~h_go & ~h_pend.any() & ~h_ack & ~busy):
+        m.d.sync += [h_go.eq(1), h_we.eq(host.we), h_sel.eq(host.sel), h_layer.eq(host.layer),
+                     h_word_addr.eq(host.word), h_lane.eq(host.lane), h_wdata.eq(host.wdata)]
+    with m.If(h_go):
+        lane_en = Mux(h_we, Const(1, p) << h_lane, 0)     # write the one addressed lane
 
         def host_port(rd, wr, bits, value=None):
-            value = host.wdata[:bits] if value is None else value
-            m.d.comb += [rd.addr.eq(host.word), wr.addr.eq(host.word), wr.data.eq(Cat(*[value] * p)),
+            value = h_wdata[:bits] if value is None else value
+            m.d.comb += [rd.addr.eq(h_word_addr), wr.addr.eq(h_word_addr), wr.data.eq(Cat(*[value] * p)),
                          wr.en.eq(lane_en)]
 
-        with m.Switch(host.sel):
+        with m.Switch(h_sel):
             with m.Case(Window.INPUT):
                 host_port(ports.in_rd, ports.in_wr, sb)
             with m.Case(Window.TARGET):
                 host_port(ports.tg_rd, ports.tg_wr, sb)
             with m.Case(Window.STATE):
-                m.d.comb += ports.in_rd.addr.eq(host.word)
+                m.d.comb += ports.in_rd.addr.eq(h_word_addr)
                 for k in range(1, L + 1):
-                    m.d.comb += ports.st_b[k].addr.eq(ports.bank_addr(k, cur, host.word))
+                    m.d.comb += ports.st_b[k].addr.eq(ports.bank_addr(k, cur, h_word_addr))
             with m.Case(Window.BIAS):
                 for l in range(L):
-                    with m.If(host.layer == l):
+                    with m.If(h_layer == l):
                         host_port(ports.b_rd[l], ports.b_wr[l], cfg.bias_bits)
             with m.Case(Window.WEIGHT):
                 for l in range(L):
-                    with m.If(host.layer == l):
+                    with m.If(h_layer == l):
                         host_port(ports.w_rd[l], ports.w_wr[l], cfg.weight_bits)
             with m.Case(Window.SHADOW):
                 derived = Signal(signed(cfg.weight_bits))
-                m.d.comb += derived.eq(derive_weight(cfg, host.wdata[:cfg.shadow_bits].as_signed()))
+                m.d.comb += derived.eq(derive_weight(cfg, h_wdata[:cfg.shadow_bits].as_signed()))
                 for l in range(L):
-                    with m.If(host.layer == l):
+                    with m.If(h_layer == l):
                         host_port(ports.sh_rd[l], ports.sh_wr[l], cfg.shadow_bits)
-                        m.d.comb += [ports.w_wr[l].addr.eq(host.word), ports.w_wr[l].data.eq(Cat(*[derived] * p)),
+                        m.d.comb += [ports.w_wr[l].addr.eq(h_word_addr), ports.w_wr[l].data.eq(Cat(*[derived] * p)),
                                      ports.w_wr[l].en.eq(lane_en)]
 
     # the addressed memory's word, selected as it leaves the memory and registered; then its lane

@@ -32,11 +32,13 @@ from amaranth.lib import enum
 from eqprop.hw.formats import Mode
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["ARGMAX_LATENCY", "BANKS", "MEM_LATENCY", "RELAX_BLOCK", "SETUP", "UPDATE_LAYER", "Issue", "Phase", "Run",
-           "block_rows", "blocks", "command_phases", "cycle_model", "issues", "phase_steps", "pipeline", "words"]
+__all__ = ["ARGMAX_LATENCY", "BANKS", "ISSUE_LATENCY", "MEM_LATENCY", "RELAX_BLOCK", "SETUP", "UPDATE_LAYER", "Issue",
+           "Phase", "Run", "block_rows", "blocks", "command_phases", "cycle_model", "issues", "phase_steps", "pipeline",
+           "words"]
 
 BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
-MEM_LATENCY = 2      # issue to registered read data: the synchronous read, then the select and a register
+ISSUE_LATENCY = 1    # the control record is registered as it leaves the controller: every address comes from a register
+MEM_LATENCY = 2      # address to registered read data: the synchronous read, then the select and a register
 ARGMAX_LATENCY = 3   # the block's winner (its first comparator level, the rest), the best of the blocks so far
 
 
@@ -144,7 +146,7 @@ def issues(cfg: HwConfig, mode: Mode) -> Iterator[tuple[Issue, int, int]]:
 
 def pipeline(cfg: HwConfig) -> dict[str, int]:
     """Where each operation is in the pipeline of `rtl.core.Core`, in cycles after the FSM issues it: the
-    sum of the latency constants of the stages (`MEM_LATENCY`, `rtl.mac.mac_latency`,
+    sum of the latency constants of the stages (`ISSUE_LATENCY`, `MEM_LATENCY`, `rtl.mac.mac_latency`,
     `rtl.neuron.NEURON_LATENCY`, `ARGMAX_LATENCY`, `rtl.update.WEIGHT_UPDATE_LATENCY` and
     `BIAS_UPDATE_LATENCY`), which both the core and `cycle_model` use.
 
@@ -161,11 +163,11 @@ def pipeline(cfg: HwConfig) -> dict[str, int]:
     from rtl.neuron import NEURON_LATENCY
     from rtl.update import BIAS_DELAY, BIAS_UPDATE_LATENCY, SHADOW_DELAY, WEIGHT_UPDATE_LATENCY
 
-    mac = MEM_LATENCY
+    mac = ISSUE_LATENCY + MEM_LATENCY
     neuron = mac + mac_latency(cfg)
     state_write = neuron + NEURON_LATENCY
     best = state_write + ARGMAX_LATENCY
-    weight_write, bias_write = MEM_LATENCY + WEIGHT_UPDATE_LATENCY, MEM_LATENCY + BIAS_UPDATE_LATENCY
+    weight_write, bias_write = mac + WEIGHT_UPDATE_LATENCY, mac + BIAS_UPDATE_LATENCY
     return {"mac": mac, "neuron": neuron, "state_write": state_write, "best": best,
             "weight_write": weight_write, "bias_write": bias_write,
             "step_drain": best, "update_drain": max(weight_write, bias_write),
