@@ -170,36 +170,35 @@ def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_we
                         m.d.comb += [ports.w_wr[l].addr.eq(h_word_addr), ports.w_wr[l].data.eq(Cat(*[derived] * p)),
                                      ports.w_wr[l].en.eq(lane_en)]
 
-    # the addressed memory's word, selected as it leaves the memory and registered; then its lane
-    widest = max(p * bits for bits in (sb, cfg.bias_bits, cfg.weight_bits, cfg.shadow_bits))
-    h_word, h_word_r = Signal(widest), Signal(widest)
-    with m.Switch(h_sel):
-        with m.Case(Window.INPUT):
-            m.d.comb += h_word.eq(ports.in_rd.data)
-        with m.Case(Window.TARGET):
-            m.d.comb += h_word.eq(ports.tg_rd.data)
-        with m.Case(Window.STATE):
-            with m.Switch(h_layer):
-                with m.Case(0):
-                    m.d.comb += h_word.eq(ports.in_rd.data)
-                for k in range(1, L + 1):
-                    with m.Case(k):
-                        m.d.comb += h_word.eq(Mux(cur_zero, 0, ports.st_b[k].data))
-        for sel, rd in ((Window.BIAS, ports.b_rd), (Window.WEIGHT, ports.w_rd), (Window.SHADOW, ports.sh_rd)):
-            with m.Case(sel):
+    # the addressed memory's word, selected by layer within its group of memories as it leaves them and
+    # registered (one level of logic after a block RAM, whose clock-to-output is slow); then the group
+    # and the lane, into h_rdata
+    vector = {(Window.INPUT, 0): ports.in_rd.data, (Window.TARGET, 0): ports.tg_rd.data,
+              (Window.STATE, 0): ports.in_rd.data,
+              **{(Window.STATE, k): Mux(cur_zero, 0, ports.st_b[k].data) for k in range(1, L + 1)}}
+    groups = [   # (the word of each (window, layer) of the group, the bits of a lane, signed)
+        (vector, sb, False),
+        ({(Window.BIAS, l): ports.b_rd[l].data for l in range(L)}, cfg.bias_bits, True),
+        ({(Window.WEIGHT, l): ports.w_rd[l].data for l in range(L)}, cfg.weight_bits, True),
+        ({(Window.SHADOW, l): ports.sh_rd[l].data for l in range(L)}, cfg.shadow_bits, True),
+    ]
+    words = []
+    for sources, bits, _ in groups:
+        word = Signal(p * bits, name=f"h_{Window(next(iter(sources))[0]).name.lower()}")
+        words.append(word)
+        for window in dict.fromkeys(w for w, _ in sources):
+            with m.If(h_sel == window):
                 with m.Switch(h_layer):
-                    for l in range(L):
-                        with m.Case(l):
-                            m.d.comb += h_word.eq(rd[l].data)
-    m.d.sync += h_word_r.eq(h_word)
-    bits_of = {Window.INPUT: (sb, False), Window.TARGET: (sb, False), Window.STATE: (sb, False),
-               Window.BIAS: (cfg.bias_bits, True), Window.WEIGHT: (cfg.weight_bits, True),
-               Window.SHADOW: (cfg.shadow_bits, True)}
+                    for (w, layer), value in sources.items():
+                        if w == window:
+                            with m.Case(layer):
+                                m.d.sync += word.eq(value)
     with m.Switch(h_sel):
-        for sel, (bits, signed_lane) in bits_of.items():
-            with m.Case(sel):
-                with m.Switch(h_lane):
-                    for i in range(p):
-                        with m.Case(i):
-                            f = h_word_r.word_select(i, bits)
-                            m.d.sync += h_rdata.eq(f.as_signed() if signed_lane else f)
+        for (sources, bits, signed_lane), word in zip(groups, words, strict=True):
+            for window in dict.fromkeys(w for w, _ in sources):
+                with m.Case(window):
+                    with m.Switch(h_lane):
+                        for i in range(p):
+                            with m.Case(i):
+                                f = word.word_select(i, bits)
+                                m.d.sync += h_rdata.eq(f.as_signed() if signed_lane else f)
