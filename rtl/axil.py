@@ -205,6 +205,13 @@ class AxiLiteAccelerator(wiring.Component):
         sequential = Signal()
         m.d.comb += sequential.eq(seq & r_win & (r_sel == seq_sel) & (r_layer == seq_layer) & (r_index == seq_next))
 
+        # the host request, a register that is 1 exactly in Window (set on entering, cleared on the
+        # acknowledgement that leaves it), and the access, all straight from registers: the core's
+        # memory ports see flip-flops, not the state decode (the core reads the access under req only)
+        req = Signal()
+        m.d.comb += [host.req.eq(req), host.we.eq(writing), host.sel.eq(r_sel), host.layer.eq(r_layer),
+                     host.word.eq(word), host.lane.eq(rem), host.wdata.eq(wdata)]
+
         def fail(code):
             m.d.sync += [error.eq(code), resp.eq(SLVERR)]
 
@@ -253,6 +260,7 @@ class AxiLiteAccelerator(wiring.Component):
                         m.d.sync += [word.eq(seq_word + 1), rem.eq(0), col.eq(col + 1)]
                     with m.Else():
                         m.d.sync += [word.eq(seq_word), rem.eq(seq_lane + 1), col.eq(col + 1)]
+                    m.d.sync += req.eq(1)
                     m.next = "Window"
                 with m.Elif(r_win):
                     m.next = "Split-Row"
@@ -286,13 +294,12 @@ class AxiLiteAccelerator(wiring.Component):
                 with m.If(rem >= p):
                     m.d.sync += [rem.eq(rem - p), word.eq(word + 1)]
                 with m.Else():
+                    m.d.sync += req.eq(1)
                     m.next = "Window"
 
             with m.State("Window"):
-                m.d.comb += [host.req.eq(1), host.we.eq(writing), host.sel.eq(r_sel), host.layer.eq(r_layer),
-                             host.word.eq(word), host.lane.eq(rem), host.wdata.eq(wdata)]
                 with m.If(host.ack):
-                    m.d.sync += [rdata.eq(host.rdata), seq.eq(1), seq_sel.eq(r_sel), seq_layer.eq(r_layer),
+                    m.d.sync += [req.eq(0), rdata.eq(host.rdata), seq.eq(1), seq_sel.eq(r_sel), seq_layer.eq(r_layer),
                                  seq_next.eq(r_index + 1), seq_word.eq(word), seq_lane.eq(rem),
                                  seq_row_end.eq(r_matrix & (col + 1 == cols)), seq_lane_end.eq(rem == p - 1)]
                     m.next = "Respond"

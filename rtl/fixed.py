@@ -120,6 +120,16 @@ def saturate(value, lo: int, hi: int) -> Value:
         below = value[-1] if signed else False
         above = value[n:].any() if width > n else False
         return Mux(below, lo, Mux(above, hi, value))
+    if signed and lo == -hi and hi > 0 and hi & (hi + 1) == 0 and width > hi.bit_length() + 1:
+        # [-(2**n - 1), 2**n - 1], a shadow's or a bias's range: above is a non-negative value with a bit
+        # at n or higher, below a negative one whose bits from n up are not all ones, or are and the
+        # bits below n are all zeros (-2**n exactly). Bit tests, no comparator carry chains after the
+        # adder that usually feeds a saturation.
+        n = hi.bit_length()
+        top = value[n:width - 1]
+        above = ~value[-1] & top.any()
+        below = value[-1] & (~top.all() | ~value[:n].any())
+        return Mux(below, lo, Mux(above, hi, value))
     return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 

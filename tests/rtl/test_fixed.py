@@ -62,10 +62,13 @@ def test_runtime_shift_one_direction(k_min, k_max):
 
 
 @pytest.mark.parametrize("lo, hi, is_signed", [(-100, 37, True), (0, 255, True), (0, 63, True), (0, 63, False),
-                                               (0, 1023, True)],
-                         ids=["general", "state-range", "narrow-range", "unsigned", "wider-than-value"])
+                                               (0, 1023, True), (-63, 63, True), (-127, 127, True),
+                                               (-255, 255, True)],
+                         ids=["general", "state-range", "narrow-range", "unsigned", "wider-than-value", "symmetric",
+                              "symmetric-one-spare-bit", "symmetric-as-wide-as-value"])
 def test_saturate_matches_golden(lo, hi, is_signed):
-    """The general comparators, and the [0, 2**n - 1] path that tests the sign and high bits instead."""
+    """The general comparators, and the [0, 2**n - 1] and [-(2**n - 1), 2**n - 1] paths that test the sign
+    and high bits instead."""
     m = Module()
     x, y = Signal(signed(WIDTH) if is_signed else WIDTH), Signal(signed(WIDTH + 2))
     m.d.comb += y.eq(saturate(x, lo, hi))
