@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 from eqprop.hw.formats import Mode, memory_layout
 from eqprop.hw.hwconfig import HwConfig
 from rtl.mac import max_align_shift
+from rtl.pipe import per_layer
 from rtl.schedule import (
     BANKS,
     RELAX_BLOCK,
@@ -129,20 +130,14 @@ class Controller(wiring.Component):
         word, row = Signal.like(out.sword), Signal(range(p))               # column word, row in the block
         row_word, row_lane = Signal.like(out.rword), Signal(range(p))      # the update's row
 
-        def per_layer(values, sel=layer):
-            """A constant of the selected layer (a small mux over L constants)."""
-            value = Signal(range(min(min(values), 0), max(max(values), 0) + 1))
-            with m.Switch(sel):
-                for l, v in enumerate(values):
-                    with m.Case(l):
-                        m.d.comb += value.eq(v)
-            return value
+        def of_layer(values):
+            return per_layer(m, values, layer)
 
-        last_block = per_layer([blocks(cfg, l) - 1 for l in range(L)])
-        last_word = per_layer([nw[l] - 1 for l in range(L)])
-        wpr_up = per_layer([nw[l + 1] if l + 1 < L else 1 for l in range(L)])     # words per row of W_{l+1}
-        td_shift = per_layer([cfg.acc_align(l) - cfg.weight_frac[l + 1] if l + 1 < L else 0 for l in range(L)])
-        bu_shift = per_layer([cfg.acc_align(l) - cfg.weight_frac[l] for l in range(L)])
+        last_block = of_layer([blocks(cfg, l) - 1 for l in range(L)])
+        last_word = of_layer([nw[l] - 1 for l in range(L)])
+        wpr_up = of_layer([nw[l + 1] if l + 1 < L else 1 for l in range(L)])     # words per row of W_{l+1}
+        td_shift = of_layer([cfg.acc_align(l) - cfg.weight_frac[l + 1] if l + 1 < L else 0 for l in range(L)])
+        bu_shift = of_layer([cfg.acc_align(l) - cfg.weight_frac[l] for l in range(L)])
         tail = Signal()
         m.d.comb += tail.eq(block == last_block)
 

@@ -27,7 +27,7 @@ from rtl.fixed import lanes
 from rtl.mac import MacLanes
 from rtl.memories import Ports
 from rtl.neuron import NeuronLanes
-from rtl.pipe import delay
+from rtl.pipe import delay, per_layer
 from rtl.schedule import ARGMAX_LATENCY, ISSUE_LATENCY, MEM_LATENCY, Issue, block_rows, pipeline
 from rtl.update import LR_SHIFT_BITS, BiasUpdate, WeightUpdate
 
@@ -41,14 +41,6 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     registers. Returns the argmax of the output states so far (valid once a step's drain is over)."""
     L, p, sb, n = cfg.n_layers, cfg.mac_lanes, cfg.state_bits, cfg.sizes
     pipe = pipeline(cfg)
-
-    def per_layer(values, sel):
-        out = Signal(range(min(min(values), 0), max(max(values), 0) + 1))
-        with m.Switch(sel):
-            for l, v in enumerate(values):
-                with m.Case(l):
-                    m.d.comb += out.eq(v)
-        return out
 
     # ----------------------------------------------------------------------------------------------
     # the control record, delayed beside the data: rec[k] is the record k cycles after its issue
@@ -146,7 +138,7 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
 
     rw = rec[pipe["state_write"]]
     mask = Signal(p)
-    m.d.comb += mask.eq(Mux(rw.tail, per_layer([(1 << block_rows(cfg, l)[-1]) - 1 for l in range(L)], rw.layer),
+    m.d.comb += mask.eq(Mux(rw.tail, per_layer(m, [(1 << block_rows(cfg, l)[-1]) - 1 for l in range(L)], rw.layer),
                             (1 << p) - 1))
     s_new = Signal(p * sb)
     m.d.comb += s_new.eq(Cat(*(Mux(mask[i], neuron.s_new.word_select(i, sb), 0) for i in range(p))))

@@ -1,4 +1,5 @@
-"""Pipeline registers: the one way the datapath delays a value by whole cycles.
+"""Pipeline registers: the one way the datapath delays a value by whole cycles; and `per_layer`, the
+constant of the layer a record belongs to.
 
 Every pipelined block (`rtl.mac`, `rtl.neuron`, `rtl.update`) and the core's control record use
 `delay`, and each block states its latency as a named constant that `rtl.schedule.cycle_model` adds
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, Value
 
-__all__ = ["delay"]
+__all__ = ["delay", "per_layer"]
 
 
 def delay(m: Module, value, count: int = 1, *, name: str) -> Value:
@@ -24,3 +25,13 @@ def delay(m: Module, value, count: int = 1, *, name: str) -> Value:
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def per_layer(m: Module, values: list[int], sel) -> Signal:
+    """``values[sel]``: a constant of the layer `sel` selects (a small mux over the L constants in `m`)."""
+    out = Signal(range(min(min(values), 0), max(max(values), 0) + 1))
+    with m.Switch(sel):
+        for l, v in enumerate(values):
+            with m.Case(l):
+                m.d.comb += out.eq(v)
+    return out

@@ -1,11 +1,12 @@
 # amaranth: UnusedElaboratable=no
-"""`rtl.pipe.delay`: a value `count` cycles later, a record keeping its layout, and bad counts refused."""
+"""`rtl.pipe.delay`: a value `count` cycles later, a record keeping its layout, and bad counts refused;
+`rtl.pipe.per_layer`: the constant of the selected layer."""
 
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.lib import data
 
-from rtl.pipe import delay
+from rtl.pipe import delay, per_layer
 from tests.rtl._sim import run
 
 
@@ -36,3 +37,19 @@ def test_delay_is_count_cycles_and_keeps_a_layout():
 def test_bad_count_is_refused(count):
     with pytest.raises(ValueError, match=r"^count must be a non-negative int, not "):
         delay(Module(), Signal(4), count, name="x")
+
+
+def test_per_layer_selects_the_layers_constant():
+    m = Module()
+    sel = Signal(2)
+    values = [3, -2, 5]
+    out = per_layer(m, values, sel)
+    seen = []
+
+    async def tb(ctx):
+        for layer in range(len(values)):
+            ctx.set(sel, layer)
+            seen.append(ctx.get(out))
+
+    run(m, tb, clock=False)
+    assert seen == values and out.shape().signed
