@@ -145,22 +145,25 @@ class AxiLiteAccelerator(wiring.Component):
         legal = Signal()            # ... and the access direction is allowed
         value_ok = Signal(init=1)   # a write's value is one the target holds
         wvalue = wdata.as_signed()
-        reg_value = Signal(32)
+        # the registers' values, by index: Decode registers the index, Check the value (so the address
+        # decode and the value multiplexer do not share a cycle)
+        reg_values = [*ro.values(), *ro_live.values(), *lr]
+        reg_index = Signal(range(len(reg_values)))
         win = Signal()
         win_sel, win_layer = Signal(Window), Signal(range(L + 1))
         win_index = Signal(range(max(w.count for w in windows(cfg)) + 1))
         win_matrix = Signal()       # a weight or shadow window: split the index into row and column
         with m.Switch(addr):
-            for offset, value in ro.items():
+            for i, offset in enumerate(ro):
                 with m.Case(offset):
-                    m.d.comb += [hit.eq(1), legal.eq(~writing), reg_value.eq(value)]
-            for offset, value in ro_live.items():
+                    m.d.comb += [hit.eq(1), legal.eq(~writing), reg_index.eq(i)]
+            for i, offset in enumerate(ro_live, start=len(ro)):
                 with m.Case(offset):
-                    m.d.comb += [hit.eq(1), legal.eq(~writing | (offset == Reg.CONTROL)), reg_value.eq(value)]
+                    m.d.comb += [hit.eq(1), legal.eq(~writing | (offset == Reg.CONTROL)), reg_index.eq(i)]
             for l in range(L):
                 lo, hi = lr_shift_range(cfg, l)
                 with m.Case(Reg.LR_SHIFT + 4 * l):
-                    m.d.comb += [hit.eq(1), legal.eq(1), reg_value.eq(lr[l]),
+                    m.d.comb += [hit.eq(1), legal.eq(1), reg_index.eq(len(ro) + len(ro_live) + l),
                                  value_ok.eq((wvalue >= lo) & (wvalue <= hi))]
         with m.If(addr == Reg.CONTROL):
             reserved = 0xFFFF_FFFF ^ (int(Control.START) | int(Control.RESET) | 3 << CONTROL_MODE_SHIFT)
@@ -175,13 +178,14 @@ class AxiLiteAccelerator(wiring.Component):
 
         # the decoded window, registered in Decode: the split and the host access that follow use these
         # registers, not the address comparators (which would otherwise lie on the path into the memories)
-        r_sel, r_layer, r_matrix, r_index = Signal(Window), Signal.like(win_layer), Signal(), Signal.like(win_index)
+        r_sel, r_layer, r_matrix = Signal(Window), Signal.like(win_layer), Signal()
         r_win = Signal()
         # the checks of Decode, registered for Check: the first static check that fails (the address,
         # the strobe and the value depend on the accepted transaction alone), whether the access writes
         # CONTROL, its START, RESET and mode bits, and which LR_SHIFT register it writes. Check then only
         # ranks them and commits, so no address comparator lies on the path into a register it writes.
         r_static = Signal.like(error)
+        r_reg = Signal.like(reg_index)
         r_control, r_start, r_reset, r_mode_ok = Signal(), Signal(), Signal(), Signal()
         r_mode = Signal(2)
         r_lr = Signal(L)
@@ -197,13 +201,17 @@ class AxiLiteAccelerator(wiring.Component):
 
         # the previous window access, for the sequential fast path: its window, index, memory position,
         # and whether it was the last column of its row / the last lane of its word
+        # (the next element's address, and the positions the next element steps to, prepared at the
+        # previous access's end so that Check only compares registers and picks among them)
         seq = Signal()
-        seq_sel, seq_layer, seq_next = Signal(Window), Signal.like(win_layer), Signal.like(win_index)
-        seq_word, seq_lane = Signal.like(word), Signal.like(rem)
+        seq_sel, seq_layer, seq_addr = Signal(Window), Signal.like(win_layer), Signal.like(addr)
+        seq_word, seq_word_next, seq_lane_next = Signal.like(word), Signal.like(word), Signal.like(rem)
+        seq_col_next = Signal.like(win_index)
         seq_row_end, seq_lane_end = Signal(), Signal()
+        r_seq_addr = Signal()              # Decode: the address is the previous access's plus 4
         col = Signal.like(win_index)       # the column of the current matrix access (after Split-Row)
-        sequential = Signal()
-        m.d.comb += sequential.eq(seq & r_win & (r_sel == seq_sel) & (r_layer == seq_layer) & (r_index == seq_next))
+        sequential = Signal()              # the same window and the next address: the next index
+        m.d.comb += sequential.eq(seq & r_win & (r_sel == seq_sel) & (r_layer == seq_layer) & r_seq_addr)
 
         # the host request, a register that is 1 exactly in Window (set on entering, cleared on the
         # acknowledgement that leaves it), and the access, all straight from registers: the core's
@@ -231,9 +239,9 @@ class AxiLiteAccelerator(wiring.Component):
 
             with m.State("Decode"):
                 # the address decode and the value checks, registered
-                m.d.sync += [rdata.eq(reg_value), rem.eq(win_index), word.eq(0), r_sel.eq(win_sel),
-                             r_layer.eq(win_layer), r_matrix.eq(win_matrix), r_index.eq(win_index), r_win.eq(win),
-                             r_static.eq(ErrorCode.NONE)]
+                m.d.sync += [r_reg.eq(reg_index), rem.eq(win_index), word.eq(0), r_sel.eq(win_sel),
+                             r_layer.eq(win_layer), r_matrix.eq(win_matrix), r_win.eq(win),
+                             r_static.eq(ErrorCode.NONE), r_seq_addr.eq(addr == seq_addr)]
                 with m.If(~hit | ~legal | (addr[:2] != 0)):
                     m.d.sync += r_static.eq(ErrorCode.BAD_ADDRESS)
                 with m.Elif(writing & (wstrb != 0b1111)):
@@ -249,17 +257,22 @@ class AxiLiteAccelerator(wiring.Component):
                 m.next = "Check"
 
             with m.State("Check"):
+                # the register's value (a window access replaces it with the memory's)
+                with m.Switch(r_reg):
+                    for i, value in enumerate(reg_values):
+                        with m.Case(i):
+                            m.d.sync += rdata.eq(value)
                 # the first failing check names the error; else the access goes on, or commits
                 with m.If(r_static != ErrorCode.NONE):
                     fail(r_static)
                     m.next = "Respond"
                 with m.Elif(sequential):   # the next element: step from the previous position
                     with m.If(r_matrix & seq_row_end):
-                        m.d.sync += [word.eq(seq_word + 1), rem.eq(0), col.eq(0)]
+                        m.d.sync += [word.eq(seq_word_next), rem.eq(0), col.eq(0)]
                     with m.Elif(seq_lane_end):
-                        m.d.sync += [word.eq(seq_word + 1), rem.eq(0), col.eq(col + 1)]
+                        m.d.sync += [word.eq(seq_word_next), rem.eq(0), col.eq(seq_col_next)]
                     with m.Else():
-                        m.d.sync += [word.eq(seq_word), rem.eq(seq_lane + 1), col.eq(col + 1)]
+                        m.d.sync += [word.eq(seq_word), rem.eq(seq_lane_next), col.eq(seq_col_next)]
                     m.d.sync += req.eq(1)
                     m.next = "Window"
                 with m.Elif(r_win):
@@ -300,7 +313,8 @@ class AxiLiteAccelerator(wiring.Component):
             with m.State("Window"):
                 with m.If(host.ack):
                     m.d.sync += [req.eq(0), rdata.eq(host.rdata), seq.eq(1), seq_sel.eq(r_sel), seq_layer.eq(r_layer),
-                                 seq_next.eq(r_index + 1), seq_word.eq(word), seq_lane.eq(rem),
+                                 seq_addr.eq(addr + 4), seq_word.eq(word), seq_word_next.eq(word + 1),
+                                 seq_lane_next.eq(rem + 1), seq_col_next.eq(col + 1),
                                  seq_row_end.eq(r_matrix & (col + 1 == cols)), seq_lane_end.eq(rem == p - 1)]
                     m.next = "Respond"
 

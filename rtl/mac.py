@@ -39,8 +39,9 @@ def tree_stages(cfg: HwConfig) -> int:
 
 def mac_latency(cfg: HwConfig) -> int:
     """Cycles from an operation at the inputs of `MacLanes` to the accumulators that include it: operand
-    select, product, the adder tree, the alignment shift, the accumulator (each registered)."""
-    return 3 + tree_stages(cfg) + 1
+    select, the operands beside the multipliers, product, the product beside the multiplier, the adder
+    tree, the alignment shift, the accumulator (each registered)."""
+    return 5 + tree_stages(cfg) + 1
 
 
 def bias_delay(cfg: HwConfig) -> int:
@@ -93,8 +94,9 @@ class MacLanes(wiring.Component):
     TypeError
         If `cfg` is not a `HwConfig`.
 
-    Stages: operand select (the top-down broadcast lane) | product (a multiplier with registered inputs
-    and output, for the DSP blocks) | adder tree (`tree_stages`) | alignment shift | accumulate. The
+    Stages: operand select (the top-down broadcast lane) | the operands beside the multipliers | product
+    (a multiplier with registered inputs and output, for the DSP blocks) | the product again | adder
+    tree (`tree_stages`) | alignment shift | accumulate. The
     operation and its lane travel with the data through the same registers.
 
     Implements the sums of `eqprop.hw.golden.step` (``matmul_exact(...) << (a - weight_frac)``, plus the bias).
@@ -155,12 +157,21 @@ class MacLanes(wiring.Component):
         x1 = [stage(Mux(bottom_up, s[i], bcast), f"x{i}") for i in range(p)]
         advance()
 
+        # the operands again, beside the multipliers: the DSP blocks sit in a few rows of the chip, and the
+        # route to them should not share a cycle with the multiply
+        w1 = [stage(v, f"w{i}_dsp") for i, v in enumerate(w1)]
+        x1 = [stage(v, f"x{i}_dsp") for i, v in enumerate(x1)]
+        advance()
+
         # products
         products = []
         for i in range(p):
             prod = Signal(prod_shape, name=f"prod{i}")
             m.d.sync += prod.eq(self._product(w1[i], x1[i]))
             products.append(prod)
+        advance()
+        # the products again, beside the multipliers, before they travel to the adder tree
+        products = [stage(v, f"prod{i}_dsp") for i, v in enumerate(products)]
         advance()
 
         # adder tree for the bottom-up dot product, TREE_LEVELS_PER_STAGE levels per register; the

@@ -13,7 +13,7 @@ host can anneal it; the rest of each shift is a constant of the layer taken from
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,10 +25,10 @@ from rtl.pipe import delay
 __all__ = ["BIAS_DELAY", "BIAS_UPDATE_LATENCY", "LR_SHIFT_BITS", "SHADOW_DELAY", "WEIGHT_UPDATE_LATENCY",
            "BiasUpdate", "WeightUpdate", "derive_weight"]
 
-# operands | products | contrast | rounding addend | shift | saturating shadow | weight
-WEIGHT_UPDATE_LATENCY = 7
-SHADOW_DELAY = 5            # the shadow word comes this many cycles after the rest, when it is added
-BIAS_UPDATE_LATENCY = 5     # operands | contrast | rounding addend | shift | saturating bias
+# inputs | operands | products (two stages) | contrast | rounding addend | shift | shadow sum | saturated | weight
+WEIGHT_UPDATE_LATENCY = 10
+SHADOW_DELAY = 7            # the shadow word comes this many cycles after the rest, when it is added
+BIAS_UPDATE_LATENCY = 6     # operands | contrast | rounding addend | shift | bias sum | saturated
 BIAS_DELAY = 4              # the bias word comes this many cycles after the rest, when it is added
 
 LR_SHIFT_BITS = LR_SHIFT_MAX.bit_length()   # a learning-rate shift register holds 0 .. LR_SHIFT_MAX
@@ -70,6 +70,27 @@ def _amount(m: Module, k, k_min: int, k_max: int):
     amount = Signal(max(1, (k_max + max(0, -k_min)).bit_length()), name="shift_amount")
     m.d.sync += amount.eq(shift_amount(k, k_min=k_min, k_max=k_max))
     return amount
+
+
+def _product_in_logic(m: Module, a, b, name: str):
+    """``a * b`` for unsigned `a` and `b`, as a sum of partial products in logic rather than in a DSP
+    block, in two register stages: the first two levels of the adder tree, then the rest.
+
+    On ECP5 the DSP blocks spread over the whole die once most of them are used, and nextpnr places
+    the registers around a multiplier far from it (about 3 ns of routing each way, 10.5 ns in all
+    with the multiply), so the update's 2P products are made in logic, next to the rest of the lane.
+    """
+    level = [Mux(b[j], a, 0) << j for j in range(len(b))]     # the partial products, unsigned
+    width = len(a) + len(b)
+    first = min(2, (len(level) - 1).bit_length())
+    for stage, levels in enumerate((first, (len(level) - 1).bit_length() - first)):
+        for _ in range(levels):
+            level = [level[i] + level[i + 1] if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
+        regs = [Signal(width, name=f"{name}_s{stage}_{i}") for i in range(len(level))]
+        m.d.sync += [r.eq(v) for r, v in zip(regs, level, strict=True)]
+        level = regs
+    assert len(level) == 1
+    return level[0]
 
 
 def _check(cfg) -> None:
@@ -132,34 +153,37 @@ class WeightUpdate(wiring.Component):
         def later(value, name, count=1):
             return delay(m, value, count, name=name)
 
-        # stage 1: the operands (the multipliers' input registers); stage 2: the products, and beside
-        # them the shift: the layer's constant part of weight_update_shift(l) plus LR_SHIFT
-        pos_row, neg_row = later(self.pos_row, "pos_row"), later(self.neg_row, "neg_row")
-        pos = lanes(later(self.pos, "pos"), sb, p, signed=False)
-        neg = lanes(later(self.neg, "neg"), sb, p, signed=False)
-        _, k2, k_min, k_max = _shift(m, later(self.layer, "layer"), later(self.lr_shift, "lr"),
+        # stage 0: the inputs, registered where they arrive; stage 1: the operands; stages 2 and 3: the
+        # products (`_product_in_logic`), and beside the second the shift: the layer's constant part of
+        # weight_update_shift(l) plus LR_SHIFT
+        pos_row, neg_row = later(self.pos_row, "pos_row", 2), later(self.neg_row, "neg_row", 2)
+        pos = lanes(later(self.pos, "pos", 2), sb, p, signed=False)
+        neg = lanes(later(self.neg, "neg", 2), sb, p, signed=False)
+        _, k3, k_min, k_max = _shift(m, later(self.layer, "layer", 3), later(self.lr_shift, "lr", 3),
                                      [cfg.weight_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
         left_max = max(0, -k_min)
-        k3 = later(k2, "k3")
-        half3, half3m = _halves(m, k2, k_max)    # stage 3: the rounding half of k, ready for stage 4
-        amount4 = _amount(m, k3, k_min, k_max)   # stage 4: the shifter's amount, ready for stage 5
-        shadow = lanes(self.shadow, cfg.shadow_bits, p, signed=True)   # late (SHADOW_DELAY), for stage 6
+        k4 = later(k3, "k4")
+        half4, half4m = _halves(m, k3, k_max)    # stage 4: the rounding half of k, ready for stage 5
+        amount5 = _amount(m, k4, k_min, k_max)   # stage 5: the shifter's amount, ready for stage 6
+        shadow = lanes(self.shadow, cfg.shadow_bits, p, signed=True)   # late (SHADOW_DELAY), for stage 7
         for i in range(p):
-            prod_p = Signal(unsigned(2 * sb), name=f"prod_pos{i}")
-            prod_n = Signal(unsigned(2 * sb), name=f"prod_neg{i}")
-            m.d.sync += [prod_p.eq(pos_row * pos[i]), prod_n.eq(neg_row * neg[i])]
-            # stage 3: the contrast, exact (fraction 2 state_bits)
+            # stages 2 and 3: the products, in logic
+            prod_p = _product_in_logic(m, pos_row, pos[i], f"prod_pos{i}")
+            prod_n = _product_in_logic(m, neg_row, neg[i], f"prod_neg{i}")
+            # stage 4: the contrast, exact (fraction 2 state_bits)
             contrast = Signal(signed(2 * sb + 1), name=f"contrast{i}")
             m.d.sync += contrast.eq(prod_p - prod_n)
-            # stage 4: the rounding addend of R(contrast, k); stage 5: the shift, in shadow LSBs
+            # stage 5: the rounding addend of R(contrast, k); stage 6: the shift, in shadow LSBs
             total = Signal(signed(max(contrast.shape().width, k_max + 1) + 2), name=f"total{i}")
-            m.d.sync += total.eq(contrast + round_addend_var(contrast, k3, cfg.rounding, k_max=k_max,
-                                                             half=half3, half_less_one=half3m))
+            m.d.sync += total.eq(contrast + round_addend_var(contrast, k4, cfg.rounding, k_max=k_max,
+                                                             half=half4, half_less_one=half4m))
             delta = Signal(signed(2 * sb + 2 + left_max), name=f"delta{i}")
-            m.d.sync += delta.eq(shift_by_amount(total, amount4, k_min=k_min))
-            # stage 6: the saturating shadow; stage 7: the weight derived from it
+            m.d.sync += delta.eq(shift_by_amount(total, amount5, k_min=k_min))
+            # stage 7: the shadow plus its update; stage 8: saturated; stage 9: the weight derived from it
+            added = Signal(signed(max(cfg.shadow_bits, delta.shape().width) + 1), name=f"shadow_sum{i}")
+            m.d.sync += added.eq(shadow[i] + delta)
             new = Signal(signed(cfg.shadow_bits), name=f"shadow{i}")
-            m.d.sync += new.eq(saturate(shadow[i] + delta, -cfg.shadow_max, cfg.shadow_max))
+            m.d.sync += new.eq(saturate(added, -cfg.shadow_max, cfg.shadow_max))
             weight = Signal(signed(cfg.weight_bits), name=f"weight{i}")
             m.d.sync += weight.eq(derive_weight(cfg, new))
             m.d.comb += [self.shadow_new.word_select(i, cfg.shadow_bits).eq(later(new, f"shadow_out{i}")),
@@ -228,13 +252,15 @@ class BiasUpdate(wiring.Component):
             contrast = Signal(signed(sb + 1), name=f"contrast{i}")
             m.d.sync += contrast.eq(pos[i] - neg[i])
             # stage 3: the rounding addend of R(contrast, k); stage 4: the shift, in bias LSBs; stage 5:
-            # the saturating bias
+            # the bias plus its update; stage 6: saturated
             total = Signal(signed(max(contrast.shape().width, k_max + 1) + 2), name=f"total{i}")
             m.d.sync += total.eq(contrast + round_addend_var(contrast, k2, cfg.rounding, k_max=k_max,
                                                              half=half2, half_less_one=half2m))
             delta = Signal(signed(sb + 2 + left_max), name=f"delta{i}")
             m.d.sync += delta.eq(shift_by_amount(total, amount3, k_min=k_min))
+            added = Signal(signed(max(cfg.bias_bits, delta.shape().width) + 1), name=f"bias_sum{i}")
+            m.d.sync += added.eq(bias[i] + delta)
             new = Signal(signed(cfg.bias_bits), name=f"bias{i}")
-            m.d.sync += new.eq(saturate(bias[i] + delta, -cfg.bias_max, cfg.bias_max))
+            m.d.sync += new.eq(saturate(added, -cfg.bias_max, cfg.bias_max))
             m.d.comb += self.bias_new.word_select(i, cfg.bias_bits).eq(new)
         return m
