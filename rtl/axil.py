@@ -84,8 +84,8 @@ class AxiLiteAccelerator(wiring.Component):
     ValueError
         If `cfg` does not fit the register map (`eqprop.hw.formats.config_registers`).
 
-    Latency (from the accepted address to RVALID or BVALID): a register 3 cycles; a window element 10
-    plus its row and its column // P (8 for a sequential access); a command `rtl.core.cycle_model` cycles.
+    Latency (from the accepted address to RVALID or BVALID): a register 3 cycles; a window element 11
+    plus its row and its column // P (9 for a sequential access); a command `rtl.core.cycle_model` cycles.
     """
 
     def __init__(self, *, cfg: HwConfig, params: IntParams | None = None):
@@ -180,11 +180,11 @@ class AxiLiteAccelerator(wiring.Component):
         # registers, not the address comparators (which would otherwise lie on the path into the memories)
         r_sel, r_layer, r_matrix = Signal(Window), Signal.like(win_layer), Signal()
         r_win = Signal()
-        # the checks of Decode, registered for Check: the first static check that fails (the address,
-        # the strobe and the value depend on the accepted transaction alone), whether the access writes
+        # the checks of Decode, registered for Check: whether the address, the strobe and the value pass
+        # (they depend on the accepted transaction alone; Check names the first that fails), whether the access writes
         # CONTROL, its START, RESET and mode bits, and which LR_SHIFT register it writes. Check then only
         # ranks them and commits, so no address comparator lies on the path into a register it writes.
-        r_static = Signal.like(error)
+        r_address_ok, r_strobe_ok, r_value_ok = Signal(), Signal(), Signal()
         r_reg = Signal.like(reg_index)
         r_control, r_start, r_reset, r_mode_ok = Signal(), Signal(), Signal(), Signal()
         r_mode = Signal(2)
@@ -241,13 +241,9 @@ class AxiLiteAccelerator(wiring.Component):
                 # the address decode and the value checks, registered
                 m.d.sync += [r_reg.eq(reg_index), rem.eq(win_index), word.eq(0), r_sel.eq(win_sel),
                              r_layer.eq(win_layer), r_matrix.eq(win_matrix), r_win.eq(win),
-                             r_static.eq(ErrorCode.NONE), r_seq_addr.eq(addr == seq_addr)]
-                with m.If(~hit | ~legal | (addr[:2] != 0)):
-                    m.d.sync += r_static.eq(ErrorCode.BAD_ADDRESS)
-                with m.Elif(writing & (wstrb != 0b1111)):
-                    m.d.sync += r_static.eq(ErrorCode.BAD_STROBE)
-                with m.Elif(writing & ~value_ok):
-                    m.d.sync += r_static.eq(ErrorCode.BAD_VALUE)
+                             r_seq_addr.eq(addr == seq_addr)]
+                m.d.sync += [r_address_ok.eq(hit & legal & (addr[:2] == 0)),
+                             r_strobe_ok.eq(~writing | (wstrb == 0b1111)), r_value_ok.eq(~writing | value_ok)]
                 mode = wdata[CONTROL_MODE_SHIFT:CONTROL_MODE_SHIFT + 2]
                 m.d.sync += [r_control.eq(writing & (addr == Reg.CONTROL)),
                              r_start.eq((wdata & Control.START) != 0), r_reset.eq((wdata & Control.RESET) != 0),
@@ -263,8 +259,14 @@ class AxiLiteAccelerator(wiring.Component):
                         with m.Case(i):
                             m.d.sync += rdata.eq(value)
                 # the first failing check names the error; else the access goes on, or commits
-                with m.If(r_static != ErrorCode.NONE):
-                    fail(r_static)
+                with m.If(~r_address_ok):
+                    fail(ErrorCode.BAD_ADDRESS)
+                    m.next = "Respond"
+                with m.Elif(~r_strobe_ok):
+                    fail(ErrorCode.BAD_STROBE)
+                    m.next = "Respond"
+                with m.Elif(~r_value_ok):
+                    fail(ErrorCode.BAD_VALUE)
                     m.next = "Respond"
                 with m.Elif(sequential):   # the next element: step from the previous position
                     with m.If(r_matrix & seq_row_end):

@@ -59,7 +59,7 @@ class Core(wiring.Component):
         One-cycle strobe: a relaxation step has just been written to bank ``step_bank`` (``phase``).
     host : bus, in/out
         Memory access for the register windows: ``req``, ``we``, ``sel`` (`Window`), ``layer``,
-        ``word``, ``lane``, ``wdata`` in; ``ack``, ``rdata`` out. Hold ``req`` until ``ack`` (four
+        ``word``, ``lane``, ``wdata`` in; ``ack``, ``rdata`` out. Hold ``req`` until ``ack`` (five
         cycles later when idle; while busy the access waits until the command ends).
 
     Raises

@@ -8,8 +8,9 @@ update), port B the old states of a finish, the negative states of the update an
 window. Every read is synchronous; `rtl.datapath` registers the word after it selects the layer.
 
 `host_access` serves the register windows of `rtl.axil` while the core is idle: one cycle to register
-the request, one to address the memory, one for its word (selected and registered), one to pick the
-lane; the acknowledgement comes with the lane, `HOST_LATENCY` (four) cycles after the request.
+the request, one to address the memory, one for its word (selected by layer and registered), one to
+pick the lane, one to pick the group of memories; the acknowledgement comes with the value,
+`HOST_LATENCY` (five) cycles after the request.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from rtl.schedule import BANKS, MEM_LATENCY, words
 
 __all__ = ["HOST_LATENCY", "Memories", "Ports", "host_access"]
 
-HOST_LATENCY = 1 + MEM_LATENCY + 1   # request to acknowledgement: the request's register, the read and its
-                                     # register, the lane's register
+HOST_LATENCY = 1 + MEM_LATENCY + 2   # request to acknowledgement: the request's register, the read and its
+                                     # register, the lane's register, the group's register
 
 
 def stride_bits(cfg: HwConfig, k: int) -> int:
@@ -127,9 +128,10 @@ def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_we
     L, p, sb = cfg.n_layers, cfg.mac_lanes, cfg.state_bits
     # the request is registered before it drives the memories, so that every address and write comes
     # from a register (the state and bias memories are LUT RAM, whose read address is not registered)
-    h_go, h_pend, h_ack = Signal(), Signal(MEM_LATENCY), Signal()
+    h_go, h_pend, h_ack = Signal(), Signal(MEM_LATENCY + 1), Signal()
     h_we, h_sel, h_layer = Signal(), Signal.like(host.sel), Signal.like(host.layer)
     h_word_addr, h_lane, h_wdata = Signal.like(host.word), Signal(range(p)), Signal(32)
+    h_lane_r = Signal(range(p))      # a copy of the lane for the read's lane select (fewer loads on each)
     h_rdata = Signal(32)
     m.d.sync += [h_go.eq(0), h_pend.eq(Cat(h_go, h_pend[:-1])), h_ack.eq(h_pend[-1])]
     m.d.comb += [host.ack.eq(h_ack), host.rdata.eq(h_rdata)]
@@ -171,8 +173,8 @@ def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_we
                                      ports.w_wr[l].en.eq(lane_en)]
 
     # the addressed memory's word, selected by layer within its group of memories as it leaves them and
-    # registered (one level of logic after a block RAM, whose clock-to-output is slow); then the group
-    # and the lane, into h_rdata
+    # registered (one level of logic after a block RAM, whose clock-to-output is slow); then the lane
+    # and then the group, each registered, into h_rdata
     vector = {(Window.INPUT, 0): ports.in_rd.data, (Window.TARGET, 0): ports.tg_rd.data,
               (Window.STATE, 0): ports.in_rd.data,
               **{(Window.STATE, k): Mux(cur_zero, 0, ports.st_b[k].data) for k in range(1, L + 1)}}
@@ -182,23 +184,30 @@ def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_we
         ({(Window.WEIGHT, l): ports.w_rd[l].data for l in range(L)}, cfg.weight_bits, True),
         ({(Window.SHADOW, l): ports.sh_rd[l].data for l in range(L)}, cfg.shadow_bits, True),
     ]
+    # the read side's copies of the window and layer (set a cycle after the request's, so not merged with
+    # them): the write decode and the read selects each drive fewer loads
+    h_sel_r, h_layer_r = Signal.like(h_sel), Signal.like(h_layer)
+    m.d.sync += [h_sel_r.eq(h_sel), h_layer_r.eq(h_layer)]
     words = []
     for sources, bits, _ in groups:
         word = Signal(p * bits, name=f"h_{Window(next(iter(sources))[0]).name.lower()}")
         words.append(word)
         for window in dict.fromkeys(w for w, _ in sources):
-            with m.If(h_sel == window):
-                with m.Switch(h_layer):
+            with m.If(h_sel_r == window):
+                with m.Switch(h_layer_r):
                     for (w, layer), value in sources.items():
                         if w == window:
                             with m.Case(layer):
                                 m.d.sync += word.eq(value)
-    with m.Switch(h_sel):
-        for (sources, bits, signed_lane), word in zip(groups, words, strict=True):
+    # then the addressed lane of each group's word, registered; then the group, into h_rdata
+    picked = []
+    for (_, bits, signed_lane), word in zip(groups, words, strict=True):
+        lane = Signal(signed(bits) if signed_lane else bits, name=f"{word.name}_lane")
+        m.d.sync += lane.eq(word.word_select(h_lane_r, bits))
+        picked.append(lane)
+    m.d.sync += h_lane_r.eq(h_lane)
+    with m.Switch(h_sel_r):
+        for (sources, _, _), lane in zip(groups, picked, strict=True):
             for window in dict.fromkeys(w for w, _ in sources):
                 with m.Case(window):
-                    with m.Switch(h_lane):
-                        for i in range(p):
-                            with m.Case(i):
-                                f = word.word_select(i, bits)
-                                m.d.sync += h_rdata.eq(f.as_signed() if signed_lane else f)
+                    m.d.sync += h_rdata.eq(lane)

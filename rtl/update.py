@@ -13,7 +13,7 @@ host can anneal it; the rest of each shift is a constant of the layer taken from
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -59,7 +59,10 @@ def _halves(m: Module, k, k_max: int):
     decrement a stage ahead of its adder."""
     half = Signal(k_max + 1, name="half")
     less = Signal(k_max + 1, name="half_less_one")
-    m.d.sync += [half.eq(round_half_var(k, k_max=k_max)), less.eq(round_half_var(k, k_max=k_max) - 1)]
+    # 2**(k-1) - 1 as a thermometer code (bit j: j + 1 < k; every bit when k <= 0, as the decrement of
+    # a zero half wraps), a comparison per bit rather than a decoder and a carry chain
+    m.d.sync += [half.eq(round_half_var(k, k_max=k_max)),
+                 less.eq(Cat(*[(k <= 0) | (k > j + 1) for j in range(k_max + 1)]))]
     return half, less
 
 
@@ -238,13 +241,14 @@ class BiasUpdate(wiring.Component):
         def later(value, name, count=1):
             return delay(m, value, count, name=name)
 
-        # stage 1: the operands; stage 2 (beside the contrast): the shift, as in WeightUpdate
+        # stage 1: the operands, and beside them the shift, as in WeightUpdate
         pos = lanes(later(self.pos, "pos"), sb, p, signed=False)
         neg = lanes(later(self.neg, "neg"), sb, p, signed=False)
         bias = lanes(self.bias, cfg.bias_bits, p, signed=True)     # late (BIAS_DELAY), for stage 5
-        k1, k2, k_min, k_max = _shift(m, later(self.layer, "layer"), later(self.lr_shift, "lr"),
-                                      [cfg.bias_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
+        _, k1, k_min, k_max = _shift(m, self.layer, self.lr_shift,
+                                     [cfg.bias_update_shift(l) - cfg.lr_shifts[l] for l in range(cfg.n_layers)])
         left_max = max(0, -k_min)
+        k2 = later(k1, "k2")
         half2, half2m = _halves(m, k1, k_max)    # stage 2: the rounding half of k, ready for stage 3
         amount3 = _amount(m, k2, k_min, k_max)   # stage 3: the shifter's amount, ready for stage 4
         for i in range(p):

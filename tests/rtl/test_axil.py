@@ -449,9 +449,9 @@ def test_rejects_bad_arguments():
 
 def test_access_latency_is_as_documented():
     """docs/register-map.md's timing, counted from the cycle the address is accepted to the cycle RVALID
-    rises: a register 3 cycles; a window element 10 + r + floor(c / P) (row r, column c; a vector element
+    rises: a register 3 cycles; a window element 11 + r + floor(c / P) (row r, column c; a vector element
     is row 0), except a sequential access (the next element of the previous window access's window),
-    which takes 8."""
+    which takes 9."""
     cfg = CFG
     p, n0 = cfg.mac_lanes, cfg.sizes[0]
     dut = AxiLiteAccelerator(cfg=cfg)
@@ -476,15 +476,15 @@ def test_access_latency_is_as_documented():
         got["register"], want["register"] = await latency(Reg.VERSION), 3
         for i in range(n0):
             await latency(Reg.BIAS)                      # another window: the next access is not sequential
-            got[f"input {i}"], want[f"input {i}"] = await latency(Reg.INPUT + 4 * i), 10 + i // p
+            got[f"input {i}"], want[f"input {i}"] = await latency(Reg.INPUT + 4 * i), 11 + i // p
         for r in range(cfg.sizes[1]):
             for c in range(n0):
                 await latency(Reg.BIAS)
                 got[f"weight [{r}, {c}]"] = await latency(Reg.WEIGHT + 4 * (r * n0 + c))
-                want[f"weight [{r}, {c}]"] = 10 + r + c // p
+                want[f"weight [{r}, {c}]"] = 11 + r + c // p
         await latency(Reg.WEIGHT)
         for i in range(1, cfg.sizes[0] * cfg.sizes[1]):  # a bulk read in index order
-            got[f"weight {i} after {i - 1}"], want[f"weight {i} after {i - 1}"] = await latency(Reg.WEIGHT + 4 * i), 8
+            got[f"weight {i} after {i - 1}"], want[f"weight {i} after {i - 1}"] = await latency(Reg.WEIGHT + 4 * i), 9
 
     run(dut, tb)
     assert got == want
