@@ -148,6 +148,11 @@ def fpga_vs_torch(fpga: dict, torch1: float, torch_batch: float) -> dict:
             "ratio_batch1": per_s / torch1, "ratio_batched": per_s / torch_batch, "source": fpga["source"]}
 
 
+def _ratio(r: float) -> str:
+    """A ratio with two decimals, or two significant digits below 0.1 (so that 0.004x does not read 0.00x)."""
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
+
+
 def markdown(r: dict) -> str:
     g, c, f = r["golden_vs_torch"], r["cosim"], r.get("fpga")
     lines = ["# Performance bench", "", f"Machine: {r['machine']}. Every ratio's baseline is measured in this run.",
@@ -169,9 +174,9 @@ def markdown(r: dict) -> str:
             where = f"{d['config']} on {FAMILY_NAMES.get(d['family'], d['family'])}"
             lines += [f"| FPGA {where} ({d['fmax_mhz']:.1f} MHz, {d['cycles_per_inference']:,} cycles) vs torch float "
                       f"({d['network']}) on one core, batch 1 | {d['fpga_inferences_per_s']:,.0f} /s | "
-                      f"{d['torch_batch1_per_s']:,.0f} /s | {d['ratio_batch1']:.2f}x |",
+                      f"{d['torch_batch1_per_s']:,.0f} /s | {_ratio(d['ratio_batch1'])} |",
                       f"| FPGA {where} vs torch float on one core, batched | {d['fpga_inferences_per_s']:,.0f} /s | "
-                      f"{d['torch_batched_per_s']:,.0f} /s | {d['ratio_batched']:.2f}x |"]
+                      f"{d['torch_batched_per_s']:,.0f} /s | {_ratio(d['ratio_batched'])} |"]
         lines += ["", f"Fmax source: {f[0]['source']} (nextpnr's timing report). Cycles per inference are the "
                   "RTL's CYCLES register, equal to the cycle model on every input (make sim)."]
     else:

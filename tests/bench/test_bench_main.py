@@ -58,3 +58,7 @@ def test_report_states_each_ratio_and_a_missing_fpga_figure():
     text = bench.markdown(r)
     assert "| FPGA int8-p8 on ECP5 25k (100.0 MHz, 20,000 cycles) vs torch float (64-64-10, T = 30)" in text
     assert "| 5,000 /s | 1,000 /s | 5.00x |" in text and "| 5,000 /s | 50,000 /s | 0.10x |" in text
+
+
+def test_small_ratios_keep_two_significant_digits():
+    assert bench._ratio(5.8234) == "5.82x" and bench._ratio(0.0303) == "0.03x" and bench._ratio(0.00395) == "0.004x"
