@@ -54,14 +54,14 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     # update: port A the positive states, port B the negative ones; state l+1 at the row's word, state l
     # at the column word)
 
-    issue = rec[ISSUE_LATENCY]
+    ra = rec[ISSUE_LATENCY]
     for l in range(L):
-        m.d.comb += [ports.w_rd[l].addr.eq(issue.waddr), ports.sh_rd[l].addr.eq(issue.waddr),
-                     ports.b_rd[l].addr.eq(issue.block)]
-    m.d.comb += ports.tg_rd.addr.eq(issue.block)
-    m.d.comb += ports.st_a[0].addr.eq(issue.sword)        # the input memory (state 0), one bank
+        m.d.comb += [ports.w_rd[l].addr.eq(ra.waddr), ports.sh_rd[l].addr.eq(ra.waddr),
+                     ports.b_rd[l].addr.eq(ra.block)]
+    m.d.comb += ports.tg_rd.addr.eq(ra.block)
+    m.d.comb += ports.st_a[0].addr.eq(ra.sword)        # the input memory (state 0), one bank
     for k in range(1, L + 1):
-        word = Mux((issue.issue == Issue.UPD_WEIGHT) & (issue.layer == k - 1), issue.rword, issue.sword)
+        word = Mux((ra.issue == Issue.UPD_WEIGHT) & (ra.layer == k - 1), ra.rword, ra.sword)
         m.d.comb += [ports.st_a[k].addr.eq(ports.bank_addr(k, src, word)),
                      ports.st_b[k].addr.eq(ports.bank_addr(k, m_bank, word))]
 
