@@ -128,7 +128,7 @@ def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_we
     L, p, sb = cfg.n_layers, cfg.mac_lanes, cfg.state_bits
     # the request is registered before it drives the memories, so that every address and write comes
     # from a register (the state and bias memories are LUT RAM, whose read address is not registered)
-    h_go, h_pend, h_ack = Signal(), Signal(MEM_LATENCY + 1), Signal()
+    h_go, h_pend, h_ack = Signal(), Signal(HOST_LATENCY - 2), Signal()   # request | reads and selects | ack
     h_we, h_sel, h_layer = Signal(), Signal.like(host.sel), Signal.like(host.layer)
     h_word_addr, h_lane, h_wdata = Signal.like(host.word), Signal(range(p)), Signal(32)
     h_lane_r = Signal(range(p))      # a copy of the lane for the read's lane select (fewer loads on each)
