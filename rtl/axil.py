@@ -46,6 +46,7 @@ from eqprop.hw.formats import (
 from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import HwConfig
 from rtl.core import Core
+from rtl.schedule import Phase
 from rtl.update import LR_SHIFT_BITS
 
 __all__ = ["OKAY", "SLVERR", "AxiLiteAccelerator", "address_width"]
@@ -127,7 +128,7 @@ class AxiLiteAccelerator(wiring.Component):
         status = Signal(32)
         m.d.comb += [
             status.eq(Mux(core.busy, Status.BUSY, 0) | Mux(core.done, Status.DONE, 0)
-                      | Mux(error != 0, Status.ERROR, 0)),
+                      | Mux(error != 0, Status.ERROR, 0) | Mux(core.unsettled, Status.UNSETTLED, 0)),
             self.irq.eq(core.done),
         ]
         m.d.sync += [core.start.eq(0), core.clear.eq(0)]
@@ -135,11 +136,13 @@ class AxiLiteAccelerator(wiring.Component):
         # --- decode: a read-only register value, or a window hit --------------------------------
         ro = {Reg.ID: regs["ID"], Reg.VERSION: regs["VERSION"], Reg.CFG_LAYERS: regs["CFG_LAYERS"],
               Reg.CFG_FORMATS: regs["CFG_FORMATS"], Reg.CFG_STEPS: regs["CFG_STEPS"],
-              Reg.CFG_SHIFTS: regs["CFG_SHIFTS"], Reg.CFG_LANES: regs["CFG_LANES"], Reg.CFG_ACC: regs["CFG_ACC"]}
+              Reg.CFG_SHIFTS: regs["CFG_SHIFTS"], Reg.CFG_LANES: regs["CFG_LANES"], Reg.CFG_ACC: regs["CFG_ACC"],
+              Reg.CFG_FEATURES: regs["CFG_FEATURES"]}
         ro.update({Reg.LAYER_SIZE + 4 * k: regs[f"LAYER_SIZE.{k}"] for k in range(L + 1)})
         ro.update({Reg.LAYER_FRAC + 4 * l: regs[f"LAYER_FRAC.{l}"] for l in range(L)})
         ro_live = {Reg.STATUS: status, Reg.ERROR: error, Reg.RESULT: core.result, Reg.CYCLES: core.cycles,
-                   Reg.STEPS: core.steps, Reg.CONTROL: last_mode << CONTROL_MODE_SHIFT}
+                   Reg.STEPS: core.steps, Reg.CONTROL: last_mode << CONTROL_MODE_SHIFT,
+                   **{Reg.PHASE_STEPS + 4 * i: core.phase_steps[i] for i in range(len(Phase))}}
 
         hit = Signal()              # the address is a register or a window
         legal = Signal()            # ... and the access direction is allowed

@@ -4,7 +4,9 @@ The FSM is generated from the tables of `rtl.schedule`, the same ones its cycle 
 `Run` of `RELAX_BLOCK` and `UPDATE_LAYER` is one state, which issues the run's `Issue` every cycle
 while a down-counter, loaded on entry with the run's length in that layer (and block), counts to zero;
 a run of length 0 is skipped. `command_phases` chains the phases of a command, each with one set-up
-cycle, and each step and the update end with the pipeline's drain (`rtl.schedule.pipeline`).
+cycle, and each step and the update end with the pipeline's drain (`rtl.schedule.pipeline`). With
+``cfg.cache_drive`` a command begins with the drive pass (`DRIVE_BLOCK` for each block of layer 0); with
+``cfg.early_exit`` a phase ends after the first step in which the datapath reported no changed state.
 
 What each cycle issues leaves on the ``issue`` stream as a control record (`issue_layout`): the
 issue, the layer and block, the addresses of the words to read, and the flags the later stages need.
@@ -23,6 +25,7 @@ from rtl.mac import max_align_shift
 from rtl.pipe import per_layer
 from rtl.schedule import (
     BANKS,
+    DRIVE_BLOCK,
     RELAX_BLOCK,
     SETUP,
     UPDATE_LAYER,
@@ -60,6 +63,7 @@ def issue_layout(cfg: HwConfig) -> data.StructLayout:
         "dst": range(BANKS),                   # state bank the step writes
         "sign": signed(2),                     # the phase's nudge: 0, +1, -1
         "shift": range(max_align_shift(cfg) + 1),   # left shift of the products into the accumulator
+        "drive": 1,                            # the drive pass (its LOAD reads the bias, not the drive memory)
     })
 
 
@@ -76,7 +80,10 @@ class Controller(wiring.Component):
         As `rtl.core.Core`'s (a ``mode`` other than INFER, TRAIN or RELAX is ignored).
     best : Signal(range(n_out)), in
         The datapath's argmax of the output states, valid at the end of each step's drain.
-    busy, done, result, cycles, steps, step_done, step_bank, phase : out
+    changed : Signal(1), in
+        A strobe from the datapath: a FINISH wrote a state that differs from the old one (the step is
+        not at a fixed point). Any strobe before the end of a step's drain counts for that step.
+    busy, done, result, cycles, steps, step_done, step_bank, phase, phase_steps, unsettled : out
         As `rtl.core.Core`'s.
     issue : stream (always ready), out
         One `issue_layout` record per cycle; ``valid`` when the cycle issues anything.
@@ -92,10 +99,12 @@ class Controller(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "start": In(1), "mode": In(2), "clear": In(1),
-            "best": In(range(cfg.sizes[-1])),
+            "best": In(range(cfg.sizes[-1])), "changed": In(1),
             "busy": Out(1), "done": Out(1), "result": Out(range(cfg.sizes[-1])),
             "cycles": Out(32), "steps": Out(32), "step_done": Out(1), "step_bank": Out(range(BANKS)),
             "phase": Out(Phase),
+            "phase_steps": Out(data.ArrayLayout(range(max(cfg.free_steps, cfg.nudge_steps) + 1), len(Phase))),
+            "unsettled": Out(1),
             "issue": Out(stream.Signature(issue_layout(cfg), always_ready=True)),
             "src": Out(range(BANKS)), "m_bank": Out(range(BANKS)),
             "cur": Out(range(BANKS)), "cur_zero": Out(1, init=1),
@@ -121,7 +130,11 @@ class Controller(wiring.Component):
         layer = Signal(range(L))
         block = Signal.like(out.block)
         longest = max(max(run.count(cfg, l, rows) for l in range(L) for rows in block_rows(cfg, l)
-                          for run in RELAX_BLOCK + UPDATE_LAYER), pipe["step_drain"], pipe["update_drain"])
+                          for run in RELAX_BLOCK + UPDATE_LAYER),
+                      max(run.count(cfg, 0, rows) for rows in block_rows(cfg, 0) for run in DRIVE_BLOCK),
+                      pipe["step_drain"], pipe["update_drain"], pipe["drive_drain"])
+        drive = Signal()           # in the drive pass
+        step_changed = Signal()    # a state changed in this step
         left = Signal(range(longest))
 
         # the address walks
@@ -146,7 +159,7 @@ class Controller(wiring.Component):
 
         m.d.comb += [out.layer.eq(layer), out.block.eq(block), out.tail.eq(tail), out.waddr.eq(waddr),
                      out.zero.eq(zero_src), out.dst.eq(dst), out.sign.eq(sign), out.shift.eq(bu_shift),
-                     self.issue.valid.eq(out.issue != Issue.NONE)]
+                     out.drive.eq(drive), self.issue.valid.eq(out.issue != Issue.NONE)]
 
         def issue_td():     # W_{l+1}[j, block] * s_{l+2}[j]: weight word j * words(l+1) + block, state word j // P
             m.d.comb += [out.wl.eq(layer + 1), out.sk.eq(layer + 2), out.sword.eq(j_word), out.lane.eq(j_lane),
@@ -185,6 +198,7 @@ class Controller(wiring.Component):
             Issue.FINISH: (lambda: None, []),
             Issue.UPD_BIAS: (issue_ub, []),
             Issue.UPD_WEIGHT: (issue_uw, [row_word.eq(0), row_lane.eq(0), word.eq(0)]),
+            Issue.STORE: (lambda: None, []),
         }
 
         # ------------------------------------------------------------------------------------------
@@ -232,6 +246,15 @@ class Controller(wiring.Component):
                 m.d.sync += left.eq(pipe["step_drain"] - 1)
                 m.next = "Relax-Drain"
 
+        def next_drive_block():
+            """After a block's last run of the drive pass: the next block, or the pass's drain."""
+            with m.If(~tail):
+                m.d.sync += block.eq(block + 1)
+                enter(DRIVE_BLOCK, 0, 0, lambda l: block + 1 == blocks(cfg, l) - 1, lambda: None)
+            with m.Else():
+                m.d.sync += left.eq(pipe["drive_drain"] - 1)
+                m.next = "Drive-Drain"
+
         def next_layer():
             """After a layer's last run of the update: the next layer, or the update's drain."""
             with m.If(layer != L - 1):
@@ -257,8 +280,12 @@ class Controller(wiring.Component):
         m.d.sync += self.step_done.eq(0)
         with m.If(busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
+        with m.If(self.changed):
+            m.d.sync += step_changed.eq(1)
+        clear_counts = [self.cycles.eq(0), self.steps.eq(0), self.unsettled.eq(0),
+                        *(self.phase_steps[i].eq(0) for i in range(len(Phase)))]
         with m.If(self.clear & ~busy):
-            m.d.sync += [cur_zero.eq(1), self.done.eq(0), self.cycles.eq(0), self.steps.eq(0)]
+            m.d.sync += [cur_zero.eq(1), self.done.eq(0), *clear_counts]
 
         train = command_phases(cfg, Mode.TRAIN)
         assert train[0] == Phase.FREE and SETUP == 1       # each set-up state is one cycle
@@ -272,8 +299,20 @@ class Controller(wiring.Component):
             with m.State("Idle"):
                 with m.If(self.start & ((self.mode == Mode.INFER) | (self.mode == Mode.TRAIN)
                                         | (self.mode == Mode.RELAX))):
-                    m.d.sync += [mode.eq(self.mode), self.done.eq(0), self.cycles.eq(0), self.steps.eq(0)]
-                    m.next = _SETUP_STATE[Phase.FREE]
+                    m.d.sync += [mode.eq(self.mode), self.done.eq(0), *clear_counts]
+                    m.next = "Drive" if cfg.cache_drive else _SETUP_STATE[Phase.FREE]
+
+            if cfg.cache_drive:     # the drive pass: W_0 x + b_0 of every block of layer 0 into the drive memory
+                with m.State("Drive"):
+                    m.d.sync += drive.eq(1)
+                    start_layer(0)
+                    enter(DRIVE_BLOCK, 0, 0, lambda l: blocks(cfg, l) == 1, lambda: None)
+                with m.State("Drive-Drain"):
+                    with m.If(left != 0):
+                        m.d.sync += left.eq(left - 1)
+                    with m.Else():
+                        m.d.sync += drive.eq(0)
+                        m.next = _SETUP_STATE[Phase.FREE]
 
             # the bank plan of each phase (see `rtl.schedule`): RELAX continues from the states shown
             with m.State(_SETUP_STATE[Phase.FREE]):
@@ -288,7 +327,10 @@ class Controller(wiring.Component):
                 with m.State(_SETUP_STATE[Phase.MINUS]):
                     begin_phase(Phase.MINUS, -1, f_bank, 1 - f_bank[0], 5 - p_bank)
 
-            for group, end_of_group in ((RELAX_BLOCK, next_block), (UPDATE_LAYER, next_layer)):
+            groups = [(RELAX_BLOCK, next_block), (UPDATE_LAYER, next_layer)]
+            if cfg.cache_drive:
+                groups.append((DRIVE_BLOCK, next_drive_block))
+            for group, end_of_group in groups:
                 for k, run in enumerate(group):
                     with m.State(run.state):
                         m.d.comb += out.issue.eq(run.issue)
@@ -296,17 +338,26 @@ class Controller(wiring.Component):
                         with m.If(left != 0):
                             m.d.sync += left.eq(left - 1)
                         with m.Else():
-                            enter(group, k + 1, layer, lambda l: tail, end_of_group)
+                            enter(group, k + 1, 0 if group is DRIVE_BLOCK else layer, lambda l: tail,
+                                  end_of_group)
 
             with m.State("Relax-Drain"):
                 # the pipeline's drain: the operations in flight write the states and reach the argmax;
-                # in the last cycle the step is done, and the next one reads what it wrote
+                # in the last cycle the step is done, and the next one reads what it wrote. The phase ends
+                # at its limit or, with early exit, after a step that changed no state
                 with m.If(left != 0):
                     m.d.sync += left.eq(left - 1)
                 with m.Else():
                     m.d.sync += [src.eq(dst), dst.eq(alt), alt.eq(dst), zero_src.eq(0), steps_left.eq(steps_left - 1),
-                                 self.steps.eq(self.steps + 1), self.step_done.eq(1)]
-                    with m.If(steps_left != 1):
+                                 self.steps.eq(self.steps + 1), self.step_done.eq(1), step_changed.eq(0)]
+                    with m.Switch(phase):
+                        for ph in Phase:
+                            with m.Case(ph):
+                                m.d.sync += self.phase_steps[ph.value].eq(self.phase_steps[ph.value] + 1)
+                    more = (steps_left != 1) & (step_changed if cfg.early_exit else 1)
+                    with m.If(~more & step_changed):
+                        m.d.sync += self.unsettled.eq(1)    # the phase ended still moving
+                    with m.If(more):
                         start_layer(0)
                         enter(RELAX_BLOCK, 0, 0, lambda l: blocks(cfg, l) == 1, lambda: None)
                     with m.Else():

@@ -57,6 +57,12 @@ class Core(wiring.Component):
         Clock cycles and relaxation steps of the last (or running) command.
     step_done : Signal(1), out
         One-cycle strobe: a relaxation step has just been written to bank ``step_bank`` (``phase``).
+    phase_steps : Signal(ArrayLayout(range(max(T, K) + 1), 3)), out
+        Steps each phase (`Phase`) of the last command took (with early exit, up to the first step that
+        changed no state; 0 for a phase it did not run).
+    unsettled : Signal(1), out
+        A phase of the last command ended with a step that changed a state: it reached its step limit
+        without a fixed point (a limit cycle, or a slow approach).
     host : bus, in/out
         Memory access for the register windows: ``req``, ``we``, ``sel`` (`Window`), ``layer``,
         ``word``, ``lane``, ``wdata`` in; ``ack``, ``rdata`` out. Hold ``req`` until ``ack`` (five
@@ -97,6 +103,8 @@ class Core(wiring.Component):
             "step_done": Out(1),
             "step_bank": Out(range(BANKS)),
             "phase": Out(Phase),
+            "phase_steps": Out(data.ArrayLayout(range(max(cfg.free_steps, cfg.nudge_steps) + 1), len(Phase))),
+            "unsettled": Out(1),
             "host": In(wiring.Signature({
                 "req": Out(1), "we": Out(1), "sel": Out(Window), "layer": Out(range(L + 1)),
                 "word": Out(range(max(2, max_words))), "lane": Out(range(p)), "wdata": Out(32),
@@ -114,10 +122,12 @@ class Core(wiring.Component):
         ports = self.memories.add_to(m)
         m.submodules.controller = ctl = Controller(cfg=cfg)
         m.d.comb += [ctl.start.eq(self.start), ctl.mode.eq(self.mode), ctl.clear.eq(self.clear)]
-        for name in ("busy", "done", "result", "cycles", "steps", "step_done", "step_bank", "phase"):
+        for name in ("busy", "done", "result", "cycles", "steps", "step_done", "step_bank", "phase", "phase_steps",
+                     "unsettled"):
             m.d.comb += getattr(self, name).eq(getattr(ctl, name))
-        m.d.comb += ctl.best.eq(datapath(m, cfg, ports, ctl.issue.payload, lr_shift=self.lr_shift, src=ctl.src,
-                                         m_bank=ctl.m_bank))
+        best, changed = datapath(m, cfg, ports, ctl.issue.payload, lr_shift=self.lr_shift, src=ctl.src,
+                                 m_bank=ctl.m_bank)
+        m.d.comb += [ctl.best.eq(best), ctl.changed.eq(changed)]
         # last: while idle the host's addresses override the datapath's
         host_access(m, ports, self.host, busy=ctl.busy, cur=ctl.cur, cur_zero=ctl.cur_zero,
                     derive_weight=derive_weight)

@@ -10,8 +10,9 @@ positions are `rtl.schedule.pipeline`'s, the sums of the stages' latency constan
                                                            └ WeightUpdate / BiasUpdate (WEIGHT_/BIAS_UPDATE_LATENCY)
                                                               ─ shadow, weight and bias writes
 
-The weight and state words of an issue are read at once; a LOAD's bias, a FINISH's old states and
-targets, and the update's shadow and bias words are read late, at the stage that makes them arrive,
+The weight and state words of an issue are read at once; a LOAD's bias (or, for layer 0 with
+``cache_drive``, its stored drive W_0 x + b_0, which a STORE of the drive pass wrote), a FINISH's old
+states and targets, and the update's shadow and bias words are read late, at the stage that makes them arrive,
 registered, where they are used, rather than carried through the stages before. The pipeline never
 stalls. Within a step every read goes to one state bank and every write to another, so the only
 hazards are between steps and phases, which the drains cover.
@@ -19,7 +20,8 @@ hazards are between steps and phases, which the drains cover.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data
 
 from eqprop.hw.hwconfig import HwConfig
 from rtl.argmax import tournament
@@ -38,7 +40,8 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     """Add the pipeline of `cfg` to `m`: reads from `ports` at each ``issue`` record (the controller's),
     the MAC, neuron and update lanes, and the writes. `src` and `m_bank` are the banks the step (or the
     update's positive states) and the update's negative states are read from; `lr_shift` the LR_SHIFT
-    registers. Returns the argmax of the output states so far (valid once a step's drain is over)."""
+    registers. Returns the argmax of the output states so far (valid once a step's drain is over) and a
+    strobe, `rtl.controller.Controller`'s ``changed``: a FINISH wrote a state other than the old one."""
     L, p, sb, n = cfg.n_layers, cfg.mac_lanes, cfg.state_bits, cfg.sizes
     pipe = pipeline(cfg)
 
@@ -106,7 +109,22 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     row_a, row_b, col_a, col_b = (delay(m, v, name=v.name[:-4]) for v in (row_a_sel, row_b_sel, col_a_sel, col_b_sel))
     assert MEM_LATENCY == 2     # the synchronous read and the register after the select
 
-    load_bias = late_read("load_bias", ports.b_rd, pipe["load_bias_read"], Issue.LOAD, lambda r: r.block)
+    # a LOAD's word: the bias, or for layer 0 outside the drive pass the stored drive; each lane sign-extended
+    # to the accumulator as it leaves the memory, then registered
+    rl, rl_rec = rec[pipe["load_bias_read"]], rec[pipe["load_bias_read"] + 1]
+    with m.If(rl.issue == Issue.LOAD):
+        for port in ports.b_rd + ([ports.dr_rd] if cfg.cache_drive else []):
+            m.d.comb += port.addr.eq(rl.block)
+    load_sel = Signal(data.ArrayLayout(signed(cfg.acc_bits), p))
+    with m.Switch(rl_rec.layer):
+        for l in range(L):
+            with m.Case(l):
+                for i, v in enumerate(lanes(ports.b_rd[l].data, cfg.bias_bits, p, signed=True)):
+                    m.d.comb += load_sel[i].eq(v)
+                if l == 0 and cfg.cache_drive:
+                    with m.If(~rl_rec.drive):
+                        m.d.comb += load_sel.eq(ports.dr_rd.data)
+    load_word = delay(m, load_sel, name="load_word")
     upd_bias = late_read("upd_bias", ports.b_rd, pipe["update_bias_read"], Issue.UPD_BIAS, lambda r: r.block)
     shadow_data = late_read("shadow_data", ports.sh_rd, pipe["shadow_read"], Issue.UPD_WEIGHT, lambda r: r.waddr)
     # a FINISH's old states (port B, idle during a relaxation; the read bank is `src` until the step's
@@ -130,11 +148,14 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     m.submodules.neuron = neuron = NeuronLanes(cfg=cfg)
     rm = rec[pipe["mac"]]
     m.d.comb += [mac.op.eq(rm.issue), mac.shift.eq(rm.shift), mac.weights.eq(w_data), mac.states.eq(s_data),
-                 mac.lane.eq(rm.lane), mac.bias.eq(load_bias)]
+                 mac.lane.eq(rm.lane), mac.load.eq(load_word)]
     rn = rec[pipe["neuron"]]
     m.d.comb += [neuron.layer.eq(rn.layer), neuron.nudge.eq(rn.sign), neuron.s_old.eq(s_old), neuron.target.eq(target)]
     for i in range(p):
         m.d.comb += neuron.acc[i].eq(mac.acc[i])
+    if cfg.cache_drive:     # the drive pass: a STORE puts the block's accumulators in the drive memory
+        with m.If(rn.issue == Issue.STORE):
+            m.d.comb += [ports.dr_wr.addr.eq(rn.block), ports.dr_wr.data.eq(mac.acc), ports.dr_wr.en.eq(1)]
 
     rw = rec[pipe["state_write"]]
     mask = Signal(p)
@@ -146,6 +167,10 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
         with m.If((rw.issue == Issue.FINISH) & (rw.layer == k - 1)):
             m.d.comb += [ports.st_wr[k].addr.eq(ports.bank_addr(k, rw.dst, rw.block)), ports.st_wr[k].data.eq(s_new),
                          ports.st_wr[k].en.eq(1)]
+    # early exit: whether the write changed a state of the layer (lanes past its end do not count), registered;
+    # the controller must see it before the step's drain ends
+    changed = delay(m, (rw.issue == Issue.FINISH) & (neuron.changed & mask).any(), name="changed")
+    assert pipe["state_write"] + 2 <= pipe["step_drain"]
 
     # argmax of the output layer (ties keep the lowest index): the block's winner (`rtl.argmax`, a
     # register after its first comparator level), registered, then against the best of the earlier
@@ -195,4 +220,4 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
         with m.If((rbu.issue == Issue.UPD_BIAS) & (rbu.layer == l)):
             m.d.comb += [ports.b_wr[l].addr.eq(rbu.block), ports.b_wr[l].data.eq(bupd.bias_new),
                          ports.b_wr[l].en.eq(-1)]
-    return best_idx
+    return best_idx, changed

@@ -63,13 +63,12 @@ class MacLanes(wiring.Component):
     Parameters
     ----------
     cfg : HwConfig
-        Supplies P (``mac_lanes``), the weight format and widths, ``state_bits``, ``bias_bits`` and
-        ``acc_bits``.
+        Supplies P (``mac_lanes``), the weight format and widths, ``state_bits`` and ``acc_bits``.
 
     Members
     -------
     op : Signal(rtl.schedule.Issue), in
-        The schedule's issue, the one encoding of it: ``LOAD`` (acc[i] <- bias[i]), ``BOTTOM_UP``
+        The schedule's issue, the one encoding of it: ``LOAD`` (acc[i] <- load[i]), ``BOTTOM_UP``
         (acc[lane] += (sum_i w[i] * states[i]) << shift), ``TOP_DOWN`` (acc[i] += (w[i] * states[lane])
         << shift, every lane); any other issue holds the accumulators.
     weights : Signal(P * weight_bits), in
@@ -81,10 +80,11 @@ class MacLanes(wiring.Component):
         The accumulator a bottom-up sum goes into; the broadcast state's lane top-down.
     shift : Signal(range(max_align_shift + 1)), in
         Left shift of this operation's products (``A_l - weight_frac``).
-    bias : Signal(P * bias_bits), in
-        One bias-memory word, for a LOAD: presented `bias_delay` cycles after the LOAD, when it
-        reaches the accumulators (the core reads the bias memory late rather than carry the word
-        through every stage).
+    load : Signal(ArrayLayout(signed(acc_bits), P)), in
+        What a LOAD puts in the accumulators: a bias word (each lane sign-extended) or, for layer 0 with
+        ``cache_drive``, a stored drive W_0 x + b_0. Presented `bias_delay` cycles after the LOAD, when it
+        reaches the accumulators (the core reads the memory late rather than carry the word through every
+        stage).
     acc : Signal(ArrayLayout(signed(acc_bits), P)), out
         The accumulators. They include an operation `mac_latency` cycles after it is presented, and
         hold until the next operation reaches them.
@@ -113,7 +113,7 @@ class MacLanes(wiring.Component):
             "states": In(p * cfg.state_bits),
             "lane": In(range(p)),
             "shift": In(range(max_align_shift(cfg) + 1)),
-            "bias": In(p * cfg.bias_bits),
+            "load": In(data.ArrayLayout(signed(cfg.acc_bits), p)),
             "acc": Out(data.ArrayLayout(signed(cfg.acc_bits), p)),
         })
 
@@ -201,11 +201,10 @@ class MacLanes(wiring.Component):
         ca = advance()
 
         # accumulate
-        bias = lanes(self.bias, cfg.bias_bits, p, signed=True)   # late: with the LOAD at this stage
         with m.Switch(ca.op):
-            with m.Case(Issue.LOAD):
+            with m.Case(Issue.LOAD):       # late: the load word comes with the LOAD at this stage
                 for i in range(p):
-                    m.d.sync += self.acc[i].eq(bias[i])
+                    m.d.sync += self.acc[i].eq(self.load[i])
             with m.Case(Issue.BOTTOM_UP, Issue.TOP_DOWN):
                 for i in range(p):
                     m.d.sync += self.acc[i].eq(self.acc[i] + addend[i])

@@ -5,7 +5,9 @@ the shadow, weight and bias memories of each layer, the input (state 0) and targ
 state memory for each layer k >= 1 holding `rtl.schedule.BANKS` banks of its words. The state
 memories have two read ports: port A reads the relaxation's operands (and the positive states of the
 update), port B the old states of a finish, the negative states of the update and the host's STATE
-window. Every read is synchronous; `rtl.datapath` registers the word after it selects the layer.
+window. Every read is synchronous; `rtl.datapath` registers the word after it selects the layer. With
+``cfg.cache_drive`` a drive memory holds the input layer's drive W_0 x + b_0, one word of P accumulators per
+block of layer 0; only the core reads and writes it.
 
 `host_access` serves the register windows of `rtl.axil` while the core is idle: one cycle to register
 the request, one to address the memory, one for its word (selected by layer and registered), one to
@@ -56,6 +58,8 @@ class Ports:
     st_a: list      # state k's port A (k = 0: the input memory)
     st_b: list      # state k's port B (k = 0: the input memory)
     st_wr: list     # state k's write port (k = 0: None; the host writes the input)
+    dr_rd: object = None    # the drive memory (with cache_drive)
+    dr_wr: object = None
 
     def bank_addr(self, k: int, bank, word):
         """Address of `word` of `bank` in state memory k (the input memory has one bank)."""
@@ -82,6 +86,8 @@ class Memories:
         self.target = region(f"state.{L}")
         self.state = [None] + [MemoryData(shape=unsigned(p * sb), depth=BANKS << stride_bits(cfg, k), init=[])
                                for k in range(1, L + 1)]
+        self.drive = (MemoryData(shape=unsigned(p * cfg.acc_bits), depth=words(cfg, 1), init=[])
+                      if cfg.cache_drive else None)   # one word per block of layer 0
 
     def state_address(self, k: int, bank: int, word: int) -> int:
         """Row of state memory k holding `word` of `bank`."""
@@ -112,8 +118,11 @@ class Memories:
             st_a.append(a)
             st_b.append(b)
             st_wr.append(w)
+        dr_rd = dr_wr = None
+        if self.drive is not None:
+            (dr_rd,), dr_wr = memory("drive", self.drive, None)
         return Ports(cfg=cfg, **ports, in_rd=in_rd, in_wr=in_wr, tg_rd=tg_rd, tg_wr=tg_wr, st_a=st_a, st_b=st_b,
-                     st_wr=st_wr)
+                     st_wr=st_wr, dr_rd=dr_rd, dr_wr=dr_wr)
 
 
 def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_weight) -> None:

@@ -49,6 +49,8 @@ class NeuronLanes(wiring.Component):
         The block's target codes (used by the nudge only).
     s_new : Signal(P * state_bits), out
         The block's states after the step, `NEURON_LATENCY` cycles after the inputs.
+    changed : Signal(P), out
+        Per lane, with ``s_new``: the new state differs from the old one (the mixing step is not zero).
 
     Raises
     ------
@@ -71,6 +73,7 @@ class NeuronLanes(wiring.Component):
             "s_old": In(p * sb),
             "target": In(p * sb),
             "s_new": Out(p * sb),
+            "changed": Out(p),
         })
 
     def elaborate(self, platform):
@@ -111,6 +114,6 @@ class NeuronLanes(wiring.Component):
             step = Signal(signed(sb + 1), name=f"step{i}")
             m.d.comb += step.eq(shift_round(rho3 - old3, cfg.eps_shift, cfg.rounding))
             new4 = Signal(unsigned(sb), name=f"s_new{i}")
-            m.d.sync += new4.eq(old3 + step)
+            m.d.sync += [new4.eq(old3 + step), self.changed[i].eq(step != 0)]
             m.d.comb += self.s_new.word_select(i, sb).eq(new4)
         return m

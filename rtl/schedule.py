@@ -13,7 +13,12 @@ s_{l+1}) the controller runs `RELAX_BLOCK`, one memory word per cycle::
     Relax-Finish      s_{l+1}[block] <- mix(s, rho(acc + nudge))                     1 cycle
 
 and the pipeline's drain ends the step (`pipeline`: the operations issued so far reach the state
-memories and the argmax). Every step reads the states of one bank and writes another (the
+memories and the argmax). With ``cfg.cache_drive`` the input layer's drive W_0 x + b_0 is computed once,
+before the first phase, by `DRIVE_BLOCK` for each block of layer 0 (load the bias, the bottom-up sums,
+store the accumulators in the drive memory); the relaxation's Relax-Load-Bias of layer 0 then loads the
+stored drive and its Relax-Bottom-Up is empty. With ``cfg.early_exit`` a phase ends after the first step
+that changed no state (`phase_steps` is then its limit, the steps a phase may take; `issues` and
+`cycle_model` take the steps a command's phases took). Every step reads the states of one bank and writes another (the
 synchronous update of `eqprop.hw.golden.step`); each state memory holds `BANKS` banks. The free phase
 alternates banks 0 and 1, the positive phase starts from the free states and alternates 2 and 3, and
 the negative phase alternates the two banks the other phases left free, so the free states survive
@@ -27,14 +32,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 from amaranth.lib import enum
 
 from eqprop.hw.formats import Mode
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["ARGMAX_LATENCY", "BANKS", "ISSUE_LATENCY", "MEM_LATENCY", "RELAX_BLOCK", "SETUP", "UPDATE_LAYER", "Issue",
-           "Phase", "Run", "block_rows", "blocks", "command_phases", "cycle_model", "issues", "phase_steps", "pipeline",
-           "words"]
+__all__ = ["ARGMAX_LATENCY", "BANKS", "DRIVE_BLOCK", "ISSUE_LATENCY", "MEM_LATENCY", "RELAX_BLOCK", "SETUP",
+           "UPDATE_LAYER", "Issue", "Phase", "Run", "block_rows", "blocks", "command_cycles", "command_phases",
+           "cycle_model", "golden_steps", "issues", "phase_name", "phase_steps", "pipeline", "words"]
 
 BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
 ISSUE_LATENCY = 1    # the control record is registered as it leaves the controller: every address comes from a register
@@ -60,6 +66,7 @@ class Issue(enum.Enum, shape=3):
     FINISH = 4        # activation, nudge and mixing of a block; write the new states
     UPD_BIAS = 5      # one bias word of the update
     UPD_WEIGHT = 6    # one shadow/weight word of the update
+    STORE = 7         # the accumulators of a block into the drive memory (the drive pass)
 
 
 SETUP = 1   # the set-up cycle of each phase and of the update
@@ -99,8 +106,16 @@ class Run:
 RELAX_BLOCK: tuple[Run, ...] = (
     Run("Relax-Load-Bias", Issue.LOAD, lambda cfg, l, rows: 1),
     Run("Relax-Top-Down", Issue.TOP_DOWN, lambda cfg, l, rows: cfg.sizes[l + 2] if l + 1 < cfg.n_layers else 0),
-    Run("Relax-Bottom-Up", Issue.BOTTOM_UP, lambda cfg, l, rows: rows * words(cfg, l)),
+    Run("Relax-Bottom-Up", Issue.BOTTOM_UP,
+        lambda cfg, l, rows: 0 if l == 0 and cfg.cache_drive else rows * words(cfg, l)),
     Run("Relax-Finish", Issue.FINISH, lambda cfg, l, rows: 1),
+)
+
+# One block of the drive pass (layer 0 only, with cfg.cache_drive), in order.
+DRIVE_BLOCK: tuple[Run, ...] = (
+    Run("Drive-Load-Bias", Issue.LOAD, lambda cfg, l, rows: 1),
+    Run("Drive-Bottom-Up", Issue.BOTTOM_UP, lambda cfg, l, rows: rows * words(cfg, l)),
+    Run("Drive-Store", Issue.STORE, lambda cfg, l, rows: 1),
 )
 
 # One layer of the update, in order: every bias word, then every weight word once.
@@ -117,19 +132,52 @@ def command_phases(cfg: HwConfig, mode: Mode) -> tuple[Phase, ...]:
     return (Phase.FREE,)
 
 
+def phase_name(cfg: HwConfig, phase: Phase) -> str:
+    """The golden model's name of a phase (`eqprop.hw.golden.run_phases`): "free", "plus", "minus", or
+    "nudged" for the one nudged phase of the one-sided estimator."""
+    if phase == Phase.PLUS and cfg.estimator != "symmetric":
+        return "nudged"
+    return {Phase.FREE: "free", Phase.PLUS: "plus", Phase.MINUS: "minus"}[phase]
+
+
+def golden_steps(cfg: HwConfig, mode: Mode, steps: dict) -> tuple[int, ...]:
+    """The steps of each phase of `mode` (`command_phases` order) from the golden model's per-phase steps
+    of one sample (`eqprop.hw.golden.Trace.steps` or `Settled.steps`, keyed by `phase_name`)."""
+    return tuple(int(np.ravel(steps[phase_name(cfg, ph)])[0]) for ph in command_phases(cfg, mode))
+
+
 def phase_steps(cfg: HwConfig, phase: Phase) -> int:
-    """Relaxation steps of a phase: T free, K nudged."""
+    """The step limit of a phase: T free, K nudged (with early exit, the most it takes)."""
     return cfg.free_steps if phase == Phase.FREE else cfg.nudge_steps
 
 
-def issues(cfg: HwConfig, mode: Mode) -> Iterator[tuple[Issue, int, int]]:
+def _taken(cfg: HwConfig, mode: Mode, steps) -> tuple[int, ...]:
+    """The steps each phase of `mode` took: `steps` (one per phase of `command_phases`), or the limits."""
+    phases = command_phases(cfg, mode)
+    if steps is None:
+        return tuple(phase_steps(cfg, ph) for ph in phases)
+    steps = tuple(int(s) for s in steps)
+    if len(steps) != len(phases) or not all(1 <= s <= phase_steps(cfg, ph) for s, ph in zip(steps, phases)):
+        raise ValueError(f"steps must give 1 .. the limit for each phase of {Mode(mode).name} "
+                         f"({', '.join(ph.name for ph in phases)}), not {steps!r}")
+    return steps
+
+
+def issues(cfg: HwConfig, mode: Mode, steps=None) -> Iterator[tuple[Issue, int, int]]:
     """Every clock cycle of a command from the cycle after START to the cycle that sets DONE, as
-    ``(issue, layer, block)``: `Issue.NONE` (layer and block 0) in the set-up and drain cycles. Its
-    length is `cycle_model`'s figure; the controller issues exactly this sequence (tests/rtl)."""
+    ``(issue, layer, block)``: `Issue.NONE` (layer and block 0) in the set-up and drain cycles. `steps`:
+    the steps each phase took (`command_phases` order; default their limits). Its length is
+    `command_cycles`'s figure; the controller issues exactly this sequence (tests/rtl)."""
     pipe = pipeline(cfg)
-    for phase in command_phases(cfg, mode):
+    if cfg.cache_drive:
         yield from [(Issue.NONE, 0, 0)] * SETUP
-        for _ in range(phase_steps(cfg, phase)):
+        for b, rows in enumerate(block_rows(cfg, 0)):
+            for run in DRIVE_BLOCK:
+                yield from [(run.issue, 0, b)] * run.count(cfg, 0, rows)
+        yield from [(Issue.NONE, 0, 0)] * pipe["drive_drain"]
+    for phase, taken in zip(command_phases(cfg, mode), _taken(cfg, mode, steps), strict=True):
+        yield from [(Issue.NONE, 0, 0)] * SETUP
+        for _ in range(taken):
             for l in range(cfg.n_layers):
                 for b, rows in enumerate(block_rows(cfg, l)):
                     for run in RELAX_BLOCK:
@@ -154,7 +202,9 @@ def pipeline(cfg: HwConfig) -> dict[str, int]:
     ``state_write``: the new states are written; ``best``: the argmax of the block is in the
     best-so-far register; ``weight_write``, ``bias_write``: the update writes; ``step_drain``: cycles
     after a step's last issue before the next step may read its states (and RESULT may be taken);
-    ``update_drain``: cycles after the update's last issue before its last write is done;
+    ``update_drain``: cycles after the update's last issue before its last write is done; ``drive_drain``:
+    cycles after the drive pass's last STORE (written as it reaches ``neuron``) before the first phase's
+    set-up, so that no LOAD reads the drive memory before it is written;
     ``load_bias_read``, ``neuron_read``, ``shadow_read``, ``update_bias_read``: when the core reads a
     LOAD's bias, a FINISH's old states and targets, an update's shadow and bias word, so that the word
     arrives, registered, at the stage that uses it.
@@ -171,32 +221,44 @@ def pipeline(cfg: HwConfig) -> dict[str, int]:
     return {"mac": mac, "neuron": neuron, "state_write": state_write, "best": best,
             "weight_write": weight_write, "bias_write": bias_write,
             "step_drain": best, "update_drain": max(weight_write, bias_write),
+            # the drive pass: its last store is written (at ``neuron``) before the first LOAD reads it
+            "drive_drain": neuron - (mac + bias_delay(cfg) - MEM_LATENCY),
             # late reads: a word a later stage needs is read then, not carried through the stages before
             "load_bias_read": mac + bias_delay(cfg) - MEM_LATENCY, "neuron_read": neuron - MEM_LATENCY,
             "shadow_read": mac + SHADOW_DELAY - MEM_LATENCY, "update_bias_read": mac + BIAS_DELAY - MEM_LATENCY}
 
 
 def cycle_model(cfg: HwConfig) -> dict[str, int]:
-    """Exact clock cycles of each command of `rtl.core.Core` for `cfg` (P = ``cfg.mac_lanes``): the
-    lengths of the runs of `RELAX_BLOCK` and `UPDATE_LAYER`, the set-up cycles and the drains
-    (`pipeline`), added up; the same sum as ``len(list(issues(cfg, mode)))``.
+    """Exact clock cycles of the parts of each command of `rtl.core.Core` for `cfg` (P = ``cfg.mac_lanes``):
+    the lengths of the runs of `RELAX_BLOCK`, `DRIVE_BLOCK` and `UPDATE_LAYER`, the set-up cycles and the
+    drains (`pipeline`), added up.
 
-    Returns ``step`` (one relaxation step), ``update`` (the update phase), ``infer`` (INFER and
-    RELAX), ``train`` (TRAIN), and ``mac_bound_step``: the MACs of one step over P, the bound
-    that the step approaches.
+    Returns ``step`` (one relaxation step), ``drive`` (the drive pass, 0 without ``cache_drive``),
+    ``update`` (the update phase), ``infer`` (INFER and RELAX) and ``train`` (TRAIN) when every phase runs
+    to its limit (the most a command takes; with early exit see `command_cycles`), and ``mac_bound_step``:
+    the MACs of one step over P (`HwConfig.macs_per_cached_step`), the bound that the step approaches.
     """
     pipe = pipeline(cfg)
     L = cfg.n_layers
     step = pipe["step_drain"] + sum(run.count(cfg, l, rows) for l in range(L) for rows in block_rows(cfg, l)
                                     for run in RELAX_BLOCK)
     update = SETUP + sum(run.count(cfg, l, 0) for l in range(L) for run in UPDATE_LAYER) + pipe["update_drain"]
+    drive = (SETUP + sum(run.count(cfg, 0, rows) for rows in block_rows(cfg, 0) for run in DRIVE_BLOCK)
+             + pipe["drive_drain"]) if cfg.cache_drive else 0
+    parts = {"step": step, "update": update, "drive": drive}
+    return {**parts, "infer": command_cycles(cfg, Mode.INFER, parts=parts),
+            "train": command_cycles(cfg, Mode.TRAIN, parts=parts),
+            "mac_bound_step": -(-cfg.macs_per_cached_step() // cfg.mac_lanes)}
 
-    def relax(mode):
-        return sum(SETUP + phase_steps(cfg, ph) * step for ph in command_phases(cfg, mode))
 
-    infer = relax(Mode.INFER)
-    return {"step": step, "update": update, "infer": infer, "train": relax(Mode.TRAIN) + update,
-            "mac_bound_step": -(-cfg.macs_per_step() // cfg.mac_lanes)}
+def command_cycles(cfg: HwConfig, mode: Mode, steps=None, *, parts=None) -> int:
+    """Exact clock cycles from START to DONE of a command whose phases took `steps` steps (one per phase
+    of `command_phases`, as the golden model's `eqprop.hw.golden.settle` counts them; default: the
+    limits): the drive pass, each phase's set-up and steps, and the update of TRAIN. The same figure
+    as ``len(list(issues(cfg, mode, steps)))``."""
+    parts = parts or cycle_model(cfg)
+    relax = sum(SETUP + s * parts["step"] for s in _taken(cfg, mode, steps))
+    return parts["drive"] + relax + (parts["update"] if mode == Mode.TRAIN else 0)
 
 
 def cycle_table(cfg: HwConfig, lanes=(1, 4, 8, 16)) -> list[dict]:

@@ -19,7 +19,8 @@ import numpy as np
 
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
-from rtl.schedule import cycle_model
+from eqprop.hw.formats import Mode
+from rtl.schedule import Phase, command_cycles, command_phases, golden_steps
 from sim.runner import CASES_ENV
 
 __all__ = ["CaseSet", "assert_codes", "case_set", "dump_trace", "eval_set", "load_cases", "ref_infer", "ref_train",
@@ -124,20 +125,34 @@ def dump_trace(where: str, cfg: HwConfig, params: golden.IntParams, x: np.ndarra
     return path
 
 
+def _counters(cfg: HwConfig, mode: Mode, phases: dict) -> dict:
+    """CYCLES, STEPS, PHASE_STEPS (per `Phase`, 0 for a phase not run) and STATUS.UNSETTLED of a command
+    whose phases ended as `phases` (`eqprop.hw.golden.Settled` by name) say."""
+    steps = golden_steps(cfg, mode, {k: v.steps for k, v in phases.items()})
+    per_phase = [0] * len(Phase)
+    for ph, s in zip(command_phases(cfg, mode), steps, strict=True):
+        per_phase[ph.value] = s
+    return {"cycles": command_cycles(cfg, mode, steps), "steps": sum(steps), "phase_steps": per_phase,
+            "unsettled": int(not all(bool(v.settled[0]) for v in phases.values()))}
+
+
 def ref_infer(cfg: HwConfig, params: golden.IntParams, x: np.ndarray) -> dict:
-    """What INFER leaves behind for one input row x (1, n_0): the states s_1 .. s_L, RESULT and CYCLES."""
-    states = golden.relax(cfg, params, x, steps=cfg.free_steps)   # L arrays, (1, n_{l+1})
-    return {"states": [s[0] for s in states], "result": int(np.argmax(states[-1][0])),
-            "cycles": cycle_model(cfg)["infer"], "steps": cfg.free_steps}
+    """What INFER leaves behind for one input row x (1, n_0): the states s_1 .. s_L, RESULT, CYCLES, STEPS,
+    PHASE_STEPS and STATUS.UNSETTLED."""
+    free = golden.settle(cfg, params, x, steps=cfg.free_steps)   # L arrays, (1, n_{l+1})
+    return {"states": [s[0] for s in free.states], "result": int(np.argmax(free.states[-1][0])),
+            **_counters(cfg, Mode.INFER, {"free": free})}
 
 
 def ref_train(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, target: np.ndarray) -> dict:
     """What TRAIN leaves behind: the new parameters, the free-phase states (the STATE windows show the
-    free phase after TRAIN), RESULT (argmax of the free output), CYCLES and STEPS."""
-    free = ref_infer(cfg, params, x)
-    nudges = 2 if cfg.estimator == "symmetric" else 1
-    return {**free, "params": golden.train_sample(cfg, params, x, target), "cycles": cycle_model(cfg)["train"],
-            "steps": cfg.free_steps + nudges * cfg.nudge_steps}
+    free phase after TRAIN), RESULT (argmax of the free output), CYCLES, STEPS, PHASE_STEPS and
+    STATUS.UNSETTLED."""
+    phases = golden.run_phases(cfg, params, x, target)
+    new, _ = golden.contrast_update(cfg, params, np.asarray(x, dtype=np.int64), *golden.contrasted(cfg, phases))
+    free = phases["free"].states
+    return {"states": [s[0] for s in free], "result": int(np.argmax(free[-1][0])), "params": new,
+            **_counters(cfg, Mode.TRAIN, phases)}
 
 
 def assert_codes(actual: np.ndarray, expected: np.ndarray, where: str, dump=None) -> None:

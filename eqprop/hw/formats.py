@@ -150,7 +150,9 @@ ID_MAGIC = 0x45515048   # "EQPH"
 # relies on changes or goes away; the minor number when something is added and old hosts still work.
 # 2.0: unaligned accesses, partial write strobes and out-of-range codes are refused; INPUT and TARGET
 # read back; LAYER_FRAC registers.
-VERSION = 0x00020000
+# 3.0: early exit (STEPS and CYCLES depend on the steps each phase took), STATUS.UNSETTLED, PHASE_STEPS and
+# CFG_FEATURES registers.
+VERSION = 0x00030000
 MAX_LAYERS = 8          # LAYER_SIZE, LR_SHIFT and LAYER_FRAC registers provided
 WINDOW_SIZE = 0x1000    # bytes per window; one 32-bit register per element, element i at base + 4 i
 WEIGHT_WINDOW = 0x40000  # bytes per weight or shadow window
@@ -174,9 +176,11 @@ class Reg(enum.IntEnum):
     CFG_SHIFTS = 0x02C
     CFG_LANES = 0x030
     CFG_ACC = 0x034
+    CFG_FEATURES = 0x038
     LAYER_SIZE = 0x040          # MAX_LAYERS + 1 registers, n_0 .. n_L
     LR_SHIFT = 0x080            # MAX_LAYERS registers
     LAYER_FRAC = 0x0C0          # MAX_LAYERS registers: the fraction bits of layer l's weights, shadows, biases
+    PHASE_STEPS = 0x0E0         # 3 registers: the steps of the last command's free, plus (nudged), minus phase
     INPUT = 0x1000              # window: input codes s_0
     TARGET = 0x2000             # window: target codes
     STATE = 0x10000             # windows: state.k at STATE + k * WINDOW_SIZE (read-only; k = 0 is the input)
@@ -205,6 +209,7 @@ class Status(enum.IntFlag):
     BUSY = 1 << 0
     DONE = 1 << 1    # sticky until the next START
     ERROR = 1 << 2   # ERROR holds the code
+    UNSETTLED = 1 << 3   # a phase of the last command reached its step limit still changing states
 
 
 class ErrorCode(enum.IntEnum):
@@ -251,6 +256,7 @@ FIELDS: dict[str, tuple[Field, ...]] = {
     "CFG_SHIFTS": (Field("beta_shift", 0, 5), Field("eps_shift", 5, 5), Field("rounding", 10, 2),
                    Field("estimator", 12, 1), Field("ternary_threshold", 13, 4)),
     "LAYER_FRAC": (Field("weight_frac", 0, 8), Field("shadow_frac", 8, 8), Field("bias_frac", 16, 8)),
+    "CFG_FEATURES": (Field("early_exit", 0, 1), Field("cache_drive", 1, 1)),
 }
 
 
@@ -291,21 +297,26 @@ REGISTERS: tuple[RegisterInfo, ...] = (
                  f"0x{VERSION:08X}: register-map version, major << 16 | minor"),
     RegisterInfo("CONTROL", Reg.CONTROL, "rw",
                  "bit 0 START, bit 1 RESET (self-clearing, read 0); bits 5:4 mode (Mode; reads the last started)"),
-    RegisterInfo("STATUS", Reg.STATUS, "ro", "bit 0 BUSY, bit 1 DONE, bit 2 ERROR"),
+    RegisterInfo("STATUS", Reg.STATUS, "ro", "bit 0 BUSY, bit 1 DONE, bit 2 ERROR, bit 3 UNSETTLED (a phase of the "
+                 "last command ran to its step limit without a fixed point)"),
     RegisterInfo("ERROR", Reg.ERROR, "ro", "ErrorCode of the last refused access"),
     RegisterInfo("RESULT", Reg.RESULT, "ro", "argmax of the output states after the last free phase"),
     RegisterInfo("CYCLES", Reg.CYCLES, "ro", "clock cycles of the last run"),
-    RegisterInfo("STEPS", Reg.STEPS, "ro", "relaxation steps taken in the last run, all phases"),
+    RegisterInfo("STEPS", Reg.STEPS, "ro", "relaxation steps taken in the last run, all phases (with early exit, "
+                 "each phase ends after its first step that changes no state)"),
     RegisterInfo("CFG_LAYERS", Reg.CFG_LAYERS, "ro", "number of weight layers L"),
     RegisterInfo("CFG_FORMATS", Reg.CFG_FORMATS, "ro", _spell("CFG_FORMATS")),
     RegisterInfo("CFG_STEPS", Reg.CFG_STEPS, "ro", _spell("CFG_STEPS")),
     RegisterInfo("CFG_SHIFTS", Reg.CFG_SHIFTS, "ro", _spell("CFG_SHIFTS")),
     RegisterInfo("CFG_LANES", Reg.CFG_LANES, "ro", "MAC lanes P"),
     RegisterInfo("CFG_ACC", Reg.CFG_ACC, "ro", "accumulator width in bits"),
+    RegisterInfo("CFG_FEATURES", Reg.CFG_FEATURES, "ro", _spell("CFG_FEATURES")),
     RegisterInfo("LAYER_SIZE", Reg.LAYER_SIZE, "ro", "n_k at LAYER_SIZE + 4 k, k = 0 .. L"),
     RegisterInfo("LR_SHIFT", Reg.LR_SHIFT, "rw",
                  f"lr_shifts[l] at LR_SHIFT + 4 l, 0 .. {LR_SHIFT_MAX} (reset: HwConfig.lr_shifts)"),
     RegisterInfo("LAYER_FRAC", Reg.LAYER_FRAC, "ro", "layer l at LAYER_FRAC + 4 l: " + _spell("LAYER_FRAC")),
+    RegisterInfo("PHASE_STEPS", Reg.PHASE_STEPS, "ro", "steps the last run's phase p took at PHASE_STEPS + 4 p: "
+                 "p = 0 free, 1 plus (the one-sided nudged), 2 minus; 0 for a phase it did not run"),
     RegisterInfo("INPUT", Reg.INPUT, "rw", "window: input code i at INPUT + 4 i (also state.0)"),
     RegisterInfo("TARGET", Reg.TARGET, "rw", "window: target code i at TARGET + 4 i"),
     RegisterInfo("STATE", Reg.STATE, "ro", "windows: state.k code i at STATE + k WINDOW_SIZE + 4 i (k = 0: input)"),
@@ -396,6 +407,7 @@ def config_registers(cfg: HwConfig) -> dict[str, int]:
                            rounding=ROUNDINGS.index(cfg.rounding), estimator=ESTIMATORS.index(cfg.estimator),
                            ternary_threshold=cfg.ternary_threshold),
         "CFG_LANES": cfg.mac_lanes, "CFG_ACC": cfg.acc_bits,
+        "CFG_FEATURES": pack("CFG_FEATURES", early_exit=cfg.early_exit, cache_drive=cfg.cache_drive),
     }
     for k, n in enumerate(cfg.sizes):
         regs[f"LAYER_SIZE.{k}"] = n

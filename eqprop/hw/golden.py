@@ -23,6 +23,11 @@ Training is online, one sample at a time, as the chip will do it: free phase, nu
     W_l       = derive_weights(shadow_l)      # round + saturate (int), threshold (ternary)
 
 before the next sample. `train` on a batch is by definition the samples one after another.
+
+Early exit (``cfg.early_exit``, `settle`): a phase stops at the first step whose new states equal the
+old ones, or after its T (K) steps. `step` is a function of the states (the input, parameters, nudge and
+target being fixed within a phase), so every later step would return the same states: stopping there
+changes no state, no result and no trained weight, only the steps taken (and so the cycles).
 Relaxation and inference are vectorised: a batch is bit-identical to its samples one by one,
 because every operation is elementwise or an exact integer sum.
 """
@@ -35,8 +40,9 @@ import numpy as np
 
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["IntParams", "Trace", "contrast_update", "derive_weights", "encode_targets", "infer", "init_params",
-           "matmul_exact", "predict", "relax", "saturate", "shift_round", "step", "train", "train_sample"]
+__all__ = ["IntParams", "Settled", "Trace", "contrast_update", "contrasted", "derive_weights", "encode_targets", "infer",
+           "init_params", "matmul_exact", "phase_limit", "predict", "relax", "run_phases", "saturate", "settle",
+           "shift_round", "step", "train", "train_sample"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -164,12 +170,14 @@ class Trace:
 
     ``states[phase][t][l]`` is s_{l+1} after step t+1 of ``phase`` ("free", "plus", "minus" or
     "nudged"), (B, n_{l+1}); ``acc[phase][t][l]`` the accumulator of that step, before rho.
-    ``updates`` holds, per trained sample, the dicts returned by `contrast_update`.
+    ``updates`` holds, per trained sample, the dicts returned by `contrast_update`; ``steps`` the steps
+    each row took in each phase (`Settled.steps`; the last sample's when several are trained).
     """
 
     states: dict[str, list[list[np.ndarray]]] = field(default_factory=dict)
     acc: dict[str, list[list[np.ndarray]]] = field(default_factory=dict)
     updates: list[dict] = field(default_factory=list)
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def step(cfg: HwConfig, params: IntParams, x: np.ndarray, states: list[np.ndarray], *, sign: int = 0,
@@ -222,9 +230,60 @@ def relax(cfg: HwConfig, params: IntParams, x: np.ndarray, states: list[np.ndarr
     return states
 
 
+@dataclass
+class Settled:
+    """The end of a phase, per row of the batch: ``states`` (as `relax` returns them), ``steps`` (B,) the
+    steps taken, and ``settled`` (B,) whether the last step changed no state (the phase ended at a fixed
+    point; False: it ran to its limit still moving, a limit cycle or a slow approach)."""
+
+    states: list[np.ndarray]
+    steps: np.ndarray
+    settled: np.ndarray
+
+
+def phase_limit(cfg: HwConfig, phase: str) -> int:
+    """The step limit of a phase: T for "free", K for the nudged ones."""
+    return cfg.free_steps if phase == "free" else cfg.nudge_steps
+
+
+def settle(cfg: HwConfig, params: IntParams, x: np.ndarray, states: list[np.ndarray] | None = None, *,
+           steps: int, sign: int = 0, target: np.ndarray | None = None, trace: Trace | None = None,
+           phase: str = "free", early_exit: bool | None = None) -> Settled:
+    """`relax` with the early exit of ``cfg.early_exit`` (or `early_exit`, if given): each row stops at
+    the first step whose new states equal the old ones, or after `steps` steps.
+
+    The states returned are those of `relax` with the same `steps` (a row at a fixed point stays there),
+    so early exit changes only ``Settled.steps``. Without early exit every row takes `steps` steps.
+    A `trace` records the steps until every row has stopped, and ``trace.steps[phase]``.
+    """
+    x = _check_codes(cfg, x, cfg.sizes[0], "input")
+    if early_exit is None:
+        early_exit = cfg.early_exit
+    if states is None:
+        states = [np.zeros((x.shape[0], m), dtype=np.int64) for m in cfg.sizes[1:]]
+    b = x.shape[0]
+    taken = np.zeros(b, dtype=np.int64)
+    moving = np.ones(b, dtype=bool)        # the rows still relaxing
+    settled = np.zeros(b, dtype=bool)      # the last step changed nothing
+    for _ in range(steps):
+        new = relax(cfg, params, x, states, steps=1, sign=sign, target=target, trace=trace, phase=phase)
+        same = np.all([np.all(n == o, axis=1) for n, o in zip(new, states, strict=True)], axis=0)
+        taken += moving
+        settled = np.where(moving, same, settled)
+        if early_exit:
+            moving &= ~same
+        states = new
+        if not moving.any():
+            break
+    if trace is not None:
+        trace.steps[phase] = taken
+    return Settled(states, taken, settled)
+
+
 def infer(cfg: HwConfig, params: IntParams, x: np.ndarray, *, trace: Trace | None = None) -> np.ndarray:
-    """Output state codes (B, n_out) after the free phase of ``cfg.free_steps`` steps from zero states."""
-    return relax(cfg, params, x, steps=cfg.free_steps, trace=trace)[-1]
+    """Output state codes (B, n_out) after the free phase of ``cfg.free_steps`` steps from zero states
+    (identical with early exit, which only stops at the fixed point)."""
+    return settle(cfg, params, x, steps=cfg.free_steps, trace=trace).states[-1]
 
 
 def predict(cfg: HwConfig, params: IntParams, x: np.ndarray, *, batch: int = 4096) -> np.ndarray:
@@ -263,17 +322,32 @@ def contrast_update(cfg: HwConfig, params: IntParams, x: np.ndarray, pos: list[n
     return new, {"dshadow": dws, "dbias": dbs}
 
 
+def run_phases(cfg: HwConfig, params: IntParams, x: np.ndarray, target: np.ndarray, *,
+               trace: Trace | None = None) -> dict[str, Settled]:
+    """The relaxation phases of one training step, in order: "free" (T steps from zero states), then
+    from the free states "plus" and "minus" (symmetric) or "nudged" (one-sided), K steps each, every
+    phase with ``cfg.early_exit``."""
+    free = settle(cfg, params, x, steps=cfg.free_steps, trace=trace, phase="free")
+    nudged = ("plus", "minus") if cfg.estimator == "symmetric" else ("nudged",)
+    out = {"free": free}
+    for name, sign in zip(nudged, (1, -1)):
+        out[name] = settle(cfg, params, x, free.states, steps=cfg.nudge_steps, sign=sign, target=target,
+                           trace=trace, phase=name)
+    return out
+
+
+def contrasted(cfg: HwConfig, phases: dict[str, Settled]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The states the update contrasts, from `run_phases`: (plus, minus) for the symmetric estimator,
+    (nudged, free) for the one-sided one."""
+    if cfg.estimator == "symmetric":
+        return phases["plus"].states, phases["minus"].states
+    return phases["nudged"].states, phases["free"].states
+
+
 def train_sample(cfg: HwConfig, params: IntParams, x: np.ndarray, target: np.ndarray, *,
                  trace: Trace | None = None) -> IntParams:
     """One on-chip training step on one sample: x (1, n_0), target (1, n_out) codes."""
-    free = relax(cfg, params, x, steps=cfg.free_steps, trace=trace, phase="free")
-    k = cfg.nudge_steps
-    if cfg.estimator == "symmetric":
-        pos = relax(cfg, params, x, free, steps=k, sign=1, target=target, trace=trace, phase="plus")
-        neg = relax(cfg, params, x, free, steps=k, sign=-1, target=target, trace=trace, phase="minus")
-    else:
-        pos = relax(cfg, params, x, free, steps=k, sign=1, target=target, trace=trace, phase="nudged")
-        neg = free
+    pos, neg = contrasted(cfg, run_phases(cfg, params, x, target, trace=trace))
     new, details = contrast_update(cfg, params, np.asarray(x, dtype=np.int64), pos, neg)
     if trace is not None:
         trace.updates.append(details)

@@ -77,6 +77,13 @@ class HwConfig:
         |shadow| >= ternary_threshold/8 * alpha, else 0. 4 (alpha/2) is rounding to nearest.
     mac_lanes : int
         P, the number of parallel MAC lanes; one weight-memory word holds P weights.
+    early_exit : bool
+        Each relaxation phase stops at the first step whose new states equal the old ones (a fixed
+        point: every later step would compute the same states), or after T (K) steps. Results are
+        identical either way; only the steps taken and the cycles change.
+    cache_drive : bool
+        The input layer's drive W_0 x + b_0, constant while the input is clamped, is computed once per
+        command and held in a drive memory, instead of at every step. Results are identical.
     """
 
     sizes: tuple[int, ...] = (64, 64, 10)
@@ -96,6 +103,8 @@ class HwConfig:
     rounding: str = "half_away"       # symmetric in sign: no drift of signed updates
     ternary_threshold: int = 4        # eighths of alpha
     mac_lanes: int = 8                # P
+    early_exit: bool = True           # stop each phase at its fixed point
+    cache_drive: bool = True          # W_0 x + b_0 once per command
 
     def __post_init__(self) -> None:
         def fail(name: str, rule: str, value) -> None:
@@ -110,6 +119,9 @@ class HwConfig:
                      "beta_shift", "eps_shift", "ternary_threshold", "mac_lanes"):
             if not _is_int(getattr(self, name)):
                 raise TypeError(f"{name} must be an int, not {getattr(self, name)!r}")
+        for name in ("early_exit", "cache_drive"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool (true or false), not {getattr(self, name)!r}")
         if not 2 <= self.state_bits <= 16:
             fail("state_bits", "in 2 .. 16", self.state_bits)
         if self.weight_format not in WEIGHT_FORMATS:
@@ -263,6 +275,11 @@ class HwConfig:
         n = self.sizes
         return sum(n[l] * n[l + 1] for l in range(self.n_layers)) + sum(
             n[l + 1] * n[l + 2] for l in range(self.n_layers - 1))
+
+    def macs_per_cached_step(self) -> int:
+        """Multiply-accumulates of one relaxation step the core computes: `macs_per_step`, less the input
+        layer's W_0 x when ``cache_drive`` holds it (computed once per command instead)."""
+        return self.macs_per_step() - (self.sizes[0] * self.sizes[1] if self.cache_drive else 0)
 
     def ideal_cycles_inference(self) -> int:
         """Cycle count of the free phase at one MAC per lane per cycle, no overhead: T * ceil(MACs / P)."""

@@ -7,14 +7,19 @@ import pytest
 
 from eqprop.hw.formats import Mode
 from rtl.controller import Controller
-from rtl.schedule import Issue, cycle_model, issues
+from rtl.schedule import Issue, Phase, command_cycles, command_phases, cycle_model, issues, phase_steps
 from tests.rtl._sim import run
 from tests.rtl.test_core import CONFIGS
 
 
-def rtl_issues(cfg, mode):
-    """Run one command on the controller alone; its record each cycle until DONE, and CYCLES."""
+def rtl_issues(cfg, mode, steps=None, moving=False):
+    """Run one command on the controller alone; its record each cycle until DONE, and CYCLES. The
+    datapath's ``changed`` strobe is played at each FINISH of a step that must not end its phase, so that
+    phase p takes ``steps[p]`` steps (default: every phase to its limit), and, if `moving`, in every
+    step (each phase runs to its limit still moving)."""
     dut = Controller(cfg=cfg)
+    phases = command_phases(cfg, mode)
+    steps = steps or tuple(phase_steps(cfg, ph) for ph in phases)
     got, out = [], {}
 
     async def tb(ctx):
@@ -22,18 +27,27 @@ def rtl_issues(cfg, mode):
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
+        done_in_phase = 0
         for _ in range(cycle_model(cfg)["train"] + 10):
             pl = dut.issue.payload
             kind = Issue(ctx.get(pl.issue))
             assert ctx.get(dut.issue.valid) == (kind != Issue.NONE)
             got.append((kind, ctx.get(pl.layer), ctx.get(pl.block)))
+            want = steps[phases.index(Phase(ctx.get(dut.phase)))]
+            ctx.set(dut.changed, kind == Issue.FINISH and (done_in_phase + 1 < want or moving))
             await ctx.tick()
+            if ctx.get(dut.step_done):
+                done_in_phase += 1
+                if done_in_phase == steps[phases.index(Phase(ctx.get(dut.phase)))]:
+                    done_in_phase = 0
             if ctx.get(dut.done):
                 break
         out["cycles"] = ctx.get(dut.cycles)
+        out["phase_steps"] = tuple(ctx.get(dut.phase_steps[ph.value]) for ph in phases)
+        out["unsettled"] = ctx.get(dut.unsettled)
 
     run(dut, tb)
-    return got, out["cycles"]
+    return got, out
 
 
 def comparable(trace):
@@ -46,10 +60,21 @@ def comparable(trace):
 @pytest.mark.parametrize("mode", [Mode.INFER, Mode.TRAIN])
 @pytest.mark.parametrize("name", CONFIGS)
 def test_controller_issues_the_schedule(name, mode):
+    """Every phase to its limit (the strobe at every FINISH; the last step still changes states), and
+    with early exit every phase ending early, after a step without the strobe."""
     cfg = CONFIGS[name]
-    got, cycles = rtl_issues(cfg, mode)
-    want = list(issues(cfg, mode))
-    assert cycles == len(want) == cycle_model(cfg)["train" if mode == Mode.TRAIN else "infer"]
+    limits = tuple(phase_steps(cfg, ph) for ph in command_phases(cfg, mode))
+    cases = [limits] + ([tuple(max(1, s // 2 + i % 2) for i, s in enumerate(limits))] if cfg.early_exit else [])
+    for steps in cases:
+        compare(name, cfg, mode, steps, limits)
+
+
+def compare(name, cfg, mode, steps, limits):
+    got, out = rtl_issues(cfg, mode, steps, moving=steps == limits)
+    want = list(issues(cfg, mode, steps))
+    assert out["cycles"] == len(want) == command_cycles(cfg, mode, steps)
+    assert out["phase_steps"] == steps, f"case {name} mode {mode.name}: steps per phase"
+    assert out["unsettled"] == (steps == limits), f"case {name}: unsettled"
     got, want = comparable(got), comparable(want)
     for t, (g, w) in enumerate(zip(got, want, strict=True)):
         assert g == w, f"case {name} mode {mode.name} cycle {t}: expected {w}, actual {g}"

@@ -12,7 +12,7 @@ from eqprop.hw.formats import Mode, Window, memory_layout
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_region, unpack_region
 from rtl.core import Core
-from rtl.schedule import Phase, cycle_model
+from rtl.schedule import Phase, command_cycles, command_phases, cycle_model, golden_steps, phase_name
 from tests.rtl._sim import run
 
 SMALL = dict(sizes=(5, 6, 3), free_steps=4, nudge_steps=2)
@@ -24,8 +24,14 @@ CONFIGS = {
     "ternary-half_up-P4": HwConfig(**SMALL, mac_lanes=4, weight_format="ternary", weight_bits=2, shadow_bits=8,
                                    rounding="half_up", eps_shift=0, lr_shifts=(2, 3)),
     "int8-eps2-beta3-P1": HwConfig(**SMALL, mac_lanes=1, eps_shift=2, beta_shift=3),
-    "int8-P3-wide": HwConfig(sizes=(7, 4, 5), free_steps=3, nudge_steps=2, mac_lanes=3),   # P does not divide n
+    # P does not divide n; the drive recomputed at every step, every phase to its limit
+    "int8-P3-wide-full": HwConfig(sizes=(7, 4, 5), free_steps=3, nudge_steps=2, mac_lanes=3, cache_drive=False,
+                                  early_exit=False),
     "one-layer-P2": HwConfig(sizes=(4, 3), free_steps=3, nudge_steps=2, mac_lanes=2),      # no hidden layer
+    # limits long enough for the phases to reach their fixed points: early exit ends them
+    "int8-P2-settles": HwConfig(sizes=(5, 6, 3), free_steps=40, nudge_steps=25, mac_lanes=2),
+    "int8-P3-settles-nocache": HwConfig(sizes=(7, 4, 5), free_steps=40, nudge_steps=25, mac_lanes=3,
+                                        cache_drive=False),
 }
 
 
@@ -88,7 +94,9 @@ def rtl_run(cfg, params, x, target, mode):
                                                                   range(layout[f"{prefix}.{l}"].depth)])
                           for l in range(cfg.n_layers)]
         out.update(params=golden.IntParams(read["shadow"], read["weights"], read["biases"]),
-                   result=ctx.get(dut.result), cycles=ctx.get(dut.cycles), steps=ctx.get(dut.steps))
+                   result=ctx.get(dut.result), cycles=ctx.get(dut.cycles), steps=ctx.get(dut.steps),
+                   phase_steps={names[ph]: ctx.get(dut.phase_steps[ph.value]) for ph in command_phases(cfg, mode)},
+                   unsettled=ctx.get(dut.unsettled))
 
     run(dut, tb)
     return states, out
@@ -124,8 +132,32 @@ def test_train_step_matches_golden(name):
     assert_states_equal(name, states, trace.states)
     assert_params_equal(name, out["params"], ref_params)
     assert out["result"] == int(np.argmax(trace.states["free"][-1][-1][0])), f"case {name}: result"
-    assert out["cycles"] == cycle_model(cfg)["train"], f"case {name}: cycles"
-    assert out["steps"] == cfg.free_steps + cfg.nudge_steps * (2 if cfg.estimator == "symmetric" else 1)
+    assert_counters(name, cfg, Mode.TRAIN, out, trace)
+
+
+def assert_counters(name, cfg, mode, out, trace):
+    """CYCLES, STEPS, the steps of each phase and the unsettled flag against the golden model's steps."""
+    steps = golden_steps(cfg, mode, trace.steps)
+    assert out["cycles"] == command_cycles(cfg, mode, steps), f"case {name}: cycles"
+    assert out["steps"] == sum(steps), f"case {name}: steps"
+    assert out["phase_steps"] == {phase_name(cfg, ph): s for ph, s in zip(command_phases(cfg, mode), steps)}
+    limits = [cfg.free_steps if ph == Phase.FREE else cfg.nudge_steps for ph in command_phases(cfg, mode)]
+    if not cfg.early_exit:
+        assert list(steps) == limits
+    # unsettled: some phase's last step still changed a state (the trace holds every step of one sample)
+    moving = any(not all(np.array_equal(a, b) for a, b in zip(trace.states[phase_name(cfg, ph)][-1],
+                                                                trace.states[phase_name(cfg, ph)][-2]
+                                                                if len(trace.states[phase_name(cfg, ph)]) > 1
+                                                                else _start(cfg, ph, trace), strict=True))
+                 for ph in command_phases(cfg, mode))
+    assert out["unsettled"] == moving, f"case {name}: unsettled"
+
+
+def _start(cfg, ph, trace):
+    """The states a phase started from: zeros (free) or the free phase's last."""
+    if ph == Phase.FREE:
+        return [np.zeros((1, n), dtype=np.int64) for n in cfg.sizes[1:]]
+    return trace.states["free"][-1]
 
 
 @pytest.mark.slow
@@ -139,10 +171,10 @@ def test_default_config_train_step(lanes):
     states, out = rtl_run(cfg, params, x, target, Mode.TRAIN)
     assert_states_equal(f"default-P{lanes}", states, trace.states)
     assert_params_equal(f"default-P{lanes}", out["params"], ref_params)
-    assert out["cycles"] == cycle_model(cfg)["train"]
+    assert_counters(f"default-P{lanes}", cfg, Mode.TRAIN, out, trace)
 
 
-@pytest.mark.parametrize("name", ["int8-P2", "ternary-half_up-P4"])
+@pytest.mark.parametrize("name", ["int8-P2", "ternary-half_up-P4", "int8-P2-settles"])
 def test_infer_matches_golden(name):
     cfg = CONFIGS[name]
     params, x, target = make_case(cfg, seed=3)
@@ -152,8 +184,7 @@ def test_infer_matches_golden(name):
     assert_states_equal(name, states, trace.states)
     assert_params_equal(name, out["params"], params)   # inference changes no parameter
     assert out["result"] == golden.predict(cfg, params, x)[0]
-    assert out["cycles"] == cycle_model(cfg)["infer"]
-    assert out["steps"] == cfg.free_steps
+    assert_counters(name, cfg, Mode.INFER, out, trace)
 
 
 def test_rejects_bad_arguments():

@@ -95,7 +95,7 @@ def rtl_mac(cfg, ops, bubbles=None):
             ctx.set(dut.states, pack_words(states, cfg.state_bits, p, False)[0])
             late = cycle - bias_delay(cfg)      # a LOAD's bias comes when the LOAD reaches the accumulators
             b = schedule[late] if 0 <= late < len(schedule) else {}
-            ctx.set(dut.bias, pack_words(b.get("bias", [0] * p), cfg.bias_bits, p, True)[0])
+            ctx.set(dut.load, [int(v) for v in b.get("bias", [0] * p)])
             ctx.set(dut.lane, o.get("lane", 0))
             ctx.set(dut.shift, o.get("shift", 0))
             await ctx.tick()
