@@ -279,9 +279,10 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
     ``totals`` (device capacity), ``synth`` (resources counted in the synthesised netlist), ``luts``,
     ``ffs``, ``brams``, ``dsps`` (after place and route when it ran, else from synthesis), ``spram``
     (iCE40), ``fits`` (bool), ``over`` (resources that exceed the device), ``fmax_mhz`` and
-    ``target_mhz`` (None when it does not fit), ``critical_path``, ``cycles_per_inference``
-    (`rtl.schedule.cycle_model` ``infer``), ``inferences_per_s`` (Fmax / cycles), ``seconds`` per
-    step and in all. Work files go to `workdir` (kept) or a temporary folder (removed).
+    ``target_mhz`` (None when it does not fit), ``critical_path``, ``cycles_per_inference`` and
+    ``train_cycles`` (`rtl.schedule.cycle_model` ``infer`` and ``train``, every phase to its limit;
+    `with_measured_cycles` puts the digits figures of early exit in their place), ``inferences_per_s``
+    and ``train_samples_per_s`` (Fmax / cycles), ``seconds`` per step and in all. Work files go to `workdir` (kept) or a temporary folder (removed).
 
     Raises
     ------
@@ -328,12 +329,15 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
         memories = memory_mapping(r.stdout)
         seconds["synthesis"] = round(time.perf_counter() - t, 1)
         over = sorted(k for k, v in synth.items() if v > dev.totals[k])
+        model = cycle_model(cfg)
 
         result = {"config": name, "hwconfig": _fields(cfg), "family": family, "device": dev.part,
                   "totals": dict(dev.totals), "synth": synth, **synth, "memories": memories,
                   "fits": not over, "over": over,
                   "fmax_mhz": None, "target_mhz": freq, "critical_path": None, "seed": seed,
-                  "cycles_per_inference": cycle_model(cfg)["infer"], "inferences_per_s": None}
+                  "cycles_per_inference": model["infer"], "cycles_per_inference_model": model["infer"],
+                  "train_cycles": model["train"], "cycles_source": "cycle model, every phase to its limit",
+                  "inferences_per_s": None, "train_samples_per_s": None}
         if over:
             log(f"[{tag}] does not fit: " + ", ".join(f"{k} {synth[k]} > {dev.totals[k]}" for k in over))
         else:
@@ -355,7 +359,8 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
                 result["totals"].update(rep["available"])     # the device as nextpnr knows it
                 result.update(fmax_mhz=rep["fmax_mhz"], target_mhz=rep["target_mhz"],
                               critical_path=rep["critical_path"],
-                              inferences_per_s=round(rep["fmax_mhz"] * 1e6 / result["cycles_per_inference"], 1))
+                              inferences_per_s=round(rep["fmax_mhz"] * 1e6 / result["cycles_per_inference"], 1),
+                              train_samples_per_s=round(rep["fmax_mhz"] * 1e6 / result["train_cycles"], 1))
                 log(f"[{tag}] Fmax {rep['fmax_mhz']:.1f} MHz (target {rep['target_mhz']:g}); "
                     + ", ".join(f"{k} {result[k]}/{dev.totals[k]}" for k in dev.totals))
         seconds["total"] = round(time.perf_counter() - t_all, 1)
@@ -376,22 +381,55 @@ def _fields(cfg: HwConfig) -> dict:
 # accuracy and the report
 
 
+TRAIN_CYCLE_SAMPLES = 500   # training samples whose TRAIN cycles are counted after training
+
+
 def golden_accuracy(name: str, *, epochs: int = 5, seed: int = 0) -> dict:
-    """Digits test accuracy of a named configuration, trained on chip from scratch by the golden model.
+    """Digits test accuracy of a named configuration, trained on chip from scratch by the golden model,
+    and the cycles the chip takes with those weights.
 
     Online integer training (`eqprop.hw.onchip.train_epochs`, the chip's own arithmetic) from
     `eqprop.hw.golden.init_params` for `epochs` epochs, learning-rate shifts annealed by the host
-    (`eqprop.hw.onchip.annealed`); the figure is integer inference on the 360-image test split.
+    (`eqprop.hw.onchip.annealed`); the figure is integer inference on the 360-image test split. With
+    early exit the cycles depend on the weights and the input: ``infer_cycles_mean`` and ``_max`` are
+    INFER's exact CYCLES on each test image (`rtl.schedule.inference_cycles`), ``train_cycles_mean``
+    TRAIN's over the first `TRAIN_CYCLE_SAMPLES` training samples from the trained weights
+    (`rtl.schedule.training_cycles`).
     """
     from eqprop.data import load_digits_split
     from eqprop.hw import golden
     from eqprop.hw.onchip import annealed, train_epochs
+    from eqprop.hw.quantise import quantise_input
+    from rtl.schedule import inference_cycles, training_cycles
 
     cfg = config(name)
-    _, history = train_epochs(cfg, golden.init_params(cfg, seed=seed), load_digits_split(), epochs=epochs,
-                              seed=seed, schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}")
+    data = load_digits_split()
+    params, history = train_epochs(cfg, golden.init_params(cfg, seed=seed), data, epochs=epochs,
+                                   seed=seed, schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}")
+    infer = inference_cycles(cfg, params, quantise_input(cfg, data.x_test))
+    n = min(TRAIN_CYCLE_SAMPLES, len(data.x_train))
+    train, _ = training_cycles(cfg, params, quantise_input(cfg, data.x_train[:n]),
+                               golden.encode_targets(cfg, data.y_train[:n]))
     return {"test_acc": history[-1]["test_acc"], "epochs": epochs, "seed": seed,
-            "method": "golden on-chip training from scratch (online, annealed lr shifts)"}
+            "method": "golden on-chip training from scratch (online, annealed lr shifts)",
+            "infer_cycles_mean": float(infer.mean()), "infer_cycles_max": int(infer.max()),
+            "train_cycles_mean": float(train.mean()), "train_cycle_samples": n}
+
+
+def with_measured_cycles(result: dict, measured: dict | None) -> dict:
+    """`result` of `implement` with the cycles measured on digits (`golden_accuracy`), when there are any:
+    ``cycles_per_inference`` becomes the mean over the test images (``cycles_per_inference_max`` their
+    most, ``cycles_per_inference_model`` the model's every-phase-to-its-limit figure), and
+    ``train_cycles`` the mean TRAIN; ``inferences_per_s`` and ``train_samples_per_s`` are Fmax over them."""
+    out = dict(result)
+    if measured and "infer_cycles_mean" in measured:
+        out.update(cycles_per_inference=measured["infer_cycles_mean"],
+                   cycles_per_inference_max=measured["infer_cycles_max"], train_cycles=measured["train_cycles_mean"],
+                   cycles_source="measured on the digits test split (golden model's steps, exact cycle model)")
+    if out.get("fmax_mhz"):
+        out["inferences_per_s"] = out["fmax_mhz"] * 1e6 / out["cycles_per_inference"]
+        out["train_samples_per_s"] = out["fmax_mhz"] * 1e6 / out["train_cycles"]
+    return out
 
 
 def _cell(r: dict, key: str) -> str:
@@ -405,15 +443,18 @@ def _cell(r: dict, key: str) -> str:
 def utilisation_table(results: list[dict]) -> str:
     """A markdown table: one row per (configuration, family) with resources next to device totals."""
     head = ("| config | device | fits | LUTs | FFs | block RAM | SPRAM | DSPs | Fmax (target) | "
-            "cycles / inference | inferences / s |")
+            "cycles / inference (mean, max) | inferences / s | training samples / s |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
         fmax = f"{r['fmax_mhz']:.1f} MHz ({r['target_mhz']:g})" if r["fmax_mhz"] is not None else "-"
         ips = f"{r['inferences_per_s']:,.0f}" if r["inferences_per_s"] is not None else "-"
+        tps = f"{r['train_samples_per_s']:,.0f}" if r.get("train_samples_per_s") is not None else "-"
+        cyc = f"{r['cycles_per_inference']:,.0f}" + (f", {r['cycles_per_inference_max']:,}"
+                                                     if "cycles_per_inference_max" in r else " (fixed T)")
         fits = "yes" if r["fits"] else "**no** (" + ", ".join(r["over"]) + ")"
         lines.append(f"| {r['config']} | {r['device'].split(' (')[0]} | {fits} | {_cell(r, 'luts')} | "
                      f"{_cell(r, 'ffs')} | {_cell(r, 'brams')} | {_cell(r, 'spram')} | {_cell(r, 'dsps')} | "
-                     f"{fmax} | {r['cycles_per_inference']:,} | {ips} |")
+                     f"{fmax} | {cyc} | {ips} | {tps} |")
     return "\n".join(lines) + "\n"
 
 
@@ -519,6 +560,7 @@ def main(argv: list[str]) -> int:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(one, jobs))
     accuracy = {c: golden_accuracy(c, epochs=args.epochs) for c in args.config} if args.epochs > 0 else {}
+    results = [with_measured_cycles(r, accuracy.get(r["config"])) for r in results]
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "tools": _tool_versions(), "seconds": round(time.perf_counter() - t0, 1)}
     out = Path(args.out)

@@ -40,7 +40,7 @@ from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["ARGMAX_LATENCY", "BANKS", "DRIVE_BLOCK", "ISSUE_LATENCY", "MEM_LATENCY", "RELAX_BLOCK", "SETUP",
            "UPDATE_LAYER", "Issue", "Phase", "Run", "block_rows", "blocks", "command_cycles", "command_phases",
-           "cycle_model", "golden_steps", "issues", "phase_name", "phase_steps", "pipeline", "words"]
+           "cycle_model", "golden_steps", "inference_cycles", "issues", "phase_name", "phase_steps", "pipeline", "training_cycles", "words"]
 
 BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
 ISSUE_LATENCY = 1    # the control record is registered as it leaves the controller: every address comes from a register
@@ -259,6 +259,33 @@ def command_cycles(cfg: HwConfig, mode: Mode, steps=None, *, parts=None) -> int:
     parts = parts or cycle_model(cfg)
     relax = sum(SETUP + s * parts["step"] for s in _taken(cfg, mode, steps))
     return parts["drive"] + relax + (parts["update"] if mode == Mode.TRAIN else 0)
+
+
+def inference_cycles(cfg: HwConfig, params, x: np.ndarray) -> np.ndarray:
+    """The exact CYCLES of INFER for each row of `x` (codes, (B, n_0)) with `params`: the golden model's
+    steps to the fixed point (`eqprop.hw.golden.settle`, early exit as ``cfg`` says) through
+    `command_cycles`. The co-simulation checks the RTL's CYCLES against the same figure."""
+    from eqprop.hw import golden
+
+    parts = cycle_model(cfg)
+    steps = golden.settle(cfg, params, x, steps=cfg.free_steps).steps
+    return np.array([command_cycles(cfg, Mode.INFER, (int(s),), parts=parts) for s in steps], dtype=np.int64)
+
+
+def training_cycles(cfg: HwConfig, params, x: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, object]:
+    """The exact CYCLES of TRAIN for each sample of an online pass over `x` with target codes `targets`
+    from `params` (`eqprop.hw.golden.run_phases` per sample, then its update); returns (cycles per sample,
+    the parameters after the pass)."""
+    from eqprop.hw import golden
+
+    parts, out = cycle_model(cfg), []
+    for i in range(len(x)):
+        phases = golden.run_phases(cfg, params, x[i:i + 1], targets[i:i + 1])
+        out.append(command_cycles(cfg, Mode.TRAIN, golden_steps(cfg, Mode.TRAIN, {k: v.steps for k, v in phases.items()}),
+                                  parts=parts))
+        params, _ = golden.contrast_update(cfg, params, np.asarray(x[i:i + 1], dtype=np.int64),
+                                           *golden.contrasted(cfg, phases))
+    return np.array(out, dtype=np.int64), params
 
 
 def cycle_table(cfg: HwConfig, lanes=(1, 4, 8, 16)) -> list[dict]:

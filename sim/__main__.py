@@ -34,7 +34,7 @@ from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.quantise import config_from_net, quantise, quantise_input
 from eqprop.train import TrainConfig, fit
-from rtl.schedule import cycle_model
+from rtl.schedule import cycle_model, inference_cycles
 from sim import runner
 from sim.cases import case_set, write_cases
 from sim.vectors import corner_sets
@@ -127,7 +127,9 @@ def main(argv: list[str]) -> int:
     with torch.no_grad():
         # the float network sees the same quantised inputs as the RTL, so the gap is the datapath's alone
         float_pred = net.predict(torch.from_numpy(xq / 2.0 ** cfg.state_bits).float()).numpy()
-    cycles = cycle_model(cfg)["infer"]
+    # the CYCLES of every digits image, each checked equal to the RTL's register by run_infer
+    digits_cycles = inference_cycles(cfg, params, xq)
+    cycles, fixed_t = float(digits_cycles.mean()), cycle_model(cfg.replace(early_exit=False))["infer"]
     report = {
         "vectors": n, "digits_vectors": len(xq), "random_vectors": n - len(xq),
         "random_families": [s["name"] for s in sets[1:]],
@@ -137,7 +139,10 @@ def main(argv: list[str]) -> int:
         "float_accuracy_float_inputs": metrics["final_test_acc"],
         "rtl_equals_golden_predictions": bool((rtl_pred == golden_pred).all()),
         "per_layer_mean_abs_error_vs_float": per_layer_error(cfg, params, net, xq),
-        "cycles_per_inference": cycles, "cycles_per_inference_model": cycles,
+        "cycles_per_inference": cycles, "cycles_per_inference_max": int(digits_cycles.max()),
+        "cycles_per_inference_fixed_t": fixed_t,
+        "cycles_per_inference_no_cache_fixed_t": cycle_model(cfg.replace(early_exit=False, cache_drive=False))["infer"],
+        "steps_mean": float(golden.settle(cfg, params, xq, steps=cfg.free_steps).steps.mean()),
         "simulated_cycles": stats["sim_cycles"], "sim_wall_s": stats["wall_s"],
         "simulated_cycles_per_s": stats["sim_cycles"] / stats["wall_s"],
         "free_running_cycles_per_s": stats["wait_cycles"] / stats["wait_s"],
@@ -153,7 +158,11 @@ def main(argv: list[str]) -> int:
              f"| vectors compared (every state, RESULT, CYCLES, STEPS) | {n} ({len(xq)} digits test images, "
              f"{n - len(xq)} random and corner-case) |",
              f"| mismatches | {report['mismatches']} |",
-             f"| cycles per inference (P = {cfg.mac_lanes}; RTL CYCLES = cycle model) | {cycles:,} |",
+             f"| cycles per inference on the digits images (P = {cfg.mac_lanes}, early exit and cached drive; "
+             f"RTL CYCLES = cycle model for each): mean, max | {cycles:,.0f}, {report['cycles_per_inference_max']:,} "
+             f"({report['steps_mean']:.1f} free steps on average) |",
+             f"| cycles per inference at fixed T = {cfg.free_steps}: cached drive, neither | {fixed_t:,}, "
+             f"{report['cycles_per_inference_no_cache_fixed_t']:,} |",
              f"| simulated cycles per second, whole run (bus traffic included) | "
              f"{report['simulated_cycles_per_s']:,.0f} |",
              f"| simulated cycles per second while the hardware runs on its own | "
