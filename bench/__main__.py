@@ -10,10 +10,13 @@ baseline measured in the same run, in ``results/bench.md`` and ``results/bench.j
    cycle model, which the RTL's CYCLES register equals (checked by `make sim` and tests/rtl).
 4. Peak training-step memory of EqProp against BPTT as T grows (a fresh process per point).
 5. FPGA inferences per second of every design of ``make fpga`` that fits (Fmax from nextpnr's timing
-   report / cycles per inference), the default (INT8, P = 8, ECP5 25k) first, against torch float
-   inference of the same network on one CPU core of this machine, per sample (batch 1) and batched.
-   Fmax comes from ``results/fpga.json`` when `make fpga` wrote it, else the default design is placed
-   and routed here.
+   report / mean cycles per inference on the digits test split, with early exit and the weights `make
+   fpga` trained), the default (INT8, P = 8, ECP5 25k) first, against torch float inference of the same
+   network (T steps) on one CPU core of this machine, per sample (batch 1) and batched; and on-chip
+   training samples per second (Fmax / mean TRAIN cycles) against torch EqProp training of the same
+   network on one core, per sample and in minibatches of 32. Fmax and the cycles come from
+   ``results/fpga.json`` when `make fpga` wrote it, else the default design is placed and routed here
+   (and its cycles are the model's, every phase to its limit).
 
 The deeper studies (accuracy, gradient checks, the precision sweep) are ``make bench-reference``,
 ``make bench-golden`` and ``make bench-cycles``.
@@ -67,6 +70,25 @@ def torch_rate(net: EqPropNet, x: np.ndarray, batch: int, seconds: float = 2.0) 
                 done += len(xt[i:i + batch])
                 if batch == 1 and done % 50 == 0 and time.perf_counter() - t0 >= seconds:
                     break
+    return done / (time.perf_counter() - t0)
+
+
+TRAIN_BATCH = 32    # torch EqProp training's minibatch (eqprop.train.TrainConfig's default)
+
+
+def torch_train_rate(net: EqPropNet, x: np.ndarray, y: np.ndarray, batch: int, seconds: float = 2.0) -> float:
+    """Training samples per second of torch EqProp training (free phase, nudged phases, the contrastive
+    update and an SGD step, `EqPropNet.eqprop_step`) at `batch` on one thread."""
+    xt = torch.from_numpy(x).float()
+    target = torch.nn.functional.one_hot(torch.from_numpy(y).long(), net.sizes[-1]).float()
+    opt = torch.optim.SGD([*net.weights, *net.biases], lr=0.01)
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for i in range(0, len(xt) - batch + 1, batch):
+            net.eqprop_step(xt[i:i + batch], target[i:i + batch], opt)
+            done += batch
+            if time.perf_counter() - t0 >= seconds:
+                break
     return done / (time.perf_counter() - t0)
 
 
@@ -136,16 +158,27 @@ def network_of(design: dict) -> tuple[tuple[int, ...], int]:
     return tuple(hw.get("sizes", HwConfig().sizes)), hw.get("free_steps", HwConfig().free_steps)
 
 
-def fpga_vs_torch(fpga: dict, torch1: float, torch_batch: float) -> dict:
+def fpga_vs_torch(fpga: dict, torch1: float, torch_batch: float, train1: float | None = None,
+                  train_batch: float | None = None) -> dict:
     """Inferences per second of one design (Fmax / cycles per inference) against torch float inference of
-    the same network on one core, measured in this run."""
+    the same network on one core, measured in this run; for a design that learns, training samples per
+    second (Fmax / TRAIN cycles) against torch EqProp training likewise."""
     per_s = fpga["fmax_mhz"] * 1e6 / fpga["cycles_per_inference"]
     sizes, t = network_of(fpga)
-    return {"config": fpga.get("config", DEFAULT_DESIGN[0]), "family": fpga.get("family", DEFAULT_DESIGN[1]),
-            "network": "-".join(map(str, sizes)) + f", T = {t}",
-            "fmax_mhz": fpga["fmax_mhz"], "cycles_per_inference": fpga["cycles_per_inference"],
-            "fpga_inferences_per_s": per_s, "torch_batch1_per_s": torch1, "torch_batched_per_s": torch_batch,
-            "ratio_batch1": per_s / torch1, "ratio_batched": per_s / torch_batch, "source": fpga["source"]}
+    out = {"config": fpga.get("config", DEFAULT_DESIGN[0]), "family": fpga.get("family", DEFAULT_DESIGN[1]),
+           "network": "-".join(map(str, sizes)) + f", T = {t}",
+           "fmax_mhz": fpga["fmax_mhz"], "cycles_per_inference": fpga["cycles_per_inference"],
+           "cycles_per_inference_max": fpga.get("cycles_per_inference_max"),
+           "cycles_source": fpga.get("cycles_source", "cycle model, every phase to its limit"),
+           "fpga_inferences_per_s": per_s, "torch_batch1_per_s": torch1, "torch_batched_per_s": torch_batch,
+           "ratio_batch1": per_s / torch1, "ratio_batched": per_s / torch_batch, "source": fpga["source"]}
+    learns = fpga.get("hwconfig", {}).get("learning", True)
+    if learns and fpga.get("train_cycles") and train1:
+        train_s = fpga["fmax_mhz"] * 1e6 / fpga["train_cycles"]
+        out.update(train_cycles=fpga["train_cycles"], fpga_train_per_s=train_s, torch_train_batch1_per_s=train1,
+                   torch_train_batched_per_s=train_batch, train_ratio_batch1=train_s / train1,
+                   train_ratio_batched=train_s / train_batch)
+    return out
 
 
 def _ratio(r: float) -> str:
@@ -172,13 +205,23 @@ def markdown(r: dict) -> str:
     if f:
         for d in f:
             where = f"{d['config']} on {FAMILY_NAMES.get(d['family'], d['family'])}"
-            lines += [f"| FPGA {where} ({d['fmax_mhz']:.1f} MHz, {d['cycles_per_inference']:,} cycles) vs torch float "
+            cyc = f"{d['cycles_per_inference']:,.0f} cycles" + (
+                f" mean, {d['cycles_per_inference_max']:,} max" if d.get("cycles_per_inference_max") else " (fixed T)")
+            lines += [f"| FPGA {where} ({d['fmax_mhz']:.1f} MHz, {cyc}) vs torch float "
                       f"({d['network']}) on one core, batch 1 | {d['fpga_inferences_per_s']:,.0f} /s | "
                       f"{d['torch_batch1_per_s']:,.0f} /s | {_ratio(d['ratio_batch1'])} |",
                       f"| FPGA {where} vs torch float on one core, batched | {d['fpga_inferences_per_s']:,.0f} /s | "
                       f"{d['torch_batched_per_s']:,.0f} /s | {_ratio(d['ratio_batched'])} |"]
-        lines += ["", f"Fmax source: {f[0]['source']} (nextpnr's timing report). Cycles per inference are the "
-                  "RTL's CYCLES register, equal to the cycle model on every input (make sim)."]
+            if "fpga_train_per_s" in d:
+                lines += [f"| FPGA {where} on-chip training ({d['train_cycles']:,.0f} cycles per sample) vs torch "
+                          f"EqProp training on one core, batch 1 | {d['fpga_train_per_s']:,.0f} samples/s | "
+                          f"{d['torch_train_batch1_per_s']:,.0f} samples/s | {_ratio(d['train_ratio_batch1'])} |",
+                          f"| FPGA {where} on-chip training vs torch EqProp training on one core, minibatches of "
+                          f"{TRAIN_BATCH} | {d['fpga_train_per_s']:,.0f} samples/s | "
+                          f"{d['torch_train_batched_per_s']:,.0f} samples/s | {_ratio(d['train_ratio_batched'])} |"]
+        lines += ["", f"Fmax source: {f[0]['source']} (nextpnr's timing report). Cycles: {f[0]['cycles_source']}; "
+                  "the RTL's CYCLES register equals the cycle model on every input (make sim). Torch runs every "
+                  "phase to its limit (T, K), as a float network has no exact fixed point to stop at."]
     else:
         lines += ["", f"FPGA figures: not measured ({r.get('fpga_error')})."]
     return "\n".join(lines) + "\n"
@@ -217,8 +260,11 @@ def main(argv: list[str]) -> int:
             if key not in rates:
                 sizes, t = key
                 other = EqPropNet(sizes=list(sizes), free_steps=t, generator=torch.Generator().manual_seed(0))
+                y = np.concatenate([data.y_test] * 6)
                 with threadpool_limits(1), _torch_threads(1):
-                    rates[key] = torch_rate(other, x[:200], batch=1), torch_rate(other, x, batch=len(x))
+                    rates[key] = (torch_rate(other, x[:200], batch=1), torch_rate(other, x, batch=len(x)),
+                                  torch_train_rate(other, x[:200], y[:200], batch=1),
+                                  torch_train_rate(other, x, y, batch=TRAIN_BATCH))
             r["fpga"].append(fpga_vs_torch(design, *rates[key]))
     except Exception as e:   # noqa: BLE001 - reported in the table, the other figures stand
         r["fpga"], r["fpga_error"] = None, f"{type(e).__name__}: {e}"

@@ -40,6 +40,9 @@ def test_golden_and_torch_throughput_are_measured_on_the_same_network():
     g = bench.golden_vs_torch(net, cfg, params, x)
     assert g["golden_per_s"] > 0 and g["torch_per_s"] > 0 and g["ratio"] == g["golden_per_s"] / g["torch_per_s"]
     assert bench.torch_rate(net, x, batch=1, seconds=0.05) > 0
+    y = load_digits_split().y_test[:64]
+    assert bench.torch_train_rate(net, x, y, batch=1, seconds=0.05) > 0
+    assert bench.torch_train_rate(net, x, y, batch=bench.TRAIN_BATCH, seconds=0.05) > 0
 
 
 def test_report_states_each_ratio_and_a_missing_fpga_figure():
@@ -56,8 +59,18 @@ def test_report_states_each_ratio_and_a_missing_fpga_figure():
     r["fpga"] = [bench.fpga_vs_torch({"config": "int8-p8", "family": "ecp5", "fmax_mhz": 100.0,
                                       "cycles_per_inference": 20000, "source": "fpga.json"}, 1000.0, 50000.0)]
     text = bench.markdown(r)
-    assert "| FPGA int8-p8 on ECP5 25k (100.0 MHz, 20,000 cycles) vs torch float (64-64-10, T = 30)" in text
+    assert "| FPGA int8-p8 on ECP5 25k (100.0 MHz, 20,000 cycles (fixed T)) vs torch float (64-64-10, T = 30)" in text
     assert "| 5,000 /s | 1,000 /s | 5.00x |" in text and "| 5,000 /s | 50,000 /s | 0.10x |" in text
+    assert "on-chip training" not in text      # no TRAIN cycles: no training figure
+    # measured cycles (mean and max on digits) and on-chip training against torch EqProp training
+    r["fpga"] = [bench.fpga_vs_torch({"config": "int8-p8", "family": "ecp5", "fmax_mhz": 100.0,
+                                      "cycles_per_inference": 4000.0, "cycles_per_inference_max": 6000,
+                                      "train_cycles": 10000.0, "cycles_source": "measured on digits",
+                                      "source": "fpga.json"}, 1000.0, 50000.0, 200.0, 4000.0)]
+    text = bench.markdown(r)
+    assert "(100.0 MHz, 4,000 cycles mean, 6,000 max)" in text and "Cycles: measured on digits" in text
+    assert "| 25,000 /s | 50,000 /s | 0.50x |" in text
+    assert "| 10,000 samples/s | 200 samples/s | 50.00x |" in text and "| 10,000 samples/s | 4,000 samples/s | 2.50x |" in text
 
 
 def test_small_ratios_keep_two_significant_digits():

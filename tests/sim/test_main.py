@@ -16,7 +16,9 @@ def test_make_sim_job_writes_its_report(tmp_path, capsys):
     report = json.loads((tmp_path / "rtl_vs_float.json").read_text())
     assert report["vectors"] == 9 and report["random_vectors"] == 6 and len(report["random_families"]) == 6
     assert report["mismatches"] == 0 and report["rtl_equals_golden_predictions"]
-    assert report["cycles_per_inference"] == cycle_model(HwConfig())["infer"]
+    # early exit: the mean and max over the images (each checked against the RTL's CYCLES) within fixed T
+    assert report["cycles_per_inference_fixed_t"] == cycle_model(HwConfig())["infer"]
+    assert 0 < report["cycles_per_inference"] <= report["cycles_per_inference_max"] <= report["cycles_per_inference_fixed_t"]
     assert 0.0 <= report["rtl_accuracy"] <= 1.0 and len(report["per_layer_mean_abs_error_vs_float"]) == 2
     assert report["free_running_cycles_per_s"] > 0
     assert "| mismatches | 0 |" in (tmp_path / "rtl_vs_float.md").read_text()
