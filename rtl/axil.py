@@ -14,7 +14,7 @@ else. The checks, in this order (the first that fails names the error):
   an LR_SHIFT outside `lr_shift_range`, CONTROL with a reserved bit set or with START and RESET
   together): BAD_VALUE;
 - START or RESET while busy: START_WHILE_BUSY (the running command goes on untouched);
-- START with a mode that is not a `Mode`: BAD_MODE.
+- START with a mode that is not a `Mode` (or TRAIN on an inference-only core): BAD_MODE.
 
 Window accesses (input, target, states, biases, weights, shadows) go to the core's host port. A
 weight-matrix element index is split into row and column by repeated subtraction, so such an access
@@ -251,7 +251,9 @@ class AxiLiteAccelerator(wiring.Component):
                 m.d.sync += [r_control.eq(writing & (addr == Reg.CONTROL)),
                              r_start.eq((wdata & Control.START) != 0), r_reset.eq((wdata & Control.RESET) != 0),
                              r_mode.eq(mode),
-                             r_mode_ok.eq((mode == Mode.INFER) | (mode == Mode.TRAIN) | (mode == Mode.RELAX))]
+                             # an inference-only core refuses TRAIN as it refuses a code that is not a Mode
+                             r_mode_ok.eq((mode == Mode.INFER) | (mode == Mode.RELAX)
+                                          | ((mode == Mode.TRAIN) if cfg.learning else 0))]
                 m.d.sync += [r_lr[l].eq(writing & (addr == Reg.LR_SHIFT + 4 * l)) for l in range(L)]
                 m.next = "Check"
 

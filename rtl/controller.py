@@ -15,7 +15,7 @@ The counter decides when a run ends; the address walks (`_walks`) decide what it
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -287,8 +287,10 @@ class Controller(wiring.Component):
         with m.If(self.clear & ~busy):
             m.d.sync += [cur_zero.eq(1), self.done.eq(0), *clear_counts]
 
-        train = command_phases(cfg, Mode.TRAIN)
+        # an inference-only core (learning=False) has no nudged phases and no update; it ignores TRAIN
+        train = command_phases(cfg, Mode.TRAIN) if cfg.learning else (Phase.FREE,)
         assert train[0] == Phase.FREE and SETUP == 1       # each set-up state is one cycle
+        modes = (Mode.INFER, Mode.RELAX, *((Mode.TRAIN,) if cfg.learning else ()))
 
         def after(which):
             """The set-up state of the phase after `which` in TRAIN, or the update's."""
@@ -297,8 +299,7 @@ class Controller(wiring.Component):
 
         with m.FSM(init="Idle") as fsm:
             with m.State("Idle"):
-                with m.If(self.start & ((self.mode == Mode.INFER) | (self.mode == Mode.TRAIN)
-                                        | (self.mode == Mode.RELAX))):
+                with m.If(self.start & Cat(*[self.mode == md for md in modes]).any()):
                     m.d.sync += [mode.eq(self.mode), self.done.eq(0), *clear_counts]
                     m.next = "Drive" if cfg.cache_drive else _SETUP_STATE[Phase.FREE]
 
@@ -327,7 +328,7 @@ class Controller(wiring.Component):
                 with m.State(_SETUP_STATE[Phase.MINUS]):
                     begin_phase(Phase.MINUS, -1, f_bank, 1 - f_bank[0], 5 - p_bank)
 
-            groups = [(RELAX_BLOCK, next_block), (UPDATE_LAYER, next_layer)]
+            groups = [(RELAX_BLOCK, next_block)] + ([(UPDATE_LAYER, next_layer)] if cfg.learning else [])
             if cfg.cache_drive:
                 groups.append((DRIVE_BLOCK, next_drive_block))
             for group, end_of_group in groups:
@@ -364,8 +365,9 @@ class Controller(wiring.Component):
                         with m.Switch(phase):
                             with m.Case(Phase.FREE):
                                 m.d.sync += [f_bank.eq(dst), cur.eq(dst), cur_zero.eq(0), self.result.eq(self.best)]
-                                with m.If(mode == Mode.TRAIN):
-                                    m.next = after(Phase.FREE)
+                                with m.If(mode == Mode.TRAIN if cfg.learning else 0):
+                                    if cfg.learning:
+                                        m.next = after(Phase.FREE)
                                 with m.Else():
                                     m.d.sync += self.done.eq(1)
                                     m.next = "Idle"
@@ -378,18 +380,19 @@ class Controller(wiring.Component):
                                     m.d.sync += m_bank.eq(dst)
                                     m.next = after(Phase.MINUS)
 
-            with m.State("Update"):
-                m.d.sync += src.eq(p_bank)
-                start_layer(0)
-                enter(UPDATE_LAYER, 0, 0, lambda l: False, lambda: None)
+            if cfg.learning:
+                with m.State("Update"):
+                    m.d.sync += src.eq(p_bank)
+                    start_layer(0)
+                    enter(UPDATE_LAYER, 0, 0, lambda l: False, lambda: None)
 
-            with m.State("Update-Drain"):
-                # the last update writes reach the memories
-                with m.If(left != 0):
-                    m.d.sync += left.eq(left - 1)
-                with m.Else():
-                    m.d.sync += [self.done.eq(1), src.eq(f_bank)]
-                    m.next = "Idle"
+                with m.State("Update-Drain"):
+                    # the last update writes reach the memories
+                    with m.If(left != 0):
+                        m.d.sync += left.eq(left - 1)
+                    with m.Else():
+                        m.d.sync += [self.done.eq(1), src.eq(f_bank)]
+                        m.next = "Idle"
 
         m.d.comb += busy.eq(~fsm.ongoing("Idle"))
         return m

@@ -59,9 +59,7 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
 
     ra = rec[ISSUE_LATENCY]
     for l in range(L):
-        m.d.comb += [ports.w_rd[l].addr.eq(ra.waddr), ports.sh_rd[l].addr.eq(ra.waddr),
-                     ports.b_rd[l].addr.eq(ra.block)]
-    m.d.comb += ports.tg_rd.addr.eq(ra.block)
+        m.d.comb += [ports.w_rd[l].addr.eq(ra.waddr), ports.b_rd[l].addr.eq(ra.block)]
     m.d.comb += ports.st_a[0].addr.eq(ra.sword)        # the input memory (state 0), one bank
     for k in range(1, L + 1):
         word = Mux((ra.issue == Issue.UPD_WEIGHT) & (ra.layer == k - 1), ra.rword, ra.sword)
@@ -88,8 +86,6 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     # the issue's words: selected by layer as they leave the memories, then registered
     r1 = rec[ISSUE_LATENCY + 1]
     w_sel, s_sel = Signal(p * cfg.weight_bits), Signal(p * sb)
-    row_a_sel, row_b_sel, col_a_sel, col_b_sel = (Signal(p * sb, name=nm) for nm in
-                                                  ("row_a_sel", "row_b_sel", "col_a_sel", "col_b_sel"))
     with m.Switch(r1.wl):
         for l in range(L):
             with m.Case(l):
@@ -99,14 +95,7 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
             with m.Case(k):
                 st = ports.st_a[k].data
                 m.d.comb += s_sel.eq(st if k == 0 else Mux(r1.zero, 0, st))
-    with m.Switch(r1.layer):    # the update's states
-        for l in range(L):
-            with m.Case(l):
-                m.d.comb += [row_a_sel.eq(ports.st_a[l + 1].data), row_b_sel.eq(ports.st_b[l + 1].data),
-                             col_a_sel.eq(ports.st_a[l].data),
-                             col_b_sel.eq(ports.st_a[0].data if l == 0 else ports.st_b[l].data)]
     w_data, s_data = delay(m, w_sel, name="w_data"), delay(m, s_sel, name="s_data")
-    row_a, row_b, col_a, col_b = (delay(m, v, name=v.name[:-4]) for v in (row_a_sel, row_b_sel, col_a_sel, col_b_sel))
     assert MEM_LATENCY == 2     # the synchronous read and the register after the select
 
     # a LOAD's word: the bias, or for layer 0 outside the drive pass the stored drive; each lane sign-extended
@@ -125,19 +114,19 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
                     with m.If(~rl_rec.drive):
                         m.d.comb += load_sel.eq(ports.dr_rd.data)
     load_word = delay(m, load_sel, name="load_word")
-    upd_bias = late_read("upd_bias", ports.b_rd, pipe["update_bias_read"], Issue.UPD_BIAS, lambda r: r.block)
-    shadow_data = late_read("shadow_data", ports.sh_rd, pipe["shadow_read"], Issue.UPD_WEIGHT, lambda r: r.waddr)
     # a FINISH's old states (port B, idle during a relaxation; the read bank is `src` until the step's
-    # drain has ended) and its targets
+    # drain has ended) and its targets (none in an inference-only core, which has no nudge)
     rn_read = rec[pipe["neuron_read"]]
     for k in range(1, L + 1):
         with m.If((rn_read.issue == Issue.FINISH) & (rn_read.layer == k - 1)):
             m.d.comb += ports.st_b[k].addr.eq(ports.bank_addr(k, src, rn_read.block))
-    with m.If(rn_read.issue == Issue.FINISH):
-        m.d.comb += ports.tg_rd.addr.eq(rn_read.block)
     s_old = late_read("s_old", ports.st_b, pipe["neuron_read"], Issue.FINISH, None, layer_offset=1,
                       select=lambda r, word: Mux(r.zero, 0, word))
-    target = delay(m, ports.tg_rd.data, name="target")
+    target = 0
+    if cfg.learning:
+        with m.If(rn_read.issue == Issue.FINISH):
+            m.d.comb += ports.tg_rd.addr.eq(rn_read.block)
+        target = delay(m, ports.tg_rd.data, name="target")
 
     # ----------------------------------------------------------------------------------------------
     # the relaxation: MAC lanes (LOAD, TOP_DOWN, BOTTOM_UP; they hold their sums on every other issue),
@@ -150,7 +139,8 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     m.d.comb += [mac.op.eq(rm.issue), mac.shift.eq(rm.shift), mac.weights.eq(w_data), mac.states.eq(s_data),
                  mac.lane.eq(rm.lane), mac.load.eq(load_word)]
     rn = rec[pipe["neuron"]]
-    m.d.comb += [neuron.layer.eq(rn.layer), neuron.nudge.eq(rn.sign), neuron.s_old.eq(s_old), neuron.target.eq(target)]
+    m.d.comb += [neuron.layer.eq(rn.layer), neuron.nudge.eq(rn.sign if cfg.learning else 0), neuron.s_old.eq(s_old),
+                 neuron.target.eq(target)]
     for i in range(p):
         m.d.comb += neuron.acc[i].eq(mac.acc[i])
     if cfg.cache_drive:     # the drive pass: a STORE puts the block's accumulators in the drive memory
@@ -190,8 +180,27 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
         m.d.sync += [best_val.eq(win_val_r), best_idx.eq(win_idx_r)]
     assert pipe["best"] == pipe["state_write"] + ARGMAX_LATENCY == pipe["state_write"] + 3
 
-    # ----------------------------------------------------------------------------------------------
-    # the update lanes, and their writes
+    if cfg.learning:
+        _update(m, cfg, ports, rec, r1, late_read, lr_shift)
+    return best_idx, changed
+
+
+def _update(m: Module, cfg: HwConfig, ports: Ports, rec: list, r1, late_read, lr_shift) -> None:
+    """The update lanes of a learning core, their reads (the states of the issue, `r1` the record as they
+    leave the memories; the shadow and bias words late) and their writes."""
+    L, p, sb = cfg.n_layers, cfg.mac_lanes, cfg.state_bits
+    pipe = pipeline(cfg)
+    row_a_sel, row_b_sel, col_a_sel, col_b_sel = (Signal(p * sb, name=nm) for nm in
+                                                  ("row_a_sel", "row_b_sel", "col_a_sel", "col_b_sel"))
+    with m.Switch(r1.layer):    # the update's states: port A the positive ones, port B the negative ones
+        for l in range(L):
+            with m.Case(l):
+                m.d.comb += [row_a_sel.eq(ports.st_a[l + 1].data), row_b_sel.eq(ports.st_b[l + 1].data),
+                             col_a_sel.eq(ports.st_a[l].data),
+                             col_b_sel.eq(ports.st_a[0].data if l == 0 else ports.st_b[l].data)]
+    row_a, row_b, col_a, col_b = (delay(m, v, name=v.name[:-4]) for v in (row_a_sel, row_b_sel, col_a_sel, col_b_sel))
+    upd_bias = late_read("upd_bias", ports.b_rd, pipe["update_bias_read"], Issue.UPD_BIAS, lambda r: r.block)
+    shadow_data = late_read("shadow_data", ports.sh_rd, pipe["shadow_read"], Issue.UPD_WEIGHT, lambda r: r.waddr)
 
     m.submodules.wupd = wupd = WeightUpdate(cfg=cfg)
     m.submodules.bupd = bupd = BiasUpdate(cfg=cfg)
@@ -220,4 +229,3 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
         with m.If((rbu.issue == Issue.UPD_BIAS) & (rbu.layer == l)):
             m.d.comb += [ports.b_wr[l].addr.eq(rbu.block), ports.b_wr[l].data.eq(bupd.bias_new),
                          ports.b_wr[l].en.eq(-1)]
-    return best_idx, changed

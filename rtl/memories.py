@@ -7,7 +7,8 @@ memories have two read ports: port A reads the relaxation's operands (and the po
 update), port B the old states of a finish, the negative states of the update and the host's STATE
 window. Every read is synchronous; `rtl.datapath` registers the word after it selects the layer. With
 ``cfg.cache_drive`` a drive memory holds the input layer's drive W_0 x + b_0, one word of P accumulators per
-block of layer 0; only the core reads and writes it.
+block of layer 0; only the core reads and writes it. An inference-only core (``learning=False``) has no
+shadow and no target memories.
 
 `host_access` serves the register windows of `rtl.axil` while the core is idle: one cycle to register
 the request, one to address the memory, one for its word (selected by layer and registered), one to
@@ -80,10 +81,11 @@ class Memories:
             return MemoryData(shape=unsigned(layout[name].word_bits), depth=layout[name].depth, init=init)
 
         self.weight = [region(f"weight.{l}", params.weights[l] if params else None) for l in range(L)]
-        self.shadow = [region(f"shadow.{l}", params.shadow[l] if params else None) for l in range(L)]
+        self.shadow = ([region(f"shadow.{l}", params.shadow[l] if params else None) for l in range(L)]
+                       if cfg.learning else None)
         self.bias = [region(f"bias.{l}", params.biases[l] if params else None) for l in range(L)]
         self.input = region("state.0")
-        self.target = region(f"state.{L}")
+        self.target = region(f"state.{L}") if cfg.learning else None
         self.state = [None] + [MemoryData(shape=unsigned(p * sb), depth=BANKS << stride_bits(cfg, k), init=[])
                                for k in range(1, L + 1)]
         self.drive = (MemoryData(shape=unsigned(p * cfg.acc_bits), depth=words(cfg, 1), init=[])
@@ -107,11 +109,12 @@ class Memories:
             for key, name, mdata, bits in (("w", "weight", self.weight, cfg.weight_bits),
                                            ("sh", "shadow", self.shadow, cfg.shadow_bits),
                                            ("b", "bias", self.bias, cfg.bias_bits)):
-                (rd,), wr = memory(f"{name}_{l}", mdata[l], bits)
-                ports[f"{key}_rd"].append(rd)
-                ports[f"{key}_wr"].append(wr)
+                if mdata is not None:
+                    (rd,), wr = memory(f"{name}_{l}", mdata[l], bits)
+                    ports[f"{key}_rd"].append(rd)
+                    ports[f"{key}_wr"].append(wr)
         (in_rd,), in_wr = memory("input", self.input, cfg.state_bits)
-        (tg_rd,), tg_wr = memory("target", self.target, cfg.state_bits)
+        (tg_rd,), tg_wr = memory("target", self.target, cfg.state_bits) if cfg.learning else ((None,), None)
         st_a, st_b, st_wr = [in_rd], [in_rd], [None]
         for k in range(1, cfg.n_layers + 1):
             (a, b), w = memory(f"state_{k}", self.state[k], None, reads=2)   # whole words
@@ -158,8 +161,9 @@ def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_we
         with m.Switch(h_sel):
             with m.Case(Window.INPUT):
                 host_port(ports.in_rd, ports.in_wr, sb)
-            with m.Case(Window.TARGET):
-                host_port(ports.tg_rd, ports.tg_wr, sb)
+            if cfg.learning:
+                with m.Case(Window.TARGET):
+                    host_port(ports.tg_rd, ports.tg_wr, sb)
             with m.Case(Window.STATE):
                 m.d.comb += ports.in_rd.addr.eq(h_word_addr)
                 for k in range(1, L + 1):
@@ -172,27 +176,30 @@ def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_we
                 for l in range(L):
                     with m.If(h_layer == l):
                         host_port(ports.w_rd[l], ports.w_wr[l], cfg.weight_bits)
-            with m.Case(Window.SHADOW):
-                derived = Signal(signed(cfg.weight_bits))
-                m.d.comb += derived.eq(derive_weight(cfg, h_wdata[:cfg.shadow_bits].as_signed()))
-                for l in range(L):
-                    with m.If(h_layer == l):
-                        host_port(ports.sh_rd[l], ports.sh_wr[l], cfg.shadow_bits)
-                        m.d.comb += [ports.w_wr[l].addr.eq(h_word_addr), ports.w_wr[l].data.eq(Cat(*[derived] * p)),
-                                     ports.w_wr[l].en.eq(lane_en)]
+            if cfg.learning:
+                with m.Case(Window.SHADOW):
+                    derived = Signal(signed(cfg.weight_bits))
+                    m.d.comb += derived.eq(derive_weight(cfg, h_wdata[:cfg.shadow_bits].as_signed()))
+                    for l in range(L):
+                        with m.If(h_layer == l):
+                            host_port(ports.sh_rd[l], ports.sh_wr[l], cfg.shadow_bits)
+                            m.d.comb += [ports.w_wr[l].addr.eq(h_word_addr),
+                                         ports.w_wr[l].data.eq(Cat(*[derived] * p)), ports.w_wr[l].en.eq(lane_en)]
 
     # the addressed memory's word, selected by layer within its group of memories as it leaves them and
     # registered (one level of logic after a block RAM, whose clock-to-output is slow); then the lane
     # and then the group, each registered, into h_rdata
-    vector = {(Window.INPUT, 0): ports.in_rd.data, (Window.TARGET, 0): ports.tg_rd.data,
-              (Window.STATE, 0): ports.in_rd.data,
+    vector = {(Window.INPUT, 0): ports.in_rd.data, (Window.STATE, 0): ports.in_rd.data,
               **{(Window.STATE, k): Mux(cur_zero, 0, ports.st_b[k].data) for k in range(1, L + 1)}}
+    if cfg.learning:
+        vector[Window.TARGET, 0] = ports.tg_rd.data
     groups = [   # (the word of each (window, layer) of the group, the bits of a lane, signed)
         (vector, sb, False),
         ({(Window.BIAS, l): ports.b_rd[l].data for l in range(L)}, cfg.bias_bits, True),
         ({(Window.WEIGHT, l): ports.w_rd[l].data for l in range(L)}, cfg.weight_bits, True),
-        ({(Window.SHADOW, l): ports.sh_rd[l].data for l in range(L)}, cfg.shadow_bits, True),
     ]
+    if cfg.learning:
+        groups.append(({(Window.SHADOW, l): ports.sh_rd[l].data for l in range(L)}, cfg.shadow_bits, True))
     # the read side's copies of the window and layer (set a cycle after the request's, so not merged with
     # them): the write decode and the read selects each drive fewer loads
     h_sel_r, h_layer_r = Signal.like(h_sel), Signal.like(h_layer)

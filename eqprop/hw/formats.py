@@ -256,7 +256,7 @@ FIELDS: dict[str, tuple[Field, ...]] = {
     "CFG_SHIFTS": (Field("beta_shift", 0, 5), Field("eps_shift", 5, 5), Field("rounding", 10, 2),
                    Field("estimator", 12, 1), Field("ternary_threshold", 13, 4)),
     "LAYER_FRAC": (Field("weight_frac", 0, 8), Field("shadow_frac", 8, 8), Field("bias_frac", 16, 8)),
-    "CFG_FEATURES": (Field("early_exit", 0, 1), Field("cache_drive", 1, 1)),
+    "CFG_FEATURES": (Field("early_exit", 0, 1), Field("cache_drive", 1, 1), Field("learning", 2, 1)),
 }
 
 
@@ -349,20 +349,22 @@ _LAYERED = (Window.STATE, Window.BIAS, Window.WEIGHT, Window.SHADOW)
 
 
 def windows(cfg: HwConfig) -> list[WindowInfo]:
-    """Every window of the register map of `cfg`, with the codes a write may hold (`number_formats`)."""
+    """Every window of the register map of `cfg`, with the codes a write may hold (`number_formats`); an
+    inference-only core (``learning=False``) has no TARGET and no SHADOW windows."""
     n, L, fmt = cfg.sizes, cfg.n_layers, number_formats(cfg)
 
     def win(kind, layer, base, count, writable, f):
         return WindowInfo(kind, layer, base, count, writable, fmt[f].lo, fmt[f].hi)
 
-    out = [win(Window.INPUT, 0, Reg.INPUT, n[0], True, "input"),
-           win(Window.TARGET, 0, Reg.TARGET, n[-1], True, "target")]
+    out = [win(Window.INPUT, 0, Reg.INPUT, n[0], True, "input")]
+    if cfg.learning:
+        out.append(win(Window.TARGET, 0, Reg.TARGET, n[-1], True, "target"))
     out += [win(Window.STATE, k, Reg.STATE + k * WINDOW_SIZE, n[k], False, "state") for k in range(L + 1)]
     out += [win(Window.BIAS, l, Reg.BIAS + l * WINDOW_SIZE, n[l + 1], True, f"bias.{l}") for l in range(L)]
     out += [win(Window.WEIGHT, l, Reg.WEIGHT + l * WEIGHT_WINDOW, n[l + 1] * n[l], True, f"weight.{l}")
             for l in range(L)]
     out += [win(Window.SHADOW, l, Reg.SHADOW + l * WEIGHT_WINDOW, n[l + 1] * n[l], True, f"shadow.{l}")
-            for l in range(L)]
+            for l in range(L) if cfg.learning]
     return out
 
 
@@ -407,7 +409,8 @@ def config_registers(cfg: HwConfig) -> dict[str, int]:
                            rounding=ROUNDINGS.index(cfg.rounding), estimator=ESTIMATORS.index(cfg.estimator),
                            ternary_threshold=cfg.ternary_threshold),
         "CFG_LANES": cfg.mac_lanes, "CFG_ACC": cfg.acc_bits,
-        "CFG_FEATURES": pack("CFG_FEATURES", early_exit=cfg.early_exit, cache_drive=cfg.cache_drive),
+        "CFG_FEATURES": pack("CFG_FEATURES", early_exit=cfg.early_exit, cache_drive=cfg.cache_drive,
+                             learning=cfg.learning),
     }
     for k, n in enumerate(cfg.sizes):
         regs[f"LAYER_SIZE.{k}"] = n

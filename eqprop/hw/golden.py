@@ -305,6 +305,8 @@ def contrast_update(cfg: HwConfig, params: IntParams, x: np.ndarray, pos: list[n
     shadows and biases saturate symmetrically; forward weights are re-derived. Equal `pos` and
     `neg` give c = 0 and change nothing.
     """
+    if not cfg.learning:
+        raise ValueError("an inference-only configuration (learning=False) cannot train; build with learning=True")
     if x.shape[0] != 1:
         raise ValueError(f"the chip trains one sample at a time; x must have shape (1, n_0), not {x.shape}")
     shadow, biases, dws, dbs = [], [], [], []

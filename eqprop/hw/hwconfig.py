@@ -84,6 +84,9 @@ class HwConfig:
     cache_drive : bool
         The input layer's drive W_0 x + b_0, constant while the input is clamped, is computed once per
         command and held in a drive memory, instead of at every step. Results are identical.
+    learning : bool
+        False builds an inference-only core, for weights trained elsewhere: no shadow or target memories,
+        no update lanes, no nudge; TRAIN is refused and the weights are written directly.
     """
 
     sizes: tuple[int, ...] = (64, 64, 10)
@@ -105,6 +108,7 @@ class HwConfig:
     mac_lanes: int = 8                # P
     early_exit: bool = True           # stop each phase at its fixed point
     cache_drive: bool = True          # W_0 x + b_0 once per command
+    learning: bool = True             # False: an inference-only core
 
     def __post_init__(self) -> None:
         def fail(name: str, rule: str, value) -> None:
@@ -119,7 +123,7 @@ class HwConfig:
                      "beta_shift", "eps_shift", "ternary_threshold", "mac_lanes"):
             if not _is_int(getattr(self, name)):
                 raise TypeError(f"{name} must be an int, not {getattr(self, name)!r}")
-        for name in ("early_exit", "cache_drive"):
+        for name in ("early_exit", "cache_drive", "learning"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool (true or false), not {getattr(self, name)!r}")
         if not 2 <= self.state_bits <= 16:

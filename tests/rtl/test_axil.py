@@ -22,12 +22,13 @@ from eqprop.hw.formats import (
     Status,
     config_registers,
     lr_shift_range,
+    unpack,
     windows,
 )
 from eqprop.hw.hwconfig import HwConfig
 from rtl.axil import SLVERR, AxiLiteAccelerator
 from rtl.schedule import cycle_model
-from sim.cases import ref_train
+from sim.cases import ref_infer, ref_train
 from tests.rtl._sim import run
 from tests.rtl.test_core import make_case
 
@@ -489,3 +490,44 @@ def test_access_latency_is_as_documented():
 
     run(dut, tb)
     assert got == want
+
+
+def test_inference_only_core_through_the_bus():
+    """learning=False: weights and biases written directly, INFER as the golden model says (states, RESULT,
+    CYCLES, STEPS); TRAIN refused with BAD_MODE, the SHADOW and TARGET windows unmapped (BAD_ADDRESS), and
+    CFG_FEATURES.learning reads 0."""
+    cfg = CFG.replace(learning=False, free_steps=30)
+    params, x, _ = make_case(cfg, seed=5)
+    expect = ref_infer(cfg, params, x)
+    dut = AxiLiteAccelerator(cfg=cfg)
+    got = {}
+
+    async def tb(ctx):
+        bus = AxiLiteMaster(ctx, dut)
+        for l in range(cfg.n_layers):
+            for i, v in enumerate(params.weights[l].flat):
+                assert await bus.write(Reg.WEIGHT + l * WEIGHT_WINDOW + 4 * i, int(v)) == 0
+            for i, v in enumerate(params.biases[l]):
+                assert await bus.write(Reg.BIAS + l * WINDOW_SIZE + 4 * i, int(v)) == 0
+        for i, v in enumerate(x[0]):
+            await bus.write(Reg.INPUT + 4 * i, int(v))
+        got["features"] = unpack("CFG_FEATURES", (await bus.read(Reg.CFG_FEATURES))[0])
+        got["train"] = await bus.write(Reg.CONTROL, Control.START | Mode.TRAIN << CONTROL_MODE_SHIFT)
+        got["train error"] = (await bus.read(Reg.ERROR))[0]
+        got["shadow"] = await bus.write(Reg.SHADOW, 0)
+        got["shadow error"] = (await bus.read(Reg.ERROR))[0]
+        got["target"] = (await bus.read(Reg.TARGET))[1]
+        await bus.run_command(Mode.INFER)
+        for name, reg in (("cycles", Reg.CYCLES), ("steps", Reg.STEPS), ("result", Reg.RESULT)):
+            got[name] = (await bus.read(reg))[0]
+        got["states"] = [[(await bus.read(Reg.STATE + k * WINDOW_SIZE + 4 * i))[0] for i in range(cfg.sizes[k])]
+                         for k in range(1, cfg.n_layers + 1)]
+
+    run(dut, tb)
+    assert got["features"] == {"early_exit": 1, "cache_drive": 1, "learning": 0}
+    assert (got["train"], got["train error"]) == (SLVERR, ErrorCode.BAD_MODE)
+    assert (got["shadow"], got["shadow error"]) == (SLVERR, ErrorCode.BAD_ADDRESS)
+    assert got["target"] == SLVERR
+    for name in ("cycles", "steps", "result"):
+        assert got[name] == expect[name], name
+    assert got["states"] == [s.tolist() for s in expect["states"]]

@@ -66,7 +66,7 @@ def rtl_run(cfg, params, x, target, mode):
     async def tb(ctx):
         for a, word in enumerate(pack_region(layout["state.0"], x[0])):
             ctx.set(dut.input_mem[a], word)
-        for a, word in enumerate(pack_region(layout[f"state.{cfg.n_layers}"], target[0])):
+        for a, word in enumerate(pack_region(layout[f"state.{cfg.n_layers}"], target[0]) if cfg.learning else []):
             ctx.set(dut.target_mem[a], word)
         for l, s in enumerate(cfg.lr_shifts):
             ctx.set(dut.lr_shift[l], s)
@@ -88,7 +88,10 @@ def rtl_run(cfg, params, x, target, mode):
             await ctx.tick()
         assert ctx.get(dut.done), "the command did not finish"
         read = {}
+        read["shadow"] = params.shadow      # an inference-only core has no shadow memory (not compared)
         for what, mems in (("shadow", dut.shadow_mem), ("weights", dut.weight_mem), ("biases", dut.bias_mem)):
+            if mems is None:
+                continue
             prefix = {"shadow": "shadow", "weights": "weight", "biases": "bias"}[what]
             read[what] = [unpack_region(layout[f"{prefix}.{l}"], [ctx.get(mems[l][a]) for a in
                                                                   range(layout[f"{prefix}.{l}"].depth)])
@@ -113,8 +116,8 @@ def assert_states_equal(name, rtl_states, ref_states):
                                       f"{bad[0][1]}: expected {want[tuple(bad[0])]}, actual {got[tuple(bad[0])]}")
 
 
-def assert_params_equal(name, got, want):
-    for what in ("shadow", "weights", "biases"):
+def assert_params_equal(name, got, want, learning=True):
+    for what in ("shadow", "weights", "biases") if learning else ("weights", "biases"):
         for l in range(len(want.shadow)):
             g, w = getattr(got, what)[l], getattr(want, what)[l]
             bad = np.argwhere(g != w)
@@ -174,15 +177,21 @@ def test_default_config_train_step(lanes):
     assert_counters(f"default-P{lanes}", cfg, Mode.TRAIN, out, trace)
 
 
-@pytest.mark.parametrize("name", ["int8-P2", "ternary-half_up-P4", "int8-P2-settles"])
+INFER_ONLY = {"int8-P3-inference-only": HwConfig(sizes=(7, 4, 5), free_steps=40, nudge_steps=2, mac_lanes=3,
+                                                learning=False),
+              "ternary-P4-inference-only-nocache": HwConfig(**SMALL, mac_lanes=4, weight_format="ternary", weight_bits=2,
+                                                            shadow_bits=8, learning=False, cache_drive=False)}
+
+
+@pytest.mark.parametrize("name", ["int8-P2", "ternary-half_up-P4", "int8-P2-settles", *INFER_ONLY])
 def test_infer_matches_golden(name):
-    cfg = CONFIGS[name]
+    cfg = {**CONFIGS, **INFER_ONLY}[name]
     params, x, target = make_case(cfg, seed=3)
     trace = golden.Trace()
     golden.infer(cfg, params, x, trace=trace)
     states, out = rtl_run(cfg, params, x, target, Mode.INFER)
     assert_states_equal(name, states, trace.states)
-    assert_params_equal(name, out["params"], params)   # inference changes no parameter
+    assert_params_equal(name, out["params"], params, cfg.learning)   # inference changes no parameter
     assert out["result"] == golden.predict(cfg, params, x)[0]
     assert_counters(name, cfg, Mode.INFER, out, trace)
 
@@ -304,3 +313,26 @@ def test_host_shadow_write_derives_weight():
         run(dut, tb)
         want = [(v, int(golden.derive_weights(cfg, np.array([v]))[0])) for v in codes]
         assert got == want, f"case {name}: (shadow, weight) read back"
+
+
+def test_inference_only_core_ignores_train():
+    """learning=False: no shadow or target memory, and a START of TRAIN leaves the core idle (the bus refuses
+    it with BAD_MODE, tests/rtl/test_axil.py)."""
+    cfg = INFER_ONLY["int8-P3-inference-only"]
+    dut = Core(cfg=cfg)
+    assert dut.shadow_mem is None and dut.target_mem is None
+    seen = {}
+
+    async def tb(ctx):
+        ctx.set(dut.mode, Mode.TRAIN)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        busy = False
+        for _ in range(20):
+            busy |= bool(ctx.get(dut.busy))
+            await ctx.tick()
+        seen["busy"], seen["done"] = busy, ctx.get(dut.done)
+
+    run(dut, tb)
+    assert seen == {"busy": False, "done": 0}

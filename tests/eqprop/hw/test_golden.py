@@ -331,3 +331,50 @@ def test_bench_quick_run_writes_its_reports(tmp_path):
     assert (tmp_path / "golden_precision.png").stat().st_size > 1000
     assert "## Throughput" in (tmp_path / "golden.md").read_text()
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_an_inference_only_configuration_cannot_train():
+    cfg = HwConfig(sizes=(4, 3, 2), learning=False)
+    params = golden.init_params(cfg, seed=0)
+    with pytest.raises(ValueError, match=r"inference-only configuration \(learning=False\) cannot train"):
+        golden.train(cfg, params, np.zeros((1, 4), dtype=np.int64), golden.encode_targets(cfg, np.array([1])))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), estimator=st.sampled_from(["symmetric", "one-sided"]),
+       eps_shift=st.integers(0, 2), gain=st.sampled_from([0.5, 1.0, 3.0]))
+def test_early_exit_changes_no_state_and_no_weight(seed, estimator, eps_shift, gain):
+    """Early exit stops a phase at its fixed point, so the states of every phase and every trained shadow,
+    weight and bias equal those of running every phase to its limit; only the steps differ (and never
+    exceed the limits). Long limits, so that most phases reach their fixed point."""
+    full = HwConfig(sizes=(6, 5, 3), free_steps=60, nudge_steps=40, estimator=estimator, eps_shift=eps_shift,
+                    mac_lanes=2, early_exit=False)
+    early = full.replace(early_exit=True)
+    rng = np.random.default_rng(seed)
+    params = golden.init_params(full, seed=seed % 1000, gain=gain)
+    x = rng.integers(0, full.state_max + 1, (3, 6))
+    target = golden.encode_targets(full, rng.integers(0, 3, 3))
+    for i in range(3):
+        a = golden.run_phases(full, params, x[i:i + 1], target[i:i + 1])
+        b = golden.run_phases(early, params, x[i:i + 1], target[i:i + 1])
+        for name in a:
+            assert all(np.array_equal(u, v) for u, v in zip(a[name].states, b[name].states, strict=True)), name
+            assert b[name].steps[0] <= a[name].steps[0]
+            assert bool(a[name].settled[0]) == bool(b[name].settled[0]), name   # settled at the limit or before
+            if not b[name].settled[0]:     # never converged: it ran to the limit
+                assert b[name].steps[0] == a[name].steps[0]
+    pa, pb = golden.train(full, params, x, target), golden.train(early, params, x, target)
+    for what in ("shadow", "weights", "biases"):
+        assert all(np.array_equal(u, v) for u, v in zip(getattr(pa, what), getattr(pb, what), strict=True)), what
+
+
+def test_a_limit_cycle_runs_to_t_and_says_so():
+    """An input that never reaches a fixed point (eps = 1, strong mutual weights: the states oscillate)
+    takes all T steps with early exit, and `settle` reports it unsettled."""
+    cfg = HwConfig(sizes=(2, 2, 2), free_steps=20, eps_shift=0, mac_lanes=1)
+    w0 = np.array([[127, 0], [0, 127]], dtype=np.int64) << cfg.shadow_extra
+    w1 = np.array([[0, -127], [-127, 0]], dtype=np.int64) << cfg.shadow_extra   # the output inhibits the hidden layer
+    half = [np.array([(cfg.state_max << cfg.acc_align(l)) // 2] * 2) for l in range(2)]   # biases of 1/2
+    params = golden.IntParams.from_shadow(cfg, [w0, w1], half)
+    out = golden.settle(cfg, params, np.zeros((1, 2), dtype=np.int64), steps=cfg.free_steps)
+    assert out.steps[0] == cfg.free_steps and not out.settled[0]
