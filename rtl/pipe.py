@@ -8,7 +8,7 @@ up, so the cycle model and the registers cannot disagree.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Module, Signal, Value, signed, unsigned
 
 __all__ = ["delay", "per_layer"]
 
@@ -29,7 +29,8 @@ def delay(m: Module, value, count: int = 1, *, name: str) -> Value:
 
 def per_layer(m: Module, values: list[int], sel) -> Signal:
     """``values[sel]``: a constant of the layer `sel` selects (a small mux over the L constants in `m`)."""
-    out = Signal(range(min(min(values), 0), max(max(values), 0) + 1))
+    lo, hi = min(min(values), 0), max(max(values), 0)     # (bit lengths: a range of 2**64 values overflows len())
+    out = Signal(signed(max(lo.bit_length(), hi.bit_length()) + 1) if lo < 0 else unsigned(max(1, hi.bit_length())))
     with m.Switch(sel):
         for l, v in enumerate(values):
             with m.Case(l):

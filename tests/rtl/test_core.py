@@ -32,6 +32,8 @@ CONFIGS = {
     "int8-P2-settles": HwConfig(sizes=(5, 6, 3), free_steps=40, nudge_steps=25, mac_lanes=2),
     "int8-P3-settles-nocache": HwConfig(sizes=(7, 4, 5), free_steps=40, nudge_steps=25, mac_lanes=3,
                                         cache_drive=False),
+    # 64 lanes: one word per state, a 64-input adder tree (three stages)
+    "int8-P64": HwConfig(sizes=(64, 12, 5), free_steps=8, nudge_steps=4, mac_lanes=64),
 }
 
 
@@ -164,7 +166,7 @@ def _start(cfg, ph, trace):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lanes", [8])
+@pytest.mark.parametrize("lanes", [8, 64])
 def test_default_config_train_step(lanes):
     """The default 64-64-10 network, T = 30, K = 10: every state of every step, every parameter, and
     the cycle count (about a minute of simulation)."""
@@ -180,7 +182,8 @@ def test_default_config_train_step(lanes):
 INFER_ONLY = {"int8-P3-inference-only": HwConfig(sizes=(7, 4, 5), free_steps=40, nudge_steps=2, mac_lanes=3,
                                                 learning=False),
               "ternary-P4-inference-only-nocache": HwConfig(**SMALL, mac_lanes=4, weight_format="ternary", weight_bits=2,
-                                                            shadow_bits=8, learning=False, cache_drive=False)}
+                                                            shadow_bits=8, learning=False, cache_drive=False),
+              "int8-P64-inference-only": HwConfig(sizes=(64, 12, 5), free_steps=8, mac_lanes=64, learning=False)}
 
 
 @pytest.mark.parametrize("name", ["int8-P2", "ternary-half_up-P4", "int8-P2-settles", *INFER_ONLY])

@@ -53,3 +53,16 @@ def test_per_layer_selects_the_layers_constant():
 
     run(m, tb, clock=False)
     assert seen == values and out.shape().signed
+
+
+def test_per_layer_holds_wide_constants():
+    """A 64-lane mask (2**64 - 1) and negative constants get a shape that holds them."""
+    from amaranth.hdl import Module, Signal
+
+    from rtl.pipe import per_layer
+
+    m = Module()
+    wide = per_layer(m, [(1 << 64) - 1, 3], Signal(1))
+    assert wide.shape().width == 64 and not wide.shape().signed
+    neg = per_layer(m, [-5, 7], Signal(1))
+    assert neg.shape().signed and neg.shape().width == 4
