@@ -62,6 +62,11 @@ def _pauses(pattern):
 PARAMS = ("shadow", "weights", "biases")
 
 
+def param_keys(cfg: HwConfig) -> tuple[str, ...]:
+    """The parameters a core holds: an inference-only core (``learning=False``) has no shadows."""
+    return PARAMS if cfg.learning else ("weights", "biases")
+
+
 class TB:
     """Clock, AXI4-Lite master and reset of ``eqprop_accel``; bulk window access, commands, and reading
     the parameter memories directly (`peek_params`).
@@ -146,14 +151,19 @@ class TB:
         await self.bus(self.axil.write_dword(int(reg), int(value)), 1, f"writing register {reg:#x}")
 
     async def load_params(self, params: golden.IntParams) -> None:
-        """Shadows (each write re-derives its weight) and biases, through the windows."""
+        """Shadows (each write re-derives its weight; an inference-only core: the weights) and biases,
+        through the windows."""
         for l in range(self.cfg.n_layers):
-            await self.write_words(Reg.SHADOW + l * WEIGHT_WINDOW, params.shadow[l])   # row-major [r, c]
+            if self.cfg.learning:
+                await self.write_words(Reg.SHADOW + l * WEIGHT_WINDOW, params.shadow[l])   # row-major [r, c]
+            else:
+                await self.write_words(Reg.WEIGHT + l * WEIGHT_WINDOW, params.weights[l])
             await self.write_words(Reg.BIAS + l * WINDOW_SIZE, params.biases[l])
 
     async def load_sample(self, x: np.ndarray, target: np.ndarray | None = None) -> None:
+        """The input, and the target where the core has one (not an inference-only core)."""
         await self.write_words(Reg.INPUT, x)
-        if target is not None and target.size:
+        if target is not None and target.size and self.cfg.learning:
             await self.write_words(Reg.TARGET, target)
 
     async def set_lr_shifts(self, shifts) -> None:
@@ -166,10 +176,10 @@ class TB:
 
     async def read_params(self) -> dict[str, list[np.ndarray]]:
         """Every shadow, weight and bias through the windows."""
-        cfg, out = self.cfg, {k: [] for k in PARAMS}
+        cfg, out = self.cfg, {k: [] for k in param_keys(self.cfg)}
         for l in range(cfg.n_layers):
             shape = (cfg.sizes[l + 1], cfg.sizes[l])
-            for key, base in (("shadow", Reg.SHADOW), ("weights", Reg.WEIGHT)):
+            for key, base in (("shadow", Reg.SHADOW), ("weights", Reg.WEIGHT))[0 if cfg.learning else 1:]:
                 words = await self.read_words(base + l * WEIGHT_WINDOW, shape[0] * shape[1], signed=True)
                 out[key].append(words.reshape(shape))
             out["biases"].append(await self.read_words(Reg.BIAS + l * WINDOW_SIZE, shape[0], signed=True))
@@ -179,9 +189,9 @@ class TB:
         """Every shadow, weight and bias read straight from the memories (``shadow_l``, ``weight_l``,
         ``bias_l`` of the core), decoded with `eqprop.hw.formats.memory_layout`: no simulated cycles."""
         core, layout = self.dut.dut.core, memory_layout(self.cfg)
-        out = {k: [] for k in PARAMS}
+        out = {k: [] for k in param_keys(self.cfg)}
         for l in range(self.cfg.n_layers):
-            for key, mem in (("shadow", "shadow"), ("weights", "weight"), ("biases", "bias")):
+            for key, mem in (("shadow", "shadow"), ("weights", "weight"), ("biases", "bias"))[0 if self.cfg.learning else 1:]:
                 region = layout[f"{mem}.{l}"]
                 handle = getattr(core, f"{mem}_{l}")
                 words = [handle[i].value.to_unsigned() for i in range(region.depth)]
@@ -238,7 +248,7 @@ async def start(dut, stalls: bool) -> tuple[TB, HwConfig, str, list[CaseSet]]:
 
 
 def compare_params(back: dict, expected: golden.IntParams, where: str, dump=None) -> None:
-    for key in PARAMS:
+    for key in back:
         for l, (a, e) in enumerate(zip(back[key], getattr(expected, key), strict=True)):
             assert_codes(a, e, f"{where}: {key} layer {l}", dump)
 
@@ -296,6 +306,8 @@ async def run_train(dut, stalls: bool) -> None:
     weight and bias, the states and the counters against `ref_train`, whose new parameters are the next
     case's reference. The final parameters go to the stats, for the host to evaluate."""
     tb, cfg, check, sets = await start(dut, stalls)
+    if not cfg.learning:       # an inference-only core: nothing to train (TRAIN is refused, run_illegal)
+        return
     wall, sim0 = time.perf_counter(), get_sim_time("ns")
     total, done, params, evaluated, train_cycles = sum(len(s.x) for s in sets), 0, None, [], []
     for cs in sets:
@@ -349,7 +361,7 @@ async def snapshot(tb: TB):
     CONTROL's read-back and CYCLES. (The parameters are compared once, after all the refused accesses.)"""
     cfg = tb.cfg
     return {"states": await tb.read_states(),
-            "target": await tb.read_words(Reg.TARGET, cfg.sizes[-1], signed=False),
+            "target": await tb.read_words(Reg.TARGET, cfg.sizes[-1], signed=False) if cfg.learning else None,
             "LR_SHIFT": await tb.read_words(Reg.LR_SHIFT, cfg.n_layers, signed=False),
             "CONTROL": await tb.read_reg(Reg.CONTROL), "CYCLES": await tb.read_reg(Reg.CYCLES)}
 
@@ -358,7 +370,8 @@ def compare_snapshots(after, before, what: str) -> None:
     for k, (a, b) in enumerate(zip(after["states"], before["states"], strict=True)):
         assert_codes(a, b, f"{what} changed state layer {k}")
     for key in ("target", "LR_SHIFT"):
-        assert_codes(after[key], before[key], f"{what} changed {key}")
+        if before[key] is not None:
+            assert_codes(after[key], before[key], f"{what} changed {key}")
     for key in ("CONTROL", "CYCLES"):
         assert after[key] == before[key], f"{what} changed {key}: {before[key]} -> {after[key]}"
 
@@ -395,6 +408,10 @@ def illegal_accesses(cfg: HwConfig) -> list[tuple[str, str, int, bytes | int, Er
                 cases.append((f"{w.name}[{at}] = {v} (codes {w.lo} .. {w.hi})", "write", w.base + 4 * at, word(v),
                               ErrorCode.BAD_VALUE))
     cases.append(("32 in LR_SHIFT 0 (once kept its low 5 bits)", "write", Reg.LR_SHIFT, word(32), ErrorCode.BAD_VALUE))
+    if not cfg.learning:    # an inference-only core: no TRAIN, no target (and no SHADOW: its bus ends before)
+        cases += [("TRAIN on an inference-only core", "write", Reg.CONTROL,
+                   word(Control.START | Mode.TRAIN << CONTROL_MODE_SHIFT), ErrorCode.BAD_MODE),
+                  ("read of TARGET (an inference-only core has none)", "read", Reg.TARGET, 4, ErrorCode.BAD_ADDRESS)]
     return cases
 
 
@@ -425,17 +442,18 @@ async def run_illegal(dut) -> None:
     await tb.write_reg(Reg.CONTROL, int(Control.RESET))
     assert await tb.read_reg(Reg.ERROR) == ErrorCode.NONE, "RESET left ERROR set"
     assert await tb.read_reg(Reg.STATUS) == 0, "RESET left STATUS bits set"
-    # while busy: START, RESET and a bad mode are refused as START_WHILE_BUSY; the running TRAIN
-    # finishes as golden says
-    ref = ref_train(cfg, cs.params, cs.x[:1], target[None, :])
-    await tb.write_reg(Reg.CONTROL, int(Control.START) | int(Mode.TRAIN) << CONTROL_MODE_SHIFT)
+    # while busy: START, RESET and a bad mode are refused as START_WHILE_BUSY; the running TRAIN (INFER on
+    # an inference-only core) finishes as golden says
+    mode = Mode.TRAIN if cfg.learning else Mode.INFER
+    ref = ref_train(cfg, cs.params, cs.x[:1], target[None, :]) if cfg.learning else ref_infer(cfg, cs.params, cs.x[:1])
+    await tb.write_reg(Reg.CONTROL, int(Control.START) | int(mode) << CONTROL_MODE_SHIFT)
     for what, value in (("START while busy", Control.START | Mode.INFER << CONTROL_MODE_SHIFT),
                         ("RESET while busy", Control.RESET),
                         ("a bad mode while busy", Control.START | 3 << CONTROL_MODE_SHIFT)):
         resp = await tb.bus(tb.axil.write(int(Reg.CONTROL), int(value).to_bytes(4, "little")), 1, what)
         await expect_error(tb, resp, ErrorCode.START_WHILE_BUSY, what, busy_ok=True)
         assert await tb.read_reg(Reg.STATUS) & Status.BUSY, f"{what}: TRAIN ended before the test could go on"
-    what = "the TRAIN the refused STARTs ran into"
+    what = f"the {mode.name} the refused STARTs ran into"
     await tb.run_free(RisingEdge(dut.irq), 2 * cycle_model(cfg)["train"] + 1000, f"{what}: no DONE")
     status = await tb.read_reg(Reg.STATUS)
     assert status & ~Status.UNSETTLED == Status.DONE | Status.ERROR, (
@@ -444,7 +462,7 @@ async def run_illegal(dut) -> None:
     for k in range(1, cfg.n_layers + 1):
         assert_codes(states[k], ref["states"][k - 1], f"{what}: state layer {k}")
     await check_registers(tb, ref, what)
-    compare_params(await tb.params_back(check), ref["params"], f"{what}: parameters")
+    compare_params(await tb.params_back(check), ref.get("params", cs.params), f"{what}: parameters")
 
 
 async def run_contract(dut) -> None:
@@ -467,22 +485,25 @@ async def run_contract(dut) -> None:
     await tb.load_params(cs.params)
     await tb.load_sample(x, target)
     assert_codes(await tb.read_words(Reg.INPUT, cfg.sizes[0], signed=False), x, "INPUT read back")
-    assert_codes(await tb.read_words(Reg.TARGET, cfg.sizes[-1], signed=False), target, "TARGET read back")
+    if cfg.learning:
+        assert_codes(await tb.read_words(Reg.TARGET, cfg.sizes[-1], signed=False), target, "TARGET read back")
     assert int(dut.irq.value) == 0, "irq before any command"
 
     resp = await tb.bus(tb.axil.write(int(Reg.ID), bytes(4)), 1, "write to ID")
     await expect_error(tb, resp, ErrorCode.BAD_ADDRESS, "write to ID")
-    ref = ref_train(cfg, cs.params, x[None, :], target[None, :])
-    await tb.write_reg(Reg.CONTROL, int(Control.START) | int(Mode.TRAIN) << CONTROL_MODE_SHIFT)
+    # TRAIN (INFER on an inference-only core)
+    mode = Mode.TRAIN if cfg.learning else Mode.INFER
+    ref = ref_train(cfg, cs.params, x[None, :], target[None, :]) if cfg.learning else ref_infer(cfg, cs.params, x[None, :])
+    await tb.write_reg(Reg.CONTROL, int(Control.START) | int(mode) << CONTROL_MODE_SHIFT)
     assert await tb.read_reg(Reg.ERROR) == ErrorCode.NONE, "a successful START left ERROR set"
-    await tb.run_free(RisingEdge(dut.irq), 2 * cycle_model(cfg)["train"] + 1000, "TRAIN: no DONE")
+    await tb.run_free(RisingEdge(dut.irq), 2 * cycle_model(cfg)["train"] + 1000, f"{mode.name}: no DONE")
     assert await tb.read_reg(Reg.STATUS) & Status.DONE and int(dut.irq.value) == 1, "irq follows DONE"
-    assert await tb.read_reg(Reg.CONTROL) == Mode.TRAIN << CONTROL_MODE_SHIFT, "CONTROL after TRAIN"
-    if not cfg.early_exit:
+    assert await tb.read_reg(Reg.CONTROL) == mode << CONTROL_MODE_SHIFT, f"CONTROL after {mode.name}"
+    if not cfg.early_exit and cfg.learning:
         nudged = 2 if cfg.estimator == "symmetric" else 1
         assert ref["steps"] == cfg.free_steps + nudged * cfg.nudge_steps
-    await check_registers(tb, ref, "TRAIN")
-    params = ref["params"]
+    await check_registers(tb, ref, mode.name)
+    params = ref.get("params", cs.params)
 
     await tb.command(Mode.INFER, what="INFER before RELAX")
     inferred = ref_infer(cfg, params, x[None, :])
@@ -509,7 +530,8 @@ async def run_contract(dut) -> None:
     assert_codes(states[0], x, "RESET kept the input (state 0)")
     for k in range(1, cfg.n_layers + 1):
         assert_codes(states[k], np.zeros(cfg.sizes[k], dtype=np.int64), f"RESET cleared state layer {k}")
-    assert_codes(await tb.read_words(Reg.TARGET, cfg.sizes[-1], signed=False), target, "RESET kept the target")
+    if cfg.learning:
+        assert_codes(await tb.read_words(Reg.TARGET, cfg.sizes[-1], signed=False), target, "RESET kept the target")
     assert_codes(await tb.read_words(Reg.LR_SHIFT, cfg.n_layers, signed=False), lr, "RESET kept LR_SHIFT")
     compare_params(await tb.params_back(check), params, "RESET kept the parameters")
 

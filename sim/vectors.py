@@ -80,9 +80,11 @@ def corner_sets(cfg: HwConfig, n_vectors: int, *, seed: int = 0, families=FAMILI
     return sets
 
 
-# The regression configurations: lane counts 1 .. 8, INT8 / INT4 / ternary weights, one and two hidden
-# layers, sizes that the lane count does not divide, both estimators and a narrow state. Short
-# relaxations keep each co-simulation to seconds; the default configuration is `make sim`'s.
+# The regression configurations: lane counts 1 .. 64, INT8 / INT4 / ternary weights, one and two hidden
+# layers, sizes that the lane count does not divide, both estimators, a narrow state, an inference-only
+# core, and early exit with and without the cached input drive (every configuration has early exit; the
+# long limits of the last two let the phases reach their fixed points). Short relaxations keep each
+# co-simulation to seconds; the default configuration is `make sim`'s.
 REGRESSION = {
     "int8_p2": HwConfig(sizes=(5, 6, 3), mac_lanes=2, free_steps=4, nudge_steps=2),
     "int4_p4_odd": HwConfig(sizes=(7, 5, 3), weight_bits=4, shadow_bits=12, mac_lanes=4, free_steps=5,
@@ -95,4 +97,8 @@ REGRESSION = {
     "int8_p1_state6": HwConfig(sizes=(10, 13, 3), mac_lanes=1, state_bits=6, eps_shift=1, free_steps=3,
                                nudge_steps=2),
     "int8_p8_wide": HwConfig(sizes=(16, 12, 10), mac_lanes=8, free_steps=4, nudge_steps=2),
+    "int8_p64": HwConfig(sizes=(64, 12, 5), mac_lanes=64, free_steps=5, nudge_steps=2),
+    "int8_p4_inference_only": HwConfig(sizes=(12, 9, 4), mac_lanes=4, free_steps=40, learning=False),
+    "int4_p3_settles_no_cache": HwConfig(sizes=(7, 5, 3), weight_bits=4, shadow_bits=12, mac_lanes=3, free_steps=40,
+                                         nudge_steps=20, cache_drive=False),
 }

@@ -1,5 +1,6 @@
-"""Regression co-simulation: every configuration of `sim.vectors.REGRESSION` (lane counts 1 .. 8, INT8,
-INT4 and ternary weights, one and two hidden layers, sizes the lane count does not divide), each with
+"""Regression co-simulation: every configuration of `sim.vectors.REGRESSION` (lane counts 1 .. 64, INT8,
+INT4 and ternary weights, one and two hidden layers, sizes the lane count does not divide, an
+inference-only core, early exit with and without the cached drive), each with
 random and corner-case vectors (saturating, clamping and checkerboard weights, ternary zeros), under
 Verilator and under Icarus Verilog: INFER (every state, with and without bus stalls), online TRAIN
 (every shadow, weight and bias after every step, through the bus) and every illegal access, 0 mismatches.
@@ -35,7 +36,8 @@ def test_configuration_matches_golden(name, sim):
     b = build_or_skip(cfg, sim)
     run = runner.run(b, write_cases(cfg, corner_sets(cfg, VECTORS, seed=len(name))))
     tests = sorted((s["test"], s["stalls"]) for s in run.stats)
-    assert tests == [("infer", False), ("infer", True), ("train", False), ("train", True)], run.stats
+    trains = [("train", False), ("train", True)] if cfg.learning else []    # an inference-only core cannot
+    assert tests == [("infer", False), ("infer", True), *trains], run.stats
     assert all(s["cases"] == VECTORS for s in run.stats)
 
 
@@ -47,3 +49,6 @@ def test_enough_configurations():
     assert {c.weight_format for c in cfgs} == {"int", "ternary"} and {4, 8} <= {c.weight_bits for c in cfgs}
     assert {len(c.sizes) - 2 for c in cfgs} >= {1, 2}
     assert any(n % c.mac_lanes for c in cfgs for n in c.sizes)
+    # the pipelined core's modes: 64 lanes, an inference-only core, early exit without the cached drive
+    assert max(c.mac_lanes for c in cfgs) == 64 and not all(c.learning for c in cfgs)
+    assert any(c.early_exit and not c.cache_drive for c in cfgs)
