@@ -11,7 +11,22 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
 
-__all__ = ["tournament"]
+__all__ = ["argmax_latency", "registered_levels", "tournament"]
+
+
+def registered_levels(lanes: int) -> tuple[int, ...]:
+    """The comparator levels of a `lanes`-wide tree with a register after them in the core: the first,
+    then every second one, but not the last (the core registers the tree's output), so that no more
+    than two levels lie between registers."""
+    levels = (lanes - 1).bit_length()
+    return tuple(k for k in range(1, levels, 2))
+
+
+def argmax_latency(lanes: int) -> int:
+    """Cycles from the new output states to the best-so-far register of the core (`rtl.datapath`): the
+    tree's registers (at least one: a tree without inner registers is delayed by one), its output's
+    register, and the comparison with the best of the earlier blocks."""
+    return max(1, len(registered_levels(lanes))) + 2
 
 
 def tournament(m: Module, valid, values, width: int, *, name: str = "argmax",

@@ -55,8 +55,9 @@ OKAY, SLVERR = 0b00, 0b10   # AXI response codes
 
 
 def address_width(cfg: HwConfig) -> int:
-    """Byte-address bits the slave decodes: enough for the last window of `cfg`."""
-    return ceil_log2(max(w.base + 4 * w.count for w in windows(cfg)))
+    """Byte-address bits the slave decodes: enough for the last window of `cfg` (of its learning twin for an
+    inference-only core, whose SHADOW offsets then answer SLVERR: every core takes the same region)."""
+    return ceil_log2(max(w.base + 4 * w.count for w in windows(cfg.replace(learning=True, acc_bits=cfg.acc_bits))))
 
 
 class AxiLiteAccelerator(wiring.Component):

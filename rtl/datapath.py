@@ -6,7 +6,7 @@ positions are `rtl.schedule.pipeline`'s, the sums of the stages' latency constan
 
     issue ─ register (ISSUE_LATENCY) ─ read (MEM_LATENCY) ─┬ MacLanes (mac_latency)
                                                            │  ─ NeuronLanes (NEURON_LATENCY) ─┬ state write
-                                                           │                                  └ argmax (ARGMAX_LATENCY)
+                                                           │                                  └ argmax (argmax_latency)
                                                            └ WeightUpdate / BiasUpdate (WEIGHT_/BIAS_UPDATE_LATENCY)
                                                               ─ shadow, weight and bias writes
 
@@ -24,13 +24,13 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data
 
 from eqprop.hw.hwconfig import HwConfig
-from rtl.argmax import tournament
+from rtl.argmax import argmax_latency, registered_levels, tournament
 from rtl.fixed import lanes
 from rtl.mac import MacLanes
 from rtl.memories import Ports
 from rtl.neuron import NeuronLanes
 from rtl.pipe import delay, per_layer
-from rtl.schedule import ARGMAX_LATENCY, ISSUE_LATENCY, MEM_LATENCY, Issue, block_rows, pipeline
+from rtl.schedule import ISSUE_LATENCY, MEM_LATENCY, Issue, block_rows, pipeline
 from rtl.update import LR_SHIFT_BITS, BiasUpdate, WeightUpdate
 
 __all__ = ["datapath"]
@@ -163,22 +163,23 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     assert pipe["state_write"] + 2 <= pipe["step_drain"]
 
     # argmax of the output layer (ties keep the lowest index): the block's winner (`rtl.argmax`, a
-    # register after its first comparator level), registered, then against the best of the earlier
-    # blocks, which it must beat strictly; the first block's winner is taken as it is
+    # register after its first comparator level and every second one after it), registered, then against
+    # the best of the earlier blocks, which it must beat strictly; the first block's winner is taken as it is
     best_val, best_idx = Signal(sb), Signal(range(n[-1]))
     top_lanes = lanes(neuron.s_new, sb, p, signed=False)
-    inner = 1 if (p - 1).bit_length() >= 2 else 0      # a tree of one level needs no register inside
+    inner = registered_levels(p)
+    tree = max(1, len(inner))       # a tree without a register inside is delayed by one
     ok_t, val_t, lane_t = tournament(m, [mask[i] for i in range(p)], top_lanes, sb,   # lane 0 always valid
-                                     registered=(1,) if inner else ())
-    _, win_val, win_lane = (delay(m, v, 1 - inner, name=f"win_{i}") for i, v in enumerate((ok_t, val_t, lane_t)))
-    win_ok = delay(m, (rw.issue == Issue.FINISH) & (rw.layer == L - 1), 2, name="win_ok")
-    win_first = delay(m, rw.block == 0, 2, name="win_first")
-    win_base = delay(m, rw.block * p, 1, name="win_base")
+                                     registered=inner)
+    _, win_val, win_lane = (delay(m, v, tree - len(inner), name=f"win_{i}") for i, v in enumerate((ok_t, val_t, lane_t)))
+    win_ok = delay(m, (rw.issue == Issue.FINISH) & (rw.layer == L - 1), tree + 1, name="win_ok")
+    win_first = delay(m, rw.block == 0, tree + 1, name="win_first")
+    win_base = delay(m, rw.block * p, tree, name="win_base")
     win_val_r = delay(m, win_val, name="win_val")
     win_idx_r = delay(m, (win_base + win_lane)[:len(best_idx)], name="win_idx")
     with m.If(win_ok & (win_first | (win_val_r > best_val))):
         m.d.sync += [best_val.eq(win_val_r), best_idx.eq(win_idx_r)]
-    assert pipe["best"] == pipe["state_write"] + ARGMAX_LATENCY == pipe["state_write"] + 3
+    assert pipe["best"] == pipe["state_write"] + argmax_latency(p) == pipe["state_write"] + tree + 2
 
     if cfg.learning:
         _update(m, cfg, ports, rec, r1, late_read, lr_shift)

@@ -38,14 +38,13 @@ from amaranth.lib import enum
 from eqprop.hw.formats import Mode
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["ARGMAX_LATENCY", "BANKS", "DRIVE_BLOCK", "ISSUE_LATENCY", "MEM_LATENCY", "RELAX_BLOCK", "SETUP",
+__all__ = ["BANKS", "DRIVE_BLOCK", "ISSUE_LATENCY", "MEM_LATENCY", "RELAX_BLOCK", "SETUP",
            "UPDATE_LAYER", "Issue", "Phase", "Run", "block_rows", "blocks", "command_cycles", "command_phases",
            "cycle_model", "golden_steps", "inference_cycles", "issues", "phase_name", "phase_steps", "pipeline", "training_cycles", "words"]
 
 BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
 ISSUE_LATENCY = 1    # the control record is registered as it leaves the controller: every address comes from a register
 MEM_LATENCY = 2      # address to registered read data: the synchronous read, then the select and a register
-ARGMAX_LATENCY = 3   # the block's winner (its first comparator level, the rest), the best of the blocks so far
 
 
 class Phase(enum.Enum, shape=2):
@@ -195,7 +194,7 @@ def issues(cfg: HwConfig, mode: Mode, steps=None) -> Iterator[tuple[Issue, int, 
 def pipeline(cfg: HwConfig) -> dict[str, int]:
     """Where each operation is in the pipeline of `rtl.core.Core`, in cycles after the FSM issues it: the
     sum of the latency constants of the stages (`ISSUE_LATENCY`, `MEM_LATENCY`, `rtl.mac.mac_latency`,
-    `rtl.neuron.NEURON_LATENCY`, `ARGMAX_LATENCY`, `rtl.update.WEIGHT_UPDATE_LATENCY` and
+    `rtl.neuron.NEURON_LATENCY`, `rtl.argmax.argmax_latency`, `rtl.update.WEIGHT_UPDATE_LATENCY` and
     `BIAS_UPDATE_LATENCY`), which both the core and `cycle_model` use.
 
     ``mac``: the MAC lanes take the read data; ``neuron``: the neuron lanes take the accumulators;
@@ -209,6 +208,7 @@ def pipeline(cfg: HwConfig) -> dict[str, int]:
     LOAD's bias, a FINISH's old states and targets, an update's shadow and bias word, so that the word
     arrives, registered, at the stage that uses it.
     """
+    from rtl.argmax import argmax_latency
     from rtl.mac import bias_delay, mac_latency
     from rtl.neuron import NEURON_LATENCY
     from rtl.update import BIAS_DELAY, BIAS_UPDATE_LATENCY, SHADOW_DELAY, WEIGHT_UPDATE_LATENCY
@@ -216,7 +216,7 @@ def pipeline(cfg: HwConfig) -> dict[str, int]:
     mac = ISSUE_LATENCY + MEM_LATENCY
     neuron = mac + mac_latency(cfg)
     state_write = neuron + NEURON_LATENCY
-    best = state_write + ARGMAX_LATENCY
+    best = state_write + argmax_latency(cfg.mac_lanes)
     weight_write, bias_write = mac + WEIGHT_UPDATE_LATENCY, mac + BIAS_UPDATE_LATENCY
     return {"mac": mac, "neuron": neuron, "state_write": state_write, "best": best,
             "weight_write": weight_write, "bias_write": bias_write,

@@ -408,9 +408,11 @@ def illegal_accesses(cfg: HwConfig) -> list[tuple[str, str, int, bytes | int, Er
                 cases.append((f"{w.name}[{at}] = {v} (codes {w.lo} .. {w.hi})", "write", w.base + 4 * at, word(v),
                               ErrorCode.BAD_VALUE))
     cases.append(("32 in LR_SHIFT 0 (once kept its low 5 bits)", "write", Reg.LR_SHIFT, word(32), ErrorCode.BAD_VALUE))
-    if not cfg.learning:    # an inference-only core: no TRAIN, no target (and no SHADOW: its bus ends before)
+    if not cfg.learning:    # an inference-only core: no TRAIN, no shadows, no target
         cases += [("TRAIN on an inference-only core", "write", Reg.CONTROL,
                    word(Control.START | Mode.TRAIN << CONTROL_MODE_SHIFT), ErrorCode.BAD_MODE),
+                  ("write to SHADOW (an inference-only core has none)", "write", Reg.SHADOW, word(0),
+                   ErrorCode.BAD_ADDRESS),
                   ("read of TARGET (an inference-only core has none)", "read", Reg.TARGET, 4, ErrorCode.BAD_ADDRESS)]
     return cases
 

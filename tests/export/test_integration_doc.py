@@ -28,7 +28,8 @@ TOP = "eqprop_accel"
 SMALL = HwConfig(sizes=(2, 2), mac_lanes=1)
 SIDE = int((WEIGHT_WINDOW // 4) ** 0.5)        # the widest square layer whose matrix fills a window
 CONFIGS = {"smallest": SMALL, "default": HwConfig(),
-           "largest": HwConfig(sizes=(SIDE,) * (MAX_LAYERS + 1))}   # 8 layers, every window full
+           "largest": HwConfig(sizes=(SIDE,) * (MAX_LAYERS + 1)),   # 8 layers, every window full
+           "smallest-inference-only": HwConfig(sizes=(2, 2), mac_lanes=1, learning=False)}   # no SHADOW windows
 
 
 def _section(title: str) -> str:

@@ -55,3 +55,16 @@ def test_tournament_matches_first_argmax(count, registered):
             assert not got[0], f"case {n}: no valid entry, got {got}"
             continue
         assert got == want, f"case {n}: valid={v_ok.astype(int).tolist()} values={v_val.tolist()}: {got} != {want}"
+
+
+def test_registers_every_second_comparator_level():
+    """At most two comparator levels between registers (the core registers the tree's output), and the
+    lane counts up to 8 keep the one register they had (the default core's drain does not change)."""
+    from rtl.argmax import argmax_latency, registered_levels
+
+    for lanes in range(1, 65):
+        levels = (lanes - 1).bit_length()
+        cuts = [0, *registered_levels(lanes), levels]
+        assert all(b - a <= 2 for a, b in zip(cuts, cuts[1:])), (lanes, cuts)
+    assert [registered_levels(p) for p in (2, 4, 8, 16, 64)] == [(), (1,), (1,), (1, 3), (1, 3, 5)]
+    assert argmax_latency(8) == 3 and argmax_latency(64) == 5
