@@ -2,11 +2,13 @@
 
 For the default HwConfig (64 -> 64 -> 10, T = 30, K = 10) and P = 1, 4, 8, 16 MAC lanes:
 
-- cycles per inference from the analytical model (`rtl.schedule.cycle_model`) next to the MAC bound
-  T * ceil(MACs per step / P), and the lane utilisation (bound / cycles);
+- cycles per inference from the analytical model (`rtl.schedule.cycle_model`, every phase to its limit,
+  with the cached input drive) next to the MAC bound T * ceil(MACs per step / P), and the lane
+  utilisation (bound / cycles);
 - cycles of one on-chip training step by phase (free, nudged, update) next to each phase's bound;
 - the RTL's own CYCLES counter, from simulating `rtl.core.Core` in Amaranth's simulator, for the
-  points listed in SIMULATE: it must equal the model exactly (FINN checks its RTL the same way).
+  points listed in SIMULATE: it must equal the model exactly (FINN checks its RTL the same way), the
+  model taken at the steps the golden model's phases took (early exit, `rtl.schedule.command_cycles`).
 
 Writes ``results/cycles.md`` and ``results/cycles.json``.
 """
@@ -29,14 +31,15 @@ from eqprop.hw.formats import Mode, memory_layout
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_region
 from rtl.core import Core
-from rtl.schedule import cycle_model
+from rtl.schedule import cycle_model, inference_cycles, training_cycles
 
 LANES = (1, 4, 8, 16)
 SIMULATE = ((4, Mode.INFER), (8, Mode.INFER), (8, Mode.TRAIN), (16, Mode.INFER))  # (P, command)
 
 
-def simulate_cycles(cfg: HwConfig, mode: Mode, seed: int = 0) -> tuple[int, float]:
-    """Run one command on the RTL core; return its CYCLES counter and the wall time of the simulation."""
+def simulate_cycles(cfg: HwConfig, mode: Mode, seed: int = 0) -> tuple[int, int, float]:
+    """Run one command on the RTL core; return its CYCLES counter, the model's cycles for the steps the
+    golden model's phases take on the same input, and the wall time of the simulation."""
     params = golden.init_params(cfg, seed=seed)
     rng = np.random.default_rng(seed)
     x = rng.integers(0, cfg.state_max + 1, cfg.sizes[0])
@@ -69,7 +72,12 @@ def simulate_cycles(cfg: HwConfig, mode: Mode, seed: int = 0) -> tuple[int, floa
     sim.add_testbench(tb)
     t0 = time.perf_counter()
     sim.run()
-    return out["cycles"], time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    if mode == Mode.INFER:
+        model = int(inference_cycles(cfg, params, x[None, :])[0])
+    else:
+        model = int(training_cycles(cfg, params, x[None, :], target[None, :])[0][0])
+    return out["cycles"], model, seconds
 
 
 def model_rows(base: HwConfig) -> list[dict]:
@@ -122,8 +130,7 @@ def main(argv: list[str]) -> int:
     sims = []
     for p, mode in tqdm([] if args.no_sim else SIMULATE, desc="RTL simulation"):
         c = cfg.replace(mac_lanes=p)
-        rtl, seconds = simulate_cycles(c, mode)
-        model = cycle_model(c)["infer" if mode == Mode.INFER else "train"]
+        rtl, model, seconds = simulate_cycles(c, mode)
         sims.append({"P": p, "command": mode.name, "rtl": rtl, "model": model, "seconds": seconds})
     text = report(cfg, rows, sims)
     write_text_atomic(os.path.join(args.out, "cycles.md"), text)
