@@ -291,7 +291,8 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
     ``target_mhz`` (None when it does not fit), ``critical_path``, ``cycles_per_inference`` and
     ``train_cycles`` (`rtl.schedule.cycle_model` ``infer`` and ``train``, every phase to its limit;
     `with_measured_cycles` puts the digits figures of early exit in their place), ``inferences_per_s``
-    and ``train_samples_per_s`` (Fmax / cycles), ``seconds`` per step and in all. Work files go to `workdir` (kept) or a temporary folder (removed).
+    and ``train_samples_per_s`` (Fmax / cycles), ``seconds`` per step and in all. Work files go to
+    `workdir` (kept) or a temporary folder (removed).
 
     Raises
     ------

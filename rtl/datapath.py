@@ -171,7 +171,8 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     tree = max(1, len(inner))       # a tree without a register inside is delayed by one
     ok_t, val_t, lane_t = tournament(m, [mask[i] for i in range(p)], top_lanes, sb,   # lane 0 always valid
                                      registered=inner)
-    _, win_val, win_lane = (delay(m, v, tree - len(inner), name=f"win_{i}") for i, v in enumerate((ok_t, val_t, lane_t)))
+    _, win_val, win_lane = (delay(m, v, tree - len(inner), name=f"win_{i}")
+                            for i, v in enumerate((ok_t, val_t, lane_t)))
     win_ok = delay(m, (rw.issue == Issue.FINISH) & (rw.layer == L - 1), tree + 1, name="win_ok")
     win_first = delay(m, rw.block == 0, tree + 1, name="win_first")
     win_base = delay(m, rw.block * p, tree, name="win_base")

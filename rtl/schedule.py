@@ -40,7 +40,8 @@ from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["BANKS", "DRIVE_BLOCK", "ISSUE_LATENCY", "MEM_LATENCY", "RELAX_BLOCK", "SETUP",
            "UPDATE_LAYER", "Issue", "Phase", "Run", "block_rows", "blocks", "command_cycles", "command_phases",
-           "cycle_model", "golden_steps", "inference_cycles", "issues", "phase_name", "phase_steps", "pipeline", "training_cycles", "words"]
+           "cycle_model", "golden_steps", "inference_cycles", "issues", "phase_name", "phase_steps", "pipeline",
+           "training_cycles", "words"]
 
 BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
 ISSUE_LATENCY = 1    # the control record is registered as it leaves the controller: every address comes from a register
@@ -156,7 +157,8 @@ def _taken(cfg: HwConfig, mode: Mode, steps) -> tuple[int, ...]:
     if steps is None:
         return tuple(phase_steps(cfg, ph) for ph in phases)
     steps = tuple(int(s) for s in steps)
-    if len(steps) != len(phases) or not all(1 <= s <= phase_steps(cfg, ph) for s, ph in zip(steps, phases)):
+    if len(steps) != len(phases) or not all(1 <= s <= phase_steps(cfg, ph)
+                                            for s, ph in zip(steps, phases, strict=True)):
         raise ValueError(f"steps must give 1 .. the limit for each phase of {Mode(mode).name} "
                          f"({', '.join(ph.name for ph in phases)}), not {steps!r}")
     return steps
@@ -174,7 +176,7 @@ def issues(cfg: HwConfig, mode: Mode, steps=None) -> Iterator[tuple[Issue, int, 
             for run in DRIVE_BLOCK:
                 yield from [(run.issue, 0, b)] * run.count(cfg, 0, rows)
         yield from [(Issue.NONE, 0, 0)] * pipe["drive_drain"]
-    for phase, taken in zip(command_phases(cfg, mode), _taken(cfg, mode, steps), strict=True):
+    for taken in _taken(cfg, mode, steps):
         yield from [(Issue.NONE, 0, 0)] * SETUP
         for _ in range(taken):
             for l in range(cfg.n_layers):
@@ -281,8 +283,8 @@ def training_cycles(cfg: HwConfig, params, x: np.ndarray, targets: np.ndarray) -
     parts, out = cycle_model(cfg), []
     for i in range(len(x)):
         phases = golden.run_phases(cfg, params, x[i:i + 1], targets[i:i + 1])
-        out.append(command_cycles(cfg, Mode.TRAIN, golden_steps(cfg, Mode.TRAIN, {k: v.steps for k, v in phases.items()}),
-                                  parts=parts))
+        taken = golden_steps(cfg, Mode.TRAIN, {k: v.steps for k, v in phases.items()})
+        out.append(command_cycles(cfg, Mode.TRAIN, taken, parts=parts))
         params, _ = golden.contrast_update(cfg, params, np.asarray(x[i:i + 1], dtype=np.int64),
                                            *golden.contrasted(cfg, phases))
     return np.array(out, dtype=np.int64), params

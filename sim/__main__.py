@@ -155,7 +155,8 @@ def main(argv: list[str]) -> int:
     }
     lines = ["# RTL against float: the default design co-simulated against the golden model", "",
              "| figure | value |", "|---|---|",
-             f"| vectors compared (every state, RESULT, CYCLES, STEPS, PHASE_STEPS, STATUS.UNSETTLED) | {n} ({len(xq)} digits test images, "
+             "| vectors compared (every state, RESULT, CYCLES, STEPS, PHASE_STEPS, STATUS.UNSETTLED) | "
+             f"{n} ({len(xq)} digits test images, "
              f"{n - len(xq)} random and corner-case) |",
              f"| mismatches | {report['mismatches']} |",
              f"| cycles per inference on the digits images (P = {cfg.mac_lanes}, early exit and cached drive; "

@@ -18,8 +18,8 @@ import re
 import numpy as np
 
 from eqprop.hw import golden
-from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.formats import Mode
+from eqprop.hw.hwconfig import HwConfig
 from rtl.schedule import Phase, command_cycles, command_phases, golden_steps
 from sim.runner import CASES_ENV
 

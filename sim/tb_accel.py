@@ -191,7 +191,8 @@ class TB:
         core, layout = self.dut.dut.core, memory_layout(self.cfg)
         out = {k: [] for k in param_keys(self.cfg)}
         for l in range(self.cfg.n_layers):
-            for key, mem in (("shadow", "shadow"), ("weights", "weight"), ("biases", "bias"))[0 if self.cfg.learning else 1:]:
+            kinds = (("shadow", "shadow"), ("weights", "weight"), ("biases", "bias"))
+            for key, mem in kinds[0 if self.cfg.learning else 1:]:
                 region = layout[f"{mem}.{l}"]
                 handle = getattr(core, f"{mem}_{l}")
                 words = [handle[i].value.to_unsigned() for i in range(region.depth)]
@@ -261,7 +262,8 @@ async def check_registers(tb: TB, ref: dict, where: str) -> int:
         assert got[name] == ref[name], f"{where}: {reg.name} expected {ref[name]}, actual {got[name]}"
     tb.command_cycles += got["cycles"]
     phase_steps = [await tb.read_reg(Reg.PHASE_STEPS + 4 * i) for i in range(len(ref["phase_steps"]))]
-    assert phase_steps == ref["phase_steps"], f"{where}: PHASE_STEPS expected {ref['phase_steps']}, actual {phase_steps}"
+    assert phase_steps == ref["phase_steps"], (f"{where}: PHASE_STEPS expected {ref['phase_steps']}, "
+                                               f"actual {phase_steps}")
     unsettled = int(bool(await tb.read_reg(Reg.STATUS) & Status.UNSETTLED))
     assert unsettled == ref["unsettled"], f"{where}: STATUS.UNSETTLED expected {ref['unsettled']}, actual {unsettled}"
     return got["result"]
@@ -495,7 +497,8 @@ async def run_contract(dut) -> None:
     await expect_error(tb, resp, ErrorCode.BAD_ADDRESS, "write to ID")
     # TRAIN (INFER on an inference-only core)
     mode = Mode.TRAIN if cfg.learning else Mode.INFER
-    ref = ref_train(cfg, cs.params, x[None, :], target[None, :]) if cfg.learning else ref_infer(cfg, cs.params, x[None, :])
+    ref = (ref_train(cfg, cs.params, x[None, :], target[None, :]) if cfg.learning
+           else ref_infer(cfg, cs.params, x[None, :]))
     await tb.write_reg(Reg.CONTROL, int(Control.START) | int(mode) << CONTROL_MODE_SHIFT)
     assert await tb.read_reg(Reg.ERROR) == ErrorCode.NONE, "a successful START left ERROR set"
     await tb.run_free(RisingEdge(dut.irq), 2 * cycle_model(cfg)["train"] + 1000, f"{mode.name}: no DONE")
@@ -526,7 +529,8 @@ async def run_contract(dut) -> None:
     got = {name: await tb.read_reg(Reg[name]) for name in ("STATUS", "ERROR", "CYCLES", "STEPS", "RESULT", "CONTROL")}
     got["PHASE_STEPS"] = [await tb.read_reg(Reg.PHASE_STEPS + 4 * i) for i in range(3)]
     assert got == {"STATUS": 0, "ERROR": 0, "CYCLES": 0, "STEPS": 0, "RESULT": result,
-                   "CONTROL": Mode.RELAX << CONTROL_MODE_SHIFT, "PHASE_STEPS": [0, 0, 0]}, f"registers after RESET: {got}"
+                   "CONTROL": Mode.RELAX << CONTROL_MODE_SHIFT, "PHASE_STEPS": [0, 0, 0]}, (
+        f"registers after RESET: {got}")
     assert int(dut.irq.value) == 0, "irq after RESET (DONE is clear)"
     states = await tb.read_states()
     assert_codes(states[0], x, "RESET kept the input (state 0)")

@@ -40,7 +40,8 @@ import numpy as np
 
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["IntParams", "Settled", "Trace", "contrast_update", "contrasted", "derive_weights", "encode_targets", "infer",
+__all__ = ["IntParams", "Settled", "Trace", "contrast_update", "contrasted", "derive_weights", "encode_targets",
+           "infer",
            "init_params", "matmul_exact", "phase_limit", "predict", "relax", "run_phases", "saturate", "settle",
            "shift_round", "step", "train", "train_sample"]
 
@@ -332,7 +333,7 @@ def run_phases(cfg: HwConfig, params: IntParams, x: np.ndarray, target: np.ndarr
     free = settle(cfg, params, x, steps=cfg.free_steps, trace=trace, phase="free")
     nudged = ("plus", "minus") if cfg.estimator == "symmetric" else ("nudged",)
     out = {"free": free}
-    for name, sign in zip(nudged, (1, -1)):
+    for name, sign in zip(nudged, (1, -1)[:len(nudged)], strict=True):
         out[name] = settle(cfg, params, x, free.states, steps=cfg.nudge_steps, sign=sign, target=target,
                            trace=trace, phase=name)
     return out

@@ -70,7 +70,8 @@ def test_report_states_each_ratio_and_a_missing_fpga_figure():
     text = bench.markdown(r)
     assert "(100.0 MHz, 4,000 cycles mean, 6,000 max)" in text and "Cycles: measured on digits" in text
     assert "| 25,000 /s | 50,000 /s | 0.50x |" in text
-    assert "| 10,000 samples/s | 200 samples/s | 50.00x |" in text and "| 10,000 samples/s | 4,000 samples/s | 2.50x |" in text
+    assert "| 10,000 samples/s | 200 samples/s | 50.00x |" in text
+    assert "| 10,000 samples/s | 4,000 samples/s | 2.50x |" in text
 
 
 def test_small_ratios_keep_two_significant_digits():

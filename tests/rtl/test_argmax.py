@@ -65,6 +65,6 @@ def test_registers_every_second_comparator_level():
     for lanes in range(1, 65):
         levels = (lanes - 1).bit_length()
         cuts = [0, *registered_levels(lanes), levels]
-        assert all(b - a <= 2 for a, b in zip(cuts, cuts[1:])), (lanes, cuts)
+        assert all(b - a <= 2 for a, b in zip(cuts, cuts[1:], strict=False)), (lanes, cuts)
     assert [registered_levels(p) for p in (2, 4, 8, 16, 64)] == [(), (1,), (1,), (1, 3), (1, 3, 5)]
     assert argmax_latency(8) == 3 and argmax_latency(64) == 5

@@ -346,8 +346,9 @@ def test_a_write_is_accepted_exactly_when_its_code_is_in_range(cfg):
 
 def test_the_bus_answers_exactly_the_documented_registers():
     """Every word offset below the first window, read and written: the registers of `formats.REGISTERS`
-    (with L + 1 LAYER_SIZE, L LR_SHIFT, L LAYER_FRAC and 3 PHASE_STEPS entries) answer OKAY as their access allows, every
-    other offset SLVERR, so a register added to the RTL and not to the map (and its document) fails here."""
+    (with L + 1 LAYER_SIZE, L LR_SHIFT, L LAYER_FRAC and 3 PHASE_STEPS entries) answer OKAY as their access
+    allows, every other offset SLVERR, so a register added to the RTL and not to the map (and its document)
+    fails here."""
     cfg = CFG
     L = cfg.n_layers
     counts = {"LAYER_SIZE": L + 1, "LR_SHIFT": L, "LAYER_FRAC": L, "PHASE_STEPS": 3}

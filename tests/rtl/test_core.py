@@ -145,7 +145,8 @@ def assert_counters(name, cfg, mode, out, trace):
     steps = golden_steps(cfg, mode, trace.steps)
     assert out["cycles"] == command_cycles(cfg, mode, steps), f"case {name}: cycles"
     assert out["steps"] == sum(steps), f"case {name}: steps"
-    assert out["phase_steps"] == {phase_name(cfg, ph): s for ph, s in zip(command_phases(cfg, mode), steps)}
+    phases = command_phases(cfg, mode)
+    assert out["phase_steps"] == {phase_name(cfg, ph): s for ph, s in zip(phases, steps, strict=True)}
     limits = [cfg.free_steps if ph == Phase.FREE else cfg.nudge_steps for ph in command_phases(cfg, mode)]
     if not cfg.early_exit:
         assert list(steps) == limits
@@ -181,8 +182,9 @@ def test_default_config_train_step(lanes):
 
 INFER_ONLY = {"int8-P3-inference-only": HwConfig(sizes=(7, 4, 5), free_steps=40, nudge_steps=2, mac_lanes=3,
                                                 learning=False),
-              "ternary-P4-inference-only-nocache": HwConfig(**SMALL, mac_lanes=4, weight_format="ternary", weight_bits=2,
-                                                            shadow_bits=8, learning=False, cache_drive=False),
+              "ternary-P4-inference-only-nocache": HwConfig(**SMALL, mac_lanes=4, weight_format="ternary",
+                                                            weight_bits=2, shadow_bits=8, learning=False,
+                                                            cache_drive=False),
               "int8-P64-inference-only": HwConfig(sizes=(64, 12, 5), free_steps=8, mac_lanes=64, learning=False)}
 
 

@@ -5,8 +5,8 @@ of the cycles of fixed T; the simulated counts are checked in test_core and test
 
 import pytest
 
-from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.formats import Mode
+from eqprop.hw.hwconfig import HwConfig
 from rtl.schedule import command_cycles, cycle_model, cycle_table
 
 
