@@ -29,8 +29,13 @@ def build_or_skip(cfg, sim):
         pytest.skip(str(e))
 
 
-@pytest.mark.parametrize("sim", runner.SIMULATORS)
-@pytest.mark.parametrize("name", list(REGRESSION))
+# Icarus interprets the 64-lane core at a few hundred cycles per second: its run (about ten minutes) is
+# in the slow suite (`make test-slow`); Verilator runs it in `make test`.
+SLOW = {("int8_p64", "icarus")}
+
+
+@pytest.mark.parametrize("name, sim", [pytest.param(n, s, marks=[pytest.mark.slow] if (n, s) in SLOW else [])
+                                       for n in REGRESSION for s in runner.SIMULATORS])
 def test_configuration_matches_golden(name, sim):
     cfg = REGRESSION[name]
     b = build_or_skip(cfg, sim)
