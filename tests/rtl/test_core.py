@@ -170,7 +170,7 @@ def _start(cfg, ph, trace):
 @pytest.mark.parametrize("lanes", [8, 64])
 def test_default_config_train_step(lanes):
     """The default 64-64-10 network, T = 30, K = 10: every state of every step, every parameter, and
-    the cycle count (about a minute of simulation)."""
+    the cycle count, at P = 8 and P = 64."""
     cfg = HwConfig(mac_lanes=lanes)
     params, x, target = make_case(cfg, seed=1)
     trace, ref_params = ref_train(cfg, params, x, target)
