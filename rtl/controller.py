@@ -365,8 +365,8 @@ class Controller(wiring.Component):
                         with m.Switch(phase):
                             with m.Case(Phase.FREE):
                                 m.d.sync += [f_bank.eq(dst), cur.eq(dst), cur_zero.eq(0), self.result.eq(self.best)]
-                                with m.If(mode == Mode.TRAIN if cfg.learning else 0):
-                                    if cfg.learning:
+                                with m.If(mode == Mode.TRAIN):   # never on an inference-only core
+                                    if len(train) > 1:
                                         m.next = after(Phase.FREE)
                                 with m.Else():
                                     m.d.sync += self.done.eq(1)

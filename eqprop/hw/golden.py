@@ -23,13 +23,13 @@ Training is online, one sample at a time, as the chip will do it: free phase, nu
     W_l       = derive_weights(shadow_l)      # round + saturate (int), threshold (ternary)
 
 before the next sample. `train` on a batch is by definition the samples one after another.
+Relaxation and inference are vectorised: a batch is bit-identical to its samples one by one,
+because every operation is elementwise or an exact integer sum.
 
 Early exit (``cfg.early_exit``, `settle`): a phase stops at the first step whose new states equal the
 old ones, or after its T (K) steps. `step` is a function of the states (the input, parameters, nudge and
 target being fixed within a phase), so every later step would return the same states: stopping there
 changes no state, no result and no trained weight, only the steps taken (and so the cycles).
-Relaxation and inference are vectorised: a batch is bit-identical to its samples one by one,
-because every operation is elementwise or an exact integer sum.
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ import numpy as np
 from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["IntParams", "Settled", "Trace", "contrast_update", "contrasted", "derive_weights", "encode_targets",
-           "infer",
-           "init_params", "matmul_exact", "phase_limit", "predict", "relax", "run_phases", "saturate", "settle",
+           "infer", "init_params", "matmul_exact", "predict", "relax", "run_phases", "saturate", "settle",
            "shift_round", "step", "train", "train_sample"]
 
 
@@ -240,11 +239,6 @@ class Settled:
     states: list[np.ndarray]
     steps: np.ndarray
     settled: np.ndarray
-
-
-def phase_limit(cfg: HwConfig, phase: str) -> int:
-    """The step limit of a phase: T for "free", K for the nudged ones."""
-    return cfg.free_steps if phase == "free" else cfg.nudge_steps
 
 
 def settle(cfg: HwConfig, params: IntParams, x: np.ndarray, states: list[np.ndarray] | None = None, *,
