@@ -18,8 +18,10 @@ before the first phase, by `DRIVE_BLOCK` for each block of layer 0 (load the bia
 store the accumulators in the drive memory); the relaxation's Relax-Load-Bias of layer 0 then loads the
 stored drive and its Relax-Bottom-Up is empty. With ``cfg.early_exit`` a phase ends after the first step
 that changed no state (`phase_steps` is then its limit, the steps a phase may take; `issues` and
-`command_cycles` take the steps a command's phases took). Every step reads the states of one bank and writes another (the
-synchronous update of `eqprop.hw.golden.step`); each state memory holds `BANKS` banks. The free phase
+`command_cycles` take the steps a command's phases took).
+
+Every step reads the states of one bank and writes another (the synchronous update of
+`eqprop.hw.golden.step`); each state memory holds `BANKS` banks. The free phase
 alternates banks 0 and 1, the positive phase starts from the free states and alternates 2 and 3, and
 the negative phase alternates the two banks the other phases left free, so the free states survive
 for the negative phase and the update reads both nudged states directly. The update runs
