@@ -64,12 +64,16 @@ CONFIGS: dict[str, dict] = {
     "int8-p8-infer": {"learning": False},
     "int8-p16-infer": {"mac_lanes": 16, "learning": False},
     "ternary-p16-infer": {"weight_format": "ternary", "weight_bits": 2, "mac_lanes": 16, "learning": False},
+    # B samples per command sharing each weight read: INT8 within the 25k's 28 multipliers (8 lanes x 3), and
+    # ternary (adders only) at 16 lanes x 2
+    "int8-p8-b3-infer": {"learning": False, "samples": 3},
+    "ternary-p16-b2-infer": {"weight_format": "ternary", "weight_bits": 2, "mac_lanes": 16, "learning": False,
+                             "samples": 2},
 }
 
 # The families each configuration is built for by default (all of `DEVICES` when not named): the wider
 # cores are several times the UP5K's cells, and their iCE40 synthesis alone takes minutes.
-FAMILIES: dict[str, tuple[str, ...]] = {"int8-p8-infer": ("ecp5",), "int8-p16-infer": ("ecp5",),
-                                        "ternary-p16-infer": ("ecp5",)}
+FAMILIES: dict[str, tuple[str, ...]] = {name: ("ecp5",) for name in CONFIGS if name.endswith("-infer")}
 
 
 @dataclass(frozen=True)
@@ -289,7 +293,8 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
     ``ffs``, ``brams``, ``dsps`` (after place and route when it ran, else from synthesis), ``spram``
     (iCE40), ``fits`` (bool), ``over`` (resources that exceed the device), ``fmax_mhz`` and
     ``target_mhz`` (None when it does not fit), ``critical_path``, ``cycles_per_inference`` and
-    ``train_cycles`` (`rtl.schedule.cycle_model` ``infer`` and ``train``, every phase to its limit;
+    ``train_cycles`` (`rtl.schedule.cycle_model` ``infer`` over B, the samples per command, and ``train``,
+    every phase to its limit;
     `with_measured_cycles` puts the digits figures of early exit in their place), ``inferences_per_s``
     and ``train_samples_per_s`` (Fmax / cycles), ``seconds`` per step and in all. Work files go to
     `workdir` (kept) or a temporary folder (removed).
@@ -345,7 +350,8 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
                   "totals": dict(dev.totals), "synth": synth, **synth, "memories": memories,
                   "fits": not over, "over": over,
                   "fmax_mhz": None, "target_mhz": freq, "critical_path": None, "seed": seed,
-                  "cycles_per_inference": model["infer"], "cycles_per_inference_model": model["infer"],
+                  "cycles_per_inference": model["infer"] / cfg.samples,
+                  "cycles_per_inference_model": model["infer"] / cfg.samples,
                   "train_cycles": model["train"] if cfg.learning else None,
                   "cycles_source": "cycle model, every phase to its limit",
                   "inferences_per_s": None, "train_samples_per_s": None}
@@ -404,7 +410,8 @@ def golden_accuracy(name: str, *, epochs: int = 5, seed: int = 0) -> dict:
     `eqprop.hw.golden.init_params` for `epochs` epochs, learning-rate shifts annealed by the host
     (`eqprop.hw.onchip.annealed`); the figure is integer inference on the 360-image test split. With
     early exit the cycles depend on the weights and the input: ``infer_cycles_mean`` and ``_max`` are
-    INFER's exact CYCLES on each test image (`rtl.schedule.inference_cycles`), ``train_cycles_mean``
+    INFER's exact CYCLES on each test image (`rtl.schedule.inference_cycles`; with B samples per command, a
+    command's CYCLES over B, its samples being the test images in order), ``train_cycles_mean``
     TRAIN's over the first `TRAIN_CYCLE_SAMPLES` training samples from the trained weights
     (`rtl.schedule.training_cycles`).
     """
@@ -417,14 +424,16 @@ def golden_accuracy(name: str, *, epochs: int = 5, seed: int = 0) -> dict:
     cfg = config(name)
     data = load_digits_split()
     # an inference-only core runs the weights its learning twin (the same datapath) trained
-    learner = cfg if cfg.learning else cfg.replace(learning=True, acc_bits=cfg.acc_bits)
+    learner = cfg if cfg.learning else cfg.learning_twin()
     params, history = train_epochs(learner, golden.init_params(learner, seed=seed), data, epochs=epochs,
                                    seed=seed, schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}")
     infer = inference_cycles(cfg, params, quantise_input(cfg, data.x_test))
     out = {"test_acc": history[-1]["test_acc"], "epochs": epochs, "seed": seed,
            "method": "golden on-chip training from scratch (online, annealed lr shifts)" if cfg.learning else
            "weights of its learning twin's golden on-chip training from scratch (online, annealed lr shifts)",
-           "infer_cycles_mean": float(infer.mean()), "infer_cycles_max": int(infer.max())}
+           # per inference: a command of B samples counts its cycles over B
+           "infer_cycles_mean": float(infer.sum() / len(data.x_test)),
+           "infer_cycles_max": float(infer.max() / cfg.samples), "samples": cfg.samples}
     if cfg.learning:
         n = min(TRAIN_CYCLE_SAMPLES, len(data.x_train))
         train, _ = training_cycles(cfg, params, quantise_input(cfg, data.x_train[:n]),
@@ -469,7 +478,7 @@ def utilisation_table(results: list[dict]) -> str:
         fmax = f"{r['fmax_mhz']:.1f} MHz ({r['target_mhz']:g})" if r["fmax_mhz"] is not None else "-"
         ips = f"{r['inferences_per_s']:,.0f}" if r["inferences_per_s"] is not None else "-"
         tps = f"{r['train_samples_per_s']:,.0f}" if r.get("train_samples_per_s") is not None else "-"
-        cyc = f"{r['cycles_per_inference']:,.0f}" + (f", {r['cycles_per_inference_max']:,}"
+        cyc = f"{r['cycles_per_inference']:,.0f}" + (f", {r['cycles_per_inference_max']:,.0f}"
                                                      if "cycles_per_inference_max" in r else " (fixed T)")
         fits = "yes" if r["fits"] else "**no** (" + ", ".join(r["over"]) + ")"
         lines.append(f"| {r['config']} | {r['device'].split(' (')[0]} | {fits} | {_cell(r, 'luts')} | "

@@ -11,8 +11,8 @@ else. The checks, in this order (the first that fails names the error):
   a read-only register or window: BAD_ADDRESS;
 - a write whose WSTRB is not 0b1111: BAD_STROBE;
 - a written value outside what the target holds (a window element outside its format's code range,
-  an LR_SHIFT outside `lr_shift_range`, CONTROL with a reserved bit set or with START and RESET
-  together): BAD_VALUE;
+  an LR_SHIFT outside `lr_shift_range`, a SAMPLE outside 0 .. B-1, CONTROL with a reserved bit set or
+  with START and RESET together): BAD_VALUE;
 - START or RESET while busy: START_WHILE_BUSY (the running command goes on untouched);
 - START with a mode that is not a `Mode` (or TRAIN on an inference-only core): BAD_MODE.
 
@@ -57,7 +57,7 @@ OKAY, SLVERR = 0b00, 0b10   # AXI response codes
 def address_width(cfg: HwConfig) -> int:
     """Byte-address bits the slave decodes: enough for the last window of `cfg` (of its learning twin for an
     inference-only core, whose SHADOW offsets then answer SLVERR: every core takes the same region)."""
-    return ceil_log2(max(w.base + 4 * w.count for w in windows(cfg.replace(learning=True, acc_bits=cfg.acc_bits))))
+    return ceil_log2(max(w.base + 4 * w.count for w in windows(cfg.learning_twin())))
 
 
 class AxiLiteAccelerator(wiring.Component):
@@ -123,6 +123,7 @@ class AxiLiteAccelerator(wiring.Component):
         last_mode = Signal(2)
         lr = [Signal(LR_SHIFT_BITS, name=f"lr_shift{l}", init=cfg.lr_shifts[l]) for l in range(L)]
         prefer_read = Signal()        # alternate when a read and a write are both pending
+        sample = Signal(range(cfg.samples))   # SAMPLE: the sample of the INPUT and STATE windows
 
         for l in range(L):
             m.d.comb += core.lr_shift[l].eq(lr[l])
@@ -143,7 +144,8 @@ class AxiLiteAccelerator(wiring.Component):
         ro.update({Reg.LAYER_FRAC + 4 * l: regs[f"LAYER_FRAC.{l}"] for l in range(L)})
         ro_live = {Reg.STATUS: status, Reg.ERROR: error, Reg.RESULT: core.result, Reg.CYCLES: core.cycles,
                    Reg.STEPS: core.steps, Reg.CONTROL: last_mode << CONTROL_MODE_SHIFT,
-                   **{Reg.PHASE_STEPS + 4 * i: core.phase_steps[i] for i in range(len(Phase))}}
+                   **{Reg.PHASE_STEPS + 4 * i: core.phase_steps[i] for i in range(len(Phase))},
+                   **{Reg.RESULTS + 4 * b: core.results[b] for b in range(cfg.samples)}}
 
         hit = Signal()              # the address is a register or a window
         legal = Signal()            # ... and the access direction is allowed
@@ -151,7 +153,7 @@ class AxiLiteAccelerator(wiring.Component):
         wvalue = wdata.as_signed()
         # the registers' values, by index: Decode registers the index, Check the value (so the address
         # decode and the value multiplexer do not share a cycle)
-        reg_values = [*ro.values(), *ro_live.values(), *lr]
+        reg_values = [*ro.values(), *ro_live.values(), *lr, sample]
         reg_index = Signal(range(len(reg_values)))
         win = Signal()
         win_sel, win_layer = Signal(Window), Signal(range(L + 1))
@@ -169,6 +171,9 @@ class AxiLiteAccelerator(wiring.Component):
                 with m.Case(Reg.LR_SHIFT + 4 * l):
                     m.d.comb += [hit.eq(1), legal.eq(1), reg_index.eq(len(ro) + len(ro_live) + l),
                                  value_ok.eq((wvalue >= lo) & (wvalue <= hi))]
+            with m.Case(Reg.SAMPLE):
+                m.d.comb += [hit.eq(1), legal.eq(1), reg_index.eq(len(ro) + len(ro_live) + L),
+                             value_ok.eq((wvalue >= 0) & (wvalue < cfg.samples))]
         with m.If(addr == Reg.CONTROL):
             reserved = 0xFFFF_FFFF ^ (int(Control.START) | int(Control.RESET) | 3 << CONTROL_MODE_SHIFT)
             both = int(Control.START) | int(Control.RESET)
@@ -193,6 +198,7 @@ class AxiLiteAccelerator(wiring.Component):
         r_control, r_start, r_reset, r_mode_ok = Signal(), Signal(), Signal(), Signal()
         r_mode = Signal(2)
         r_lr = Signal(L)
+        r_sample = Signal()
 
         # per-layer constants of the index split
         cols, words_per_row = Signal(range(max(n) + 1)), Signal(range(max(n) + 1))
@@ -222,7 +228,7 @@ class AxiLiteAccelerator(wiring.Component):
         # memory ports see flip-flops, not the state decode (the core reads the access under req only)
         req = Signal()
         m.d.comb += [host.req.eq(req), host.we.eq(writing), host.sel.eq(r_sel), host.layer.eq(r_layer),
-                     host.word.eq(word), host.lane.eq(rem), host.wdata.eq(wdata)]
+                     host.word.eq(word), host.lane.eq(rem), host.sample.eq(sample), host.wdata.eq(wdata)]
 
         def fail(code):
             m.d.sync += [error.eq(code), resp.eq(SLVERR)]
@@ -256,6 +262,7 @@ class AxiLiteAccelerator(wiring.Component):
                              r_mode_ok.eq((mode == Mode.INFER) | (mode == Mode.RELAX)
                                           | ((mode == Mode.TRAIN) if cfg.learning else 0))]
                 m.d.sync += [r_lr[l].eq(writing & (addr == Reg.LR_SHIFT + 4 * l)) for l in range(L)]
+                m.d.sync += r_sample.eq(writing & (addr == Reg.SAMPLE))
                 m.next = "Check"
 
             with m.State("Check"):
@@ -301,6 +308,8 @@ class AxiLiteAccelerator(wiring.Component):
                     for l in range(L):
                         with m.If(r_lr[l]):
                             m.d.sync += lr[l].eq(wdata)
+                    with m.If(r_sample):
+                        m.d.sync += sample.eq(wdata)
                     m.next = "Respond"
 
             with m.State("Split-Row"):

@@ -15,7 +15,7 @@ The counter decides when a run ends; the address walks (`_walks`) decide what it
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -67,6 +67,12 @@ def issue_layout(cfg: HwConfig) -> data.StructLayout:
     })
 
 
+def result_shape(cfg: HwConfig):
+    """The shape of the controller's ``best`` and ``result``: an output index, or B of them side by side."""
+    index = range(cfg.sizes[-1])
+    return index if cfg.samples == 1 else unsigned(cfg.samples * Shape.cast(index).width)
+
+
 class Controller(wiring.Component):
     """The FSM of `rtl.core.Core`: runs INFER, RELAX and TRAIN as `rtl.schedule` describes.
 
@@ -78,13 +84,13 @@ class Controller(wiring.Component):
     -------
     start, mode, clear : in
         As `rtl.core.Core`'s (a ``mode`` other than INFER, TRAIN or RELAX is ignored).
-    best : Signal(range(n_out)), in
+    best : Signal(range(n_out)), in (B > 1 samples: B such indices, sample 0 in the low bits)
         The datapath's argmax of the output states, valid at the end of each step's drain.
     changed : Signal(1), in
         A strobe from the datapath: a FINISH wrote a state that differs from the old one (the step is
         not at a fixed point). Any strobe before the end of a step's drain counts for that step.
     busy, done, result, cycles, steps, step_done, step_bank, phase, phase_steps, unsettled : out
-        As `rtl.core.Core`'s.
+        As `rtl.core.Core`'s (``result`` holds B indices as ``best`` does).
     issue : stream (always ready), out
         One `issue_layout` record per cycle; ``valid`` when the cycle issues anything.
     src, m_bank : Signal(2), out
@@ -99,8 +105,8 @@ class Controller(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "start": In(1), "mode": In(2), "clear": In(1),
-            "best": In(range(cfg.sizes[-1])), "changed": In(1),
-            "busy": Out(1), "done": Out(1), "result": Out(range(cfg.sizes[-1])),
+            "best": In(result_shape(cfg)), "changed": In(1),
+            "busy": Out(1), "done": Out(1), "result": Out(result_shape(cfg)),
             "cycles": Out(32), "steps": Out(32), "step_done": Out(1), "step_bank": Out(range(BANKS)),
             "phase": Out(Phase),
             "phase_steps": Out(data.ArrayLayout(range(max(cfg.free_steps, cfg.nudge_steps) + 1), len(Phase))),

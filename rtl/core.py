@@ -52,7 +52,9 @@ class Core(wiring.Component):
     busy, done : Signal(1), out
         ``done`` is set when a command finishes and stays set until the next start.
     result : Signal(range(n_out)), out
-        argmax of the output states after the free phase (lowest index on ties).
+        argmax of the output states after the free phase (lowest index on ties); of sample 0.
+    results : Signal(ArrayLayout(range(n_out), B)), out
+        ``result`` of each of the B samples (``cfg.samples``).
     cycles, steps : Signal(32), out
         Clock cycles and relaxation steps of the last (or running) command.
     step_done : Signal(1), out
@@ -65,8 +67,9 @@ class Core(wiring.Component):
         without a fixed point (a limit cycle, or a slow approach).
     host : bus, in/out
         Memory access for the register windows: ``req``, ``we``, ``sel`` (`Window`), ``layer``,
-        ``word``, ``lane``, ``wdata`` in; ``ack``, ``rdata`` out. Hold ``req`` until ``ack`` (five
-        cycles later when idle; while busy the access waits until the command ends).
+        ``word``, ``lane``, ``sample`` (of the INPUT and STATE windows), ``wdata`` in; ``ack``, ``rdata``
+        out. Hold ``req`` until ``ack`` (five cycles later when idle; while busy the access waits until the
+        command ends).
 
     Raises
     ------
@@ -98,6 +101,7 @@ class Core(wiring.Component):
             "busy": Out(1),
             "done": Out(1),
             "result": Out(range(cfg.sizes[-1])),
+            "results": Out(data.ArrayLayout(range(cfg.sizes[-1]), cfg.samples)),
             "cycles": Out(32),
             "steps": Out(32),
             "step_done": Out(1),
@@ -107,7 +111,8 @@ class Core(wiring.Component):
             "unsettled": Out(1),
             "host": In(wiring.Signature({
                 "req": Out(1), "we": Out(1), "sel": Out(Window), "layer": Out(range(L + 1)),
-                "word": Out(range(max(2, max_words))), "lane": Out(range(p)), "wdata": Out(32),
+                "word": Out(range(max(2, max_words))), "lane": Out(range(p)), "sample": Out(range(cfg.samples)),
+                "wdata": Out(32),
                 "ack": In(1), "rdata": In(32),
             })),
         })
@@ -122,7 +127,8 @@ class Core(wiring.Component):
         ports = self.memories.add_to(m)
         m.submodules.controller = ctl = Controller(cfg=cfg)
         m.d.comb += [ctl.start.eq(self.start), ctl.mode.eq(self.mode), ctl.clear.eq(self.clear)]
-        for name in ("busy", "done", "result", "cycles", "steps", "step_done", "step_bank", "phase", "phase_steps",
+        m.d.comb += [self.results.eq(ctl.result), self.result.eq(self.results[0])]
+        for name in ("busy", "done", "cycles", "steps", "step_done", "step_bank", "phase", "phase_steps",
                      "unsettled"):
             m.d.comb += getattr(self, name).eq(getattr(ctl, name))
         best, changed = datapath(m, cfg, ports, ctl.issue.payload, lr_shift=self.lr_shift, src=ctl.src,

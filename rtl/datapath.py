@@ -16,6 +16,11 @@ states and targets, and the update's shadow and bias words are read late, at the
 registered, where they are used, rather than carried through the stages before. The pipeline never
 stalls. Within a step every read goes to one state bank and every write to another, so the only
 hazards are between steps and phases, which the drains cover.
+
+With ``cfg.samples`` = B > 1 the state, input and drive words hold B samples side by side
+(`rtl.memories`), and B copies of the MAC lanes, the neuron lanes and the argmax take their sample's
+slice of each word beside the one weight word they share; the record, the weights and the biases are
+the same for every sample. ``changed`` is any sample's.
 """
 
 from __future__ import annotations
@@ -40,9 +45,10 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     """Add the pipeline of `cfg` to `m`: reads from `ports` at each ``issue`` record (the controller's),
     the MAC, neuron and update lanes, and the writes. `src` and `m_bank` are the banks the step (or the
     update's positive states) and the update's negative states are read from; `lr_shift` the LR_SHIFT
-    registers. Returns the argmax of the output states so far (valid once a step's drain is over) and a
-    strobe, `rtl.controller.Controller`'s ``changed``: a FINISH wrote a state other than the old one."""
-    L, p, sb, n = cfg.n_layers, cfg.mac_lanes, cfg.state_bits, cfg.sizes
+    registers. Returns the argmax of the output states so far of each sample (B indices, sample 0 in the low
+    bits; valid once a step's drain is over) and a strobe, `rtl.controller.Controller`'s ``changed``: a
+    FINISH wrote a state other than the old one (in any sample)."""
+    L, p, sb, n, B = cfg.n_layers, cfg.mac_lanes, cfg.state_bits, cfg.sizes, cfg.samples
     pipe = pipeline(cfg)
 
     # ----------------------------------------------------------------------------------------------
@@ -85,7 +91,7 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
 
     # the issue's words: selected by layer as they leave the memories, then registered
     r1 = rec[ISSUE_LATENCY + 1]
-    w_sel, s_sel = Signal(p * cfg.weight_bits), Signal(p * sb)
+    w_sel, s_sel = Signal(p * cfg.weight_bits), Signal(B * p * sb)
     with m.Switch(r1.wl):
         for l in range(L):
             with m.Case(l):
@@ -104,12 +110,12 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     with m.If(rl.issue == Issue.LOAD):
         for port in ports.b_rd + ([ports.dr_rd] if cfg.cache_drive else []):
             m.d.comb += port.addr.eq(rl.block)
-    load_sel = Signal(data.ArrayLayout(signed(cfg.acc_bits), p))
+    load_sel = Signal(data.ArrayLayout(signed(cfg.acc_bits), B * p))     # sample b's lanes at b P ..
     with m.Switch(rl_rec.layer):
         for l in range(L):
             with m.Case(l):
                 for i, v in enumerate(lanes(ports.b_rd[l].data, cfg.bias_bits, p, signed=True)):
-                    m.d.comb += load_sel[i].eq(v)
+                    m.d.comb += [load_sel[b * p + i].eq(v) for b in range(B)]     # one bias for every sample
                 if l == 0 and cfg.cache_drive:
                     with m.If(~rl_rec.drive):
                         m.d.comb += load_sel.eq(ports.dr_rd.data)
@@ -133,58 +139,69 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     # then at a FINISH the neuron lanes, and the new states written (lanes past the layer's end stay
     # zero, the layout's padding)
 
-    m.submodules.mac = mac = MacLanes(cfg=cfg)
-    m.submodules.neuron = neuron = NeuronLanes(cfg=cfg)
-    rm = rec[pipe["mac"]]
-    m.d.comb += [mac.op.eq(rm.issue), mac.shift.eq(rm.shift), mac.weights.eq(w_data), mac.states.eq(s_data),
-                 mac.lane.eq(rm.lane), mac.load.eq(load_word)]
-    rn = rec[pipe["neuron"]]
-    m.d.comb += [neuron.layer.eq(rn.layer), neuron.nudge.eq(rn.sign if cfg.learning else 0), neuron.s_old.eq(s_old),
-                 neuron.target.eq(target)]
-    for i in range(p):
-        m.d.comb += neuron.acc[i].eq(mac.acc[i])
+    rm, rn = rec[pipe["mac"]], rec[pipe["neuron"]]
+    macs, neurons = [], []
+    for b in range(B):      # one MAC and one neuron lane set per sample, each on its slice of the words
+        suffix = "" if B == 1 else f"_{b}"
+        m.submodules[f"mac{suffix}"] = mac = MacLanes(cfg=cfg)
+        m.submodules[f"neuron{suffix}"] = neuron = NeuronLanes(cfg=cfg)
+        m.d.comb += [mac.op.eq(rm.issue), mac.shift.eq(rm.shift), mac.weights.eq(w_data),
+                     mac.states.eq(s_data.word_select(b, p * sb)), mac.lane.eq(rm.lane)]
+        m.d.comb += [mac.load[i].eq(load_word[b * p + i]) for i in range(p)]
+        m.d.comb += [neuron.layer.eq(rn.layer), neuron.nudge.eq(rn.sign if cfg.learning else 0),
+                     neuron.s_old.eq(s_old.word_select(b, p * sb)), neuron.target.eq(target)]
+        m.d.comb += [neuron.acc[i].eq(mac.acc[i]) for i in range(p)]
+        macs.append(mac)
+        neurons.append(neuron)
     if cfg.cache_drive:     # the drive pass: a STORE puts the block's accumulators in the drive memory
         with m.If(rn.issue == Issue.STORE):
-            m.d.comb += [ports.dr_wr.addr.eq(rn.block), ports.dr_wr.data.eq(mac.acc), ports.dr_wr.en.eq(1)]
+            m.d.comb += [ports.dr_wr.addr.eq(rn.block), ports.dr_wr.data.eq(Cat(*(mac.acc.as_value() for mac in macs))),
+                         ports.dr_wr.en.eq(1)]
 
     rw = rec[pipe["state_write"]]
     mask = Signal(p)
     m.d.comb += mask.eq(Mux(rw.tail, per_layer(m, [(1 << block_rows(cfg, l)[-1]) - 1 for l in range(L)], rw.layer),
                             (1 << p) - 1))
-    s_new = Signal(p * sb)
-    m.d.comb += s_new.eq(Cat(*(Mux(mask[i], neuron.s_new.word_select(i, sb), 0) for i in range(p))))
+    s_new = Signal(B * p * sb)
+    m.d.comb += s_new.eq(Cat(*(Mux(mask[i], neuron.s_new.word_select(i, sb), 0)
+                               for neuron in neurons for i in range(p))))
     for k in range(1, L + 1):
         with m.If((rw.issue == Issue.FINISH) & (rw.layer == k - 1)):
             m.d.comb += [ports.st_wr[k].addr.eq(ports.bank_addr(k, rw.dst, rw.block)), ports.st_wr[k].data.eq(s_new),
                          ports.st_wr[k].en.eq(1)]
     # early exit: whether the write changed a state of the layer (lanes past its end do not count), registered;
     # the controller must see it before the step's drain ends
-    changed = delay(m, (rw.issue == Issue.FINISH) & (neuron.changed & mask).any(), name="changed")
+    changed = delay(m, (rw.issue == Issue.FINISH) & Cat(*((neuron.changed & mask).any() for neuron in neurons)).any(),
+                    name="changed")
     assert pipe["state_write"] + 2 <= pipe["step_drain"]
 
-    # argmax of the output layer (ties keep the lowest index): the block's winner (`rtl.argmax`, a
+    # argmax of the output layer (ties keep the lowest index), per sample: the block's winner (`rtl.argmax`, a
     # register after its first comparator level and every second one after it), registered, then against
     # the best of the earlier blocks, which it must beat strictly; the first block's winner is taken as it is
-    best_val, best_idx = Signal(sb), Signal(range(n[-1]))
-    top_lanes = lanes(neuron.s_new, sb, p, signed=False)
     inner = registered_levels(p)
     tree = max(1, len(inner))       # a tree without a register inside is delayed by one
-    ok_t, val_t, lane_t = tournament(m, [mask[i] for i in range(p)], top_lanes, sb,   # lane 0 always valid
-                                     registered=inner)
-    _, win_val, win_lane = (delay(m, v, tree - len(inner), name=f"win_{i}")
-                            for i, v in enumerate((ok_t, val_t, lane_t)))
     win_ok = delay(m, (rw.issue == Issue.FINISH) & (rw.layer == L - 1), tree + 1, name="win_ok")
     win_first = delay(m, rw.block == 0, tree + 1, name="win_first")
     win_base = delay(m, rw.block * p, tree, name="win_base")
-    win_val_r = delay(m, win_val, name="win_val")
-    win_idx_r = delay(m, (win_base + win_lane)[:len(best_idx)], name="win_idx")
-    with m.If(win_ok & (win_first | (win_val_r > best_val))):
-        m.d.sync += [best_val.eq(win_val_r), best_idx.eq(win_idx_r)]
+    bests = []
+    for b, neuron in enumerate(neurons):
+        suffix = "" if B == 1 else f"_{b}"
+        best_val, best_idx = Signal(sb, name=f"best_val{suffix}"), Signal(range(n[-1]), name=f"best_idx{suffix}")
+        top_lanes = lanes(neuron.s_new, sb, p, signed=False)
+        ok_t, val_t, lane_t = tournament(m, [mask[i] for i in range(p)], top_lanes, sb, name=f"argmax{suffix}",
+                                         registered=inner)
+        _, win_val, win_lane = (delay(m, v, tree - len(inner), name=f"win{suffix}_{i}")
+                                for i, v in enumerate((ok_t, val_t, lane_t)))
+        win_val_r = delay(m, win_val, name=f"win_val{suffix}")
+        win_idx_r = delay(m, (win_base + win_lane)[:len(best_idx)], name=f"win_idx{suffix}")
+        with m.If(win_ok & (win_first | (win_val_r > best_val))):
+            m.d.sync += [best_val.eq(win_val_r), best_idx.eq(win_idx_r)]
+        bests.append(best_idx)
     assert pipe["best"] == pipe["state_write"] + argmax_latency(p) == pipe["state_write"] + tree + 2
 
     if cfg.learning:
         _update(m, cfg, ports, rec, r1, late_read, lr_shift)
-    return best_idx, changed
+    return Cat(*bests), changed
 
 
 def _update(m: Module, cfg: HwConfig, ports: Ports, rec: list, r1, late_read, lr_shift) -> None:

@@ -5,9 +5,12 @@ the shadow, weight and bias memories of each layer, the input (state 0) and targ
 state memory for each layer k >= 1 holding `rtl.schedule.BANKS` banks of its words. The state
 memories have two read ports: port A reads the relaxation's operands (and the positive states of the
 update), port B the old states of a finish, the negative states of the update and the host's STATE
-window. Every read is synchronous; `rtl.datapath` registers the word after it selects the layer. With
-``cfg.cache_drive`` a drive memory holds the input layer's drive W_0 x + b_0, one word of P accumulators per
-block of layer 0; only the core reads and writes it. An inference-only core (``learning=False``) has no
+window. With ``cfg.samples`` = B > 1 the input, state and drive memories hold the B samples side by side
+in each word (sample b in the b-th slice of P lanes): one address reads every sample's word of a block,
+so the B samples share each weight read. Every read is synchronous; `rtl.datapath` registers the word
+after it selects the layer. With ``cfg.cache_drive`` a drive memory holds the input layer's drive
+W_0 x + b_0, one word of P accumulators (per sample) per block of layer 0; only the core reads and
+writes it. An inference-only core (``learning=False``) has no
 shadow and no target memories.
 
 `host_access` serves the register windows of `rtl.axil` while the core is idle: one cycle to register
@@ -84,11 +87,13 @@ class Memories:
         self.shadow = ([region(f"shadow.{l}", params.shadow[l] if params else None) for l in range(L)]
                        if cfg.learning else None)
         self.bias = [region(f"bias.{l}", params.biases[l] if params else None) for l in range(L)]
-        self.input = region("state.0")
+        B = cfg.samples
+        self.input = MemoryData(shape=unsigned(B * layout["state.0"].word_bits), depth=layout["state.0"].depth,
+                                init=[])
         self.target = region(f"state.{L}") if cfg.learning else None
-        self.state = [None] + [MemoryData(shape=unsigned(p * sb), depth=BANKS << stride_bits(cfg, k), init=[])
+        self.state = [None] + [MemoryData(shape=unsigned(B * p * sb), depth=BANKS << stride_bits(cfg, k), init=[])
                                for k in range(1, L + 1)]
-        self.drive = (MemoryData(shape=unsigned(p * cfg.acc_bits), depth=words(cfg, 1), init=[])
+        self.drive = (MemoryData(shape=unsigned(B * p * cfg.acc_bits), depth=words(cfg, 1), init=[])
                       if cfg.cache_drive else None)   # one word per block of layer 0
 
     def state_address(self, k: int, bank: int, word: int) -> int:
@@ -130,14 +135,15 @@ class Memories:
 
 def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_weight) -> None:
     """Serve the host bus of `rtl.core.Core` (``req``, ``we``, ``sel``, ``layer``, ``word``, ``lane``,
-    ``wdata``; ``ack``, ``rdata``) from the memories while the core is idle (`HOST_LATENCY`).
+    ``sample``, ``wdata``; ``ack``, ``rdata``) from the memories while the core is idle (`HOST_LATENCY`).
+    ``sample`` picks the sample of the INPUT and STATE windows (with ``cfg.samples`` > 1).
 
     A write replaces the addressed lane of a word; a shadow write also writes the weight derived from
     it (`derive_weight`). The STATE window reads bank `cur` (zeros while `cur_zero`). Drive the ports
     from this function last: its addresses override the datapath's, which is idle then.
     """
     cfg = ports.cfg
-    L, p, sb = cfg.n_layers, cfg.mac_lanes, cfg.state_bits
+    L, p, sb, B = cfg.n_layers, cfg.mac_lanes, cfg.state_bits, cfg.samples
     # the request is registered before it drives the memories, so that every address and write comes
     # from a register (the state and bias memories are LUT RAM, whose read address is not registered)
     h_go, h_pend, h_ack = Signal(), Signal(HOST_LATENCY - 2), Signal()   # request | reads and selects | ack
@@ -145,11 +151,14 @@ def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_we
     h_word_addr, h_lane, h_wdata = Signal.like(host.word), Signal(range(p)), Signal(32)
     h_lane_r = Signal(range(p))      # a copy of the lane for the read's lane select (fewer loads on each)
     h_rdata = Signal(32)
+    h_sample, h_sample_r = Signal(range(B)), Signal(range(B))   # the sample, and the read side's copy
+    m.d.sync += h_sample_r.eq(h_sample)
     m.d.sync += [h_go.eq(0), h_pend.eq(Cat(h_go, h_pend[:-1])), h_ack.eq(h_pend[-1])]
     m.d.comb += [host.ack.eq(h_ack), host.rdata.eq(h_rdata)]
     with m.If(host.req & ~h_go & ~h_pend.any() & ~h_ack & ~busy):
         m.d.sync += [h_go.eq(1), h_we.eq(host.we), h_sel.eq(host.sel), h_layer.eq(host.layer),
-                     h_word_addr.eq(host.word), h_lane.eq(host.lane), h_wdata.eq(host.wdata)]
+                     h_word_addr.eq(host.word), h_lane.eq(host.lane), h_wdata.eq(host.wdata),
+                     h_sample.eq(host.sample)]
     with m.If(h_go):
         lane_en = Mux(h_we, Const(1, p) << h_lane, 0)     # write the one addressed lane
 
@@ -159,8 +168,10 @@ def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_we
                          wr.en.eq(lane_en)]
 
         with m.Switch(h_sel):
-            with m.Case(Window.INPUT):
-                host_port(ports.in_rd, ports.in_wr, sb)
+            with m.Case(Window.INPUT):     # the addressed lane of the addressed sample's slice
+                m.d.comb += [ports.in_rd.addr.eq(h_word_addr), ports.in_wr.addr.eq(h_word_addr),
+                             ports.in_wr.data.eq(Cat(*[h_wdata[:sb]] * (B * p))),
+                             ports.in_wr.en.eq(Mux(h_we, Const(1, B * p) << (h_sample * p + h_lane), 0))]
             if cfg.learning:
                 with m.Case(Window.TARGET):
                     host_port(ports.tg_rd, ports.tg_wr, sb)
@@ -189,8 +200,11 @@ def host_access(m: Module, ports: Ports, host, *, busy, cur, cur_zero, derive_we
     # the addressed memory's word, selected by layer within its group of memories as it leaves them and
     # registered (one level of logic after a block RAM, whose clock-to-output is slow); then the lane
     # and then the group, each registered, into h_rdata
-    vector = {(Window.INPUT, 0): ports.in_rd.data, (Window.STATE, 0): ports.in_rd.data,
-              **{(Window.STATE, k): Mux(cur_zero, 0, ports.st_b[k].data) for k in range(1, L + 1)}}
+    def sample_slice(word):      # the addressed sample's P lanes of a word of B samples
+        return word if B == 1 else word.word_select(h_sample_r, p * sb)
+
+    vector = {(Window.INPUT, 0): sample_slice(ports.in_rd.data), (Window.STATE, 0): sample_slice(ports.in_rd.data),
+              **{(Window.STATE, k): Mux(cur_zero, 0, sample_slice(ports.st_b[k].data)) for k in range(1, L + 1)}}
     if cfg.learning:
         vector[Window.TARGET, 0] = ports.tg_rd.data
     groups = [   # (the word of each (window, layer) of the group, the bits of a lane, signed)

@@ -266,13 +266,15 @@ def command_cycles(cfg: HwConfig, mode: Mode, steps=None, *, parts=None) -> int:
 
 
 def inference_cycles(cfg: HwConfig, params, x: np.ndarray) -> np.ndarray:
-    """The exact CYCLES of INFER for each row of `x` (codes, (B, n_0)) with `params`: the golden model's
-    steps to the fixed point (`eqprop.hw.golden.settle`, early exit as ``cfg`` says) through
-    `command_cycles`. The co-simulation checks the RTL's CYCLES against the same figure."""
+    """The exact CYCLES of each INFER command over the rows of `x` (codes, (N, n_0)) with `params`, one per
+    ``cfg.samples`` rows in order (one per row when B = 1; the last command holds the rest): the golden
+    model's steps to the fixed point (`eqprop.hw.golden.settle`, early exit as ``cfg`` says; with B > 1 the
+    most of the command's samples, `eqprop.hw.golden.grouped`) through `command_cycles`. The co-simulation
+    checks the RTL's CYCLES against the same figure."""
     from eqprop.hw import golden
 
     parts = cycle_model(cfg)
-    steps = golden.settle(cfg, params, x, steps=cfg.free_steps).steps
+    steps, _ = golden.grouped(golden.settle(cfg, params, x, steps=cfg.free_steps), cfg.samples)
     return np.array([command_cycles(cfg, Mode.INFER, (int(s),), parts=parts) for s in steps], dtype=np.int64)
 
 

@@ -137,11 +137,15 @@ def _counters(cfg: HwConfig, mode: Mode, phases: dict) -> dict:
 
 
 def ref_infer(cfg: HwConfig, params: golden.IntParams, x: np.ndarray) -> dict:
-    """What INFER leaves behind for one input row x (1, n_0): the states s_1 .. s_L, RESULT, CYCLES, STEPS,
-    PHASE_STEPS and STATUS.UNSETTLED."""
-    free = golden.settle(cfg, params, x, steps=cfg.free_steps)   # L arrays, (1, n_{l+1})
-    return {"states": [s[0] for s in free.states], "result": int(np.argmax(free.states[-1][0])),
-            **_counters(cfg, Mode.INFER, {"free": free})}
+    """What INFER leaves behind for the input rows x (B, n_0), one per sample of the command (B =
+    ``cfg.samples``, or 1): sample 0's states s_1 .. s_L and RESULT, ``samples`` (each sample's states and
+    result), and the command's CYCLES, STEPS, PHASE_STEPS and STATUS.UNSETTLED (`eqprop.hw.golden.grouped`)."""
+    free = golden.settle(cfg, params, x, steps=cfg.free_steps)   # L arrays, (B, n_{l+1})
+    steps, settled = golden.grouped(free, len(x))
+    samples = [{"states": [s[b] for s in free.states], "result": int(np.argmax(free.states[-1][b]))}
+               for b in range(len(x))]
+    return {**samples[0], "samples": samples,
+            **_counters(cfg, Mode.INFER, {"free": golden.Settled(free.states, steps, settled)})}
 
 
 def ref_train(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, target: np.ndarray) -> dict:

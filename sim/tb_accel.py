@@ -161,10 +161,25 @@ class TB:
             await self.write_words(Reg.BIAS + l * WINDOW_SIZE, params.biases[l])
 
     async def load_sample(self, x: np.ndarray, target: np.ndarray | None = None) -> None:
-        """The input, and the target where the core has one (not an inference-only core)."""
-        await self.write_words(Reg.INPUT, x)
+        """The input, and the target where the core has one (not an inference-only core). A core with B > 1
+        samples per command gets `x` in every sample, so that its command is that of `x` alone."""
+        if self.cfg.samples > 1:
+            await self.load_samples(np.repeat(np.asarray(x)[None, :], self.cfg.samples, axis=0))
+        else:
+            await self.write_words(Reg.INPUT, x)
         if target is not None and target.size and self.cfg.learning:
             await self.write_words(Reg.TARGET, target)
+
+    async def load_samples(self, xs: np.ndarray) -> None:
+        """The inputs of the B samples of a command, one row each: SAMPLE = b, then the INPUT window."""
+        for b, x in enumerate(xs):
+            await self.write_reg(Reg.SAMPLE, b)
+            await self.write_words(Reg.INPUT, x)
+
+    async def select_sample(self, b: int) -> None:
+        """SAMPLE = b: the sample whose input and states the INPUT and STATE windows show (B > 1 only)."""
+        if self.cfg.samples > 1:
+            await self.write_reg(Reg.SAMPLE, b)
 
     async def set_lr_shifts(self, shifts) -> None:
         await self.write_words(Reg.LR_SHIFT, shifts)
@@ -272,16 +287,38 @@ async def check_registers(tb: TB, ref: dict, where: str) -> int:
 async def infer_case(tb: TB, params: golden.IntParams, x: np.ndarray, where: str) -> int:
     """Load `x`, INFER, and compare every state window (the input too), RESULT, CYCLES and STEPS with
     `ref_infer`; returns RESULT."""
-    cfg = tb.cfg
-    ref = ref_infer(cfg, params, x[None, :])
-    await tb.load_sample(x)
+    return (await infer_cases(tb, params, x[None, :], where))[0]
+
+
+async def infer_cases(tb: TB, params: golden.IntParams, xs: np.ndarray, where: str) -> list[int]:
+    """One INFER of up to B = ``cfg.samples`` rows of `xs`, one per sample (a short group is filled with
+    its first row, which changes neither its STEPS nor its CYCLES): every state window of every sample
+    (the input too) and its RESULTS entry, and the command's RESULT, CYCLES, STEPS, PHASE_STEPS and
+    STATUS.UNSETTLED against `ref_infer`; returns the results of the rows of `xs`."""
+    cfg, rows = tb.cfg, len(xs)
+    if cfg.samples > 1:
+        xs = np.concatenate([xs, np.repeat(xs[:1], cfg.samples - rows, axis=0)])
+        await tb.load_samples(xs)
+    else:
+        await tb.load_sample(xs[0])
+    ref = ref_infer(cfg, params, xs)
     await tb.command(Mode.INFER, what=where)
-    states = await tb.read_states()
-    dump = functools.partial(dump_trace, where, cfg, params, x[None, :])
-    assert_codes(states[0], x, f"{where}: state window 0 (the input)")
-    for k in range(1, cfg.n_layers + 1):
-        assert_codes(states[k], ref["states"][k - 1], f"{where} free phase: state layer {k}", dump)
-    return await check_registers(tb, ref, where)
+    results = []
+    for b in range(rows):
+        at = where if cfg.samples == 1 else f"{where} sample {b}"
+        await tb.select_sample(b)
+        states = await tb.read_states()
+        dump = functools.partial(dump_trace, at, cfg, params, xs[b:b + 1])
+        assert_codes(states[0], xs[b], f"{at}: state window 0 (the input)")
+        for k in range(1, cfg.n_layers + 1):
+            assert_codes(states[k], ref["samples"][b]["states"][k - 1], f"{at} free phase: state layer {k}", dump)
+        if cfg.samples > 1:
+            got = await tb.read_reg(Reg.RESULTS + 4 * b)
+            want = ref["samples"][b]["result"]
+            assert got == want, f"{at}: RESULTS + 4 {b} expected {want}, actual {got}"
+        results.append(ref["samples"][b]["result"])
+    assert await check_registers(tb, ref, where) == results[0]
+    return results
 
 
 async def run_infer(dut, stalls: bool) -> None:
@@ -293,9 +330,11 @@ async def run_infer(dut, stalls: bool) -> None:
     for cs in sets:
         await tb.load_params(cs.params)
         compare_params(await tb.params_back(cs.check), cs.params, f"set {cs.name} after loading")
-        for case, x in enumerate(cs.x):
-            results.append(await infer_case(tb, cs.params, x, f"set {cs.name} case {case} INFER"))
-            done += 1
+        B = cfg.samples
+        for case in range(0, len(cs.x), B):
+            what = f"set {cs.name} case {case}" + (f" .. {min(case + B, len(cs.x)) - 1}" if B > 1 else "")
+            results += await infer_cases(tb, cs.params, cs.x[case:case + B], f"{what} INFER")
+            done += len(cs.x[case:case + B])
             progress(done, total)
     save_stats(test="infer", stalls=stalls, cases=total, sets=[s.name for s in sets], results=results,
                command_cycles=tb.command_cycles,
@@ -365,7 +404,8 @@ async def snapshot(tb: TB):
     return {"states": await tb.read_states(),
             "target": await tb.read_words(Reg.TARGET, cfg.sizes[-1], signed=False) if cfg.learning else None,
             "LR_SHIFT": await tb.read_words(Reg.LR_SHIFT, cfg.n_layers, signed=False),
-            "CONTROL": await tb.read_reg(Reg.CONTROL), "CYCLES": await tb.read_reg(Reg.CYCLES)}
+            "CONTROL": await tb.read_reg(Reg.CONTROL), "CYCLES": await tb.read_reg(Reg.CYCLES),
+            "SAMPLE": await tb.read_reg(Reg.SAMPLE)}
 
 
 def compare_snapshots(after, before, what: str) -> None:
@@ -374,7 +414,7 @@ def compare_snapshots(after, before, what: str) -> None:
     for key in ("target", "LR_SHIFT"):
         if before[key] is not None:
             assert_codes(after[key], before[key], f"{what} changed {key}")
-    for key in ("CONTROL", "CYCLES"):
+    for key in ("CONTROL", "CYCLES", "SAMPLE"):
         assert after[key] == before[key], f"{what} changed {key}: {before[key]} -> {after[key]}"
 
 
@@ -410,6 +450,11 @@ def illegal_accesses(cfg: HwConfig) -> list[tuple[str, str, int, bytes | int, Er
                 cases.append((f"{w.name}[{at}] = {v} (codes {w.lo} .. {w.hi})", "write", w.base + 4 * at, word(v),
                               ErrorCode.BAD_VALUE))
     cases.append(("32 in LR_SHIFT 0 (once kept its low 5 bits)", "write", Reg.LR_SHIFT, word(32), ErrorCode.BAD_VALUE))
+    cases += [(f"SAMPLE = {cfg.samples} (samples 0 .. {cfg.samples - 1})", "write", Reg.SAMPLE, word(cfg.samples),
+               ErrorCode.BAD_VALUE),
+              ("SAMPLE = -1", "write", Reg.SAMPLE, word(-1), ErrorCode.BAD_VALUE),
+              (f"read of RESULTS + 4 {cfg.samples} (past the last sample)", "read", Reg.RESULTS + 4 * cfg.samples, 4,
+               ErrorCode.BAD_ADDRESS)]
     if not cfg.learning:    # an inference-only core: no TRAIN, no shadows, no target
         cases += [("TRAIN on an inference-only core", "write", Reg.CONTROL,
                    word(Control.START | Mode.TRAIN << CONTROL_MODE_SHIFT), ErrorCode.BAD_MODE),
@@ -526,10 +571,13 @@ async def run_contract(dut) -> None:
     lr = await tb.read_words(Reg.LR_SHIFT, cfg.n_layers, signed=False)
     await tb.bus(tb.axil.write(int(Reg.ID), bytes(4)), 1, "write to ID")   # an error for RESET to clear
     await tb.write_reg(Reg.CONTROL, int(Control.RESET))
-    got = {name: await tb.read_reg(Reg[name]) for name in ("STATUS", "ERROR", "CYCLES", "STEPS", "RESULT", "CONTROL")}
+    got = {name: await tb.read_reg(Reg[name])
+           for name in ("STATUS", "ERROR", "CYCLES", "STEPS", "RESULT", "CONTROL", "SAMPLE")}
     got["PHASE_STEPS"] = [await tb.read_reg(Reg.PHASE_STEPS + 4 * i) for i in range(3)]
+    # SAMPLE keeps the last sample load_sample selected (B - 1; never written when B = 1)
     assert got == {"STATUS": 0, "ERROR": 0, "CYCLES": 0, "STEPS": 0, "RESULT": result,
-                   "CONTROL": Mode.RELAX << CONTROL_MODE_SHIFT, "PHASE_STEPS": [0, 0, 0]}, (
+                   "CONTROL": Mode.RELAX << CONTROL_MODE_SHIFT, "SAMPLE": cfg.samples - 1,
+                   "PHASE_STEPS": [0, 0, 0]}, (
         f"registers after RESET: {got}")
     assert int(dut.irq.value) == 0, "irq after RESET (DONE is clear)"
     states = await tb.read_states()

@@ -152,7 +152,9 @@ ID_MAGIC = 0x45515048   # "EQPH"
 # read back; LAYER_FRAC registers.
 # 3.0: early exit (STEPS and CYCLES depend on the steps each phase took), STATUS.UNSETTLED, PHASE_STEPS and
 # CFG_FEATURES registers.
-VERSION = 0x00030000
+# 3.1: B samples per command (CFG_FEATURES.samples): the SAMPLE register selects the sample of the INPUT and
+# STATE windows, RESULTS + 4 b holds sample b's result.
+VERSION = 0x00030001
 MAX_LAYERS = 8          # LAYER_SIZE, LR_SHIFT and LAYER_FRAC registers provided
 WINDOW_SIZE = 0x1000    # bytes per window; one 32-bit register per element, element i at base + 4 i
 WEIGHT_WINDOW = 0x40000  # bytes per weight or shadow window
@@ -177,10 +179,12 @@ class Reg(enum.IntEnum):
     CFG_LANES = 0x030
     CFG_ACC = 0x034
     CFG_FEATURES = 0x038
+    SAMPLE = 0x03C              # the sample (0 .. B-1) the INPUT and STATE windows address
     LAYER_SIZE = 0x040          # MAX_LAYERS + 1 registers, n_0 .. n_L
     LR_SHIFT = 0x080            # MAX_LAYERS registers
     LAYER_FRAC = 0x0C0          # MAX_LAYERS registers: the fraction bits of layer l's weights, shadows, biases
     PHASE_STEPS = 0x0E0         # 3 registers: the steps of the last command's free, plus (nudged), minus phase
+    RESULTS = 0x100             # B registers: the result of sample b at RESULTS + 4 b (RESULTS + 0 = RESULT)
     INPUT = 0x1000              # window: input codes s_0
     TARGET = 0x2000             # window: target codes
     STATE = 0x10000             # windows: state.k at STATE + k * WINDOW_SIZE (read-only; k = 0 is the input)
@@ -256,7 +260,8 @@ FIELDS: dict[str, tuple[Field, ...]] = {
     "CFG_SHIFTS": (Field("beta_shift", 0, 5), Field("eps_shift", 5, 5), Field("rounding", 10, 2),
                    Field("estimator", 12, 1), Field("ternary_threshold", 13, 4)),
     "LAYER_FRAC": (Field("weight_frac", 0, 8), Field("shadow_frac", 8, 8), Field("bias_frac", 16, 8)),
-    "CFG_FEATURES": (Field("early_exit", 0, 1), Field("cache_drive", 1, 1), Field("learning", 2, 1)),
+    "CFG_FEATURES": (Field("early_exit", 0, 1), Field("cache_drive", 1, 1), Field("learning", 2, 1),
+                     Field("samples", 8, 5)),
 }
 
 
@@ -300,7 +305,7 @@ REGISTERS: tuple[RegisterInfo, ...] = (
     RegisterInfo("STATUS", Reg.STATUS, "ro", "bit 0 BUSY, bit 1 DONE, bit 2 ERROR, bit 3 UNSETTLED (a phase of the "
                  "last command ran to its step limit without a fixed point)"),
     RegisterInfo("ERROR", Reg.ERROR, "ro", "ErrorCode of the last refused access"),
-    RegisterInfo("RESULT", Reg.RESULT, "ro", "argmax of the output states after the last free phase"),
+    RegisterInfo("RESULT", Reg.RESULT, "ro", "argmax of the output states after the last free phase (of sample 0)"),
     RegisterInfo("CYCLES", Reg.CYCLES, "ro", "clock cycles of the last run"),
     RegisterInfo("STEPS", Reg.STEPS, "ro", "relaxation steps taken in the last run, all phases (with early exit, "
                  "each phase ends after its first step that changes no state)"),
@@ -311,12 +316,16 @@ REGISTERS: tuple[RegisterInfo, ...] = (
     RegisterInfo("CFG_LANES", Reg.CFG_LANES, "ro", "MAC lanes P"),
     RegisterInfo("CFG_ACC", Reg.CFG_ACC, "ro", "accumulator width in bits"),
     RegisterInfo("CFG_FEATURES", Reg.CFG_FEATURES, "ro", _spell("CFG_FEATURES")),
+    RegisterInfo("SAMPLE", Reg.SAMPLE, "rw", "the sample b, 0 .. B-1, whose input and states the INPUT and STATE "
+                 "windows address (reset: 0)"),
     RegisterInfo("LAYER_SIZE", Reg.LAYER_SIZE, "ro", "n_k at LAYER_SIZE + 4 k, k = 0 .. L"),
     RegisterInfo("LR_SHIFT", Reg.LR_SHIFT, "rw",
                  f"lr_shifts[l] at LR_SHIFT + 4 l, 0 .. {LR_SHIFT_MAX} (reset: HwConfig.lr_shifts)"),
     RegisterInfo("LAYER_FRAC", Reg.LAYER_FRAC, "ro", "layer l at LAYER_FRAC + 4 l: " + _spell("LAYER_FRAC")),
     RegisterInfo("PHASE_STEPS", Reg.PHASE_STEPS, "ro", "steps the last run's phase p took at PHASE_STEPS + 4 p: "
                  "p = 0 free, 1 plus (the one-sided nudged), 2 minus; 0 for a phase it did not run"),
+    RegisterInfo("RESULTS", Reg.RESULTS, "ro", "the result of sample b at RESULTS + 4 b, b = 0 .. B-1 (RESULTS + 0 "
+                 "reads as RESULT)"),
     RegisterInfo("INPUT", Reg.INPUT, "rw", "window: input code i at INPUT + 4 i (also state.0)"),
     RegisterInfo("TARGET", Reg.TARGET, "rw", "window: target code i at TARGET + 4 i"),
     RegisterInfo("STATE", Reg.STATE, "ro", "windows: state.k code i at STATE + k WINDOW_SIZE + 4 i (k = 0: input)"),
@@ -410,7 +419,7 @@ def config_registers(cfg: HwConfig) -> dict[str, int]:
                            ternary_threshold=cfg.ternary_threshold),
         "CFG_LANES": cfg.mac_lanes, "CFG_ACC": cfg.acc_bits,
         "CFG_FEATURES": pack("CFG_FEATURES", early_exit=cfg.early_exit, cache_drive=cfg.cache_drive,
-                             learning=cfg.learning),
+                             learning=cfg.learning, samples=cfg.samples),
     }
     for k, n in enumerate(cfg.sizes):
         regs[f"LAYER_SIZE.{k}"] = n

@@ -29,7 +29,9 @@ because every operation is elementwise or an exact integer sum.
 Early exit (``cfg.early_exit``, `settle`): a phase stops at the first step whose new states equal the
 old ones, or after its T (K) steps. `step` is a function of the states (the input, parameters, nudge and
 target being fixed within a phase), so every later step would return the same states: stopping there
-changes no state, no result and no trained weight, only the steps taken (and so the cycles).
+changes no state, no result and no trained weight, only the steps taken (and so the cycles). A core that
+relaxes B samples per command (``cfg.samples``) runs each phase until all of them have stopped, so a
+command's steps are the most of its samples' (`grouped`); each sample's states are its own.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import numpy as np
 from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["IntParams", "Settled", "Trace", "contrast_update", "contrasted", "derive_weights", "encode_targets",
-           "infer", "init_params", "matmul_exact", "predict", "relax", "run_phases", "saturate", "settle",
+           "grouped", "infer", "init_params", "matmul_exact", "predict", "relax", "run_phases", "saturate", "settle",
            "shift_round", "step", "train", "train_sample"]
 
 
@@ -273,6 +275,20 @@ def settle(cfg: HwConfig, params: IntParams, x: np.ndarray, states: list[np.ndar
     if trace is not None:
         trace.steps[phase] = taken
     return Settled(states, taken, settled)
+
+
+def grouped(settled: Settled, samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """The steps and the settled flag of each command that relaxes `samples` rows of `settled` side by side
+    (``HwConfig.samples``; the rows in order, `samples` per command, the last command the rest): its phase
+    runs until every one of its rows has stopped, so it takes the most steps of its rows, and it is settled
+    when they all are. Each row's states are those of a command of its own (a row at a fixed point stays
+    there), so grouping changes no state, only the steps taken."""
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive int, not {samples!r}")
+    starts = np.arange(0, len(settled.steps), samples)
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    return np.maximum.reduceat(settled.steps, starts), np.logical_and.reduceat(settled.settled, starts)
 
 
 def infer(cfg: HwConfig, params: IntParams, x: np.ndarray, *, trace: Trace | None = None) -> np.ndarray:

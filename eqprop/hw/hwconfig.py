@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 from eqprop.cli_support import check_int, read_json_object
 
-__all__ = ["ESTIMATORS", "HwConfig", "ROUNDINGS", "WEIGHT_FORMATS", "check_buildable", "config_from_fields",
-           "load_config"]
+__all__ = ["ESTIMATORS", "MAX_SAMPLES", "HwConfig", "ROUNDINGS", "WEIGHT_FORMATS", "check_buildable",
+           "config_from_fields", "load_config"]
 
 WEIGHT_FORMATS = ("int", "ternary")
 ROUNDINGS = ("floor", "half_up", "half_away")
 ESTIMATORS = ("symmetric", "one-sided")
 
+MAX_SAMPLES = 16    # B: the RESULT registers the register map provides (RESULTS + 4 b)
 _MAX_ACC_BITS = 52  # every accumulator value is exact in float64 and int64 (see golden.matmul_exact)
 
 
@@ -87,6 +88,11 @@ class HwConfig:
     learning : bool
         False builds an inference-only core, for weights trained elsewhere: no shadow or target memories,
         no update lanes, no nudge; TRAIN is refused and the weights are written directly.
+    samples : int
+        B, the samples one command relaxes side by side (1 .. `MAX_SAMPLES`): B banks of states share each
+        weight read, so B inferences cost about the cycles of one. Each sample's states and result are
+        exactly those of a command of its own; the phase runs until every sample has stopped (STEPS and
+        CYCLES are the group's). B > 1 needs ``learning=False`` (on-chip training takes one sample at a time).
     """
 
     sizes: tuple[int, ...] = (64, 64, 10)
@@ -109,6 +115,7 @@ class HwConfig:
     early_exit: bool = True           # stop each phase at its fixed point
     cache_drive: bool = True          # W_0 x + b_0 once per command
     learning: bool = True             # False: an inference-only core
+    samples: int = 1                  # B samples per command, sharing each weight read
 
     def __post_init__(self) -> None:
         def fail(name: str, rule: str, value) -> None:
@@ -120,7 +127,7 @@ class HwConfig:
         if not isinstance(sizes, tuple) or len(sizes) < 2 or not all(_is_int(n) and n >= 1 for n in sizes):
             fail("sizes", "a tuple of at least two positive integers (n_in, ..., n_out)", sizes)
         for name in ("state_bits", "weight_bits", "shadow_bits", "bias_bits", "free_steps", "nudge_steps",
-                     "beta_shift", "eps_shift", "ternary_threshold", "mac_lanes"):
+                     "beta_shift", "eps_shift", "ternary_threshold", "mac_lanes", "samples"):
             if not _is_int(getattr(self, name)):
                 raise TypeError(f"{name} must be an int, not {getattr(self, name)!r}")
         for name in ("early_exit", "cache_drive", "learning"):
@@ -140,6 +147,11 @@ class HwConfig:
             fail("bias_bits", "in 2 .. 40", self.bias_bits)
         for name in ("free_steps", "nudge_steps", "mac_lanes"):
             check_int(name, getattr(self, name), lo=1)
+        if not 1 <= self.samples <= MAX_SAMPLES:
+            fail("samples", f"in 1 .. {MAX_SAMPLES}", self.samples)
+        if self.samples > 1 and self.learning:
+            fail("samples", "1 in a learning core (on-chip training takes one sample per command; set "
+                 "learning=False for B samples per command)", self.samples)
         if not 0 <= self.beta_shift <= 16:
             fail("beta_shift", "in 0 .. 16", self.beta_shift)
         if not 0 <= self.eps_shift <= self.state_bits:
@@ -185,6 +197,11 @@ class HwConfig:
         """A copy with `changes`; ``acc_bits`` is derived again unless given (weight_frac and lr_shifts
         are kept unless given, so pass them when changing widths they were derived from)."""
         return dataclasses.replace(self, **{"acc_bits": None, **changes})
+
+    def learning_twin(self) -> HwConfig:
+        """The learning core with this datapath (one sample per command), e.g. to train the weights an
+        inference-only core runs; the accumulator width is kept."""
+        return self.replace(learning=True, samples=1, acc_bits=self.acc_bits)
 
     # ------------------------------------------------------------------------------------------
     # sizes and ranges

@@ -351,7 +351,7 @@ def test_the_bus_answers_exactly_the_documented_registers():
     fails here."""
     cfg = CFG
     L = cfg.n_layers
-    counts = {"LAYER_SIZE": L + 1, "LR_SHIFT": L, "LAYER_FRAC": L, "PHASE_STEPS": 3}
+    counts = {"LAYER_SIZE": L + 1, "LR_SHIFT": L, "LAYER_FRAC": L, "PHASE_STEPS": 3, "RESULTS": cfg.samples}
     expected = {}
     for r in REGISTERS:
         if r.offset < Reg.INPUT:
@@ -525,10 +525,65 @@ def test_inference_only_core_through_the_bus():
                          for k in range(1, cfg.n_layers + 1)]
 
     run(dut, tb)
-    assert got["features"] == {"early_exit": 1, "cache_drive": 1, "learning": 0}
+    assert got["features"] == {"early_exit": 1, "cache_drive": 1, "learning": 0, "samples": 1}
     assert (got["train"], got["train error"]) == (SLVERR, ErrorCode.BAD_MODE)
     assert (got["shadow"], got["shadow error"]) == (SLVERR, ErrorCode.BAD_ADDRESS)   # the same 23-bit region
     assert got["target"] == SLVERR
     for name in ("cycles", "steps", "result"):
         assert got[name] == expect[name], name
     assert got["states"] == [s.tolist() for s in expect["states"]]
+
+
+def test_samples_through_the_bus():
+    """B = 3 samples per command: SAMPLE picks the sample INPUT writes and STATE reads; one INFER relaxes all
+    three; RESULTS + 4 b holds sample b's result (RESULTS + 0 reads as RESULT), the STATE windows each
+    sample's states, CYCLES and STEPS the group's; SAMPLE = B is refused (BAD_VALUE) and keeps its value
+    across RESET; RESULTS + 4 B is unmapped; CFG_FEATURES.samples reads 3."""
+    cfg = CFG.replace(learning=False, free_steps=30, samples=3)
+    params, _, _ = make_case(cfg, seed=5)
+    x = np.random.default_rng(2).integers(0, cfg.state_max + 1, (3, cfg.sizes[0]))
+    expect = ref_infer(cfg, params, x)
+    dut = AxiLiteAccelerator(cfg=cfg)
+    got = {}
+
+    async def tb(ctx):
+        bus = AxiLiteMaster(ctx, dut)
+        for l in range(cfg.n_layers):
+            for i, v in enumerate(params.weights[l].flat):
+                await bus.write(Reg.WEIGHT + l * WEIGHT_WINDOW + 4 * i, int(v))
+            for i, v in enumerate(params.biases[l]):
+                await bus.write(Reg.BIAS + l * WINDOW_SIZE + 4 * i, int(v))
+        for b in (2, 0, 1):          # any order
+            assert await bus.write(Reg.SAMPLE, b) == 0
+            for i, v in enumerate(x[b]):
+                await bus.write(Reg.INPUT + 4 * i, int(v))
+        got["inputs"] = []
+        for b in range(3):
+            await bus.write(Reg.SAMPLE, b)
+            got["inputs"].append([(await bus.read(Reg.INPUT + 4 * i))[0] for i in range(cfg.sizes[0])])
+        got["features"] = unpack("CFG_FEATURES", (await bus.read(Reg.CFG_FEATURES))[0])
+        await bus.run_command(Mode.INFER)
+        for name, reg in (("cycles", Reg.CYCLES), ("steps", Reg.STEPS), ("result", Reg.RESULT)):
+            got[name] = (await bus.read(reg))[0]
+        got["results"] = [(await bus.read(Reg.RESULTS + 4 * b))[0] for b in range(3)]
+        got["states"] = []
+        for b in range(3):
+            await bus.write(Reg.SAMPLE, b)
+            got["states"].append([[(await bus.read(Reg.STATE + k * WINDOW_SIZE + 4 * i))[0]
+                                   for i in range(cfg.sizes[k])] for k in range(1, cfg.n_layers + 1)])
+        got["sample 3"] = await bus.write(Reg.SAMPLE, 3)
+        got["sample 3 error"] = (await bus.read(Reg.ERROR))[0]
+        got["results 3"] = (await bus.read(Reg.RESULTS + 12))[1]
+        await bus.write(Reg.CONTROL, Control.RESET)
+        got["sample after reset"] = (await bus.read(Reg.SAMPLE))[0]
+
+    run(dut, tb)
+    assert got["inputs"] == x.tolist()
+    assert got["features"] == {"early_exit": 1, "cache_drive": 1, "learning": 0, "samples": 3}
+    for name in ("cycles", "steps", "result"):
+        assert got[name] == expect[name], name
+    assert got["results"] == [s["result"] for s in expect["samples"]]
+    assert got["states"] == [[s.tolist() for s in smp["states"]] for smp in expect["samples"]]
+    assert (got["sample 3"], got["sample 3 error"]) == (SLVERR, ErrorCode.BAD_VALUE)
+    assert got["results 3"] == SLVERR
+    assert got["sample after reset"] == 2

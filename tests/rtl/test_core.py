@@ -65,8 +65,18 @@ def rtl_run(cfg, params, x, target, mode):
     states = {}
     out = {}
 
+    def joined(region, rows):      # the words of B samples side by side (sample b in the b-th slice)
+        return [sum(w << (b * region.word_bits) for b, w in enumerate(ws))
+                for ws in zip(*(pack_region(region, r) for r in rows), strict=True)]
+
+    def split(region, words):      # (B, n): each sample's slice of the words
+        mask = (1 << region.word_bits) - 1
+        return np.stack([unpack_region(region, [w >> (b * region.word_bits) & mask for w in words])
+                         for b in range(cfg.samples)])
+
     async def tb(ctx):
-        for a, word in enumerate(pack_region(layout["state.0"], x[0])):
+        assert len(x) == cfg.samples
+        for a, word in enumerate(joined(layout["state.0"], x)):
             ctx.set(dut.input_mem[a], word)
         for a, word in enumerate(pack_region(layout[f"state.{cfg.n_layers}"], target[0]) if cfg.learning else []):
             ctx.set(dut.target_mem[a], word)
@@ -83,7 +93,7 @@ def rtl_run(cfg, params, x, target, mode):
                 for k in range(1, cfg.n_layers + 1):
                     region = layout[f"state.{k}"]
                     words = [ctx.get(dut.state_mem[k][dut.state_address(k, bank, w)]) for w in range(region.depth)]
-                    step.append(unpack_region(region, words)[None, :])
+                    step.append(split(region, words))
                 states.setdefault(phase, []).append(step)
             if ctx.get(dut.done):
                 break
@@ -99,7 +109,8 @@ def rtl_run(cfg, params, x, target, mode):
                                                                   range(layout[f"{prefix}.{l}"].depth)])
                           for l in range(cfg.n_layers)]
         out.update(params=golden.IntParams(read["shadow"], read["weights"], read["biases"]),
-                   result=ctx.get(dut.result), cycles=ctx.get(dut.cycles), steps=ctx.get(dut.steps),
+                   result=ctx.get(dut.result), results=[ctx.get(dut.results[b]) for b in range(cfg.samples)],
+                   cycles=ctx.get(dut.cycles), steps=ctx.get(dut.steps),
                    phase_steps={names[ph]: ctx.get(dut.phase_steps[ph.value]) for ph in command_phases(cfg, mode)},
                    unsettled=ctx.get(dut.unsettled))
 
@@ -341,3 +352,32 @@ def test_inference_only_core_ignores_train():
 
     run(dut, tb)
     assert seen == {"busy": False, "done": 0}
+
+
+SAMPLES = {"int8-P3-B2-settles": HwConfig(sizes=(7, 4, 5), free_steps=40, mac_lanes=3, learning=False, samples=2),
+           "ternary-P4-B4-nocache": HwConfig(**SMALL, mac_lanes=4, weight_format="ternary", weight_bits=2,
+                                              shadow_bits=8, learning=False, cache_drive=False, samples=4),
+           "int8-P2-B3-full": HwConfig(**SMALL, mac_lanes=2, learning=False, samples=3, early_exit=False)}
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_samples_share_the_weights(name):
+    """B samples in one INFER: every state of every sample after every step is the golden model's for that
+    row (the trace runs until every row has stopped, as the command does), each RESULTS entry that sample's
+    argmax, and CYCLES, STEPS and UNSETTLED the group's (`golden.grouped`)."""
+    cfg = SAMPLES[name]
+    params, _, target = make_case(cfg, seed=5)
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, cfg.state_max + 1, (cfg.samples, cfg.sizes[0]))
+    x[-1] = x[0] // 2       # a second input near the first: different steps to the fixed point
+    trace = golden.Trace()
+    settled = golden.settle(cfg, params, x, steps=cfg.free_steps, trace=trace)
+    states, out = rtl_run(cfg, params, x, target, Mode.INFER)
+    assert_states_equal(name, states, trace.states)
+    assert out["results"] == list(golden.predict(cfg, params, x)), f"case {name}: RESULTS"
+    assert out["result"] == out["results"][0]
+    steps, ok = golden.grouped(settled, cfg.samples)
+    assert out["steps"] == steps[0] and out["cycles"] == command_cycles(cfg, Mode.INFER, (int(steps[0]),))
+    assert out["unsettled"] == (not ok[0]), f"case {name}: unsettled"
+    if cfg.early_exit:
+        assert len(set(settled.steps.tolist())) > 1 or not ok[0], "the samples should settle at different steps"

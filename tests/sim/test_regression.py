@@ -1,6 +1,6 @@
 """Regression co-simulation: every configuration of `sim.vectors.REGRESSION` (lane counts 1 .. 64, INT8,
 INT4 and ternary weights, one and two hidden layers, sizes the lane count does not divide, an
-inference-only core, early exit with and without the cached drive), each with
+inference-only core, early exit with and without the cached drive, 2 and 4 samples per command), each with
 random and corner-case vectors (saturating, clamping and checkerboard weights, ternary zeros), under
 Verilator and under Icarus Verilog: INFER (every state, with and without bus stalls), online TRAIN
 (every shadow, weight and bias after every step, through the bus) and every illegal access, 0 mismatches.
@@ -15,7 +15,7 @@ import pytest
 
 from sim import runner
 from sim.cases import write_cases
-from sim.vectors import REGRESSION, corner_sets
+from sim.vectors import FAMILIES, REGRESSION, corner_sets
 
 VECTORS = 12   # two per family: a corner row and a random one
 
@@ -39,11 +39,12 @@ SLOW = {("int8_p64", "icarus")}
 def test_configuration_matches_golden(name, sim):
     cfg = REGRESSION[name]
     b = build_or_skip(cfg, sim)
-    run = runner.run(b, write_cases(cfg, corner_sets(cfg, VECTORS, seed=len(name))))
+    vectors = max(VECTORS, len(FAMILIES) * cfg.samples)    # B distinct samples in a command of each family
+    run = runner.run(b, write_cases(cfg, corner_sets(cfg, vectors, seed=len(name))))
     tests = sorted((s["test"], s["stalls"]) for s in run.stats)
     trains = [("train", False), ("train", True)] if cfg.learning else []    # an inference-only core cannot
     assert tests == [("infer", False), ("infer", True), *trains], run.stats
-    assert all(s["cases"] == VECTORS for s in run.stats)
+    assert all(s["cases"] == vectors for s in run.stats)
 
 
 def test_enough_configurations():
@@ -57,3 +58,4 @@ def test_enough_configurations():
     # the pipelined core's modes: 64 lanes, an inference-only core, early exit without the cached drive
     assert max(c.mac_lanes for c in cfgs) == 64 and not all(c.learning for c in cfgs)
     assert any(c.early_exit and not c.cache_drive for c in cfgs)
+    assert {1, 2, 4} <= {c.samples for c in cfgs}       # samples per command

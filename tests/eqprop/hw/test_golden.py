@@ -333,6 +333,26 @@ def test_bench_quick_run_writes_its_reports(tmp_path):
     assert not list(tmp_path.glob(".tmp-*"))
 
 
+def test_grouped_commands_take_the_most_steps_of_their_samples():
+    """B samples per command: a command's phase runs until all its samples stop (the most steps), and is
+    settled when all are; the last command holds the rest; each row's states are those it had alone."""
+    cfg = HwConfig(sizes=(6, 5, 3), free_steps=40, learning=False, samples=3)
+    params = golden.init_params(cfg, seed=2, gain=3.0)
+    x = np.random.default_rng(0).integers(0, cfg.state_max + 1, (7, 6))
+    alone = golden.settle(cfg, params, x, steps=cfg.free_steps)
+    steps, settled = golden.grouped(alone, 3)
+    assert steps.tolist() == [max(alone.steps[i:i + 3]) for i in (0, 3, 6)]
+    assert settled.tolist() == [all(alone.settled[i:i + 3]) for i in (0, 3, 6)]
+    assert len(set(alone.steps.tolist())) > 1, "rows that stop at different steps"
+    for i in (0, 3, 6):    # a command of its rows: the same states, and its steps as grouped says
+        together = golden.settle(cfg, params, x[i:i + 3], steps=cfg.free_steps)
+        for a, b in zip(together.states, alone.states, strict=True):
+            np.testing.assert_array_equal(a, b[i:i + 3])
+    assert golden.grouped(golden.Settled([], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)), 2)[0].size == 0
+    with pytest.raises(ValueError, match="samples must be a positive int, not 0"):
+        golden.grouped(alone, 0)
+
+
 def test_an_inference_only_configuration_cannot_train():
     cfg = HwConfig(sizes=(4, 3, 2), learning=False)
     params = golden.init_params(cfg, seed=0)

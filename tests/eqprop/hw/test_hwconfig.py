@@ -96,6 +96,10 @@ def test_replace_derives_the_accumulator_again():
     ({"lr_shifts": (0, 0), "beta_shift": 16, "weight_frac": (24, 7), "shadow_bits": 32},
      "weight_update_shift(0) must be at least -16 (raise lr_shifts or lower beta_shift, weight_frac or shadow_bits), "
      "not -47"),
+    ({"samples": 0, "learning": False}, "samples must be in 1 .. 16, not 0"),
+    ({"samples": 17, "learning": False}, "samples must be in 1 .. 16, not 17"),
+    ({"samples": 2}, "samples must be 1 in a learning core (on-chip training takes one sample per command; set "
+                     "learning=False for B samples per command), not 2"),
     ({"sizes": (4096, 4096, 10), "state_bits": 16, "weight_bits": 16, "shadow_bits": 32, "weight_frac": (0, 20)},
      "the worst-case accumulator width must be at most 52 bits (narrow the formats), not"),
 ])
@@ -109,3 +113,10 @@ def test_wrong_types_raise_type_error(kwargs):
     name = next(iter(kwargs))
     with pytest.raises(TypeError, match=f"^{name} must be an int"):
         HwConfig(**kwargs)
+
+
+def test_the_learning_twin_has_one_sample_and_the_same_accumulator():
+    cfg = HwConfig(learning=False, samples=4, acc_bits=40)
+    twin = cfg.learning_twin()
+    assert (twin.learning, twin.samples, twin.acc_bits) == (True, 1, 40)
+    assert twin.replace(learning=False, samples=4, acc_bits=40) == cfg
