@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: all venv test test-slow sim demo bench bench-studies bench-reference bench-golden bench-cycles tracks tracks-full \
-	export lint clean fpga test-fpga sim-train
+	export lint clean fpga test-fpga sim-train fuzz
 
 all: test
 
@@ -40,6 +40,12 @@ sim: $(STAMP)
 # checked against the golden model after every step, then classifies the test split (about 10 minutes).
 sim-train: $(STAMP)
 	$(PY) -m sim.train
+
+# Fuzzed configurations: 50 seeded random HwConfigs (every option of the core), each co-simulated under
+# Verilator against the golden model; a failing one is printed and written to results/fuzz/ as a
+# reproducer (`python -m sim.fuzz --replay FILE`). SEED=n draws another 50 (about 25 minutes on two cores).
+fuzz: $(STAMP)
+	$(PY) -m sim.fuzz --count 50 --seed $(or $(SEED),1)
 
 # The float reference models: EqProp against backprop, and the INT8 golden model.
 demo: $(STAMP)
