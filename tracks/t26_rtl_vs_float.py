@@ -102,6 +102,7 @@ def run(ctx: Context) -> Outcome:
     m, path = load(ctx)
     m = {**m, "source": str(path), "stale": stale_reasons(m, expected_design())}
     fig, (ax1, ax2) = figure(2)
+    fig.set_layout_engine("constrained")   # keeps each panel's labels clear of the other panel
     names = ["RTL (Verilator)", "golden (integer)", "float"]
     accs = [100 * m["rtl_accuracy"], 100 * m["golden_accuracy"], 100 * m["float_accuracy"]]
     ax1.bar(names, accs, color=["C0", "C2", "C1"])
