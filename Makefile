@@ -70,7 +70,8 @@ bench-cycles: $(STAMP)
 	$(PY) -m bench.cycles
 
 # The verification tracks: quick mode (about 4 minutes), or --full (three seeds, longer training).
-# Track 26 reads the co-simulation results of `make sim`, which runs first when they are missing.
+# Track 26 reads the co-simulation results of `make sim`, which runs first when they are missing;
+# results of an earlier design are reported STALE (run `make sim` again).
 tracks: $(STAMP)
 	@test -f results/rtl_vs_float.json || $(PY) -m sim
 	$(PY) -m tracks

@@ -14,12 +14,16 @@ random and corner-case vectors, against the golden model.
    memories (`sim.tb_accel.TB.peek_params`), which costs no simulated cycles.
 4. Print vectors compared, mismatches, cycles per inference, simulated cycles per second, and RTL
    accuracy next to golden and float accuracy; write ``results/rtl_vs_float.md`` and ``.json``; with
-   ``--waves`` (``make sim WAVES=1``) an FST waveform.
+   ``--waves`` (``make sim WAVES=1``) an FST waveform. The JSON's ``design`` names what was simulated
+   (`design_record`): the digest of the quantised design, and the settings that decide it, which
+   track 26 recomputes to tell current results from stale ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import os
 import sys
 import time
@@ -29,17 +33,18 @@ import torch
 
 from eqprop.atomic import write_json_atomic, write_text_atomic
 from eqprop.cli_support import UsageError, check_output_folder, guard, non_negative_int, parser, positive_int
-from eqprop.data import load_digits_split
+from eqprop.data import Split, load_digits_split
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
-from eqprop.hw.quantise import config_from_net, quantise, quantise_input
-from eqprop.train import TrainConfig, fit
+from eqprop.hw.quantise import config_digest, config_from_net, design_digest, quantise, quantise_input
+from eqprop.train import DEFAULT_LR, TrainConfig, build, fit
 from rtl.schedule import cycle_model, inference_cycles
 from sim import runner
 from sim.cases import case_set, write_cases
 from sim.vectors import corner_sets
 
 MAX_RANDOM = 100_000   # random vectors: each is a few KiB of cases and a few ms of simulation
+EPOCHS = 30            # float training epochs of the default design (--epochs)
 
 
 def per_layer_error(cfg: HwConfig, params: golden.IntParams, net, x_codes: np.ndarray) -> list[float]:
@@ -50,12 +55,31 @@ def per_layer_error(cfg: HwConfig, params: golden.IntParams, net, x_codes: np.nd
     return [float(np.abs(i / 2.0 ** cfg.state_bits - f.numpy()).mean()) for i, f in zip(ints, floats, strict=True)]
 
 
+def train_config(epochs: int = EPOCHS) -> TrainConfig:
+    """How `train_default` trains the float model: an `EqPropNet` of the default HwConfig's sizes."""
+    return TrainConfig(model="eqprop", hidden=list(HwConfig().sizes[1:-1]), epochs=epochs)
+
+
+def design_record(tc: TrainConfig, data: Split) -> dict:
+    """What decides the design `train_default` quantises and can be recomputed without training it: the
+    digest of the configuration the quantiser starts from (`config_from_net` of the model `tc` builds; the
+    weight scales are then chosen from the trained weights), the training settings with the learning rate
+    they resolve to, and a digest of the data. The design's own digest (`design_digest`) needs the training."""
+    model = build(tc, data.n_in, data.n_classes).model   # untrained: only its configuration is read
+    h = hashlib.sha256()
+    for a in (data.x_train, data.y_train, data.x_test, data.y_test):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return {"config_digest": config_digest(config_from_net(model)), "train_config": dataclasses.asdict(tc),
+            "lr": tc.lr if tc.lr is not None else DEFAULT_LR[tc.model], "dataset": data.name,
+            "data_digest": h.hexdigest()}
+
+
 def train_default(epochs: int):
     """The float digits model at the default configuration's sizes, and its INT8 quantisation."""
     data = load_digits_split()
-    hidden = list(HwConfig().sizes[1:-1])
-    print(f"training float EqPropNet {[data.n_in, *hidden, data.n_classes]} on digits ({epochs} epochs) ...")
-    learner, metrics = fit(TrainConfig(model="eqprop", hidden=hidden, epochs=epochs), data, log=None)
+    tc = train_config(epochs)
+    print(f"training float EqPropNet {[data.n_in, *tc.hidden, data.n_classes]} on digits ({epochs} epochs) ...")
+    learner, metrics = fit(tc, data, log=None)
     return data, learner.model, metrics, quantise(learner.model, config_from_net(learner.model))
 
 
@@ -92,7 +116,7 @@ def main(argv: list[str]) -> int:
                     help="test images to co-simulate (default: all 360; 10 with --waves)")
     ap.add_argument("--random", type=non_negative_int, default=None,
                     help="random and corner-case vectors (default 1000; 0 with --waves)")
-    ap.add_argument("--epochs", type=positive_int, default=30, help="float training epochs")
+    ap.add_argument("--epochs", type=positive_int, default=EPOCHS, help="float training epochs")
     ap.add_argument("--sim", choices=runner.SIMULATORS, default=None, help="simulator (default: $SIM or verilator)")
     ap.add_argument("--out", default="results")
     ap.add_argument("--waves", action="store_true", help="write an FST waveform (make sim WAVES=1)")
@@ -147,6 +171,8 @@ def main(argv: list[str]) -> int:
         "simulated_cycles_per_s": stats["sim_cycles"] / stats["wall_s"],
         "free_running_cycles_per_s": stats["wait_cycles"] / stats["wait_s"],
         "simulator": build.tool,
+        "design": {**design_record(train_config(args.epochs), data), "train_epochs": args.epochs,
+                   "design_digest": design_digest(cfg, params)},
         "hwconfig": {"sizes": list(cfg.sizes), "state_bits": cfg.state_bits, "weight_format": cfg.weight_format,
                      "weight_bits": cfg.weight_bits, "mac_lanes": cfg.mac_lanes, "free_steps": cfg.free_steps},
         "train_s": train_s, "build_s": build.build_s, "cosim_wall_s": run.wall_s,

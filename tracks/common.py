@@ -67,3 +67,32 @@ def eqprop_learner(sizes: list[int] | None = None, *, seed: int = 0, lr: float =
         net = EqPropNet(EqPropConfig(sizes=list(sizes), **config), generator=torch.Generator().manual_seed(seed))
     groups = [{"params": [w, b], "lr": lr / 2**l} for l, (w, b) in enumerate(zip(net.weights, net.biases, strict=True))]
     return Learner("eqprop", net, torch.optim.SGD(groups, lr=lr), net.sizes[-1])
+
+
+@functools.cache
+def _trained_eqprop(hidden: tuple[int, ...], epochs: int, seed: int) -> EqPropNet:
+    from eqprop.train import train_epochs
+
+    d = digits()
+    learner = eqprop_learner([d.n_in, *hidden, d.n_classes], seed=seed)
+    if epochs:
+        train_epochs(learner, d, epochs=epochs, seed=seed, eval_every_epoch=False)
+    return learner.model
+
+
+def trained_eqprop(hidden, epochs: int, *, seed: int = 0) -> EqPropNet:
+    """An `EqPropNet` [64, *hidden, 10] trained by EqProp on digits (`eqprop_learner`, `train_epochs`), trained
+    once per process and returned as a copy: tracks that measure the same weights (12 and 24) share it."""
+    import copy
+
+    return copy.deepcopy(_trained_eqprop(tuple(hidden), epochs, seed))
+
+
+def accuracy_axis(ax, accuracies_pct, *, n_test: int, floor: float = 80.0) -> None:
+    """Set an accuracy axis (in %) that does not magnify a one-image difference: from `floor` (or lower, in
+    steps of 10, to stay 5 points below the lowest value) to 100, with the test set's resolution in the label."""
+    import math
+
+    low = min(floor, 10 * math.floor((min(accuracies_pct) - 5) / 10))
+    ax.set_ylim(max(low, 0), 100.5)
+    ax.set_ylabel(f"{ax.get_ylabel() or 'test accuracy (%)'}\n(1 of {n_test} test images = {100 / n_test:.2f} points)")

@@ -7,6 +7,12 @@ log growth. Random-network theory (Sompolinsky, Crisanti & Sommers 1988, here in
 puts the order-chaos transition at g = 1 without input; an input drive u pushes it higher. Then
 the same estimate for the seed's trained `LoopedMLP` (spectral norm, EqProp) on digits: where do
 the networks this project trains sit?
+
+Two results, graded apart. The seed's claim (trained EqProp networks operate at the edge of chaos,
+lambda near 0) decides the track's status. The textbook transition of random networks is a control
+and a sub-result: if the estimator does not find the ordered and the chaotic regime where theory puts
+them, the trained network's lambda means nothing and the track fails; where exactly lambda crosses 0
+is reported with the estimator's noise floor, not graded.
 """
 
 from __future__ import annotations
@@ -19,6 +25,16 @@ from tracks.base import Context, Outcome, Status, Track, Verdict, md_table
 from tracks.common import digits, figure
 
 GAINS = (0.5, 0.7, 0.9, 1.0, 1.1, 1.3, 1.5, 2.0, 2.5)
+# "Near 0": a perturbation grows or shrinks by at most 5% a step, so it takes >= 20 steps to change by
+# a factor e, as long as a relaxation (30 steps). Random networks sit in this band for g of about 1 to 1.5.
+EDGE = 0.05
+
+
+def noise_floor(se: float, steps: int) -> float:
+    """|lambda| below which an estimate is indistinguishable from 0: two standard errors over the samples,
+    and no less than 2/steps (a mean log growth over `steps` steps does not resolve a factor e^2 over the
+    whole run, and the transient alignment of the tangent vector biases it by about that much)."""
+    return max(2 * se, 2 / steps)
 
 
 def lyapunov(w: torch.Tensor, drive: torch.Tensor, *, steps: int, transient: int, seed: int = 0,
@@ -54,7 +70,9 @@ def experiment(*, n: int = 200, gains=GAINS, steps: int = 400, transient: int = 
         zero = lyapunov(g * w, torch.zeros(samples, n, dtype=torch.float64), steps=steps, transient=transient,
                         seed=seed)
         driven = lyapunov(g * w, x @ w_in.T, steps=steps, transient=transient, seed=seed)
-        sweep.append({"gain": g, "lambda_no_input": float(zero.mean()), "lambda_digits_input": float(driven.mean())})
+        sweep.append({"gain": g, "lambda_no_input": float(zero.mean()),
+                      "lambda_no_input_se": float(zero.std() / np.sqrt(samples)),
+                      "lambda_digits_input": float(driven.mean())})
     trained = {}
     if looped_epochs:
         learner, m = fit(TrainConfig(model="looped-eqprop", hidden=[256], epochs=looped_epochs, seed=seed), d,
@@ -65,8 +83,9 @@ def experiment(*, n: int = 200, gains=GAINS, steps: int = 400, transient: int = 
             lam = lyapunov(w_rec, x @ w_in_l.T + model.W_in.bias.detach(), steps=steps, transient=transient,
                            seed=seed)
             radius = torch.linalg.eigvals(w_rec).abs().max().item()
-        trained = {"lambda": float(lam.mean()), "spectral_radius": radius, "test_acc": m["final_test_acc"]}
-    return {"n": n, "sweep": sweep, "trained_looped": trained}
+        trained = {"lambda": float(lam.mean()), "lambda_se": float(lam.std() / np.sqrt(samples)),
+                   "spectral_radius": radius, "test_acc": m["final_test_acc"]}
+    return {"n": n, "steps": steps, "sweep": sweep, "trained_looped": trained}
 
 
 def crossing(sweep: list[dict], key: str) -> float | None:
@@ -77,58 +96,88 @@ def crossing(sweep: list[dict], key: str) -> float | None:
     return None
 
 
-def judge(m: dict) -> Verdict:
-    sw = m["sweep"]
-    ordered = all(r["lambda_no_input"] < 0 for r in sw if r["gain"] <= 0.9)
-    chaotic = all(r["lambda_no_input"] > 0 for r in sw if r["gain"] >= 1.5)
+def textbook(m: dict) -> dict:
+    """The random-network sub-result: ordered and chaotic regimes, the crossing, the gains within noise of 0."""
+    sw, steps = m["sweep"], m["steps"]
+    floor = {r["gain"]: noise_floor(r.get("lambda_no_input_se", 0.0), steps) for r in sw}
+    ordered = all(r["lambda_no_input"] < -floor[r["gain"]] for r in sw if r["gain"] <= 0.9)
+    chaotic = all(r["lambda_no_input"] > floor[r["gain"]] for r in sw if r["gain"] >= 1.5)
+    flat = [r["gain"] for r in sw if abs(r["lambda_no_input"]) <= floor[r["gain"]]]
     gc = crossing(sw, "lambda_no_input")
-    tr = m["trained_looped"]
-    txt = (f"no input: lambda < 0 for g <= 0.9: {ordered}, > 0 for g >= 1.5: {chaotic}, crossing at g = "
-           f"{'none' if gc is None else f'{gc:.2f}'}")
-    if tr:
-        txt += f"; trained LoopedMLP lambda = {tr['lambda']:.3f} (spectral radius {tr['spectral_radius']:.2f})"
-    if not (ordered and chaotic) or gc is None:
-        return Verdict(Status.FAIL, txt + "; the order-chaos transition is not where theory puts it")
-    if 0.9 <= gc <= 1.3:
-        return Verdict(Status.PASS, txt + "; transition at g in [0.9, 1.3] as random-network theory predicts")
-    return Verdict(Status.PARTIAL, txt + "; ordered and chaotic regimes found, transition outside [0.9, 1.3]")
+    located = gc is not None and 0.9 <= gc <= 1.3 and all(0.9 <= g <= 1.3 for g in flat)
+    status = "reproduced" if ordered and chaotic and located else "not reproduced"
+    text = (f"random W without input: lambda < 0 beyond noise for every g <= 0.9: {ordered}, > 0 for every "
+            f"g >= 1.5: {chaotic}; crossing at g = {'none' if gc is None else f'{gc:.2f}'} by interpolation, "
+            f"lambda within noise of 0 (|lambda| <= {min(floor.values()):.3g}) at g = "
+            f"{', '.join(f'{g:g}' for g in flat) or 'none'}")
+    return {"ordered": ordered, "chaotic": chaotic, "crossing": gc, "within_noise": flat, "status": status,
+            "text": text + f": textbook transition {status} (theory: g = 1; criterion: crossing and the gains "
+                           "within noise in [0.9, 1.3])"}
+
+
+def judge(m: dict) -> Verdict:
+    tb, tr = textbook(m), m["trained_looped"]
+    if not (tb["ordered"] and tb["chaotic"]):
+        return Verdict(Status.FAIL, tb["text"] + "; the estimator does not find the ordered and chaotic regimes, "
+                                                 "so no lambda it gives can be trusted")
+    if not tr:
+        return Verdict(Status.FAIL, "no trained network was measured; the seed's claim is not tested")
+    lam = tr["lambda"]
+    txt = (f"trained LoopedMLP lambda = {lam:.3f} (standard error {tr.get('lambda_se', 0.0):.3f}; spectral radius "
+           f"{tr['spectral_radius']:.2f}; edge of chaos: |lambda| <= {EDGE:g})")
+    if abs(lam) <= EDGE:
+        return Verdict(Status.PASS, txt + "; it sits at the edge of chaos, as the seed claims")
+    regime = "ordered" if lam < 0 else "chaotic"
+    return Verdict(Status.FAIL, txt + f"; {regime}, not at the edge of chaos: a perturbation changes by a factor "
+                                      f"e every {1 / abs(lam):.0f} steps")
 
 
 def run(ctx: Context) -> Outcome:
     m = experiment(n=ctx.pick(50, 200, 400), steps=ctx.pick(200, 400, 1000), transient=ctx.pick(100, 200, 500),
                    looped_epochs=ctx.pick(1, 3, 5), seed=ctx.seed, samples=ctx.pick(4, 16, 32))
+    m["textbook"] = tb = textbook(m)
     verdict = judge(m)
     fig, ax = figure()
     g = [r["gain"] for r in m["sweep"]]
+    ax.axhspan(-EDGE, EDGE, color="tab:green", alpha=0.12, label=f"edge of chaos, |lambda| <= {EDGE:g}")
     ax.plot(g, [r["lambda_no_input"] for r in m["sweep"]], marker="o", label="random W, no input")
     ax.plot(g, [r["lambda_digits_input"] for r in m["sweep"]], marker="s", label="random W, digits input")
     tr = m["trained_looped"]
     if tr:
-        ax.scatter([tr["spectral_radius"]], [tr["lambda"]], color="tab:red", zorder=3, s=60,
-                   label="trained LoopedMLP (SN, EqProp)")
+        ax.errorbar([tr["spectral_radius"]], [tr["lambda"]], yerr=[2 * tr["lambda_se"]], color="tab:red", zorder=3,
+                    marker="o", ms=8, label="trained LoopedMLP (SN, EqProp)")
     ax.axhline(0, color="grey", ls=":")
-    ax.set(xlabel="spectral radius g", ylabel="largest Lyapunov exponent", title="order, edge of chaos, chaos")
+    ax.set(xlabel="spectral radius g", ylabel="largest Lyapunov exponent (per step)",
+           title="order, edge of chaos, chaos")
     ax.legend(fontsize=8)
-    rows = [[r["gain"], f"{r['lambda_no_input']:.3f}", f"{r['lambda_digits_input']:.3f}"] for r in m["sweep"]]
+    floor = [noise_floor(r["lambda_no_input_se"], m["steps"]) for r in m["sweep"]]
+    rows = [[r["gain"], f"{r['lambda_no_input']:.4f}", f"{f:.4f}", "yes" if abs(r["lambda_no_input"]) <= f else "no",
+             f"{r['lambda_digits_input']:.3f}"] for r, f in zip(m["sweep"], floor, strict=True)]
     gd = crossing(m["sweep"], "lambda_digits_input")
-    notes = (f"With digits as input the transition moves to g = {'beyond the sweep' if gd is None else f'{gd:.2f}'}: "
-             "input saturates units and stabilises the dynamics. ")
+    notes = (f"Sub-result, not graded: {tb['text']}. With digits as input the transition moves to g = "
+             f"{'beyond the sweep' if gd is None else f'{gd:.2f}'}: input saturates units and stabilises the "
+             "dynamics. ")
     if tr:
-        notes += (f"The trained LoopedMLP sits at lambda = {tr['lambda']:.3f}, deep in the ordered regime, which "
-                  "is what EqProp needs (a unique, stable fixed point); the seed's 'operates at the edge of chaos' "
-                  "is not what its own networks do.")
-    return Outcome(m, verdict, verdict.reason.split(";")[0].replace("no input: ", ""),
-                   [md_table(["g", "lambda (no input)", "lambda (digits input)"], rows)],
+        notes += (f"The trained LoopedMLP sits at lambda = {tr['lambda']:.3f}. EqProp needs a unique, stable fixed "
+                  "point, which an ordered network provides; the seed's 'operates at the edge of chaos' is tested on "
+                  "its own kind of network here, and the track's status follows that test alone.")
+    evidence = (f"trained lambda {tr['lambda']:.3f} (edge: |lambda| <= {EDGE:g})" if tr else "no trained network")
+    evidence += f"; textbook transition {tb['status']}"
+    return Outcome(m, verdict, evidence,
+                   [md_table(["g", "lambda (no input)", "noise floor", "within noise of 0", "lambda (digits input)"],
+                             rows)],
                    [ctx.save_figure(fig, "t19_lyapunov")], notes)
 
 
 TRACK = Track(
     number=19, title="Criticality: Lyapunov exponent", run=run, budget_s=15,
-    claim="The Lyapunov exponent crosses zero as the spectral radius passes 1 (edge of chaos); the seed said "
-          "EqProp operates there.",
+    claim="Trained EqProp networks operate at the edge of chaos (largest Lyapunov exponent near 0); random-network "
+          "theory puts that edge at spectral radius 1.",
     experiment="h <- tanh(g W h + u), W random Gaussian (n = 200) scaled to spectral radius 1, g in "
                f"{list(GAINS)}, without input and with digits input; largest Lyapunov exponent by the tangent "
                "method (400 steps after 200 of transient), and for a LoopedMLP trained by EqProp.",
-    criterion="Without input: FAIL unless lambda < 0 for every g <= 0.9 and > 0 for every g >= 1.5; PASS if the "
-              "zero crossing is at g in [0.9, 1.3], PARTIAL otherwise.",
+    criterion=f"Control: FAIL unless random W without input gives lambda < 0 beyond noise for every g <= 0.9 and "
+              f"> 0 for every g >= 1.5. Then the seed's claim decides: PASS if the trained LoopedMLP has |lambda| <= "
+              f"{EDGE:g}, FAIL otherwise. Where the random-network crossing lies (textbook: g = 1) is a sub-result, "
+              "reported with the noise floor and not graded.",
 )

@@ -16,7 +16,7 @@ import torch
 from eqprop.eqpropnet import EqPropConfig, EqPropNet
 from eqprop.train import TrainConfig, fit
 from tracks.base import Context, Outcome, Status, Track, Verdict, md_table
-from tracks.common import digits, figure
+from tracks.common import accuracy_axis, digits, figure
 
 FLOOR = 1e-3  # relative signal below which a layer no longer carries the input or the error
 
@@ -81,19 +81,21 @@ def run(ctx: Context) -> Outcome:
                    depths=ctx.pick((3, 10), (10, 30, 100), (10, 30, 100, 200)), epochs=ctx.pick(1, 3, 5),
                    seed=ctx.seed)
     verdict = judge(m)
-    fig, axes = figure(2)
+    fig, axes = figure(2, width=5.5)
+    fig.set_layout_engine("constrained")   # keeps each panel's labels clear of the other panel
     for k, v in m["acc_vs_steps"].items():
         axes[0].semilogx(m["steps_list"], [100 * a for a in v], marker="o", label=k)
     axes[0].set(xlabel="relaxation steps", ylabel="digits test accuracy (%)", title="depth in time")
-    axes[0].legend(fontsize=8)
+    accuracy_axis(axes[0], [100 * a for v in m["acc_vs_steps"].values() for a in v], n_test=len(digits().y_test))
+    axes[0].legend(fontsize=8, loc="lower right")
     for r in m["layers"]:
         axes[1].semilogy(range(1, r["depth"] + 1), [max(v, 1e-30) for v in r["up"]],
                          label=f"input signal, D={r['depth']}")
         axes[1].semilogy(range(1, r["depth"] + 1), [max(v, 1e-30) for v in r["down"]], ls="--",
                          label=f"nudge signal, D={r['depth']}")
-    axes[1].set(xlabel="hidden layer (1 = bottom)", ylabel="signal (std over inputs / RMS nudge response)",
+    axes[1].set(xlabel="hidden layer (1 = bottom)", ylabel="signal\n(std over inputs; RMS nudge response)",
                 title="depth in layers, at initialisation")
-    axes[1].legend(fontsize=6)
+    axes[1].legend(fontsize=6, loc="lower left")
     rows = [[k] + [f"{a:.1%}" for a in v] for k, v in m["acc_vs_steps"].items()]
     rows2 = [[r["depth"], r["steps"], f"{r['up_ratio']:.2g}", f"{r['down_ratio']:.2g}"] for r in m["layers"]]
     return Outcome(m, verdict, verdict.reason.split(";")[-1].strip().split(" (")[0][:90],

@@ -8,10 +8,17 @@ that the chip applies. Biases take the accumulator fraction of their layer (see 
 Float-to-integer rounding is round-half-up for inputs and ``cfg.rounding`` for parameters. Shadow
 weights keep ``shadow_bits - weight_bits`` more fraction bits of the float weights, adjusted where
 needed so that the forward weights derived from them are the float weights rounded once.
+
+`config_digest` and `design_digest` name a configuration and a quantised design (config and integer
+parameters) by a SHA-256, so that a result computed from a design (``make sim``'s co-simulation) can
+be checked against the design of the current code (track 26).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -21,7 +28,8 @@ import numpy as np
 from eqprop.hw.golden import IntParams, derive_weights
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["Quantised", "config_from_net", "dequantise", "quantise", "quantise_input", "round_float"]
+__all__ = ["Quantised", "config_digest", "config_from_net", "dequantise", "design_digest", "quantise", "quantise_input",
+           "round_float"]
 
 _FRAC_RANGE = range(0, 25)  # candidate weight_frac values, as HwConfig allows
 
@@ -181,3 +189,25 @@ def dequantise(cfg: HwConfig, params: IntParams) -> tuple[list[np.ndarray], list
     ws = [w * 2.0 ** -cfg.weight_frac[l] for l, w in enumerate(params.weights)]
     bs = [b * 2.0 ** -cfg.acc_frac(l) for l, b in enumerate(params.biases)]
     return ws, bs
+
+
+def _config_json(cfg: HwConfig) -> bytes:
+    return json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()
+
+
+def config_digest(cfg: HwConfig) -> str:
+    """SHA-256 (hex) of every field of `cfg`, in a fixed order: equal configs, equal digests."""
+    return hashlib.sha256(_config_json(cfg)).hexdigest()
+
+
+def design_digest(cfg: HwConfig, params: IntParams) -> str:
+    """SHA-256 (hex) of a design: every field of `cfg`, then per layer the shape and the int64 codes of the
+    shadow weights and biases (the forward weights are derived from the shadows, `IntParams.from_shadow`).
+    One changed field or code changes it."""
+    h = hashlib.sha256(_config_json(cfg))
+    for kind, arrays in (("shadow", params.shadow), ("bias", params.biases)):
+        for l, a in enumerate(arrays):
+            a = np.ascontiguousarray(a, dtype="<i8")
+            h.update(f"{kind}{l}{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()

@@ -3,11 +3,14 @@ vectors: train, quantise, build the default design under Verilator, co-simulate,
 
 import json
 
+from eqprop.data import load_digits_split
 from eqprop.hw.hwconfig import HwConfig
+from eqprop.train import TrainConfig
 from rtl.schedule import cycle_model
-from sim.__main__ import main
+from sim.__main__ import EPOCHS, design_record, main, train_config
 from sim.train import main as train_main
 from tests.sim.test_cosim import verilator_or_skip
+from tracks import t26_rtl_vs_float as t26
 
 
 def test_make_sim_job_writes_its_report(tmp_path, capsys):
@@ -24,6 +27,21 @@ def test_make_sim_job_writes_its_report(tmp_path, capsys):
     assert report["free_running_cycles_per_s"] > 0
     assert "| mismatches | 0 |" in (tmp_path / "rtl_vs_float.md").read_text()
     assert "vectors compared" in capsys.readouterr().out
+    # what was simulated: track 26 recomputes all of it but the weights, and this 1-epoch run is not the default
+    design = report["design"]
+    assert design["train_epochs"] == design["train_config"]["epochs"] == 1 and len(design["design_digest"]) == 64
+    assert t26.stale_reasons(report, t26.expected_design()) == [f"the float training differs: epochs 1, now {EPOCHS}"]
+
+
+def test_design_record_is_recomputable_without_training():
+    """The record track 26 compares: the same for the same settings, different when the design's settings differ."""
+    data = load_digits_split()
+    record = design_record(train_config(), data)
+    assert record == design_record(train_config(), data) == t26.expected_design()
+    assert record["train_config"]["epochs"] == EPOCHS and record["lr"] == 0.2
+    assert design_record(train_config(3), data)["config_digest"] == record["config_digest"]
+    other = TrainConfig(**{**record["train_config"], "free_steps": 20})
+    assert design_record(other, data)["config_digest"] != record["config_digest"]   # the chip's T changes
 
 
 def test_onchip_training_job_writes_its_report(tmp_path):

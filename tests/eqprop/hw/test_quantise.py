@@ -8,7 +8,15 @@ from hypothesis import strategies as st
 
 from eqprop.eqpropnet import EqPropConfig, EqPropNet
 from eqprop.hw.hwconfig import HwConfig
-from eqprop.hw.quantise import config_from_net, dequantise, quantise, quantise_input, round_float
+from eqprop.hw.quantise import (
+    config_digest,
+    config_from_net,
+    dequantise,
+    design_digest,
+    quantise,
+    quantise_input,
+    round_float,
+)
 from eqprop.train import TrainConfig, build, save_checkpoint
 
 FAST = settings(max_examples=25, deadline=None)
@@ -153,3 +161,18 @@ def test_mlp_checkpoint_and_size_mismatch_are_rejected(tmp_path):
         quantise(path)
     with pytest.raises(ValueError, match=r"cfg.sizes must match the network's sizes \(8, 6, 3\)"):
         quantise(_net(), HwConfig())
+
+
+def test_digests_name_the_config_and_every_code():
+    q = quantise(_net())
+    digest = design_digest(q.cfg, q.params)
+    assert len(digest) == 64 and digest == design_digest(q.cfg, q.params.copy())
+    assert digest == design_digest(quantise(_net()).cfg, quantise(_net()).params)   # deterministic
+    changed = q.params.copy()
+    changed.shadow[1][0, 0] += 1
+    assert design_digest(q.cfg, changed) != digest
+    changed = q.params.copy()
+    changed.biases[0][-1] -= 1
+    assert design_digest(q.cfg, changed) != digest
+    assert design_digest(q.cfg.replace(free_steps=q.cfg.free_steps + 1), q.params) != digest
+    assert config_digest(q.cfg) == config_digest(q.cfg.replace()) != config_digest(q.cfg.replace(mac_lanes=2))

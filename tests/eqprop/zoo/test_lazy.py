@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from eqprop.eqpropnet import EqPropConfig, EqPropNet
-from eqprop.zoo.lazy import LazyEqProp
+from eqprop.zoo.lazy import LazyEqProp, dense_macs, event_macs, saved_pct, setup_macs, step_macs
 
 
 def _pair(eps):
@@ -38,3 +38,16 @@ def test_mac_counts():
 def test_bad_epsilon():
     with pytest.raises(ValueError, match="epsilon must be >= 0, not -0.1"):
         LazyEqProp(4, 4, 2, epsilon=-0.1)
+
+
+def test_the_shared_counts():
+    """The one count that LazyEqProp and tracks 12 and 24 use: fan-out per event, both directions per dense step,
+    the phase's first full pass (with W_0 x) on both sides."""
+    sizes = [8, 6, 5, 3]
+    assert step_macs(sizes) == 2 * (6 * 5 + 5 * 3)
+    assert setup_macs(sizes) == step_macs(sizes) + 8 * 6
+    assert dense_macs(sizes, 3, samples=2) == 2 * (setup_macs(sizes) + 3 * step_macs(sizes))
+    assert event_macs(sizes, 0, 1) == 5            # the first hidden layer: up only, the input receives nothing
+    assert event_macs(sizes, 1, 2) == 2 * (3 + 6)  # up and down
+    assert event_macs(sizes, 2, 1) == 5            # the output layer: down only
+    assert saved_pct(25, 100) == 75.0 and saved_pct(0, 0) == 0.0
