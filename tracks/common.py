@@ -67,3 +67,14 @@ def eqprop_learner(sizes: list[int] | None = None, *, seed: int = 0, lr: float =
         net = EqPropNet(EqPropConfig(sizes=list(sizes), **config), generator=torch.Generator().manual_seed(seed))
     groups = [{"params": [w, b], "lr": lr / 2**l} for l, (w, b) in enumerate(zip(net.weights, net.biases, strict=True))]
     return Learner("eqprop", net, torch.optim.SGD(groups, lr=lr), net.sizes[-1])
+
+
+def binomial_se(p: float, n: int) -> float:
+    """Standard error sqrt(p (1 - p) / n) of an accuracy `p` measured on `n` independent test samples."""
+    return float(np.sqrt(max(p * (1 - p), 0.0) / n))
+
+
+def control_margin(control_acc: float, n: int, *, floor: float = 0.01) -> float:
+    """How much a mechanism must beat its control by: one binomial standard error of the control's accuracy on the
+    `n` test samples, and at least `floor` (1 point). A mechanism that adds nothing lands within it of the control."""
+    return max(floor, binomial_se(control_acc, n))
