@@ -174,7 +174,9 @@ def judge(m: dict) -> Verdict:
     judged = [*per_layer.values(), *looped.values()]
     worst = min(judged)
     listing = (f"EqPropNet at beta {beta}: " + ", ".join(f"W{l} {c:.4f}" for l, c in sorted(per_layer.items()))
-               + f" ({m['steps']} steps, residual {m['free_phase_residual']:.1g}); LoopedMLP with a symmetric W_rec "
+               + f" ({m['steps']} steps, residual {m['free_phase_residual']:.2g}"
+               + ("" if m["free_phase_residual"] <= TOL else f", short of {TOL:g}")
+               + "); LoopedMLP with a symmetric W_rec "
                f"at beta {lbeta}: W_in {looped['W_in']:.4f}, W_rec {looped['W_rec']:.4f} ({lp['steps']} steps)")
     if not np.isfinite(judged).all():
         return Verdict(Status.FAIL, f"non-finite cosine ({listing})")
