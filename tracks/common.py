@@ -17,7 +17,8 @@ from eqprop.data import Split, load_digits_split
 from eqprop.eqpropnet import EqPropConfig, EqPropNet
 from eqprop.train import Learner
 
-__all__ = ["CHANCE", "digits", "digits_subset", "eqprop_learner", "figure", "seed_everything"]
+__all__ = ["CHANCE", "accuracy_axis", "binomial_se", "control_margin", "digits", "digits_subset", "eqprop_learner",
+           "figure", "seed_everything", "trained_eqprop"]
 
 CHANCE = 0.10  # ten classes
 
@@ -96,3 +97,14 @@ def accuracy_axis(ax, accuracies_pct, *, n_test: int, floor: float = 80.0) -> No
     low = min(floor, 10 * math.floor((min(accuracies_pct) - 5) / 10))
     ax.set_ylim(max(low, 0), 100.5)
     ax.set_ylabel(f"{ax.get_ylabel() or 'test accuracy (%)'}\n(1 of {n_test} test images = {100 / n_test:.2f} points)")
+
+
+def binomial_se(p: float, n: int) -> float:
+    """Standard error sqrt(p (1 - p) / n) of an accuracy `p` measured on `n` independent test samples."""
+    return float(np.sqrt(max(p * (1 - p), 0.0) / n))
+
+
+def control_margin(control_acc: float, n: int, *, floor: float = 0.01) -> float:
+    """How much a mechanism must beat its control by: one binomial standard error of the control's accuracy on the
+    `n` test samples, and at least `floor` (1 point). A mechanism that adds nothing lands within it of the control."""
+    return max(floor, binomial_se(control_acc, n))

@@ -7,6 +7,8 @@ def test_tiny_run_has_the_structure(tiny):
     out = t.run(tiny)
     check_outcome(out, tiny)
     assert set(out.metrics["int_mean"]) == {"2", "8"}
+    lo, hi = out.metrics["drop_ci"]["8"]
+    assert lo <= out.metrics["drop"]["8"] <= hi
 
 
 def test_untrained_model_fails():
@@ -14,10 +16,25 @@ def test_untrained_model_fails():
     assert t.judge(m).status == Status.FAIL
 
 
+def _metrics(f, float_only, int_only, seeds=3, n_test=360):
+    n = seeds * n_test
+    drop, lo, hi = t.paired_drop(float_only, int_only, n)
+    return {"float_mean": f, "seeds": list(range(seeds)), "n_paired": n,
+            "int_mean": {"8": f - drop, "4": f - drop - 0.05}, "float_only": {"8": float_only},
+            "int_only": {"8": int_only}, "drop": {"8": drop}, "drop_ci": {"8": [lo, hi]}}
+
+
+def test_paired_interval():
+    drop, lo, hi = t.paired_drop(0, 0, 1080)
+    assert drop == 0 and lo < 0 < hi < 0.005  # no flip: an interval, not a point
+    drop, lo, hi = t.paired_drop(30, 0, 1080)
+    assert lo > 0.015 and abs(drop - 30 / 1080) < 1e-12
+
+
 def test_judge_thresholds():
-    def m(f, i8):
-        return {"float_mean": f, "int_mean": {"8": i8, "4": i8 - 0.05}}
-    assert t.judge(m(0.97, 0.968)).status == Status.PASS
-    assert t.judge(m(0.97, 0.955)).status == Status.PARTIAL
-    assert t.judge(m(0.97, 0.90)).status == Status.FAIL
-    assert t.judge(m(0.50, 0.50)).status == Status.FAIL
+    assert t.judge(_metrics(0.97, 2, 1)).status == Status.PASS
+    # one image of one seed (the old verdict's footing) cannot show the drop is under 1 point
+    assert t.judge(_metrics(0.97, 1, 0, seeds=1)).status == Status.PARTIAL
+    assert t.judge(_metrics(0.97, 15, 0)).status == Status.PARTIAL
+    assert t.judge(_metrics(0.97, 60, 2)).status == Status.FAIL  # a broken quantiser: 5.4 points lost
+    assert t.judge(_metrics(0.50, 0, 0)).status == Status.FAIL

@@ -27,10 +27,23 @@ def test_a_golden_update_of_the_wrong_sign_fails(monkeypatch):
     assert t.judge(m).status == Status.FAIL
 
 
+def _judged(flips, n, **kw):
+    agree = 1 - flips / n
+    m = {"max_state_err": 2e-4, "agreement": agree, "agreement_lower": t.wilson_lower(agree, n), "flips": flips,
+         "n_images": n, "min_update_cosine": 0.9999, "updates_int_only": 0}
+    return t.judge({**m, **kw}).status
+
+
 def test_judge_thresholds():
-    good = {"max_state_err": 2e-4, "agreement": 0.995, "min_update_cosine": 0.9999, "updates_int_only": 0}
-    assert t.judge(good).status == Status.PASS
-    assert t.judge({**good, "max_state_err": 0.05}).status == Status.PARTIAL
-    assert t.judge({**good, "agreement": 0.9}).status == Status.FAIL
-    assert t.judge({**good, "updates_int_only": 1}).status == Status.FAIL
+    assert _judged(6, 1797) == Status.PASS
+    assert _judged(6, 1797, max_state_err=0.05) == Status.PARTIAL
+    assert _judged(6, 1797, updates_int_only=1) == Status.FAIL
+    assert _judged(180, 1797) == Status.FAIL
+    # two flips on the 360 test images alone do not show 99% agreement: the old verdict's footing
+    assert _judged(2, 360) == Status.PARTIAL
     assert np.isfinite(t.STATE_TOL)
+
+
+def test_wilson_lower():
+    assert 0.9926 < t.wilson_lower(1 - 6 / 1797, 1797) < 0.9928
+    assert 0.996 < t.wilson_lower(1.0, 1000) < 1.0  # no flip is still an interval
