@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: all venv test test-slow sim demo bench bench-studies bench-reference bench-golden bench-cycles tracks tracks-full \
-	export lint clean fpga test-fpga sim-train fuzz
+	export lint clean fpga test-fpga sim-train fuzz formal
 
 all: test
 
@@ -46,6 +46,12 @@ sim-train: $(STAMP)
 # reproducer (`python -m sim.fuzz --replay FILE`). SEED=n draws another 50 (about 25 minutes on two cores).
 fuzz: $(STAMP)
 	$(PY) -m sim.fuzz --count 50 --seed $(or $(SEED),1)
+
+# Formal checks (SymbiYosys, Boolector; bounded proofs of stated depth): the AXI4-Lite slave's protocol,
+# responses and refusals, no deadlock, every command ending within the cycle model's bound; and mutants
+# (a broken slave, a bound one cycle short) that must fail. About 6 minutes on two cores.
+formal: $(STAMP)
+	$(PY) -m sim.formal --mutants
 
 # The float reference models: EqProp against backprop, and the INT8 golden model.
 demo: $(STAMP)

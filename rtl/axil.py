@@ -96,6 +96,7 @@ class AxiLiteAccelerator(wiring.Component):
         self.cfg = cfg
         self.registers = config_registers(cfg)     # raises ValueError for too many layers
         self.core = Core(cfg=cfg, params=params)
+        self.error_code = Signal(range(max(ErrorCode) + 1), name="error")   # ERROR, for the formal checks
         aw = address_width(cfg)
         super().__init__({
             "s_axil_awaddr": In(aw), "s_axil_awvalid": In(1), "s_axil_awready": Out(1),
@@ -119,7 +120,7 @@ class AxiLiteAccelerator(wiring.Component):
         writing = Signal()
         rdata = Signal(32)
         resp = Signal(2)
-        error = Signal(range(max(ErrorCode) + 1))
+        error = self.error_code
         last_mode = Signal(2)
         lr = [Signal(LR_SHIFT_BITS, name=f"lr_shift{l}", init=cfg.lr_shifts[l]) for l in range(L)]
         prefer_read = Signal()        # alternate when a read and a write are both pending
