@@ -205,8 +205,8 @@ def markdown(r: dict) -> str:
     if f:
         for d in f:
             where = f"{d['config']} on {FAMILY_NAMES.get(d['family'], d['family'])}"
-            cyc = f"{d['cycles_per_inference']:,.0f} cycles" + (
-                f" mean, {d['cycles_per_inference_max']:,} max" if d.get("cycles_per_inference_max") else " (fixed T)")
+            most = d.get("cycles_per_inference_max")
+            cyc = f"{d['cycles_per_inference']:,.0f} cycles" + (f" mean, {most:,.0f} max" if most else " (fixed T)")
             lines += [f"| FPGA {where} ({d['fmax_mhz']:.1f} MHz, {cyc}) vs torch float "
                       f"({d['network']}) on one core, batch 1 | {d['fpga_inferences_per_s']:,.0f} /s | "
                       f"{d['torch_batch1_per_s']:,.0f} /s | {_ratio(d['ratio_batch1'])} |",

@@ -65,10 +65,10 @@ CONFIGS: dict[str, dict] = {
     "int8-p16-infer": {"mac_lanes": 16, "learning": False},
     "ternary-p16-infer": {"weight_format": "ternary", "weight_bits": 2, "mac_lanes": 16, "learning": False},
     # B samples per command sharing each weight read: INT8 within the 25k's 28 multipliers (8 lanes x 3), and
-    # ternary (adders only) at 16 lanes x 2
+    # ternary (adders only) at 8 lanes x 4 (16 lanes x 2 makes Yosys 0.70's abc9 exit without a message)
     "int8-p8-b3-infer": {"learning": False, "samples": 3},
-    "ternary-p16-b2-infer": {"weight_format": "ternary", "weight_bits": 2, "mac_lanes": 16, "learning": False,
-                             "samples": 2},
+    "ternary-p8-b4-infer": {"weight_format": "ternary", "weight_bits": 2, "mac_lanes": 8, "learning": False,
+                            "samples": 4},
 }
 
 # The families each configuration is built for by default (all of `DEVICES` when not named): the wider
