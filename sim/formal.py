@@ -174,15 +174,11 @@ class AxiLiteHarness(wiring.Component):
 
         # the past, one cycle back
         past = Signal()
-        p = {name: Signal.like(sig, name=f"past_{name}") for name, sig in {
-            "awvalid": self.awvalid, "awready": awready, "awaddr": self.awaddr, "wvalid": self.wvalid,
-            "wready": wready, "wdata": self.wdata, "wstrb": self.wstrb, "arvalid": self.arvalid, "arready": arready,
-            "araddr": self.araddr, "bvalid": bvalid, "bready": bready, "bresp": bresp, "rvalid": rvalid,
-            "rready": rready, "rresp": rresp, "rdata": rdata}.items()}
         sigs = {"awvalid": self.awvalid, "awready": awready, "awaddr": self.awaddr, "wvalid": self.wvalid,
                 "wready": wready, "wdata": self.wdata, "wstrb": self.wstrb, "arvalid": self.arvalid,
                 "arready": arready, "araddr": self.araddr, "bvalid": bvalid, "bready": bready, "bresp": bresp,
                 "rvalid": rvalid, "rready": rready, "rresp": rresp, "rdata": rdata}
+        p = {name: Signal.like(sig, name=f"past_{name}") for name, sig in sigs.items()}
         m.d.sync += [past.eq(1), *(p[k].eq(v) for k, v in sigs.items())]
 
         # the master obeys the protocol: a VALID stays, its payload unchanged, until READY
