@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eqprop.atomic import write_json_atomic
+from eqprop.cli_support import guard, parser, positive_int
 from eqprop.hw import golden
 from eqprop.hw.formats import CONTROL_MODE_SHIFT, WEIGHT_WINDOW, WINDOW_SIZE, Control, Mode, Reg, Status
 from eqprop.hw.hwconfig import HwConfig
@@ -493,10 +495,11 @@ def _print_bench(r: dict) -> None:
     print(f"  ratio: {r['ratio']:.1f}x (end to end {r['ratio_end_to_end']:.1f}x)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.fast", description=__doc__.split("\n\n")[0])
+@guard("the fast co-simulation", errors=(ToolMissing,), failures=(SimError,))
+def main(argv: list[str]) -> int:
+    ap = parser("python -m sim.fast", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", action="store_true", help="measure this path against the cocotb path on HwConfig()")
-    ap.add_argument("--cases", type=int, default=20, help="cases (default 20)")
+    ap.add_argument("--cases", type=positive_int, default=20, help="cases (default 20)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-params", choices=TRAIN_PARAMS, default="each",
                     help="read the parameters back after every TRAIN, or only at the end of each set")
@@ -505,33 +508,24 @@ def main(argv: list[str] | None = None) -> int:
                          "cocotb path peeks at the memories, the fast path skips the read-back)")
     ap.add_argument("--json", help="with --bench: also write the figures to this file")
     args = ap.parse_args(argv)
-    if args.cases < 1:
-        ap.error("--cases must be at least 1")
-    try:
-        if args.bench:
-            r = bench(n=args.cases, seed=args.seed, check=args.check)
-            _print_bench(r)
-            if args.json:
-                Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
-            return 0
-        from sim.cases import write_cases
-
-        cfg = HwConfig(sizes=(5, 6, 3), mac_lanes=2, free_steps=4, nudge_steps=2)
-        rng = np.random.default_rng(args.seed)
-        params = golden.init_params(cfg, seed=args.seed, gain=3.0)
-        x = rng.integers(0, cfg.state_max + 1, (args.cases, cfg.sizes[0]))
-        target = golden.encode_targets(cfg, rng.integers(0, cfg.sizes[-1], args.cases))
-        b = build(cfg)
-        r = run(b, write_cases(cfg, params, x, target), train_params=args.train_params)
-        print(f"{b.dir}: {args.cases} INFER and {args.cases} TRAIN cases match the golden model: {r.cycles:,} cycles "
-              f"in {r.wall_s:.2f} s ({r.cycles / r.wall_s:,.0f} cycles/s); build {b.build_s:.1f} s")
+    if args.bench:
+        r = bench(n=args.cases, seed=args.seed, check=args.check)
+        _print_bench(r)
+        if args.json:
+            write_json_atomic(args.json, r)
         return 0
-    except ToolMissing as e:
-        print(e, file=sys.stderr)
-        return 2
-    except SimError as e:
-        print(e, file=sys.stderr)
-        return 1
+    from sim.cases import write_cases
+
+    cfg = HwConfig(sizes=(5, 6, 3), mac_lanes=2, free_steps=4, nudge_steps=2)
+    rng = np.random.default_rng(args.seed)
+    params = golden.init_params(cfg, seed=args.seed, gain=3.0)
+    x = rng.integers(0, cfg.state_max + 1, (args.cases, cfg.sizes[0]))
+    target = golden.encode_targets(cfg, rng.integers(0, cfg.sizes[-1], args.cases))
+    b = build(cfg)
+    r = run(b, write_cases(cfg, params, x, target), train_params=args.train_params)
+    print(f"{b.dir}: {args.cases} INFER and {args.cases} TRAIN cases match the golden model: {r.cycles:,} cycles "
+          f"in {r.wall_s:.2f} s ({r.cycles / r.wall_s:,.0f} cycles/s); build {b.build_s:.1f} s")
+    return 0
 
 
 if __name__ == "__main__":

@@ -132,3 +132,20 @@ def test_missing_verilator_is_a_clear_error(monkeypatch, tmp_path):
 def test_bad_train_params():
     with pytest.raises(ValueError, match="train_params"):
         fast.compile_cases(CFG, [], train_params="never")
+
+
+def test_inference_only_core_with_samples_per_command():
+    """B = 3 samples per command, no shadows (the weights are written): every sample's states and RESULTS
+    entry; a short last group is filled with its first row, as the cocotb testbench does."""
+    verilator_or_skip()
+    cfg = CFG.replace(samples=3, learning=False)
+    b = fast.build(cfg)
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, cfg.state_max + 1, (7, cfg.sizes[0]))
+    r = fast.run(b, write_cases(cfg, golden.init_params(cfg, seed=5, gain=3.0), x))
+    assert len(r.results) == 7 and len(r.command_cycles) == 3
+
+
+def test_command_line(built, capsys):
+    assert fast.main(["--cases", "2", "--train-params", "end"]) == 0
+    assert "2 INFER and 2 TRAIN cases match the golden model" in capsys.readouterr().out
