@@ -13,7 +13,8 @@ Point i of a run is drawn from ``numpy.random.default_rng([seed, i])``, so any p
 again alone. A point that fails (a mismatch, a build error, an exception anywhere) is printed and
 written as a reproducer, ``<out>/failing-<seed>-<i>.json``: the configuration's fields, the vector
 seed and count, the simulator, the error, and the command that replays it
-(``python -m sim.fuzz --replay FILE``). Every run writes ``<out>/summary.json`` (one record per point).
+(``python -m sim.fuzz --replay FILE``). Every run writes ``<out>/summary.json`` (one record per point,
+rewritten after each point).
 The exit status is 1 when any point failed.
 """
 
@@ -162,6 +163,7 @@ def fuzz(count: int, *, seed: int = 0, sim: str | None = None, out: Path = DEFAU
     out = Path(out)
     points: list[Point] = []
     bar = tqdm(range(start, start + count), desc=f"fuzz seed {seed} ({sim})", unit="config")
+    out.mkdir(parents=True, exist_ok=True)
     for i in bar:
         cfg = draw(seed, i)
         bar.set_postfix_str(f"{runner.config_key(cfg)} failed {sum(not p.ok for p in points)}")
@@ -171,11 +173,12 @@ def fuzz(count: int, *, seed: int = 0, sim: str | None = None, out: Path = DEFAU
             path = write_reproducer(point, seed=seed, sim=sim, out=out)
             echo(f"FAILED point {i} of seed {seed}: {runner.config_key(cfg)}\n  config: "
                  f"{json.dumps(config_fields(cfg))}\n  reproducer: {path}\n  {point.error.splitlines()[0]}")
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {"seed": seed, "sim": sim, "start": start, "count": count, "failed": sum(not p.ok for p in points),
-               "wall_s": round(sum(p.wall_s for p in points), 1), "points": [p.record() for p in points]}
-    with atomic_path(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=1) + "\n")
+        # after every point, so that an interrupted run keeps what it did
+        summary = {"seed": seed, "sim": sim, "start": start, "count": count, "done": len(points),
+                   "failed": sum(not p.ok for p in points), "wall_s": round(sum(p.wall_s for p in points), 1),
+                   "points": [p.record() for p in points]}
+        with atomic_path(out / "summary.json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=1) + "\n")
     return points
 
 

@@ -12,7 +12,7 @@ import pytest
 from eqprop.hw.hwconfig import HwConfig, check_buildable
 from sim import fuzz, runner
 
-QUICK = 3   # points of seed 0 co-simulated in make test (Verilator; about a minute)
+QUICK = 2   # points of seed 0 co-simulated in make test (Verilator; about a minute each)
 
 
 def test_generator_draws_valid_configurations_covering_every_option():
