@@ -13,7 +13,8 @@ import importlib
 
 _EXPORTS = {
     "Split": "eqprop.data", "load_dataset": "eqprop.data", "load_digits_split": "eqprop.data",
-    "load_idx": "eqprop.data", "load_mnist": "eqprop.data", "synthetic_blobs": "eqprop.data",
+    "load_idx": "eqprop.data", "load_mnist": "eqprop.data", "load_mnist5k_split": "eqprop.data",
+    "synthetic_blobs": "eqprop.data",
     "EqPropConfig": "eqprop.eqpropnet", "EqPropNet": "eqprop.eqpropnet",
     "LoopedMLP": "eqprop.looped", "BackpropMLP": "eqprop.mlp",
 }

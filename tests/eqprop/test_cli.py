@@ -35,7 +35,7 @@ def test_help_lists_every_option(capsys):
 
 @pytest.mark.parametrize("args, valid", [
     (["--model", "resnet"], "eqprop, bptt, mlp, looped-eqprop, looped-bptt"),
-    (["--dataset", "cifar"], "digits, mnist, blobs"),
+    (["--dataset", "cifar"], "digits, mnist5k, mnist, blobs"),
 ])
 def test_unknown_names_list_valid_ones(capsys, args, valid):
     with pytest.raises(SystemExit) as e:

