@@ -6,29 +6,17 @@ with the reason (under ``CI=true`` they fail instead).
 """
 
 import json
-import os
 
 import numpy as np
 import pytest
 
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
-from export.lint import LintError, find_verilator
+from export.lint import LintError
 from sim import fast
 from sim.cases import case_set, eval_set, load_cases, write_cases
 from sim.runner import ToolMissing
-
-CFG = HwConfig(sizes=(5, 6, 3), mac_lanes=2, free_steps=4, nudge_steps=2)
-N_CASES = 4
-
-
-def verilator_or_skip():
-    try:
-        return find_verilator()
-    except LintError as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and no usable Verilator: {e}")
-        pytest.skip(f"no usable Verilator: {e}")
+from tests.sim.test_cosim import CFG, N_CASES, verilator_or_skip  # the cocotb tests' configuration and skip
 
 
 @pytest.fixture(scope="module")
