@@ -1,6 +1,7 @@
 """Fuzzed configurations: seeded random `HwConfig`s, each co-simulated against the golden model.
 
-``python -m sim.fuzz --count 50 --seed 0`` (``make fuzz``) draws `count` configurations with
+``python -m sim.fuzz --count 50 --seed 1`` (``make fuzz``; ``make test`` co-simulates the first points of
+seed 0) draws `count` configurations with
 `random_config` (sizes, hidden layers, lane counts that do and do not divide the layers, INT and ternary
 weights, weight, shadow, state and bias widths, shifts, rounding, estimator, ternary threshold, early
 exit, the cached drive, inference-only cores and their samples per command), exports and builds each
