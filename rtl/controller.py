@@ -7,6 +7,9 @@ a run of length 0 is skipped. `command_phases` chains the phases of a command, e
 cycle, and each step and the update end with the pipeline's drain (`rtl.schedule.pipeline`). With
 ``cfg.cache_drive`` a command begins with the drive pass (`DRIVE_BLOCK` for each block of layer 0); with
 ``cfg.early_exit`` a phase ends after the first step in which the datapath reported no changed state.
+With ``cfg.zero_skip`` the Relax-Top-Down run walks the set bits of the datapath's ``nonzero`` bitmap of
+the upper layer (the states the step reads), lowest first, one per cycle, instead of counting down: its
+length is their count, and a block whose upper states are all zero skips the run.
 
 What each cycle issues leaves on the ``issue`` stream as a control record (`issue_layout`): the
 issue, the layer and block, the addresses of the words to read, and the flags the later stages need.
@@ -39,7 +42,7 @@ from rtl.schedule import (
     words,
 )
 
-__all__ = ["Controller", "issue_layout"]
+__all__ = ["Controller", "issue_layout", "nonzero_offset", "nonzero_width"]
 
 _SETUP_STATE = {Phase.FREE: "Free-Phase", Phase.PLUS: "Nudge-Plus", Phase.MINUS: "Nudge-Minus"}
 
@@ -67,6 +70,16 @@ def issue_layout(cfg: HwConfig) -> data.StructLayout:
     })
 
 
+def nonzero_width(cfg: HwConfig) -> int:
+    """Bits of the controller's ``nonzero`` input: one per state of layers 2 .. L (at least one)."""
+    return max(1, sum(cfg.sizes[2:]))
+
+
+def nonzero_offset(cfg: HwConfig, k: int) -> int:
+    """The first bit of state layer k (>= 2) in the ``nonzero`` bitmap."""
+    return sum(cfg.sizes[2:k])
+
+
 def result_shape(cfg: HwConfig):
     """The shape of the controller's ``best`` and ``result``: an output index, or B of them side by side."""
     index = range(cfg.sizes[-1])
@@ -84,6 +97,9 @@ class Controller(wiring.Component):
     -------
     start, mode, clear : in
         As `rtl.core.Core`'s (a ``mode`` other than INFER, TRAIN or RELAX is ignored).
+    nonzero : Signal(n_2 + .. + n_L), in
+        With ``cfg.zero_skip``: bit j of state layer k (from bit n_2 + .. + n_{k-1}) is set when state j of
+        layer k is nonzero (in any sample) in the bank the step reads (`src`); stable during a step.
     best : Signal(range(n_out)), in (B > 1 samples: B such indices, sample 0 in the low bits)
         The datapath's argmax of the output states, valid at the end of each step's drain.
     changed : Signal(1), in
@@ -105,7 +121,7 @@ class Controller(wiring.Component):
         self.cfg = cfg
         super().__init__({
             "start": In(1), "mode": In(2), "clear": In(1),
-            "best": In(result_shape(cfg)), "changed": In(1),
+            "best": In(result_shape(cfg)), "changed": In(1), "nonzero": In(nonzero_width(cfg)),
             "busy": Out(1), "done": Out(1), "result": Out(result_shape(cfg)),
             "cycles": Out(32), "steps": Out(32), "step_done": Out(1), "step_bank": Out(range(BANKS)),
             "phase": Out(Phase),
@@ -148,6 +164,8 @@ class Controller(wiring.Component):
         j_word, j_lane = Signal.like(out.sword), Signal(range(p))          # top-down: upper state j
         word, row = Signal.like(out.sword), Signal(range(p))               # column word, row in the block
         row_word, row_lane = Signal.like(out.rword), Signal(range(p))      # the update's row
+        skip = cfg.zero_skip and L > 1       # zero-skipping: the top-down run walks the nonzero upper states
+        td_rem = Signal(max(cfg.sizes[2:], default=1))                     # the upper states still to issue
 
         def of_layer(values):
             return per_layer(m, values, layer)
@@ -176,6 +194,23 @@ class Controller(wiring.Component):
             with m.Else():
                 m.d.sync += j_lane.eq(j_lane + 1)
 
+        def nonzero_of(l):
+            """The nonzero upper states of layer l's top-down run (s_{l+2}), none on a zero start."""
+            k = l + 2
+            return Mux(zero_src, 0, self.nonzero[nonzero_offset(cfg, k):nonzero_offset(cfg, k) + cfg.sizes[k]])
+
+        def issue_td_skip():    # as issue_td, for the lowest upper state j still in td_rem
+            sword, lane, toff = Signal.like(out.sword), Signal(range(p)), Signal.like(out.waddr)
+            with m.Switch(layer):
+                for l in range(L - 1):
+                    with m.Case(l):
+                        for j in reversed(range(cfg.sizes[l + 2])):    # the last assignment (the lowest j) wins
+                            with m.If(td_rem[j]):
+                                m.d.comb += [sword.eq(j // p), lane.eq(j % p), toff.eq(j * nw[l + 1])]
+            m.d.comb += [out.wl.eq(layer + 1), out.sk.eq(layer + 2), out.sword.eq(sword), out.lane.eq(lane),
+                         out.waddr.eq(toff + block), out.shift.eq(td_shift)]
+            m.d.sync += td_rem.eq(td_rem & (td_rem - 1))
+
         def issue_bu():     # W_l[r, word] . s_l[word] into acc[r - block * P]; weight words in address order
             m.d.comb += [out.wl.eq(layer), out.sk.eq(layer), out.sword.eq(word), out.lane.eq(row)]
             m.d.sync += [waddr.eq(waddr + 1), word.eq(word + 1)]
@@ -199,7 +234,8 @@ class Controller(wiring.Component):
         # each issue's address walk: (a cycle of the run, its reset on entering the run)
         walks = {
             Issue.LOAD: (lambda: None, []),
-            Issue.TOP_DOWN: (issue_td, [j_word.eq(0), j_lane.eq(0), td_addr.eq(block)]),
+            Issue.TOP_DOWN: ((issue_td_skip, []) if skip else
+                             (issue_td, [j_word.eq(0), j_lane.eq(0), td_addr.eq(block)])),
             Issue.BOTTOM_UP: (issue_bu, [row.eq(0), word.eq(0)]),
             Issue.FINISH: (lambda: None, []),
             Issue.UPD_BIAS: (issue_ub, []),
@@ -214,13 +250,20 @@ class Controller(wiring.Component):
             """Enter the first run of `group` from index `k` on that is not empty in layer `sel` (an int or
             a Value), loading its length less one; `tail_of(l)`: whether the block entered is the layer's
             last. With no such run, `otherwise()`."""
-            def case(l):
-                for run in group[k:]:
+            def case(l, runs):
+                for i, run in enumerate(runs):
                     counts = {run.count(cfg, l, rows) for rows in block_rows(cfg, l)}
                     full, last = run.count(cfg, l, block_rows(cfg, l)[0]), run.count(cfg, l, block_rows(cfg, l)[-1])
                     if counts == {0}:
                         continue
                     assert 0 not in counts, f"run {run.state} is empty in only some blocks of layer {l}"
+                    if skip and run.issue == Issue.TOP_DOWN:    # as long as the upper states are nonzero
+                        with m.If(nonzero_of(l) != 0):
+                            m.d.sync += td_rem.eq(nonzero_of(l))
+                            m.next = run.state
+                        with m.Else():
+                            case(l, runs[i + 1:])
+                        return
                     m.d.sync += [left.eq(full - 1 if full == last else Mux(tail_of(l), last - 1, full - 1)),
                                  *walks[run.issue][1]]
                     m.next = run.state
@@ -230,12 +273,12 @@ class Controller(wiring.Component):
             if all(run.count(cfg, l, rows) == 0 for run in group[k:] for l in range(L) for rows in block_rows(cfg, l)):
                 otherwise()          # the group's last run: no layer has another
             elif isinstance(sel, int):
-                case(sel)
+                case(sel, group[k:])
             else:
                 with m.Switch(sel):
                     for l in range(L):
                         with m.Case(l):
-                            case(l)
+                            case(l, group[k:])
 
         def start_layer(sel):
             m.d.sync += [layer.eq(sel), block.eq(0), waddr.eq(0)]
@@ -342,7 +385,8 @@ class Controller(wiring.Component):
                     with m.State(run.state):
                         m.d.comb += out.issue.eq(run.issue)
                         walks[run.issue][0]()
-                        with m.If(left != 0):
+                        more = (td_rem & (td_rem - 1)) != 0 if skip and run.issue == Issue.TOP_DOWN else left != 0
+                        with m.If(more):
                             m.d.sync += left.eq(left - 1)
                         with m.Else():
                             enter(group, k + 1, 0 if group is DRIVE_BLOCK else layer, lambda l: tail,

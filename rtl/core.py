@@ -131,9 +131,9 @@ class Core(wiring.Component):
         for name in ("busy", "done", "cycles", "steps", "step_done", "step_bank", "phase", "phase_steps",
                      "unsettled"):
             m.d.comb += getattr(self, name).eq(getattr(ctl, name))
-        best, changed = datapath(m, cfg, ports, ctl.issue.payload, lr_shift=self.lr_shift, src=ctl.src,
-                                 m_bank=ctl.m_bank)
-        m.d.comb += [ctl.best.eq(best), ctl.changed.eq(changed)]
+        best, changed, nonzero = datapath(m, cfg, ports, ctl.issue.payload, lr_shift=self.lr_shift, src=ctl.src,
+                                          m_bank=ctl.m_bank)
+        m.d.comb += [ctl.best.eq(best), ctl.changed.eq(changed), ctl.nonzero.eq(nonzero)]
         # last: while idle the host's addresses override the datapath's
         host_access(m, ports, self.host, busy=ctl.busy, cur=ctl.cur, cur_zero=ctl.cur_zero,
                     derive_weight=derive_weight)

@@ -21,6 +21,10 @@ With ``cfg.samples`` = B > 1 the state, input and drive words hold B samples sid
 (`rtl.memories`), and B copies of the MAC lanes, the neuron lanes and the argmax take their sample's
 slice of each word beside the one weight word they share; the record, the weights and the biases are
 the same for every sample. ``changed`` is any sample's.
+
+With ``cfg.zero_skip`` a bitmap per state bank of each layer k >= 2 records which states are nonzero (in
+any sample), set as a FINISH writes them; the bitmaps of the bank a step reads go to the controller,
+whose top-down runs issue only the nonzero upper states.
 """
 
 from __future__ import annotations
@@ -46,8 +50,9 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     the MAC, neuron and update lanes, and the writes. `src` and `m_bank` are the banks the step (or the
     update's positive states) and the update's negative states are read from; `lr_shift` the LR_SHIFT
     registers. Returns the argmax of the output states so far of each sample (B indices, sample 0 in the low
-    bits; valid once a step's drain is over) and a strobe, `rtl.controller.Controller`'s ``changed``: a
-    FINISH wrote a state other than the old one (in any sample)."""
+    bits; valid once a step's drain is over), a strobe, `rtl.controller.Controller`'s ``changed``: a
+    FINISH wrote a state other than the old one (in any sample), and the controller's ``nonzero`` bitmap
+    of the bank `src` (0 without ``cfg.zero_skip``)."""
     L, p, sb, n, B = cfg.n_layers, cfg.mac_lanes, cfg.state_bits, cfg.sizes, cfg.samples
     pipe = pipeline(cfg)
 
@@ -174,6 +179,7 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
     changed = delay(m, (rw.issue == Issue.FINISH) & Cat(*((neuron.changed & mask).any() for neuron in neurons)).any(),
                     name="changed")
     assert pipe["state_write"] + 2 <= pipe["step_drain"]
+    nonzero = _nonzero_bitmaps(m, cfg, rw, mask, neurons, src) if cfg.zero_skip else 0
 
     # argmax of the output layer (ties keep the lowest index), per sample: the block's winner (`rtl.argmax`, a
     # register after its first comparator level and every second one after it), registered, then against
@@ -201,7 +207,39 @@ def datapath(m: Module, cfg: HwConfig, ports: Ports, issue, *, lr_shift, src, m_
 
     if cfg.learning:
         _update(m, cfg, ports, rec, r1, late_read, lr_shift)
-    return Cat(*bests), changed
+    return Cat(*bests), changed, nonzero
+
+
+def _nonzero_bitmaps(m: Module, cfg: HwConfig, rw, mask, neurons, src):
+    """Zero-skipping: per bank and layer k >= 2, a register of one bit per state, set at each FINISH of
+    layer k - 1 (record `rw`, at the state write) to whether each written state is nonzero in any sample
+    (lanes past the layer's end stay clear). Returns the bitmaps of bank `src`, layers 2 .. L side by side:
+    a step's FINISHes write the other bank, and its last write is done before the drain ends and the
+    controller reads the bitmaps of the next step's bank."""
+    from rtl.schedule import BANKS
+
+    L, p, sb = cfg.n_layers, cfg.mac_lanes, cfg.state_bits
+    nz = Signal(p)
+    m.d.comb += nz.eq(Cat(*(mask[i] & Cat(*(neuron.s_new.word_select(i, sb) != 0 for neuron in neurons)).any()
+                            for i in range(p))))
+    out = []
+    for k in range(2, L + 1):
+        maps = [Signal(cfg.sizes[k], name=f"nonzero{k}_bank{bank}") for bank in range(BANKS)]
+        with m.If((rw.issue == Issue.FINISH) & (rw.layer == k - 1)):
+            with m.Switch(rw.dst):
+                for bank, bits in enumerate(maps):
+                    with m.Case(bank):
+                        with m.Switch(rw.block):
+                            for b, rows in enumerate(block_rows(cfg, k - 1)):
+                                with m.Case(b):
+                                    m.d.sync += bits[b * p:b * p + rows].eq(nz[:rows])
+        sel = Signal(cfg.sizes[k], name=f"nonzero{k}")
+        with m.Switch(src):
+            for bank, bits in enumerate(maps):
+                with m.Case(bank):
+                    m.d.comb += sel.eq(bits)
+        out.append(sel)
+    return Cat(*out)
 
 
 def _update(m: Module, cfg: HwConfig, ports: Ports, rec: list, r1, late_read, lr_shift) -> None:

@@ -18,7 +18,10 @@ before the first phase, by `DRIVE_BLOCK` for each block of layer 0 (load the bia
 store the accumulators in the drive memory); the relaxation's Relax-Load-Bias of layer 0 then loads the
 stored drive and its Relax-Bottom-Up is empty. With ``cfg.early_exit`` a phase ends after the first step
 that changed no state (`phase_steps` is then its limit, the steps a phase may take; `issues` and
-`command_cycles` take the steps a command's phases took).
+`command_cycles` take the steps a command's phases took). With ``cfg.zero_skip`` a block's Relax-Top-Down
+issues only the upper states j that are nonzero in the states the step reads (in any sample of the
+command): the run's length is their count, and an empty run is skipped; `zero_skips` counts the issues
+saved from the golden model's states, which `command_cycles` subtracts.
 
 Every step reads the states of one bank and writes another (the synchronous update of
 `eqprop.hw.golden.step`); each state memory holds `BANKS` banks. The free phase
@@ -43,7 +46,7 @@ from eqprop.hw.hwconfig import HwConfig
 __all__ = ["BANKS", "DRIVE_BLOCK", "ISSUE_LATENCY", "MEM_LATENCY", "RELAX_BLOCK", "SETUP",
            "UPDATE_LAYER", "Issue", "Phase", "Run", "block_rows", "blocks", "command_cycles", "command_phases",
            "cycle_model", "golden_steps", "inference_cycles", "issues", "phase_name", "phase_steps", "pipeline",
-           "training_cycles", "words"]
+           "step_skips", "training_cycles", "words", "zero_skips"]
 
 BANKS = 4   # state banks per layer: two for each phase's ping-pong, so the free states survive the nudges
 ISSUE_LATENCY = 1    # the control record is registered as it leaves the controller: every address comes from a register
@@ -166,11 +169,13 @@ def _taken(cfg: HwConfig, mode: Mode, steps) -> tuple[int, ...]:
     return steps
 
 
-def issues(cfg: HwConfig, mode: Mode, steps=None) -> Iterator[tuple[Issue, int, int]]:
+def issues(cfg: HwConfig, mode: Mode, steps=None, nonzero=None) -> Iterator[tuple[Issue, int, int]]:
     """Every clock cycle of a command from the cycle after START to the cycle that sets DONE, as
     ``(issue, layer, block)``: `Issue.NONE` (layer and block 0) in the set-up and drain cycles. `steps`:
-    the steps each phase took (`command_phases` order; default their limits). Its length is
-    `command_cycles`'s figure; the controller issues exactly this sequence (tests/rtl)."""
+    the steps each phase took (`command_phases` order; default their limits). With ``cfg.zero_skip``,
+    ``nonzero(phase_index, step, k)`` is the bitmap (an int, bit j for state j) of the nonzero states of
+    layer k >= 2 that the step reads (default: all of them). Its length is `command_cycles`'s figure; the
+    controller issues exactly this sequence (tests/rtl)."""
     pipe = pipeline(cfg)
     if cfg.cache_drive:
         yield from [(Issue.NONE, 0, 0)] * SETUP
@@ -178,13 +183,16 @@ def issues(cfg: HwConfig, mode: Mode, steps=None) -> Iterator[tuple[Issue, int, 
             for run in DRIVE_BLOCK:
                 yield from [(run.issue, 0, b)] * run.count(cfg, 0, rows)
         yield from [(Issue.NONE, 0, 0)] * pipe["drive_drain"]
-    for taken in _taken(cfg, mode, steps):
+    for i, taken in enumerate(_taken(cfg, mode, steps)):
         yield from [(Issue.NONE, 0, 0)] * SETUP
-        for _ in range(taken):
+        for t in range(taken):
             for l in range(cfg.n_layers):
                 for b, rows in enumerate(block_rows(cfg, l)):
                     for run in RELAX_BLOCK:
-                        yield from [(run.issue, l, b)] * run.count(cfg, l, rows)
+                        count = run.count(cfg, l, rows)
+                        if run.issue == Issue.TOP_DOWN and count and cfg.zero_skip and nonzero is not None:
+                            count = int(nonzero(i, t, l + 2)).bit_count()
+                        yield from [(run.issue, l, b)] * count
             yield from [(Issue.NONE, 0, 0)] * pipe["step_drain"]
     if mode == Mode.TRAIN:
         yield from [(Issue.NONE, 0, 0)] * SETUP
@@ -255,14 +263,48 @@ def cycle_model(cfg: HwConfig) -> dict[str, int]:
             "mac_bound_step": -(-cfg.macs_per_cached_step() // cfg.mac_lanes)}
 
 
-def command_cycles(cfg: HwConfig, mode: Mode, steps=None, *, parts=None) -> int:
+def command_cycles(cfg: HwConfig, mode: Mode, steps=None, *, parts=None, skips: int = 0) -> int:
     """Exact clock cycles from START to DONE of a command whose phases took `steps` steps (one per phase
     of `command_phases`, as the golden model's `eqprop.hw.golden.settle` counts them; default: the
-    limits): the drive pass, each phase's set-up and steps, and the update of TRAIN. The same figure
-    as ``len(list(issues(cfg, mode, steps)))``."""
+    limits): the drive pass, each phase's set-up and steps, and the update of TRAIN, less `skips`, the
+    TOP_DOWN issues that zero-skipping saved (`zero_skips`; 0 without ``cfg.zero_skip``). The same
+    figure as ``len(list(issues(cfg, mode, steps, nonzero)))``."""
+    if not isinstance(skips, int | np.integer) or skips < 0 or (skips and not cfg.zero_skip):
+        raise ValueError(f"skips must be a non-negative int, and 0 without zero_skip, not {skips!r}")
     parts = parts or cycle_model(cfg)
     relax = sum(SETUP + s * parts["step"] for s in _taken(cfg, mode, steps))
-    return parts["drive"] + relax + (parts["update"] if mode == Mode.TRAIN else 0)
+    return parts["drive"] + relax + (parts["update"] if mode == Mode.TRAIN else 0) - int(skips)
+
+
+def step_skips(cfg: HwConfig, src: list[np.ndarray]) -> int:
+    """The TOP_DOWN issues a step that reads the states `src` (s_1 .. s_L, each (B, n_k): the samples of
+    one command) saves with ``cfg.zero_skip``: in each block of each layer l with a top-down run, one per
+    state of s_{l+2} that is zero in every sample. 0 without zero-skipping."""
+    if not cfg.zero_skip:
+        return 0
+    return sum(blocks(cfg, l) * int(np.sum(~np.any(np.asarray(src[l + 1]) != 0, axis=0)))
+               for l in range(cfg.n_layers - 1))
+
+
+def zero_skips(cfg: HwConfig, mode: Mode, trace, rows=slice(None), steps=None) -> int:
+    """The TOP_DOWN issues zero-skipping saves in a command of `mode` whose samples are the rows `rows` of
+    a golden-model `eqprop.hw.golden.Trace` (its ``states`` of every step of each phase), each phase taking
+    `steps` (`command_phases` order; default: the steps the trace holds): `step_skips` of the states each
+    step starts from (zeros for the free phase's first, the free phase's last states for a nudged phase's
+    first, else the step before's). 0 without ``cfg.zero_skip``."""
+    if not cfg.zero_skip:
+        return 0
+    phases = command_phases(cfg, mode)
+    names = [phase_name(cfg, ph) for ph in phases]
+    steps = steps or tuple(len(trace.states[name]) for name in names)
+    free = trace.states["free"][steps[0] - 1]
+    total = 0
+    for ph, name, taken in zip(phases, names, steps, strict=True):
+        traj = trace.states[name]
+        start = [np.zeros_like(s) for s in free] if ph == Phase.FREE else free
+        for t in range(taken):
+            total += step_skips(cfg, [s[rows] for s in (start if t == 0 else traj[t - 1])])
+    return total
 
 
 def inference_cycles(cfg: HwConfig, params, x: np.ndarray) -> np.ndarray:
@@ -273,9 +315,12 @@ def inference_cycles(cfg: HwConfig, params, x: np.ndarray) -> np.ndarray:
     checks the RTL's CYCLES against the same figure."""
     from eqprop.hw import golden
 
-    parts = cycle_model(cfg)
-    steps, _ = golden.grouped(golden.settle(cfg, params, x, steps=cfg.free_steps), cfg.samples)
-    return np.array([command_cycles(cfg, Mode.INFER, (int(s),), parts=parts) for s in steps], dtype=np.int64)
+    parts, trace = cycle_model(cfg), golden.Trace() if cfg.zero_skip else None
+    steps, _ = golden.grouped(golden.settle(cfg, params, x, steps=cfg.free_steps, trace=trace), cfg.samples)
+    B = cfg.samples
+    return np.array([command_cycles(cfg, Mode.INFER, (int(s),), parts=parts,
+                                    skips=zero_skips(cfg, Mode.INFER, trace, slice(c * B, (c + 1) * B), (int(s),)))
+                     for c, s in enumerate(steps)], dtype=np.int64)
 
 
 def training_cycles(cfg: HwConfig, params, x: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, object]:
@@ -286,9 +331,11 @@ def training_cycles(cfg: HwConfig, params, x: np.ndarray, targets: np.ndarray) -
 
     parts, out = cycle_model(cfg), []
     for i in range(len(x)):
-        phases = golden.run_phases(cfg, params, x[i:i + 1], targets[i:i + 1])
+        trace = golden.Trace() if cfg.zero_skip else None
+        phases = golden.run_phases(cfg, params, x[i:i + 1], targets[i:i + 1], trace=trace)
         taken = golden_steps(cfg, Mode.TRAIN, {k: v.steps for k, v in phases.items()})
-        out.append(command_cycles(cfg, Mode.TRAIN, taken, parts=parts))
+        out.append(command_cycles(cfg, Mode.TRAIN, taken, parts=parts,
+                                  skips=zero_skips(cfg, Mode.TRAIN, trace, steps=taken)))
         params, _ = golden.contrast_update(cfg, params, np.asarray(x[i:i + 1], dtype=np.int64),
                                            *golden.contrasted(cfg, phases))
     return np.array(out, dtype=np.int64), params

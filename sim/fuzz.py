@@ -54,7 +54,7 @@ def random_config(rng: np.random.Generator) -> HwConfig:
     outputs 2 .. 6), P from 1 to the widest layer (often one that does not divide a layer), INT weights
     of 3 .. 8 bits or ternary, shadow 3 .. 10 bits wider than the weights, states of 3 .. 8 bits, bias
     widths, beta, eps and learning-rate shifts, the rounding, the estimator, the ternary threshold,
-    early exit and the cached drive, and inference-only cores with 1 .. 4 samples per command. A draw
+    early exit, the cached drive and zero-skipping, and inference-only cores with 1 .. 4 samples per command. A draw
     that breaks a rule of `HwConfig` is drawn again.
     """
     def pick(options):
@@ -82,6 +82,7 @@ def random_config(rng: np.random.Generator) -> HwConfig:
             mac_lanes=lanes, early_exit=early_exit, cache_drive=bool(rng.random() < 0.7), learning=learning,
             samples=1 if learning else int(rng.integers(1, min(4, MAX_SAMPLES) + 1)),
         )
+        fields["zero_skip"] = bool(rng.random() < 0.5)     # drawn after the others, which keep their draws
         try:
             return check_buildable(HwConfig(**fields))
         except ValueError:

@@ -83,8 +83,8 @@ def corner_sets(cfg: HwConfig, n_vectors: int, *, seed: int = 0, families=FAMILI
 # The regression configurations: lane counts 1 .. 64, INT8 / INT4 / ternary weights, one and two hidden
 # layers, sizes that the lane count does not divide, both estimators, a narrow state, an inference-only
 # core, early exit with and without the cached input drive (every configuration has early exit; the long
-# limits of the inference-only and settling ones let the phases reach their fixed points), and B = 2 and 4
-# samples per command. Short relaxations keep each co-simulation to seconds; the default configuration
+# limits of the inference-only and settling ones let the phases reach their fixed points), zero-skipping,
+# and B = 2 and 4 samples per command. Short relaxations keep each co-simulation to seconds; the default configuration
 # is `make sim`'s.
 REGRESSION = {
     "int8_p2": HwConfig(sizes=(5, 6, 3), mac_lanes=2, free_steps=4, nudge_steps=2),
@@ -106,4 +106,8 @@ REGRESSION = {
     "int8_p4_b2": HwConfig(sizes=(12, 9, 4), mac_lanes=4, free_steps=40, learning=False, samples=2),
     "ternary_p3_b4": HwConfig(sizes=(9, 7, 4), weight_format="ternary", weight_bits=2, shadow_bits=10, mac_lanes=3,
                               free_steps=30, learning=False, samples=4),
+    # zero-skipping: a learning core with two top-down layers, and B = 3 samples sharing the skips
+    "int8_2hidden_p3_skip": HwConfig(sizes=(8, 7, 6, 4), mac_lanes=3, free_steps=40, nudge_steps=20, zero_skip=True),
+    "ternary_p4_b3_skip": HwConfig(sizes=(12, 9, 6), weight_format="ternary", weight_bits=2, shadow_bits=10,
+                                   mac_lanes=4, free_steps=40, learning=False, samples=3, zero_skip=True),
 }

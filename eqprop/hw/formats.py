@@ -154,7 +154,8 @@ ID_MAGIC = 0x45515048   # "EQPH"
 # CFG_FEATURES registers.
 # 3.1: B samples per command (CFG_FEATURES.samples): the SAMPLE register selects the sample of the INPUT and
 # STATE windows, RESULTS + 4 b holds sample b's result.
-VERSION = 0x00030001
+# 3.2: zero-skipping (CFG_FEATURES.zero_skip): CYCLES may depend on the states; a core without it behaves as 3.1.
+VERSION = 0x00030002
 MAX_LAYERS = 8          # LAYER_SIZE, LR_SHIFT and LAYER_FRAC registers provided
 WINDOW_SIZE = 0x1000    # bytes per window; one 32-bit register per element, element i at base + 4 i
 WEIGHT_WINDOW = 0x40000  # bytes per weight or shadow window
@@ -261,7 +262,7 @@ FIELDS: dict[str, tuple[Field, ...]] = {
                    Field("estimator", 12, 1), Field("ternary_threshold", 13, 4)),
     "LAYER_FRAC": (Field("weight_frac", 0, 8), Field("shadow_frac", 8, 8), Field("bias_frac", 16, 8)),
     "CFG_FEATURES": (Field("early_exit", 0, 1), Field("cache_drive", 1, 1), Field("learning", 2, 1),
-                     Field("samples", 8, 5)),
+                     Field("zero_skip", 3, 1), Field("samples", 8, 5)),
 }
 
 
@@ -419,7 +420,7 @@ def config_registers(cfg: HwConfig) -> dict[str, int]:
                            ternary_threshold=cfg.ternary_threshold),
         "CFG_LANES": cfg.mac_lanes, "CFG_ACC": cfg.acc_bits,
         "CFG_FEATURES": pack("CFG_FEATURES", early_exit=cfg.early_exit, cache_drive=cfg.cache_drive,
-                             learning=cfg.learning, samples=cfg.samples),
+                             learning=cfg.learning, zero_skip=cfg.zero_skip, samples=cfg.samples),
     }
     for k, n in enumerate(cfg.sizes):
         regs[f"LAYER_SIZE.{k}"] = n

@@ -85,6 +85,11 @@ class HwConfig:
     cache_drive : bool
         The input layer's drive W_0 x + b_0, constant while the input is clamped, is computed once per
         command and held in a drive memory, instead of at every step. Results are identical.
+    zero_skip : bool
+        The top-down sums skip the upper states that are zero in every sample of the command: a step
+        issues one TOP_DOWN cycle per nonzero upper state instead of one per upper state, so its cycles
+        depend on the states (`rtl.schedule.zero_skips`; the cycle model stays exact). Results are
+        identical (a zero state adds nothing to an integer sum).
     learning : bool
         False builds an inference-only core, for weights trained elsewhere: no shadow or target memories,
         no update lanes, no nudge; TRAIN is refused and the weights are written directly.
@@ -114,6 +119,7 @@ class HwConfig:
     mac_lanes: int = 8                # P
     early_exit: bool = True           # stop each phase at its fixed point
     cache_drive: bool = True          # W_0 x + b_0 once per command
+    zero_skip: bool = False           # top-down sums skip zero upper states (cycles depend on the states)
     learning: bool = True             # False: an inference-only core
     samples: int = 1                  # B samples per command, sharing each weight read
 
@@ -130,7 +136,7 @@ class HwConfig:
                      "beta_shift", "eps_shift", "ternary_threshold", "mac_lanes", "samples"):
             if not _is_int(getattr(self, name)):
                 raise TypeError(f"{name} must be an int, not {getattr(self, name)!r}")
-        for name in ("early_exit", "cache_drive", "learning"):
+        for name in ("early_exit", "cache_drive", "zero_skip", "learning"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool (true or false), not {getattr(self, name)!r}")
         if not 2 <= self.state_bits <= 16:

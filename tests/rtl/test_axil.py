@@ -525,7 +525,7 @@ def test_inference_only_core_through_the_bus():
                          for k in range(1, cfg.n_layers + 1)]
 
     run(dut, tb)
-    assert got["features"] == {"early_exit": 1, "cache_drive": 1, "learning": 0, "samples": 1}
+    assert got["features"] == {"early_exit": 1, "cache_drive": 1, "learning": 0, "zero_skip": 0, "samples": 1}
     assert (got["train"], got["train error"]) == (SLVERR, ErrorCode.BAD_MODE)
     assert (got["shadow"], got["shadow error"]) == (SLVERR, ErrorCode.BAD_ADDRESS)   # the same 23-bit region
     assert got["target"] == SLVERR
@@ -579,7 +579,7 @@ def test_samples_through_the_bus():
 
     run(dut, tb)
     assert got["inputs"] == x.tolist()
-    assert got["features"] == {"early_exit": 1, "cache_drive": 1, "learning": 0, "samples": 3}
+    assert got["features"] == {"early_exit": 1, "cache_drive": 1, "learning": 0, "zero_skip": 0, "samples": 3}
     for name in ("cycles", "steps", "result"):
         assert got[name] == expect[name], name
     assert got["results"] == [s["result"] for s in expect["samples"]]

@@ -12,7 +12,7 @@ from eqprop.hw.formats import Mode, Window, memory_layout
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_region, unpack_region
 from rtl.core import Core
-from rtl.schedule import Phase, command_cycles, command_phases, cycle_model, golden_steps, phase_name
+from rtl.schedule import Phase, command_cycles, command_phases, cycle_model, golden_steps, phase_name, zero_skips
 from tests.rtl._sim import run
 
 SMALL = dict(sizes=(5, 6, 3), free_steps=4, nudge_steps=2)
@@ -34,6 +34,11 @@ CONFIGS = {
                                         cache_drive=False),
     # 64 lanes: one word per state, a 64-input adder tree (three stages)
     "int8-P64": HwConfig(sizes=(64, 12, 5), free_steps=8, nudge_steps=4, mac_lanes=64),
+    # zero-skipping: the top-down runs walk the nonzero upper states (two such layers; P does not divide n)
+    "int8-P4-3layer-skip": HwConfig(sizes=(5, 6, 4, 3), free_steps=30, nudge_steps=12, mac_lanes=4,
+                                    weight_frac=(5, 7, 6), zero_skip=True),
+    "int8-P3-settles-skip-nocache": HwConfig(sizes=(7, 4, 5), free_steps=40, nudge_steps=25, mac_lanes=3,
+                                             cache_drive=False, zero_skip=True),
 }
 
 
@@ -154,7 +159,8 @@ def test_train_step_matches_golden(name):
 def assert_counters(name, cfg, mode, out, trace):
     """CYCLES, STEPS, the steps of each phase and the unsettled flag against the golden model's steps."""
     steps = golden_steps(cfg, mode, trace.steps)
-    assert out["cycles"] == command_cycles(cfg, mode, steps), f"case {name}: cycles"
+    skips = zero_skips(cfg, mode, trace, steps=steps)
+    assert out["cycles"] == command_cycles(cfg, mode, steps, skips=skips), f"case {name}: cycles"
     assert out["steps"] == sum(steps), f"case {name}: steps"
     phases = command_phases(cfg, mode)
     assert out["phase_steps"] == {phase_name(cfg, ph): s for ph, s in zip(phases, steps, strict=True)}
@@ -196,7 +202,9 @@ INFER_ONLY = {"int8-P3-inference-only": HwConfig(sizes=(7, 4, 5), free_steps=40,
               "ternary-P4-inference-only-nocache": HwConfig(**SMALL, mac_lanes=4, weight_format="ternary",
                                                             weight_bits=2, shadow_bits=8, learning=False,
                                                             cache_drive=False),
-              "int8-P64-inference-only": HwConfig(sizes=(64, 12, 5), free_steps=8, mac_lanes=64, learning=False)}
+              "int8-P64-inference-only": HwConfig(sizes=(64, 12, 5), free_steps=8, mac_lanes=64, learning=False),
+              "int8-P4-inference-only-skip": HwConfig(sizes=(7, 9, 6), free_steps=40, mac_lanes=4, learning=False,
+                                                      zero_skip=True)}
 
 
 @pytest.mark.parametrize("name", ["int8-P2", "ternary-half_up-P4", "int8-P2-settles", *INFER_ONLY])
@@ -357,7 +365,9 @@ def test_inference_only_core_ignores_train():
 SAMPLES = {"int8-P3-B2-settles": HwConfig(sizes=(7, 4, 5), free_steps=40, mac_lanes=3, learning=False, samples=2),
            "ternary-P4-B4-nocache": HwConfig(**SMALL, mac_lanes=4, weight_format="ternary", weight_bits=2,
                                               shadow_bits=8, learning=False, cache_drive=False, samples=4),
-           "int8-P2-B3-full": HwConfig(**SMALL, mac_lanes=2, learning=False, samples=3, early_exit=False)}
+           "int8-P2-B3-full": HwConfig(**SMALL, mac_lanes=2, learning=False, samples=3, early_exit=False),
+           "int8-P3-B2-settles-skip": HwConfig(sizes=(7, 4, 5, 6), free_steps=40, mac_lanes=3, learning=False,
+                                               samples=2, zero_skip=True)}
 
 
 @pytest.mark.parametrize("name", list(SAMPLES))
@@ -377,7 +387,9 @@ def test_samples_share_the_weights(name):
     assert out["results"] == list(golden.predict(cfg, params, x)), f"case {name}: RESULTS"
     assert out["result"] == out["results"][0]
     steps, ok = golden.grouped(settled, cfg.samples)
-    assert out["steps"] == steps[0] and out["cycles"] == command_cycles(cfg, Mode.INFER, (int(steps[0]),))
+    skips = zero_skips(cfg, Mode.INFER, trace, steps=(int(steps[0]),))
+    assert out["steps"] == steps[0]
+    assert out["cycles"] == command_cycles(cfg, Mode.INFER, (int(steps[0]),), skips=skips), f"case {name}: cycles"
     assert out["unsettled"] == (not ok[0]), f"case {name}: unsettled"
     if cfg.early_exit:
         assert len(set(settled.steps.tolist())) > 1 or not ok[0], "the samples should settle at different steps"

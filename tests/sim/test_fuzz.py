@@ -25,7 +25,7 @@ def test_generator_draws_valid_configurations_covering_every_option():
     assert seen(lambda c: len(c.sizes) - 2) == {1, 2}
     assert seen(lambda c: c.estimator) == {"symmetric", "one-sided"}
     assert seen(lambda c: c.rounding) == {"floor", "half_up", "half_away"}
-    for flag in ("early_exit", "cache_drive", "learning"):
+    for flag in ("early_exit", "cache_drive", "zero_skip", "learning"):
         assert seen(lambda c, f=flag: getattr(c, f)) == {True, False}
     assert seen(lambda c: c.samples) == {1, 2, 3, 4} and all(c.samples == 1 for c in cfgs if c.learning)
     assert any(n % c.mac_lanes for c in cfgs for n in c.sizes) and any(c.mac_lanes == max(c.sizes) for c in cfgs)

@@ -59,3 +59,4 @@ def test_enough_configurations():
     assert max(c.mac_lanes for c in cfgs) == 64 and not all(c.learning for c in cfgs)
     assert any(c.early_exit and not c.cache_drive for c in cfgs)
     assert {1, 2, 4} <= {c.samples for c in cfgs}       # samples per command
+    assert any(c.zero_skip and c.learning for c in cfgs) and any(c.zero_skip and c.samples > 1 for c in cfgs)
