@@ -147,6 +147,7 @@ class FastRun:
     compile_s: float        # making the program and the golden model's values
     compare_s: float
     results: list[int]      # RESULT of every INFER case, in order
+    final: golden.IntParams | None = None   # the parameters after the last TRAIN case (read back equal)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -428,7 +429,7 @@ def run(b: FastBuild, cases: dict, *, infer: bool = True, train: bool = True, tr
     compare(program, reads)
     compare_s = time.perf_counter() - t0
     return FastRun(out / "program.txt", out / "output.txt", cycles, commands, len(reads), wall_s, compile_s,
-                   compare_s, program.results)
+                   compare_s, program.results, program.final)
 
 
 # ----------------------------------------------------------------------------------------------

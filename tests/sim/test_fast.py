@@ -137,3 +137,28 @@ def test_inference_only_core_with_samples_per_command():
 def test_command_line(built, capsys):
     assert fast.main(["--cases", "2", "--train-params", "end"]) == 0
     assert "2 INFER and 2 TRAIN cases match the golden model" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["int8-p8-b3-skip-infer", "ternary-p8-b4-skip-infer"])
+def test_zero_skip_designs_on_the_digits_test_split(name):
+    """The FPGA flow's zero-skipping designs (`export.fpga.CONFIGS`: 64-64-10, P = 8, B = 3 or 4), with the
+    weights their learning twin trained on chip (golden model, 2 epochs), INFER the 360 digits test images:
+    every state of every sample, RESULTS, and CYCLES equal to the cycle model less the skipped issues
+    (`rtl.schedule.inference_cycles`), bit for bit. Fewer cycles than without skipping, on the same weights."""
+    from eqprop.data import load_digits_split
+    from eqprop.hw.onchip import train_epochs
+    from eqprop.hw.quantise import quantise_input
+    from export.fpga import config
+    from rtl.schedule import inference_cycles
+
+    verilator_or_skip()
+    cfg = config(name)
+    data = load_digits_split()
+    twin = cfg.learning_twin()
+    params, _ = train_epochs(twin, golden.init_params(twin, seed=0), data, epochs=2, seed=0)
+    x = quantise_input(cfg, data.x_test)
+    r = fast.run(fast.build(cfg), write_cases(cfg, params, x, check="peek"), train=False)
+    want = inference_cycles(cfg, params, x)
+    assert r.command_cycles == want.tolist()
+    assert want.sum() < inference_cycles(cfg.replace(zero_skip=False), params, x).sum()

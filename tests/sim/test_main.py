@@ -3,6 +3,8 @@ vectors: train, quantise, build the default design under Verilator, co-simulate,
 
 import json
 
+import pytest
+
 from eqprop.data import load_digits_split
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.train import TrainConfig
@@ -44,12 +46,14 @@ def test_design_record_is_recomputable_without_training():
     assert design_record(other, data)["config_digest"] != record["config_digest"]   # the chip's T changes
 
 
-def test_onchip_training_job_writes_its_report(tmp_path):
+@pytest.mark.parametrize("engine", ["fast", "cocotb"])
+def test_onchip_training_job_writes_its_report(tmp_path, engine):
     """A few TRAIN steps of the default design (every parameter compared after each), then INFER with
-    what it learnt; the accuracy is a figure of the tiny run, not the target's."""
+    what it learnt, on each engine; the accuracy is a figure of the tiny run, not the target's."""
     verilator_or_skip()
-    assert train_main(["--epochs", "1", "--limit", "3", "--test", "4", "--out", str(tmp_path)]) == 0
+    assert train_main(["--epochs", "1", "--limit", "3", "--test", "4", "--engine", engine, "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "onchip_training.json").read_text())
+    assert report["engine"] == engine
     assert report["train_steps"] == 3 and report["test_images"] == 4 and report["mismatches"] == 0
     assert report["rtl_test_accuracy"] == report["golden_test_accuracy_of_rtl_weights"]
     assert report["parameter_codes_checked"] == 3 * (2 * (64 * 64 + 64 * 10) + 64 + 10)
