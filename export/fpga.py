@@ -69,6 +69,10 @@ CONFIGS: dict[str, dict] = {
     "int8-p8-b3-infer": {"learning": False, "samples": 3},
     "ternary-p8-b4-infer": {"weight_format": "ternary", "weight_bits": 2, "mac_lanes": 8, "learning": False,
                             "samples": 4},
+    # the same two with zero-skipping: the top-down sums skip the zero upper states
+    "int8-p8-b3-skip-infer": {"learning": False, "samples": 3, "zero_skip": True},
+    "ternary-p8-b4-skip-infer": {"weight_format": "ternary", "weight_bits": 2, "mac_lanes": 8, "learning": False,
+                                 "samples": 4, "zero_skip": True},
 }
 
 # The families each configuration is built for by default (all of `DEVICES` when not named): the wider
