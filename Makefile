@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: all venv test test-slow sim demo bench bench-studies bench-reference bench-golden bench-cycles tracks tracks-full \
-	export lint clean fpga test-fpga sim-train fuzz formal
+	export lint clean fpga test-fpga sim-train sim-mnist fuzz formal
 
 all: test
 
@@ -37,9 +37,15 @@ sim: $(STAMP)
 	$(PY) -m sim $(if $(WAVES),--waves)
 
 # On-chip learning on the RTL: the default design trains itself on digits for 3 epochs, every weight
-# checked against the golden model after every step, then classifies the test split (about 10 minutes).
+# checked against the golden model after every step (read back through the bus on the Verilator harness of
+# sim.fast; ENGINE=cocotb for the cocotb testbench), then classifies the test split.
 sim-train: $(STAMP)
-	$(PY) -m sim.train
+	$(PY) -m sim.train $(if $(ENGINE),--engine $(ENGINE))
+
+# The 784-input core on real MNIST: train and quantise 784-64-10 on mnist5k, co-simulate the 1,000-image test
+# split on the Verilator harness of sim.fast, bit for bit against the golden model (results/rtl_vs_float_mnist.md).
+sim-mnist: $(STAMP)
+	$(PY) -m sim.mnist
 
 # Fuzzed configurations: 50 seeded random HwConfigs (every option of the core), each co-simulated under
 # Verilator against the golden model; a failing one is printed and written to results/fuzz/ as a

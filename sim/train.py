@@ -1,8 +1,8 @@
 """``python -m sim.train`` (``make sim-train``): on-chip learning on the real Verilog.
 
 ``--engine fast`` (the default) runs the commands on the Verilator C++ harness of `sim.fast` (no Python
-in the clock loop; every shadow, weight and bias read back through the AXI4-Lite windows after every
-step); ``--engine cocotb`` on the cocotb testbench (`sim.runner`, parameters peeked from the memories,
+in the clock loop; every shadow, weight and bias peeked after every step, straight from the Verilated
+memories); ``--engine cocotb`` on the cocotb testbench (`sim.runner`, parameters peeked likewise,
 ``--sim`` Verilator or Icarus).
 
 The default design (64-64-10, INT8, P = 8) starts from `eqprop.hw.golden.init_params` and trains itself
@@ -60,7 +60,11 @@ def main(argv: list[str]) -> int:
                  "use fewer --epochs or a smaller --limit")
     if args.engine == "fast" and args.sim not in (None, "verilator"):
         ap.error(f"--sim {args.sim} needs --engine cocotb (the fast engine is Verilator's)")
-    sim = check_simulator(args.sim) if args.engine == "cocotb" else "verilator"
+    if args.engine == "cocotb":
+        sim = check_simulator(args.sim)
+    else:
+        fast._find_tool()      # Verilator and a C++ compiler, before anything is built
+        sim = "verilator"
     rng = np.random.default_rng(args.seed)
     order = np.concatenate([rng.permutation(len(data.x_train))[:n] for _ in range(args.epochs)])
     x = quantise_input(cfg, data.x_train)[order]
@@ -137,14 +141,15 @@ def _run_cocotb(cfg: HwConfig, sets: list[dict], sim: str, steps: int) -> tuple[
 
 
 def _run_fast(cfg: HwConfig, sets: list[dict], sim: str, steps: int) -> tuple[dict, object]:
-    """The Verilator C++ harness: parameters read back through the bus windows after every step."""
+    """The Verilator C++ harness: parameters peeked from the memories after every step."""
     build = fast.build(cfg)
     t0 = time.perf_counter()
-    run = fast.run(build, write_cases(cfg, sets, check="bus"), infer=False, train_params="each", name="sim-train")
+    run = fast.run(build, write_cases(cfg, sets, check="peek"), infer=False, train_params="each", name="sim-train",
+                   progress="golden model's steps (then the harness runs them all)")
     return {"results": run.results, "final": run.final, "train_cycles": sum(run.command_cycles[:steps]),
             "command_cycles": sum(run.command_cycles), "sim_cycles": run.cycles, "wall_s": run.wall_s,
             "cosim_wall_s": time.perf_counter() - t0, "free_running_cycles_per_s": None,
-            "checked": "read back through the AXI4-Lite windows"}, build
+            "checked": "peeked from the memories"}, build
 
 
 if __name__ == "__main__":

