@@ -18,20 +18,20 @@ resynchronises by waiting one timeout and sending its next frame.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eqprop.hw.protocol import (
     ADDRESS_BYTES,
-    CRC_POLY,
     MAX_WORDS,
     REPLY_SYNC,
     REQUEST_SYNC,
     TIMEOUT_BYTES,
     Opcode,
     Reply,
+    crc8,
 )
 from rtl.uart import UartRx, UartTx
 
@@ -41,12 +41,21 @@ OKAY = 0b00
 
 
 def crc8_next(crc, byte):
-    """The CRC-8/SMBUS register after `byte` (`eqprop.hw.protocol.crc8`, one byte per cycle)."""
-    c = crc ^ byte
-    for _ in range(8):
-        shifted = (c << 1)[:8]
-        c = Mux(c[7], shifted ^ CRC_POLY, shifted)
-    return c
+    """The CRC-8/SMBUS register after `byte` (`eqprop.hw.protocol.crc8`, one byte per cycle).
+
+    The CRC is linear over GF(2): each bit of the result is the XOR of some bits of ``crc ^ byte``, found
+    here by running `eqprop.hw.protocol.crc8` on each single-bit value (a flat XOR per bit, not eight
+    nested multiplexers)."""
+    v = crc ^ byte
+    columns = [crc8(bytes([1 << i])) for i in range(8)]        # the image of input bit i
+    return Cat(*(_xor([v[i] for i in range(8) if columns[i] >> j & 1]) for j in range(8)))
+
+
+def _xor(bits):
+    out = bits[0]
+    for bit in bits[1:]:
+        out = out ^ bit
+    return out
 
 
 class UartBridge(wiring.Component):
