@@ -127,6 +127,11 @@ class SimBoard:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
         for fd in (self._master, self._slave):
             try:
                 os.close(fd)
