@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["ADDRESS_BYTES", "MAX_WORDS", "REPLY_SYNC", "REQUEST_SYNC", "Opcode", "Reply", "ProtocolError",
-           "crc8", "parse_reply", "reply_length", "request"]
+__all__ = ["ADDRESS_BYTES", "CRC_POLY", "MAX_WORDS", "REPLY_SYNC", "REQUEST_SYNC", "TIMEOUT_BYTES", "Opcode",
+           "ProtocolError", "Reply", "crc8", "parse_reply", "reply_length", "request"]
 
 REQUEST_SYNC = 0xA5     # first byte of every request (the bridge ignores other bytes between frames)
 REPLY_SYNC = 0x5A       # first byte of every reply
