@@ -1,7 +1,7 @@
 """The accelerator behind a UART: `rtl.bridge.UartBridge` driving `rtl.axil.AxiLiteAccelerator`, plus status LEDs.
 
 `BoardDesign` is everything a board top holds except its pads: the UART lines, the clock and reset of
-the ``sync`` domain, and three LED outputs. The board tops of `boards` put it on a real board; the
+the ``sync`` domain, and three LED outputs. The board tops (`export.bitstream`) put it on a board; the
 co-simulation (`eqprop.device.cosim`) exports it to Verilog and drives its UART lines, so the
 simulated path is the board's, bridge included.
 """
