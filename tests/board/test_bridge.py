@@ -164,6 +164,10 @@ def test_parameter_errors():
         UartBridge(divisor=8, address_width=25)
     with pytest.raises(ValueError, match="Maximum burst must be in 1 .. 255, not 0"):
         UartBridge(divisor=8, max_words=0)
+    with pytest.raises(ValueError, match="Timeout must be a positive int \\(cycles\\), not 0"):
+        UartBridge(divisor=8, timeout=0)
+    with pytest.raises(ValueError, match="Heartbeat must be a positive int \\(cycles\\), not 0"):
+        BoardDesign(cfg=CFG, divisor=8, heartbeat=0)
     assert divisor(12e6, 115200) == 104
     with pytest.raises(ValueError, match="off at"):
         divisor(1e6, 115200)
