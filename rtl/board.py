@@ -55,11 +55,11 @@ class BoardDesign(wiring.Component):
 
     def __init__(self, *, cfg: HwConfig, params: IntParams | None = None, divisor: int, heartbeat: int = 6_000_000,
                  timeout: int | None = None):
+        if isinstance(heartbeat, bool) or not isinstance(heartbeat, int) or heartbeat < 1:
+            raise ValueError(f"Heartbeat must be a positive int (cycles), not {heartbeat!r}")
         self.cfg = cfg
         self.accel = AxiLiteAccelerator(cfg=cfg, params=params)
         self.bridge = UartBridge(divisor=divisor, address_width=address_width(cfg), timeout=timeout)
-        if isinstance(heartbeat, bool) or not isinstance(heartbeat, int) or heartbeat < 1:
-            raise ValueError(f"Heartbeat must be a positive int (cycles), not {heartbeat!r}")
         self.heartbeat = heartbeat
         super().__init__()
 

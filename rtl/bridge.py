@@ -7,6 +7,8 @@ write burst is buffered (``4 * MAX_WORDS`` bytes, one iCE40 block RAM) until its
 corrupted frame writes nothing. Then each word is one AXI4-Lite transaction at address, address + 4, ...;
 a read word is sent as soon as the bus returns it. A burst stops at the first SLVERR (the words a read
 burst did not read are sent as zeros) and the reply's ``done`` byte says how many words were accepted.
+A word at an address the slave does not decode (2^address_width or above) counts as refused without
+reaching the bus, where it would alias a register.
 
 Errors answer at once with a three-byte reply naming the cause (`eqprop.hw.protocol.Reply`): an opcode
 that is not an `Opcode` (as soon as it arrives), a burst count of 0 or above ``MAX_WORDS`` (as soon as it
@@ -139,6 +141,9 @@ class UartBridge(wiring.Component):
         writes = (op == Opcode.WRITE) | (op == Opcode.WRITE_BURST)
         burst = (op == Opcode.READ_BURST) | (op == Opcode.WRITE_BURST)
         last = idx + 1 == count
+        # an address past the slave's (bit address_width or above set) is refused like a word the slave refuses,
+        # without reaching the bus, where it would alias a register
+        outside = addr[self.address_width:].any() if self.address_width < 8 * ADDRESS_BYTES else 0
 
         m.d.comb += [self.m_axil_awaddr.eq(addr), self.m_axil_araddr.eq(addr), self.m_axil_wdata.eq(word),
                      self.m_axil_wstrb.eq(0b1111), rd.addr.eq(Cat(b[:2], idx)), wr.addr.eq(nbyte), wr.data.eq(rxd)]
@@ -253,7 +258,8 @@ class UartBridge(wiring.Component):
                     with m.If(b != 0):
                         m.d.sync += word.eq(Cat(word[8:], rd.data))
             with m.State("Write"):
-                with m.If(failed):
+                with m.If(failed | outside):
+                    m.d.sync += failed.eq(1)
                     next_word()
                 with m.Else():
                     m.d.comb += [self.m_axil_awvalid.eq(~aw_ok), self.m_axil_wvalid.eq(~w_ok)]
@@ -272,8 +278,8 @@ class UartBridge(wiring.Component):
                     next_word()
             # a read: the bus, then four bytes to the transmitter
             with m.State("Read"):
-                with m.If(failed):
-                    m.d.sync += word.eq(0)
+                with m.If(failed | outside):
+                    m.d.sync += [word.eq(0), failed.eq(1)]
                     m.next = "Send-Word"
                 with m.Else():
                     m.d.comb += self.m_axil_arvalid.eq(1)

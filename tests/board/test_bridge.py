@@ -114,8 +114,9 @@ def test_refused_word_stops_the_burst():
     # INPUT codes are 0 .. 255: the third word is refused (BAD_VALUE); the burst stops there
     frames = [request(Opcode.WRITE_BURST, Reg.INPUT, count=4, data=[9, 8, 300, 6]),
               request(Opcode.READ_BURST, Reg.INPUT, count=4), read(Reg.ERROR),
-              request(Opcode.READ_BURST, Reg.INPUT + 4 * (CFG.sizes[0] - 1), count=3)]
-    got = simulate(frames, replies=[4, 20, 8, 16])
+              request(Opcode.READ_BURST, Reg.INPUT + 4 * (CFG.sizes[0] - 1), count=3),
+              request(Opcode.WRITE, 0x800000 + Reg.LR_SHIFT, data=[9]), read(Reg.LR_SHIFT)]
+    got = simulate(frames, replies=[4, 20, 8, 16, 4, 8])
     assert parse_reply(got[0], Opcode.WRITE_BURST, 4) == (Reply.OK, [], 2)
     code, words, done = parse_reply(got[1], Opcode.READ_BURST, 4)
     assert (code, words[:2], done) == (Reply.OK, [9, 8], 4)
@@ -123,6 +124,9 @@ def test_refused_word_stops_the_burst():
     # past the end of the window: the first word reads, the second is refused, the third is not read
     code, words, done = parse_reply(got[3], Opcode.READ_BURST, 3)
     assert (code, words[1:], done) == (Reply.OK, [0, 0], 1)
+    # past the 23-bit map: refused without reaching the bus (it would alias LR_SHIFT)
+    assert parse_reply(got[4], Opcode.WRITE) == (Reply.OK, [], 0)
+    assert parse_reply(got[5], Opcode.READ)[1] == [CFG.lr_shifts[0]]
 
 
 def test_error_replies():
