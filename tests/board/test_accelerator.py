@@ -99,3 +99,18 @@ def test_config_from_registers_checks_id_and_version():
     words[Reg.ID], words[Reg.VERSION] = ID_MAGIC, VERSION + (1 << 16)
     with pytest.raises(DeviceError, match="register map version 4.1 on the device"):
         config_from_registers(read)
+
+
+def test_serial_constructor_on_the_simulated_link(cosim_board, params):
+    """`Accelerator.serial` (the path a real board takes) on a second simulated board's pty."""
+    from eqprop.device.cosim import SimBoard
+
+    sim = SimBoard(cosim_board.backend.built, cosim_board.backend.sim.divisor)
+    try:
+        with Accelerator.serial(sim.port, timeout_s=30.0) as acc:
+            assert acc.cfg == CFG
+            acc.load(params)
+            x = vectors(3)[2]
+            assert acc.infer(x) == ref_infer(CFG, params, x[None, :])["result"]
+    finally:
+        sim.close()
