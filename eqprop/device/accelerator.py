@@ -190,6 +190,7 @@ class BusBackend:
 
     def set_lr_shifts(self, shifts) -> None:
         self.link.write_words(Reg.LR_SHIFT, [int(s) for s in shifts])
+        self.cfg = self.cfg.replace(lr_shifts=tuple(int(s) for s in shifts), acc_bits=self.cfg.acc_bits)
 
     def _input(self, x: np.ndarray) -> None:
         if self.cfg.samples > 1:
@@ -300,6 +301,7 @@ class Accelerator:
         return self.backend.counters()
 
     def set_lr_shifts(self, shifts) -> None:
+        """LR_SHIFT: the learning-rate shift of each layer (``cfg.lr_shifts`` follows)."""
         self.backend.set_lr_shifts(shifts)
 
     def close(self) -> None:

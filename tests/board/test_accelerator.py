@@ -114,3 +114,10 @@ def test_serial_constructor_on_the_simulated_link(cosim_board, params):
             assert acc.infer(x) == ref_infer(CFG, params, x[None, :])["result"]
     finally:
         sim.close()
+
+
+def test_lr_shifts_follow(accelerator):
+    accelerator.set_lr_shifts((7, 8))
+    assert accelerator.cfg.lr_shifts == (7, 8)
+    accelerator.set_lr_shifts(CFG.lr_shifts)
+    assert accelerator.cfg == CFG
