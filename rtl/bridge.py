@@ -90,6 +90,10 @@ class UartBridge(wiring.Component):
     ------
     TypeError, ValueError
         For a divisor, width, timeout or burst length that is not a positive int in range.
+
+    Latency: the reply's sync byte goes to the transmitter 2 cycles after the stop bit of the request's CRC
+    byte; then the line sets the pace (10 bit periods a byte), each word adding its AXI4-Lite transaction
+    (`rtl.axil`: 3 cycles a register) and, for a write, 5 cycles of buffer reads.
     """
 
     def __init__(self, *, divisor: int, address_width: int = 23, timeout: int | None = None,
