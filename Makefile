@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: all venv test test-slow sim demo bench bench-studies bench-reference bench-golden bench-cycles tracks tracks-full \
-	export lint clean fpga test-fpga sim-train sim-mnist fuzz formal
+	export lint clean fpga test-fpga sim-train sim-mnist fuzz formal bitstream
 
 all: test
 
@@ -101,6 +101,13 @@ export: $(STAMP)
 # PyPI): LUTs, flip-flops, block RAMs, DSPs and Fmax per configuration in results/fpga.md and .json.
 fpga: $(STAMP)
 	$(PY) -m export.fpga
+
+# A board's bitstream and its report (resources, Fmax against the board clock) in build/bitstream/$(BOARD)/:
+# the UART bridge and the core on BOARD=icebreaker, ulx3s-85f or orangecrab-25f (Yosys, nextpnr and
+# icepack/ecppack from PyPI; minutes). Fails, with the numbers, when Fmax is below the board clock.
+bitstream: $(STAMP)
+	@test -n "$(BOARD)" || { echo "make bitstream needs BOARD=icebreaker, ulx3s-85f or orangecrab-25f"; exit 2; }
+	$(PY) -m export.bitstream --board $(BOARD) $(if $(BAUD),--baud $(BAUD))
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -41,8 +41,8 @@ from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig
 from eqprop.hw.memimage import write_params
 from export.lint import SUPPRESSED
 
-__all__ = ["YOSYS_SCRIPT", "ExportError", "export_core", "load_config", "load_params", "verilog_ports",
-           "zero_params"]
+__all__ = ["YOSYS_SCRIPT", "ExportError", "design_verilog", "export_core", "load_config", "load_params",
+           "verilog_ports", "zero_params"]
 
 
 class ExportError(RuntimeError):
@@ -115,12 +115,18 @@ def _verilog(cfg: HwConfig, params: IntParams, top: str) -> str:
     """The Verilog of `rtl.axil.AxiLiteAccelerator` for `cfg` and `params`, module `top`: Amaranth's
     RTLIL through `YOSYS_SCRIPT` (the Yosys `amaranth.back.verilog` would use, so ``AMARANTH_USE_YOSYS``
     chooses it the same way)."""
+    from rtl.axil import AxiLiteAccelerator
+
+    return design_verilog(AxiLiteAccelerator(cfg=cfg, params=params), top)
+
+
+def design_verilog(design, top: str) -> str:
+    """The Verilog of an Amaranth component `design` (e.g. `rtl.board.BoardDesign`), module `top`, written as
+    the core's (`YOSYS_SCRIPT`), so that it runs under the same simulators with the same flags."""
     from amaranth._toolchain.yosys import find_yosys  # the lookup amaranth.back.verilog uses
     from amaranth.back import rtlil
 
-    from rtl.axil import AxiLiteAccelerator
-
-    text = rtlil.convert(AxiLiteAccelerator(cfg=cfg, params=params), name=top, emit_src=False)
+    text = rtlil.convert(design, name=top, emit_src=False)
     script = "\n".join([f"read_rtlil <<rtlil\n{text}\nrtlil", *YOSYS_SCRIPT])
     # amaranth._toolchain.yosys.YosysError is private: it is matched by name
     try:

@@ -27,6 +27,7 @@ ENTRY_POINTS = {
     "eqprop": "eqprop.cli", "tracks": "tracks.__main__", "export": "export.__main__", "export.fpga": "export.fpga",
     "sim": "sim.__main__", "sim.train": "sim.train", "sim.mnist": "sim.mnist", "bench": "bench.__main__",
     "bench.reference": "bench.reference", "bench.golden": "bench.golden", "bench.cycles": "bench.cycles",
+    "export.bitstream": "export.bitstream", "eqprop.device": "eqprop.device.__main__",
 }
 
 
@@ -357,8 +358,23 @@ CASES = [
     ("bench.reference", ["--out", "{ws}/afile/r"], 2, UNDER_FILE),
     ("bench.cycles", ["--out", "{ws}/afile"], 2, NOT_FOLDER),
     ("bench.cycles", ["--out", "{ws}/afile/c"], 2, UNDER_FILE),
+    # python -m export.bitstream
+    ("export.bitstream", [], 2, "the following arguments are required: --board"),
+    ("export.bitstream", ["--board", "de0"], 2, "argument --board: invalid choice: 'de0'"),
+    ("export.bitstream", ["--board", "icebreaker", "--out", "{ws}/afile"], 2, NOT_FOLDER),
+    ("export.bitstream", ["--board", "icebreaker", "--baud", "5000000"], 2,
+     "the clock must be at least 4 times the baud rate, not 2.40 times"),
+    ("export.bitstream", ["--board", "icebreaker", "--baud", "2700000"], 2, "baud 2700000 is 11.1% off at 12 MHz"),
+    # python -m eqprop.device
+    ("eqprop.device", ["infer", "--train", "1"], 2, "one of the arguments --port --cosim --golden is required"),
+    ("eqprop.device", ["infer", "--golden", "--train", "0"], 2, f"argument --train: {BAD_INT} '0'"),
+    ("eqprop.device", ["infer", "--golden", "--train", "1"], 2, "--board must name the board"),
+    ("eqprop.device", ["infer", "--port", "{ws}/no-port", "--train", "1"], 2, "no-port does not exist"),
+    ("eqprop.device", ["infer", "--golden", "--board", "icebreaker", "--weights", "{ws}/nothing"], 2, "nothing"),
     # every entry point: an option it does not have
-    *[(entry, ["--no-such-option", *(["--out", "{ws}/o"] if entry == "export" else [])], 2,
+    *[(entry, ["--no-such-option", *(["--out", "{ws}/o"] if entry == "export" else []),
+               *(["--board", "icebreaker"] if entry == "export.bitstream" else []),
+               *(["infer", "--golden", "--train", "1"] if entry == "eqprop.device" else [])], 2,
        "unrecognized arguments: --no-such-option") for entry in ENTRY_POINTS if entry != "eqprop"],
 ]
 

