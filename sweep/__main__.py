@@ -45,9 +45,11 @@ def main(argv: list[str]) -> int:
                     help="trials at once (default: 2 or the cores, if fewer)")
     ap.add_argument("--search", choices=("grid", "random"), help="override the file's search")
     ap.add_argument("--samples", type=positive_int, help="points drawn by random search")
+    ap.add_argument("--devices", nargs="+", help="replace the file's devices (none: golden model and cycle model "
+                                                 "only; ecp5, ice40)")
     ap.add_argument("--dry-run", action="store_true", help="list the points and exit")
     args = ap.parse_args(argv)
-    spec = load_spec(args.file, name=args.name)
+    spec = load_spec(args.file, name=args.name, devices=args.devices)
     search = args.search or spec.search
     if search == "random" and not (args.samples or spec.samples):
         raise UsageError("--search random needs --samples (or samples in the sweep file)")

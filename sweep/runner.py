@@ -68,17 +68,22 @@ def _recorder(spec: Spec, store: Store, by_id: dict[str, Point], bar, log):
     from ray import tune
 
     class _Recorder(tune.Callback):
-        """Writes each trial's record as it ends (driver side), and moves the progress bar."""
+        """Writes each trial's record as it ends (driver side), and moves the progress bar. Ray Tune pickles
+        its callbacks with the experiment's state: the bar and the log function (open files) are left out."""
 
-        def __init__(self):
+        def __init__(self, spec, store, by_id, bar, log):      # arguments, not closures: see above
+            self.spec, self.store, self.by_id, self.bar, self.log = spec, store, by_id, bar, log
             self.done: dict[str, dict] = {}
 
+        def __getstate__(self):
+            return {"done": self.done}
+
         def _write(self, rec: dict) -> None:
-            store.write(rec)
+            self.store.write(rec)
             self.done[rec["id"]] = rec
-            bar.update(1)
+            self.bar.update(1)
             if rec["status"] != "ok":
-                log(f"failed: {rec['label']}: {rec.get('error')}")
+                self.log(f"failed: {rec['label']}: {rec.get('error')}")
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             pid = trial.config["point"]["id"]
@@ -86,7 +91,8 @@ def _recorder(spec: Spec, store: Store, by_id: dict[str, Point], bar, log):
                 return
             out = json.loads(result["record"])
             measured = out.pop("measured", None)
-            self._write(_record(by_id[pid], spec, out.pop("status"), measured, out.pop("error", None), **out))
+            self._write(_record(self.by_id[pid], self.spec, out.pop("status"), measured, out.pop("error", None),
+                                **out))
 
         def on_trial_error(self, iteration, trials, trial, **info):
             pid = trial.config["point"]["id"]
@@ -96,9 +102,9 @@ def _recorder(spec: Spec, store: Store, by_id: dict[str, Point], bar, log):
             path = getattr(trial, "error_file", None)
             if path and Path(path).is_file():
                 err = Path(path).read_text().strip().splitlines()[-1]
-            self._write(_record(by_id[pid], spec, "failed", None, f"worker failed: {err}"))
+            self._write(_record(self.by_id[pid], self.spec, "failed", None, f"worker failed: {err}"))
 
-    return _Recorder()
+    return _Recorder(spec, store, by_id, bar, log)
 
 
 def run_points(spec: Spec, pts: list[Point], folder: Path, *, workers: int, address: str | None = None,

@@ -206,12 +206,15 @@ def _axis(where: str, name: str, raw, base: HwConfig) -> list[tuple[str, dict]]:
     return out
 
 
-def load_spec(path: str | os.PathLike, *, name: str | None = None) -> Spec:
-    """A checked `Spec` from a sweep file. Raises UsageError naming the file, the key and the fix."""
+def load_spec(path: str | os.PathLike, *, name: str | None = None, devices: list[str] | None = None) -> Spec:
+    """A checked `Spec` from a sweep file (`name` and `devices` replace the file's). Raises UsageError naming
+    the file, the key and the fix."""
     from export.fpga import DEVICES
 
     path = Path(path)
     raw = _read(path)
+    if devices is not None:
+        raw = {**raw, "devices": devices}
     where = str(path)
     unknown = sorted(set(raw) - set(KEYS))
     if unknown:
