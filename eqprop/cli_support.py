@@ -1,7 +1,7 @@
 """What every command-line entry point shares: its parser, the rules of its fields, and its error handling.
 
-The ten entry points (``python -m eqprop``, ``tracks``, ``export``, ``export.fpga``, ``sim``,
-``sim.train``, ``bench``, ``bench.reference``, ``bench.golden``, ``bench.cycles``) build their
+The eleven entry points (``python -m eqprop``, ``tracks``, ``export``, ``export.fpga``, ``sim``,
+``sim.train``, ``bench``, ``bench.reference``, ``bench.golden``, ``bench.cycles``, ``sweep``) build their
 parser with `parser`, take counts and paths through the argparse types below, check their outputs
 with `check_output_folder` before the expensive work, and wrap ``main`` in `guard`. Then, as
 ``docs/errors.md`` promises:

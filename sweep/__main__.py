@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
                                                  "only; ecp5, ice40)")
     ap.add_argument("--dry-run", action="store_true", help="list the points and exit")
     args = ap.parse_args(argv)
+    check_output_folder(args.out, name="--out")
     spec = load_spec(args.file, name=args.name, devices=args.devices)
     search = args.search or spec.search
     if search == "random" and not (args.samples or spec.samples):
