@@ -25,6 +25,7 @@ from pathlib import Path
 from sweep.spec import Point, Spec
 from sweep.store import Store
 from sweep.trial import evaluate as _evaluate
+from sweep.trial import evaluate_isolated
 
 __all__ = ["run_points"]
 
@@ -43,8 +44,9 @@ def _record(point: Point, spec: Spec, status: str, measured: dict | None = None,
     return rec
 
 
-def _trial_function(evaluate):
-    """The Ray Tune function trainable: measure one point, report its record (never raises for the flow)."""
+def _trial_function(evaluate, timeout_s: float | None):
+    """The Ray Tune function trainable: measure one point, report its record (never raises for the flow).
+    With a timeout the point runs in a child process (`sweep.trial.evaluate_isolated`)."""
     def trial(config: dict) -> None:
         from ray import tune
         from threadpoolctl import threadpool_limits
@@ -52,7 +54,11 @@ def _trial_function(evaluate):
         started = time.time()
         with threadpool_limits(1):       # one core per trial: Ray runs `workers` of them side by side
             try:
-                out = {"status": "ok", "measured": evaluate(config["point"], config["settings"])}
+                if timeout_s is None:
+                    measured = evaluate(config["point"], config["settings"])
+                else:
+                    measured = evaluate_isolated(config["point"], config["settings"], timeout_s)
+                out = {"status": "ok", "measured": measured}
             except Exception as e:      # recorded as the point's error; the other trials go on
                 out = {"status": "failed", "error": f"{type(e).__name__}: {e}".strip()}
         out.update(host=socket.gethostname(), pid=os.getpid(), started=started, wall_s=time.time() - started)
@@ -132,7 +138,7 @@ def run_points(spec: Spec, pts: list[Point], folder: Path, *, workers: int, addr
     bar = tqdm(total=len(pts), desc=f"sweep {spec.name}", unit="point", disable=not progress)
     recorder = _recorder(spec, store, by_id, bar, log)
     settings = spec.settings()
-    trainable = tune.with_resources(_trial_function(evaluate), {"cpu": 1})
+    trainable = tune.with_resources(_trial_function(evaluate, spec.timeout_s), {"cpu": 1})
     tuner = tune.Tuner(
         trainable,
         param_space={"point": tune.grid_search([p.as_dict() for p in pts]), "settings": settings},

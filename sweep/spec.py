@@ -25,6 +25,8 @@ A sweep file is YAML (``.yaml``, ``.yml``) or JSON (``.json``) holding one mappi
     samples: 10
     train_samples: 200           # optional: train on the first N training images (quick sweeps, tests)
     test_samples: 100            # optional: score on the first N test images
+    timeout_s: 3600              # optional: a point still running after this is killed and recorded as failed
+                                 # (each point then runs in a process of its own: a crash fails only it)
 
 `load_spec` checks all of it before anything runs, and `points` builds every point's `HwConfig`, so a
 bad field, value or combination is one error naming the file, the field and the fix (``docs/errors.md``).
@@ -53,7 +55,7 @@ OBJECTIVES = {"accuracy": +1, "luts": -1, "ffs": -1, "brams": -1, "dsps": -1, "f
               "inferences_per_s": +1, "cycles_per_inference": -1, "train_samples_per_s": +1}
 SPECIAL_AXES = ("config", "precision")
 KEYS = ("name", "dataset", "epochs", "seeds", "devices", "place_and_route", "base", "vary", "exclude",
-        "objectives", "search", "samples", "sample_seed", "train_samples", "test_samples")
+        "objectives", "search", "samples", "sample_seed", "train_samples", "test_samples", "timeout_s")
 HW_FIELDS = tuple(f.name for f in dataclasses.fields(HwConfig))
 
 
@@ -94,6 +96,7 @@ class Spec:
     sample_seed: int = 0
     train_samples: int | None = None
     test_samples: int | None = None
+    timeout_s: float | None = None
 
     def settings(self) -> dict:
         """What every point's result depends on besides its configuration and device (part of its id)."""
@@ -226,6 +229,11 @@ def load_spec(path: str | os.PathLike, *, name: str | None = None, devices: list
         if raw["dataset"] not in DATASETS:
             raise UsageError(f"{where}: dataset must be one of {', '.join(DATASETS)}, not {raw['dataset']!r}")
         kw["dataset"] = raw["dataset"]
+    if "timeout_s" in raw:
+        t = raw["timeout_s"]
+        if not isinstance(t, int | float) or isinstance(t, bool) or not 0 < t < float("inf"):
+            raise UsageError(f"{where}: timeout_s must be a positive number of seconds, not {t!r}")
+        kw["timeout_s"] = float(t)
     for key in ("epochs", "samples", "train_samples", "test_samples"):
         if key in raw:
             if not _is_int(raw[key]) or raw[key] < 1:

@@ -15,7 +15,7 @@ import numpy as np
 
 from sweep.spec import DEVICE_NONE, Point
 
-__all__ = ["RESOURCES", "dataset", "evaluate"]
+__all__ = ["RESOURCES", "TrialTimeout", "dataset", "evaluate", "evaluate_isolated"]
 
 RESOURCES = ("luts", "ffs", "brams", "dsps", "spram")
 
@@ -81,3 +81,61 @@ def evaluate(point: dict, settings: dict, log=None) -> dict:
     seconds["total"] = round(time.perf_counter() - t0, 1)
     out["seconds"] = seconds
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# a trial in a process of its own: a time limit, and a crash that cannot take the Ray worker with it
+
+
+class TrialTimeout(RuntimeError):
+    """The point ran past the sweep file's ``timeout_s``."""
+
+
+def evaluate_isolated(point: dict, settings: dict, timeout_s: float) -> dict:
+    """`evaluate` in a child process (``python -m sweep.trial``, a session of its own), killed with everything
+    it started (Yosys, nextpnr) after `timeout_s` seconds. Raises TrialTimeout, or RuntimeError when the
+    child dies (a crash, the out-of-memory killer) or fails, with its last words."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="eqprop-sweep-") as tmp:
+        out = os.path.join(tmp, "record.json")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))     # where `sweep` is imported from
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        proc = subprocess.Popen([sys.executable, "-m", "sweep.trial", out], stdin=subprocess.PIPE, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            _, err = proc.communicate(json.dumps({"point": point, "settings": settings}), timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise TrialTimeout(f"timed out after {timeout_s:g} s (timeout_s in the sweep file)") from None
+        if proc.returncode != 0 or not os.path.exists(out):
+            last = (err or "").strip().splitlines()[-1:] or ["no output"]
+            how = (f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit status {proc.returncode}")
+            raise RuntimeError(f"the trial's process failed ({how}): {last[0]}")
+        with open(out) as f:
+            return json.load(f)
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m sweep.trial OUT``: measure the point on stdin ({point, settings}), its result to OUT."""
+    import json
+    import sys
+
+    from eqprop.atomic import write_json_atomic
+
+    job = json.loads(sys.stdin.read())
+    write_json_atomic(argv[0], evaluate(job["point"], job["settings"]))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))

@@ -126,3 +126,18 @@ def test_killed_sweep_resumes_without_redoing(ray_session, tmp_path, capsys):
     assert f"{len(first)} already finished, {3 - len(first)} to run" in capsys.readouterr().out
     assert {f.name: (f.stat().st_mtime_ns, f.read_text()) for f in trials.glob("*.json") if f.name in first} == first
     assert len(Store(out / "tiny").finished()) == 3
+
+
+def test_timeout_and_isolation(ray_session, tmp_path, capsys):
+    """With timeout_s each point runs in a process of its own: one that finishes is recorded as usual, one
+    past the limit is killed and recorded as failed."""
+    path = sweep_file(tmp_path, TINY.replace("state_bits: [4, 6, 8]", "state_bits: [8]") + "timeout_s: 120\n")
+    assert main([str(path), "--out", str(tmp_path / "a")]) == 0
+    (rec,) = Store(tmp_path / "a" / "tiny").records()
+    assert rec["status"] == "ok" and rec["accuracy"] > 0
+    path.write_text(TINY.replace("state_bits: [4, 6, 8]", "state_bits: [8]") + "timeout_s: 0.5\n")
+    assert main([str(path), "--out", str(tmp_path / "b")]) == 1
+    (rec,) = Store(tmp_path / "b" / "tiny").records()
+    assert rec["status"] == "failed"
+    assert rec["error"] == "TrialTimeout: timed out after 0.5 s (timeout_s in the sweep file)"
+    assert "## Failed points" in capsys.readouterr().out
