@@ -43,8 +43,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--resume", action="store_true", help="run only the points without a finished record")
     ap.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                     help="trials at once (default: 2 or the cores, if fewer)")
-    ap.add_argument("--search", choices=("grid", "random"), help="override the file's search")
-    ap.add_argument("--samples", type=positive_int, help="points drawn by random search")
+    ap.add_argument("--search", choices=("grid", "random", "optuna"),
+                    help="override the file's search (optuna: Optuna's multi-objective TPE over the grid's points, "
+                         "the file's objectives; needs pip install optuna)")
+    ap.add_argument("--samples", type=positive_int, help="points drawn by random search, or trials of optuna")
     ap.add_argument("--devices", nargs="+", help="replace the file's devices (none: golden model and cycle model "
                                                  "only; ecp5, ice40)")
     ap.add_argument("--dry-run", action="store_true", help="list the points and exit")
@@ -52,9 +54,9 @@ def main(argv: list[str]) -> int:
     check_output_folder(args.out, name="--out")
     spec = load_spec(args.file, name=args.name, devices=args.devices)
     search = args.search or spec.search
-    if search == "random" and not (args.samples or spec.samples):
-        raise UsageError("--search random needs --samples (or samples in the sweep file)")
-    pts = points(spec, search=search, samples=args.samples)
+    if search in ("random", "optuna") and not (args.samples or spec.samples):
+        raise UsageError(f"--search {search} needs --samples (or samples in the sweep file)")
+    pts = points(spec, search="grid" if search == "optuna" else search, samples=args.samples)
     folder = check_output_folder(Path(args.out) / spec.name, name="--out")
     store = Store(folder)
     if args.dry_run:
@@ -66,7 +68,7 @@ def main(argv: list[str]) -> int:
     if done & {p.id for p in pts} and not args.resume:
         raise UsageError(f"{folder} already holds finished points of this sweep; pass --resume to run the rest, "
                          "or another --name or --out")
-    todo = [p for p in pts if p.id not in done]
+    todo = pts if search == "optuna" else [p for p in pts if p.id not in done]
     print(f"sweep {spec.name}: {len(pts)} points, {len(pts) - len(todo)} already finished, {len(todo)} to run, "
           f"{args.workers} at a time; records in {store.trials}/", flush=True)
     timing = None
@@ -74,8 +76,10 @@ def main(argv: list[str]) -> int:
         if todo:
             from sweep.runner import run_points
 
+            known = {r["id"]: r for r in store.records() if r.get("status") == "ok"}
             timing = run_points(spec, todo, folder, workers=args.workers, address=args.address,
-                                log=lambda s: print(s, flush=True))
+                                log=lambda s: print(s, flush=True), search=search,
+                                samples=args.samples or spec.samples, known=known)
             if timing["trials"]:
                 timing["overhead_per_trial_s"] = round(
                     (timing["fit_s"] * args.workers - timing["trial_s"]) / timing["trials"], 2)

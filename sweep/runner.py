@@ -22,7 +22,8 @@ import time
 import warnings
 from pathlib import Path
 
-from sweep.spec import Point, Spec
+from eqprop.cli_support import UsageError
+from sweep.spec import OBJECTIVES, Point, Spec
 from sweep.store import Store
 from sweep.trial import evaluate as _evaluate
 from sweep.trial import evaluate_isolated
@@ -44,41 +45,69 @@ def _record(point: Point, spec: Spec, status: str, measured: dict | None = None,
     return rec
 
 
-def _trial_function(evaluate, timeout_s: float | None):
+def _objective_values(measured: dict | None, objectives: tuple[str, ...]) -> dict:
+    """The objectives as numbers for a searcher: a missing value (a failed point, one that does not fit,
+    no Fmax) counts as the worst there is."""
+    out = {}
+    for o in objectives:
+        v = (measured or {}).get(o)
+        if v is None or (measured or {}).get("fits") is False and o != "accuracy":
+            v = -1e18 if OBJECTIVES[o] > 0 else 1e18
+        out[o] = float(v)
+    return out
+
+
+def _trial_function(evaluate, timeout_s: float | None, table: dict | None = None,
+                    known: dict | None = None, objectives: tuple[str, ...] = ()):
     """The Ray Tune function trainable: measure one point, report its record (never raises for the flow).
-    With a timeout the point runs in a child process (`sweep.trial.evaluate_isolated`)."""
+    With a timeout the point runs in a child process (`sweep.trial.evaluate_isolated`). Grid and random
+    search hand it the point; Optuna hands it one value per axis and the device, looked up in `table`
+    (a point that is excluded, or finished before --resume, is answered from `known` without measuring)."""
     def trial(config: dict) -> None:
         from ray import tune
         from threadpoolctl import threadpool_limits
 
+        point = config.get("point") or (table or {}).get(_key(config))
+        if point is None or point["id"] in (known or {}):
+            measured = (known or {}).get(point["id"]) if point else None
+            tune.report({"record": json.dumps({"status": "skipped"}), **_objective_values(measured, objectives)})
+            return
         started = time.time()
         with threadpool_limits(1):       # one core per trial: Ray runs `workers` of them side by side
             try:
                 if timeout_s is None:
-                    measured = evaluate(config["point"], config["settings"])
+                    measured = evaluate(point, config["settings"])
                 else:
-                    measured = evaluate_isolated(config["point"], config["settings"], timeout_s)
+                    measured = evaluate_isolated(point, config["settings"], timeout_s)
                 out = {"status": "ok", "measured": measured}
             except Exception as e:      # recorded as the point's error; the other trials go on
+                measured = None
                 out = {"status": "failed", "error": f"{type(e).__name__}: {e}".strip()}
-        out.update(host=socket.gethostname(), pid=os.getpid(), started=started, wall_s=time.time() - started)
-        tune.report({"record": json.dumps(out)})
+        out.update(point=point, host=socket.gethostname(), pid=os.getpid(), started=started,
+                   wall_s=time.time() - started)
+        tune.report({"record": json.dumps(out), **_objective_values(measured, objectives)})
     return trial
 
 
+def _key(config: dict) -> str:
+    """Optuna's choice of one value per axis (``axis:<name>``) and a device, as a key of the point table."""
+    return json.dumps([[k, v] for k, v in sorted(config.items()) if k.startswith("axis:") or k == "device"])
+
+
 def _trial_name(trial) -> str:
-    return trial.config["point"]["id"]
+    point = trial.config.get("point")
+    return point["id"] if point else f"optuna-{trial.trial_id}"
 
 
-def _recorder(spec: Spec, store: Store, by_id: dict[str, Point], bar, log):
+def _recorder(spec: Spec, store: Store, table: dict[str, dict], bar, log):
     from ray import tune
 
     class _Recorder(tune.Callback):
         """Writes each trial's record as it ends (driver side), and moves the progress bar. Ray Tune pickles
         its callbacks with the experiment's state: the bar and the log function (open files) are left out."""
 
-        def __init__(self, spec, store, by_id, bar, log):      # arguments, not closures: see above
-            self.spec, self.store, self.by_id, self.bar, self.log = spec, store, by_id, bar, log
+        def __init__(self, spec, store, table, bar, log):      # arguments, not closures: see above
+            self.spec, self.store, self.table, self.bar, self.log = spec, store, table, bar, log
             self.done: dict[str, dict] = {}
 
         def __getstate__(self):
@@ -92,31 +121,57 @@ def _recorder(spec: Spec, store: Store, by_id: dict[str, Point], bar, log):
                 self.log(f"failed: {rec['label']}: {rec.get('error')}")
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            pid = trial.config["point"]["id"]
-            if pid in self.done or "record" not in result:
+            if "record" not in result:
                 return
             out = json.loads(result["record"])
+            if out["status"] == "skipped":          # Optuna chose an excluded or already finished point
+                self.bar.update(1)
+                return
+            point = Point(**out.pop("point"))
             measured = out.pop("measured", None)
-            self._write(_record(self.by_id[pid], self.spec, out.pop("status"), measured, out.pop("error", None),
-                                **out))
+            self._write(_record(point, self.spec, out.pop("status"), measured, out.pop("error", None), **out))
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            pid = trial.config["point"]["id"]
+            point = trial.config.get("point") or self.table.get(_key(trial.config))
+            if point is None:
+                return
+            pid = point["id"]
             if pid in self.done:
                 return
             err = getattr(trial, "error_msg", None) or "the trial's worker failed"
             path = getattr(trial, "error_file", None)
             if path and Path(path).is_file():
                 err = Path(path).read_text().strip().splitlines()[-1]
-            self._write(_record(self.by_id[pid], self.spec, "failed", None, f"worker failed: {err}"))
+            self._write(_record(Point(**point), self.spec, "failed", None, f"worker failed: {err}"))
 
-    return _Recorder(spec, store, by_id, bar, log)
+    return _Recorder(spec, store, table, bar, log)
+
+
+def _optuna(spec: Spec, grid: list[Point], samples: int, tune):
+    """Optuna's multi-objective TPE sampler over the axes and devices (one categorical choice each), the
+    sweep file's objectives its objectives; and the point table its choices are looked up in."""
+    try:
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+    except ImportError:
+        raise UsageError("--search optuna needs Optuna: pip install optuna") from None
+    table = {_key({**{f"axis:{a}": v for a, v in p.axes.items()}, "device": p.device}): p.as_dict() for p in grid}
+    space = {f"axis:{a}": tune.choice([label for label, _ in values]) for a, values in spec.vary.items()}
+    space["device"] = tune.choice(list(spec.devices))
+    searcher = OptunaSearch(metric=list(spec.objectives),
+                            mode=["max" if OBJECTIVES[o] > 0 else "min" for o in spec.objectives],
+                            sampler=optuna.samplers.TPESampler(seed=spec.sample_seed))
+    return table, space, searcher
 
 
 def run_points(spec: Spec, pts: list[Point], folder: Path, *, workers: int, address: str | None = None,
-               evaluate=_evaluate, log=print, progress: bool = True) -> dict:
+               evaluate=_evaluate, log=print, progress: bool = True, search: str = "grid",
+               samples: int | None = None, known: dict | None = None) -> dict:
     """Run `pts` on Ray Tune, writing each record into ``folder/trials/``; returns timings:
-    ``ray_init_s``, ``fit_s`` (the Tuner's wall time) and ``trial_s`` (the sum of the trials' own times)."""
+    ``ray_init_s``, ``fit_s`` (the Tuner's wall time) and ``trial_s`` (the sum of the trials' own times).
+
+    ``search="optuna"``: `samples` trials chosen by Optuna among `pts` (the whole grid); `known` maps the ids
+    of points already finished to their records, which answer Optuna without measuring again."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")      # the classic reporter, silent at verbose=0
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     with warnings.catch_warnings():
@@ -126,25 +181,33 @@ def run_points(spec: Spec, pts: list[Point], folder: Path, *, workers: int, addr
     from tqdm.auto import tqdm
 
     store = Store(folder)
-    by_id = {p.id: p for p in pts}
+    settings = spec.settings()
+    if search == "optuna":
+        table, space, searcher = _optuna(spec, pts, samples or len(pts), tune)
+        param_space = {**space, "settings": settings}
+        tune_config = tune.TuneConfig(search_alg=searcher, num_samples=samples or len(pts),
+                                      max_concurrent_trials=workers, reuse_actors=True,
+                                      trial_name_creator=_trial_name, trial_dirname_creator=_trial_name)
+        total = samples or len(pts)
+    else:
+        table = {}
+        param_space = {"point": tune.grid_search([p.as_dict() for p in pts]), "settings": settings}
+        # reuse_actors: a worker process measures point after point (no Python start-up and imports per trial)
+        tune_config = tune.TuneConfig(max_concurrent_trials=workers, reuse_actors=True,
+                                      trial_name_creator=_trial_name, trial_dirname_creator=_trial_name)
+        total = len(pts)
     t0 = time.perf_counter()
-    started_here = not ray.is_initialized()
-    if started_here:
+    if not ray.is_initialized():
         if address:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
     t_init = time.perf_counter() - t0
-    bar = tqdm(total=len(pts), desc=f"sweep {spec.name}", unit="point", disable=not progress)
-    recorder = _recorder(spec, store, by_id, bar, log)
-    settings = spec.settings()
-    trainable = tune.with_resources(_trial_function(evaluate, spec.timeout_s), {"cpu": 1})
+    bar = tqdm(total=total, desc=f"sweep {spec.name}", unit="point", disable=not progress)
+    recorder = _recorder(spec, store, table, bar, log)
+    trainable = _trial_function(evaluate, spec.timeout_s, table or None, known or {}, spec.objectives)
     tuner = tune.Tuner(
-        trainable,
-        param_space={"point": tune.grid_search([p.as_dict() for p in pts]), "settings": settings},
-        # reuse_actors: a worker process measures point after point (no Python start-up and imports per trial)
-        tune_config=tune.TuneConfig(max_concurrent_trials=workers, reuse_actors=True,
-                                    trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+        tune.with_resources(trainable, {"cpu": 1}), param_space=param_space, tune_config=tune_config,
         run_config=tune.RunConfig(name=spec.name, storage_path=str((folder / "ray").absolute()), verbose=0,
                                   callbacks=[recorder], log_to_file=True,
                                   failure_config=tune.FailureConfig(max_failures=0)))

@@ -21,8 +21,8 @@ A sweep file is YAML (``.yaml``, ``.yml``) or JSON (``.json``) holding one mappi
     exclude:                     # points to leave out: every key given must match
       - {device: ice40, learning: false}
     objectives: [accuracy, luts, inferences_per_s]   # the first against each other: the Pareto fronts
-    search: grid                 # grid | random (then `samples` points drawn from the grid, seeded)
-    samples: 10
+    search: grid                 # grid | random (`samples` points drawn from the grid, seeded) | optuna
+    samples: 10                  # (Optuna's multi-objective TPE over the grid, the objectives as its objectives)
     train_samples: 200           # optional: train on the first N training images (quick sweeps, tests)
     test_samples: 100            # optional: score on the first N test images
     timeout_s: 3600              # optional: a point still running after this is killed and recorded as failed
@@ -265,8 +265,8 @@ def load_spec(path: str | os.PathLike, *, name: str | None = None, devices: list
             raise UsageError(f"{where}: place_and_route must be true or false, not {raw['place_and_route']!r}")
         kw["place_and_route"] = raw["place_and_route"]
     if "search" in raw:
-        if raw["search"] not in ("grid", "random"):
-            raise UsageError(f"{where}: search must be grid or random, not {raw['search']!r}")
+        if raw["search"] not in ("grid", "random", "optuna"):
+            raise UsageError(f"{where}: search must be grid, random or optuna, not {raw['search']!r}")
         kw["search"] = raw["search"]
     if "objectives" in raw:
         objs = raw["objectives"]
@@ -296,8 +296,8 @@ def load_spec(path: str | os.PathLike, *, name: str | None = None, devices: list
             raise UsageError(f"{where}: exclude[{i}]: unknown key {bad[0]!r} (device, an axis of vary or a HwConfig "
                              f"field)")
     kw["exclude"] = tuple(exclude)
-    if kw.get("search", "grid") == "random" and "samples" not in kw:
-        raise UsageError(f"{where}: search: random needs samples (how many points to draw)")
+    if kw.get("search", "grid") in ("random", "optuna") and "samples" not in kw:
+        raise UsageError(f"{where}: search: {kw['search']} needs samples (how many points to draw or try)")
     spec = Spec(**kw)
     pts = points(spec)    # every point's HwConfig is built now: a bad combination fails before Ray starts
     _check_data(spec, pts)

@@ -141,3 +141,13 @@ def test_timeout_and_isolation(ray_session, tmp_path, capsys):
     assert rec["status"] == "failed"
     assert rec["error"] == "TrialTimeout: timed out after 0.5 s (timeout_s in the sweep file)"
     assert "## Failed points" in capsys.readouterr().out
+
+
+def test_optuna_search(ray_session, tmp_path, capsys):
+    """Optuna's multi-objective search picks points of the grid by their objectives; each trial is recorded."""
+    pytest.importorskip("optuna")
+    path = sweep_file(tmp_path, TINY.replace("state_bits: [4, 6, 8]", "state_bits: [4, 6, 8]\n  mac_lanes: [2, 4]"))
+    assert main([str(path), "--out", str(tmp_path / "out"), "--search", "optuna", "--samples", "3"]) == 0
+    records = Store(tmp_path / "out" / "tiny").records()
+    assert 1 <= len(records) <= 3 and all(r["status"] == "ok" for r in records)
+    assert all(r["hwconfig"]["mac_lanes"] in (2, 4) for r in records)

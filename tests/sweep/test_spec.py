@@ -99,7 +99,7 @@ BAD = [
     ("dataset: cifar\n", "dataset must be one of digits, mnist5k, blobs, not 'cifar'"),
     ("objectives: [accuracy]\n", "objectives must be a list of at least two distinct names"),
     ("objectives: [accuracy, speed]\n", "objectives must be a list of at least two distinct names"),
-    ("search: bayes\n", "search must be grid or random, not 'bayes'"),
+    ("search: bayes\n", "search must be grid, random or optuna, not 'bayes'"),
     ("search: random\n", "search: random needs samples"),
     ("place_and_route: yes please\n", "place_and_route must be true or false"),
     ("base: {sizes: [64, 10, 10, 3]}\n", "sizes must start with 64 inputs and end with 10 classes"),
