@@ -75,6 +75,16 @@ def test_precision_axis_is_track_16s_overrides(tmp_path):
     assert p[1].config().state_bits == 6 and p[1].config().weight_bits == 3
 
 
+def test_fpga_example_is_make_fpgas_runs():
+    """sweep/examples/fpga.yaml builds what `make fpga` builds: each named configuration on its families."""
+    from export.fpga import CONFIGS, DEVICES, FAMILIES, config
+
+    pts = points(load_spec(EXAMPLES / "fpga.yaml"))
+    assert {(p.axes["config"], p.device) for p in pts} == {
+        (c, f) for c in CONFIGS for f in DEVICES if f in FAMILIES.get(c, DEVICES)}
+    assert all(p.config() == config(p.axes["config"]) for p in pts)
+
+
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
 def test_examples_load(path):
     assert points(load_spec(path))
