@@ -151,6 +151,10 @@ def write_report(folder: Path, records: list[dict], meta: dict) -> str:
              f"{len(failed)} failed; data set {meta['settings']['dataset']}, {meta['settings']['epochs']} epochs "
              f"of golden on-chip training per seed, seeds {meta['settings']['seeds']} (accuracy: their mean).", "",
              table(records)]
+    if any(r.get("placed") is False and r.get("fits") for r in records):
+        lines += ["Resources of the points not placed (`place_and_route: false`) are the cells of Yosys's synthesised "
+                  "netlist (ECP5: LUT4s and two per CCU2C carry), not nextpnr's packed figures; there is no Fmax, so "
+                  "no inferences per second.", ""]
     for f in fr:
         a, b = f["y"], f["x"]
         lines += [f"## Pareto front: {TITLES.get(a, a)} against {TITLES.get(b, b)} ({f['device']})", "",
