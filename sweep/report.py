@@ -26,6 +26,8 @@ COLUMNS = (("label", "point", "{}"), ("device", "device", "{}"), ("status", "sta
            ("accuracy", "accuracy", "{:.1%}"), ("cycles_per_inference", "cycles / inference", "{:,.0f}"),
            ("luts", "LUTs", "{:,}"), ("ffs", "FFs", "{:,}"), ("brams", "block RAM", "{:,}"), ("dsps", "DSPs", "{:,}"),
            ("fmax_mhz", "Fmax MHz", "{:.1f}"), ("inferences_per_s", "inferences / s", "{:,.0f}"))
+FORMATS = {"accuracy": "{:.1%}", "fmax_mhz": "{:.1f} MHz", **dict.fromkeys(
+    ("luts", "ffs", "brams", "dsps", "cycles_per_inference", "inferences_per_s", "train_samples_per_s"), "{:,.0f}")}
 TITLES = {"accuracy": "test accuracy", "luts": "LUTs", "ffs": "flip-flops", "brams": "block RAMs", "dsps": "DSPs",
           "fmax_mhz": "Fmax (MHz)", "inferences_per_s": "inferences / s", "train_samples_per_s": "training samples / s",
           "cycles_per_inference": "cycles / inference"}
@@ -127,8 +129,8 @@ def _plot(records: list[dict], f: dict, path: Path) -> None:
     if f["default"] in by_id:
         d = by_id[f["default"]]
         ax.scatter([d[b]], [scale * d[a]], marker="*", s=140, color="C3", zorder=3, label="default HwConfig()")
-    if b in ("inferences_per_s", "cycles_per_inference", "luts") and recs and min(r[b] for r in recs) > 0:
-        ax.set_xscale("log")
+    if recs and min(r[b] for r in recs) > 0 and max(r[b] for r in recs) >= 10 * min(r[b] for r in recs):
+        ax.set_xscale("log")     # a decade or more apart (lanes, devices); a narrow range reads better linear
     ax.set(xlabel=TITLES.get(b, b), ylabel=TITLES.get(a, a) + (" (%)" if a == "accuracy" else ""),
            title=f"{TITLES.get(a, a)} against {TITLES.get(b, b)} ({f['device']})")
     ax.grid(alpha=0.3)
@@ -159,8 +161,8 @@ def write_report(folder: Path, records: list[dict], meta: dict) -> str:
         a, b = f["y"], f["x"]
         lines += [f"## Pareto front: {TITLES.get(a, a)} against {TITLES.get(b, b)} ({f['device']})", "",
                   f"![front](pareto-{b}-{f['device']}.png)", ""]
-        lines += [f"- {by_id[i]['label']}: {_fmt(by_id[i], a, '{:.1%}' if a == 'accuracy' else '{:,.4g}')}, "
-                  f"{_fmt(by_id[i], b, '{:,.4g}')}" for i in f["front"]]
+        lines += [f"- {by_id[i]['label']}: {_fmt(by_id[i], a, FORMATS.get(a, '{:,.4g}'))}, "
+                  f"{_fmt(by_id[i], b, FORMATS.get(b, '{:,.4g}'))}" for i in f["front"]]
         if f["default"] is None:
             lines += ["", "The default configuration (`HwConfig()`) is not among these points."]
         elif f["dominate_default"]:
