@@ -81,6 +81,8 @@ def main(argv: list[str]) -> int:
                                 log=lambda s: print(s, flush=True), search=search,
                                 samples=args.samples or spec.samples, known=known)
             if timing["trials"]:
+                # worker-seconds of the Tuner's wall time not spent inside a trial (Ray's scheduling, actor
+                # start-up, reporting, and workers idle at the end), per trial
                 timing["overhead_per_trial_s"] = round(
                     (timing["fit_s"] * args.workers - timing["trial_s"]) / timing["trials"], 2)
     finally:

@@ -4,7 +4,9 @@ The points are expanded up front (`sweep.spec.points`: grid, or a seeded random 
 has its id before Ray starts and `--resume` can leave out the finished ones; Ray Tune then schedules the
 rest as one trial each (``tune.grid_search`` over the points), as many at a time as there are workers,
 on this machine (``ray.init(num_cpus=workers)``) or on a cluster (``--address``). OpenROAD's AutoTuner
-runs its sweeps the same way.
+runs its sweeps the same way. ``--search optuna`` instead lets Ray Tune's `OptunaSearch` (multi-objective
+TPE, the sweep file's objectives) choose one value per axis and a device for each trial, looked up among
+the grid's points.
 
 Durability: the trial function catches the flow's errors and reports a record with status "failed" and
 the error; a trial whose worker dies reaches `_Recorder.on_trial_error` in the driver, which records it
