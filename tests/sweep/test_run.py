@@ -151,3 +151,20 @@ def test_optuna_search(ray_session, tmp_path, capsys):
     records = Store(tmp_path / "out" / "tiny").records()
     assert 1 <= len(records) <= 3 and all(r["status"] == "ok" for r in records)
     assert all(r["hwconfig"]["mac_lanes"] in (2, 4) for r in records)
+
+
+def dying(point: dict, settings: dict) -> dict:
+    """`evaluate`, except that the state_bits=8 point kills its Ray worker process."""
+    if point["fields"].get("state_bits") == 8:
+        os._exit(3)
+    return evaluate(point, settings)
+
+
+def test_dead_worker_is_recorded_and_the_others_finish(ray_session, tmp_path):
+    ray_session.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    spec = load_spec(sweep_file(tmp_path))
+    folder = tmp_path / "out" / "tiny"
+    run_points(spec, points(spec), folder, workers=2, evaluate=dying, progress=False)
+    by_state = {r["hwconfig"]["state_bits"]: r for r in Store(folder).records()}
+    assert by_state[4]["status"] == by_state[6]["status"] == "ok"
+    assert by_state[8]["status"] == "failed" and by_state[8]["error"].startswith("worker failed: ")
