@@ -16,7 +16,15 @@ import time
 from pathlib import Path
 
 from eqprop.atomic import write_json_atomic
-from eqprop.cli_support import EXIT_FAILED, UsageError, check_output_folder, guard, parser, positive_int
+from eqprop.cli_support import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    UsageError,
+    check_output_folder,
+    guard,
+    parser,
+    positive_int,
+)
 from sweep.report import write_report
 from sweep.spec import load_spec, points
 from sweep.store import Store
@@ -94,10 +102,14 @@ def main(argv: list[str]) -> int:
             text = write_report(folder, records, meta)
             print(text)
             print(f"wrote {folder}/results.md, results.csv, results.json and the Pareto plots")
-    if timing:
+    if timing and not timing["stopped_early"]:
         print(f"Ray: {timing['ray_init_s']:.1f} s to start, {timing['fit_s']:.1f} s for {timing['trials']} trials "
               f"({timing['trial_s']:.1f} s of trial time); overhead {timing.get('overhead_per_trial_s', 0):.2f} s "
               "per trial")
+    if timing and timing["stopped_early"]:
+        print(f"interrupted: the sweep stopped at Ctrl-C; the {len(records)} finished points are recorded in "
+              f"{store.trials}/, and --resume runs the rest", file=sys.stderr)
+        return EXIT_INTERRUPTED
     failed = [r for r in records if r.get("status") != "ok"]
     return EXIT_FAILED if failed else 0
 

@@ -111,11 +111,13 @@ def _recorder(spec: Spec, store: Store, table: dict[str, dict], bar, log):
         def __init__(self, spec, store, table, bar, log):      # arguments, not closures: see above
             self.spec, self.store, self.table, self.bar, self.log = spec, store, table, bar, log
             self.done: dict[str, dict] = {}
+            self.ended = 0                  # trials ended, recorded or not (Optuna's skipped ones)
 
         def __getstate__(self):
-            return {"done": self.done}
+            return {"done": self.done, "ended": self.ended}
 
         def _write(self, rec: dict) -> None:
+            self.ended += 1
             self.store.write(rec)
             self.done[rec["id"]] = rec
             self.bar.update(1)
@@ -127,6 +129,7 @@ def _recorder(spec: Spec, store: Store, table: dict[str, dict], bar, log):
                 return
             out = json.loads(result["record"])
             if out["status"] == "skipped":          # Optuna chose an excluded or already finished point
+                self.ended += 1
                 self.bar.update(1)
                 return
             point = Point(**out.pop("point"))
@@ -220,5 +223,6 @@ def run_points(spec: Spec, pts: list[Point], folder: Path, *, workers: int, addr
         bar.close()
     fit_s = time.perf_counter() - t1
     trial_s = sum(r.get("wall_s", 0.0) for r in recorder.done.values())
+    # Ray Tune ends the run early at Ctrl-C (SIGINT): then fewer trials ended than were asked for
     return {"ray_init_s": round(t_init, 2), "fit_s": round(fit_s, 2), "trial_s": round(trial_s, 2),
-            "trials": len(recorder.done)}
+            "trials": len(recorder.done), "stopped_early": recorder.ended < total}

@@ -104,21 +104,30 @@ def test_failing_trial_is_recorded_and_the_others_finish(ray_session, tmp_path, 
     assert Store(folder).path(by_state[6]["id"]).exists() and len(Store(folder).finished()) == 3
 
 
-def test_killed_sweep_resumes_without_redoing(ray_session, tmp_path, capsys):
+@pytest.mark.parametrize("how", ["SIGKILL", "Ctrl-C"])
+def test_killed_sweep_resumes_without_redoing(ray_session, tmp_path, capsys, how):
+    """SIGKILL: the driver and every process of its session at once; Ctrl-C (SIGINT to the driver): Ray Tune
+    stops, the finished points' report is written and the exit status is 130."""
     path = sweep_file(tmp_path, TINY.replace("train_samples: 80", "train_samples: 300"))
     out = tmp_path / "out"
     trials = out / "tiny" / "trials"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "sweep", str(path), "--out", str(out), "--workers", "1"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 180
         while not list(trials.glob("*.json")) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)       # the driver and every process of its session, at once
-        proc.wait()
+        if how == "SIGKILL":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    if how == "Ctrl-C":
+        assert proc.returncode == 130 and "interrupted: the sweep stopped at Ctrl-C" in err, err
+        assert (out / "tiny" / "results.md").exists()
     first = {f.name: (f.stat().st_mtime_ns, f.read_text()) for f in trials.glob("*.json")}
     assert 1 <= len(first) < 3, "the sweep was to be killed after its first trial"
     assert not list(trials.glob(".tmp-*"))
