@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: all venv test test-slow sim demo bench bench-studies bench-reference bench-golden bench-cycles tracks tracks-full \
-	export lint clean fpga test-fpga sim-train sim-mnist fuzz formal bitstream
+	export lint clean fpga test-fpga sim-train sim-mnist fuzz formal bitstream sweep
 
 all: test
 
@@ -16,6 +16,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+# The sweep's optional dependencies (Ray Tune, PyYAML), installed the first time `make sweep` runs.
+SWEEP_STAMP := $(VENV)/.installed-sweep
+$(SWEEP_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[sweep]'
+	@touch $(SWEEP_STAMP)
 
 venv: $(STAMP)
 
@@ -108,6 +114,13 @@ fpga: $(STAMP)
 bitstream: $(STAMP)
 	@test -n "$(BOARD)" || { echo "make bitstream needs BOARD=icebreaker, ulx3s-85f or orangecrab-25f"; exit 2; }
 	$(PY) -m export.bitstream --board $(BOARD) $(if $(BAUD),--baud $(BAUD))
+
+# A design-space sweep on Ray Tune (local Ray on this machine's cores): every point of the sweep file
+# SWEEP (default: weight format x state bits x lanes, golden model and cycle model) trained and measured,
+# results/sweep/<name>/ with a table, Pareto fronts and plots. ARGS passes more options (--resume, --workers 2).
+SWEEP ?= sweep/examples/precision_lanes.yaml
+sweep: $(SWEEP_STAMP)
+	$(PY) -m sweep $(SWEEP) $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

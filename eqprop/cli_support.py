@@ -1,8 +1,9 @@
 """What every command-line entry point shares: its parser, the rules of its fields, and its error handling.
 
-The twelve entry points (``python -m eqprop``, ``tracks``, ``export``, ``export.fpga``, ``export.bitstream``,
-``sim``, ``sim.train``, ``bench``, ``bench.reference``, ``bench.golden``, ``bench.cycles``, ``eqprop.device``)
-build their parser with `parser`, take counts and paths through the argparse types below, check their outputs
+The fourteen entry points (``python -m eqprop``, ``tracks``, ``export``, ``export.fpga``, ``export.bitstream``,
+``sim``, ``sim.train``, ``sim.mnist``, ``bench``, ``bench.reference``, ``bench.golden``, ``bench.cycles``,
+``eqprop.device``, ``sweep``) build their parser with `parser`, take counts and paths through the argparse types
+below, check their outputs
 with `check_output_folder` before the expensive work, and wrap ``main`` in `guard`. Then, as
 ``docs/errors.md`` promises:
 

@@ -289,7 +289,7 @@ _NO_FIT = re.compile(r"(more .* than available|no BELs remaining|Unable to place
 
 
 def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | None = None, seed: int = SEED,
-              freq_mhz: float | None = None, log=print) -> dict:
+              freq_mhz: float | None = None, place: bool = True, log=print) -> dict:
     """Export, synthesise and place-and-route `cfg` (a `HwConfig` or a name of `CONFIGS`) for `family`.
 
     Returns a dict: ``config`` (name or "custom"), ``hwconfig`` (its fields), ``family``, ``device``,
@@ -301,7 +301,9 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
     every phase to its limit;
     `with_measured_cycles` puts the digits figures of early exit in their place), ``inferences_per_s``
     and ``train_samples_per_s`` (Fmax / cycles), ``seconds`` per step and in all. Work files go to
-    `workdir` (kept) or a temporary folder (removed).
+    `workdir` (kept) or a temporary folder (removed). ``place=False`` stops after synthesis (seconds to
+    minutes instead of up to twenty): the resources are the synthesised cells, ``placed`` is False and
+    there is no Fmax.
 
     Raises
     ------
@@ -359,8 +361,11 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
                   "train_cycles": model["train"] if cfg.learning else None,
                   "cycles_source": "cycle model, every phase to its limit",
                   "inferences_per_s": None, "train_samples_per_s": None}
+        result["placed"] = False
         if over:
             log(f"[{tag}] does not fit: " + ", ".join(f"{k} {synth[k]} > {dev.totals[k]}" for k in over))
+        elif not place:
+            log(f"[{tag}] synthesis only: " + ", ".join(f"{k} {synth[k]}/{dev.totals[k]}" for k in dev.totals))
         else:
             t = time.perf_counter()
             log(f"[{tag}] place and route: {dev.nextpnr} --freq {freq:g} --seed {seed}")
@@ -376,6 +381,7 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
                 raise FpgaError(f"{dev.nextpnr} failed for {tag} (log {work / 'nextpnr.log'}):\n{_tail(text)}")
             else:
                 rep = parse_report(json.loads((work / "report.json").read_text()), family)
+                result["placed"] = True
                 result.update(rep["used"])
                 result["totals"].update(rep["available"])     # the device as nextpnr knows it
                 result.update(fmax_mhz=rep["fmax_mhz"], target_mhz=rep["target_mhz"],
@@ -406,9 +412,11 @@ def _fields(cfg: HwConfig) -> dict:
 TRAIN_CYCLE_SAMPLES = 500   # training samples whose TRAIN cycles are counted after training
 
 
-def golden_accuracy(name: str, *, epochs: int = 5, seed: int = 0) -> dict:
-    """Digits test accuracy of a named configuration, trained on chip from scratch by the golden model,
-    and the cycles the chip takes with those weights.
+def golden_accuracy(name: HwConfig | str, *, epochs: int = 5, seed: int = 0, data=None,
+                    progress: bool = True) -> dict:
+    """Test accuracy of a configuration (a `HwConfig` or a name of `CONFIGS`), trained on chip from scratch
+    by the golden model, and the cycles the chip takes with those weights; on digits unless `data` (an
+    `eqprop.data.Split`) says otherwise (`sweep` passes its data set here).
 
     Online integer training (`eqprop.hw.onchip.train_epochs`, the chip's own arithmetic) from
     `eqprop.hw.golden.init_params` for `epochs` epochs, learning-rate shifts annealed by the host
@@ -425,12 +433,14 @@ def golden_accuracy(name: str, *, epochs: int = 5, seed: int = 0) -> dict:
     from eqprop.hw.quantise import quantise_input
     from rtl.schedule import inference_cycles, training_cycles
 
-    cfg = config(name)
-    data = load_digits_split()
+    cfg = config(name) if isinstance(name, str) else name
+    name = name if isinstance(name, str) else "custom"
+    data = load_digits_split() if data is None else data
     # an inference-only core runs the weights its learning twin (the same datapath) trained
     learner = cfg if cfg.learning else cfg.learning_twin()
     params, history = train_epochs(learner, golden.init_params(learner, seed=seed), data, epochs=epochs,
-                                   seed=seed, schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}")
+                                   seed=seed, schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}",
+                                   progress=progress)
     infer = inference_cycles(cfg, params, quantise_input(cfg, data.x_test))
     out = {"test_acc": history[-1]["test_acc"], "epochs": epochs, "seed": seed,
            "method": "golden on-chip training from scratch (online, annealed lr shifts)" if cfg.learning else

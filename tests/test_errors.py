@@ -27,7 +27,7 @@ ENTRY_POINTS = {
     "eqprop": "eqprop.cli", "tracks": "tracks.__main__", "export": "export.__main__", "export.fpga": "export.fpga",
     "sim": "sim.__main__", "sim.train": "sim.train", "sim.mnist": "sim.mnist", "bench": "bench.__main__",
     "bench.reference": "bench.reference", "bench.golden": "bench.golden", "bench.cycles": "bench.cycles",
-    "export.bitstream": "export.bitstream", "eqprop.device": "eqprop.device.__main__",
+    "export.bitstream": "export.bitstream", "eqprop.device": "eqprop.device.__main__", "sweep": "sweep.__main__",
 }
 
 
@@ -99,6 +99,7 @@ def ws(tmp_path_factory) -> Path:
         "acc.json": '{"sizes": [5, 6, 3], "mac_lanes": 2, "acc_bits": 4}', "one_size.json": '{"sizes": [5]}',
         "state1.json": '{"sizes": [5, 6, 3], "mac_lanes": 2, "state_bits": 1}',
         "sizes_str.json": '{"sizes": "64"}', "other.json": '{"sizes": [5, 6, 3], "mac_lanes": 2, "state_bits": 6}',
+        "sweep.json": '{"epochs": 1}',
         "text.pt": "hello, I am text\n", "empty.pt": "", "afile": "a file where a folder belongs\n",
         "tracks_bad/tracks.json": "{not json", "tracks_list/tracks.json": "[]",
     }
@@ -371,11 +372,24 @@ CASES = [
     ("eqprop.device", ["infer", "--golden", "--train", "1"], 2, "--board must name the board"),
     ("eqprop.device", ["infer", "--port", "{ws}/no-port", "--train", "1"], 2, "no-port does not exist"),
     ("eqprop.device", ["infer", "--golden", "--board", "icebreaker", "--weights", "{ws}/nothing"], 2, "nothing"),
+    ("sweep", ["{ws}/missing.yaml"], 2, "missing.yaml: cannot read the sweep file (No such file or directory)"),
+    ("sweep", ["{ws}/afile"], 2, "a sweep file must end in .yaml, .yml or .json"),
+    ("sweep", ["{ws}/bad.json"], 2, "bad.json:1: invalid JSON"),
+    ("sweep", ["{ws}/dup.json"], 2, "key 'sizes' appears twice in the sweep file"),
+    ("sweep", ["{ws}/bin.json"], 2, "a binary file, not a JSON sweep file"),
+    ("sweep", ["{ws}/cfg.json"], 2, "cfg.json: unknown key 'mac_lanes' (known: name, dataset, epochs"),
+    ("sweep", ["{ws}/sweep.json", "--workers", "0"], 2, f"argument --workers: {BAD_INT} '0'"),
+    ("sweep", ["{ws}/sweep.json", "--search", "bayes"], 2, "argument --search: invalid choice: 'bayes'"),
+    ("sweep", ["{ws}/sweep.json", "--devices", "virtex"], 2, "devices must be a non-empty list of distinct names"),
+    ("sweep", ["{ws}/sweep.json", "--search", "random"], 2, "--search random needs --samples"),
+    ("sweep", ["{ws}/sweep.json", "--out", "{ws}/afile"], 2, NOT_FOLDER),
+    ("sweep", ["{ws}/sweep.json", "--out", "{ws}/afile/s"], 2, UNDER_FILE),
     # every entry point: an option it does not have
     *[(entry, ["--no-such-option", *(["--out", "{ws}/o"] if entry == "export" else []),
                *(["--board", "icebreaker"] if entry == "export.bitstream" else []),
                *(["infer", "--golden", "--train", "1"] if entry == "eqprop.device" else [])], 2,
-       "unrecognized arguments: --no-such-option") for entry in ENTRY_POINTS if entry != "eqprop"],
+       "unrecognized arguments: --no-such-option") for entry in ENTRY_POINTS if entry not in ("eqprop", "sweep")],
+    ("sweep", ["{ws}/sweep.json", "--no-such-option"], 2, "unrecognized arguments: --no-such-option"),
 ]
 
 

@@ -1,0 +1,7 @@
+"""Design-space sweeps on Ray Tune: accuracy, resources, Fmax and throughput across configurations.
+
+``python -m sweep FILE`` (``make sweep``) reads a sweep file (`sweep.spec`), runs each point as a Ray Tune
+trial (`sweep.runner`, `sweep.trial`), keeps each finished point's record on disk (`sweep.store`) and
+writes tables, Pareto fronts and plots (`sweep.report`). Ray is an optional dependency:
+``pip install '.[sweep]'``.
+"""
