@@ -131,6 +131,14 @@ class MacLanes(wiring.Component):
         sb = cfg.state_bits
         prod_shape = signed(cfg.weight_bits + sb + 1)   # |w * s| <= weight_max * state_max
         dot_shape = signed(prod_shape.width + max(0, (p - 1).bit_length()))
+        # No sum can overflow, for any weights and inputs (contract 4), asserted on the widths: a product, a
+        # dot product of P, its aligned addend, and the accumulator hold their worst cases. The accumulator's:
+        # bottom-up + top-down (or nudge) + bias at the largest |code| of each (`HwConfig._acc_worst_case`).
+        product_max = (1 if cfg.weight_format == "ternary" else cfg.weight_max) * cfg.state_max
+        assert product_max < 2 ** (prod_shape.width - 1) and p * product_max < 2 ** (dot_shape.width - 1)
+        assert p * product_max << max_align_shift(cfg) < 2 ** (dot_shape.width + max_align_shift(cfg) - 1)
+        assert all(cfg._acc_worst_case(l) < 2 ** (cfg.acc_bits - 1) for l in range(cfg.n_layers)), \
+            f"acc_bits {cfg.acc_bits} cannot hold the worst-case sums {cfg.acc_bits_required}"
         ctrl = data.StructLayout({"op": Issue, "lane": range(p), "shift": range(max_align_shift(cfg) + 1)})
 
         def stage(value, name):

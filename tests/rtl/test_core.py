@@ -409,3 +409,30 @@ def test_784_input_core_at_a_reduced_size():
     assert_states_equal("784-4-3", states, trace.states)
     assert_params_equal("784-4-3", out["params"], ref_params)
     assert_counters("784-4-3", cfg, Mode.TRAIN, out, trace)
+
+
+@pytest.mark.parametrize("name", ["int8-P2", "ternary-half_up-P4", "int8-P4-3layer"])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_worst_case_sums_do_not_overflow(name, sign):
+    """Every weight and bias at the extreme of its range (all +max, or all -max), every input at the largest
+    code: the hidden layers' accumulators reach exactly the worst case that sizes ``acc_bits``
+    (`HwConfig._acc_worst_case`, asserted on the widths in `rtl.mac.MacLanes`), and the RTL's states
+    after every step of a TRAIN (nudged phases included) are the golden model's: no sum wrapped."""
+    cfg = CONFIGS[name]
+    w = 1 if cfg.weight_format == "ternary" else cfg.weight_max
+    shadow = [np.full((cfg.sizes[l + 1], cfg.sizes[l]), sign * (cfg.shadow_max if cfg.weight_format == "ternary"
+                                                                  else w << cfg.shadow_extra))
+              for l in range(cfg.n_layers)]
+    biases = [np.full(cfg.sizes[l + 1], sign * cfg.bias_max) for l in range(cfg.n_layers)]
+    params = golden.IntParams.from_shadow(cfg, shadow, biases)
+    assert all(np.all(wl == sign * w) for wl in params.weights)
+    x = np.full((1, cfg.sizes[0]), cfg.state_max)
+    full = [np.full((1, n), cfg.state_max) for n in cfg.sizes[1:]]
+    _, accs = golden.step(cfg, params, x, full)
+    for l in range(cfg.n_layers - 1):
+        assert int(accs[l].max() if sign > 0 else -accs[l].min()) == cfg._acc_worst_case(l) < 2 ** (cfg.acc_bits - 1)
+    target = golden.encode_targets(cfg, np.array([0]))
+    trace, ref_params = ref_train(cfg, params, x, target)
+    states, out = rtl_run(cfg, params, x, target, Mode.TRAIN)
+    assert_states_equal(f"{name} worst case", states, trace.states)
+    assert_params_equal(f"{name} worst case", out["params"], ref_params)
