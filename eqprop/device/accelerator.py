@@ -144,7 +144,8 @@ def config_from_registers(read) -> HwConfig:
                    beta_shift=s["beta_shift"], eps_shift=s["eps_shift"], lr_shifts=lr,
                    estimator=ESTIMATORS[s["estimator"]], rounding=ROUNDINGS[s["rounding"]],
                    ternary_threshold=s["ternary_threshold"], mac_lanes=lanes, early_exit=bool(ft["early_exit"]),
-                   cache_drive=bool(ft["cache_drive"]), learning=bool(ft["learning"]), samples=ft["samples"])
+                   cache_drive=bool(ft["cache_drive"]), zero_skip=bool(ft["zero_skip"]), learning=bool(ft["learning"]),
+                   samples=ft["samples"])
     want = config_registers(cfg)
     for name, value in want.items():
         reg, _, index = name.partition(".")

