@@ -28,10 +28,14 @@ import numpy as np
 from eqprop.hw.golden import IntParams, derive_weights
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["Quantised", "config_digest", "config_from_net", "dequantise", "design_digest", "quantise", "quantise_input",
-           "round_float"]
+__all__ = ["QAT_FORMATS", "Quantised", "config_digest", "config_from_net", "dequantise", "design_digest",
+           "forward_values", "quantise", "quantise_input", "round_float"]
 
 _FRAC_RANGE = range(0, 25)  # candidate weight_frac values, as HwConfig allows
+
+# Weight formats of quantisation-aware training (`EqPropConfig.qat`), as HwConfig overrides.
+QAT_FORMATS = {"int8": {"weight_format": "int", "weight_bits": 8}, "int4": {"weight_format": "int", "weight_bits": 4},
+               "ternary": {"weight_format": "ternary", "weight_bits": 2}}
 
 
 def round_float(x: np.ndarray, mode: str) -> np.ndarray:
@@ -85,6 +89,13 @@ def _quantise_weights(cfg: HwConfig, w: np.ndarray, frac: int) -> tuple[np.ndarr
         return codes, int((np.abs(scaled) > 1.5).sum())
     codes = round_float(scaled, cfg.rounding)
     return np.clip(codes, -cfg.weight_max, cfg.weight_max), int((np.abs(codes) > cfg.weight_max).sum())
+
+
+def _quantise_bias(cfg: HwConfig, b: np.ndarray, l: int) -> tuple[np.ndarray, int]:
+    """Bias codes of layer l at its accumulator fraction (rounding ``cfg.rounding``, saturated), and how many
+    saturated."""
+    bq = round_float(b * 2.0 ** cfg.acc_frac(l), cfg.rounding)
+    return np.clip(bq, -cfg.bias_max, cfg.bias_max), int((np.abs(bq) > cfg.bias_max).sum())
 
 
 def _best_frac(cfg: HwConfig, w: np.ndarray) -> int:
@@ -167,21 +178,36 @@ def quantise(net_or_path, cfg: HwConfig | None = None, **overrides) -> Quantised
     for l, (w, b) in enumerate(zip(ws, bs, strict=True)):
         fw = cfg.weight_frac[l]
         sh = round_float(w * 2.0 ** (fw + cfg.shadow_extra), cfg.rounding)
-        bq = round_float(b * 2.0 ** cfg.acc_frac(l), cfg.rounding)
+        bq, bias_sat = _quantise_bias(cfg, b, l)
         codes, sat = _quantise_weights(cfg, w, fw)
         clipped = np.clip(sh, -cfg.shadow_max, cfg.shadow_max)
         # double rounding (float -> shadow -> forward) may land on the other side of a tie; there the
         # shadow takes the forward code exactly, so forward weights are always within half a step
         shadow.append(np.where(derive_weights(cfg, clipped) == codes, clipped, codes << cfg.shadow_extra))
-        biases.append(np.clip(bq, -cfg.bias_max, cfg.bias_max))
+        biases.append(bq)
         report.append({
             "layer": l, "weight_frac": fw, "acc_frac": cfg.acc_frac(l), "n_weights": int(w.size),
-            "weight_saturated": sat, "bias_saturated": int((np.abs(bq) > cfg.bias_max).sum()),
+            "weight_saturated": sat, "bias_saturated": bias_sat,
             "shadow_saturated": int((np.abs(sh) > cfg.shadow_max).sum()),
             "weight_rmse": float(np.sqrt(((codes * 2.0 ** -fw - w) ** 2).mean())),
             "zero_fraction": float((codes == 0).mean()),
         })
     return Quantised(cfg, IntParams.from_shadow(cfg, shadow, biases), report)
+
+
+def forward_values(cfg: HwConfig, ws: list[np.ndarray], bs: list[np.ndarray],
+                   ) -> tuple[HwConfig, list[np.ndarray], list[np.ndarray]]:
+    """The float values of the weights and biases the chip's relaxation would use for float weights `ws` and
+    biases `bs` under `cfg`: per layer the weight_frac that `quantise` picks, and code * 2**-frac of the same
+    codes (``dequantise(*quantise(net)[:2])`` without the range checks and shadows). Quantisation-aware
+    training (`EqPropConfig.qat`) relaxes with these; returns (cfg with weight_frac, weights, biases).
+    """
+    ws = [np.asarray(w, dtype=np.float64) for w in ws]
+    cfg = cfg.replace(weight_frac=tuple(_best_frac(cfg, w) for w in ws))
+    wq = [_quantise_weights(cfg, w, cfg.weight_frac[l])[0] * 2.0 ** -cfg.weight_frac[l] for l, w in enumerate(ws)]
+    bq = [_quantise_bias(cfg, np.asarray(b, dtype=np.float64), l)[0] * 2.0 ** -cfg.acc_frac(l)
+          for l, b in enumerate(bs)]
+    return cfg, wq, bq
 
 
 def dequantise(cfg: HwConfig, params: IntParams) -> tuple[list[np.ndarray], list[np.ndarray]]:
