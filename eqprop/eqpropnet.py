@@ -178,13 +178,16 @@ class EqPropNet(nn.Module):
                 p.data = s
             self._swapped = False
 
-    def _on_grid(self, t: torch.Tensor) -> torch.Tensor:
-        """`t` rounded to the state grid 2**-state_bits by the chip's rounding rule."""
+    def _on_grid(self, t: torch.Tensor, *, clip: bool = False) -> torch.Tensor:
+        """`t` rounded to the state grid 2**-state_bits by the chip's rounding rule; with `clip`, then clipped to
+        the state codes [0, state_max] (the chip's rho: round, then saturate)."""
         from eqprop.hw.quantise import round_float
 
         cfg = self.hw_config()
         scale = 2.0 ** cfg.state_bits
         codes = round_float(t.detach().double().cpu().numpy() * scale, cfg.rounding)
+        if clip:
+            codes = codes.clip(0, cfg.state_max)
         return torch.from_numpy(codes / scale).to(dtype=t.dtype, device=t.device)
 
     def quantise_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -213,11 +216,11 @@ class EqPropNet(nn.Module):
                 drive = drive + states[l + 1] @ self.top_down(l + 1)  # top-down through W^T
             elif beta != 0.0:
                 drive = drive + beta * (target - states[l])  # nudge: -beta * dC/ds_L
-            target_state = hard_sigmoid(drive)
-            if self.config.qat_states:  # rho on the state grid, then the mixing step rounded to it as well
-                rho = self._on_grid(target_state)
+            if self.config.qat_states:  # rho on the state grid (clipped to its codes), the mixing step rounded too
+                rho = self._on_grid(drive, clip=True)
                 new.append(states[l] + self._on_grid(eps * (rho - states[l])))
                 continue
+            target_state = hard_sigmoid(drive)
             new.append(target_state if eps == 1.0 else states[l] + eps * (target_state - states[l]))
         return new
 
@@ -298,6 +301,9 @@ class EqPropNet(nn.Module):
             return self._eqprop_update(x, target, beta, estimator, k, free_steps or cfg.free_steps)
 
     def _eqprop_update(self, x, target, beta, estimator, k, free_steps) -> dict:
+        if self.config.qat_states:  # the chip's one-hot target is the top state code, state_max
+            cfg = self.hw_config()
+            target = target * (cfg.state_max * 2.0 ** -cfg.state_bits)
         free = self.relax(x, steps=free_steps)
         if estimator == "symmetric":
             plus = self.relax(x, free, steps=k, beta=beta, target=target)
