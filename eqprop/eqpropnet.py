@@ -25,11 +25,13 @@ The same network trained by backprop through the free phase (`bptt_step`) is the
 
 Quantisation-aware training (``qat="int8" | "int4" | "ternary"``): every relaxation (free, nudged,
 inference) runs on the weights and biases the chip would hold, computed from the float parameters by
-`eqprop.hw.quantise.forward_values` (the same per-layer scale search, rounding, ternary threshold and
-saturation as `quantise`), while the EqProp update goes to the float parameters, which act as
-full-precision shadow weights (straight-through, as the chip's shadow memory does). With
-``qat_states=True`` the inputs and states are also rounded to the chip's state grid at every step
-(rho and the mixing step each rounded by the chip's rounding rule, as the golden model does).
+`eqprop.hw.quantise.forward_values` (the same rounding, ternary threshold and saturation as `quantise`;
+the per-layer scales are searched as `quantise` does at the first quantisation, then kept, as the chip
+keeps them while it learns; ``quantise(net, net.hw_config(), keep_frac=True)`` is the design), while
+the EqProp update goes to the float parameters, which act as full-precision shadow weights
+(straight-through, as the chip's shadow memory does). With ``qat_states=True`` the inputs and states are
+also rounded to the chip's state grid at every step (rho and the mixing step each rounded by the chip's
+rounding rule, as the golden model does).
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ class EqPropNet(nn.Module):
             w = (torch.rand(n_out, n_in, generator=self.generator, dtype=dtype) * 2 - 1) * bound
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(torch.zeros(n_out, dtype=dtype)))
+        if config.qat is not None:  # per-layer weight scales of QAT, fixed at the first quantisation (-1: not yet)
+            self.register_buffer("qat_weight_frac", torch.full((len(config.sizes) - 1,), -1, dtype=torch.int64))
         self._hw = None  # the HwConfig of quantisation-aware training, built on first use
         self._swapped = False  # True while the parameters hold their quantised values
 
@@ -134,7 +138,8 @@ class EqPropNet(nn.Module):
     # quantisation-aware training
 
     def hw_config(self):
-        """The `HwConfig` whose formats quantisation-aware training relaxes in (weight_frac not yet chosen);
+        """The `HwConfig` whose formats quantisation-aware training relaxes in, with the weight scales fixed at
+        the first quantisation (``quantise(net, net.hw_config(), keep_frac=True)`` gives the chip's design);
         None without ``qat``. Needs beta and the step size to be powers of two, as the chip shifts."""
         if self.config.qat is None:
             return None
@@ -142,7 +147,8 @@ class EqPropNet(nn.Module):
             from eqprop.hw.quantise import QAT_FORMATS, config_from_net
 
             self._hw = config_from_net(self, **QAT_FORMATS[self.config.qat])
-        return self._hw
+        frac = self.qat_weight_frac.tolist()
+        return self._hw if min(frac) < 0 else self._hw.replace(weight_frac=tuple(frac))
 
     @torch.no_grad()
     def forward_params(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -152,8 +158,12 @@ class EqPropNet(nn.Module):
             return [w.detach().clone() for w in self.weights], [b.detach().clone() for b in self.biases]
         from eqprop.hw.quantise import forward_values
 
-        _, ws, bs = forward_values(self.hw_config(), [w.detach().double().cpu().numpy() for w in self.weights],
-                                   [b.detach().double().cpu().numpy() for b in self.biases])
+        # the chip keeps its weight scales while it learns: chosen once (least error, as quantise), then fixed
+        keep = min(self.qat_weight_frac.tolist()) >= 0
+        cfg, ws, bs = forward_values(self.hw_config(), [w.detach().double().cpu().numpy() for w in self.weights],
+                                     [b.detach().double().cpu().numpy() for b in self.biases], keep_frac=keep)
+        if not keep:
+            self.qat_weight_frac.copy_(torch.tensor(cfg.weight_frac, dtype=torch.int64))
         p = self.weights[0]
         return ([torch.from_numpy(w).to(dtype=p.dtype, device=p.device) for w in ws],
                 [torch.from_numpy(b).to(dtype=p.dtype, device=p.device) for b in bs])

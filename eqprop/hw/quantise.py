@@ -149,7 +149,7 @@ def _load_net(net_or_path):
     return net_or_path
 
 
-def quantise(net_or_path, cfg: HwConfig | None = None, **overrides) -> Quantised:
+def quantise(net_or_path, cfg: HwConfig | None = None, *, keep_frac: bool = False, **overrides) -> Quantised:
     """Quantise an `EqPropNet` (or the path of a checkpoint written by `eqprop.train.save_checkpoint`).
 
     Parameters
@@ -159,7 +159,10 @@ def quantise(net_or_path, cfg: HwConfig | None = None, **overrides) -> Quantised
         Formats to quantise to; its sizes must match the net. Default: `config_from_net(net)`.
     **overrides
         HwConfig fields to change (e.g. ``weight_format="ternary", weight_bits=2``).
-        ``weight_frac`` is always chosen here, per layer.
+        ``weight_frac`` is chosen here, per layer, unless `keep_frac`.
+    keep_frac : bool
+        Keep ``cfg.weight_frac`` (the scales a quantisation-aware trained net fixed, `EqPropNet.hw_config`)
+        instead of searching the least-error scale.
     """
     net = _load_net(net_or_path)
     cfg = cfg or config_from_net(net)
@@ -173,7 +176,8 @@ def quantise(net_or_path, cfg: HwConfig | None = None, **overrides) -> Quantised
                       f"the widest {_format_name(cfg)} scale (weight_frac 0) reaches +-{cfg.weight_max}")
         _check_values(f"biases of layer {l}", b, (cfg.bias_max + 0.5) * 2.0 ** -cfg.state_bits,
                       f"bias_bits = {cfg.bias_bits} at the widest accumulator scale, {cfg.state_bits} fraction bits")
-    cfg = cfg.replace(weight_frac=tuple(_best_frac(cfg, w) for w in ws))
+    if not keep_frac:
+        cfg = cfg.replace(weight_frac=tuple(_best_frac(cfg, w) for w in ws))
     shadow, biases, report = [], [], []
     for l, (w, b) in enumerate(zip(ws, bs, strict=True)):
         fw = cfg.weight_frac[l]
@@ -195,15 +199,17 @@ def quantise(net_or_path, cfg: HwConfig | None = None, **overrides) -> Quantised
     return Quantised(cfg, IntParams.from_shadow(cfg, shadow, biases), report)
 
 
-def forward_values(cfg: HwConfig, ws: list[np.ndarray], bs: list[np.ndarray],
+def forward_values(cfg: HwConfig, ws: list[np.ndarray], bs: list[np.ndarray], *, keep_frac: bool = False,
                    ) -> tuple[HwConfig, list[np.ndarray], list[np.ndarray]]:
     """The float values of the weights and biases the chip's relaxation would use for float weights `ws` and
-    biases `bs` under `cfg`: per layer the weight_frac that `quantise` picks, and code * 2**-frac of the same
-    codes (``dequantise(*quantise(net)[:2])`` without the range checks and shadows). Quantisation-aware
-    training (`EqPropConfig.qat`) relaxes with these; returns (cfg with weight_frac, weights, biases).
+    biases `bs` under `cfg`: per layer the weight_frac that `quantise` picks (``cfg.weight_frac`` itself with
+    `keep_frac`), and code * 2**-frac of the same codes (what ``dequantise`` of `quantise` gives, without the
+    range checks and shadows). Quantisation-aware training (`EqPropConfig.qat`) relaxes with these; returns
+    (cfg with weight_frac, weights, biases).
     """
     ws = [np.asarray(w, dtype=np.float64) for w in ws]
-    cfg = cfg.replace(weight_frac=tuple(_best_frac(cfg, w) for w in ws))
+    if not keep_frac:
+        cfg = cfg.replace(weight_frac=tuple(_best_frac(cfg, w) for w in ws))
     wq = [_quantise_weights(cfg, w, cfg.weight_frac[l])[0] * 2.0 ** -cfg.weight_frac[l] for l, w in enumerate(ws)]
     bq = [_quantise_bias(cfg, np.asarray(b, dtype=np.float64), l)[0] * 2.0 ** -cfg.acc_frac(l)
           for l, b in enumerate(bs)]

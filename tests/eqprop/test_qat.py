@@ -34,6 +34,7 @@ def test_relaxation_uses_quantise_grid_and_shadows_come_back(fmt):
             assert np.array_equal(net.weights[0].detach().double().numpy(), ws[0])
     for p, f in zip([*net.weights, *net.biases], floats, strict=True):
         assert torch.equal(p.detach(), f)  # the float shadows are back, untouched
+    assert net.hw_config().weight_frac == q.cfg.weight_frac
     # forward = a plain net holding the quantised values
     plain = EqPropNet(sizes=[20, 12, 8, 5], free_steps=20)
     with torch.no_grad():
@@ -41,6 +42,28 @@ def test_relaxation_uses_quantise_grid_and_shadows_come_back(fmt):
             p.copy_(torch.from_numpy(v))
     x = torch.rand(16, 20, generator=torch.Generator().manual_seed(3))
     assert torch.equal(net(x), plain(x))
+
+
+@pytest.mark.parametrize("fmt", QAT)
+def test_weight_scales_fixed_at_first_quantisation(fmt):
+    """The chip keeps its weight scales while it learns: QAT searches them once, then keeps them."""
+    net = _net(fmt)
+    with net.quantised():
+        pass
+    frac = net.hw_config().weight_frac
+    with torch.no_grad():
+        for w in net.weights:
+            w.mul_(4.0)
+    assert quantise(net, net.hw_config()).cfg.weight_frac != frac  # a fresh search would move them ...
+    with net.quantised():
+        pass
+    assert net.hw_config().weight_frac == frac  # ... QAT does not
+    q = quantise(net, net.hw_config(), keep_frac=True)
+    assert q.cfg.weight_frac == frac
+    ws, _ = dequantise(q.cfg, q.params)
+    with net.quantised():
+        for w, v in zip(net.weights, ws, strict=True):
+            assert np.array_equal(w.detach().double().numpy(), v)
 
 
 @pytest.mark.parametrize("fmt", QAT)
@@ -54,9 +77,8 @@ def test_update_goes_to_full_precision_shadows(fmt):
     net.eqprop_step(x, y, opt)
     for w0, w1, d in zip(before, net.weights, expected, strict=True):
         torch.testing.assert_close(w1.detach(), w0 + 0.1 * d)  # the float weights moved by lr * dW ...
-    cfg, _, _ = forward_values(
-        net.hw_config(), [w.detach().double().numpy() for w in net.weights],
-        [b.detach().double().numpy() for b in net.biases])
+    cfg, _, _ = forward_values(net.hw_config(), [w.detach().double().numpy() for w in net.weights],
+                               [b.detach().double().numpy() for b in net.biases], keep_frac=True)
     scaled = net.weights[0].detach().double().numpy() * 2.0 ** cfg.weight_frac[0]
     assert not np.allclose(scaled, np.round(scaled))  # ... and are not on the forward grid (full precision)
 
@@ -98,7 +120,7 @@ def test_ternary_qat_learns_and_quantise_loses_nothing_more(tmp_path, states):
     assert net.config.qat == "ternary" and net.config.qat_states == states
     qat_acc = evaluate(net, data.x_test, data.y_test)
     assert qat_acc >= 0.8  # chance is 0.25
-    q = quantise(str(path), net.hw_config())
+    q = quantise(str(path), net.hw_config(), keep_frac=True)
     gold = accuracy(q.cfg, q.params, data.x_test, data.y_test)
     assert abs(gold - qat_acc) <= (0.01 if states else 0.03)
 
