@@ -226,7 +226,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds 0 .. N-1")
     p.add_argument("--qat-epochs", type=positive_int, default=5, help="ternary QAT epochs on mnist5k")
     p.add_argument("--digits-qat-epochs", type=positive_int, default=10, help="ternary QAT epochs on digits")
-    p.add_argument("--qat-lr", type=positive_float, default=0.05, help="SGD lr of ternary QAT (halved per layer up)")
+    p.add_argument("--qat-lr", type=positive_float, default=0.02, help="SGD lr of ternary QAT (halved per layer up)")
     p.add_argument("--jobs", type=positive_int, default=1, help="worker processes (one thread each)")
     p.add_argument("--out", default="results")
     args = p.parse_args(argv)
