@@ -118,6 +118,11 @@ def run(settings: dict, seeds: list[int], jobs: int) -> dict:
         futures = {pool.submit(_task, p, sd, settings): (p, sd) for p, sd in tasks}
         for f in tqdm(as_completed(futures), total=len(futures), desc="bench.mnist", unit="run"):
             rows.append(f.result())
+    return summarise(rows, settings, seeds, jobs)
+
+
+def summarise(rows: list[dict], settings: dict, seeds: list[int], jobs: int) -> dict:
+    """Per-seed figures and the bars from the rows of `_task`."""
     get = {(r["part"], r["seed"]): r for r in rows}
     per_seed = []
     for sd in seeds:
