@@ -156,7 +156,9 @@ def quantise(net_or_path, cfg: HwConfig | None = None, *, keep_frac: bool = Fals
     ----------
     net_or_path : EqPropNet or path
     cfg : HwConfig, optional
-        Formats to quantise to; its sizes must match the net. Default: `config_from_net(net)`.
+        Formats to quantise to; its sizes must match the net. Default: `config_from_net(net)`, or for a net
+        trained with quantisation-aware training (``qat``) and neither `cfg` nor overrides given, the format
+        and weight scales it trained with (``net.hw_config()``, `keep_frac`).
     **overrides
         HwConfig fields to change (e.g. ``weight_format="ternary", weight_bits=2``).
         ``weight_frac`` is chosen here, per layer, unless `keep_frac`.
@@ -165,6 +167,10 @@ def quantise(net_or_path, cfg: HwConfig | None = None, *, keep_frac: bool = Fals
         instead of searching the least-error scale.
     """
     net = _load_net(net_or_path)
+    if cfg is None and not overrides and getattr(net.config, "qat", None) is not None:
+        qat_cfg = net.hw_config()
+        if qat_cfg.weight_frac == tuple(net.qat_weight_frac.tolist()):  # scales fixed by training
+            cfg, keep_frac = qat_cfg, True
     cfg = cfg or config_from_net(net)
     cfg = cfg.replace(**overrides) if overrides else cfg
     if tuple(net.sizes) != cfg.sizes:
