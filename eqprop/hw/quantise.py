@@ -9,6 +9,11 @@ Float-to-integer rounding is round-half-up for inputs and ``cfg.rounding`` for p
 weights keep ``shadow_bits - weight_bits`` more fraction bits of the float weights, adjusted where
 needed so that the forward weights derived from them are the float weights rounded once.
 
+`forward_values` gives the float values of the weights and biases the chip would hold (the same codes, times
+their scales): quantisation-aware training (`EqPropConfig.qat`) relaxes on them, with the scales chosen once
+and then kept, and `quantise` of such a net keeps those scales (``keep_frac``), so its design holds exactly
+the weights the net trained with.
+
 `config_digest` and `design_digest` name a configuration and a quantised design (config and integer
 parameters) by a SHA-256, so that a result computed from a design (``make sim``'s co-simulation) can
 be checked against the design of the current code (track 26).
