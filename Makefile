@@ -5,8 +5,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test test-slow sim demo bench bench-studies bench-reference bench-golden bench-cycles tracks tracks-full \
-	export lint clean fpga test-fpga sim-train sim-mnist fuzz formal bitstream sweep
+.PHONY: all venv test test-slow sim demo bench bench-studies bench-reference bench-golden bench-cycles bench-mnist \
+	tracks tracks-full export lint clean fpga test-fpga sim-train sim-mnist fuzz formal bitstream sweep
 
 all: test
 
@@ -86,6 +86,13 @@ bench-golden: $(STAMP)
 
 bench-cycles: $(STAMP)
 	$(PY) -m bench.cycles
+
+# MNIST scale (issue 17), 3 seeds: mnist5k float EqProp 784-256-10 and 784-256-128-10 against the same-size
+# backprop MLP, the INT8 golden model against float, ternary with quantisation-aware training against float
+# on digits and mnist5k; per-seed figures and PASS/FAIL against the bars in results/mnist.md and .json.
+# QUICK=1: 784-128-10 and 784-128-64-10, 10 epochs. JOBS=n: n worker processes.
+bench-mnist: $(STAMP)
+	$(PY) -m bench.mnist $(if $(QUICK),--quick) --jobs $(or $(JOBS),1)
 
 # The verification tracks: quick mode (about 4 minutes), or --full (three seeds, longer training).
 # Track 26 reads the co-simulation results of `make sim`, which runs first when they are missing;

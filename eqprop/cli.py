@@ -22,7 +22,7 @@ from eqprop.cli_support import (
     positive_int,
 )
 from eqprop.data import DATASETS, load_dataset
-from eqprop.eqpropnet import ESTIMATORS
+from eqprop.eqpropnet import ESTIMATORS, QAT
 from eqprop.train import MODELS, TrainConfig, fit, save_checkpoint
 
 
@@ -52,6 +52,11 @@ def _parser():
     t.add_argument("--beta", type=positive_float, default=d.beta, help="nudge strength (eqprop)")
     t.add_argument("--step-size", type=positive_float, default=d.step_size, help="relaxation mixing eps in (0, 1]")
     t.add_argument("--estimator", choices=ESTIMATORS, default=d.estimator, help="EqProp gradient estimator")
+    t.add_argument("--qat", choices=QAT, default=None,
+                   help="quantisation-aware training (eqprop): relax on weights rounded to this chip format, "
+                        "update the float shadows")
+    t.add_argument("--qat-states", action="store_true",
+                   help="with --qat: inputs and states rounded to the chip's state grid too")
     t.add_argument("--out", default=None, help="output folder (default runs/MODEL-DATASET-seedN)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 

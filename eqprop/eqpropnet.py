@@ -22,10 +22,21 @@ the cost C = 1/2 |y - s_L|^2), and the contrastive update is
 
 which tends to -dC/dW_l at the free fixed point as beta -> 0. No autograd graph is built for it.
 The same network trained by backprop through the free phase (`bptt_step`) is the baseline.
+
+Quantisation-aware training (``qat="int8" | "int4" | "ternary"``): every relaxation (free, nudged,
+inference) runs on the weights and biases the chip would hold, computed from the float parameters by
+`eqprop.hw.quantise.forward_values` (the same rounding, ternary threshold and saturation as `quantise`;
+the per-layer scales are searched as `quantise` does at the first quantisation, then kept, as the chip
+keeps them while it learns; ``quantise(net, net.hw_config(), keep_frac=True)`` is the design), while
+the EqProp update goes to the float parameters, which act as full-precision shadow weights
+(straight-through, as the chip's shadow memory does). With ``qat_states=True`` the inputs and states are
+also rounded to the chip's state grid at every step (rho and the mixing step each rounded by the chip's
+rounding rule, as the golden model does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -35,9 +46,10 @@ from torch import nn
 from eqprop._checks import check_batch
 from eqprop.cli_support import check_int
 
-__all__ = ["ESTIMATORS", "EqPropConfig", "EqPropNet", "hard_sigmoid"]
+__all__ = ["ESTIMATORS", "QAT", "EqPropConfig", "EqPropNet", "hard_sigmoid"]
 
 ESTIMATORS = ("one-sided", "random-sign", "symmetric")
+QAT = ("int8", "int4", "ternary")  # weight formats of quantisation-aware training (eqprop.hw.quantise.QAT_FORMATS)
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -54,6 +66,8 @@ class EqPropConfig:
     step_size: float = 0.5        # eps: mixing of the old state with rho(drive); 1.0 = plain iteration
     estimator: str = "symmetric"  # one of ESTIMATORS
     init_gain: float = 1.0        # weights ~ U(-g/sqrt(fan_in), g/sqrt(fan_in))
+    qat: str | None = None        # quantisation-aware training: relax on weights in this chip format (QAT)
+    qat_states: bool = False      # with qat: inputs and states on the chip's state grid too
 
     def __post_init__(self) -> None:
         if len(self.sizes) < 2 or any(not isinstance(n, int) or n < 1 for n in self.sizes):
@@ -66,6 +80,11 @@ class EqPropConfig:
             raise ValueError(f"step_size must be in (0, 1], not {self.step_size!r}")
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, not {self.estimator!r}")
+        if self.qat is not None and self.qat not in QAT:
+            raise ValueError(f"qat must be None or one of {', '.join(QAT)}, not {self.qat!r}")
+        if self.qat_states and self.qat is None:
+            raise ValueError("qat_states needs qat (a weight format): states are rounded to the chip's grid only "
+                             "in quantisation-aware training")
 
 
 class EqPropNet(nn.Module):
@@ -93,6 +112,10 @@ class EqPropNet(nn.Module):
             w = (torch.rand(n_out, n_in, generator=self.generator, dtype=dtype) * 2 - 1) * bound
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(torch.zeros(n_out, dtype=dtype)))
+        if config.qat is not None:  # per-layer weight scales of QAT, fixed at the first quantisation (-1: not yet)
+            self.register_buffer("qat_weight_frac", torch.full((len(config.sizes) - 1,), -1, dtype=torch.int64))
+        self._hw = None  # the HwConfig of quantisation-aware training, built on first use
+        self._swapped = False  # True while the parameters hold their quantised values
 
     @property
     def sizes(self) -> list[int]:
@@ -111,6 +134,85 @@ class EqPropNet(nn.Module):
         symmetric. Feedback-alignment variants return a separate matrix B_l here."""
         return self.weights[l]
 
+    # -----------------------------------------------------------------------------------------
+    # quantisation-aware training
+
+    def hw_config(self):
+        """The `HwConfig` whose formats quantisation-aware training relaxes in, with the weight scales fixed at
+        the first quantisation (``quantise(net, net.hw_config(), keep_frac=True)`` gives the chip's design);
+        None without ``qat``. Needs beta and the step size to be powers of two, as the chip shifts."""
+        if self.config.qat is None:
+            return None
+        if self._hw is None:
+            from eqprop.hw.quantise import QAT_FORMATS, config_from_net
+
+            self._hw = config_from_net(self, **QAT_FORMATS[self.config.qat])
+        frac = self.qat_weight_frac.tolist()
+        return self._hw if min(frac) < 0 else self._hw.replace(weight_frac=tuple(frac))
+
+    @torch.no_grad()
+    def forward_params(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The weights and biases the relaxation uses: the float parameters, or under ``qat`` their values in
+        the chip's format (`eqprop.hw.quantise.forward_values`, the grid `quantise` gives)."""
+        if self.config.qat is None or self._swapped:
+            return [w.detach().clone() for w in self.weights], [b.detach().clone() for b in self.biases]
+        from eqprop.hw.quantise import forward_values
+
+        # the chip keeps its weight scales while it learns: chosen once (least error, as quantise), then fixed
+        keep = min(self.qat_weight_frac.tolist()) >= 0
+        cfg, ws, bs = forward_values(self.hw_config(), [w.detach().double().cpu().numpy() for w in self.weights],
+                                     [b.detach().double().cpu().numpy() for b in self.biases], keep_frac=keep)
+        if not keep:
+            self.qat_weight_frac.copy_(torch.tensor(cfg.weight_frac, dtype=torch.int64))
+        p = self.weights[0]
+        return ([torch.from_numpy(w).to(dtype=p.dtype, device=p.device) for w in ws],
+                [torch.from_numpy(b).to(dtype=p.dtype, device=p.device) for b in bs])
+
+    @contextlib.contextmanager
+    def quantised(self):
+        """Within the block the parameters hold their quantised values (under ``qat``) and the float shadows
+        come back after; re-entrant, so a whole EqProp step quantises once. A no-op without ``qat``."""
+        if self.config.qat is None or self._swapped:
+            yield
+            return
+        ws, bs = self.forward_params()
+        params = [*self.weights, *self.biases]
+        shadows = [p.data for p in params]
+        for p, q in zip(params, [*ws, *bs], strict=True):
+            p.data = q
+        self._swapped = True
+        try:
+            yield
+        finally:
+            for p, s in zip(params, shadows, strict=True):
+                p.data = s
+            self._swapped = False
+
+    def _on_grid(self, t: torch.Tensor, *, clip: bool = False) -> torch.Tensor:
+        """`t` rounded to the state grid 2**-state_bits by the chip's rounding rule; with `clip`, then clipped to
+        the state codes [0, state_max] (the chip's rho: round, then saturate)."""
+        from eqprop.hw.quantise import round_float
+
+        cfg = self.hw_config()
+        scale = 2.0 ** cfg.state_bits
+        codes = round_float(t.detach().double().cpu().numpy() * scale, cfg.rounding)
+        if clip:
+            codes = codes.clip(0, cfg.state_max)
+        return torch.from_numpy(codes / scale).to(dtype=t.dtype, device=t.device)
+
+    def quantise_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs as the chip sees them under ``qat_states`` (`eqprop.hw.quantise.quantise_input`), else `x`."""
+        if not self.config.qat_states:
+            return x
+        from eqprop.hw.quantise import quantise_input
+
+        cfg = self.hw_config()
+        codes = quantise_input(cfg, x.detach().double().cpu().numpy())
+        return torch.from_numpy(codes * 2.0 ** -cfg.state_bits).to(dtype=x.dtype, device=x.device)
+
+    # -----------------------------------------------------------------------------------------
+    # relaxation (continued)
+
     def step(self, x: torch.Tensor, states: list[torch.Tensor], *, beta: float = 0.0,
              target: torch.Tensor | None = None) -> list[torch.Tensor]:
         """One synchronous relaxation step; every layer reads the states of the previous step."""
@@ -124,6 +226,10 @@ class EqPropNet(nn.Module):
                 drive = drive + states[l + 1] @ self.top_down(l + 1)  # top-down through W^T
             elif beta != 0.0:
                 drive = drive + beta * (target - states[l])  # nudge: -beta * dC/ds_L
+            if self.config.qat_states:  # rho on the state grid (clipped to its codes), the mixing step rounded too
+                rho = self._on_grid(drive, clip=True)
+                new.append(states[l] + self._on_grid(eps * (rho - states[l])))
+                continue
             target_state = hard_sigmoid(drive)
             new.append(target_state if eps == 1.0 else states[l] + eps * (target_state - states[l]))
         return new
@@ -134,10 +240,12 @@ class EqPropNet(nn.Module):
         """Run `steps` relaxation steps from `states` (zeros if None); optionally record every step."""
         if states is None:
             states = self.init_states(x.shape[0])
-        for _ in range(steps):
-            states = self.step(x, states, beta=beta, target=target)
-            if trace is not None:
-                trace.append([s.detach().clone() for s in states])
+        x = self.quantise_input(x)
+        with self.quantised():
+            for _ in range(steps):
+                states = self.step(x, states, beta=beta, target=target)
+                if trace is not None:
+                    trace.append([s.detach().clone() for s in states])
         return states
 
     def free_phase(self, x: torch.Tensor, steps: int | None = None) -> list[torch.Tensor]:
@@ -153,7 +261,11 @@ class EqPropNet(nn.Module):
         return self.forward(x).argmax(dim=1)
 
     def energy(self, x: torch.Tensor, states: list[torch.Tensor]) -> torch.Tensor:
-        """E(s) per sample, (B,)."""
+        """E(s) per sample, (B,); under ``qat`` with the quantised weights."""
+        with self.quantised():
+            return self._energy(x, states)
+
+    def _energy(self, x: torch.Tensor, states: list[torch.Tensor]) -> torch.Tensor:
         e = sum(0.5 * (s * s).sum(1) for s in states)
         for l, s in enumerate(states):
             below = x if l == 0 else states[l - 1]
@@ -195,16 +307,25 @@ class EqPropNet(nn.Module):
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
         k = nudge_steps or cfg.nudge_steps
-        free = self.relax(x, steps=free_steps or cfg.free_steps)
+        with self.quantised():  # one quantisation for the free and nudged phases (under qat)
+            return self._eqprop_update(x, target, beta, estimator, k, free_steps or cfg.free_steps)
+
+    def _eqprop_update(self, x, target, beta, estimator, k, free_steps) -> dict:
+        if self.config.qat_states:  # the chip's one-hot target is the top state code, state_max
+            cfg = self.hw_config()
+            target = target * (cfg.state_max * 2.0 ** -cfg.state_bits)
+        free = self.relax(x, steps=free_steps)
         if estimator == "symmetric":
             plus = self.relax(x, free, steps=k, beta=beta, target=target)
             minus = self.relax(x, free, steps=k, beta=-beta, target=target)
+            x = self.quantise_input(x)  # the contrast sees the inputs the relaxation saw
             dws, dbs = self._contrast(x, plus, minus, 1.0 / (2 * beta))
         else:
             sign = 1.0
             if estimator == "random-sign":
                 sign = 1.0 if torch.rand((), generator=self.generator).item() < 0.5 else -1.0
             nudged = self.relax(x, free, steps=k, beta=sign * beta, target=target)
+            x = self.quantise_input(x)
             dws, dbs = self._contrast(x, nudged, free, 1.0 / (sign * beta))
         return {"dW": dws, "db": dbs, "free": free, "cost": self.cost(free, target)}
 
@@ -227,6 +348,8 @@ class EqPropNet(nn.Module):
     def bptt_gradients(self, x: torch.Tensor, target: torch.Tensor, *, steps: int | None = None,
                        ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
         """dC/dW_l and dC/db_l by autograd through `steps` free-phase steps from zero states."""
+        if self.config.qat is not None:
+            raise NotImplementedError("quantisation-aware training is EqProp only (qat with BPTT is not implemented)")
         params = [*self.weights, *self.biases]
         with torch.enable_grad():
             states = self.relax(x, steps=steps or self.config.free_steps)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from eqprop.atomic import atomic_path
 from eqprop.cli_support import check_int
 from eqprop.data import Split
-from eqprop.eqpropnet import EqPropConfig, EqPropNet
+from eqprop.eqpropnet import QAT, EqPropConfig, EqPropNet
 from eqprop.looped import LoopedMLP
 from eqprop.mlp import BackpropMLP
 
@@ -50,6 +50,8 @@ class TrainConfig:
     beta: float = 0.5
     step_size: float = 0.5
     estimator: str = "symmetric"
+    qat: str | None = None        # eqprop only: quantisation-aware training in this chip weight format
+    qat_states: bool = False      # with qat: inputs and states on the chip's state grid too
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -70,6 +72,12 @@ class TrainConfig:
             raise ValueError(f"beta must be a positive number, not {self.beta!r}")
         if not (math.isfinite(self.step_size) and 0 < self.step_size <= 1):
             raise ValueError(f"step_size must be in (0, 1], not {self.step_size!r}")
+        if self.qat is not None and self.model != "eqprop":
+            raise ValueError(f"qat (quantisation-aware training) is for model eqprop only, not {self.model!r}")
+        if self.qat is not None and self.qat not in QAT:
+            raise ValueError(f"qat must be None or one of {', '.join(QAT)}, not {self.qat!r}")
+        if self.qat_states and self.qat is None:
+            raise ValueError("qat_states needs qat (a weight format)")
 
     def memory_bytes(self, n_in: int, n_out: int) -> int:
         """A rough upper estimate of the memory training needs: float32 parameters with their gradients and
@@ -111,7 +119,8 @@ def build(cfg: TrainConfig, n_in: int, n_out: int) -> Learner:
     lr = cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.model]
     if cfg.model in ("eqprop", "bptt"):
         model = EqPropNet(EqPropConfig(sizes=sizes, free_steps=cfg.free_steps, nudge_steps=cfg.nudge_steps,
-                                       beta=cfg.beta, step_size=cfg.step_size, estimator=cfg.estimator),
+                                       beta=cfg.beta, step_size=cfg.step_size, estimator=cfg.estimator,
+                                       qat=cfg.qat, qat_states=cfg.qat_states),
                           generator=gen)
         groups = [{"params": [w, b], "lr": lr / 2**l}
                   for l, (w, b) in enumerate(zip(model.weights, model.biases, strict=True))]

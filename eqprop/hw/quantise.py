@@ -9,6 +9,11 @@ Float-to-integer rounding is round-half-up for inputs and ``cfg.rounding`` for p
 weights keep ``shadow_bits - weight_bits`` more fraction bits of the float weights, adjusted where
 needed so that the forward weights derived from them are the float weights rounded once.
 
+`forward_values` gives the float values of the weights and biases the chip would hold (the same codes, times
+their scales): quantisation-aware training (`EqPropConfig.qat`) relaxes on them, with the scales chosen once
+and then kept, and `quantise` of such a net keeps those scales (``keep_frac``), so its design holds exactly
+the weights the net trained with.
+
 `config_digest` and `design_digest` name a configuration and a quantised design (config and integer
 parameters) by a SHA-256, so that a result computed from a design (``make sim``'s co-simulation) can
 be checked against the design of the current code (track 26).
@@ -28,10 +33,14 @@ import numpy as np
 from eqprop.hw.golden import IntParams, derive_weights
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["Quantised", "config_digest", "config_from_net", "dequantise", "design_digest", "quantise", "quantise_input",
-           "round_float"]
+__all__ = ["QAT_FORMATS", "Quantised", "config_digest", "config_from_net", "dequantise", "design_digest",
+           "forward_values", "quantise", "quantise_input", "round_float"]
 
 _FRAC_RANGE = range(0, 25)  # candidate weight_frac values, as HwConfig allows
+
+# Weight formats of quantisation-aware training (`EqPropConfig.qat`), as HwConfig overrides.
+QAT_FORMATS = {"int8": {"weight_format": "int", "weight_bits": 8}, "int4": {"weight_format": "int", "weight_bits": 4},
+               "ternary": {"weight_format": "ternary", "weight_bits": 2}}
 
 
 def round_float(x: np.ndarray, mode: str) -> np.ndarray:
@@ -87,6 +96,13 @@ def _quantise_weights(cfg: HwConfig, w: np.ndarray, frac: int) -> tuple[np.ndarr
     return np.clip(codes, -cfg.weight_max, cfg.weight_max), int((np.abs(codes) > cfg.weight_max).sum())
 
 
+def _quantise_bias(cfg: HwConfig, b: np.ndarray, l: int) -> tuple[np.ndarray, int]:
+    """Bias codes of layer l at its accumulator fraction (rounding ``cfg.rounding``, saturated), and how many
+    saturated."""
+    bq = round_float(b * 2.0 ** cfg.acc_frac(l), cfg.rounding)
+    return np.clip(bq, -cfg.bias_max, cfg.bias_max), int((np.abs(bq) > cfg.bias_max).sum())
+
+
 def _best_frac(cfg: HwConfig, w: np.ndarray) -> int:
     """The weight_frac of least squared error; ties go to the smaller frac (the wider range)."""
     errors = [float(((_quantise_weights(cfg, w, f)[0] * 2.0 ** -f - w) ** 2).sum()) for f in _FRAC_RANGE]
@@ -138,19 +154,28 @@ def _load_net(net_or_path):
     return net_or_path
 
 
-def quantise(net_or_path, cfg: HwConfig | None = None, **overrides) -> Quantised:
+def quantise(net_or_path, cfg: HwConfig | None = None, *, keep_frac: bool = False, **overrides) -> Quantised:
     """Quantise an `EqPropNet` (or the path of a checkpoint written by `eqprop.train.save_checkpoint`).
 
     Parameters
     ----------
     net_or_path : EqPropNet or path
     cfg : HwConfig, optional
-        Formats to quantise to; its sizes must match the net. Default: `config_from_net(net)`.
+        Formats to quantise to; its sizes must match the net. Default: `config_from_net(net)`, or for a net
+        trained with quantisation-aware training (``qat``) and neither `cfg` nor overrides given, the format
+        and weight scales it trained with (``net.hw_config()``, `keep_frac`).
     **overrides
         HwConfig fields to change (e.g. ``weight_format="ternary", weight_bits=2``).
-        ``weight_frac`` is always chosen here, per layer.
+        ``weight_frac`` is chosen here, per layer, unless `keep_frac`.
+    keep_frac : bool
+        Keep ``cfg.weight_frac`` (the scales a quantisation-aware trained net fixed, `EqPropNet.hw_config`)
+        instead of searching the least-error scale.
     """
     net = _load_net(net_or_path)
+    if cfg is None and not overrides and getattr(net.config, "qat", None) is not None:
+        qat_cfg = net.hw_config()
+        if qat_cfg.weight_frac == tuple(net.qat_weight_frac.tolist()):  # scales fixed by training
+            cfg, keep_frac = qat_cfg, True
     cfg = cfg or config_from_net(net)
     cfg = cfg.replace(**overrides) if overrides else cfg
     if tuple(net.sizes) != cfg.sizes:
@@ -162,26 +187,44 @@ def quantise(net_or_path, cfg: HwConfig | None = None, **overrides) -> Quantised
                       f"the widest {_format_name(cfg)} scale (weight_frac 0) reaches +-{cfg.weight_max}")
         _check_values(f"biases of layer {l}", b, (cfg.bias_max + 0.5) * 2.0 ** -cfg.state_bits,
                       f"bias_bits = {cfg.bias_bits} at the widest accumulator scale, {cfg.state_bits} fraction bits")
-    cfg = cfg.replace(weight_frac=tuple(_best_frac(cfg, w) for w in ws))
+    if not keep_frac:
+        cfg = cfg.replace(weight_frac=tuple(_best_frac(cfg, w) for w in ws))
     shadow, biases, report = [], [], []
     for l, (w, b) in enumerate(zip(ws, bs, strict=True)):
         fw = cfg.weight_frac[l]
         sh = round_float(w * 2.0 ** (fw + cfg.shadow_extra), cfg.rounding)
-        bq = round_float(b * 2.0 ** cfg.acc_frac(l), cfg.rounding)
+        bq, bias_sat = _quantise_bias(cfg, b, l)
         codes, sat = _quantise_weights(cfg, w, fw)
         clipped = np.clip(sh, -cfg.shadow_max, cfg.shadow_max)
         # double rounding (float -> shadow -> forward) may land on the other side of a tie; there the
         # shadow takes the forward code exactly, so forward weights are always within half a step
         shadow.append(np.where(derive_weights(cfg, clipped) == codes, clipped, codes << cfg.shadow_extra))
-        biases.append(np.clip(bq, -cfg.bias_max, cfg.bias_max))
+        biases.append(bq)
         report.append({
             "layer": l, "weight_frac": fw, "acc_frac": cfg.acc_frac(l), "n_weights": int(w.size),
-            "weight_saturated": sat, "bias_saturated": int((np.abs(bq) > cfg.bias_max).sum()),
+            "weight_saturated": sat, "bias_saturated": bias_sat,
             "shadow_saturated": int((np.abs(sh) > cfg.shadow_max).sum()),
             "weight_rmse": float(np.sqrt(((codes * 2.0 ** -fw - w) ** 2).mean())),
             "zero_fraction": float((codes == 0).mean()),
         })
     return Quantised(cfg, IntParams.from_shadow(cfg, shadow, biases), report)
+
+
+def forward_values(cfg: HwConfig, ws: list[np.ndarray], bs: list[np.ndarray], *, keep_frac: bool = False,
+                   ) -> tuple[HwConfig, list[np.ndarray], list[np.ndarray]]:
+    """The float values of the weights and biases the chip's relaxation would use for float weights `ws` and
+    biases `bs` under `cfg`: per layer the weight_frac that `quantise` picks (``cfg.weight_frac`` itself with
+    `keep_frac`), and code * 2**-frac of the same codes (what ``dequantise`` of `quantise` gives, without the
+    range checks and shadows). Quantisation-aware training (`EqPropConfig.qat`) relaxes with these; returns
+    (cfg with weight_frac, weights, biases).
+    """
+    ws = [np.asarray(w, dtype=np.float64) for w in ws]
+    if not keep_frac:
+        cfg = cfg.replace(weight_frac=tuple(_best_frac(cfg, w) for w in ws))
+    wq = [_quantise_weights(cfg, w, cfg.weight_frac[l])[0] * 2.0 ** -cfg.weight_frac[l] for l, w in enumerate(ws)]
+    bq = [_quantise_bias(cfg, np.asarray(b, dtype=np.float64), l)[0] * 2.0 ** -cfg.acc_frac(l)
+          for l, b in enumerate(bs)]
+    return cfg, wq, bq
 
 
 def dequantise(cfg: HwConfig, params: IntParams) -> tuple[list[np.ndarray], list[np.ndarray]]:

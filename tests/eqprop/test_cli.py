@@ -22,6 +22,19 @@ def test_train_writes_checkpoint_and_metrics(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.json"]
 
 
+def test_qat_checkpoint_quantises_to_its_training_format(tmp_path, capsys):
+    from eqprop.hw.quantise import quantise
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "eqprop", "--dataset", "blobs", "--hidden", "8", "--epochs", "1", "--qat",
+                 "ternary", "--no-progress", "--out", str(out)]) == 0
+    q = quantise(out / "checkpoint.pt")
+    assert q.cfg.weight_format == "ternary"
+    assert main(["train", "--model", "mlp", "--dataset", "blobs", "--qat", "int8", "--no-progress",
+                 "--out", str(tmp_path / "mlp")]) != 0
+    assert "qat (quantisation-aware training) is for model eqprop only" in capsys.readouterr().err
+
+
 def test_help_lists_every_option(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--help"])
@@ -29,13 +42,14 @@ def test_help_lists_every_option(capsys):
     text = capsys.readouterr().out
     for opt in ("--model", "--dataset", "--data-path", "--hidden", "--epochs", "--batch-size", "--lr", "--momentum",
                 "--seed", "--free-steps", "--nudge-steps", "--beta", "--step-size", "--estimator", "--out",
-                "--no-progress"):
+                "--no-progress", "--qat", "--qat-states"):
         assert opt in text
 
 
 @pytest.mark.parametrize("args, valid", [
     (["--model", "resnet"], "eqprop, bptt, mlp, looped-eqprop, looped-bptt"),
     (["--dataset", "cifar"], "digits, mnist5k, mnist, blobs"),
+    (["--qat", "int3"], "int8, int4, ternary"),
 ])
 def test_unknown_names_list_valid_ones(capsys, args, valid):
     with pytest.raises(SystemExit) as e:
