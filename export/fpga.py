@@ -613,8 +613,13 @@ def main(argv: list[str]) -> int:
     write_text_atomic(out / "fpga.md", text)
     print(text)
     print(f"wrote {out / 'fpga.md'} and {out / 'fpga.json'}")
-    if args.update_baseline:
-        write_text_atomic(BASELINE, json.dumps(baseline(results, meta), indent=2) + "\n")
+    if args.update_baseline:   # the runs of this command replace theirs; the baseline's other runs are kept
+        new = baseline(results, meta)
+        ran = {(r["config"], r["family"]) for r in new["results"]}
+        if BASELINE.exists():
+            kept = [e for e in json.loads(BASELINE.read_text())["results"] if (e["config"], e["family"]) not in ran]
+            new["results"] = kept + new["results"]
+        write_text_atomic(BASELINE, json.dumps(new, indent=2) + "\n")
         print(f"wrote {BASELINE}")
     return 0
 
