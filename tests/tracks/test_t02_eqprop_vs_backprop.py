@@ -24,3 +24,13 @@ def test_judge_thresholds():
     assert t.judge(m(0.95, 0.97)).status == Status.PARTIAL
     assert t.judge(m(0.92, 0.97)).status == Status.FAIL
     assert t.judge(m(0.125, 0.10)).status == Status.FAIL  # the seed's "parity" at chance
+
+
+def test_the_worse_data_set_decides():
+    def m(eq, bp):
+        return {"mean": {"eqprop": eq, "mlp": bp}}
+    both = {**m(0.97, 0.975), "mnist5k": m(0.80, 0.92)}      # digits PASS, mnist5k below its 85% floor
+    v = t.judge(both)
+    assert v.status == Status.FAIL and v.reason.startswith("digits: ") and "mnist5k: " in v.reason
+    assert t.judge({**m(0.97, 0.975), "mnist5k": m(0.90, 0.92)}).status == Status.PARTIAL
+    assert t.judge({**m(0.97, 0.975), "mnist5k": m(0.91, 0.915)}).status == Status.PASS

@@ -38,3 +38,12 @@ def test_judge_thresholds():
     assert t.judge(_metrics(0.97, 15, 0)).status == Status.PARTIAL
     assert t.judge(_metrics(0.97, 60, 2)).status == Status.FAIL  # a broken quantiser: 5.4 points lost
     assert t.judge(_metrics(0.50, 0, 0)).status == Status.FAIL
+
+
+def test_mnist5k_row_can_fail_the_track():
+    good, broken = _metrics(0.97, 2, 1), _metrics(0.92, 60, 2, seeds=1, n_test=1000)
+    assert t.judge({**good, "mnist5k": good}).status == Status.PASS
+    v = t.judge({**good, "mnist5k": broken})     # a quantiser broken at 784 inputs only
+    assert v.status == Status.FAIL and "mnist5k: " in v.reason
+    assert t.judge({**good, "mnist5k": _metrics(0.87, 0, 0)}).status == Status.PASS     # 85% floor, not 90%
+    assert t.judge({**good, "mnist5k": _metrics(0.80, 0, 0)}).status == Status.FAIL
