@@ -55,13 +55,14 @@ from eqprop.cli_support import guard, parser, positive_int
 from eqprop.hw import golden
 from eqprop.hw.formats import (
     CONTROL_MODE_SHIFT,
-    WEIGHT_WINDOW,
     WINDOW_SIZE,
     Control,
     Mode,
     Reg,
     Status,
     memory_layout,
+    shadow_base,
+    weight_base,
 )
 from eqprop.hw.hwconfig import HwConfig
 from export.lint import SUPPRESSED, LintError, find_verilator
@@ -292,9 +293,9 @@ def _param_words(cfg: HwConfig, params: golden.IntParams) -> list[tuple[int, np.
     out = []
     for l in range(cfg.n_layers):
         if cfg.learning:
-            out.append((Reg.SHADOW + l * WEIGHT_WINDOW, params.shadow[l], f"shadow layer {l}"))
+            out.append((shadow_base(cfg, l), params.shadow[l], f"shadow layer {l}"))
         else:
-            out.append((Reg.WEIGHT + l * WEIGHT_WINDOW, params.weights[l], f"weights layer {l}"))
+            out.append((weight_base(cfg, l), params.weights[l], f"weights layer {l}"))
         out.append((Reg.BIAS + l * WINDOW_SIZE, params.biases[l], f"biases layer {l}"))
     return out
 
@@ -309,8 +310,8 @@ def _read_params(p: Program, params: golden.IntParams, where: str) -> None:
     cfg = p.cfg
     for l in range(cfg.n_layers):
         if cfg.learning:
-            p.read(Reg.SHADOW + l * WEIGHT_WINDOW, params.shadow[l], f"{where}: shadow layer {l}", signed=True)
-        p.read(Reg.WEIGHT + l * WEIGHT_WINDOW, params.weights[l], f"{where}: weights layer {l}", signed=True)
+            p.read(shadow_base(cfg, l), params.shadow[l], f"{where}: shadow layer {l}", signed=True)
+        p.read(weight_base(cfg, l), params.weights[l], f"{where}: weights layer {l}", signed=True)
         p.read(Reg.BIAS + l * WINDOW_SIZE, params.biases[l], f"{where}: biases layer {l}", signed=True)
 
 

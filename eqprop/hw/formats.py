@@ -28,7 +28,8 @@ from eqprop.hw.hwconfig import HwConfig
 __all__ = ["CONTROL_MODE_SHIFT", "FIELDS", "LR_SHIFT_MAX", "Control", "ErrorCode", "Field", "Format", "ID_MAGIC",
            "MAX_LAYERS", "MemoryRegion", "Mode", "REGISTERS", "Reg", "RegisterInfo", "Status", "VERSION",
            "WEIGHT_WINDOW", "WINDOW_SIZE", "Window", "WindowInfo", "config_registers", "memory_layout",
-           "lr_shift_range", "number_formats", "pack", "unpack", "windows"]
+           "lr_shift_range", "number_formats", "pack", "shadow_base", "unpack", "weight_base", "weight_window",
+           "windows"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -155,10 +156,12 @@ ID_MAGIC = 0x45515048   # "EQPH"
 # 3.1: B samples per command (CFG_FEATURES.samples): the SAMPLE register selects the sample of the INPUT and
 # STATE windows, RESULTS + 4 b holds sample b's result.
 # 3.2: zero-skipping (CFG_FEATURES.zero_skip): CYCLES may depend on the states; a core without it behaves as 3.1.
-VERSION = 0x00030002
+# 3.3: weight and shadow windows sized by the configuration (`weight_window`): a matrix of more than 65,536
+# entries (784-128-10 and up) gets a wider window; every core whose matrices fit has 3.2's layout.
+VERSION = 0x00030003
 MAX_LAYERS = 8          # LAYER_SIZE, LR_SHIFT and LAYER_FRAC registers provided
 WINDOW_SIZE = 0x1000    # bytes per window; one 32-bit register per element, element i at base + 4 i
-WEIGHT_WINDOW = 0x40000  # bytes per weight or shadow window
+WEIGHT_WINDOW = 0x40000  # bytes per weight or shadow window, the least (`weight_window` widens it for larger matrices)
 LR_SHIFT_MAX = 30       # LR_SHIFT accepts 0 .. LR_SHIFT_MAX (HwConfig.lr_shifts has the same range)
 
 
@@ -190,8 +193,9 @@ class Reg(enum.IntEnum):
     TARGET = 0x2000             # window: target codes
     STATE = 0x10000             # windows: state.k at STATE + k * WINDOW_SIZE (read-only; k = 0 is the input)
     BIAS = 0x20000              # windows: bias.l at BIAS + l * WINDOW_SIZE
-    WEIGHT = 0x100000           # windows: weight.l at WEIGHT + l * WEIGHT_WINDOW, element [r, c] at 4 (r cols + c)
-    SHADOW = 0x400000           # windows: shadow.l at SHADOW + l * WEIGHT_WINDOW, same indexing
+    WEIGHT = 0x100000           # windows: weight.l at WEIGHT + l * weight_window(cfg), element [r, c] at 4 (r cols + c)
+    SHADOW = 0x400000           # windows: shadow.l at shadow_base(cfg, l) (SHADOW + l * weight_window(cfg) unless
+                                # the weight windows reach past SHADOW), same indexing
 
 
 class Mode(enum.IntEnum):
@@ -331,9 +335,11 @@ REGISTERS: tuple[RegisterInfo, ...] = (
     RegisterInfo("TARGET", Reg.TARGET, "rw", "window: target code i at TARGET + 4 i"),
     RegisterInfo("STATE", Reg.STATE, "ro", "windows: state.k code i at STATE + k WINDOW_SIZE + 4 i (k = 0: input)"),
     RegisterInfo("BIAS", Reg.BIAS, "rw", "windows: bias.l code i at BIAS + l WINDOW_SIZE + 4 i"),
-    RegisterInfo("WEIGHT", Reg.WEIGHT, "rw", "windows: weight.l [r, c] at WEIGHT + l 0x40000 + 4 (r n_l + c)"),
+    RegisterInfo("WEIGHT", Reg.WEIGHT, "rw", "windows: weight.l [r, c] at WEIGHT + l S + 4 (r n_l + c), S the weight "
+                 "window size (0x40000 unless a matrix needs more)"),
     RegisterInfo("SHADOW", Reg.SHADOW, "rw",
-                 "windows: shadow.l [r, c] at SHADOW + l 0x40000 + 4 (r n_l + c); writing re-derives the weight"),
+                 "windows: shadow.l [r, c] at SHADOW + l S + 4 (r n_l + c) (from WEIGHT + L S instead when that is "
+                 "higher); writing re-derives the weight"),
 )
 
 
@@ -358,6 +364,26 @@ class WindowInfo:
 _LAYERED = (Window.STATE, Window.BIAS, Window.WEIGHT, Window.SHADOW)
 
 
+def weight_window(cfg: HwConfig) -> int:
+    """S, the bytes from one weight (or shadow) window to the next: `WEIGHT_WINDOW` (65,536 entries), or, when
+    the largest matrix of `cfg` has more entries, the least power of two that holds it (784-128-10: 0x80000).
+    A function of the sizes alone, which the host reads from LAYER_SIZE."""
+    largest = max(cfg.sizes[l] * cfg.sizes[l + 1] for l in range(cfg.n_layers))
+    return max(WEIGHT_WINDOW, 1 << (4 * largest - 1).bit_length())
+
+
+def weight_base(cfg: HwConfig, l: int) -> int:
+    """Byte address of the weight window of layer `l`: WEIGHT + l S."""
+    return Reg.WEIGHT + l * weight_window(cfg)
+
+
+def shadow_base(cfg: HwConfig, l: int) -> int:
+    """Byte address of the shadow window of layer `l`: SHADOW + l S, from WEIGHT + L S when the weight windows
+    reach past SHADOW (only with wide windows: L S > 0x300000)."""
+    s = weight_window(cfg)
+    return max(Reg.SHADOW, Reg.WEIGHT + cfg.n_layers * s) + l * s
+
+
 def windows(cfg: HwConfig) -> list[WindowInfo]:
     """Every window of the register map of `cfg`, with the codes a write may hold (`number_formats`); an
     inference-only core (``learning=False``) has no TARGET and no SHADOW windows."""
@@ -371,9 +397,8 @@ def windows(cfg: HwConfig) -> list[WindowInfo]:
         out.append(win(Window.TARGET, 0, Reg.TARGET, n[-1], True, "target"))
     out += [win(Window.STATE, k, Reg.STATE + k * WINDOW_SIZE, n[k], False, "state") for k in range(L + 1)]
     out += [win(Window.BIAS, l, Reg.BIAS + l * WINDOW_SIZE, n[l + 1], True, f"bias.{l}") for l in range(L)]
-    out += [win(Window.WEIGHT, l, Reg.WEIGHT + l * WEIGHT_WINDOW, n[l + 1] * n[l], True, f"weight.{l}")
-            for l in range(L)]
-    out += [win(Window.SHADOW, l, Reg.SHADOW + l * WEIGHT_WINDOW, n[l + 1] * n[l], True, f"shadow.{l}")
+    out += [win(Window.WEIGHT, l, weight_base(cfg, l), n[l + 1] * n[l], True, f"weight.{l}") for l in range(L)]
+    out += [win(Window.SHADOW, l, shadow_base(cfg, l), n[l + 1] * n[l], True, f"shadow.{l}")
             for l in range(L) if cfg.learning]
     return out
 
@@ -403,10 +428,6 @@ def config_registers(cfg: HwConfig) -> dict[str, int]:
     if max(cfg.sizes) > WINDOW_SIZE // 4:
         raise ValueError(f"every layer size must be at most {WINDOW_SIZE // 4} (one register window), "
                          f"not {max(cfg.sizes)!r}")
-    largest = max(cfg.sizes[l] * cfg.sizes[l + 1] for l in range(cfg.n_layers))
-    if largest > WEIGHT_WINDOW // 4:
-        raise ValueError(f"every weight matrix must have at most {WEIGHT_WINDOW // 4} entries (one weight window), "
-                         f"not {largest!r}")
     if cfg.bias_bits > 32:
         raise ValueError(f"bias_bits must be at most 32 (a bias is one 32-bit bus word), not {cfg.bias_bits!r}")
     regs = {

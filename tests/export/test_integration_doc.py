@@ -102,14 +102,19 @@ def test_address_width_is_the_manifest_and_the_address_ports(small_core):
 
 
 def test_the_largest_configuration_is_the_largest_the_map_allows():
-    """The address-width claim covers every configuration only if `CONFIGS["largest"]` is the limit."""
-    from eqprop.hw.formats import config_registers
+    """The address-width claim covers every configuration of 0x40000-byte weight windows only if
+    `CONFIGS["largest"]` is their limit; past it (wider windows), the widths the document states."""
+    from eqprop.hw.formats import config_registers, weight_window
 
     config_registers(CONFIGS["largest"])
+    assert weight_window(CONFIGS["largest"]) == WEIGHT_WINDOW
+    assert weight_window(HwConfig(sizes=(SIDE + 1, SIDE, 10))) > WEIGHT_WINDOW
     with pytest.raises(ValueError, match="weight layers must be at most"):
         config_registers(HwConfig(sizes=(2,) * (MAX_LAYERS + 2)))
-    with pytest.raises(ValueError, match="at most .* entries"):
-        config_registers(HwConfig(sizes=(SIDE + 1, SIDE)))
+    for sizes in ((784, 128, 10), (784, 256, 10), (784, 512, 10)):
+        assert address_width(HwConfig(sizes=sizes)) == doc_address_width(), sizes
+    assert address_width(HwConfig(sizes=(784, 1024, 10))) == 24    # its weight windows end past 8 MiB
+    assert address_width(HwConfig(sizes=(1024,) * (MAX_LAYERS + 1))) == 27
 
 
 def test_simulator_flags_are_the_code():

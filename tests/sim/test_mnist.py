@@ -42,3 +42,19 @@ def test_sim_mnist_job_writes_its_report(tmp_path):
     assert 0 < report["cycles_per_inference"] <= report["cycles_per_inference_fixed_t"]
     assert np.isfinite(report["float_accuracy"])
     assert "| mismatches | 0 |" in (tmp_path / "rtl_vs_float_mnist.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_matrix_wider_than_65536_entries_gets_a_wider_window():
+    """784-84-10: W_0 has 65,856 entries, past the least weight window, so the register map (3.3) gives the
+    weight and shadow windows S = 0x80000; loading, TRAIN and reading every parameter back go through them."""
+    from eqprop.hw.formats import WEIGHT_WINDOW, weight_window
+
+    verilator_or_skip()
+    cfg = HwConfig(sizes=(784, 84, 10), mac_lanes=8)
+    assert weight_window(cfg) == 2 * WEIGHT_WINDOW
+    data = load_mnist5k_split()
+    x = quantise_input(cfg, data.x_test[:2])
+    params = golden.init_params(cfg, seed=4, gain=2.0)
+    r = fast.run(fast.build(cfg), write_cases(cfg, params, x, golden.encode_targets(cfg, data.y_test[:2])))
+    assert len(r.command_cycles) == 4 and r.reads > 2 * 2 * (784 * 84 + 84 * 10)

@@ -14,6 +14,7 @@ from eqprop.hw.formats import (
     config_registers,
     memory_layout,
     number_formats,
+    windows,
 )
 from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig
 
@@ -97,8 +98,26 @@ def test_config_registers_fit_32_bits_and_decode():
 def test_config_registers_refuse_what_the_windows_cannot_hold():
     with pytest.raises(ValueError, match="every layer size must be at most 1024 .one register window., not 2048"):
         config_registers(HwConfig(sizes=(2048, 8, 10)))
-    with pytest.raises(ValueError, match="every weight matrix must have at most 65536 entries"):
-        config_registers(HwConfig(sizes=(1000, 100, 10)))
+    config_registers(HwConfig(sizes=(1000, 100, 10)))      # a wider weight window (3.3), not refused
     with pytest.raises(ValueError, match="the number of weight layers must be at most 8, not 9"):
         config_registers(HwConfig(sizes=(4,) * 10))
     assert Reg.WEIGHT + MAX_LAYERS * WEIGHT_WINDOW <= Reg.SHADOW
+
+
+@pytest.mark.parametrize("sizes", [(64, 64, 10), (784, 64, 10), (784, 83, 10), (784, 84, 10), (784, 128, 10),
+                                   (784, 512, 10), (1000, 1000, 10), (1024,) * 9, (2, 3, 4)])
+@pytest.mark.parametrize("learning", [True, False])
+def test_weight_windows_hold_their_matrices_and_never_overlap(sizes, learning):
+    from eqprop.hw.formats import shadow_base, weight_base, weight_window
+
+    cfg = HwConfig(sizes=sizes, learning=learning, mac_lanes=1)
+    s = weight_window(cfg)
+    assert s & (s - 1) == 0 and s >= WEIGHT_WINDOW
+    largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    assert 4 * largest <= s and (s == WEIGHT_WINDOW or 4 * largest > s // 2)     # the least that holds it
+    assert (s == WEIGHT_WINDOW) == (largest <= 65536)
+    spans = sorted((w.base, w.base + 4 * w.count) for w in windows(cfg))
+    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans[:-1], spans[1:], strict=True))   # no overlap
+    assert [weight_base(cfg, l) for l in range(cfg.n_layers)] == [Reg.WEIGHT + l * s for l in range(cfg.n_layers)]
+    if s == WEIGHT_WINDOW:      # 3.2's layout, unchanged
+        assert [shadow_base(cfg, l) for l in range(cfg.n_layers)] == [Reg.SHADOW + l * s for l in range(cfg.n_layers)]
