@@ -80,3 +80,14 @@ def test_report_states_each_ratio_and_a_missing_fpga_figure():
 
 def test_small_ratios_keep_two_significant_digits():
     assert bench._ratio(5.8234) == "5.82x" and bench._ratio(0.0303) == "0.03x" and bench._ratio(0.00395) == "0.004x"
+
+
+def test_torch_times_each_design_on_inputs_of_its_own_width():
+    """A 784-input design (`make fpga`'s MNIST cores) is timed on mnist5k images, not on digits."""
+    from bench.__main__ import network_inputs
+
+    x, y = np.zeros((30, 64), np.float32), np.arange(30) % 10
+    assert network_inputs(64, x, y)[0] is x
+    xs, ys = network_inputs(784, x, y)
+    assert xs.shape == (30, 784) and ys.shape == (30,) and 0 <= xs.min() and xs.max() <= 1 and xs.max() > 0
+    assert network_inputs(100, x, y)[0].shape == (30, 100)
