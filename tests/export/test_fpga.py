@@ -121,7 +121,7 @@ def test_harness_needs_the_core_module():
 def test_unknown_config_and_family_name_the_choices():
     with pytest.raises(FpgaError, match=r"configuration must be one of int8-p8, .*, not 'nope'"):
         fpga.implement("nope", "ecp5")
-    with pytest.raises(FpgaError, match=r"family must be one of ecp5, ice40, not 'xilinx'"):
+    with pytest.raises(FpgaError, match=r"family must be one of ecp5, ecp5-85k, ice40, not 'xilinx'"):
         fpga.implement(next(iter(CONFIGS)), "xilinx")
 
 
@@ -272,3 +272,25 @@ def test_flow_matches_baseline(name, family, tmp_path):
         assert abs(r["fmax_mhz"] - base["fmax_mhz"]) <= FMAX_TOL * base["fmax_mhz"], \
             f"{name}/{family}: Fmax {r['fmax_mhz']} MHz is more than {FMAX_TOL:.0%} from the baseline " \
             f"{base['fmax_mhz']} MHz"
+
+
+def test_mnist_cores_go_to_the_85k_and_report_accuracy_on_mnist5k(monkeypatch, tmp_path):
+    """The 784-input learning core is built for the 85k and (to say by how much it does not fit) the 25k, the
+    inference-only one for the 25k; the small cores never for the 85k; the 85k's cells count as ECP5's."""
+    calls = []
+    monkeypatch.setattr(fpga, "implement",
+                        lambda cfg, family, **kw: calls.append((cfg, family)) or _result(cfg, family))
+    monkeypatch.setattr(fpga, "find_tool", lambda name, package: tmp_path / name)
+    monkeypatch.setattr(fpga, "golden_accuracy", lambda name, **kw: {
+        "test_acc": 0.9, "epochs": 1, "seed": 0, "dataset": fpga.DATASETS.get(name, "digits"), "method": "stub"})
+    assert fpga.main(["--out", str(tmp_path), "--work", str(tmp_path / "w"), "--jobs", "1",
+                      "--config", "int8-p8", "int8-784-h64", "int8-784-h64-infer"]) == 0
+    assert calls == [("int8-p8", "ecp5"), ("int8-p8", "ice40"), ("int8-784-h64", "ecp5"), ("int8-784-h64", "ecp5-85k"),
+                     ("int8-784-h64-infer", "ecp5")]
+    text = (tmp_path / "fpga.md").read_text()
+    assert "| int8-784-h64 | 784-64-10 | INT8 | 8 | mnist5k | 90.0% |" in text
+    assert "| int8-p8 | 64-64-10 | INT8 | 8 | digits | 90.0% |" in text
+    assert fpga.config("int8-784-h64").sizes == (784, 64, 10) and fpga.DEVICES["ecp5-85k"].family == "ecp5"
+    cells = {"a": {"type": "DP16KD"}, "b": {"type": "LUT4"}}
+    netlist = {"modules": {"top": {"attributes": {"top": 1}, "cells": cells}}}
+    assert fpga.synth_usage(netlist, "ecp5-85k") == {"luts": 1, "ffs": 0, "brams": 1, "dsps": 0}
