@@ -17,7 +17,8 @@ nothing of the core is optimised away; the harness costs one flip-flop per port 
 default core, counted in the figures) and keeps I/O timing out of the Fmax, which is register to
 register on the one clock.
 
-nextpnr runs with a fixed ``--seed`` (repeatable figures), a timing target per family (``--freq``) and
+nextpnr runs with a fixed ``--seed`` (repeatable figures), its router1 unless `ROUTERS` names router2 for
+the configuration, a timing target per family (``--freq``) and
 ``--timing-allow-fail``, so a design that misses the target still reports the Fmax it reached. A
 configuration whose synthesised cells exceed the device is reported as not fitting without running
 place and route; a placement that fails for lack of cells is reported the same way.
@@ -42,8 +43,8 @@ from eqprop.atomic import write_text_atomic
 from eqprop.cli_support import check_output_folder, guard, non_negative_int, parser, positive_int
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["CONFIGS", "DATASETS", "DEFAULT_DEVICES", "DEVICES", "FAMILIES", "Device", "FpgaError", "find_tool",
-           "harness_verilog", "implement", "memory_mapping", "parse_report", "ports", "synth_usage",
+__all__ = ["CONFIGS", "DATASETS", "DEFAULT_DEVICES", "DEVICES", "FAMILIES", "ROUTERS", "Device", "FpgaError",
+           "find_tool", "harness_verilog", "implement", "memory_mapping", "parse_report", "ports", "synth_usage",
            "utilisation_table"]
 
 TOP = "eqprop_accel"          # the exported core's top module
@@ -82,6 +83,11 @@ CONFIGS: dict[str, dict] = {
     "int8-784-h64": {"sizes": (784, 64, 10)},
     "int8-784-h64-infer": {"sizes": (784, 64, 10), "learning": False},
 }
+
+# nextpnr's router per configuration (router1, its default, when not named): router1 had not finished the
+# zero-skipping B-sample cores after 30 minutes (a few congested arcs by the multipliers, rerouted for ever;
+# their twins without zero-skipping route in 5), router2 negotiates congestion globally.
+ROUTERS: dict[str, str] = {"int8-p8-b3-skip-infer": "router2", "ternary-p8-b4-skip-infer": "router2"}
 
 # The data set each configuration's accuracy is measured on (`golden_accuracy`): digits unless named.
 DATASETS: dict[str, str] = {"int8-784-h64": "mnist5k", "int8-784-h64-infer": "mnist5k"}
@@ -376,6 +382,7 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
                   "totals": dict(dev.totals), "synth": synth, **synth, "memories": memories,
                   "fits": not over, "over": over,
                   "fmax_mhz": None, "target_mhz": freq, "critical_path": None, "seed": seed,
+                  "router": ROUTERS.get(name, "router1"),
                   "cycles_per_inference": model["infer"] / cfg.samples,
                   "cycles_per_inference_model": model["infer"] / cfg.samples,
                   "train_cycles": model["train"] if cfg.learning else None,
@@ -388,9 +395,10 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
             log(f"[{tag}] synthesis only: " + ", ".join(f"{k} {synth[k]}/{dev.totals[k]}" for k in dev.totals))
         else:
             t = time.perf_counter()
-            log(f"[{tag}] place and route: {dev.nextpnr} --freq {freq:g} --seed {seed}")
+            router = ROUTERS.get(name, "router1")
+            log(f"[{tag}] place and route: {dev.nextpnr} --freq {freq:g} --seed {seed} --router {router}")
             args = [*dev.args, "--json", "netlist.json", "--report", "report.json", "--freq", f"{freq:g}",
-                    "--timing-allow-fail", "--seed", str(seed)]
+                    "--timing-allow-fail", "--seed", str(seed), "--router", router]
             r = _run(nextpnr, args, work, work / "nextpnr.log", "place and route")
             seconds["place_and_route"] = round(time.perf_counter() - t, 1)
             text = r.stdout + r.stderr
