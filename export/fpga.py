@@ -17,8 +17,8 @@ nothing of the core is optimised away; the harness costs one flip-flop per port 
 default core, counted in the figures) and keeps I/O timing out of the Fmax, which is register to
 register on the one clock.
 
-nextpnr runs with a fixed ``--seed`` (repeatable figures), its router1 unless `ROUTERS` names router2 for
-the configuration, a timing target per family (``--freq``) and
+nextpnr runs with a fixed ``--seed`` (repeatable figures: `SEED`, or the configuration's of `SEEDS`), its
+router1 unless `ROUTERS` names router2 for the configuration, a timing target per family (``--freq``) and
 ``--timing-allow-fail``, so a design that misses the target still reports the Fmax it reached. A
 configuration whose synthesised cells exceed the device is reported as not fitting without running
 place and route; a placement that fails for lack of cells is reported the same way.
@@ -43,7 +43,7 @@ from eqprop.atomic import write_text_atomic
 from eqprop.cli_support import check_output_folder, guard, non_negative_int, parser, positive_int
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["CONFIGS", "DATASETS", "DEFAULT_DEVICES", "DEVICES", "FAMILIES", "ROUTERS", "Device", "FpgaError",
+__all__ = ["CONFIGS", "DATASETS", "DEFAULT_DEVICES", "DEVICES", "FAMILIES", "ROUTERS", "SEEDS", "Device", "FpgaError",
            "find_tool", "harness_verilog", "implement", "memory_mapping", "parse_report", "ports", "synth_usage",
            "utilisation_table"]
 
@@ -84,10 +84,12 @@ CONFIGS: dict[str, dict] = {
     "int8-784-h64-infer": {"sizes": (784, 64, 10), "learning": False},
 }
 
-# nextpnr's router per configuration (router1, its default, when not named): router1 had not finished the
-# zero-skipping B-sample cores after 30 minutes (a few congested arcs by the multipliers, rerouted for ever;
-# their twins without zero-skipping route in 5), router2 negotiates congestion globally.
-ROUTERS: dict[str, str] = {"int8-p8-b3-skip-infer": "router2", "ternary-p8-b4-skip-infer": "router2"}
+# nextpnr's router and placer seed per configuration (router1, nextpnr's default, and `SEED` when not named).
+# With seed 1, router1 had not finished the zero-skipping B-sample cores after 30 minutes (a few congested arcs
+# by the multipliers, rerouted for ever; their twins without zero-skipping route in 5); router2 routed the
+# INT8 one in 2 minutes at 73.3 MHz and failed on the ternary one's clock arc (an unconstrained clock pin).
+ROUTERS: dict[str, str] = {}
+SEEDS: dict[str, int] = {"int8-p8-b3-skip-infer": 2, "ternary-p8-b4-skip-infer": 2}
 
 # The data set each configuration's accuracy is measured on (`golden_accuracy`): digits unless named.
 DATASETS: dict[str, str] = {"int8-784-h64": "mnist5k", "int8-784-h64-infer": "mnist5k"}
@@ -547,7 +549,8 @@ def report_markdown(results: list[dict], accuracy: dict[str, dict], meta: dict) 
     """``results/fpga.md``: the utilisation table, what does not fit or meet its target, critical paths."""
     lines = ["# FPGA implementation: resources and Fmax", "",
              f"`python -m export.fpga` ({meta['date']}, {meta['machine']}; {meta['seconds']:.0f} s in all). "
-             f"Yosys `synth_ecp5` / `synth_ice40 -dsp`, nextpnr with `--seed {SEED}` and `--timing-allow-fail`; "
+             f"Yosys `synth_ecp5` / `synth_ice40 -dsp`, nextpnr with `--seed {SEED}` (or the run's own seed, see "
+             "below) and `--timing-allow-fail`; "
              "tools: " + ", ".join(f"{k} {v}" for k, v in meta["tools"].items()) + ".",
              "", "LUTs are nextpnr's packed logic cells (ECP5 TRELLIS_COMB; iCE40 ICESTORM_LC, a LUT4 and its "
              "flip-flop); the other figures are placed cells (iCE40 flip-flops: synthesised SB_DFF* cells). "
@@ -565,6 +568,13 @@ def report_markdown(results: list[dict], accuracy: dict[str, dict], meta: dict) 
                          f"{r['fmax_mhz']:.1f} MHz.")
     if notes:
         lines += ["## Not fitting or short of target", "", *notes, ""]
+    own = [r for r in results if r.get("placed") and (r.get("seed", SEED) != SEED
+                                                      or r.get("router", "router1") != "router1")]
+    if own:
+        lines += ["## Runs with their own placer seed or router (`SEEDS`, `ROUTERS` in export/fpga.py)", ""]
+        lines += [f"- {r['config']} / {r['family']}: seed {r.get('seed', SEED)}, {r.get('router', 'router1')}"
+                  for r in own]
+        lines.append("")
     if accuracy:
         lines += ["## Accuracy of each configuration (golden model, test split of its data set)", "",
                   "| config | sizes | weights | P | data set | test accuracy | how |", "|---|---|---|---|---|---|---|"]
@@ -629,7 +639,8 @@ def main(argv: list[str]) -> int:
 
     def one(job):
         c, f = job
-        return implement(c, f, workdir=Path(args.work) / f"{c}-{f}", log=lambda s: print(s, flush=True))
+        return implement(c, f, workdir=Path(args.work) / f"{c}-{f}", seed=SEEDS.get(c, SEED),
+                         log=lambda s: print(s, flush=True))
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(one, jobs))

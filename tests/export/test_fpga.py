@@ -294,3 +294,16 @@ def test_mnist_cores_go_to_the_85k_and_report_accuracy_on_mnist5k(monkeypatch, t
     cells = {"a": {"type": "DP16KD"}, "b": {"type": "LUT4"}}
     netlist = {"modules": {"top": {"attributes": {"top": 1}, "cells": cells}}}
     assert fpga.synth_usage(netlist, "ecp5-85k") == {"luts": 1, "ffs": 0, "brams": 1, "dsps": 0}
+
+
+def test_report_names_runs_with_their_own_seed_or_router(monkeypatch, tmp_path):
+    seeds = []
+    monkeypatch.setattr(fpga, "implement", lambda cfg, family, seed=fpga.SEED, **kw: seeds.append((cfg, seed))
+                        or _result(cfg, family, seed=seed, placed=True, router=fpga.ROUTERS.get(cfg, "router1")))
+    monkeypatch.setattr(fpga, "find_tool", lambda name, package: tmp_path / name)
+    assert fpga.main(["--out", str(tmp_path), "--work", str(tmp_path / "w"), "--jobs", "1", "--epochs", "0",
+                      "--config", "int8-p8", "int8-p8-b3-skip-infer", "--family", "ecp5"]) == 0
+    assert seeds == [("int8-p8", fpga.SEED), ("int8-p8-b3-skip-infer", fpga.SEEDS["int8-p8-b3-skip-infer"])]
+    text = (tmp_path / "fpga.md").read_text()
+    assert f"- int8-p8-b3-skip-infer / ecp5: seed {fpga.SEEDS['int8-p8-b3-skip-infer']}, router1" in text
+    assert "- int8-p8 / ecp5: seed" not in text
