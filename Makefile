@@ -110,8 +110,9 @@ export: $(STAMP)
 	@mkdir -p build && echo '{}' > build/default-config.json
 	$(PY) -m export --config build/default-config.json --out build/eqprop_accel --force --lint
 
-# Synthesise and place-and-route the exported core for ECP5 25k and iCE40 UP5K (Yosys + nextpnr from
-# PyPI): LUTs, flip-flops, block RAMs, DSPs and Fmax per configuration in results/fpga.md and .json.
+# Synthesise and place-and-route the exported core for ECP5 25k, iCE40 UP5K and (the 784-input cores)
+# ECP5 85k (Yosys + nextpnr from PyPI): LUTs, flip-flops, block RAMs, DSPs and Fmax per configuration in
+# results/fpga.md and .json.
 fpga: $(STAMP)
 	$(PY) -m export.fpga
 
