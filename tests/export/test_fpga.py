@@ -302,8 +302,8 @@ def test_report_names_runs_with_their_own_seed_or_router(monkeypatch, tmp_path):
                         or _result(cfg, family, seed=seed, placed=True, router=fpga.ROUTERS.get(cfg, "router1")))
     monkeypatch.setattr(fpga, "find_tool", lambda name, package: tmp_path / name)
     assert fpga.main(["--out", str(tmp_path), "--work", str(tmp_path / "w"), "--jobs", "1", "--epochs", "0",
-                      "--config", "int8-p8", "int8-p8-b3-skip-infer", "--family", "ecp5"]) == 0
-    assert seeds == [("int8-p8", fpga.SEED), ("int8-p8-b3-skip-infer", fpga.SEEDS["int8-p8-b3-skip-infer"])]
+                      "--config", "int8-p8", "ternary-p8-b4-skip-infer", "--family", "ecp5"]) == 0
+    assert seeds == [("int8-p8", fpga.SEED), ("ternary-p8-b4-skip-infer", fpga.SEEDS["ternary-p8-b4-skip-infer"])]
     text = (tmp_path / "fpga.md").read_text()
-    assert f"- int8-p8-b3-skip-infer / ecp5: seed {fpga.SEEDS['int8-p8-b3-skip-infer']}, router1" in text
+    assert f"- ternary-p8-b4-skip-infer / ecp5: seed {fpga.SEEDS['ternary-p8-b4-skip-infer']}, router1" in text
     assert "- int8-p8 / ecp5: seed" not in text
