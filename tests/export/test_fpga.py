@@ -298,8 +298,13 @@ def test_mnist_cores_go_to_the_85k_and_report_accuracy_on_mnist5k(monkeypatch, t
 
 def test_report_names_runs_with_their_own_seed_or_router(monkeypatch, tmp_path):
     seeds = []
-    monkeypatch.setattr(fpga, "implement", lambda cfg, family, seed=fpga.SEED, **kw: seeds.append((cfg, seed))
-                        or _result(cfg, family, seed=seed, placed=True, router=fpga.ROUTERS.get(cfg, "router1")))
+    def implement(cfg, family, **kw):
+        seed = fpga.SEEDS.get(cfg, fpga.SEED)      # what implement() takes when main passes none
+        assert "seed" not in kw
+        seeds.append((cfg, seed))
+        return _result(cfg, family, seed=seed, placed=True, router=fpga.ROUTERS.get(cfg, "router1"))
+
+    monkeypatch.setattr(fpga, "implement", implement)
     monkeypatch.setattr(fpga, "find_tool", lambda name, package: tmp_path / name)
     assert fpga.main(["--out", str(tmp_path), "--work", str(tmp_path / "w"), "--jobs", "1", "--epochs", "0",
                       "--config", "int8-p8", "ternary-p8-b4-skip-infer", "--family", "ecp5"]) == 0
