@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
                          "the file's objectives; needs pip install optuna)")
     ap.add_argument("--samples", type=positive_int, help="points drawn by random search, or trials of optuna")
     ap.add_argument("--devices", nargs="+", help="replace the file's devices (none: golden model and cycle model "
-                                                 "only; ecp5, ice40)")
+                                                 "only; ecp5, ecp5-85k, ice40)")
     ap.add_argument("--dry-run", action="store_true", help="list the points and exit")
     args = ap.parse_args(argv)
     check_output_folder(args.out, name="--out")

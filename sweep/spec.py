@@ -6,7 +6,7 @@ A sweep file is YAML (``.yaml``, ``.yml``) or JSON (``.json``) holding one mappi
     dataset: digits              # digits | mnist5k | blobs (eqprop.data.load_dataset)
     epochs: 3                    # golden on-chip training epochs per seed
     seeds: [0, 1]                # each point trains once per seed; accuracy is their mean
-    devices: [none, ecp5]        # none: golden model and cycle model only; ecp5, ice40: synthesis and P&R
+    devices: [none, ecp5]        # none: golden model and cycle model only; ecp5, ecp5-85k, ice40: synthesis and P&R
     place_and_route: true        # false: synthesis only (resources, no Fmax), minutes less per point
     base: {sizes: [64, 64, 10]}  # HwConfig fields every point shares
     vary:                        # the axes; a grid search takes every combination

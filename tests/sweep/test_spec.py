@@ -76,12 +76,13 @@ def test_precision_axis_is_track_16s_overrides(tmp_path):
 
 
 def test_fpga_example_is_make_fpgas_runs():
-    """sweep/examples/fpga.yaml builds what `make fpga` builds: each named configuration on its families."""
-    from export.fpga import CONFIGS, DEVICES, FAMILIES, config
+    """sweep/examples/fpga.yaml builds what `make fpga` builds on digits: each named configuration on its
+    families (the 784-input cores, measured on mnist5k, are left out: a sweep has one data set)."""
+    from export.fpga import CONFIGS, DATASETS, DEFAULT_DEVICES, DEVICES, FAMILIES, config
 
     pts = points(load_spec(EXAMPLES / "fpga.yaml"))
     assert {(p.axes["config"], p.device) for p in pts} == {
-        (c, f) for c in CONFIGS for f in DEVICES if f in FAMILIES.get(c, DEVICES)}
+        (c, f) for c in CONFIGS for f in DEVICES if f in FAMILIES.get(c, DEFAULT_DEVICES) and c not in DATASETS}
     assert all(p.config() == config(p.axes["config"]) for p in pts)
 
 
@@ -105,7 +106,7 @@ BAD = [
     ("epochs: 0\n", "epochs must be a positive integer, not 0"),
     ("epochs: three\n", "epochs must be a positive integer, not 'three'"),
     ("seeds: [0, 0]\n", "seeds must be a non-empty list of distinct non-negative integers"),
-    ("devices: [virtex]\n", "devices must be a non-empty list of distinct names from none, ecp5, ice40"),
+    ("devices: [virtex]\n", "devices must be a non-empty list of distinct names from none, ecp5, ecp5-85k, ice40"),
     ("dataset: cifar\n", "dataset must be one of digits, mnist5k, blobs, not 'cifar'"),
     ("objectives: [accuracy]\n", "objectives must be a list of at least two distinct names"),
     ("objectives: [accuracy, speed]\n", "objectives must be a list of at least two distinct names"),
