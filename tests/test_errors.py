@@ -336,7 +336,8 @@ CASES = [
     ("sim.train", ["--engine", "spice"], 2, "argument --engine: invalid choice: 'spice'"),
     ("sim.train", ["--out", "{ws}/s"], 2, "Verilator must be at least 5.036", no_verilator),
     # python -m sim.mnist
-    ("sim.mnist", ["--hidden", "128", "--out", "{ws}/s"], 2, "--hidden must be at most 83 (W_0, 784 x hidden"),
+    ("sim.mnist", ["--hidden", "1025", "--out", "{ws}/s"], 2,
+     "--hidden must be at most 1024 (a layer's states fill one"),
     ("sim.mnist", ["--vectors", "5000", "--out", "{ws}/s"], 2, "--vectors must be at most 1000"),
     ("sim.mnist", ["--epochs", "0"], 2, f"argument --epochs: {BAD_INT} '0'"),
     ("sim.mnist", ["--out", "{ws}/afile"], 2, NOT_FOLDER),
