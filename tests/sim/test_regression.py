@@ -30,8 +30,13 @@ def build_or_skip(cfg, sim):
 
 
 # Icarus interprets the 64-lane core at a few hundred cycles per second: its run (about ten minutes) is
-# in the slow suite (`make test-slow`); Verilator runs it in `make test`.
-SLOW = {("int8_p64", "icarus")}
+# in the slow suite (`make test-slow`); Verilator runs it in `make test`. To keep `make test` near its
+# 20-minute budget, Icarus runs a representative half in `make test` (one and two hidden layers, ternary,
+# inference-only, B samples, zero-skipping) and the other configurations in the slow suite; Verilator
+# runs every configuration in `make test`.
+SLOW = {("int8_p64", "icarus")} | {(name, "icarus") for name in (
+    "int8_p8_wide", "ternary_2hidden_p5", "int8_p1_state6", "int4_p3_settles_no_cache", "int4_p4_odd",
+    "int8_2hidden_p2", "ternary_p3_b4")}
 
 
 @pytest.mark.parametrize("name, sim", [pytest.param(n, s, marks=[pytest.mark.slow] if (n, s) in SLOW else [])
