@@ -44,7 +44,6 @@ def test_sim_mnist_job_writes_its_report(tmp_path):
     assert "| mismatches | 0 |" in (tmp_path / "rtl_vs_float_mnist.md").read_text()
 
 
-@pytest.mark.slow
 def test_a_matrix_wider_than_65536_entries_gets_a_wider_window():
     """784-84-10: W_0 has 65,856 entries, past the least weight window, so the register map (3.3) gives the
     weight and shadow windows S = 0x80000; loading, TRAIN and reading every parameter back go through them."""
