@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from eqprop.atomic import check_replaceable
 from eqprop.cli_support import UsageError, check_output_folder, guard, parser
 from eqprop.hw.hwconfig import load_config
 from eqprop.hw.memimage import manifest_config
 from export.lint import LintError
-from export.writer import ExportError, export_core, load_params
+from export.writer import ExportError, export_core, foreign_files, load_params
 
 
 def _config(args):
@@ -37,13 +38,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--weights", help="EqPropNet checkpoint, or a folder of memory images; default: zeros")
     ap.add_argument("--out", required=True, help="output folder (written atomically)")
     ap.add_argument("--top", default="eqprop_accel", help="Verilog top module name")
-    ap.add_argument("--force", action="store_true", help="replace an existing output folder")
+    ap.add_argument("--force", action="store_true", help="replace an earlier export in --out, swapped in whole "
+                    "once the new one is complete (never a folder holding anything else)")
     ap.add_argument("--lint", action="store_true", help="run verilator --lint-only on the result")
     args = ap.parse_args(argv)
     if not args.top.isidentifier() or not args.top.isascii():
         raise UsageError(f"--top must be a Verilog identifier (letters, digits and _, not starting with a digit), "
                          f"not {args.top!r}")
     out = check_output_folder(args.out)
+    check_replaceable(args.out, foreign_files, what="exported core")   # --force replaces only an earlier export
     if out.exists() and not args.force:
         raise UsageError(f"{args.out}: the output folder exists; remove it or pass --force")
     cfg = _config(args)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eqprop.atomic import check_replaceable, replace_folder
 from eqprop.hw.formats import (
     FIELDS,
     REGISTERS,
@@ -201,6 +202,7 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
     LintError
         If `lint` is set and Verilator is missing or reports a problem; nothing is written then.
     """
+    check_replaceable(out, foreign_files, what="exported core")     # before any work: --force never loses a file
     out = Path(out)
     if out.exists() and not force:
         raise ExportError(f"{out}: the output folder exists; remove it or pass --force")
@@ -251,10 +253,33 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; give the folder the mode mkdir would
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        check_replaceable(out, foreign_files, what="exported core")   # again: it may have changed meanwhile
+        replace_folder(tmp, out)           # the old core stays whole until this swap
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return checksums
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """The entries of `folder` that are not an unchanged earlier export: all of them without a readable
+    ``manifest.json``, else those it does not list or whose sha256 differs from the manifest's (a file the
+    user edited is theirs now). `eqprop.atomic.check_replaceable` refuses to replace a folder with any."""
+    entries = sorted(p.name for p in folder.iterdir())
+    try:
+        files = json.loads((folder / "manifest.json").read_text())["files"]
+        if not isinstance(files, dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        return entries
+    foreign = []
+    for name in entries:
+        if name == "manifest.json":
+            continue
+        path = folder / name
+        if name not in files or not path.is_file() or path.is_symlink():
+            foreign.append(name)
+            continue
+        if hashlib.sha256(path.read_bytes()).hexdigest() != files[name]:
+            foreign.append(name)
+    return foreign

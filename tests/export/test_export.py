@@ -6,10 +6,12 @@ import hashlib
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from eqprop.atomic import OutputRefused
 from eqprop.hw import golden
 from eqprop.hw.formats import config_registers
 from eqprop.hw.hwconfig import HwConfig
@@ -99,13 +101,61 @@ def test_export_writes_images_manifest_and_core(tmp_path, stub_verilog):
 
 def test_existing_output_is_refused_and_kept(tmp_path, stub_verilog):
     out = tmp_path / "core"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
+    export_core(CFG, writer.zero_params(CFG), out)
     with pytest.raises(ExportError, match=r"core: the output folder exists; remove it or pass --force$"):
         export_core(CFG, writer.zero_params(CFG), out)
-    assert (out / "keep.txt").read_text() == "mine"
+    (out / "eqprop_accel.v").write_text("module stale; endmodule\n")      # the user's edit: theirs now
+    with pytest.raises(OutputRefused, match=r"holds 'eqprop_accel.v', which this command did not write"):
+        export_core(CFG, writer.zero_params(CFG), out, force=True)
+    assert (out / "eqprop_accel.v").read_text() == "module stale; endmodule\n"
+    (out / "eqprop_accel.v").unlink()                                    # an earlier export, less a file: replaced
     export_core(CFG, writer.zero_params(CFG), out, force=True)
-    assert not (out / "keep.txt").exists()
+    assert (out / "eqprop_accel.v").exists() and sorted(os.listdir(tmp_path)) == ["core"]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"/" for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("where", [".", "", "./", "cwd", "..", "root", "home", "project", "foreign", "link"])
+def test_force_never_deletes_what_the_export_did_not_write(tmp_path, stub_verilog, monkeypatch, where):
+    """--force refuses the current folder and its parents, the empty path, the root, a home folder, the
+    checkout, a link, and a folder with a file the export did not write: exit 2, one line, nothing touched."""
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    for f in ("keep.txt", "sub/mine.txt"):
+        (work / f).write_text(f)
+    (tmp_path / "other.txt").write_text("parent's")
+    monkeypatch.chdir(work / "sub" if where == ".." else work)
+    monkeypatch.setenv("HOME", str(work))
+    out = {"cwd": str(work), "root": "/", "home": str(work), "project": str(Path(writer.__file__).parents[1]),
+           "foreign": str(work / "sub"), "link": "lnk"}.get(where, where)
+    if where == "link":
+        (work / "lnk").symlink_to(work / "sub")
+    if where == "home":
+        monkeypatch.chdir(tmp_path)
+    before = _tree(tmp_path)
+    code = main(["--config", '{"sizes": [5, 6, 3]}', "--out", out, "--force"])
+    assert code == 2 and _tree(tmp_path) == before
+
+
+def test_a_failed_swap_leaves_the_old_core_whole(tmp_path, stub_verilog, monkeypatch):
+    """The old export stays byte for byte until the new one is complete; a failure at the swap keeps it."""
+    from eqprop import atomic
+
+    out = tmp_path / "core"
+    export_core(CFG, writer.zero_params(CFG), out)
+    before = _tree(tmp_path)
+
+    def broken(a, b):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)      # the two-rename path, then its failure
+    real_rename = os.rename
+    monkeypatch.setattr(atomic.os, "rename", lambda a, b: broken(a, b) if Path(a).name.endswith(".partial")
+                        else real_rename(a, b))
+    with pytest.raises(OSError, match="Input/output error"):
+        export_core(CFG, writer.zero_params(CFG), out, force=True)
+    assert _tree(tmp_path) == before
 
 
 def test_failure_leaves_no_partial_output(tmp_path, stub_verilog, monkeypatch):
