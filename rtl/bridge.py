@@ -2,7 +2,8 @@
 AXI4-Lite master, so that a host on a serial port can do everything the register map allows.
 
 A request (sync byte 0xA5, opcode, 3-byte address, a count for bursts, the data of writes, CRC-8) is
-received byte by byte from `rtl.uart.UartRx`; the CRC is checked before anything reaches the bus, so a
+received byte by byte from `rtl.uart.UartRx`; the CRC (Amaranth's CRC-8/SMBUS processor,
+`eqprop.hw.protocol.CRC`) is checked before anything reaches the bus, so a
 write burst is buffered (``4 * MAX_WORDS`` bytes, one iCE40 block RAM) until its CRC has matched: a
 corrupted frame writes nothing. Then each word is one AXI4-Lite transaction at address, address + 4, ...;
 a read word is sent as soon as the bus returns it. A burst stops at the first SLVERR (the words a read
@@ -27,37 +28,19 @@ from amaranth.lib.wiring import In, Out
 
 from eqprop.hw.protocol import (
     ADDRESS_BYTES,
+    CRC,
     MAX_WORDS,
     REPLY_SYNC,
     REQUEST_SYNC,
     TIMEOUT_BYTES,
     Opcode,
     Reply,
-    crc8,
 )
 from rtl.uart import UartRx, UartTx
 
-__all__ = ["UartBridge", "crc8_next"]
+__all__ = ["UartBridge"]
 
 OKAY = 0b00
-
-
-def crc8_next(crc, byte):
-    """The CRC-8/SMBUS register after `byte` (`eqprop.hw.protocol.crc8`, one byte per cycle).
-
-    The CRC is linear over GF(2): each bit of the result is the XOR of some bits of ``crc ^ byte``, found
-    here by running `eqprop.hw.protocol.crc8` on each single-bit value (a flat XOR per bit, not eight
-    nested multiplexers)."""
-    v = crc ^ byte
-    columns = [crc8(bytes([1 << i])) for i in range(8)]        # the image of input bit i
-    return Cat(*(_xor([v[i] for i in range(8) if columns[i] >> j & 1]) for j in range(8)))
-
-
-def _xor(bits):
-    out = bits[0]
-    for bit in bits[1:]:
-        out = out ^ bit
-    return out
 
 
 class UartBridge(wiring.Component):
@@ -139,7 +122,12 @@ class UartBridge(wiring.Component):
         done = Signal(8)                         # words the bus accepted
         failed = Signal()                        # a word of this burst was refused: skip the rest
         code = Signal(8)
-        crc_in, crc_out = Signal(8), Signal(8)
+        # the frame checks: Amaranth's CRC-8/SMBUS processor (`eqprop.hw.protocol.CRC`, the host's too), one
+        # over the request's bytes after the sync byte, one over the reply's; a byte folded in at a cycle is
+        # in ``.crc`` from the next
+        m.submodules.crc_in = crc_in = CRC.create()
+        m.submodules.crc_out = crc_out = CRC.create()
+        m.d.comb += crc_in.data.eq(rxd)
         timer = Signal(range(self.timeout + 1))
         aw_ok, w_ok = Signal(), Signal()
         writes = (op == Opcode.WRITE) | (op == Opcode.WRITE_BURST)
@@ -154,7 +142,8 @@ class UartBridge(wiring.Component):
 
         def take(then):
             """On a received byte: fold it into the CRC and restart the timeout."""
-            m.d.sync += [crc_in.eq(crc8_next(crc_in, rxd)), timer.eq(0)]
+            m.d.comb += crc_in.valid.eq(1)
+            m.d.sync += timer.eq(0)
             if then is not None:
                 m.next = then
 
@@ -163,7 +152,7 @@ class UartBridge(wiring.Component):
             m.d.comb += [utx.data.valid.eq(1), utx.data.payload.eq(value)]
             with m.If(utx.data.ready):
                 if crc:
-                    m.d.sync += crc_out.eq(crc8_next(crc_out, value))
+                    m.d.comb += [crc_out.valid.eq(1), crc_out.data.eq(value)]
                 m.next = then
 
         def refuse(reason):
@@ -192,8 +181,9 @@ class UartBridge(wiring.Component):
             m.d.comb += self.active.eq(~fsm.ongoing("Hunt"))
             with m.State("Hunt"):
                 with m.If(rxv & (rxd == REQUEST_SYNC)):
-                    m.d.sync += [crc_in.eq(0), timer.eq(0), nbyte.eq(0), idx.eq(0), b.eq(0), done.eq(0),
-                                 failed.eq(0), code.eq(Reply.OK), crc_out.eq(0)]
+                    m.d.comb += [crc_in.start.eq(1), crc_out.start.eq(1)]
+                    m.d.sync += [timer.eq(0), nbyte.eq(0), idx.eq(0), b.eq(0), done.eq(0),
+                                 failed.eq(0), code.eq(Reply.OK)]
                     m.next = "Opcode"
             with m.State("Opcode"):
                 receive()
@@ -238,7 +228,7 @@ class UartBridge(wiring.Component):
                 receive()
                 with m.If(rxv):
                     m.d.sync += timer.eq(0)
-                    with m.If(rxd != crc_in):
+                    with m.If(rxd != crc_in.crc):
                         refuse(Reply.BAD_CRC)
                     with m.Else():
                         m.next = "Reply-Sync"
@@ -300,7 +290,8 @@ class UartBridge(wiring.Component):
             with m.State("Send-Word"):
                 m.d.comb += [utx.data.valid.eq(1), utx.data.payload.eq(word[:8])]
                 with m.If(utx.data.ready):
-                    m.d.sync += [crc_out.eq(crc8_next(crc_out, word[:8])), word.eq(word >> 8), b.eq(b + 1)]
+                    m.d.comb += [crc_out.valid.eq(1), crc_out.data.eq(word[:8])]
+                    m.d.sync += [word.eq(word >> 8), b.eq(b + 1)]
                     with m.If(b == 3):
                         m.d.sync += [idx.eq(idx + 1), addr.eq(addr + 4), b.eq(0)]
                         with m.If(last):
@@ -310,5 +301,5 @@ class UartBridge(wiring.Component):
             with m.State("Send-Done"):
                 send(done, "Send-CRC")
             with m.State("Send-CRC"):
-                send(crc_out, "Hunt", crc=False)
+                send(crc_out.crc, "Hunt", crc=False)
         return m
