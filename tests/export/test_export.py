@@ -17,6 +17,7 @@ from eqprop.hw.memimage import read_params
 from export import writer
 from export.__main__ import main
 from export.lint import SUPPRESSED, LintError, find_verilator, lint
+from export.regmap import regmap_files
 from export.writer import ExportError, export_core, load_config, load_params
 
 CFG = HwConfig(sizes=(5, 6, 3), mac_lanes=2)
@@ -75,8 +76,12 @@ def test_export_writes_images_manifest_and_core(tmp_path, stub_verilog):
     sums = export_core(CFG, params, out)
     names = sorted(os.listdir(out))
     assert "eqprop_accel.v" in names and "eqprop_accel.core" in names and "manifest.json" in names
+    # the register map in the register tools' formats (tests/export/test_regmap.py checks their contents)
+    assert set(regmap_files("eqprop_accel").values()) <= set(names)
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".partial")]
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["register_map_files"] == regmap_files("eqprop_accel")
+    assert set(manifest["files"]) == set(names) - {"manifest.json"}
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest == sums[name], name
     assert manifest["config_registers"] == config_registers(CFG)

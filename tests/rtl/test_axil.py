@@ -22,6 +22,7 @@ from eqprop.hw.formats import (
     Status,
     config_registers,
     lr_shift_range,
+    register_counts,
     unpack,
     windows,
 )
@@ -351,7 +352,8 @@ def test_the_bus_answers_exactly_the_documented_registers():
     fails here."""
     cfg = CFG
     L = cfg.n_layers
-    counts = {"LAYER_SIZE": L + 1, "LR_SHIFT": L, "LAYER_FRAC": L, "PHASE_STEPS": 3, "RESULTS": cfg.samples}
+    counts = register_counts(cfg)
+    assert counts == {"LAYER_SIZE": L + 1, "LR_SHIFT": L, "LAYER_FRAC": L, "PHASE_STEPS": 3, "RESULTS": cfg.samples}
     expected = {}
     for r in REGISTERS:
         if r.offset < Reg.INPUT:
