@@ -189,6 +189,23 @@ def _core_file(top: str, files: list[str], version: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What an export holds, in its manifest ("contents"); docs/integration.md says the same.
+CONTENTS = {
+    "learning": "a learning core: Verilog, weight, shadow and bias images (the update adjusts the shadows and "
+                "derives the weights from them), the register map files, and INFER and TRAIN cycle figures",
+    "inference-only": "an inference-only core (learning=False): it has no shadow or target memory and refuses "
+                      "TRAIN, so the export holds weight and bias images only, no shadow or target formats or "
+                      "memories, and no update or TRAIN cycle figures; to train these weights, export the "
+                      "learning twin (HwConfig.learning_twin)",
+}
+
+
+def _held(cfg: HwConfig, key: str) -> bool:
+    """Whether a manifest entry `key` (a format, memory or cycle figure) means something on the core of `cfg`:
+    on an inference-only core the shadows, the target, the update and TRAIN do not exist."""
+    return cfg.learning or not key.startswith(("shadow.", "target", "update", "train"))
+
+
 def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top: str = "eqprop_accel",
                 force: bool = False, lint: bool = False) -> dict[str, str]:
     """Write the core for `cfg` and `params` into folder `out`; returns file name -> sha256.
@@ -239,10 +256,11 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
                       "estimator": {name: i for i, name in enumerate(ESTIMATORS)}},
             "windows": [{"name": w.name, "base": int(w.base), "count": w.count, "writable": w.writable,
                          "lo": w.lo, "hi": w.hi} for w in windows(cfg)],
-            "formats": {k: dataclasses.asdict(f) for k, f in number_formats(cfg).items()},
+            "contents": CONTENTS["learning" if cfg.learning else "inference-only"],
+            "formats": {k: dataclasses.asdict(f) for k, f in number_formats(cfg).items() if _held(cfg, k)},
             "memories": {k: {**dataclasses.asdict(r), "depth": r.depth, "word_bits": r.word_bits}
-                         for k, r in memory_layout(cfg).items()},
-            "cycle_model": cycle_model(cfg),
+                         for k, r in memory_layout(cfg).items() if _held(cfg, k)},
+            "cycle_model": {k: v for k, v in cycle_model(cfg).items() if _held(cfg, k)},
             "verilator_lint_suppressed": SUPPRESSED,
             "register_map_files": regmap_files(top),
             "files": checksums,
