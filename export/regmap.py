@@ -78,7 +78,8 @@ def systemrdl(cfg: HwConfig, top: str = "eqprop_accel", *, as_mem: bool = False)
     counts = register_counts(cfg)
     width = max(int(m).bit_length() for m in Mode)
     out = [f"// The register map of {top} (eqprop.hw.formats), written by export.regmap for this configuration.\n",
-           f"addrmap {top} {{\n",
+           f"addrmap \\{top} {{\n",   # escaped: a name that is a SystemRDL keyword (reg, field) stays a name
+
            f"    name = {_str('Equilibrium Propagation accelerator')};\n",
            f"    desc = {_str('AXI4-Lite slave, 32-bit registers at byte offsets (docs/register-map.md)')};\n",
            "    default regwidth = 32;\n    default accesswidth = 32;\n",

@@ -127,3 +127,10 @@ def test_systemrdl_and_markdown_name_every_register(exported):
     assert set(re.findall(r"\} (\w+)(?:\[\d+\])? @", rdl)) == set(regs)
     assert all(f"|{name}" in md.replace(" ", "") for name in regs)
     assert ("TARGET" in regs) == ("SHADOW_0" in regs) == cfg.learning
+
+
+def test_a_top_named_like_a_systemrdl_keyword_still_compiles(tmp_path):
+    """`python -m export --top reg` is a valid Verilog name; the SystemRDL escapes it, so the files are named
+    and prefixed by it like any other."""
+    write_regmap(CONFIGS["learning"], tmp_path, "reg")
+    assert "} reg_t;" in (tmp_path / regmap_files("reg")["c_header"]).read_text()
