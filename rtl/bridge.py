@@ -2,7 +2,8 @@
 AXI4-Lite master, so that a host on a serial port can do everything the register map allows.
 
 A request (sync byte 0xA5, opcode, 3-byte address, a count for bursts, the data of writes, CRC-8) is
-received byte by byte from `rtl.uart.UartRx`; the CRC is checked before anything reaches the bus, so a
+received byte by byte from `rtl.uart.UartRx`; the CRC (Amaranth's CRC-8/SMBUS processor,
+`eqprop.hw.protocol.CRC`) is checked before anything reaches the bus, so a
 write burst is buffered (``4 * MAX_WORDS`` bytes, one iCE40 block RAM) until its CRC has matched: a
 corrupted frame writes nothing. Then each word is one AXI4-Lite transaction at address, address + 4, ...;
 a read word is sent as soon as the bus returns it. A burst stops at the first SLVERR (the words a read
@@ -16,48 +17,40 @@ arrives), a CRC mismatch, and a frame that stops arriving: when ``timeout`` cycl
 in the middle of a frame (a byte was dropped on the line), the bridge abandons it, answers TIMEOUT and
 hunts for the next sync byte. Between frames every byte other than 0xA5 is ignored, so a host
 resynchronises by waiting one timeout and sending its next frame.
+
+With ``protocol="uartbone"`` the bridge speaks LiteX's UARTBone instead (`UARTBONE`), the protocol of
+LiteX's ``litex_server --uart`` and its ``CommUART`` client: a command byte (1 write, 2 read, 3 and 4 the
+same at a fixed address), a word count, a 32-bit word address, most significant byte first, and for a
+write the words, most significant byte first; a read answers its words the same way, and a write answers
+nothing. UARTBone has no check and no error reply: a word the slave refuses is dropped (a write) or
+read as 0, and a frame that stops arriving is abandoned after ``timeout`` cycles without a byte.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from eqprop.hw.protocol import (
     ADDRESS_BYTES,
+    CRC,
     MAX_WORDS,
     REPLY_SYNC,
     REQUEST_SYNC,
     TIMEOUT_BYTES,
     Opcode,
     Reply,
-    crc8,
 )
 from rtl.uart import UartRx, UartTx
 
-__all__ = ["UartBridge", "crc8_next"]
+__all__ = ["UARTBONE", "UartBridge"]
 
 OKAY = 0b00
-
-
-def crc8_next(crc, byte):
-    """The CRC-8/SMBUS register after `byte` (`eqprop.hw.protocol.crc8`, one byte per cycle).
-
-    The CRC is linear over GF(2): each bit of the result is the XOR of some bits of ``crc ^ byte``, found
-    here by running `eqprop.hw.protocol.crc8` on each single-bit value (a flat XOR per bit, not eight
-    nested multiplexers)."""
-    v = crc ^ byte
-    columns = [crc8(bytes([1 << i])) for i in range(8)]        # the image of input bit i
-    return Cat(*(_xor([v[i] for i in range(8) if columns[i] >> j & 1]) for j in range(8)))
-
-
-def _xor(bits):
-    out = bits[0]
-    for bit in bits[1:]:
-        out = out ^ bit
-    return out
+# LiteX's UARTBone commands (litex.soc.cores.uart, litex.tools.remote.comm_uart): write and read, each with
+# the address incremented per word or fixed
+UARTBONE = {"write_incr": 0x01, "read_incr": 0x02, "write_fixed": 0x03, "read_fixed": 0x04}
 
 
 class UartBridge(wiring.Component):
@@ -74,6 +67,8 @@ class UartBridge(wiring.Component):
         ``TIMEOUT_BYTES`` byte times.
     max_words : int
         Longest burst (the write buffer holds ``4 * max_words`` bytes); `eqprop.hw.protocol.MAX_WORDS`.
+    protocol : str
+        ``"eqprop"`` (`eqprop.hw.protocol`, docs/uart-protocol.md) or ``"uartbone"`` (LiteX's, `UARTBONE`).
 
     Members
     -------
@@ -97,7 +92,10 @@ class UartBridge(wiring.Component):
     """
 
     def __init__(self, *, divisor: int, address_width: int = 23, timeout: int | None = None,
-                 max_words: int = MAX_WORDS):
+                 max_words: int = MAX_WORDS, protocol: str = "eqprop"):
+        if protocol not in ("eqprop", "uartbone"):
+            raise ValueError(f"Protocol must be 'eqprop' or 'uartbone', not {protocol!r}")
+        self.protocol = protocol
         for name, value in (("Divisor", divisor), ("Address width", address_width), ("Maximum burst", max_words)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, not {value!r}")
@@ -124,6 +122,9 @@ class UartBridge(wiring.Component):
         m.submodules.urx = urx = UartRx(divisor=self.divisor)
         m.submodules.utx = utx = UartTx(divisor=self.divisor)
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
+        if self.protocol == "uartbone":
+            self._uartbone(m, urx, utx)
+            return m
         nbytes = 4 * self.max_words
         m.submodules.buffer = buf = Memory(shape=8, depth=nbytes, init=[])
         wr, rd = buf.write_port(), buf.read_port()
@@ -139,7 +140,12 @@ class UartBridge(wiring.Component):
         done = Signal(8)                         # words the bus accepted
         failed = Signal()                        # a word of this burst was refused: skip the rest
         code = Signal(8)
-        crc_in, crc_out = Signal(8), Signal(8)
+        # the frame checks: Amaranth's CRC-8/SMBUS processor (`eqprop.hw.protocol.CRC`, the host's too), one
+        # over the request's bytes after the sync byte, one over the reply's; a byte folded in at a cycle is
+        # in ``.crc`` from the next
+        m.submodules.crc_in = crc_in = CRC.create()
+        m.submodules.crc_out = crc_out = CRC.create()
+        m.d.comb += crc_in.data.eq(rxd)
         timer = Signal(range(self.timeout + 1))
         aw_ok, w_ok = Signal(), Signal()
         writes = (op == Opcode.WRITE) | (op == Opcode.WRITE_BURST)
@@ -154,7 +160,8 @@ class UartBridge(wiring.Component):
 
         def take(then):
             """On a received byte: fold it into the CRC and restart the timeout."""
-            m.d.sync += [crc_in.eq(crc8_next(crc_in, rxd)), timer.eq(0)]
+            m.d.comb += crc_in.valid.eq(1)
+            m.d.sync += timer.eq(0)
             if then is not None:
                 m.next = then
 
@@ -163,7 +170,7 @@ class UartBridge(wiring.Component):
             m.d.comb += [utx.data.valid.eq(1), utx.data.payload.eq(value)]
             with m.If(utx.data.ready):
                 if crc:
-                    m.d.sync += crc_out.eq(crc8_next(crc_out, value))
+                    m.d.comb += [crc_out.valid.eq(1), crc_out.data.eq(value)]
                 m.next = then
 
         def refuse(reason):
@@ -192,8 +199,9 @@ class UartBridge(wiring.Component):
             m.d.comb += self.active.eq(~fsm.ongoing("Hunt"))
             with m.State("Hunt"):
                 with m.If(rxv & (rxd == REQUEST_SYNC)):
-                    m.d.sync += [crc_in.eq(0), timer.eq(0), nbyte.eq(0), idx.eq(0), b.eq(0), done.eq(0),
-                                 failed.eq(0), code.eq(Reply.OK), crc_out.eq(0)]
+                    m.d.comb += [crc_in.start.eq(1), crc_out.start.eq(1)]
+                    m.d.sync += [timer.eq(0), nbyte.eq(0), idx.eq(0), b.eq(0), done.eq(0),
+                                 failed.eq(0), code.eq(Reply.OK)]
                     m.next = "Opcode"
             with m.State("Opcode"):
                 receive()
@@ -238,7 +246,7 @@ class UartBridge(wiring.Component):
                 receive()
                 with m.If(rxv):
                     m.d.sync += timer.eq(0)
-                    with m.If(rxd != crc_in):
+                    with m.If(rxd != crc_in.crc):
                         refuse(Reply.BAD_CRC)
                     with m.Else():
                         m.next = "Reply-Sync"
@@ -300,7 +308,8 @@ class UartBridge(wiring.Component):
             with m.State("Send-Word"):
                 m.d.comb += [utx.data.valid.eq(1), utx.data.payload.eq(word[:8])]
                 with m.If(utx.data.ready):
-                    m.d.sync += [crc_out.eq(crc8_next(crc_out, word[:8])), word.eq(word >> 8), b.eq(b + 1)]
+                    m.d.comb += [crc_out.valid.eq(1), crc_out.data.eq(word[:8])]
+                    m.d.sync += [word.eq(word >> 8), b.eq(b + 1)]
                     with m.If(b == 3):
                         m.d.sync += [idx.eq(idx + 1), addr.eq(addr + 4), b.eq(0)]
                         with m.If(last):
@@ -310,5 +319,107 @@ class UartBridge(wiring.Component):
             with m.State("Send-Done"):
                 send(done, "Send-CRC")
             with m.State("Send-CRC"):
-                send(crc_out, "Hunt", crc=False)
+                send(crc_out.crc, "Hunt", crc=False)
         return m
+
+    def _uartbone(self, m, urx, utx):
+        """LiteX's UARTBone onto the AXI4-Lite master (the module docstring)."""
+        rxd, rxv = urx.data.payload, urx.data.valid
+        cmd, length, count = Signal(8), Signal(8), Signal(8)
+        waddr = Signal(32)                      # the word address
+        word = Signal(32)
+        b = Signal(2)                           # byte within the address or a word
+        aw_ok, w_ok = Signal(), Signal()
+        timer = Signal(range(self.timeout + 1))
+        incr = (cmd == UARTBONE["write_incr"]) | (cmd == UARTBONE["read_incr"])
+        writes = (cmd == UARTBONE["write_incr"]) | (cmd == UARTBONE["write_fixed"])
+        reads = (cmd == UARTBONE["read_incr"]) | (cmd == UARTBONE["read_fixed"])
+        aw = self.address_width
+        # a word address past the slave's is refused without reaching the bus, where it would alias a register
+        outside = waddr[aw - 2:].any() if aw - 2 < 32 else 0
+        m.d.comb += [self.m_axil_awaddr.eq(waddr << 2), self.m_axil_araddr.eq(waddr << 2),
+                     self.m_axil_wdata.eq(word), self.m_axil_wstrb.eq(0b1111)]
+
+        def next_word(then):
+            m.d.sync += [count.eq(count + 1), b.eq(0)]
+            with m.If(incr):
+                m.d.sync += waddr.eq(waddr + 1)
+            with m.If(count + 1 == length):
+                m.next = "Command"
+            with m.Else():
+                m.next = then
+
+        receiving = Signal()
+        with m.If(receiving & ~rxv):
+            m.d.sync += timer.eq(timer + 1)
+        with m.Elif(rxv):
+            m.d.sync += timer.eq(0)
+
+        def receive():
+            """In a state that waits for a byte of the frame: abandon the frame after `timeout` cycles."""
+            m.d.comb += receiving.eq(1)
+            with m.If(~rxv & (timer == self.timeout)):
+                m.next = "Command"
+
+        with m.FSM(init="Command") as fsm:
+            m.d.comb += self.active.eq(~fsm.ongoing("Command"))
+            with m.State("Command"):
+                with m.If(rxv):
+                    m.d.sync += [cmd.eq(rxd), count.eq(0), b.eq(0), timer.eq(0)]
+                    m.next = "Length"
+            with m.State("Length"):
+                receive()
+                with m.If(rxv):
+                    m.d.sync += length.eq(rxd)
+                    m.next = "Address"
+            with m.State("Address"):
+                receive()
+                with m.If(rxv):
+                    m.d.sync += [waddr.eq(Cat(rxd, waddr[:24])), b.eq(b + 1)]
+                    with m.If(b == 3):
+                        with m.If((length == 0) | ~(writes | reads)):
+                            m.next = "Command"
+                        with m.Elif(writes):
+                            m.next = "Data"
+                        with m.Else():
+                            m.next = "Read"
+            with m.State("Data"):
+                receive()
+                with m.If(rxv):
+                    m.d.sync += [word.eq(Cat(rxd, word[:24])), b.eq(b + 1)]
+                    with m.If(b == 3):
+                        m.d.sync += [aw_ok.eq(0), w_ok.eq(0)]
+                        m.next = "Write"
+            with m.State("Write"):
+                with m.If(outside):
+                    next_word("Data")
+                with m.Else():
+                    m.d.comb += [self.m_axil_awvalid.eq(~aw_ok), self.m_axil_wvalid.eq(~w_ok)]
+                    aw_now = aw_ok | self.m_axil_awready
+                    w_now = w_ok | self.m_axil_wready
+                    m.d.sync += [aw_ok.eq(aw_now), w_ok.eq(w_now)]
+                    with m.If(aw_now & w_now):
+                        m.next = "Write-Response"
+            with m.State("Write-Response"):
+                m.d.comb += self.m_axil_bready.eq(1)
+                with m.If(self.m_axil_bvalid):
+                    next_word("Data")
+            with m.State("Read"):
+                with m.If(outside):
+                    m.d.sync += word.eq(0)
+                    m.next = "Send"
+                with m.Else():
+                    m.d.comb += self.m_axil_arvalid.eq(1)
+                    with m.If(self.m_axil_arready):
+                        m.next = "Read-Data"
+            with m.State("Read-Data"):
+                m.d.comb += self.m_axil_rready.eq(1)
+                with m.If(self.m_axil_rvalid):
+                    m.d.sync += word.eq(Mux(self.m_axil_rresp == OKAY, self.m_axil_rdata, 0))
+                    m.next = "Send"
+            with m.State("Send"):
+                m.d.comb += [utx.data.valid.eq(1), utx.data.payload.eq(word[24:])]
+                with m.If(utx.data.ready):
+                    m.d.sync += [word.eq(word << 8), b.eq(b + 1)]
+                    with m.If(b == 3):
+                        next_word("Read")

@@ -28,8 +28,8 @@ from eqprop.hw.hwconfig import HwConfig
 __all__ = ["CONTROL_MODE_SHIFT", "FIELDS", "LR_SHIFT_MAX", "Control", "ErrorCode", "Field", "Format", "ID_MAGIC",
            "MAX_LAYERS", "MemoryRegion", "Mode", "REGISTERS", "Reg", "RegisterInfo", "Status", "VERSION",
            "WEIGHT_WINDOW", "WINDOW_SIZE", "Window", "WindowInfo", "config_registers", "memory_layout",
-           "lr_shift_range", "number_formats", "pack", "shadow_base", "unpack", "weight_base", "weight_window",
-           "windows"]
+           "lr_shift_range", "number_formats", "pack", "register_counts", "shadow_base", "unpack", "weight_base",
+           "weight_window", "windows"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -401,6 +401,14 @@ def windows(cfg: HwConfig) -> list[WindowInfo]:
     out += [win(Window.SHADOW, l, shadow_base(cfg, l), n[l + 1] * n[l], True, f"shadow.{l}")
             for l in range(L) if cfg.learning]
     return out
+
+
+def register_counts(cfg: HwConfig) -> dict[str, int]:
+    """How many registers each register array of `cfg` has, from its offset in steps of 4 (the other registers
+    below the windows are one each): L + 1 LAYER_SIZE, L LR_SHIFT, L LAYER_FRAC, 3 PHASE_STEPS (free, plus,
+    minus) and B RESULTS. The offsets past an array's end answer SLVERR."""
+    L = cfg.n_layers
+    return {"LAYER_SIZE": L + 1, "LR_SHIFT": L, "LAYER_FRAC": L, "PHASE_STEPS": 3, "RESULTS": cfg.samples}
 
 
 def lr_shift_range(cfg: HwConfig, l: int) -> tuple[int, int]:

@@ -135,11 +135,15 @@ def read_hex(path: str | os.PathLike, word_bits: int, depth: int) -> list[int]:
 
 
 def write_params(cfg: HwConfig, params: IntParams, folder: str | os.PathLike) -> dict[str, str]:
-    """Write ``weight.l.hex``, ``shadow.l.hex`` and ``bias.l.hex`` for every layer; returns name -> path."""
+    """Write ``weight.l.hex``, ``shadow.l.hex`` and ``bias.l.hex`` for every layer; returns name -> path.
+
+    An inference-only configuration (``learning=False``) gets no ``shadow.l.hex``: its core has no shadow
+    memory, and its weights are the parameters (`read_params` reads them back without shadows)."""
     layout = memory_layout(cfg)
     paths = {}
     for l in range(cfg.n_layers):
-        for kind, array in (("weight", params.weights[l]), ("shadow", params.shadow[l]), ("bias", params.biases[l])):
+        kinds = (("weight", params.weights[l]), ("shadow", params.shadow[l]), ("bias", params.biases[l]))
+        for kind, array in (kinds if cfg.learning else kinds[::2]):
             region = layout[f"{kind}.{l}"]
             path = os.path.join(os.fspath(folder), f"{region.name}.hex")
             header = (f"{region.name}: {region.rows} x {region.cols} {'signed' if region.signed else 'unsigned'} "
@@ -171,6 +175,9 @@ def manifest_config(folder: str | os.PathLike) -> HwConfig | None:
 def read_params(cfg: HwConfig | None, folder: str | os.PathLike) -> IntParams:
     """Read the images of `write_params`; the weights must equal those derived from the shadows.
 
+    For an inference-only configuration the shadow images are not read (`write_params` writes none): the
+    parameters' shadows are the weights put into shadow format, so that they derive the weights exactly.
+
     A folder with a ``manifest.json`` (an exported core) is read with the configuration it records: `cfg`
     None takes it, and a `cfg` that differs raises `MemImageError` naming the fields (the images would
     be read at the wrong scale, not refused, otherwise).
@@ -190,11 +197,16 @@ def read_params(cfg: HwConfig | None, folder: str | os.PathLike) -> IntParams:
     layout = memory_layout(cfg)
     arrays: dict[str, np.ndarray] = {}
     for name, region in layout.items():
-        if name.startswith("state."):
+        if name.startswith("state.") or (name.startswith("shadow.") and not cfg.learning):
             continue
         path = os.path.join(os.fspath(folder), f"{name}.hex")
         arrays[name] = unpack_region(region, read_hex(path, region.word_bits, region.depth))
     n = cfg.n_layers
+    if not cfg.learning:   # weights -> shadow codes that derive them (eqprop.hw.golden.derive_weights)
+        for l in range(n):
+            w = arrays[f"weight.{l}"]
+            arrays[f"shadow.{l}"] = (w * max(cfg.ternary_threshold_code, 1) if cfg.weight_format == "ternary"
+                                     else w << cfg.shadow_extra)
     params = IntParams.from_shadow(cfg, [arrays[f"shadow.{l}"] for l in range(n)],
                                    [arrays[f"bias.{l}"] for l in range(n)])
     for l in range(n):

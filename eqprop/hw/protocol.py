@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["ADDRESS_BYTES", "CRC_POLY", "MAX_WORDS", "REPLY_SYNC", "REQUEST_SYNC", "TIMEOUT_BYTES", "Opcode",
+from amaranth.lib.crc.catalog import CRC8_SMBUS
+
+__all__ = ["ADDRESS_BYTES", "CRC", "CRC_POLY", "MAX_WORDS", "REPLY_SYNC", "REQUEST_SYNC", "TIMEOUT_BYTES", "Opcode",
            "ProtocolError", "Reply", "crc8", "parse_reply", "reply_length", "request"]
 
 REQUEST_SYNC = 0xA5     # first byte of every request (the bridge ignores other bytes between frames)
@@ -31,7 +33,11 @@ REPLY_SYNC = 0x5A       # first byte of every reply
 ADDRESS_BYTES = 3       # byte addresses of the 23-bit AXI4-Lite map (rtl.axil.address_width)
 MAX_WORDS = 64          # words in one burst: the bridge buffers a write burst (256 bytes, one iCE40 RAM) until
                         # its CRC has been checked, so that a corrupted frame writes nothing
-CRC_POLY = 0x07         # CRC-8/SMBUS
+# The frame check: CRC-8/SMBUS from Amaranth's CRC catalogue (amaranth.lib.crc), one byte a word. The gateware
+# builds its hardware processor (`CRC.create()`, rtl.bridge) and the host uses its software model
+# (`CRC.compute`), so the two are one definition.
+CRC = CRC8_SMBUS(data_width=8)
+CRC_POLY = CRC.algorithm.polynomial     # 0x07: x^8 + x^2 + x + 1
 
 
 class Opcode(enum.IntEnum):
@@ -60,13 +66,9 @@ class ProtocolError(RuntimeError):
     """A reply that is not a reply: a wrong sync byte, a CRC mismatch, or a wrong length."""
 
 
-def crc8(data: bytes, crc: int = 0) -> int:
-    """CRC-8/SMBUS of `data`, continuing from `crc` (check value of b"123456789": 0xF4)."""
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ CRC_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-    return crc
+def crc8(data: bytes) -> int:
+    """CRC-8/SMBUS of `data` (`CRC`, Amaranth's software model; check value of b"123456789": 0xF4)."""
+    return CRC.compute(data)
 
 
 def _words(values) -> bytes:

@@ -41,6 +41,18 @@ def test_constants():
     assert f"0x{crc8(b'123456789'):02X}" in DOC
 
 
+def test_crc_is_the_catalogue_s_smbus_crc():
+    """The CRC the page names is Amaranth's catalogue entry, with the polynomial and initial value stated."""
+    from amaranth.lib.crc import catalog
+
+    from eqprop.hw.protocol import CRC
+
+    a = CRC.algorithm
+    assert (a.crc_width, a.polynomial, a.initial_crc, a.reflect_input, a.reflect_output, a.xor_output) == \
+        (8, 0x07, 0, False, False, 0) == (8, catalog.CRC8_SMBUS.polynomial, 0, False, False, 0)
+    assert "`amaranth.lib.crc.catalog.CRC8_SMBUS`" in DOC and "polynomial 0x07" in DOC and "initial value 0" in DOC
+
+
 def test_frames():
     f = request(Opcode.WRITE_BURST, 0x1000, count=2, data=[1, -1])
     assert f == bytes([0xA5, 0x04, 0x00, 0x10, 0x00, 2, 1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, crc8(f[1:-1])])

@@ -19,6 +19,7 @@ from eqprop.hw.memimage import read_params
 from export import writer
 from export.__main__ import main
 from export.lint import SUPPRESSED, LintError, find_verilator, lint
+from export.regmap import regmap_files
 from export.writer import ExportError, export_core, load_config, load_params
 
 CFG = HwConfig(sizes=(5, 6, 3), mac_lanes=2)
@@ -77,8 +78,12 @@ def test_export_writes_images_manifest_and_core(tmp_path, stub_verilog):
     sums = export_core(CFG, params, out)
     names = sorted(os.listdir(out))
     assert "eqprop_accel.v" in names and "eqprop_accel.core" in names and "manifest.json" in names
+    # the register map in the register tools' formats (tests/export/test_regmap.py checks their contents)
+    assert set(regmap_files("eqprop_accel").values()) <= set(names)
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".partial")]
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["register_map_files"] == regmap_files("eqprop_accel")
+    assert set(manifest["files"]) == set(names) - {"manifest.json"}
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest == sums[name], name
     assert manifest["config_registers"] == config_registers(CFG)
@@ -248,3 +253,31 @@ def test_default_config_exports_lints_and_synthesises(tmp_path):
     out = tmp_path / "core"
     export_core(HwConfig(), golden.init_params(HwConfig(), seed=1), out, lint=True)
     _synth(out / "eqprop_accel.v", "eqprop_accel")
+
+
+def test_inference_only_export_holds_what_its_core_has(tmp_path, stub_verilog):
+    """An inference-only export: weight and bias images, no shadow images; a manifest with no shadow or target
+    formats or memories and no update or TRAIN cycle figures, saying so under "contents", as
+    docs/integration.md does; the images read back as the parameters."""
+    from pathlib import Path
+
+    cfg = CFG.replace(learning=False)
+    params = golden.init_params(cfg, seed=4)
+    export_core(cfg, params, tmp_path / "core")
+    names = sorted(os.listdir(tmp_path / "core"))
+    assert [n for n in names if n.endswith(".hex")] == ["bias.0.hex", "bias.1.hex", "weight.0.hex", "weight.1.hex"]
+    manifest = json.loads((tmp_path / "core" / "manifest.json").read_text())
+    assert manifest["contents"] == writer.CONTENTS["inference-only"]
+    assert not [k for k in (*manifest["formats"], *manifest["memories"]) if k.startswith(("shadow", "target"))]
+    assert "weight.0" in manifest["formats"] and "weight.0" in manifest["memories"]
+    assert set(manifest["cycle_model"]) == {"step", "drive", "infer", "mac_bound_step"}
+    back = read_params(cfg, tmp_path / "core")
+    assert all(np.array_equal(a, b) for a, b in zip(back.weights + back.biases, params.weights + params.biases,
+                                                     strict=True))
+    # the learning export keeps everything, and says what it holds
+    export_core(CFG, golden.init_params(CFG, seed=4), tmp_path / "learning")
+    manifest = json.loads((tmp_path / "learning" / "manifest.json").read_text())
+    assert manifest["contents"] == writer.CONTENTS["learning"] and "train" in manifest["cycle_model"]
+    assert (tmp_path / "learning" / "shadow.0.hex").exists() and "target" in manifest["formats"]
+    doc = " ".join((Path(__file__).resolve().parents[2] / "docs" / "integration.md").read_text().split())
+    assert "An inference-only export (`HwConfig(learning=False)`) holds weight and bias images only" in doc

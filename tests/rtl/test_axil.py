@@ -22,6 +22,7 @@ from eqprop.hw.formats import (
     Status,
     config_registers,
     lr_shift_range,
+    register_counts,
     unpack,
     windows,
 )
@@ -351,7 +352,8 @@ def test_the_bus_answers_exactly_the_documented_registers():
     fails here."""
     cfg = CFG
     L = cfg.n_layers
-    counts = {"LAYER_SIZE": L + 1, "LR_SHIFT": L, "LAYER_FRAC": L, "PHASE_STEPS": 3, "RESULTS": cfg.samples}
+    counts = register_counts(cfg)
+    assert counts == {"LAYER_SIZE": L + 1, "LR_SHIFT": L, "LAYER_FRAC": L, "PHASE_STEPS": 3, "RESULTS": cfg.samples}
     expected = {}
     for r in REGISTERS:
         if r.offset < Reg.INPUT:
@@ -587,3 +589,154 @@ def test_samples_through_the_bus():
     assert (got["sample 3"], got["sample 3 error"]) == (SLVERR, ErrorCode.BAD_VALUE)
     assert got["results 3"] == SLVERR
     assert got["sample after reset"] == 2
+
+
+def _latency_probe(ctx, dut):
+    """An ``async (addr, write=False, value=0) -> cycles`` measuring one access from the cycle its address is
+    accepted to the cycle RVALID or BVALID rises (docs/register-map.md's Timing)."""
+    async def latency(addr, write=False, value=0):
+        a, valid, ready = ((dut.s_axil_awaddr, (dut.s_axil_awvalid, dut.s_axil_wvalid), dut.s_axil_awready) if write
+                           else (dut.s_axil_araddr, (dut.s_axil_arvalid,), dut.s_axil_arready))
+        done, take = (dut.s_axil_bvalid, dut.s_axil_bready) if write else (dut.s_axil_rvalid, dut.s_axil_rready)
+        ctx.set(a, int(addr))
+        ctx.set(dut.s_axil_wdata, int(value) & 0xFFFF_FFFF)
+        ctx.set(dut.s_axil_wstrb, 0xF)
+        for v in valid:
+            ctx.set(v, 1)
+        ctx.set(take, 1)
+        cycles = 0
+        while not ctx.get(done):
+            taken = ctx.get(ready)
+            await ctx.tick()
+            cycles += 1
+            if taken:
+                for v in valid:
+                    ctx.set(v, 0)
+        await ctx.tick()
+        ctx.set(take, 0)
+        return cycles
+    return latency
+
+
+def test_access_latency_around_sequential_accesses_is_as_documented():
+    """docs/register-map.md's Timing, the cases between the plain ones: registers, refused accesses, RESET
+    and a command between two neighbouring window accesses keep the second sequential (9); a read followed
+    by a write of the next element is sequential; the same element twice is not; nor is an element of
+    another window (the next layer's bias window, STATE.0 after INPUT); a refused access takes 3 cycles,
+    a window element's too."""
+    cfg = CFG
+    p, n0 = cfg.mac_lanes, cfg.sizes[0]
+    dut = AxiLiteAccelerator(cfg=cfg)
+    got, want = {}, {}
+
+    def weight(i):
+        return Reg.WEIGHT + 4 * i
+
+    def full(i, cols):
+        return 11 + i // cols + (i % cols) // p
+
+    async def tb(ctx):
+        latency = _latency_probe(ctx, dut)
+        bus = AxiLiteMaster(ctx, dut)
+
+        async def case(name, addr, expect, write=False, value=0):
+            got[name], want[name] = await latency(addr, write, value), expect
+
+        await case("weight 0", weight(0), full(0, n0))
+        await case("a register between", Reg.VERSION, 3)
+        await case("weight 1 after a register", weight(1), 9)
+        await case("weight 2, a read", weight(2), 9)
+        await case("weight 3 written after reading 2", weight(3), 9, write=True, value=1)
+        await case("weight 4 written after writing 3", weight(4), 9, write=True, value=-1)
+        await case("weight 5 read after writing 4 (next row)", weight(5), 9)
+        await case("weight 5 again", weight(5), full(5, n0))
+        await case("weight 6 after 5 twice", weight(6), 9)
+        await case("refused: a read-only register written", Reg.ID, 3, write=True)
+        await case("refused: a weight out of range", weight(7), 3, write=True, value=1 << 20)
+        await case("refused: past the INPUT window", Reg.INPUT + 4 * n0, 3)
+        await case("refused: unaligned", weight(7) + 2, 3)
+        await case("weight 7 after refused accesses", weight(7), 9)
+        await case("RESET", Reg.CONTROL, 3, write=True, value=Control.RESET)
+        await case("weight 8 after RESET", weight(8), 9)
+        await bus.run_command(Mode.INFER)
+        await case("weight 9 after a command", weight(9), 9)
+        await case("input 1", Reg.INPUT + 4, full(1, n0))
+        await case("state.0 element 2 after input 1", Reg.STATE + 8, full(2, n0))
+        await case("bias.0 last", Reg.BIAS + 4 * (cfg.sizes[1] - 1), full(cfg.sizes[1] - 1, cfg.sizes[1]))
+        await case("bias.1 first after bias.0 last", Reg.BIAS + WINDOW_SIZE, full(0, cfg.sizes[2]))
+        await case("refused: an input code out of range", Reg.INPUT, 3, write=True, value=cfg.state_max + 1)
+
+    run(dut, tb)
+    assert got == want
+
+
+def test_register_semantics_the_docs_spell_out():
+    """docs/register-map.md on what an integrator's testbench found unsaid: INPUT and TARGET read 0 at power-up;
+    STATUS.ERROR follows ERROR, so a successful START clears it and a refused one sets it; CONTROL = RESET
+    with mode bits (3 too) is accepted, resets, and keeps the last started mode; CONTROL = 0 or mode bits
+    alone while a command runs are accepted and change nothing (the command ends with the same CYCLES)."""
+    cfg = CFG
+    params, x, _ = make_case(cfg, seed=2)
+    dut = AxiLiteAccelerator(cfg=cfg, params=params)
+    got = {}
+
+    async def tb(ctx):
+        bus = AxiLiteMaster(ctx, dut)
+        got["input at power-up"] = [(await bus.read(Reg.INPUT + 4 * i))[0] for i in range(cfg.sizes[0])]
+        got["target at power-up"] = [(await bus.read(Reg.TARGET + 4 * i))[0] for i in range(cfg.sizes[-1])]
+        for i, v in enumerate(x[0]):
+            await bus.write(Reg.INPUT + 4 * i, int(v))
+        await bus.write(Reg.ID, 0)
+        got["status after a refused access"] = (await bus.read(Reg.STATUS))[0] & Status.ERROR
+        await bus.run_command(Mode.INFER)
+        got["status, error after START"] = ((await bus.read(Reg.STATUS))[0] & Status.ERROR,
+                                            (await bus.read(Reg.ERROR))[0])
+        cycles = (await bus.read(Reg.CYCLES))[0]
+        got["refused START"] = await bus.write(Reg.CONTROL, Control.START | 3 << CONTROL_MODE_SHIFT)
+        got["status, error after a refused START"] = ((await bus.read(Reg.STATUS))[0] & Status.ERROR,
+                                                      (await bus.read(Reg.ERROR))[0])
+        got["RESET with mode 3"] = await bus.write(Reg.CONTROL, Control.RESET | 3 << CONTROL_MODE_SHIFT)
+        got["after RESET with mode 3"] = [(await bus.read(r))[0] for r in (Reg.STATUS, Reg.ERROR, Reg.CONTROL)]
+        await bus.write(Reg.CONTROL, Control.START | Mode.INFER << CONTROL_MODE_SHIFT)
+        got["CONTROL = 0 while busy"] = await bus.write(Reg.CONTROL, 0)
+        got["mode bits alone while busy"] = await bus.write(Reg.CONTROL, Mode.RELAX << CONTROL_MODE_SHIFT)
+        got["busy, error after them"] = ((await bus.read(Reg.STATUS))[0] & Status.BUSY, (await bus.read(Reg.ERROR))[0])
+        while not (await bus.read(Reg.STATUS))[0] & Status.DONE:
+            pass
+        got["cycles, control after"] = ((await bus.read(Reg.CYCLES))[0], (await bus.read(Reg.CONTROL))[0])
+        got["cycles before"] = cycles
+
+    run(dut, tb)
+    assert got["input at power-up"] == [0] * cfg.sizes[0] and got["target at power-up"] == [0] * cfg.sizes[-1]
+    assert got["status after a refused access"] == Status.ERROR
+    assert got["status, error after START"] == (0, ErrorCode.NONE)
+    assert got["refused START"] == SLVERR
+    assert got["status, error after a refused START"] == (Status.ERROR, ErrorCode.BAD_MODE)
+    assert got["RESET with mode 3"] == 0
+    assert got["after RESET with mode 3"] == [0, ErrorCode.NONE, Mode.INFER << CONTROL_MODE_SHIFT]
+    assert got["CONTROL = 0 while busy"] == 0 and got["mode bits alone while busy"] == 0
+    assert got["busy, error after them"] == (Status.BUSY, ErrorCode.NONE)
+    assert got["cycles, control after"] == (got["cycles before"], Mode.INFER << CONTROL_MODE_SHIFT)
+
+
+def test_inference_only_core_keeps_lr_shift():
+    """docs/register-map.md: an inference-only core's LR_SHIFT accepts, keeps and reads back a value of
+    `lr_shift_range` and refuses any other with BAD_VALUE, as a learning core's does."""
+    cfg = CFG.replace(learning=False)
+    lo, hi = lr_shift_range(cfg, 0)
+    dut = AxiLiteAccelerator(cfg=cfg)
+    got = {}
+
+    async def tb(ctx):
+        bus = AxiLiteMaster(ctx, dut)
+        got["write"] = await bus.write(Reg.LR_SHIFT, hi)
+        got["read"] = (await bus.read(Reg.LR_SHIFT))[0]
+        got["refused"] = await bus.write(Reg.LR_SHIFT, hi + 1)
+        got["error"] = (await bus.read(Reg.ERROR))[0]
+        got["kept"] = (await bus.read(Reg.LR_SHIFT))[0]
+        got["low"] = await bus.write(Reg.LR_SHIFT, lo)
+        got["read low"] = (await bus.read(Reg.LR_SHIFT))[0]
+
+    run(dut, tb)
+    assert got == {"write": 0, "read": hi, "refused": SLVERR, "error": ErrorCode.BAD_VALUE, "kept": hi,
+                   "low": 0, "read low": lo}

@@ -111,3 +111,16 @@ def test_forward_weights_must_match_their_shadows(tmp_path):
     write_params(cfg, params, tmp_path)
     with pytest.raises(MemImageError, match=r"weight.0.hex: weight \(1, 3\) is"):
         read_params(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("weight_format", ["int", "ternary"])
+def test_inference_only_params_are_weights_and_biases(tmp_path, weight_format):
+    """An inference-only configuration writes no shadow images (its core has no shadow memory) and reads its
+    weights and biases back exactly."""
+    cfg = HwConfig(sizes=(20, 6, 3), mac_lanes=4, learning=False,
+                   **({"weight_format": "ternary", "weight_bits": 2} if weight_format == "ternary" else {}))
+    params = golden.init_params(cfg, seed=3, gain=8.0)
+    assert sorted(write_params(cfg, params, tmp_path)) == ["bias.0", "bias.1", "weight.0", "weight.1"]
+    back = read_params(cfg, tmp_path)
+    for a, b in zip(params.weights + params.biases, back.weights + back.biases, strict=True):
+        assert np.array_equal(a, b)
