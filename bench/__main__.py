@@ -258,7 +258,8 @@ def fpga_vs_torch(fpga: dict, torch1: float, torch_batch: float, train1: float |
            "cycles_per_inference_max": fpga.get("cycles_per_inference_max"),
            "cycles_source": fpga.get("cycles_source", "cycle model, every phase to its limit"),
            "fpga_inferences_per_s": per_s, "torch_batch1_per_s": torch1, "torch_batched_per_s": torch_batch,
-           "ratio_batch1": per_s / torch1, "ratio_batched": per_s / torch_batch, "source": fpga["source"]}
+           "ratio_batch1": per_s / torch1, "ratio_batched": per_s / torch_batch, "source": fpga["source"],
+           "seed": fpga.get("seed"), "router": fpga.get("router")}
     if careful_infer:
         out.update(careful=careful_infer, torch_careful_per_s=careful_infer["one_thread"],
                    torch_careful_all_threads_per_s=careful_infer["all_threads"],
@@ -418,7 +419,9 @@ def markdown(r: dict) -> str:
                           f"| FPGA {where} on-chip training vs naive torch EqProp training, one thread, minibatches "
                           f"of {TRAIN_BATCH} | {train_s} | "
                           f"{d['torch_train_batched_per_s']:,.0f} samples/s | {_ratio(d['train_ratio_batched'])} |"]
-        lines += ["", f"Fmax source: {f[0]['source']} (nextpnr's timing report). Cycles: {f[0]['cycles_source']}; "
+        placed = f", nextpnr seed {f[0]['seed']}, {f[0]['router'] or 'router1'}" if f[0].get("seed") is not None else ""
+        lines += ["", f"Fmax source: {f[0]['source']} (nextpnr's timing report{placed}). "
+                  f"Cycles: {f[0]['cycles_source']}; "
                   "the RTL's CYCLES register equals the cycle model on every input (make sim).", "",
                   "The headline ratio (bold) is against the careful torch baseline on one thread: float32, batched, "
                   "the input drive x W_0^T + b_0 computed once per batch, the free phase stopped where the chip "

@@ -125,6 +125,14 @@ def test_a_fresh_clone_measures_the_default_design_as_make_fpga_does(monkeypatch
     d = designs[0]
     assert d["cycles_per_inference"] == 3967.0 and d["train_cycles"] == 5452.0 and "test split" in d["cycles_source"]
     assert bench.chip_steps_of(d, {}) == (18, {"free": 17, "plus": 3, "minus": 3})
+    r = bench.fpga_vs_torch({**d, "seed": 1, "router": "router1"}, 1000.0, 5000.0)
+    one = {"golden_per_s": 1.0, "torch_per_s": 1.0, "ratio": 1.0}
+    text = bench.markdown({"machine": "test", "golden_vs_torch": one,
+                           "cosim": {"vectors": 1, "ratio": 1.0, "ratio_whole_run": 1.0,
+                                     "verilog_clock": {"command_cycles_per_s": 1.0, "whole_run_cycles_per_s": 1.0},
+                                     "cocotb_clock": {"command_cycles_per_s": 1.0, "whole_run_cycles_per_s": 1.0}},
+                           "cycles": [], "memory": [], "fpga": [r]})
+    assert "Fmax source: place and route in this run (nextpnr's timing report, nextpnr seed 1, router1)" in text
 
 
 def test_chip_steps_come_from_the_results_else_from_golden_accuracy(monkeypatch):
