@@ -70,7 +70,10 @@ demo: $(STAMP)
 	$(PY) -m eqprop demo
 
 # Every performance figure as a ratio to a baseline measured in the same run: results/bench.md and .json.
-# Fmax comes from results/fpga.json when `make fpga` wrote it, else from a place and route run here.
+# The FPGA designs' headline ratio is against the careful torch baseline on one thread (bench/careful.py:
+# drive once, free phase stopped where the chip stops it); the naive EqPropNet.forward is a second column.
+# Fmax and cycles come from results/fpga.json when `make fpga` wrote it, else the default design is measured
+# here as make fpga measures it (same seed and router, mean cycles with early exit on digits).
 bench: $(STAMP)
 	$(PY) -m bench
 

@@ -460,7 +460,10 @@ def golden_accuracy(name: HwConfig | str, *, epochs: int = 5, seed: int = 0, dat
     INFER's exact CYCLES on each test image (`rtl.schedule.inference_cycles`; with B samples per command, a
     command's CYCLES over B, its samples being the test images in order), ``train_cycles_mean``
     TRAIN's over the first `TRAIN_CYCLE_SAMPLES` training samples from the trained weights
-    (`rtl.schedule.training_cycles`).
+    (`rtl.schedule.training_cycles`). ``infer_free_steps_mean`` is the mean of each test image's free steps
+    (`eqprop.hw.golden.settle`), ``train_phase_steps_mean`` each TRAIN phase's mean steps on those training
+    samples with the trained weights held ({"free", "plus", "minus"} or {"free", "nudged"}): `make bench`
+    stops its careful torch baseline there.
     """
     from eqprop.data import load_dataset
     from eqprop.hw import golden
@@ -476,18 +479,25 @@ def golden_accuracy(name: HwConfig | str, *, epochs: int = 5, seed: int = 0, dat
     params, history = train_epochs(learner, golden.init_params(learner, seed=seed), data, epochs=epochs,
                                    seed=seed, schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}",
                                    progress=progress)
-    infer = inference_cycles(cfg, params, quantise_input(cfg, data.x_test))
+    x_test = quantise_input(cfg, data.x_test)
+    infer = inference_cycles(cfg, params, x_test)
     out = {"test_acc": history[-1]["test_acc"], "epochs": epochs, "seed": seed, "dataset": data.name,
            "method": "golden on-chip training from scratch (online, annealed lr shifts)" if cfg.learning else
            "weights of its learning twin's golden on-chip training from scratch (online, annealed lr shifts)",
            # per inference: a command of B samples counts its cycles over B
            "infer_cycles_mean": float(infer.sum() / len(data.x_test)),
-           "infer_cycles_max": float(infer.max() / cfg.samples), "samples": cfg.samples}
+           "infer_cycles_max": float(infer.max() / cfg.samples), "samples": cfg.samples,
+           # each image's own free steps (not a B-sample command's most), where `make bench` stops torch
+           "infer_free_steps_mean": float(golden.settle(cfg, params, x_test, steps=cfg.free_steps).steps.mean())}
     if cfg.learning:
         n = min(TRAIN_CYCLE_SAMPLES, len(data.x_train))
-        train, _ = training_cycles(cfg, params, quantise_input(cfg, data.x_train[:n]),
-                                   golden.encode_targets(cfg, data.y_train[:n]))
-        out.update(train_cycles_mean=float(train.mean()), train_cycle_samples=n)
+        x_train, targets = quantise_input(cfg, data.x_train[:n]), golden.encode_targets(cfg, data.y_train[:n])
+        train, _ = training_cycles(cfg, params, x_train, targets)
+        # the steps of each phase of TRAIN on the same samples with the trained weights held (no update
+        # between samples): where `make bench` stops torch EqProp training
+        phases = golden.run_phases(cfg, params, x_train, targets)
+        out.update(train_cycles_mean=float(train.mean()), train_cycle_samples=n,
+                   train_phase_steps_mean={k: float(v.steps.mean()) for k, v in phases.items()})
     return out
 
 
@@ -495,12 +505,15 @@ def with_measured_cycles(result: dict, measured: dict | None) -> dict:
     """`result` of `implement` with the cycles measured on the test split (`golden_accuracy`), when there are any:
     ``cycles_per_inference`` becomes the mean over the test images (``cycles_per_inference_max`` their
     most, ``cycles_per_inference_model`` the model's every-phase-to-its-limit figure), and
-    ``train_cycles`` the mean TRAIN; ``inferences_per_s`` and ``train_samples_per_s`` are Fmax over them."""
+    ``train_cycles`` the mean TRAIN, ``free_steps_mean`` and ``train_phase_steps_mean`` the mean steps of
+    `golden_accuracy`; ``inferences_per_s`` and ``train_samples_per_s`` are Fmax over the cycles."""
     out = dict(result)
     if measured and "infer_cycles_mean" in measured:
         out.update(cycles_per_inference=measured["infer_cycles_mean"],
                    cycles_per_inference_max=measured["infer_cycles_max"],
                    train_cycles=measured.get("train_cycles_mean"),
+                   free_steps_mean=measured.get("infer_free_steps_mean"),
+                   train_phase_steps_mean=measured.get("train_phase_steps_mean"),
                    cycles_source=f"measured on the {measured.get('dataset', 'digits')} test split "
                                  "(golden model's steps, exact cycle model)")
     if not out.get("hwconfig", {}).get("learning", True):

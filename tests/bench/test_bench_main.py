@@ -63,19 +63,90 @@ def test_report_states_each_ratio_and_a_missing_fpga_figure():
     r["fpga"] = [bench.fpga_vs_torch({"config": "int8-p8", "family": "ecp5", "fmax_mhz": 100.0,
                                       "cycles_per_inference": 20000, "source": "fpga.json"}, 1000.0, 50000.0)]
     text = bench.markdown(r)
-    assert "| FPGA int8-p8 on ECP5 25k (100.0 MHz, 20,000 cycles (fixed T)) vs torch float (64-64-10, T = 30)" in text
+    assert ("| FPGA int8-p8 on ECP5 25k (100.0 MHz, 20,000 cycles (fixed T)) vs careful torch (64-64-10, T = 30) "
+            "| 5,000 /s | not measured | - |") in text
     assert "| 5,000 /s | 1,000 /s | 5.00x |" in text and "| 5,000 /s | 50,000 /s | 0.10x |" in text
     assert "on-chip training" not in text      # no TRAIN cycles: no training figure
-    # measured cycles (mean and max on digits) and on-chip training against torch EqProp training
+    # measured cycles (mean and max on digits), the careful baseline (the headline, bold) and on-chip training
     r["fpga"] = [bench.fpga_vs_torch({"config": "int8-p8", "family": "ecp5", "fmax_mhz": 100.0,
                                       "cycles_per_inference": 4000.0, "cycles_per_inference_max": 6000,
                                       "train_cycles": 10000.0, "cycles_source": "measured on digits",
-                                      "source": "fpga.json"}, 1000.0, 50000.0, 200.0, 4000.0)]
+                                      "source": "fpga.json"}, 1000.0, 50000.0, 200.0, 4000.0,
+                                     careful_infer=CAREFUL, careful_train=CAREFUL_TRAIN)]
+    d = r["fpga"][0]
+    assert d["ratio_careful"] == 25000 / 100000 and d["ratio_careful_all_threads"] == 25000 / 125000
+    assert d["train_ratio_careful"] == 10000 / 2000 and d["train_ratio_careful_all_threads"] == 10000 / 2500
     text = bench.markdown(r)
     assert "(100.0 MHz, 4,000 cycles mean, 6,000 max)" in text and "Cycles: measured on digits" in text
+    assert ("vs careful torch (64-64-10, T = 30: drive once, the chip's 18 steps), one thread | 25,000 /s | "
+            "100,000 /s | **0.25x** |") in text
+    assert ("vs careful torch (drive once, fixed-point stop (30 steps)), 2 threads | 25,000 /s | 125,000 /s | "
+            "0.20x |") in text
     assert "| 25,000 /s | 50,000 /s | 0.50x |" in text
+    assert "steps: free 17, plus 3, minus 3), one thread | 10,000 samples/s | 2,000 samples/s | **5.00x** |" in text
     assert "| 10,000 samples/s | 200 samples/s | 50.00x |" in text
     assert "| 10,000 samples/s | 4,000 samples/s | 2.50x |" in text
+    assert "The headline ratio (bold) is against the careful torch baseline on one thread" in text
+    # the careful baselines' table: accuracy beside the naive forward's, a miss of more than one image shown
+    acc = {"naive_acc": 0.95, "chip_steps_acc": 0.9472, "fixed_point_acc": 0.95, "chip_steps_within_one_image": True,
+           "fixed_point_within_one_image": True}
+    r["careful"] = [{"network": "64-64-10, T = 30", "dataset": "digits", "chip_free_steps": 18, "accuracy": acc,
+                     "infer": CAREFUL, "train": CAREFUL_TRAIN}]
+    text = bench.markdown(r)
+    assert ("| 64-64-10, T = 30 | digits | 95.00% | 94.72% (18 steps) | 95.00% (30 steps) | yes | "
+            "100,000 / 90,000 /s | 110,000 / 125,000 /s | 2,000 / 2,500 samples/s |") in text
+    r["careful"][0]["accuracy"] = {**acc, "chip_steps_within_one_image": False}
+    assert "| **no** |" in bench.markdown(r)
+
+
+CAREFUL = {"chip_steps": 18, "fixed_point_cap": 30, "fixed_point_steps": 30, "one_thread": 100000.0,
+           "one_thread_method": "chip_steps", "one_thread_chip_steps_per_s": 100000.0,
+           "one_thread_fixed_point_per_s": 90000.0, "all_threads": 125000.0, "all_threads_method": "fixed_point",
+           "all_threads_chip_steps_per_s": 110000.0, "all_threads_fixed_point_per_s": 125000.0,
+           "threads": {"one_thread": 1, "all_threads": 2}}
+CAREFUL_TRAIN = {"batch": 32, "steps": {"free": 17, "plus": 3, "minus": 3}, "one_thread": 2000.0, "all_threads": 2500.0}
+
+
+def test_a_fresh_clone_measures_the_default_design_as_make_fpga_does(monkeypatch, tmp_path):
+    """Without make fpga's results the bench places and routes the default design with export.fpga's own
+    implement (its seed and router) and takes the mean cycles with early exit on the digits test split from
+    golden_accuracy, as make fpga does; not the fixed-T cycles of the model."""
+    from export import fpga
+
+    calls = []
+    monkeypatch.setattr(fpga, "implement", lambda name, family, **kw: calls.append((name, family, kw)) or {
+        "config": name, "family": family, "fmax_mhz": 100.0, "cycles_per_inference": 6473.0, "train_cycles": 9000.0,
+        "hwconfig": {"learning": True}})
+    monkeypatch.setattr(fpga, "golden_accuracy", lambda name, **kw: {
+        "infer_cycles_mean": 3967.0, "infer_cycles_max": 6473.0, "train_cycles_mean": 5452.0, "dataset": "digits",
+        "infer_free_steps_mean": 17.3, "train_phase_steps_mean": {"free": 16.5, "plus": 2.2, "minus": 2.3}})
+    designs = bench.fpga_designs(tmp_path / "missing.json")
+    assert calls == [("int8-p8", "ecp5", {})]       # implement's defaults: SEEDS / ROUTERS of export.fpga
+    d = designs[0]
+    assert d["cycles_per_inference"] == 3967.0 and d["train_cycles"] == 5452.0 and "test split" in d["cycles_source"]
+    assert bench.chip_steps_of(d, {}) == (18, {"free": 17, "plus": 3, "minus": 3})
+    r = bench.fpga_vs_torch({**d, "seed": 1, "router": "router1"}, 1000.0, 5000.0)
+    one = {"golden_per_s": 1.0, "torch_per_s": 1.0, "ratio": 1.0}
+    text = bench.markdown({"machine": "test", "golden_vs_torch": one,
+                           "cosim": {"vectors": 1, "ratio": 1.0, "ratio_whole_run": 1.0,
+                                     "verilog_clock": {"command_cycles_per_s": 1.0, "whole_run_cycles_per_s": 1.0},
+                                     "cocotb_clock": {"command_cycles_per_s": 1.0, "whole_run_cycles_per_s": 1.0}},
+                           "cycles": [], "memory": [], "fpga": [r]})
+    assert "Fmax source: place and route in this run (nextpnr's timing report, nextpnr seed 1, router1)" in text
+
+
+def test_chip_steps_come_from_the_results_else_from_golden_accuracy(monkeypatch):
+    from export import fpga
+
+    asked = []
+    monkeypatch.setattr(fpga, "golden_accuracy", lambda name, **kw: asked.append(name) or {
+        "infer_free_steps_mean": 14.5, "train_phase_steps_mean": None})
+    measured = {}
+    assert bench.chip_steps_of({"config": "int8-p8-infer", "free_steps_mean": 12.0}, measured) == (12, None)
+    assert bench.chip_steps_of({"config": "int8-p8-infer"}, measured) == (15, None)
+    assert bench.chip_steps_of({"config": "int8-p8-infer"}, measured) == (15, None)
+    assert asked == ["int8-p8-infer"]            # measured once per configuration
+    assert bench.chip_steps_of({"config": "custom"}, measured) == (None, None)
 
 
 def test_small_ratios_keep_two_significant_digits():

@@ -312,3 +312,23 @@ def test_report_names_runs_with_their_own_seed_or_router(monkeypatch, tmp_path):
     text = (tmp_path / "fpga.md").read_text()
     assert f"- ternary-p8-b4-skip-infer / ecp5: seed {fpga.SEEDS['ternary-p8-b4-skip-infer']}, router1" in text
     assert "- int8-p8 / ecp5: seed" not in text
+
+
+def test_golden_accuracy_reports_where_the_chip_stops_each_phase():
+    """The mean free steps on the test split and each TRAIN phase's mean steps (where `make bench` stops its
+    careful torch baseline), next to the cycles, on a few digits images (seconds)."""
+    from eqprop.data import Split, load_digits_split
+
+    d = load_digits_split()
+    small = Split("digits", d.x_train[:8], d.y_train[:8], d.x_test[:6], d.y_test[:6], 10)
+    a = fpga.golden_accuracy("int8-p8", epochs=1, data=small, progress=False)
+    cfg = fpga.config("int8-p8")
+    assert 1 <= a["infer_free_steps_mean"] <= cfg.free_steps
+    assert set(a["train_phase_steps_mean"]) == {"free", "plus", "minus"}
+    assert all(1 <= v <= cfg.nudge_steps for k, v in a["train_phase_steps_mean"].items() if k != "free")
+    # an inference-only core reports the same free steps (its learning twin's weights), and no TRAIN phases
+    b = fpga.golden_accuracy("int8-p8-infer", epochs=1, data=small, progress=False)
+    assert b["infer_free_steps_mean"] == a["infer_free_steps_mean"] and "train_phase_steps_mean" not in b
+    r = fpga.with_measured_cycles(_result("int8-p8"), a)
+    assert r["free_steps_mean"] == a["infer_free_steps_mean"]
+    assert r["train_phase_steps_mean"] == a["train_phase_steps_mean"]
