@@ -12,6 +12,9 @@ the golden model under Amaranth's simulator (``tests/rtl``):
 - `rtl.update`    shadow-weight and bias update lanes with weight re-derivation (`golden.contrast_update`)
 - `rtl.schedule`  the schedule, described once: the runs each command issues, the state-bank plan,
                   the pipeline's latencies and the exact cycle model
+- `rtl.tiled_schedule` the planned schedule of the tiled datapath: alternating PE/SIMD blocks, one tile per
+                  weight word, samples interleaved on one set of lanes; an exact cycle model and a projection
+                  (`python -m rtl.tiled_schedule`), not yet wired into the core
 - `rtl.controller` the FSM, generated from the schedule's tables; it issues one control record a cycle
 - `rtl.datapath`  the pipeline the record travels through: reads, lanes, argmax, writes
 - `rtl.memories`  the memories and the host's access to them

@@ -1,7 +1,9 @@
 # amaranth: UnusedElaboratable=no
 """The PE x SIMD tile stage (`rtl.tile.TileMac`) against a numpy reference of both reductions: random blocks
 with random first/last flags, with and without bubbles (the valid bit held low, the payload and the load port
-filled with garbage), at several tile shapes, INT8 and ternary; a tile with one transposed index wrong fails."""
+filled with garbage), at several tile shapes, INT8 and ternary; a tile with one transposed index wrong fails;
+and fed from the tiled layout (`rtl.tiled_schedule`), every block's sums equal the golden model's accumulators
+(`eqprop.hw.golden.step`), at the formats' extremes too."""
 
 import functools
 
@@ -10,9 +12,11 @@ import pytest
 from amaranth.hdl import unsigned
 from numpy.testing import assert_array_equal
 
+from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
 from rtl.mac import max_align_shift
 from rtl.tile import TileMac, TileMode, tile_inputs, tile_latency, tile_load_delay, tile_products
+from rtl.tiled_schedule import TilePlan, block_tiles, tile_memory
 from tests.rtl._sim import run
 
 CONFIGS = {   # wide enough layers that a block of up to MAX_TILES tiles stays inside the accumulator's contract
@@ -134,6 +138,82 @@ def test_tile_matches_reference(fmt, pe, simd, bubbles):
     ops = random_blocks(cfg, pe, simd, rng, 12)
     out, when = rtl_tile(cfg, pe, simd, ops, np.random.default_rng(3) if bubbles else None)
     check(cfg, pe, simd, ops, out, when)
+
+
+GOLDEN = {   # three weight layers: both reductions, top-down and bottom-up sums, distinct alignment shifts
+    "int8": HwConfig(sizes=(7, 5, 6, 3), weight_frac=(4, 7, 5)),
+    "ternary": HwConfig(sizes=(7, 5, 6, 3), weight_format="ternary", weight_bits=2, shadow_bits=8,
+                        weight_frac=(2, 3, 3)),
+}
+
+
+def layout_ops(cfg, plan, params, x, states):
+    """A relaxation step's operations as the tiled schedule issues them: every block of every layer, its tiles
+    from the tiled weight memories and its state words, the load word its bias (or, for layer 0 with a cached
+    drive, W_0 x << (A_0 - fw_0) + b_0, as the drive pass stores it); ``tag`` = 16 layer + block."""
+    pe, simd, L = plan.pe, plan.simd, cfg.n_layers
+    v = max(pe, simd)
+    mems = [tile_memory(plan, params.weights[l], l) for l in range(L)]
+    vectors = [x[0]] + [s[0] for s in states]       # s_0 = x .. s_L, each (n_k,)
+
+    def word(k, c):
+        n = plan.block_size(k)
+        out = np.zeros(v, dtype=np.int64)
+        part = vectors[k][c * n:(c + 1) * n]
+        out[:len(part)] = part
+        return out
+
+    ops = []
+    for l in range(L):
+        a_l, n = cfg.acc_align(l), plan.block_size(l + 1)
+        load_all = params.biases[l].copy()
+        if l == 0 and plan.cache_drive:
+            load_all += golden.matmul_exact(x, params.weights[0].T)[0] << (a_l - cfg.weight_frac[0])
+        for a in range(plan.blocks(l + 1)):
+            load = np.zeros(v, dtype=np.int64)
+            part = load_all[a * n:(a + 1) * n]
+            load[:len(part)] = part
+            for t in block_tiles(plan, l, a):
+                tile = np.zeros((pe, simd), dtype=np.int64) if t.kind == "empty" else mems[t.layer][t.word]
+                ops.append(dict(weights=tile.tolist(), states=word(t.state_layer, t.state_word).tolist(),
+                                mode=plan.mode(l), first=t.first, last=t.last, shift=a_l - cfg.weight_frac[t.layer],
+                                load=load.tolist(), tag=16 * l + a))
+    return ops
+
+
+@pytest.mark.parametrize("fmt", list(GOLDEN))
+@pytest.mark.parametrize("pe, simd", [(2, 3), (3, 2)], ids=["2x3", "3x2"])
+@pytest.mark.parametrize("kind", ["random", "max", "min"])
+@pytest.mark.parametrize("cache_drive", [False, True], ids=["sums", "cached-drive"])
+def test_tiles_give_the_golden_accumulators(fmt, pe, simd, kind, cache_drive):
+    """The tile, fed by the tiled layout, reproduces `golden.step`'s accumulator of every neuron of every layer;
+    at "max" (every weight, state and bias at its largest) the sums reach the accumulator's top bits."""
+    cfg, plan = GOLDEN[fmt], TilePlan(sizes=GOLDEN[fmt].sizes, pe=pe, simd=simd, cache_drive=cache_drive)
+    rng, n, L = np.random.default_rng([pe, simd]), cfg.sizes, cfg.n_layers
+    if kind == "random":
+        weights = [rng.integers(-cfg.weight_max, cfg.weight_max + 1, (n[l + 1], n[l])) for l in range(L)]
+        biases = [rng.integers(-cfg.bias_max, cfg.bias_max + 1, n[l + 1]) for l in range(L)]
+        x, states = rng.integers(0, cfg.state_max + 1, (1, n[0])), [rng.integers(0, cfg.state_max + 1, (1, m))
+                                                                      for m in n[1:]]
+    else:
+        sign = 1 if kind == "max" else -1
+        weights = [np.full((n[l + 1], n[l]), sign * cfg.weight_max) for l in range(L)]
+        biases = [np.full(n[l + 1], sign * cfg.bias_max) for l in range(L)]
+        x, states = np.full((1, n[0]), cfg.state_max), [np.full((1, m), cfg.state_max) for m in n[1:]]
+    params = golden.IntParams([w.copy() for w in weights], weights, biases)
+    _, accs = golden.step(cfg, params, x, states)       # (1, n_{l+1}) per layer
+    ops = layout_ops(cfg, plan, params, x, states)
+    out, _ = rtl_tile(cfg, pe, simd, ops, np.random.default_rng(2) if kind == "random" else None)
+    blocks = [(l, a) for l in range(L) for a in range(plan.blocks(l + 1))]
+    assert [tag for _, _, tag in out] == [16 * l + a for l, a in blocks]
+    for (_, got, _), (l, a) in zip(out, blocks, strict=True):
+        m = plan.block_size(l + 1)
+        want = accs[l][0, a * m:(a + 1) * m]
+        assert_array_equal(np.array(got[:len(want)], dtype=np.int64), want, err_msg=f"layer {l}, block {a}")
+        assert not any(got[len(want):m]), f"layer {l}, block {a}: lanes past the layer"
+    if kind == "max":
+        top = max(int(np.max(acc)) for acc in accs)
+        assert top.bit_length() + 1 >= cfg.acc_bits - 1, (top, cfg.acc_bits)
 
 
 class SwappedTile(TileMac):
