@@ -34,7 +34,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from eqprop.hw.hwconfig import HwConfig
-from rtl.mac import TREE_LEVELS_PER_STAGE, max_align_shift
+from rtl.mac import max_align_shift
 from rtl.pipe import delay
 
 __all__ = ["TileMac", "TileMode", "tile_inputs", "tile_latency", "tile_load_delay", "tile_products",
@@ -50,9 +50,15 @@ class TileMode(enum.Enum, shape=1):
 
 SELECT_LATENCY = 1          # the transposing weight multiplexer, registered with the states
 INT_PRODUCT_LATENCY = 3     # INT8 and wider: the operands beside the multipliers, the product, the product again
-TERNARY_PRODUCT_LATENCY = 1  # ternary: add, subtract or skip, registered (no multiplier)
+TERNARY_PRODUCT_LATENCY = 0  # ternary: add, subtract or skip, in front of the first adder (no multiplier)
 ALIGN_LATENCY = 1           # the alignment shift of a tile's sums
 ACCUMULATE_LATENCY = 1      # the accumulator (and the output's valid)
+# Adder-tree levels between two registers. One: each stage is then a plain two-input adder, which Yosys maps to
+# an ECP5 carry chain (CCU2C, one LUT a bit), with its register in the same slice. With two levels (`rtl.mac`'s
+# choice) a stage is a four-operand sum, which Yosys's alumacc/maccmap builds from carry-save full adders in
+# LUTs: the ternary 32 x 10 tile alone synthesised to 18,288 LUTs that way and to 13,612 with one level
+# (synth_ecp5, docs/tiled-datapath.md).
+TREE_LEVELS_PER_STAGE = 1
 
 
 def _check_shape(name: str, value) -> int:
@@ -74,7 +80,7 @@ def tile_products(pe: int, simd: int) -> int:
 
 
 def tile_tree_stages(pe: int, simd: int) -> int:
-    """Register stages of the adder trees: ceil(log2 max(PE, SIMD)) levels, `rtl.mac.TREE_LEVELS_PER_STAGE` per
+    """Register stages of the adder trees: ceil(log2 max(PE, SIMD)) levels, `TREE_LEVELS_PER_STAGE` per
     stage (one stage when the tree is a single product, which only registers it)."""
     levels = (max(pe, simd) - 1).bit_length()
     return max(1, -(-levels // TREE_LEVELS_PER_STAGE))
@@ -134,9 +140,10 @@ class TileMac(wiring.Component):
     ValueError
         If `pe` or `simd` is less than 1.
 
-    Stages: transposing weight select (registered with the states) | [INT: operands beside the multipliers]
-    | product or ternary select | [INT: product again] | adder trees (`tile_tree_stages`) | alignment shift
-    | accumulate. The control record (valid, mode, first, last, shift, tag) travels through the same registers.
+    Stages: transposing weight select (registered with the states; ternary: and each state's negation)
+    | [INT: operands beside the multipliers | product | product again] | adder trees (`tile_tree_stages`, one
+    level each; a ternary select feeds the first level in its cycle) | alignment shift | accumulate. The
+    control record (valid, mode, first, last, shift, tag) travels through the same registers.
 
     Implements the sums of `eqprop.hw.golden.step` for a block of neurons (``matmul_exact(...) << (a -
     weight_frac)`` of each weight layer, plus the bias), one tile at a time.
@@ -174,11 +181,13 @@ class TileMac(wiring.Component):
         """Reduction B's weight for tree t, input k: w[k][t], the tile transposed (None where COLUMNS has none)."""
         return w[k][t] if k < self.pe and t < self.simd else None
 
-    def _product(self, w, x):
-        """w * x for a signed weight code and an unsigned state code; ternary tiles only select."""
+    def _product(self, w, x, neg_x):
+        """w * x for a signed weight code and an unsigned state code; ternary tiles only select among 0, x and
+        `neg_x` (-x, computed once per state lane and shared by every tree: a 3-way multiplexer a bit, one LUT4
+        on ECP5, and no carry chain per product)."""
         if self.cfg.weight_format == "ternary":
             # codes 0b01 = +1, 0b11 = -1, 0b00 = 0: add, subtract or skip the state
-            return Mux(w == 0, 0, Mux(w[-1], -x, x))
+            return Mux(w == 0, 0, Mux(w[-1], neg_x, x))
         return w * x
 
     def elaborate(self, platform):
@@ -187,7 +196,8 @@ class TileMac(wiring.Component):
         v, sb = max(pe, simd), cfg.state_bits
         ternary = cfg.weight_format == "ternary"
         max_shift = max_align_shift(cfg)
-        prod_shape = signed(cfg.weight_bits + sb + 1)   # |w * s| <= weight_max * state_max
+        # |w * s| <= weight_max * state_max: a signed product of weight_bits + state_bits, or for ternary +-s
+        prod_shape = signed(sb + 1) if ternary else signed(cfg.weight_bits + sb)
         dot_shape = signed(prod_shape.width + (v - 1).bit_length())
         add_shape = signed(dot_shape.width + max_shift)
         # No sum can overflow, for any weights and states (contract 4), asserted on the widths: a product, a
@@ -226,6 +236,8 @@ class TileMac(wiring.Component):
                 sel = Mux(rows_mode, 0 if a is None else a, 0 if b is None else b)
                 w1[t, k] = stage(sel, f"w{t}_{k}")
         x1 = [stage(p.states[k], f"x{k}") for k in range(v)]
+        # ternary: each state's negation, once per lane (every tree's input k shares it)
+        neg1 = [stage(-p.states[k], f"neg_x{k}") if ternary else None for k in range(v)]
         advance()
 
         if not ternary:
@@ -234,14 +246,16 @@ class TileMac(wiring.Component):
             x1 = [stage(val, f"x{k}_dsp") for k, val in enumerate(x1)]
             advance()
 
-        # products (a multiplier with registered inputs and output) or ternary selects
-        prods = {}
+        # products: a multiplier with registered inputs and output (INT8), or a ternary select that feeds the
+        # first adder level in the same cycle (one LUT4 a bit before the carry chain; a register here would
+        # cost 9 flip-flops a product for nothing)
+        prods, domain = {}, m.d.comb if ternary else m.d.sync
         for (t, k), w in w1.items():
             prod = Signal(prod_shape, name=f"prod{t}_{k}")
-            m.d.sync += prod.eq(self._product(w, x1[k]))
+            domain += prod.eq(self._product(w, x1[k], neg1[k]))
             prods[t, k] = prod
-        advance()
         if not ternary:
+            advance()
             prods = {key: stage(val, f"prod{key[0]}_{key[1]}_dsp") for key, val in prods.items()}
             advance()
 
