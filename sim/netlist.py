@@ -19,10 +19,10 @@ Yosys made of it. This module closes that gap for the synthesised netlist:
    the AXI4-Lite windows: a netlist has no memories to peek, so every set is checked with ``"bus"``),
    compared with the golden model bit for bit.
 
-`mutate_lut` complements the truth table of one LUT in the written netlist (`lut_on_read_path`: the LUT
-that feeds the flip-flop behind bit 0 of ``s_axil_rdata``, found by tracing the JSON netlist, so the
-choice does not depend on the RTL's internal names); the tests check that the co-simulation then
-reports a mismatch.
+`mutate_lut` complements the truth table of one LUT in the written netlist (`lut_on_read_path`: the first
+LUT on the path back from bit 0 of ``s_axil_rdata``, found by tracing the JSON netlist, so the choice
+does not depend on the RTL's internal names); the tests check that the co-simulation then reports a
+mismatch.
 
 ``python -m sim.netlist --family ecp5`` co-simulates a small configuration (``--config`` names one of
 `export.fpga.CONFIGS`); ``python -m sim --netlist ecp5`` (``make sim NETLIST=ecp5``) runs ``make sim``'s
@@ -52,7 +52,8 @@ from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
 __all__ = ["BUILD_ROOT", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "lut_on_read_path", "luts",
-           "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise", "yosys_share"]
+           "make_sim_report", "mutate_dsp_signedness", "mutate_lut", "netlist_cases", "run", "synthesise",
+           "yosys_share"]
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "netlist"
 CELLS = Path(__file__).resolve().parent / "cells"
@@ -234,11 +235,32 @@ def mutate_lut(verilog: str, family: str, name: str) -> tuple[str, int, int]:
     raise KeyError(f"no {_LUT[family][0]} named {name!r} in the netlist")
 
 
+# the DSP primitive of each family and its signedness settings as write_verilog writes them (signed, unsigned)
+_DSP_SIGNED = {
+    "ecp5": ("MULT18X18D", [(".SIGNEDA(1'h1)", ".SIGNEDA(1'h0)"), (".SIGNEDB(1'h1)", ".SIGNEDB(1'h0)")]),
+    "ice40": ("SB_MAC16", [(".A_SIGNED(32'd1)", ".A_SIGNED(32'd0)"), (".B_SIGNED(32'd1)", ".B_SIGNED(32'd0)")]),
+}
+
+
+def mutate_dsp_signedness(verilog: str, family: str) -> tuple[str, str]:
+    """The netlist Verilog with the first DSP block that multiplies signed operands made unsigned (ECP5
+    MULT18X18D SIGNEDA/SIGNEDB, iCE40 SB_MAC16 A_SIGNED/B_SIGNED): a DSP mapped with the wrong signedness.
+    Returns (Verilog, the block's instance name). Raises KeyError when no DSP block has a signed operand."""
+    cell, subs = _DSP_SIGNED[family]
+    for m in re.finditer(rf"^  {cell} (?:#\(.*?\n  \) )?(\S+)\s*\(.*?\n  \);\n", verilog, re.MULTILINE | re.DOTALL):
+        block = m[0]
+        if any(signed in block for signed, _ in subs):
+            for signed, unsigned in subs:
+                block = block.replace(signed, unsigned)
+            return verilog[:m.start()] + block + verilog[m.end():], m[1].lstrip("\\")
+    raise KeyError(f"no {cell} with a signed operand in the netlist")
+
+
 def lut_on_read_path(netlist_json: dict, family: str) -> str:
-    """The LUT nearest the flip-flop that drives bit 0 of ``s_axil_rdata``: every value read through the
-    bus passes that flip-flop, so a LUT feeding it is exercised by any co-simulation. Found by tracing
-    the JSON netlist from the port (flip-flop data input, through muxes), so the choice depends on the
-    core's ports only, not on the names inside it."""
+    """The first LUT on the path back from bit 0 of ``s_axil_rdata`` (through at most a flip-flop's data
+    input and muxes): every value read through the bus passes it, so any co-simulation exercises it.
+    Found by tracing the JSON netlist from the port, so the choice depends on the core's ports only, not
+    on the names inside it."""
     top = next(m for m in netlist_json["modules"].values() if m.get("attributes", {}).get("top"))
     drivers: dict[int, tuple[str, dict]] = {}
     for cname, cell in top["cells"].items():
@@ -337,7 +359,7 @@ def fpga_check(cfg: HwConfig, family: str, *, seed: int = 0, log=print) -> dict:
 
     t0 = time.perf_counter()
     net = synthesise(cfg, family, log=log)
-    b = build(net)
+    b = build(net, quick=True)
     rng = np.random.default_rng(seed)
     params = golden.init_params(cfg, seed=seed, gain=3.0)
     n = FPGA_INFER_CASES

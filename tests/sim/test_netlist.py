@@ -88,6 +88,19 @@ VERILOG = {
 
 
 @pytest.mark.parametrize("family", netlist.FAMILIES)
+def test_mutate_dsp_signedness_makes_the_first_signed_block_unsigned(family):
+    block = {"ecp5": "  MULT18X18D \\core.m_P9  (\n    .A0(a),\n    .SIGNEDA(1'h1),\n    .SIGNEDB(1'h1)\n  );\n",
+             "ice40": "  SB_MAC16 #(\n    .A_SIGNED(32'd1),\n    .B_SIGNED(32'd1)\n  ) \\core.m_O  (\n"
+                      "    .A(a)\n  );\n"}[family]
+    text = VERILOG[family] + block
+    mutant, name = netlist.mutate_dsp_signedness(text, family)
+    assert name.startswith("core.m_") and mutant.count("1'h0") + mutant.count("32'd0") == 2
+    assert "1'h1" not in mutant and "32'd1" not in mutant and mutant.startswith(VERILOG[family])
+    with pytest.raises(KeyError, match="with a signed operand"):
+        netlist.mutate_dsp_signedness(VERILOG[family], family)
+
+
+@pytest.mark.parametrize("family", netlist.FAMILIES)
 def test_mutate_lut_complements_one_truth_table(family):
     text = VERILOG[family]
     names = list(netlist.luts(text, family))
@@ -161,20 +174,20 @@ def test_netlist_matches_golden(synthesised):
     lut = netlist._LUT[net.family][0]
     assert net.cells.get(lut, 0) > 100 and not any(t.startswith("$") and t != "$scopeinfo" for t in net.cells), \
         f"the netlist is not mapped to {net.family} cells: {net.cells}"
-    r = netlist.run(netlist.build(net), cases(), name="test")
+    r = netlist.run(netlist.build(net, quick=True), cases(), name="test")
     assert len(r.command_cycles) == 2 * N and len(r.results) == N and r.reads > 100
 
 
 @pytest.mark.slow
 def test_a_mutated_lut_is_caught(synthesised):
-    """One LUT's truth table complemented (the one feeding bit 0 of the read data register, found by
+    """One LUT's truth table complemented (the first on the path back from bit 0 of the read data, found by
     tracing the netlist from the port): the co-simulation reports a mismatch."""
     net = synthesised
     name = netlist.lut_on_read_path(json.loads(net.json.read_text()), net.family)
     mutant_text, old, new = netlist.mutate_lut(net.verilog.read_text(), net.family, name)
     mutant = Path(net.dir) / "mutant.v"
     mutant.write_text(mutant_text)
-    b = netlist.build(net, verilog=mutant, name="mutant")
+    b = netlist.build(net, verilog=mutant, name="mutant", quick=True)
     with pytest.raises(fast.Mismatch, match="expected"):
         netlist.run(b, cases(), name="mutant")
 
@@ -193,3 +206,16 @@ def test_make_sim_netlist_on_the_digits_test_split(family, tmp_path):
     assert report["netlist_accuracy"] == report["golden_accuracy"] > 0.9
     assert report["simulated_cycles_per_s"] > 0
     assert "| mismatches | 0 |" in (tmp_path / f"netlist_{family}.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_dsp_with_the_wrong_signedness_is_caught(synthesised):
+    """The first multiplier block with signed operands made unsigned (ECP5 MULT18X18D SIGNEDA/SIGNEDB, iCE40
+    SB_MAC16 A_SIGNED/B_SIGNED): a negative weight times a state goes wrong, and the co-simulation says so."""
+    net = synthesised
+    mutant_text, name = netlist.mutate_dsp_signedness(net.verilog.read_text(), net.family)
+    mutant = Path(net.dir) / "mutant-dsp.v"
+    mutant.write_text(mutant_text)
+    b = netlist.build(net, verilog=mutant, name="mutant-dsp", quick=True)
+    with pytest.raises(fast.Mismatch, match="expected"):
+        netlist.run(b, cases(), name="mutant-dsp")
