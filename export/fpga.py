@@ -22,6 +22,11 @@ router1 unless `ROUTERS` names router2 for the configuration, a timing target pe
 ``--timing-allow-fail``, so a design that misses the target still reports the Fmax it reached. A
 configuration whose synthesised cells exceed the device is reported as not fitting without running
 place and route; a placement that fails for lack of cells is reported the same way.
+
+After each run, ``python -m export.fpga`` co-simulates the configuration's synthesised netlist against the
+golden model (`with_netlist_check`, `sim.netlist.fpga_check`: the core synthesised with `synth_script` on its
+own, a few INFER commands and, on a learning core, one TRAIN with every parameter read back) and reports pass
+or mismatch beside Fmax; a mismatch fails the run (``--no-netlist-sim`` skips the check).
 """
 
 from __future__ import annotations
