@@ -53,7 +53,7 @@ from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
 __all__ = ["BUILD_ROOT", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "lut_on_read_path", "luts",
-           "make_sim_report", "mutate_dsp_signedness", "mutate_lut", "netlist_cases", "run", "synthesise",
+           "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise",
            "yosys_share"]
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "netlist"
@@ -241,27 +241,6 @@ def mutate_lut(verilog: str, family: str, name: str) -> tuple[str, int, int]:
             new = old ^ 0xFFFF
             return verilog[:m.start(2)] + f"{new:04x}" + verilog[m.end(2):], old, new
     raise KeyError(f"no {_LUT[family][0]} named {name!r} in the netlist")
-
-
-# the DSP primitive of each family and its signedness settings as write_verilog writes them (signed, unsigned)
-_DSP_SIGNED = {
-    "ecp5": ("MULT18X18D", [(".SIGNEDA(1'h1)", ".SIGNEDA(1'h0)"), (".SIGNEDB(1'h1)", ".SIGNEDB(1'h0)")]),
-    "ice40": ("SB_MAC16", [(".A_SIGNED(32'd1)", ".A_SIGNED(32'd0)"), (".B_SIGNED(32'd1)", ".B_SIGNED(32'd0)")]),
-}
-
-
-def mutate_dsp_signedness(verilog: str, family: str) -> tuple[str, str]:
-    """The netlist Verilog with the first DSP block that multiplies signed operands made unsigned (ECP5
-    MULT18X18D SIGNEDA/SIGNEDB, iCE40 SB_MAC16 A_SIGNED/B_SIGNED): a DSP mapped with the wrong signedness.
-    Returns (Verilog, the block's instance name). Raises KeyError when no DSP block has a signed operand."""
-    cell, subs = _DSP_SIGNED[family]
-    for m in re.finditer(rf"^  {cell} (?:#\(.*?\n  \) )?(\S+)\s*\(.*?\n  \);\n", verilog, re.MULTILINE | re.DOTALL):
-        block = m[0]
-        if any(signed in block for signed, _ in subs):
-            for signed, unsigned in subs:
-                block = block.replace(signed, unsigned)
-            return verilog[:m.start()] + block + verilog[m.end():], m[1].lstrip("\\")
-    raise KeyError(f"no {cell} with a signed operand in the netlist")
 
 
 def lut_on_read_path(netlist_json: dict, family: str) -> str:
