@@ -130,8 +130,8 @@ SWEEP ?= sweep/examples/precision_lanes.yaml
 sweep: $(SWEEP_STAMP)
 	$(PY) -m sweep $(SWEEP) $(ARGS)
 
-# The documentation site (MkDocs, Material, mkdocstrings) in build/site, with --strict: a broken link, a page
-# missing from the nav's targets or an unreadable docstring stops it. `make test` builds it too (tests/test_docs.py).
+# The documentation site (MkDocs, Material, mkdocstrings) in build/site, with --strict: a broken link or
+# anchor, a page left out of the nav or an unreadable docstring stops it. `make test` builds it too (tests/test_docs.py).
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir build/site
 
