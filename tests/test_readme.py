@@ -31,9 +31,9 @@ def test_docs_python_examples_run(page, capsys):
 
 def test_tour_python_runs(tmp_path, monkeypatch, capsys):
     """The tour's Python step on the front page and in getting started (the same code), on a checkpoint of
-    two epochs instead of five."""
+    one epoch instead of five."""
     monkeypatch.chdir(tmp_path)
-    assert main(["train", "--model", "eqprop", "--dataset", "digits", "--hidden", "64", "--epochs", "2",
+    assert main(["train", "--model", "eqprop", "--dataset", "digits", "--hidden", "64", "--epochs", "1",
                  "--no-progress"]) == 0
     readme, started = python_blocks("README.md"), python_blocks("docs/getting-started.md")
     assert readme == started, "the front page's tour and getting started's must show the same code"
@@ -42,7 +42,7 @@ def test_tour_python_runs(tmp_path, monkeypatch, capsys):
         exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     acc = float(re.search(r"golden INT8: ([\d.]+)%", out).group(1))
-    assert acc > 80.0  # two epochs of float training; chance is 10%
+    assert acc > 60.0  # one epoch of float training reaches about 74%; chance is 10%
     results, labels = re.search(r"^(\[[\d, ]+\]) (\[[\d, ]+\]) Counters\(cycles=\d+", out, flags=re.M).groups()
     assert len(eval(results)) == len(eval(labels)) == 5
 
