@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: all venv test test-slow sim demo bench bench-studies bench-reference bench-golden bench-cycles bench-mnist \
-	tracks tracks-full export lint clean fpga test-fpga sim-train sim-mnist fuzz formal bitstream sweep
+	tracks tracks-full export lint clean fpga test-fpga sim-train sim-mnist fuzz formal bitstream sweep docs
 
 all: test
 
@@ -14,7 +14,7 @@ all: test
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,docs]'
 	@touch $(STAMP)
 
 # The sweep's optional dependencies (Ray Tune, PyYAML), installed the first time `make sweep` runs.
@@ -134,6 +134,11 @@ bitstream: $(STAMP)
 SWEEP ?= sweep/examples/precision_lanes.yaml
 sweep: $(SWEEP_STAMP)
 	$(PY) -m sweep $(SWEEP) $(ARGS)
+
+# The documentation site (MkDocs, Material, mkdocstrings) in build/site, with --strict: a broken link or
+# anchor, a page left out of the nav or an unreadable docstring stops it. `make test` builds it too (tests/test_docs.py).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir build/site
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
