@@ -269,6 +269,8 @@ def describe(e: BaseException) -> str:
     text = str(e).strip()
     if isinstance(e, KeyError) and e.args:
         text = f"missing key {e.args[0]!r}"
+    if "\n" in text:            # one line: a library's multi-line text is cut to its first line
+        text = text.splitlines()[0].rstrip(" :") + " (the rest with --debug)"
     return text or type(e).__name__
 
 

@@ -193,6 +193,8 @@ def load_reproducer(path: str | Path) -> tuple[HwConfig, int, str | None]:
         raise FuzzError(f"{path}: cannot read the reproducer ({e.strerror or e})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise FuzzError(f"{path}: not a reproducer written by python -m sim.fuzz (invalid JSON: {e})") from None
+    except RecursionError:
+        raise FuzzError(f"{path}: not a reproducer written by python -m sim.fuzz (nested too deeply)") from None
     if not isinstance(body, dict) or not isinstance(body.get("config"), dict):
         raise FuzzError(f"{path}: a reproducer holds an object with a \"config\" object of HwConfig fields")
     seed = body.get("vector_seed", 0)

@@ -10,9 +10,11 @@ runs as ``python -m``), so one added later without `guard` fails it.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -135,4 +137,312 @@ def test_fuzz_and_formal_outputs_onto_a_file(tmp_path, capsys):
     one_line(*call(fuzz.main, ["--count", "1", "--out", str(f)], capsys), 2, "--out must be a folder, not the existing")
     one_line(*call(formal.main, ["--work", str(f / "x")], capsys), 2, "cannot be created")
     assert snapshot(tmp_path) == {"afile": b"mine\n"}
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. numbers that bound work
+
+
+@pytest.mark.parametrize("depth", ["0", "-3", "two"])
+def test_formal_depth_must_be_at_least_one(depth, capsys):
+    from sim import formal
+
+    one_line(*call(formal.main, ["--check", "controller", "--depth", depth], capsys), 2,
+             f"argument --depth: must be a positive integer, not '{depth}'")
+    with pytest.raises(ValueError, match="depth must be a positive integer, not 0"):
+        formal.run_check("controller", depth=0)
+
+
+HUGE = "vary:\n  mac_lanes: {from: 1, to: 40}\n  free_steps: {from: 1, to: 40}\n  nudge_steps: {from: 1, to: 1600}\n"
+
+
+@pytest.mark.parametrize("args", [[], ["--dry-run"]])
+def test_a_sweep_of_millions_of_points_is_refused_before_it_is_built(args, tmp_path, capsys, monkeypatch):
+    from sweep import __main__ as cli
+    from sweep import spec
+
+    built = []
+    monkeypatch.setattr(spec, "check_buildable", lambda cfg: built.append(cfg) or cfg)
+    f = tmp_path / "huge.yaml"
+    f.write_text(HUGE)
+    one_line(*call(cli.main, [str(f), "--out", str(tmp_path / "out"), *args], capsys), 2,
+             "the sweep has 2,560,000 points (40 mac_lanes x 40 free_steps x 1600 nudge_steps x 1 device), "
+             "more than the 10,000 a sweep runs")
+    assert built == [] and not (tmp_path / "out").exists()
+
+
+def test_a_range_too_long_to_list_is_refused(tmp_path, capsys):
+    from sweep import __main__ as cli
+
+    f = tmp_path / "range.json"
+    f.write_text('{"vary": {"free_steps": {"from": 1, "to": 1000000000000}}}')
+    one_line(*call(cli.main, [str(f), "--dry-run"], capsys), 2, "vary.free_steps range has 1,000,000,000,000 values")
+
+
+def test_more_random_samples_than_points_are_refused_not_cut(tmp_path, capsys):
+    from sweep import __main__ as cli
+
+    f = tmp_path / "s.json"
+    f.write_text('{"train_samples": 20, "test_samples": 10, "base": {"sizes": [64, 4, 10]}, '
+                 '"vary": {"mac_lanes": [1, 2]}}')
+    one_line(*call(cli.main, [str(f), "--search", "random", "--samples", "3", "--dry-run"], capsys), 2,
+             "samples (or --samples) must be at most 2 (the points of the grid) for a random search, not 3")
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "0", "inf"])
+def test_device_timeout_must_be_finite_and_positive(value, capsys):
+    from eqprop.device.__main__ import main
+
+    one_line(*call(main, ["infer", "--golden", "--board", "icebreaker", "--train", "1", "--timeout", value], capsys),
+             2, f"argument --timeout: must be a positive number, not '{value}'")
+
+
+def test_a_batch_larger_than_the_data_is_refused(tmp_path, capsys):
+    from eqprop.cli import main
+
+    one_line(*call(main, ["train", "--no-progress", "--out", str(tmp_path / "run"), "--batch-size", "5000"],
+                   capsys), 2, "--batch-size must be at most 1437 (the training images of digits), not 5000")
+    assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. inputs validated before work
+
+
+CFG_JSON = '{"sizes": [5, 6, 3], "mac_lanes": 2}'
+
+
+def _checkpoint(path: Path, edit=None) -> None:
+    import torch
+
+    from eqprop.train import TrainConfig, build, save_checkpoint
+
+    cfg = TrainConfig(model="eqprop", hidden=[6], epochs=1)
+    learner = build(cfg, 5, 3)
+    save_checkpoint(str(path), learner, cfg, 5, 3)
+    if edit is not None:
+        payload = torch.load(path, weights_only=True)
+        edit(payload["state_dict"])
+        torch.save(payload, path)
+
+
+def _export(tmp_path: Path, capsys, weights: Path, *extra: str) -> tuple[int, str, str]:
+    from export.__main__ import main
+
+    (tmp_path / "cfg.json").write_text(CFG_JSON)
+    return call(main, ["--config", str(tmp_path / "cfg.json"), "--weights", str(weights), "--out",
+                       str(tmp_path / "core"), *extra], capsys)
+
+
+def _first_weight(state) -> str:
+    return next(k for k, v in state.items() if v.ndim == 2)
+
+
+@pytest.mark.parametrize("dtype, word", [("bool", "bool"), ("complex64", "complex64")])
+def test_a_checkpoint_of_bool_or_complex_tensors_is_refused(dtype, word, tmp_path, capsys):
+    import torch
+
+    def edit(state):
+        k = _first_weight(state)
+        state[k] = state[k].to(getattr(torch, dtype))
+    _checkpoint(tmp_path / "c.pt", edit)
+    one_line(*_export(tmp_path, capsys, tmp_path / "c.pt"), 2,
+             f"must hold real floating-point (or integer) values, not {word}")
+    assert not (tmp_path / "core").exists()
+
+
+def test_an_integer_checkpoint_is_read(tmp_path):
+    import torch
+
+    from eqprop.train import load_checkpoint
+
+    keys = []
+
+    def edit(state):
+        keys.append(_first_weight(state))
+        state[keys[0]] = torch.ones_like(state[keys[0]], dtype=torch.int32)
+    _checkpoint(tmp_path / "c.pt", edit)
+    got = load_checkpoint(tmp_path / "c.pt").model.state_dict()[keys[0]]
+    assert got.is_floating_point() and bool((got == 1).all())
+
+
+def test_a_checkpoint_with_a_changed_byte_is_refused(tmp_path, capsys):
+    import zipfile
+
+    import torch
+
+    _checkpoint(tmp_path / "c.pt", lambda state: state.update({_first_weight(state): torch.full_like(
+        state[_first_weight(state)], 0.25)}))
+    raw = bytearray((tmp_path / "c.pt").read_bytes())
+    with zipfile.ZipFile(tmp_path / "c.pt") as z:
+        info = next(i for i in z.infolist() if "/data/" in i.filename and i.file_size > 16)
+    h = info.header_offset                    # the local header: name and extra lengths at 26 and 28
+    start = h + 30 + int.from_bytes(raw[h + 26:h + 28], "little") + int.from_bytes(raw[h + 28:h + 30], "little")
+    raw[start + 3] ^= 0x40                    # one bit of the first weight's float32
+    (tmp_path / "c.pt").write_bytes(bytes(raw))
+    assert torch.load(tmp_path / "c.pt", weights_only=True)     # torch itself does not notice
+    one_line(*_export(tmp_path, capsys, tmp_path / "c.pt"), 2,
+             "the checkpoint is damaged: the checksum of its part")
+    assert not (tmp_path / "core").exists()
+
+
+def test_weights_that_all_quantise_to_zero_warn_and_strict_refuses(tmp_path, capsys):
+    import torch
+
+    _checkpoint(tmp_path / "c.pt", lambda state: [v.zero_() for v in state.values() if v.is_floating_point()])
+    code, out, err = _export(tmp_path, capsys, tmp_path / "c.pt", "--strict")
+    one_line(code, out, err, 2, "every weight of layers 0, 1 quantises to zero")
+    assert "--strict" in err and not (tmp_path / "core").exists()
+    code, out, err = _export(tmp_path, capsys, tmp_path / "c.pt")
+    assert code == 0 and err.startswith("warning: ") and "quantises to zero" in err, err
+    assert (tmp_path / "core" / "manifest.json").exists()
+    del torch
+
+
+def test_yaml_duplicate_keys_are_refused_like_json(tmp_path, capsys):
+    from sweep import __main__ as cli
+
+    f = tmp_path / "dup.yaml"
+    f.write_text("epochs: 1\nvary:\n  mac_lanes: [1, 2]\n  mac_lanes: [4]\n")
+    one_line(*call(cli.main, [str(f), "--dry-run"], capsys), 2, "dup.yaml:4: key 'mac_lanes' appears twice")
+
+
+def test_deeply_nested_json_is_one_line(tmp_path, capsys):
+    from export.__main__ import main
+
+    f = tmp_path / "deep.json"
+    f.write_text('{"sizes": ' + "[" * 100000 + "]" * 100000 + "}")
+    one_line(*call(main, ["--config", str(f), "--out", str(tmp_path / "o")], capsys), 2, "nested too deeply")
+
+
+def test_a_deeply_nested_reproducer_is_one_line(tmp_path, capsys):
+    from sim import fuzz
+
+    f = tmp_path / "deep.json"
+    f.write_text("[" * 100000 + "]" * 100000)
+    one_line(*call(fuzz.main, ["--replay", str(f)], capsys), 2, "deep.json: not a reproducer written by python -m "
+             "sim.fuzz (nested too deeply)")
+
+
+def test_two_differing_copies_of_an_idx_file_are_refused(tmp_path, capsys):
+    import gzip
+
+    from eqprop.cli import main
+
+    def idx(array: bytes, dims: tuple[int, ...]) -> bytes:
+        return bytes([0, 0, 8, len(dims)]) + b"".join(n.to_bytes(4, "big") for n in dims) + array
+    d = tmp_path / "mnist"
+    d.mkdir()
+    for split in ("train", "t10k"):
+        (d / f"{split}-images-idx3-ubyte").write_bytes(idx(bytes(16), (4, 2, 2)))
+        (d / f"{split}-labels-idx1-ubyte").write_bytes(idx(bytes([0, 1, 2, 3]), (4,)))
+    (d / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx(bytes([3, 2, 1, 0]), (4,))))
+    before = snapshot(tmp_path)
+    argv = ["train", "--no-progress", "--dataset", "mnist", "--data-path", str(d), "--out", str(tmp_path / "run")]
+    one_line(*call(main, argv, capsys), 2, "train-labels-idx1-ubyte.gz beside it hold different data")
+    assert snapshot(tmp_path) == before
+
+
+def test_the_host_api_takes_one_sample_or_a_documented_batch_and_refuses_nan_weights():
+    import numpy as np
+
+    from eqprop.device import Accelerator
+    from eqprop.hw import golden
+    from eqprop.hw.hwconfig import HwConfig
+
+    cfg = HwConfig(sizes=(5, 6, 3), mac_lanes=2)
+    params = golden.init_params(cfg, seed=1)
+    acc = Accelerator.golden(cfg)
+    acc.load(params)
+    x = np.zeros((4, 5), dtype=np.int64)
+    assert acc.infer(x).shape == (4,) and isinstance(acc.infer(x[0]), int | np.integer)
+    with pytest.raises(ValueError, match=r"a batch of inputs must have 5 codes a row, not 4"):
+        acc.infer(np.zeros((2, 4), dtype=np.int64))
+    bad = params.copy()
+    bad.weights[1] = bad.weights[1].astype(float)
+    bad.weights[1][0, 2] = np.nan
+    with pytest.raises(ValueError, match=r"layer 1: the weights must be finite integer codes, not nan at index "):
+        acc.load(bad)
+
+
+def test_an_unknown_board_is_a_usage_error(capsys):
+    from eqprop.device.__main__ import main
+
+    one_line(*call(main, ["infer", "--golden", "--board", "de0", "--train", "1"], capsys), 2,
+             "argument --board: invalid choice: 'de0'")
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. messages name the user's path and the real cause, in the project's words
+
+
+def test_a_full_disk_names_the_output_not_the_temporary_file(tmp_path, monkeypatch):
+    import errno
+
+    from eqprop.atomic import write_text_atomic
+
+    (tmp_path / "report.md").write_text("earlier\n")
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OSError) as e:
+        write_text_atomic(tmp_path / "report.md", "new\n")
+    monkeypatch.undo()
+    assert e.value.filename == str(tmp_path / "report.md") and e.value.errno == errno.ENOSPC
+    assert snapshot(tmp_path) == {"report.md": b"earlier\n"}
+
+
+def test_an_export_that_cannot_write_names_out_not_the_partial_folder(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from export import writer
+    from export.__main__ import main
+
+    (tmp_path / "cfg.json").write_text(CFG_JSON)
+
+    def full(cfg, params, folder):
+        raise OSError(errno.ENOSPC, "No space left on device", str(Path(folder) / "weight.0.hex"))
+    monkeypatch.setattr(writer, "write_params", full)
+    code, out, err = call(main, ["--config", str(tmp_path / "cfg.json"), "--out", str(tmp_path / "core")], capsys)
+    one_line(code, out, err, 2, f"{tmp_path / 'core' / 'weight.0.hex'}: No space left on device (free some disk")
+    assert ".partial" not in err and list(tmp_path.iterdir()) == [tmp_path / "cfg.json"]
+
+
+def test_a_checkpoint_save_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    import torch
+
+    from eqprop.train import TrainConfig, build, save_checkpoint
+
+    cfg = TrainConfig(model="eqprop", hidden=[6], epochs=1)
+
+    def full(obj, f):
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError, match=r"checkpoint.pt: cannot write the checkpoint \(\d+ MiB free on its disk; "
+                                      r"free some space or pass another --out\): torch.save: PytorchStreamWriter"):
+        save_checkpoint(str(tmp_path / "checkpoint.pt"), build(cfg, 5, 3), cfg, 5, 3)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_port_says_the_port_is_empty(capsys):
+    from eqprop.device.__main__ import main
+
+    one_line(*call(main, ["infer", "--port", "", "--train", "1"], capsys), 2,
+             "--port must name a serial port (e.g. /dev/ttyUSB1), not the empty string")
+
+
+def test_many_free_steps_name_free_steps(tmp_path, capsys):
+    from eqprop.cli import main
+
+    one_line(*call(main, ["train", "--no-progress", "--model", "bptt", "--out", str(tmp_path / "r"), "--free-steps",
+                          "100000000000000000000"], capsys), 2, "use fewer --free-steps or --nudge-steps")
+
+
+def test_a_seed_beyond_numpy_and_sklearn_is_refused_in_our_words(tmp_path, capsys):
+    from eqprop.cli import main
+
+    code, out, err = call(main, ["train", "--no-progress", "--out", str(tmp_path / "r"), "--seed", str(2**32)], capsys)
+    one_line(code, out, err, 2, "argument --seed: must be an integer in 0 .. 4294967295")
+    assert "random_state" not in err
 
