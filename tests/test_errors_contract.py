@@ -446,3 +446,144 @@ def test_a_seed_beyond_numpy_and_sklearn_is_refused_in_our_words(tmp_path, capsy
     one_line(code, out, err, 2, "argument --seed: must be an integer in 0 .. 4294967295")
     assert "random_state" not in err
 
+
+# ------------------------------------------------------------------------------------------------
+# 6. the sweep's store and cluster (no Ray started: the cluster is faked or absent)
+
+
+SWEEP = ('{"train_samples": 20, "test_samples": 10, "epochs": 1, "base": {"sizes": [64, 4, 10]}, '
+         '"vary": {"mac_lanes": [1, 2]}}')
+
+
+def test_spoiled_records_on_resume_are_reported_by_file_and_skipped(tmp_path, capsys, monkeypatch):
+    from sweep import __main__ as cli
+    from sweep import runner
+    from sweep.spec import load_spec, points
+
+    f = tmp_path / "s.json"
+    f.write_text(SWEEP)
+    pts = points(load_spec(f))
+    trials = tmp_path / "out" / "s" / "trials"
+    trials.mkdir(parents=True)
+    (trials / f"{pts[0].id}.json").write_text('{"id": "')                              # cut short
+    record = {"id": pts[1].id, "label": "x", "device": "none", "status": "ok", "accuracy": "high"}
+    (trials / f"{pts[1].id}.json").write_text(json.dumps(record))                       # not a number
+    (trials / "0123456789ab.json").write_text("[1, 2]")                              # not an object
+    before = snapshot(tmp_path / "out")
+    asked = []
+
+    def run_points(spec, todo, folder, **kw):
+        asked.extend(p.id for p in todo)
+        return {"ray_init_s": 0, "fit_s": 0, "trial_s": 0, "trials": 0, "stopped_early": False}
+    monkeypatch.setattr(runner, "run_points", run_points)
+    code, out, err = call(cli.main, [str(f), "--out", str(tmp_path / "out"), "--resume"], capsys)
+    assert code == 0 and "Traceback" not in out + err, err
+    lines = err.splitlines()
+    assert len(lines) == 3 and all(ln.startswith("warning: ") and "it is skipped" in ln for ln in lines), err
+    assert "not readable JSON" in err and "its accuracy is 'high', not a number" in err and "a JSON list" in err
+    assert sorted(asked) == sorted(p.id for p in pts)          # both points run again
+    assert snapshot(tmp_path / "out") == before                 # nothing replaced until a point finishes
+
+
+def _closed_port() -> int:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_an_address_where_nothing_answers_is_one_line_naming_it(tmp_path, capsys):
+    from sweep import __main__ as cli
+
+    f = tmp_path / "s.json"
+    f.write_text(SWEEP)
+    address = f"127.0.0.1:{_closed_port()}"
+    one_line(*call(cli.main, [str(f), "--out", str(tmp_path / "out"), "--address", address], capsys), 2,
+             f"--address {address}: no Ray cluster answers there (Connection refused); start its head")
+    one_line(*call(cli.main, [str(f), "--address", ""], capsys), 2, "--address must name a Ray cluster")
+    one_line(*call(cli.main, [str(f), "--address", "headnode"], capsys), 2,
+             "--address must be host:port, ray://host:port or auto, not 'headnode'")
+    assert list(tmp_path.iterdir()) == [f]
+
+
+class _AuthenticationError(Exception):
+    """Stands in for ``ray.exceptions.AuthenticationError``."""
+
+
+class _FakeRay:
+    """Just enough of ``ray`` for `sweep.cluster.connect`: ``init`` raises what a cluster answered."""
+
+    exceptions = types.SimpleNamespace(AuthenticationError=_AuthenticationError)
+
+    def __init__(self, error):
+        self.error = error
+
+    def is_initialized(self):
+        return False
+
+    def init(self, **kw):
+        raise self.error
+
+
+def test_a_cluster_that_wants_a_token_gets_the_hint(monkeypatch):
+    from eqprop.cli_support import UsageError
+    from sweep.cluster import connect
+
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+    auth = _AuthenticationError("Unauthenticated: invalid token")
+    with pytest.raises(UsageError, match=r"the cluster refused this client's authentication; if the cluster uses "
+                                         r"token authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN"):
+        connect(_FakeRay(auth), "10.0.0.9:6379", 2)
+    with pytest.raises(UsageError, match=r"--address 10.0.0.9:6379: cannot join the Ray cluster .*RAY_AUTH_TOKEN.*"
+                                         r": Ray: Failed to connect to GCS"):
+        connect(_FakeRay(ConnectionError("Failed to connect to GCS at 10.0.0.9:6379\nmore")), "10.0.0.9:6379", 2)
+
+
+def test_ray_absent_names_the_package_and_the_command(tmp_path, capsys, monkeypatch):
+    from sweep import __main__ as cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setitem(sys.modules, "ray.tune", None)
+    f = tmp_path / "s.json"
+    f.write_text(SWEEP)
+    one_line(*call(cli.main, [str(f), "--out", str(tmp_path / "out")], capsys), 2,
+             "the sweep runs its points on Ray Tune, which is not installed: pip install '.[sweep]'")
+
+
+def test_tune_restore_advice_is_kept_out(caplog):
+    import logging
+
+    from sweep.cluster import quiet_tune
+
+    log = logging.getLogger("ray.tune.tune")
+    with caplog.at_level(logging.INFO), quiet_tune():
+        log.warning('Experiment has been interrupted.\nResume experiment with: Tuner.restore(path="x", trainable=...)')
+        log.warning("another warning")
+    assert [r.getMessage() for r in caplog.records] == ["another warning"]
+
+
+def test_a_head_that_stops_answering_is_noticed(monkeypatch):
+    import socket
+    import threading
+
+    from sweep.cluster import watch_head
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    gcs = f"127.0.0.1:{server.getsockname()[1]}"
+
+    class Ray:
+        def get_runtime_context(self):
+            return type("Ctx", (), {"gcs_address": gcs})()
+    lost = threading.Event()
+    seen = []
+    with watch_head(Ray(), "10.0.0.9:6379", lambda a: seen.append(a) or lost.set(), every_s=0.05, misses=2):
+        assert not lost.wait(0.3)          # the head answers: nothing
+        server.close()                     # the head is gone
+        assert lost.wait(30)
+    assert seen == ["10.0.0.9:6379"]
