@@ -17,6 +17,8 @@ import contextlib
 import logging
 import os
 import socket
+import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 
@@ -81,15 +83,41 @@ def connect(ray, address: str | None, workers: int) -> None:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
         return
     auth = getattr(getattr(ray, "exceptions", None), "AuthenticationError", None)
+    with tempfile.TemporaryFile() as log:
+        try:
+            with _stderr_into(log):      # Ray's C++ client logs every failed try (one a second) on stderr
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except Exception as e:           # ConnectionError, RuntimeError, Ray's own errors: all one line
+            log.seek(0)
+            said = log.read().decode(errors="replace")
+            chain, c = [], e
+            while c is not None and len(chain) < 10:
+                chain.append(str(c))
+                c = c.__cause__ or c.__context__
+            text = " ".join([said, *chain])
+            if auth is not None and isinstance(e, auth) or "Unauthenticated" in text or "AuthToken" in text:
+                raise UsageError(f"--address {address}: the cluster refused this client's authentication; "
+                                 f"{TOKEN_HINT}: Ray: {_first(e).rstrip('.')}") from None
+            token_set = os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+            hint = "" if token_set else f"; {TOKEN_HINT}"
+            raise UsageError(f"--address {address}: cannot join the Ray cluster (is its head running, and the same "
+                             f"Ray version?){hint}: Ray: {_first(e)}") from None
+        log.seek(0)
+        sys.stderr.write(log.read().decode(errors="replace"))     # joined: whatever Ray said is shown after all
+
+
+@contextlib.contextmanager
+def _stderr_into(f) -> Iterator[None]:
+    """Send file descriptor 2 (where Ray's C++ code logs) into the open file `f` for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(f.fileno(), 2)
     try:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-    except Exception as e:           # Ray raises ConnectionError, RuntimeError, its own errors: all one line
-        if auth is not None and isinstance(e, auth) or "authenticat" in str(e).lower() or "token" in str(e).lower():
-            raise UsageError(f"--address {address}: the cluster refused this client's authentication; "
-                             f"{TOKEN_HINT}: Ray: {_first(e).rstrip('.')}") from None
-        hint = "" if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") else f"; {TOKEN_HINT}"
-        raise UsageError(f"--address {address}: cannot join the Ray cluster (is its head running, and the same Ray "
-                         f"version?){hint}: Ray: {_first(e)}") from None
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class _NoRestoreAdvice(logging.Filter):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -526,6 +527,26 @@ class _FakeRay:
 
     def init(self, **kw):
         raise self.error
+
+
+class _LoggingRay(_FakeRay):
+    """As Ray 2.60 answers a cluster with token authentication: C++ log lines on fd 2, then ConnectionError."""
+
+    def init(self, **kw):
+        for _ in range(3):
+            os.write(2, b"[W gcs_client.cc:210] Failed to get cluster ID from GCS server: Unauthenticated: RPC error: "
+                        b"InvalidAuthToken: Authentication token is missing or incorrect\n")
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.9:6379")
+
+
+def test_rays_own_log_of_a_refused_token_becomes_one_line(capfd):
+    from eqprop.cli_support import UsageError
+    from sweep.cluster import connect
+
+    with pytest.raises(UsageError, match="the cluster refused this client's authentication; if the cluster uses "
+                                         "token authentication, set RAY_AUTH_MODE=token"):
+        connect(_LoggingRay(None), "10.0.0.9:6379", 2)
+    assert "gcs_client" not in capfd.readouterr().err
 
 
 def test_a_cluster_that_wants_a_token_gets_the_hint(monkeypatch):
