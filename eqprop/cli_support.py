@@ -345,6 +345,6 @@ def guard(what: str, *, errors: tuple[type[BaseException], ...] = (),
             finally:
                 if early is not None:
                     signal.signal(signal.SIGINT, early)
-        main.guarded = what          # tests/test_errors.py checks that every entry point's main has it
+        main.guarded = what          # tests/test_errors_contract.py checks that every entry point's main has it
         return main
     return decorate

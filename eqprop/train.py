@@ -271,8 +271,11 @@ def load_checkpoint(path: str | os.PathLike) -> Learner:
     try:
         learner.model.load_state_dict(payload["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path}: the weights do not fit the model the checkpoint describes ({first})") from None
+        # torch's first line is "Error(s) in loading state_dict for EqPropNet:"; the cause is on the next one
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith("Error(s) in")]
+        detail = lines[0].rstrip(".") if lines else type(e).__name__
+        raise ValueError(f"{path}: the weights do not fit the model the checkpoint describes (its train_config, "
+                         f"n_in and n_out); train or export it again: torch: {detail}") from None
     return learner
 
 

@@ -103,9 +103,11 @@ def main(argv: list[str]) -> int:
         """The cluster's head stopped answering (a watcher thread calls this): report what finished, and end."""
         print(f"error: the Ray cluster at {address} stopped answering (its head node is gone?); the finished points "
               f"are recorded in {store.trials}/, and --resume runs the rest", file=sys.stderr, flush=True)
-        report()
-        sys.stdout.flush()
-        os._exit(EXIT_FAILED)        # Ray's driver would wait a minute for the head, then abort the process
+        try:
+            report()
+        finally:
+            sys.stdout.flush()
+            os._exit(EXIT_FAILED)    # Ray's driver would wait a minute for the head, then abort the process
 
     try:
         if todo:

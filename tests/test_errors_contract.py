@@ -252,6 +252,19 @@ def test_a_checkpoint_of_bool_or_complex_tensors_is_refused(dtype, word, tmp_pat
     assert not (tmp_path / "core").exists()
 
 
+def test_weights_of_other_sizes_are_said_in_our_words_with_torchs_cause(tmp_path, capsys):
+    import torch
+
+    def edit(state):
+        k = _first_weight(state)
+        state[k] = torch.zeros(state[k].shape[0] + 1, state[k].shape[1])
+    _checkpoint(tmp_path / "c.pt", edit)
+    code, out, err = _export(tmp_path, capsys, tmp_path / "c.pt")
+    one_line(code, out, err, 2, "c.pt: the weights do not fit the model the checkpoint describes (its train_config, "
+             "n_in and n_out); train or export it again: torch: size mismatch for ")
+    assert "Error(s) in loading state_dict" not in err
+
+
 def test_an_integer_checkpoint_is_read(tmp_path):
     import torch
 
