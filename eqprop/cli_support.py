@@ -269,9 +269,14 @@ def describe(e: BaseException) -> str:
     text = str(e).strip()
     if isinstance(e, KeyError) and e.args:
         text = f"missing key {e.args[0]!r}"
-    if "\n" in text:            # one line: a library's multi-line text is cut to its first line
-        text = text.splitlines()[0].rstrip(" :") + " (the rest with --debug)"
     return text or type(e).__name__
+
+
+def _first_line(text: str) -> str:
+    """An unexpected error's text cut to one line (a library's message can run to many; --debug shows all)."""
+    if "\n" not in text:
+        return text
+    return text.splitlines()[0].rstrip(" :") + " (the rest with --debug)"
 
 
 def _interrupted_early(signum, frame) -> None:
@@ -339,8 +344,8 @@ def guard(what: str, *, errors: tuple[type[BaseException], ...] = (),
                 if isinstance(e, failures):
                     print(f"error: {describe(e)}", file=sys.stderr)
                     return EXIT_FAILED
-                print(f"error: {type(e).__name__}: {describe(e)} (an unexpected error: rerun with --debug for "
-                      "the traceback and report it)", file=sys.stderr)
+                print(f"error: {type(e).__name__}: {_first_line(describe(e))} (an unexpected error: rerun with "
+                      "--debug for the traceback and report it)", file=sys.stderr)
                 return EXIT_FAILED
             finally:
                 if early is not None:

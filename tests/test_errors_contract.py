@@ -621,3 +621,12 @@ def test_a_head_that_stops_answering_is_noticed(monkeypatch):
         server.close()                     # the head is gone
         assert lost.wait(30)
     assert seen == ["10.0.0.9:6379"]
+
+
+def test_an_unexpected_library_error_of_many_lines_is_one(capsys):
+    from eqprop.cli_support import guard
+
+    @guard("the work")
+    def main(argv):
+        raise LookupError("The run failed.\nTo continue it, use Tuner.restore(...)\nmore")
+    one_line(*call(main, [], capsys), 1, "error: LookupError: The run failed. (the rest with --debug) (an unexpected")
