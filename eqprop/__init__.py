@@ -11,6 +11,10 @@ The names below are imported lazily, so importing `eqprop.hw` does not load torc
 
 import importlib
 
+from eqprop.cli_support import interrupt_early as _interrupt_early
+
+_interrupt_early()     # python -m eqprop...: a Ctrl-C during the imports is one line and exit 130
+
 _EXPORTS = {
     "Split": "eqprop.data", "load_dataset": "eqprop.data", "load_digits_split": "eqprop.data",
     "load_idx": "eqprop.data", "load_mnist": "eqprop.data", "load_mnist5k_split": "eqprop.data",

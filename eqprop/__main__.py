@@ -1,5 +1,8 @@
+"""``python -m eqprop``: the reference models' command line (`eqprop.cli`)."""
+
 import sys
 
 from eqprop.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,8 +30,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["OutputRefused", "atomic_path", "check_replaceable", "file_mode", "replace_folder", "write_bytes_atomic",
-           "write_json_atomic", "write_text_atomic"]
+__all__ = ["OutputRefused", "atomic_path", "check_replaceable", "file_mode", "naming", "replace_folder",
+           "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
 
 # the checkout this module is part of: never an output folder, nor any folder above it
 _PROJECT = Path(__file__).resolve().parents[1]
@@ -66,10 +66,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(tmp)
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise naming(e, tmp, path) from e     # the user's path in the message, not .tmp-...
         raise
+
+
+def naming(e: OSError, tmp: str | os.PathLike, dest: str | os.PathLike) -> OSError:
+    """`e` with the temporary path `tmp` (or a file inside that folder) replaced by the user's `dest` in its file
+    names, so that an error (a full disk, a permission) names the output the user asked for."""
+    def mapped(name):
+        if name is None:
+            return None
+        try:
+            rel = Path(os.fsdecode(name)).absolute().relative_to(Path(tmp).absolute())
+        except ValueError:
+            return name
+        return os.fspath(Path(dest) / rel) if rel.parts else os.fspath(dest)
+
+    names = (mapped(e.filename), mapped(e.filename2))
+    if e.errno is None or names == (e.filename, e.filename2):
+        return e
+    return type(e)(e.errno, e.strerror, names[0], None, names[1])
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -16,10 +16,10 @@ from eqprop.cli_support import (
     check_output_folder,
     finite_float,
     guard,
-    non_negative_int,
     parser,
     positive_float,
     positive_int,
+    seed_int,
 )
 from eqprop.data import DATASETS, load_dataset
 from eqprop.eqpropnet import ESTIMATORS, QAT
@@ -45,7 +45,7 @@ def _parser():
                    help="learning rate (default per model: 0.2 SGD for eqprop/bptt, halved at each layer "
                         "up; 1e-3 Adam otherwise)")
     t.add_argument("--momentum", type=finite_float, default=d.momentum, help="SGD momentum in [0, 1) (eqprop, bptt)")
-    t.add_argument("--seed", type=non_negative_int, default=d.seed,
+    t.add_argument("--seed", type=seed_int, default=d.seed,
                    help="seed of weights, batch order and the data split")
     t.add_argument("--free-steps", type=positive_int, default=d.free_steps, help="T, free-phase steps (eqprop, bptt)")
     t.add_argument("--nudge-steps", type=positive_int, default=d.nudge_steps, help="K, nudged-phase steps (eqprop)")
@@ -65,6 +65,15 @@ def _parser():
     return p
 
 
+def _smaller(cfg: TrainConfig) -> str:
+    """The fix for training that needs too much memory: the option that makes most of it named first."""
+    steps = cfg.free_steps + cfg.nudge_steps + 2
+    if steps > max(cfg.hidden, default=0) and steps > cfg.batch_size:
+        return ("use fewer --free-steps or --nudge-steps (every relaxation step of a batch is kept), or a smaller "
+                "--batch-size")
+    return "use smaller --hidden or --batch-size"
+
+
 def _train(args) -> int:
     names = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
@@ -74,8 +83,12 @@ def _train(args) -> int:
     out = args.out or os.path.join("runs", f"{cfg.model}-{args.dataset}-seed{cfg.seed}")
     check_output_folder(out, files=("checkpoint.pt", "metrics.json"))
     data = load_dataset(args.dataset, path=args.data_path, seed=args.seed)
+    if cfg.batch_size > len(data.x_train):     # refused, not cut down to one batch of the whole split
+        raise UsageError(f"--batch-size must be at most {len(data.x_train)} (the training images of "
+                         f"{args.dataset}), not {cfg.batch_size}")
     check_memory(cfg.memory_bytes(data.n_in, data.n_classes), f"training {cfg.model} with hidden sizes "
-                 f"{cfg.hidden} and batch {cfg.batch_size}", "use smaller --hidden or --batch-size")
+                 f"{cfg.hidden}, batch {cfg.batch_size} and {cfg.free_steps} + {cfg.nudge_steps} relaxation steps",
+                 _smaller(cfg))
     learner, metrics = fit(cfg, data, progress=not args.no_progress)
     save_checkpoint(os.path.join(out, "checkpoint.pt"), learner, cfg, data.n_in, data.n_classes)
     write_json_atomic(os.path.join(out, "metrics.json"), metrics)

@@ -1,10 +1,12 @@
 """What every command-line entry point shares: its parser, the rules of its fields, and its error handling.
 
-The fourteen entry points (``python -m eqprop``, ``tracks``, ``export``, ``export.fpga``, ``export.bitstream``,
-``sim``, ``sim.train``, ``sim.mnist``, ``bench``, ``bench.reference``, ``bench.golden``, ``bench.cycles``,
-``eqprop.device``, ``sweep``) build their parser with `parser`, take counts and paths through the argparse types
-below, check their outputs
-with `check_output_folder` before the expensive work, and wrap ``main`` in `guard`. Then, as
+Every entry point (``python -m eqprop``, ``tracks``, ``export``, ``export.fpga``, ``export.bitstream``,
+``sim``, ``sim.train``, ``sim.mnist``, ``sim.fast``, ``sim.fuzz``, ``sim.formal``, ``sim.runner``, ``bench``,
+``bench.reference``, ``bench.golden``, ``bench.cycles``, ``bench.mnist``, ``eqprop.device``, ``sweep``, and the
+internal ``eqprop.memprobe`` and ``sweep.trial``; ``tests/test_errors_contract.py`` finds them by walking the
+packages and fails for one that is not wired) builds its parser with `parser`, takes counts and paths through
+the argparse types below, checks its outputs with `check_output_folder` before the expensive work, and wraps
+``main`` in `guard`. Then, as
 ``docs/errors.md`` promises:
 
 - a bad argument, file or environment is one line, ``error: <what was wrong and how to fix it>``,
@@ -14,6 +16,11 @@ with `check_output_folder` before the expensive work, and wrap ``main`` in `guar
 - Ctrl-C exits 130 (`EXIT_INTERRUPTED`, the shell's 128 + SIGINT) with a line saying what stopped
   and that earlier outputs are untouched (every output goes through `eqprop.atomic`);
 - a Python traceback is printed only with ``--debug`` or ``EQPROP_DEBUG=1``.
+
+Ctrl-C is covered from the first instant, not only once ``main`` runs: each package of the project calls
+`interrupt_early` from its ``__init__``, which Python imports before the entry point's own module when it
+runs ``python -m package.module``, so a Ctrl-C during the heavy imports (torch, amaranth, Ray) is the same
+one line and exit 130, and `guard` takes over when ``main`` starts. Imported as a library, nothing changes.
 
 Messages follow the project's error style, ``"<name> must be <rule>, not {value!r}"``. Standard library
 only, so the hardware package (``eqprop.hw``, kept free of torch) can use the rules too.
@@ -27,13 +34,16 @@ import functools
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "Parser", "UsageError",
            "check_int", "check_memory", "check_output_folder", "debug_requested", "describe", "guard",
-           "non_negative_int", "parser", "positive_float", "positive_int", "read_json_object"]
+           "interrupt_early", "non_negative_int", "parser", "positive_float", "positive_int", "read_json_object",
+           "seed_int"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1          # the run finished and found a failure, or an unexpected internal error
@@ -82,6 +92,17 @@ positive_int = _int_type("a positive integer", 1)
 
 non_negative_int = _int_type("a non-negative integer", 0)
 """argparse type: an integer >= 0 (a count where 0 means none)."""
+
+SEED_MAX = 2**32 - 1     # numpy's and scikit-learn's random_state take seeds up to this
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed, an integer in 0 .. 2**32 - 1 (what numpy and scikit-learn accept)."""
+    value = non_negative_int(text)
+    if value > SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0 .. {SEED_MAX} (the seeds numpy and scikit-learn "
+                                         f"take), not {text!r}")
+    return value
 
 
 def positive_float(text: str) -> float:
@@ -142,6 +163,8 @@ def read_json_object(path: str | os.PathLike, what: str = "configuration") -> di
         raw = path.read_bytes()
     except OSError as e:
         raise UsageError(f"{path}: cannot read the {what} ({e.strerror or e})") from None
+    except MemoryError:
+        raise UsageError(f"{path}: too large to read as a {what} (a JSON {what} is a few kilobytes)") from None
     try:
         if b"\0" in raw:
             raise UnicodeDecodeError("utf-8", raw, 0, 1, "NUL byte")
@@ -165,6 +188,9 @@ def read_json_object(path: str | os.PathLike, what: str = "configuration") -> di
         value = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
     except json.JSONDecodeError as e:
         raise UsageError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: the {what} is nested too deeply to read; it is a JSON object of a few "
+                         "levels") from None
     if not isinstance(value, dict):
         raise UsageError(f"{path}: the {what} must be a JSON object, not {type(value).__name__}")
     return value
@@ -246,6 +272,45 @@ def describe(e: BaseException) -> str:
     return text or type(e).__name__
 
 
+def _first_line(text: str) -> str:
+    """An unexpected error's text cut to one line (a library's message can run to many; --debug shows all)."""
+    if "\n" not in text:
+        return text
+    return text.splitlines()[0].rstrip(" :") + " (the rest with --debug)"
+
+
+def _interrupted_early(signum, frame) -> None:
+    """SIGINT before (or after) `guard`'s ``main``: the process is importing, nothing of the command's is open."""
+    sys.stderr.write("interrupted: stopped at Ctrl-C while starting or ending, outside the command's work; "
+                     "outputs written before it are untouched\n")
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)      # no traceback, no half-finished import to unwind
+
+
+def interrupt_early() -> None:
+    """Make a Ctrl-C before the entry point's ``main`` one line and exit 130, not a traceback from an import.
+
+    Each package's ``__init__`` calls this. It acts only when Python is running a module with ``-m`` (then,
+    while it imports the module's packages, ``sys.argv[0]`` is ``"-m"``) and only in the main thread, so a
+    program that imports the project as a library keeps its own SIGINT handling. `guard` puts Python's
+    KeyboardInterrupt back while ``main`` runs.
+    """
+    if sys.argv[:1] != ["-m"] or threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupted_early)
+
+
+def _take_sigint():
+    """While ``main`` runs, Ctrl-C raises KeyboardInterrupt again (the guard's line names the work)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGINT) is _interrupted_early:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        return _interrupted_early
+    return None
+
+
 def guard(what: str, *, errors: tuple[type[BaseException], ...] = (),
           failures: tuple[type[BaseException], ...] = ()):
     """Decorate an entry point's ``main(argv) -> int`` with the error handling of this module.
@@ -261,6 +326,7 @@ def guard(what: str, *, errors: tuple[type[BaseException], ...] = (),
         def main(argv: list[str] | None = None) -> int:
             argv = sys.argv[1:] if argv is None else list(argv)
             debug = debug_requested(argv)
+            early = _take_sigint()
             try:
                 return fn(argv)
             except KeyboardInterrupt:
@@ -278,8 +344,12 @@ def guard(what: str, *, errors: tuple[type[BaseException], ...] = (),
                 if isinstance(e, failures):
                     print(f"error: {describe(e)}", file=sys.stderr)
                     return EXIT_FAILED
-                print(f"error: {type(e).__name__}: {describe(e)} (an unexpected error: rerun with --debug for "
-                      "the traceback and report it)", file=sys.stderr)
+                print(f"error: {type(e).__name__}: {_first_line(describe(e))} (an unexpected error: rerun with "
+                      "--debug for the traceback and report it)", file=sys.stderr)
                 return EXIT_FAILED
+            finally:
+                if early is not None:
+                    signal.signal(signal.SIGINT, early)
+        main.guarded = what          # tests/test_errors_contract.py checks that every entry point's main has it
         return main
     return decorate

@@ -166,11 +166,15 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
     except FileNotFoundError:
         raise IdxError(f"{path}: no such file; pass the path of an IDX file such as "
                        f"train-images-idx3-ubyte") from None
+    except MemoryError:
+        raise IdxError(f"{path}: too large to read into this machine's memory") from None
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
             raise IdxError(f"{path}: corrupt gzip stream ({e})") from None
+        except MemoryError:
+            raise IdxError(f"{path}: decompressed, too large for this machine's memory") from None
     if len(raw) < 4:
         raise IdxError(f"{path}: truncated: {len(raw)} bytes, shorter than the 4-byte IDX magic number")
     if raw[0] != 0 or raw[1] != 0:
@@ -224,13 +228,30 @@ def _images_labels(images_path: str, labels_path: str) -> tuple[np.ndarray, np.n
     return x, labels.astype(np.int64)
 
 
+def _same_copies(plain: str, packed: str) -> None:
+    """Refuse a data folder holding an IDX file both plain and gzip-compressed, with different contents."""
+    try:
+        with open(plain, "rb") as f:
+            a = f.read()
+        with open(packed, "rb") as f:
+            b = gzip.decompress(f.read())
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise IdxError(f"{packed}: cannot compare it with {os.path.basename(plain)} beside it "
+                       f"({getattr(e, 'strerror', None) or e})") from None
+    if a != b:
+        raise IdxError(f"{plain} and {os.path.basename(packed)} beside it hold different data; remove or rename the "
+                       "copy that is not the data set")
+
+
 def load_mnist(directory: str | os.PathLike) -> Split:
     """MNIST from the four standard IDX files in `directory` (plain or ``.gz``)."""
     directory = os.fspath(directory)
 
     def find(stem: str) -> str:
-        for name in (stem, stem + ".gz"):
-            p = os.path.join(directory, name)
+        plain, packed = os.path.join(directory, stem), os.path.join(directory, stem + ".gz")
+        if os.path.exists(plain) and os.path.exists(packed):
+            _same_copies(plain, packed)         # two copies that differ: which one is the data is not ours to guess
+        for p in (plain, packed):
             if os.path.exists(p):
                 return p
         raise IdxError(f"{os.path.join(directory, stem)}: no such file (nor {stem}.gz); the MNIST directory "

@@ -14,7 +14,6 @@ Methods: ``eqprop`` (`EqPropNet.eqprop_step`), ``bptt`` (`EqPropNet.bptt_step`) 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -24,6 +23,7 @@ import sys
 
 import torch
 
+from eqprop.cli_support import guard, parser, positive_int
 from eqprop.eqpropnet import EqPropConfig, EqPropNet
 
 METHODS = ("eqprop", "bptt", "eqprop-trace")
@@ -99,13 +99,14 @@ def run_probes(jobs: list[dict], *, parallel: int = 1) -> list[dict]:
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eqprop.memprobe")
+@guard("the memory probe")
+def main(argv: list[str]) -> int:
+    p = parser("python -m eqprop.memprobe", __doc__.split("\n\n")[0])
     p.add_argument("--method", choices=METHODS, required=True)
-    p.add_argument("--steps", type=int, required=True)
-    p.add_argument("--depth", type=int, default=1)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--steps", type=positive_int, required=True)
+    p.add_argument("--depth", type=positive_int, default=1)
+    p.add_argument("--hidden", type=positive_int, default=256)
+    p.add_argument("--batch", type=positive_int, default=128)
     a = p.parse_args(argv)
     print(json.dumps(measure(a.method, steps=a.steps, depth=a.depth, hidden=a.hidden, batch=a.batch)))
     return 0

@@ -3,3 +3,7 @@ core (`export.writer`), and the Verilator lint with its documented suppressions 
 
 Run ``python -m export --config CONFIG --weights CHECKPOINT --out DIR``.
 """
+
+from eqprop.cli_support import interrupt_early as _interrupt_early
+
+_interrupt_early()     # python -m export...: a Ctrl-C during the imports is one line and exit 130

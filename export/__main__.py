@@ -31,6 +31,22 @@ def _config(args):
                      "pass --config with a JSON object of HwConfig fields (an empty object {} is the default core)")
 
 
+def _check_not_all_zero(path: str, params, *, strict: bool) -> None:
+    """A checkpoint layer whose weights all quantise to zero gives a core that answers the same for every input:
+    a warning, or with --strict an error, before anything is written."""
+    import sys
+
+    zero = [l for l, w in enumerate(params.weights) if not w.any()]
+    if not zero:
+        return
+    which = f"layer {zero[0]}" if len(zero) == 1 else f"layers {', '.join(map(str, zero))}"
+    text = (f"{path}: every weight of {which} quantises to zero (the trained weights are far smaller than the "
+            "format's step); the core would answer the same for every input")
+    if strict:
+        raise UsageError(f"{text}; check the checkpoint, or drop --strict to export it anyway")
+    print(f"warning: {text} (--strict refuses it)", file=sys.stderr)
+
+
 @guard("the export", errors=(ExportError, LintError))
 def main(argv: list[str]) -> int:
     ap = parser("python -m export", __doc__.split("\n\n")[0])
@@ -41,6 +57,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--force", action="store_true", help="replace an earlier export in --out, swapped in whole "
                     "once the new one is complete (never a folder holding anything else)")
     ap.add_argument("--lint", action="store_true", help="run verilator --lint-only on the result")
+    ap.add_argument("--strict", action="store_true", help="refuse, rather than warn about, a checkpoint whose "
+                    "weights of a layer all quantise to zero")
     args = ap.parse_args(argv)
     if not args.top.isidentifier() or not args.top.isascii():
         raise UsageError(f"--top must be a Verilog identifier (letters, digits and _, not starting with a digit), "
@@ -54,6 +72,8 @@ def main(argv: list[str]) -> int:
 
     config_registers(cfg)          # sizes the register windows cannot hold are refused before the build
     cfg, params = load_params(cfg, args.weights)
+    if args.weights is not None and not Path(args.weights).is_dir():
+        _check_not_all_zero(args.weights, params, strict=args.strict)
     files = export_core(cfg, params, args.out, top=args.top, force=args.force, lint=args.lint)
     for name, digest in files.items():
         print(f"{digest[:16]}  {args.out}/{name}")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eqprop.atomic import check_replaceable, replace_folder
+from eqprop.atomic import check_replaceable, naming, replace_folder
 from eqprop.hw.formats import (
     FIELDS,
     REGISTERS,
@@ -277,8 +277,10 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; give the folder the mode mkdir would
         check_replaceable(out, foreign_files, what="exported core")   # again: it may have changed meanwhile
         replace_folder(tmp, out)           # the old core stays whole until this swap
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise naming(e, tmp, out) from e     # the user's --out in the message, not the .partial folder
         raise
     return checksums
 

@@ -5,3 +5,7 @@ Verilator through `cocotb_tools.runner`, one build folder per configuration unde
 `sim.tb_accel` is the cocotb testbench that loads parameters over AXI4-Lite (cocotbext-axi), runs a
 command, waits for DONE and compares every state, weight and counter with `eqprop.hw.golden`.
 """
+
+from eqprop.cli_support import interrupt_early as _interrupt_early
+
+_interrupt_early()     # python -m sim...: a Ctrl-C during the imports is one line and exit 130

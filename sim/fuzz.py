@@ -21,7 +21,6 @@ The exit status is 1 when any point failed.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from eqprop.atomic import atomic_path
+from eqprop.cli_support import EXIT_FAILED, check_output_folder, guard, non_negative_int, parser, positive_int
 from eqprop.hw.hwconfig import ESTIMATORS, MAX_SAMPLES, ROUNDINGS, HwConfig, check_buildable, config_from_fields
 from sim import runner
 from sim.cases import write_cases
@@ -193,6 +193,8 @@ def load_reproducer(path: str | Path) -> tuple[HwConfig, int, str | None]:
         raise FuzzError(f"{path}: cannot read the reproducer ({e.strerror or e})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise FuzzError(f"{path}: not a reproducer written by python -m sim.fuzz (invalid JSON: {e})") from None
+    except RecursionError:
+        raise FuzzError(f"{path}: not a reproducer written by python -m sim.fuzz (nested too deeply)") from None
     if not isinstance(body, dict) or not isinstance(body.get("config"), dict):
         raise FuzzError(f"{path}: a reproducer holds an object with a \"config\" object of HwConfig fields")
     seed = body.get("vector_seed", 0)
@@ -211,37 +213,33 @@ def replay(path: str | Path, *, sim: str | None = None) -> Point:
     return run_point(cfg, vector_seed=seed, sim=sim or recorded, progress="replay")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sim.fuzz", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=50, help="configurations to co-simulate (default 50)")
-    ap.add_argument("--seed", type=int, default=0, help="the run's seed: point i is drawn from (seed, i)")
-    ap.add_argument("--start", type=int, default=0, help="first point index (to continue a run)")
+@guard("the fuzz run", errors=(FuzzError, runner.ToolMissing, runner.SimError))   # SimError: $SIM names no simulator
+def main(argv: list[str]) -> int:
+    ap = parser("python -m sim.fuzz", __doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=positive_int, default=50, help="configurations to co-simulate (default 50)")
+    ap.add_argument("--seed", type=non_negative_int, default=0, help="the run's seed: point i is drawn from (seed, i)")
+    ap.add_argument("--start", type=non_negative_int, default=0, help="first point index (to continue a run)")
     ap.add_argument("--sim", choices=runner.SIMULATORS, default=None, help="simulator (default: Verilator)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="reproducers and summary.json (default results/fuzz)")
     ap.add_argument("--replay", type=Path, metavar="FILE", help="co-simulate one reproducer again")
     ap.add_argument("--list", action="store_true", help="print the configurations the run would draw, and stop")
     args = ap.parse_args(argv)
-    if args.count < 1 or args.seed < 0 or args.start < 0:
-        ap.error("--count must be at least 1, --seed and --start non-negative")
-    try:
-        if args.replay:
-            point = replay(args.replay, sim=args.sim)
-            print(f"{runner.config_key(point.cfg)}: {'0 mismatches' if point.ok else 'FAILED'} "
-                  f"({point.wall_s:.1f} s)\n{point.error}".rstrip())
-            return 0 if point.ok else 1
-        if args.list:
-            for i in range(args.start, args.start + args.count):
-                print(i, json.dumps(config_fields(draw(args.seed, i))))
-            return 0
-        points = fuzz(args.count, seed=args.seed, sim=args.sim, out=args.out, start=args.start)
-    except (FuzzError, runner.ToolMissing, runner.SimError) as e:   # SimError: $SIM names no simulator
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.replay:
+        point = replay(args.replay, sim=args.sim)
+        print(f"{runner.config_key(point.cfg)}: {'0 mismatches' if point.ok else 'FAILED'} "
+              f"({point.wall_s:.1f} s)\n{point.error}".rstrip())
+        return EXIT_FAILED if not point.ok else 0
+    if args.list:
+        for i in range(args.start, args.start + args.count):
+            print(i, json.dumps(config_fields(draw(args.seed, i))))
+        return 0
+    check_output_folder(args.out, files=("summary.json",))     # before the first build, not after it
+    points = fuzz(args.count, seed=args.seed, sim=args.sim, out=args.out, start=args.start)
     failed = [p for p in points if not p.ok]
     print(f"{len(points)} configurations co-simulated against the golden model: "
           f"{len(points) - len(failed)} with 0 mismatches, {len(failed)} failed; "
           f"summary in {args.out / 'summary.json'}")
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else 0
 
 
 if __name__ == "__main__":

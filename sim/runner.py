@@ -41,6 +41,7 @@ import sys
 import time
 from pathlib import Path
 
+from eqprop.cli_support import guard, parser
 from eqprop.hw.hwconfig import HwConfig
 from export.lint import SUPPRESSED, LintError, Verilator, find_verilator
 
@@ -392,14 +393,12 @@ def _tail(path: Path, lines: int = 60) -> str:
     return "\n".join((keep or text)[-lines:])
 
 
-def main(argv: list[str] | None = None) -> int:
+@guard("the build", errors=(ToolMissing,), failures=(SimError,))
+def main(argv: list[str]) -> int:
     """``python -m sim.runner``: build the small configuration of the tests and report the times."""
+    parser("python -m sim.runner", "Build the small configuration of the tests and report the times.").parse_args(argv)
     cfg = HwConfig(sizes=(5, 6, 3), mac_lanes=2, free_steps=4, nudge_steps=2)
-    try:
-        b = build(cfg)
-    except SimError as e:
-        print(e, file=sys.stderr)
-        return 1
+    b = build(cfg)
     print(f"{b.dir}: export {b.export_s:.1f} s, {b.tool} build {b.build_s:.1f} s")
     return 0
 

@@ -22,7 +22,14 @@ import time
 
 import numpy as np
 
-from eqprop.cli_support import check_memory, check_output_folder, guard, non_negative_int, parser, positive_int
+from eqprop.cli_support import (
+    check_memory,
+    check_output_folder,
+    guard,
+    parser,
+    positive_int,
+    seed_int,
+)
 from eqprop.data import load_digits_split
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
@@ -41,7 +48,7 @@ STEP_BYTES = 4096   # memory per TRAIN step: its input, target and shifts, in nu
 def main(argv: list[str]) -> int:
     ap = parser("python -m sim.train", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=positive_int, default=3)
-    ap.add_argument("--seed", type=non_negative_int, default=0, help="initial weights and sample order")
+    ap.add_argument("--seed", type=seed_int, default=0, help="initial weights and sample order")
     ap.add_argument("--limit", type=positive_int, default=None, help="training samples per epoch (default: all 1437)")
     ap.add_argument("--test", type=positive_int, default=None, help="test images to evaluate (default: all 360)")
     ap.add_argument("--engine", choices=("fast", "cocotb"), default="fast",

@@ -5,3 +5,7 @@ trial (`sweep.runner`, `sweep.trial`), keeps each finished point's record on dis
 writes tables, Pareto fronts and plots (`sweep.report`). Ray is an optional dependency:
 ``pip install '.[sweep]'``.
 """
+
+from eqprop.cli_support import interrupt_early as _interrupt_early
+
+_interrupt_early()     # python -m sweep...: a Ctrl-C during the imports is one line and exit 130

@@ -25,6 +25,7 @@ from eqprop.cli_support import (
     parser,
     positive_int,
 )
+from sweep.cluster import SweepStopped, check_address
 from sweep.report import write_report
 from sweep.spec import load_spec, points
 from sweep.store import Store
@@ -39,7 +40,7 @@ def _meta(spec, pts, args, timing=None) -> dict:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "timing": timing}
 
 
-@guard("the sweep")
+@guard("the sweep", failures=(SweepStopped,))
 def main(argv: list[str]) -> int:
     ap = parser("python -m sweep", __doc__.split("\n\n")[0])
     ap.add_argument("file", help="the sweep file (YAML or JSON; see sweep/examples/)")
@@ -59,6 +60,8 @@ def main(argv: list[str]) -> int:
                                                  "only; ecp5, ecp5-85k, ice40)")
     ap.add_argument("--dry-run", action="store_true", help="list the points and exit")
     args = ap.parse_args(argv)
+    if args.address is not None:
+        check_address(args.address)      # before the sweep file is read: a cluster that is not there, at once
     check_output_folder(args.out, name="--out")
     spec = load_spec(args.file, name=args.name, devices=args.devices)
     search = args.search or spec.search
@@ -73,6 +76,9 @@ def main(argv: list[str]) -> int:
         print(f"{len(pts)} points")
         return 0
     done = store.finished()
+    for path, why in store.spoiled.items():
+        print(f"warning: {path}: not a record of this sweep ({why}); it is skipped, and its point runs again "
+              "(replacing it) if it is one of this sweep's points", file=sys.stderr)
     if done & {p.id for p in pts} and not args.resume:
         raise UsageError(f"{folder} already holds finished points of this sweep; pass --resume to run the rest, "
                          "or another --name or --out")
@@ -80,21 +86,10 @@ def main(argv: list[str]) -> int:
     print(f"sweep {spec.name}: {len(pts)} points, {len(pts) - len(todo)} already finished, {len(todo)} to run, "
           f"{args.workers} at a time; records in {store.trials}/", flush=True)
     timing = None
-    try:
-        if todo:
-            from sweep.runner import run_points
+    ids = {p.id for p in pts}
 
-            known = {r["id"]: r for r in store.records() if r.get("status") == "ok"}
-            timing = run_points(spec, todo, folder, workers=args.workers, address=args.address,
-                                log=lambda s: print(s, flush=True), search=search,
-                                samples=args.samples or spec.samples, known=known)
-            if timing["trials"]:
-                # worker-seconds of the Tuner's wall time not spent inside a trial (Ray's scheduling, actor
-                # start-up, reporting, and workers idle at the end), per trial
-                timing["overhead_per_trial_s"] = round(
-                    (timing["fit_s"] * args.workers - timing["trial_s"]) / timing["trials"], 2)
-    finally:
-        ids = {p.id for p in pts}
+    def report() -> list[dict]:
+        """Write the report over the records of this sweep's points (what finished); return them."""
         records = [r for r in store.records() if r["id"] in ids]
         if records:
             meta = _meta(spec, pts, args, timing)
@@ -102,6 +97,33 @@ def main(argv: list[str]) -> int:
             text = write_report(folder, records, meta)
             print(text)
             print(f"wrote {folder}/results.md, results.csv, results.json and the Pareto plots")
+        return records
+
+    def lost(address: str) -> None:
+        """The cluster's head stopped answering (a watcher thread calls this): report what finished, and end."""
+        print(f"error: the Ray cluster at {address} stopped answering (its head node is gone?); the finished points "
+              f"are recorded in {store.trials}/, and --resume runs the rest", file=sys.stderr, flush=True)
+        try:
+            report()
+        finally:
+            sys.stdout.flush()
+            os._exit(EXIT_FAILED)    # Ray's driver would wait a minute for the head, then abort the process
+
+    try:
+        if todo:
+            from sweep.runner import run_points
+
+            known = {r["id"]: r for r in store.records() if r.get("status") == "ok"}
+            timing = run_points(spec, todo, folder, workers=args.workers, address=args.address,
+                                log=lambda s: print(s, flush=True), search=search,
+                                samples=args.samples or spec.samples, known=known, on_lost=lost)
+            if timing["trials"]:
+                # worker-seconds of the Tuner's wall time not spent inside a trial (Ray's scheduling, actor
+                # start-up, reporting, and workers idle at the end), per trial
+                timing["overhead_per_trial_s"] = round(
+                    (timing["fit_s"] * args.workers - timing["trial_s"]) / timing["trials"], 2)
+    finally:
+        records = report()
     if timing and not timing["stopped_early"]:
         print(f"Ray: {timing['ray_init_s']:.1f} s to start, {timing['fit_s']:.1f} s for {timing['trials']} trials "
               f"({timing['trial_s']:.1f} s of trial time); overhead {timing.get('overhead_per_trial_s', 0):.2f} s "

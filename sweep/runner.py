@@ -25,6 +25,7 @@ import warnings
 from pathlib import Path
 
 from eqprop.cli_support import UsageError
+from sweep.cluster import ClusterLost, SweepStopped, connect, import_ray, quiet_tune, watch_head
 from sweep.spec import OBJECTIVES, Point, Spec
 from sweep.store import Store
 from sweep.trial import evaluate as _evaluate
@@ -85,10 +86,20 @@ def _trial_function(evaluate, timeout_s: float | None, table: dict | None = None
             except Exception as e:      # recorded as the point's error; the other trials go on
                 measured = None
                 out = {"status": "failed", "error": f"{type(e).__name__}: {e}".strip()}
-        out.update(point=point, host=socket.gethostname(), pid=os.getpid(), started=started,
+        out.update(point=point, host=socket.gethostname(), **_node(), pid=os.getpid(), started=started,
                    wall_s=time.time() - started)
         tune.report({"record": json.dumps(out), **_objective_values(measured, objectives)})
     return trial
+
+
+def _node() -> dict:
+    """The Ray node that ran the trial: its id and IP address (on a cluster, which machine measured the point)."""
+    try:
+        import ray
+
+        return {"node_id": ray.get_runtime_context().get_node_id(), "node_ip": ray.util.get_node_ip_address()}
+    except Exception:        # outside Ray (a trial function called directly): the host name is recorded anyway
+        return {}
 
 
 def _key(config: dict) -> str:
@@ -171,18 +182,19 @@ def _optuna(spec: Spec, grid: list[Point], samples: int, tune):
 
 def run_points(spec: Spec, pts: list[Point], folder: Path, *, workers: int, address: str | None = None,
                evaluate=_evaluate, log=print, progress: bool = True, search: str = "grid",
-               samples: int | None = None, known: dict | None = None) -> dict:
+               samples: int | None = None, known: dict | None = None, on_lost=None) -> dict:
     """Run `pts` on Ray Tune, writing each record into ``folder/trials/``; returns timings:
     ``ray_init_s``, ``fit_s`` (the Tuner's wall time) and ``trial_s`` (the sum of the trials' own times).
 
     ``search="optuna"``: `samples` trials chosen by Optuna among `pts` (the whole grid); `known` maps the ids
-    of points already finished to their records, which answer Optuna without measuring again."""
+    of points already finished to their records, which answer Optuna without measuring again. On a cluster,
+    `on_lost` is called (from a watcher thread) when its head stops accepting connections
+    (`sweep.cluster.watch_head`); a connection error out of the Tuner is raised as `ClusterLost`."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")      # the classic reporter, silent at verbose=0
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)   # Ray's own imports (see pyproject filterwarnings)
-        import ray
-        from ray import tune
+        ray, tune = import_ray()                              # missing: the package and the install command
     from tqdm.auto import tqdm
 
     store = Store(folder)
@@ -202,11 +214,7 @@ def run_points(spec: Spec, pts: list[Point], folder: Path, *, workers: int, addr
                                       trial_name_creator=_trial_name, trial_dirname_creator=_trial_name)
         total = len(pts)
     t0 = time.perf_counter()
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    connect(ray, address, workers)       # a cluster that is not there, or wants a token: one line saying so
     t_init = time.perf_counter() - t0
     bar = tqdm(total=total, desc=f"sweep {spec.name}", unit="point", disable=not progress)
     recorder = _recorder(spec, store, table, bar, log)
@@ -218,7 +226,15 @@ def run_points(spec: Spec, pts: list[Point], folder: Path, *, workers: int, addr
                                   failure_config=tune.FailureConfig(max_failures=0)))
     t1 = time.perf_counter()
     try:
-        tuner.fit()
+        with quiet_tune(), watch_head(ray, address, on_lost):
+            tuner.fit()
+    except (ConnectionError, TimeoutError) as e:
+        raise ClusterLost(f"the Ray cluster at {address or 'this machine'} stopped answering ({e}); the finished "
+                          f"points are recorded in {store.trials}/, and --resume runs the rest") from e
+    except tune.TuneError as e:      # its text ends in Tuner.restore advice: --resume is the sweep's way back
+        first = next((ln for ln in str(e).splitlines() if ln.strip() and "restore" not in ln), "")
+        raise SweepStopped(f"Ray Tune stopped the sweep; the finished points are recorded in {store.trials}/, and "
+                           f"--resume runs the rest: {first.strip() or type(e).__name__}") from e
     finally:
         bar.close()
     fit_s = time.perf_counter() - t1

@@ -46,7 +46,7 @@ from pathlib import Path
 from eqprop.cli_support import UsageError, read_json_object
 from eqprop.hw.hwconfig import HwConfig, check_buildable
 
-__all__ = ["DATASETS", "DEVICE_NONE", "OBJECTIVES", "Point", "Spec", "load_spec", "points"]
+__all__ = ["DATASETS", "DEVICE_NONE", "MAX_POINTS", "OBJECTIVES", "Point", "Spec", "grid_size", "load_spec", "points"]
 
 DATASETS = ("digits", "mnist5k", "blobs")     # the data sets that need no path (eqprop.data.load_dataset)
 DEVICE_NONE = "none"                          # no FPGA: golden model and cycle model only
@@ -57,6 +57,9 @@ SPECIAL_AXES = ("config", "precision")
 KEYS = ("name", "dataset", "epochs", "seeds", "devices", "place_and_route", "base", "vary", "exclude",
         "objectives", "search", "samples", "sample_seed", "train_samples", "test_samples", "timeout_s")
 HW_FIELDS = tuple(f.name for f in dataclasses.fields(HwConfig))
+# the most points a sweep file may describe (each is minutes of training, synthesis and place and route); the
+# grid is counted from the axes' lengths before any point is built, so a larger file is refused at once
+MAX_POINTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -119,12 +122,31 @@ def _read(path: Path) -> dict:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"{path}: cannot read the sweep file ({getattr(e, 'strerror', None) or e})") from None
+    class Loader(yaml.SafeLoader):
+        """PyYAML's safe loader, but a key given twice in a mapping is refused (as JSON's is), not overwritten."""
+
+    def mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if isinstance(key, list | dict):
+                continue                  # unhashable: PyYAML's own error follows
+            if key in seen:
+                raise UsageError(f"{path}:{key_node.start_mark.line + 1}: key {key!r} appears twice in the sweep "
+                                 "file; give each key once")
+            seen.add(key)
+        return loader.construct_mapping(node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     try:
-        value = yaml.safe_load(text)
+        value = yaml.load(text, Loader=Loader)      # a SafeLoader subclass: plain data only
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise UsageError(f"{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: the sweep file is nested too deeply to read; a sweep file is a few levels of "
+                         "mappings and lists") from None
     if not isinstance(value, dict):
         raise UsageError(f"{path}: the sweep file must be a mapping of keys ({', '.join(KEYS)}), "
                          f"not {type(value).__name__}")
@@ -151,7 +173,11 @@ def _values(where: str, name: str, raw) -> list:
         lo, hi, step = raw["from"], raw["to"], raw.get("step", 1)
         if not (_is_int(lo) and _is_int(hi) and _is_int(step)) or step < 1 or hi < lo:
             raise UsageError(f"{where}: vary.{name} range must have integers from <= to and step >= 1, not {raw!r}")
-        return list(range(lo, hi + 1, step))
+        values = range(lo, hi + 1, step)
+        if len(values) > MAX_POINTS:          # counted, not listed: a range of 10**12 is refused at once
+            raise UsageError(f"{where}: vary.{name} range has {len(values):,} values, more than a sweep runs "
+                             f"({MAX_POINTS:,} points at most); use a larger step or a narrower range")
+        return list(values)
     if not isinstance(raw, list) or not raw:
         raise UsageError(f"{where}: vary.{name} must be a non-empty list of values or a range "
                          f"{{from: a, to: b, step: s}}, not {raw!r}")
@@ -299,6 +325,10 @@ def load_spec(path: str | os.PathLike, *, name: str | None = None, devices: list
     if kw.get("search", "grid") in ("random", "optuna") and "samples" not in kw:
         raise UsageError(f"{where}: search: {kw['search']} needs samples (how many points to draw or try)")
     spec = Spec(**kw)
+    size, shape = grid_size(spec)
+    if size > MAX_POINTS:                 # before a single point is built
+        raise UsageError(f"{where}: the sweep has {size:,} points ({shape}), more than the {MAX_POINTS:,} a sweep "
+                         "runs; use fewer values or axes in vary (or fewer devices), or split it into several sweeps")
     pts = points(spec)    # every point's HwConfig is built now: a bad combination fails before Ray starts
     _check_data(spec, pts)
     _check_tools(spec)
@@ -356,6 +386,18 @@ def point_id(fields: dict, device: str, settings: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def grid_size(spec: Spec) -> tuple[int, str]:
+    """The number of combinations of the axes and devices (before ``exclude``), counted without building any,
+    and the product that gives it ("3 state_bits x 4 mac_lanes x 2 devices")."""
+    size, parts = 1, []
+    for axis, values in spec.vary.items():
+        size *= len(values)
+        parts.append(f"{len(values)} {axis}")
+    size *= len(spec.devices)
+    parts.append(f"{len(spec.devices)} device{'s' if len(spec.devices) != 1 else ''}")
+    return size, " x ".join(parts)
+
+
 def points(spec: Spec, *, search: str | None = None, samples: int | None = None) -> list[Point]:
     """Every point of the sweep, in order (grid: every combination of the axes and devices, less the excluded;
     random: `samples` of them drawn without replacement with ``sample_seed``). A combination that breaks a
@@ -390,6 +432,9 @@ def points(spec: Spec, *, search: str | None = None, samples: int | None = None)
             out.append(Point(id=pid, label=f"{text} @{device}", axes=labels, fields=fields, device=device))
     if not out:
         raise UsageError(f"{spec.path}: every point is excluded; loosen exclude")
+    if search == "random" and samples is not None and samples > len(out):
+        raise UsageError(f"{spec.path}: samples (or --samples) must be at most {len(out)} (the points of the grid) "
+                         f"for a random search, not {samples}; use search: grid to run them all")
     if search == "random" and samples is not None and samples < len(out):
         keep = sorted(random.Random(spec.sample_seed).sample(range(len(out)), samples))
         out = [out[i] for i in keep]

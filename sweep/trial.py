@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from eqprop.cli_support import UsageError, guard, parser
 from sweep.spec import DEVICE_NONE, Point
 
 __all__ = ["RESOURCES", "TrialTimeout", "dataset", "evaluate", "evaluate_isolated"]
@@ -123,19 +124,29 @@ def evaluate_isolated(point: dict, settings: dict, timeout_s: float) -> dict:
             return json.load(f)
 
 
-def _main(argv: list[str]) -> int:
-    """``python -m sweep.trial OUT``: measure the point on stdin ({point, settings}), its result to OUT."""
+@guard("the sweep trial")
+def main(argv: list[str]) -> int:
+    """``python -m sweep.trial OUT``: measure the point on stdin ({point, settings}), its result to OUT (the
+    sweep runs it in a process of its own for a point with a time limit; its last stderr line is the error)."""
     import json
     import sys
 
     from eqprop.atomic import write_json_atomic
 
-    job = json.loads(sys.stdin.read())
-    write_json_atomic(argv[0], evaluate(job["point"], job["settings"]))
+    ap = parser("python -m sweep.trial", "Measure one sweep point read from stdin; write its result to OUT.")
+    ap.add_argument("out", help="the JSON file the measurements go to")
+    args = ap.parse_args(argv)
+    try:
+        job = json.loads(sys.stdin.read())
+        point, settings = job["point"], job["settings"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"stdin must hold a JSON object with point and settings, as the sweep writes it: {e}"
+                         ) from None
+    write_json_atomic(args.out, evaluate(point, settings))
     return 0
 
 
 if __name__ == "__main__":
     import sys
 
-    sys.exit(_main(sys.argv[1:]))
+    sys.exit(main())

@@ -220,7 +220,7 @@ CASES = [
     ("eqprop", ["train", "--no-progress", "--out", "{ws}/afile"], 2, NOT_FOLDER),
     ("eqprop", ["train", "--no-progress", "--out", "{ws}/afile/run"], 2, UNDER_FILE),
     ("eqprop", [*TRAIN, "--hidden", "2000000000"], 2, "of memory and this machine has"),
-    ("eqprop", [*TRAIN, "--batch-size", "100000000000"], 2, "use smaller --hidden or --batch-size"),
+    ("eqprop", [*TRAIN, "--batch-size", "100000000000"], 2, "--batch-size must be at most 1437 (the training images"),
     ("eqprop", [*TRAIN, "--frobnicate"], 2, "unrecognized arguments: --frobnicate"),
     ("eqprop", [], 2, "the following arguments are required: command"),
     ("eqprop", ["fly"], 2, "invalid choice: 'fly'"),

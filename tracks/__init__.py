@@ -6,6 +6,9 @@ with a criterion that a broken implementation misses, and returns an `Outcome`. 
 lists the registered tracks, `tracks.runner` runs them and `tracks.notebook` writes the report.
 """
 
-from tracks.base import Context, Outcome, Status, Track, Verdict
+from eqprop.cli_support import interrupt_early as _interrupt_early
+from tracks.base import Context, Outcome, Status, Track, Verdict  # standard library only
+
+_interrupt_early()     # python -m tracks...: a Ctrl-C during the imports is one line and exit 130
 
 __all__ = ["Context", "Outcome", "Status", "Track", "Verdict"]

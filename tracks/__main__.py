@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import textwrap
 
-from eqprop.cli_support import check_output_folder, guard, non_negative_int, parser, positive_int
+from eqprop.cli_support import check_output_folder, guard, parser, positive_int, seed_int
 from tracks.base import Context
 from tracks.registry import NOT_REGISTERED, get_tracks
 from tracks.runner import NOTEBOOK, REPORT, previous_report, run_tracks, summary_table
@@ -30,7 +30,7 @@ def _parser():
     mode.add_argument("--full", action="store_true", help="full mode: three seeds, longer training")
     p.add_argument("--out", default="results", help="output folder for the notebook, JSON and figures; an earlier "
                    "report there is merged into, not replaced")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="base seed")
+    p.add_argument("--seed", type=seed_int, default=0, help="base seed")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch threads (1 keeps the numbers identical from machine to machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

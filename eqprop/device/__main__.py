@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from eqprop.cli_support import guard, parser, positive_int
+from eqprop.cli_support import UsageError, guard, parser, positive_float, positive_int
 from eqprop.device.link import DEFAULT_BAUD, DeviceError, LinkError
 
 EXIT_MISMATCH = 1
@@ -54,6 +54,8 @@ def _board_cfg(args):
 
 @guard("the inference run", errors=(LinkError,), failures=(DeviceError,))
 def main(argv: list[str]) -> int:
+    from export.bitstream import BOARDS  # amaranth: imported here, under the guard (Ctrl-C, --debug)
+
     ap = parser("python -m eqprop.device", __doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("infer", help="the digits test split through an accelerator, checked against the golden model")
@@ -62,14 +64,19 @@ def main(argv: list[str]) -> int:
     where.add_argument("--cosim", action="store_true", help="the co-simulated board top of --board")
     where.add_argument("--golden", action="store_true", help="the golden model")
     p.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, help=f"baud rate (default {DEFAULT_BAUD})")
-    p.add_argument("--board", help="the board: its configuration, clock and baud rate (--cosim, --golden)")
+    p.add_argument("--board", choices=list(BOARDS),
+                   help="the board: its configuration, clock and baud rate (--cosim, --golden)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--weights", help="an exported core's folder (memory images and manifest.json)")
     what.add_argument("--train", type=positive_int, metavar="EPOCHS", help="train the weights here (golden model)")
     p.add_argument("--limit", type=positive_int, help="the first N test images (default: all 360)")
-    p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for a reply (default 1)")
+    p.add_argument("--timeout", type=positive_float, default=1.0,
+                   help="seconds to wait for a reply, a finite number > 0 (default 1)")
     p.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
+    if args.port is not None and not args.port.strip():
+        raise UsageError("--port must name a serial port (e.g. /dev/ttyUSB1), not the empty string; list the ports "
+                         "with python -m serial.tools.list_ports")
 
     from tqdm.auto import tqdm
 
@@ -79,7 +86,7 @@ def main(argv: list[str]) -> int:
     from eqprop.hw.quantise import quantise_input
 
     clock_hz = None
-    if args.port:
+    if args.port is not None:
         acc = Accelerator.serial(args.port, baud=args.baud, timeout_s=args.timeout)
     else:
         from export.bitstream import platform

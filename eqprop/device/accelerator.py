@@ -64,6 +64,20 @@ def _codes(cfg: HwConfig, x, n: int, what: str) -> np.ndarray:
     return a.astype(np.int64)
 
 
+def _integer_codes(what: str, a) -> None:
+    """Parameters are integer codes: a float array is accepted only when every value is a finite whole number."""
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        bad = np.argwhere(~np.isfinite(a))
+        if bad.size:
+            i = tuple(int(k) for k in bad[0])
+            raise ValueError(f"{what} must be finite integer codes, not {float(a[i])} at index {i}")
+        if a.size and not np.array_equal(a, np.round(a)):
+            raise ValueError(f"{what} must be integer codes (eqprop.hw.quantise.quantise gives them), not fractions")
+    elif a.dtype.kind not in "iu":
+        raise TypeError(f"{what} must be integer codes, not an array of {a.dtype}")
+
+
 def _target(cfg: HwConfig, target) -> np.ndarray:
     if isinstance(target, (int, np.integer)):
         if not 0 <= int(target) < cfg.sizes[-1]:
@@ -277,6 +291,10 @@ class Accelerator:
             shape = (cfg.sizes[l + 1], cfg.sizes[l])
             if np.shape(params.weights[l]) != shape or np.shape(params.biases[l]) != shape[:1]:
                 raise ValueError(f"layer {l}: the weights must have shape {shape} and the biases {shape[:1]}")
+        for what, arrays in (("shadow weights", params.shadow), ("weights", params.weights),
+                             ("biases", params.biases)):
+            for l, a in enumerate(arrays):
+                _integer_codes(f"layer {l}: the {what}", a)
         self.backend.load(params)
 
     def read_params(self) -> golden.IntParams:
@@ -286,7 +304,10 @@ class Accelerator:
     def infer(self, x) -> int | np.ndarray:
         """INFER one input (a vector of codes: its result) or each row of a matrix (an array of results)."""
         a = np.asarray(x)
-        if a.ndim == 2:
+        if a.ndim == 2:             # a batch: one INFER command per row
+            if a.shape[1] != self.cfg.sizes[0]:
+                raise ValueError(f"a batch of inputs must have {self.cfg.sizes[0]} codes a row, not {a.shape[1]} "
+                                 f"(an array of shape {a.shape})")
             return np.array([self.infer(row) for row in a], dtype=np.int64)
         return self.backend.infer(_codes(self.cfg, a, self.cfg.sizes[0], "input"))
 

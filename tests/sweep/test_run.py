@@ -65,6 +65,7 @@ def test_tiny_sweep(ray_session, tmp_path, capsys):
         assert 0.0 <= r["accuracy"] <= 1.0 and r["cycles_per_inference"] > 0
         assert r["cycles_per_inference"] <= r["cycles_per_inference_model"]   # early exit: at most the limit
         assert r["luts"] is None and r["inferences_per_s"] is None             # no device
+        assert r["node_id"] and r["node_ip"]                                     # the Ray node that ran it
     results = json.loads((folder / "results.json").read_text())
     front = results["fronts"][0]
     assert front["x"] == "cycles_per_inference" and front["front"]
