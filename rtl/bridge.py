@@ -274,12 +274,7 @@ class UartBridge(wiring.Component):
                     m.d.sync += failed.eq(1)
                     next_word()
                 with m.Else():
-                    m.d.comb += [self.m_axil_awvalid.eq(~aw_ok), self.m_axil_wvalid.eq(~w_ok)]
-                    aw_now = aw_ok | self.m_axil_awready
-                    w_now = w_ok | self.m_axil_wready
-                    m.d.sync += [aw_ok.eq(aw_now), w_ok.eq(w_now)]
-                    with m.If(aw_now & w_now):
-                        m.next = "Write-Response"
+                    self._write_handshake(m, aw_ok, w_ok)
             with m.State("Write-Response"):
                 m.d.comb += self.m_axil_bready.eq(1)
                 with m.If(self.m_axil_bvalid):
@@ -321,6 +316,16 @@ class UartBridge(wiring.Component):
             with m.State("Send-CRC"):
                 send(crc_out.crc, "Hunt", crc=False)
         return m
+
+    def _write_handshake(self, m, aw_ok, w_ok):
+        """One AXI4-Lite write: AWVALID and WVALID each held until its READY (in either order, or together),
+        `aw_ok` and `w_ok` remembering which went; then on to the state "Write-Response"."""
+        m.d.comb += [self.m_axil_awvalid.eq(~aw_ok), self.m_axil_wvalid.eq(~w_ok)]
+        aw_now = aw_ok | self.m_axil_awready
+        w_now = w_ok | self.m_axil_wready
+        m.d.sync += [aw_ok.eq(aw_now), w_ok.eq(w_now)]
+        with m.If(aw_now & w_now):
+            m.next = "Write-Response"
 
     def _uartbone(self, m, urx, utx):
         """LiteX's UARTBone onto the AXI4-Lite master (the module docstring)."""
@@ -394,12 +399,7 @@ class UartBridge(wiring.Component):
                 with m.If(outside):
                     next_word("Data")
                 with m.Else():
-                    m.d.comb += [self.m_axil_awvalid.eq(~aw_ok), self.m_axil_wvalid.eq(~w_ok)]
-                    aw_now = aw_ok | self.m_axil_awready
-                    w_now = w_ok | self.m_axil_wready
-                    m.d.sync += [aw_ok.eq(aw_now), w_ok.eq(w_now)]
-                    with m.If(aw_now & w_now):
-                        m.next = "Write-Response"
+                    self._write_handshake(m, aw_ok, w_ok)
             with m.State("Write-Response"):
                 m.d.comb += self.m_axil_bready.eq(1)
                 with m.If(self.m_axil_bvalid):
