@@ -107,8 +107,7 @@ tracks-full: $(STAMP)
 
 # The default core (zero weights) as Verilog, memory images, manifest and FuseSoC core, linted.
 export: $(STAMP)
-	@mkdir -p build && echo '{}' > build/default-config.json
-	$(PY) -m export --config build/default-config.json --out build/eqprop_accel --force --lint
+	$(PY) -m export --out build/eqprop_accel --force --lint
 
 # Synthesise and place-and-route the exported core for ECP5 25k, iCE40 UP5K and (the 784-input cores)
 # ECP5 85k (Yosys + nextpnr from PyPI): LUTs, flip-flops, block RAMs, DSPs and Fmax per configuration in
