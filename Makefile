@@ -39,6 +39,8 @@ test-fpga: $(STAMP)
 # The main job: train and quantise the default digits model, export its Verilog, build it under
 # Verilator (SIM=icarus: Icarus Verilog) and co-simulate the whole digits test split and 1,000 random
 # and corner-case vectors against the golden model (about 2 minutes). WAVES=1 also writes an FST waveform.
+# Writes results/rtl_vs_float.md and .json here; the Verilator build is cached in ~/.cache/eqprop-hw/sim/
+# (EQPROP_CACHE=folder puts the builds of sim, sim.fast and the co-simulated board elsewhere).
 sim: $(STAMP)
 	$(PY) -m sim $(if $(WAVES),--waves)
 

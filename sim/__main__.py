@@ -50,7 +50,9 @@ HELP = """The default design co-simulated against the golden model (make sim): t
 and quantise it, export its Verilog and build it under Verilator (or SIM=icarus), run INFER for every test
 image and for random and corner-case vectors through the AXI4-Lite bus, and compare every state, RESULT,
 CYCLES and STEPS with the golden model bit for bit. Prints vectors compared, mismatches, cycles per
-inference and the RTL's accuracy next to golden and float; writes results/rtl_vs_float.md and .json."""
+inference and the RTL's accuracy next to golden and float; writes results/rtl_vs_float.md and .json where
+it runs. The simulator builds are cached in ~/.cache/eqprop-hw/sim/ ($XDG_CACHE_HOME, or $EQPROP_CACHE
+to put them elsewhere)."""
 
 EXAMPLES = """examples:
   python -m sim                      # the whole test split and 1,000 random vectors (about 2 minutes)

@@ -2,7 +2,8 @@
 
 `board` exports `rtl.board.BoardDesign` (the UART bridge and the core, everything of a board top but its
 pads) to Verilog, compiles it with the C++ harness ``sim/board_harness.cpp`` (build folder
-``build/boardsim/<configuration>-d<divisor>/``, rebuilt only when the Verilog or the harness changes),
+``boardsim/<configuration>-d<divisor>/`` in the build cache of `eqprop.cache`, rebuilt only when the
+Verilog or the harness changes),
 starts it on the master side of a pseudo-terminal and opens the other side with pyserial: the host talks
 to the simulated board through exactly the code that talks to a real one (`eqprop.device.link`,
 `eqprop.device.accelerator.BusBackend`). `SimBoard.reset` presses the board's reset after a given number
@@ -21,20 +22,26 @@ import subprocess
 import tty
 from pathlib import Path
 
+from eqprop.cache import cache_dir
 from eqprop.device.accelerator import Accelerator, BusBackend
 from eqprop.device.link import Link, LinkError
 from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["BUILD_ROOT", "HARNESS", "SimBoard", "board", "build"]
+__all__ = ["BUILD_FOLDER", "build_root", "HARNESS", "SimBoard", "board", "build"]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-BUILD_ROOT = ROOT / "build" / "boardsim"
+BUILD_FOLDER = "boardsim"  # the builds' folder in the cache (eqprop.cache.cache_dir)
 HARNESS = ROOT / "sim" / "board_harness.cpp"
 TOP = "eqprop_board"
 EXE = "board"
 VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast")
 DEFAULT_DIVISOR = 8        # cycles a bit: fast to simulate (the boards run 104 .. 417 at 115200 baud)
+
+
+def build_root() -> Path:
+    """The folder of this module's builds: `BUILD_FOLDER` in the build cache (`eqprop.cache.cache_dir`)."""
+    return cache_dir(BUILD_FOLDER)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +51,7 @@ class Built:
     build_s: float
 
 
-def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path = BUILD_ROOT,
+def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path | None = None,
           params: IntParams | None = None) -> Built:
     """Export BoardDesign(cfg, divisor) and compile it with the harness; `sim.runner.ToolMissing` when
     Verilator, a C++ compiler or make is missing, `sim.runner.SimError` when the build fails."""
@@ -54,7 +61,7 @@ def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path = BUILD_R
     from sim.runner import config_key
 
     tool, described = _find_tool()
-    folder = Path(root) / f"{config_key(cfg)}-d{divisor}"
+    folder = Path(root if root is not None else build_root()) / f"{config_key(cfg)}-d{divisor}"
     folder.mkdir(parents=True, exist_ok=True)
     design = BoardDesign(cfg=cfg, params=params, divisor=divisor, heartbeat=1000)
     text = design_verilog(design, TOP)
