@@ -14,14 +14,12 @@ all: test
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
-# The sweep's optional dependencies (Ray Tune, PyYAML), installed the first time `make sweep` runs.
-SWEEP_STAMP := $(VENV)/.installed-sweep
-$(SWEEP_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[sweep]'
-	@touch $(SWEEP_STAMP)
+# Development installs every optional group of pyproject.toml: simulators, FPGA tools, boards, sweeps, LiteX
+# and the test tools (a user of the golden model and the export needs none of them: `pip install eqprop-hw`).
+EXTRAS := dev,sim,fpga,board,sweep,soc
 
 venv: $(STAMP)
 
@@ -128,7 +126,7 @@ bitstream: $(STAMP)
 # SWEEP (default: weight format x state bits x lanes, golden model and cycle model) trained and measured,
 # results/sweep/<name>/ with a table, Pareto fronts and plots. ARGS passes more options (--resume, --workers 2).
 SWEEP ?= sweep/examples/precision_lanes.yaml
-sweep: $(SWEEP_STAMP)
+sweep: $(STAMP)
 	$(PY) -m sweep $(SWEEP) $(ARGS)
 
 lint: $(STAMP)
