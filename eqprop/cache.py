@@ -6,8 +6,8 @@ per configuration, rebuilt only when their sources change:
 
 - ``sim/<configuration>/``: the cocotb builds of `sim.runner` (``make sim``, the tests, the tracks);
 - ``fastsim/<configuration>/``: the Verilator C++ harness of `sim.fast`;
-- ``boardsim/<configuration>-d<divisor>/``: the co-simulated board of `eqprop.device.cosim` (``python -m eqprop.device
-  infer --cosim``).
+- ``boardsim/<configuration>-d<divisor>/``: the co-simulated board of `sim.boardsim` (``python -m eqprop.device infer
+  --cosim``).
 
 Removing the folder costs only the time to build again. Reports go where the command runs (``--out``,
 ``results/`` by default) and the FPGA flow's work files to ``./build``. Standard library only.

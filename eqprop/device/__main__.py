@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from eqprop.cli_support import guard, parser, positive_int
+from eqprop.device.accelerator import BackendMissing
 from eqprop.device.link import DEFAULT_BAUD, DeviceError, LinkError
 
 EXIT_MISMATCH = 1
@@ -72,7 +73,7 @@ def _board_cfg(args):
     return board_config(args.board)
 
 
-@guard("the inference run", errors=(LinkError,), failures=(DeviceError,))
+@guard("the inference run", errors=(LinkError, BackendMissing), failures=(DeviceError,))
 def main(argv: list[str]) -> int:
     summary, _, details = __doc__.partition("\n\n")
     ap = parser("python -m eqprop.device", summary, epilog=details)
@@ -113,10 +114,8 @@ def main(argv: list[str]) -> int:
         if args.golden:
             acc = Accelerator.golden(cfg)
         else:
-            from eqprop.device import cosim
-
-            ticks = divisor(clock_hz, args.baud) if clock_hz else cosim.DEFAULT_DIVISOR
-            acc = cosim.board(cfg, divisor=ticks, timeout_s=max(args.timeout, 60.0))
+            ticks = {"divisor": divisor(clock_hz, args.baud)} if clock_hz else {}   # else the backend's own
+            acc = Accelerator.cosim(cfg, timeout_s=max(args.timeout, 60.0), **ticks)
     with acc:
         cfg = acc.cfg
         params = _params(args, cfg)

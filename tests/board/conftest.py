@@ -20,7 +20,7 @@ def _missing(reason: str):
 @pytest.fixture(scope="session")
 def cosim_board():
     """One co-simulated board for the session (its Verilator build is cached in the build cache, eqprop.cache)."""
-    from eqprop.device import cosim
+    from sim import boardsim as cosim
     from sim.runner import ToolMissing
 
     try:
