@@ -14,7 +14,7 @@ import pytest
 from eqprop.cache import CACHE_ENV, cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+PACKAGES = ("eqprop", "rtl", "export", "sim", "tracks", "sweep", "bench")   # what the wheel and the commands are
 
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
@@ -43,13 +43,15 @@ def test_every_simulator_build_defaults_to_the_cache(monkeypatch, tmp_path):
 
 
 def _tree() -> dict[str, int]:
-    """Every file of the source tree (the checkout, caches of Python and the tools aside) and its mtime."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(ROOT):
-        dirnames[:] = [d for d in dirnames if d not in SKIP]
-        for f in filenames:
-            p = os.path.join(dirpath, f)
-            out[os.path.relpath(p, ROOT)] = os.stat(p).st_mtime_ns
+    """Every file of the package's source tree (its packages and the files beside them; Python's bytecode
+    caches aside) and its mtime."""
+    out = {str(p.relative_to(ROOT)): p.stat().st_mtime_ns for p in ROOT.iterdir() if p.is_file()}
+    for package in PACKAGES:
+        for dirpath, dirnames, filenames in os.walk(ROOT / package):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            for f in filenames:
+                p = os.path.join(dirpath, f)
+                out[os.path.relpath(p, ROOT)] = os.stat(p).st_mtime_ns
     return out
 
 
