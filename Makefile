@@ -14,14 +14,13 @@ all: test
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,docs]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
-# The sweep's optional dependencies (Ray Tune, PyYAML), installed the first time `make sweep` runs.
-SWEEP_STAMP := $(VENV)/.installed-sweep
-$(SWEEP_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[sweep]'
-	@touch $(SWEEP_STAMP)
+# Development installs every optional group of pyproject.toml: simulators, FPGA tools, boards, sweeps, LiteX
+# and the test and documentation tools (a user of the golden model and the export needs none of them:
+# `pip install eqprop-hw`).
+EXTRAS := dev,docs,sim,fpga,board,sweep,soc
 
 venv: $(STAMP)
 
@@ -39,6 +38,8 @@ test-fpga: $(STAMP)
 # The main job: train and quantise the default digits model, export its Verilog, build it under
 # Verilator (SIM=icarus: Icarus Verilog) and co-simulate the whole digits test split and 1,000 random
 # and corner-case vectors against the golden model (about 2 minutes). WAVES=1 also writes an FST waveform.
+# Writes results/rtl_vs_float.md and .json here; the Verilator build is cached in ~/.cache/eqprop-hw/sim/
+# (EQPROP_CACHE=folder puts the builds of sim, sim.fast and the co-simulated board elsewhere).
 # NETLIST=ecp5 or ice40: the same vectors on the netlist Yosys synthesises for that family with make fpga's
 # script, under Verilator with the vendor cell models (sim/netlist.py; results/netlist_<family>.md).
 sim: $(STAMP)
@@ -112,8 +113,7 @@ tracks-full: $(STAMP)
 
 # The default core (zero weights) as Verilog, memory images, manifest and FuseSoC core, linted.
 export: $(STAMP)
-	@mkdir -p build && echo '{}' > build/default-config.json
-	$(PY) -m export --config build/default-config.json --out build/eqprop_accel --force --lint
+	$(PY) -m export --out build/eqprop_accel --force --lint
 
 # Synthesise and place-and-route the exported core for ECP5 25k, iCE40 UP5K and (the 784-input cores)
 # ECP5 85k (Yosys + nextpnr from PyPI): LUTs, flip-flops, block RAMs, DSPs and Fmax per configuration in
@@ -132,7 +132,7 @@ bitstream: $(STAMP)
 # SWEEP (default: weight format x state bits x lanes, golden model and cycle model) trained and measured,
 # results/sweep/<name>/ with a table, Pareto fronts and plots. ARGS passes more options (--resume, --workers 2).
 SWEEP ?= sweep/examples/precision_lanes.yaml
-sweep: $(SWEEP_STAMP)
+sweep: $(STAMP)
 	$(PY) -m sweep $(SWEEP) $(ARGS)
 
 # The documentation site (MkDocs, Material, mkdocstrings) in build/site, with --strict: a broken link or

@@ -25,11 +25,21 @@ from eqprop.data import DATASETS, load_dataset
 from eqprop.eqpropnet import ESTIMATORS, QAT
 from eqprop.train import MODELS, TrainConfig, fit, save_checkpoint
 
+HELP = """Train the float reference models (EqProp, BPTT, the backprop MLP, LoopedMLP) and save a checkpoint, or
+compare EqProp with backprop (demo). Every argument and the output folder are checked before the data is
+loaded; errors, exit statuses and --debug: docs/errors.md."""
+
+EXAMPLES = """examples:
+  python -m eqprop train --model eqprop --dataset digits --epochs 5     # runs/eqprop-digits-seed0/checkpoint.pt
+  python -m eqprop train --model eqprop --qat ternary --hidden 32        # trained for the ternary chip format
+  python -m eqprop train --help                                         # every option of training
+  python -m eqprop demo"""
+
 
 def _parser():
     import argparse
 
-    p = parser("python -m eqprop", __doc__.split("\n\n")[0])
+    p = parser("python -m eqprop", HELP, epilog=EXAMPLES)
     sub = p.add_subparsers(dest="command", required=True)
     d = TrainConfig()
 

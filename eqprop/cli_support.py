@@ -227,9 +227,11 @@ def check_memory(nbytes: float, what: str, fix: str) -> None:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with a ``--debug`` flag and one-line usage errors (``prog: error: ... (see prog --help)``)."""
+    """argparse with a ``--debug`` flag, one-line usage errors (``prog: error: ... (see prog --help)``) and the
+    description and epilog printed as written (`argparse.RawDescriptionHelpFormatter`)."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)   # help as the docstring writes it
         super().__init__(*args, **kwargs)
         self.add_argument("--debug", action="store_true",
                           help=f"print Python tracebacks of errors (or set {DEBUG_ENV}=1)")
@@ -239,7 +241,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def parser(prog: str, description: str | None = None, **kwargs) -> Parser:
-    """The parser of an entry point (subcommands made with ``add_subparsers`` are `Parser`s too)."""
+    """The parser of an entry point (subcommands made with ``add_subparsers`` are `Parser`s too).
+
+    The description and ``epilog`` are printed as written (`argparse.RawDescriptionHelpFormatter`), so an
+    entry point's plain-text docstring, with its examples, is its help."""
     return Parser(prog=prog, description=description, **kwargs)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from eqprop.atomic import atomic_path
+from eqprop.checkpoint import KEYS, read_checkpoint, write_checkpoint
 from eqprop.cli_support import check_int
 from eqprop.data import Split
 from eqprop.eqpropnet import QAT, EqPropConfig, EqPropNet
@@ -198,26 +198,17 @@ def fit(cfg: TrainConfig, data: Split, *, progress: bool = True, log=print) -> t
 
 
 def save_checkpoint(path: str, learner: Learner, cfg: TrainConfig, n_in: int, n_out: int) -> None:
-    """Save {model name, TrainConfig, sizes, state_dict} atomically; `load_checkpoint` rebuilds it."""
-    payload = {"format": "eqprop-checkpoint-1", "train_config": asdict(cfg), "n_in": n_in, "n_out": n_out,
-               "state_dict": learner.model.state_dict()}
-    try:
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
-    except RuntimeError as e:       # torch's writer: "PytorchStreamWriter failed writing file ..." (a full disk)
-        import shutil
-
-        free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise OSError(f"{path}: cannot write the checkpoint ({free / 2**20:.0f} MiB free on its disk; free some "
-                      f"space or pass another --out): torch.save: {first}") from e
+    """Save {model name, TrainConfig, sizes, state_dict} atomically (`eqprop.checkpoint.write_checkpoint`);
+    `load_checkpoint` rebuilds it."""
+    write_checkpoint(path, asdict(cfg), n_in, n_out, learner.model.state_dict())
 
 
-CHECKPOINT_KEYS = ("format", "train_config", "n_in", "n_out", "state_dict")
+CHECKPOINT_KEYS = KEYS
 
 
 def load_checkpoint(path: str | os.PathLike) -> Learner:
-    """Rebuild the learner saved by `save_checkpoint`.
+    """Rebuild the learner saved by `save_checkpoint`: the file read and checked by
+    `eqprop.checkpoint.read_checkpoint`, the model built from its `TrainConfig`, its weights loaded.
 
     Raises
     ------
@@ -227,90 +218,18 @@ def load_checkpoint(path: str | os.PathLike) -> Learner:
         If it is not a checkpoint (a text file, another program's file), lacks one of `CHECKPOINT_KEYS`
         (the message names it and lists what a checkpoint holds), or holds weights of other sizes.
     """
-    path = os.fspath(path)
-    what = (f"a checkpoint holds {', '.join(CHECKPOINT_KEYS)}, as `python -m eqprop train` writes it "
-            "with `eqprop.train.save_checkpoint`")
-    if os.path.isdir(path):
-        raise ValueError(f"{path}: a folder, not a checkpoint file; pass the checkpoint.pt inside it")
+    ck = read_checkpoint(path)
     try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such checkpoint; train one with `python -m eqprop train`") from None
-    # torch.save writes a zip archive (PK\x03\x04), older versions a pickle (\x80 protocol byte)
-    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
-        kind = "an empty file" if not head else "a text file" if _is_text(head) else "a binary file of another format"
-        raise ValueError(f"{path}: not a checkpoint ({kind}); {what}")
-    if head.startswith(b"PK\x03\x04"):
-        _check_archive(path)        # torch.load does not check the zip's CRC-32: a flipped byte loads silently
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except MemoryError:
-        raise ValueError(f"{path}: the checkpoint is too large for this machine's memory "
-                         f"({os.path.getsize(path) / 2**20:.0f} MiB on disk)") from None
-    except Exception as e:  # torch raises several types for a corrupt or foreign file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise ValueError(f"{path}: not a readable checkpoint; {what}: torch.load: {type(e).__name__}: {first}"
-                         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != "eqprop-checkpoint-1":
-        raise ValueError(f"{path}: not an eqprop checkpoint (missing format tag 'eqprop-checkpoint-1'); {what}")
-    for key in CHECKPOINT_KEYS:
-        if key not in payload:
-            raise ValueError(f"{path}: the checkpoint has no {key!r}; {what}")
-    for key in ("n_in", "n_out"):
-        try:
-            check_int(key, payload[key], lo=1)
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from None
-    try:
-        cfg = TrainConfig(**payload["train_config"])
+        cfg = TrainConfig(**ck.train_config)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: bad train_config in the checkpoint: {e}") from None
-    _check_tensors(path, payload["state_dict"])
-    learner = build(cfg, payload["n_in"], payload["n_out"])
+        raise ValueError(f"{ck.path}: bad train_config in the checkpoint: {e}") from None
+    learner = build(cfg, ck.n_in, ck.n_out)
     try:
-        learner.model.load_state_dict(payload["state_dict"])
+        learner.model.load_state_dict(ck.state_dict)
     except (RuntimeError, TypeError, AttributeError) as e:
         # torch's first line is "Error(s) in loading state_dict for EqPropNet:"; the cause is on the next one
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith("Error(s) in")]
         detail = lines[0].rstrip(".") if lines else type(e).__name__
-        raise ValueError(f"{path}: the weights do not fit the model the checkpoint describes (its train_config, "
+        raise ValueError(f"{ck.path}: the weights do not fit the model the checkpoint describes (its train_config, "
                          f"n_in and n_out); train or export it again: torch: {detail}") from None
     return learner
-
-
-def _check_archive(path: str) -> None:
-    """Refuse a checkpoint whose zip archive fails its checksums (a byte changed after `torch.save`)."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            bad = z.testzip()          # reads every member and compares its CRC-32 with the archive's
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable checkpoint: its zip archive is damaged (truncated or overwritten); "
-                         f"copy it again or train a new one with `python -m eqprop train`: zipfile: {e}") from None
-    if bad is not None:
-        raise ValueError(f"{path}: the checkpoint is damaged: the checksum of its part {bad!r} does not match its "
-                         "contents (the file changed after it was written); copy it again or train a new one")
-
-
-def _check_tensors(path: str, state: object) -> None:
-    """Every value of a checkpoint's state_dict is a real floating-point tensor (an integer one is accepted and
-    converted to the model's float type when loaded); bool and complex tensors are refused."""
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: state_dict must be a mapping of parameter names to tensors, not "
-                         f"{type(state).__name__}")
-    for name, t in state.items():
-        if not isinstance(t, torch.Tensor):
-            raise ValueError(f"{path}: state_dict entry {name!r} must be a tensor, not {type(t).__name__}")
-        if t.dtype == torch.bool or t.is_complex() or t.is_quantized:     # left: floating point or integer
-            raise ValueError(f"{path}: state_dict entry {name!r} must hold real floating-point (or integer) values, "
-                             f"not {str(t.dtype).removeprefix('torch.')}")
-
-
-def _is_text(head: bytes) -> bool:
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return b"\0" not in head

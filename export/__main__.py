@@ -1,34 +1,80 @@
-"""``python -m export [--config CONFIG] [--weights CHECKPOINT | IMAGES] --out DIR``: write the core (see
-`export.writer`).
+"""Write an exported core: Verilog, memory images, manifest, FuseSoC core and register map (export.writer).
 
-The configuration, the weights and the output folder are all checked before the Verilog is built: a
-folder of memory images is read with the configuration its own ``manifest.json`` records (``--config``
-may be left out), and a ``--config`` that disagrees with it is refused rather than read at the wrong
-scale. Errors, exit statuses and ``--debug``: docs/errors.md.
+The configuration comes from what the weights are: a checkpoint of python -m eqprop train gives its
+own (its sizes, step counts, beta and step size; the chip format a quantisation-aware trained net
+learned in), a folder of memory images the one its manifest.json records, and with no --weights the
+default core (64-64-10, INT8, 8 MAC lanes) with zero weights. --config (a JSON object of HwConfig fields)
+and --set FIELD=VALUE change fields of that configuration; a folder of memory images must agree with
+its manifest. The configuration, the weights and the output folder are all checked before the Verilog
+is built, and the core is written whole or not at all. Errors, exit statuses and --debug:
+docs/errors.md.
+
+examples:
+  python -m eqprop train --model eqprop --dataset digits --epochs 5
+  python -m export --weights runs/eqprop-digits-seed0/checkpoint.pt --out core/
+  python -m export --weights runs/eqprop-digits-seed0/checkpoint.pt --set weight_format=ternary \\
+      --set weight_bits=2 --set mac_lanes=4 --out core-ternary/
+  python -m export --config my-core.json --out core/ --lint      # zero weights, fields from a file
+  python -m export --weights core/ --out core-copy/                # re-export a core's memory images
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from eqprop.atomic import check_replaceable
-from eqprop.cli_support import UsageError, check_output_folder, guard, parser
-from eqprop.hw.hwconfig import load_config
+from eqprop.cli_support import UsageError, check_output_folder, guard, parser, read_json_object
+from eqprop.hw.hwconfig import HwConfig, config_from_fields
 from eqprop.hw.memimage import manifest_config
 from export.lint import LintError
-from export.writer import ExportError, export_core, foreign_files, load_params
+from export.writer import ExportError, checkpoint_design, export_core, foreign_files, load_params
 
 
-def _config(args):
-    """The configuration: --config, else the manifest of a --weights folder of memory images."""
-    if args.config is not None:
-        return load_config(args.config)
-    if args.weights is not None and Path(args.weights).is_dir():
-        own = manifest_config(args.weights)
-        if own is not None:
-            return own
-    raise UsageError("--config is required unless --weights is a folder of memory images with its manifest.json; "
-                     "pass --config with a JSON object of HwConfig fields (an empty object {} is the default core)")
+def _set_field(text: str) -> tuple[str, object]:
+    """argparse type of --set: FIELD=VALUE, the value read as JSON where it is JSON (4, [64, 32, 10],
+    true), else as a string (ternary)."""
+    import argparse
+
+    name, eq, value = text.partition("=")
+    if not eq or not name.strip():
+        raise argparse.ArgumentTypeError(f"must be FIELD=VALUE (e.g. mac_lanes=4), not {text!r}")
+    try:
+        return name.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return name.strip(), value
+
+
+def _configure(args):
+    """The changes that --config and --set make, as a function of the base configuration; None when neither
+    is given."""
+    if args.config is None and not args.set:
+        return None
+    fields = dict(read_json_object(args.config, "configuration")) if args.config is not None else {}
+    fields.update(dict(args.set or ()))
+    where = (f"{args.config} with --set" if args.config is not None and args.set else
+             args.config if args.config is not None else "--set")
+
+    def configure(base: HwConfig) -> HwConfig:
+        return config_from_fields(fields, where, base=base)
+    return configure
+
+
+def _design(args):
+    """(configuration, parameters) of the core to write."""
+    configure = _configure(args)
+    weights = Path(args.weights) if args.weights is not None else None
+    if weights is not None and weights.is_file():
+        return checkpoint_design(weights, configure)
+    if weights is not None and weights.is_dir():
+        own = manifest_config(weights)
+        if own is None and configure is None:
+            raise UsageError(f"{weights}: no manifest.json to take the configuration from; pass --config with the "
+                             "JSON object of HwConfig fields the images were written for")
+        cfg = configure(own or HwConfig()) if configure else own
+    else:
+        cfg = configure(HwConfig()) if configure else HwConfig()
+    return load_params(cfg, weights)
 
 
 def _check_not_all_zero(path: str, params, *, strict: bool) -> None:
@@ -49,9 +95,14 @@ def _check_not_all_zero(path: str, params, *, strict: bool) -> None:
 
 @guard("the export", errors=(ExportError, LintError))
 def main(argv: list[str]) -> int:
-    ap = parser("python -m export", __doc__.split("\n\n")[0])
-    ap.add_argument("--config", help="JSON object of HwConfig fields (default: the manifest of a --weights folder)")
-    ap.add_argument("--weights", help="EqPropNet checkpoint, or a folder of memory images; default: zeros")
+    summary, _, details = __doc__.partition("\n\n")
+    ap = parser("python -m export", summary, epilog=details)
+    ap.add_argument("--weights", help="a checkpoint of python -m eqprop train (the configuration is derived from it), "
+                    "or an exported core's folder of memory images; default: zero weights")
+    ap.add_argument("--config", help="JSON file of HwConfig fields that change the configuration (e.g. "
+                    '{"mac_lanes": 4}); an empty object {} changes nothing')
+    ap.add_argument("--set", action="append", type=_set_field, metavar="FIELD=VALUE",
+                    help="change one HwConfig field, after --config (repeatable; e.g. --set weight_format=ternary)")
     ap.add_argument("--out", required=True, help="output folder (written atomically)")
     ap.add_argument("--top", default="eqprop_accel", help="Verilog top module name")
     ap.add_argument("--force", action="store_true", help="replace an earlier export in --out, swapped in whole "
@@ -67,12 +118,11 @@ def main(argv: list[str]) -> int:
     check_replaceable(args.out, foreign_files, what="exported core")   # --force replaces only an earlier export
     if out.exists() and not args.force:
         raise UsageError(f"{args.out}: the output folder exists; remove it or pass --force")
-    cfg = _config(args)
+    cfg, params = _design(args)
     from eqprop.hw.formats import config_registers
 
     config_registers(cfg)          # sizes the register windows cannot hold are refused before the build
-    cfg, params = load_params(cfg, args.weights)
-    if args.weights is not None and not Path(args.weights).is_dir():
+    if args.weights is not None and Path(args.weights).is_file():
         _check_not_all_zero(args.weights, params, strict=args.strict)
     files = export_core(cfg, params, args.out, top=args.top, force=args.force, lint=args.lint)
     for name, digest in files.items():

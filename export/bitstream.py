@@ -43,6 +43,16 @@ __all__ = ["BAUD", "BOARDS", "Board", "BoardTop", "build"]
 BAUD = 115200
 
 
+HELP = """A board's bitstream: the UART bridge and the core on the board's clock, reset, UART and LEDs, built with
+Yosys, nextpnr and icepack/ecppack from PyPI into build/bitstream/<board>/ with a report of resources and
+Fmax against the board clock (make bitstream BOARD=NAME). Fails, with both numbers, when Fmax is below the
+board clock."""
+
+EXAMPLES = """examples:
+  python -m export.bitstream --board icebreaker
+  python -m export.bitstream --board ulx3s-85f --baud 1000000"""
+
+
 @dataclasses.dataclass(frozen=True)
 class Board:
     """A supported board: its amaranth-boards platform, the core that fits it, and its pins' names."""
@@ -226,7 +236,7 @@ def build(board: str, *, out: str | os.PathLike = "build/bitstream", baud: int =
 
 @guard("the bitstream build", errors=(FpgaError,))
 def main(argv: list[str]) -> int:
-    ap = parser("python -m export.bitstream", __doc__.split("\n\n")[0])
+    ap = parser("python -m export.bitstream", HELP, epilog=EXAMPLES)
     ap.add_argument("--board", required=True, choices=list(BOARDS), help="the board")
     ap.add_argument("--baud", type=int, default=BAUD, help=f"UART baud rate (default {BAUD})")
     ap.add_argument("--out", default="build/bitstream", help="folder of the board folders")

@@ -59,6 +59,15 @@ SEED = 1                      # nextpnr placer seed: fixed, so figures repeat ru
 BASELINE = Path(__file__).with_name("fpga_baseline.json")   # committed figures, checked by `make test-fpga`
 
 
+HELP = """The open FPGA flow: export each named configuration, synthesise it with Yosys and place and route it
+with nextpnr (the YoWASP builds from PyPI) for ECP5 and iCE40, and report LUTs, flip-flops, block RAMs,
+DSPs and Fmax in results/fpga.md and results/fpga.json (make fpga)."""
+
+EXAMPLES = """examples:
+  python -m export.fpga                                          # every configuration, every family
+  python -m export.fpga --config ternary-p1-h32 --family ice40   # one run (about a minute)"""
+
+
 class FpgaError(RuntimeError):
     """A missing tool, an unknown configuration or family, or a tool that failed; says which and why."""
 
@@ -695,7 +704,7 @@ def baseline(results: list[dict], meta: dict) -> dict:
 
 @guard("the FPGA flow", errors=(FpgaError,))
 def main(argv: list[str]) -> int:
-    ap = parser("python -m export.fpga", __doc__.split("\n\n")[0])
+    ap = parser("python -m export.fpga", HELP, epilog=EXAMPLES)
     ap.add_argument("--config", nargs="+", default=list(CONFIGS), choices=list(CONFIGS),
                     help="named configurations (default: all)")
     ap.add_argument("--family", nargs="+", default=list(DEVICES), choices=list(DEVICES),

@@ -23,8 +23,6 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-
 from eqprop.atomic import check_replaceable, naming, replace_folder
 from eqprop.hw.formats import (
     FIELDS,
@@ -38,14 +36,14 @@ from eqprop.hw.formats import (
     number_formats,
     windows,
 )
-from eqprop.hw.golden import IntParams
-from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig
+from eqprop.hw.golden import IntParams, zero_params
+from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig, check_buildable
 from eqprop.hw.memimage import write_params
 from export.lint import SUPPRESSED
 from export.regmap import regmap_files, write_regmap
 
-__all__ = ["YOSYS_SCRIPT", "ExportError", "design_verilog", "export_core", "load_config", "load_params",
-           "verilog_ports", "zero_params"]
+__all__ = ["YOSYS_SCRIPT", "ExportError", "checkpoint_design", "design_verilog", "export_core", "load_config",
+           "load_params", "verilog_ports", "zero_params"]
 
 
 class ExportError(RuntimeError):
@@ -64,13 +62,6 @@ def load_config(path: str | os.PathLike) -> HwConfig:
         raise ExportError(str(e)) from None
 
 
-def zero_params(cfg: HwConfig) -> IntParams:
-    """All-zero shadows, weights and biases (an export for on-chip training from scratch)."""
-    n = cfg.sizes
-    return IntParams.from_shadow(cfg, [np.zeros((n[l + 1], n[l]), dtype=np.int64) for l in range(cfg.n_layers)],
-                                 [np.zeros(n[l + 1], dtype=np.int64) for l in range(cfg.n_layers)])
-
-
 def load_params(cfg: HwConfig, path: str | os.PathLike | None) -> tuple[HwConfig, IntParams]:
     """Parameters for `cfg`: a folder of memory images (`eqprop.hw.memimage.write_params`), an EqPropNet
     checkpoint (quantised with `eqprop.hw.quantise.quantise`, which picks each layer's weight_frac and so
@@ -87,12 +78,44 @@ def load_params(cfg: HwConfig, path: str | os.PathLike | None) -> tuple[HwConfig
             raise ExportError(str(e)) from None
     if not path.exists():
         raise ExportError(f"{path}: no such checkpoint or memory-image folder")
-    from eqprop.hw.quantise import quantise
+    return checkpoint_design(path, lambda base: cfg)
 
+
+# the fields that decide the weights' codes: a net trained for its chip format (qat) keeps its scales unless one
+# of these is changed
+_WEIGHT_FIELDS = frozenset({"weight_format", "weight_bits", "weight_frac"})
+
+
+def checkpoint_design(path: str | os.PathLike, configure=None) -> tuple[HwConfig, IntParams]:
+    """The design of an EqPropNet checkpoint (`eqprop.train.save_checkpoint`): (config, parameters).
+
+    The configuration is the checkpoint's own: `eqprop.hw.quantise.config_from_net` (sizes, step counts,
+    beta, step size, estimator), or for a net trained with quantisation-aware training the format and
+    scales it trained with. `configure`, if given, maps that configuration to the one to build (for example
+    with the fields of a ``--config`` file); each layer's ``weight_frac`` is then chosen by the quantiser
+    (`eqprop.hw.quantise.quantise`) unless the net's trained scales still apply.
+    """
+    from eqprop.hw.quantise import config_from_net, quantise
+    from eqprop.train import load_checkpoint
+
+    path = Path(path)
     try:
-        q = quantise(path, cfg)
+        learner = load_checkpoint(path)
+        if learner.name not in ("eqprop", "bptt"):
+            raise ValueError(f"quantisation needs an EqPropNet checkpoint (model eqprop or bptt), not "
+                             f"{learner.name!r}; train one with python -m eqprop train --model eqprop")
+        net = learner.model
+        qat = getattr(net.config, "qat", None) is not None
+        base = net.hw_config() if qat else config_from_net(net)
+        base = dataclasses.replace(base, mac_lanes=min(base.mac_lanes, max(base.sizes)))   # every lane holds weights
+        cfg = check_buildable(configure(base) if configure is not None else base)
+        fixed = qat and min(net.qat_weight_frac.tolist()) >= 0        # scales fixed by training
+        keep = fixed and all(getattr(cfg, f) == getattr(base, f) for f in _WEIGHT_FIELDS)
+        q = quantise(net, cfg, keep_frac=keep)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
-        raise ExportError(f"{path}: cannot quantise this checkpoint: {e}") from None
+        text = str(e)
+        raise ExportError(text if text.startswith(str(path)) else f"{path}: cannot quantise this checkpoint: {e}"
+                          ) from None
     return q.cfg, q.params
 
 

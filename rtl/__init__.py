@@ -15,6 +15,7 @@ the golden model under Amaranth's simulator (``tests/rtl``):
 - `rtl.tiled_schedule` the planned schedule of the tiled datapath: alternating PE/SIMD blocks, one tile per
                   weight word, samples interleaved on one set of lanes; an exact cycle model and a projection
                   (`python -m rtl.tiled_schedule`), not yet wired into the core
+- `rtl.command`   what a command leaves behind by the golden model and the cycle model (the reference)
 - `rtl.controller` the FSM, generated from the schedule's tables; it issues one control record a cycle
 - `rtl.datapath`  the pipeline the record travels through: reads, lanes, argmax, writes
 - `rtl.memories`  the memories and the host's access to them

@@ -2,7 +2,7 @@
 
 `BoardDesign` is everything a board top holds except its pads: the UART lines, the clock and reset of
 the ``sync`` domain, and three LED outputs. The board tops (`export.bitstream`) put it on a board; the
-co-simulation (`eqprop.device.cosim`) exports it to Verilog and drives its UART lines, so the
+co-simulation (`sim.boardsim`) exports it to Verilog and drives its UART lines, so the
 simulated path is the board's, bridge included.
 """
 

@@ -22,8 +22,8 @@ from amaranth.lib.wiring import In, Out
 
 from eqprop.hw.hwconfig import HwConfig
 from rtl.fixed import lanes
+from rtl.issue import Issue
 from rtl.pipe import delay
-from rtl.schedule import Issue
 
 __all__ = ["MacLanes", "bias_delay", "mac_latency", "max_align_shift"]
 

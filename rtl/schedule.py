@@ -42,6 +42,7 @@ from amaranth.lib import enum
 
 from eqprop.hw.formats import Mode
 from eqprop.hw.hwconfig import HwConfig
+from rtl.issue import Issue
 
 __all__ = ["BANKS", "DRIVE_BLOCK", "ISSUE_LATENCY", "MEM_LATENCY", "RELAX_BLOCK", "SETUP",
            "UPDATE_LAYER", "Issue", "Phase", "Run", "block_rows", "blocks", "command_cycles", "command_phases",
@@ -61,17 +62,6 @@ class Phase(enum.Enum, shape=2):
     MINUS = 2    # nudged at -beta (symmetric estimator)
 
 
-class Issue(enum.Enum, shape=3):
-    """What the FSM asks of the memories in a cycle; the lanes act on it one cycle later."""
-
-    NONE = 0
-    LOAD = 1          # bias word into the accumulators
-    TOP_DOWN = 2      # W_{l+1}^T word times one broadcast upper state
-    BOTTOM_UP = 3     # W_l word times one lower state word
-    FINISH = 4        # activation, nudge and mixing of a block; write the new states
-    UPD_BIAS = 5      # one bias word of the update
-    UPD_WEIGHT = 6    # one shadow/weight word of the update
-    STORE = 7         # the accumulators of a block into the drive memory (the drive pass)
 
 
 SETUP = 1   # the set-up cycle of each phase and of the update

@@ -25,7 +25,6 @@ random and corner-case vectors, against the golden model.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import os
@@ -50,6 +49,20 @@ from sim.vectors import corner_sets
 
 MAX_RANDOM = 100_000   # random vectors: each is a few KiB of cases and a few ms of simulation
 EPOCHS = 30            # float training epochs of the default design (--epochs)
+
+
+HELP = """The default design co-simulated against the golden model (make sim): train a float EqPropNet on digits
+and quantise it, export its Verilog and build it under Verilator (or SIM=icarus), run INFER for every test
+image and for random and corner-case vectors through the AXI4-Lite bus, and compare every state, RESULT,
+CYCLES and STEPS with the golden model bit for bit. Prints vectors compared, mismatches, cycles per
+inference and the RTL's accuracy next to golden and float; writes results/rtl_vs_float.md and .json where
+it runs. The simulator builds are cached in ~/.cache/eqprop-hw/sim/ ($XDG_CACHE_HOME, or $EQPROP_CACHE
+to put them elsewhere)."""
+
+EXAMPLES = """examples:
+  python -m sim                      # the whole test split and 1,000 random vectors (about 2 minutes)
+  python -m sim --vectors 50 --random 100
+  python -m sim --sim icarus --waves # under Icarus Verilog, with an FST waveform"""
 
 
 def per_layer_error(cfg: HwConfig, params: golden.IntParams, net, x_codes: np.ndarray) -> list[float]:
@@ -116,7 +129,7 @@ def check_count(name: str, value: int | None, most: int, what: str) -> None:
 
 @guard("the co-simulation", errors=(runner.ToolMissing,), failures=(runner.SimError,))
 def main(argv: list[str]) -> int:
-    ap = parser("python -m sim", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("python -m sim", HELP, epilog=EXAMPLES)
     ap.add_argument("--vectors", type=positive_int, default=None,
                     help="test images to co-simulate (default: all 360; 10 with --waves)")
     ap.add_argument("--random", type=non_negative_int, default=None,

@@ -4,7 +4,7 @@ what it must find.
 A case file is JSON (`write_cases`): the `HwConfig`, how parameters are read back ("bus" or "peek"),
 whether the Verilog clock runs commands, and a list of sets (`case_set`, `eval_set`), each with its
 parameters and its input, target and LR_SHIFT rows. The testbench reads it back with `load_cases`.
-The expected values come from the golden model (`ref_infer`, `ref_train`); `assert_codes` names the
+The expected values come from the golden model (`rtl.command.ref_infer`, `ref_train`); `assert_codes` names the
 first mismatch, and `dump_trace` saves the golden model's intermediate tensors for that case.
 """
 
@@ -18,13 +18,10 @@ import re
 import numpy as np
 
 from eqprop.hw import golden
-from eqprop.hw.formats import Mode
 from eqprop.hw.hwconfig import HwConfig
-from rtl.schedule import Phase, command_cycles, command_phases, golden_steps, zero_skips
 from sim.runner import CASES_ENV
 
-__all__ = ["CaseSet", "assert_codes", "case_set", "dump_trace", "eval_set", "load_cases", "ref_infer", "ref_train",
-           "write_cases"]
+__all__ = ["CaseSet", "assert_codes", "case_set", "dump_trace", "eval_set", "load_cases", "write_cases"]
 
 
 def case_set(params: golden.IntParams, x: np.ndarray, target: np.ndarray | None = None, *, name: str = "cases",
@@ -123,44 +120,6 @@ def dump_trace(where: str, cfg: HwConfig, params: golden.IntParams, x: np.ndarra
     path = os.path.join(folder, re.sub(r"[^A-Za-z0-9_.-]+", "_", where)[:120] + ".trace.npz")
     np.savez_compressed(path, **arrays)
     return path
-
-
-def _counters(cfg: HwConfig, mode: Mode, phases: dict, trace: golden.Trace | None) -> dict:
-    """CYCLES, STEPS, PHASE_STEPS (per `Phase`, 0 for a phase not run) and STATUS.UNSETTLED of a command
-    whose phases ended as `phases` (`eqprop.hw.golden.Settled` by name) say; `trace`, the golden model's
-    states of every step, for the issues zero-skipping saves (None without ``cfg.zero_skip``)."""
-    steps = golden_steps(cfg, mode, {k: v.steps for k, v in phases.items()})
-    per_phase = [0] * len(Phase)
-    for ph, s in zip(command_phases(cfg, mode), steps, strict=True):
-        per_phase[ph.value] = s
-    skips = zero_skips(cfg, mode, trace, steps=steps)
-    return {"cycles": command_cycles(cfg, mode, steps, skips=skips), "steps": sum(steps), "phase_steps": per_phase,
-            "unsettled": int(not all(bool(v.settled[0]) for v in phases.values()))}
-
-
-def ref_infer(cfg: HwConfig, params: golden.IntParams, x: np.ndarray) -> dict:
-    """What INFER leaves behind for the input rows x (B, n_0), one per sample of the command (B =
-    ``cfg.samples``, or 1): sample 0's states s_1 .. s_L and RESULT, ``samples`` (each sample's states and
-    result), and the command's CYCLES, STEPS, PHASE_STEPS and STATUS.UNSETTLED (`eqprop.hw.golden.grouped`)."""
-    trace = golden.Trace() if cfg.zero_skip else None
-    free = golden.settle(cfg, params, x, steps=cfg.free_steps, trace=trace)   # L arrays, (B, n_{l+1})
-    steps, settled = golden.grouped(free, len(x))
-    samples = [{"states": [s[b] for s in free.states], "result": int(np.argmax(free.states[-1][b]))}
-               for b in range(len(x))]
-    return {**samples[0], "samples": samples,
-            **_counters(cfg, Mode.INFER, {"free": golden.Settled(free.states, steps, settled)}, trace)}
-
-
-def ref_train(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, target: np.ndarray) -> dict:
-    """What TRAIN leaves behind: the new parameters, the free-phase states (the STATE windows show the
-    free phase after TRAIN), RESULT (argmax of the free output), CYCLES, STEPS, PHASE_STEPS and
-    STATUS.UNSETTLED."""
-    trace = golden.Trace() if cfg.zero_skip else None
-    phases = golden.run_phases(cfg, params, x, target, trace=trace)
-    new, _ = golden.contrast_update(cfg, params, np.asarray(x, dtype=np.int64), *golden.contrasted(cfg, phases))
-    free = phases["free"].states
-    return {"states": [s[0] for s in free], "result": int(np.argmax(free[-1][0])), "params": new,
-            **_counters(cfg, Mode.TRAIN, phases, trace)}
 
 
 def assert_codes(actual: np.ndarray, expected: np.ndarray, where: str, dump=None) -> None:

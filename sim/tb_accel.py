@@ -48,8 +48,9 @@ from eqprop.hw.formats import (
 )
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import unpack_region
+from rtl.command import ref_infer, ref_train
 from rtl.schedule import cycle_model
-from sim.cases import CaseSet, assert_codes, dump_trace, load_cases, ref_infer, ref_train
+from sim.cases import CaseSet, assert_codes, dump_trace, load_cases
 from sim.runner import CLOCK_NS, STATS_ENV
 
 # ----------------------------------------------------------------------------------------------

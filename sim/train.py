@@ -16,7 +16,6 @@ give the test accuracy. Writes ``results/onchip_training.md`` and ``.json``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -44,9 +43,20 @@ TARGET = 0.95   # the issue's bar for the RTL-trained network
 STEP_BYTES = 4096   # memory per TRAIN step: its input, target and shifts, in numpy and in the JSON case file
 
 
+HELP = """On-chip learning on the real Verilog (make sim-train): the default design trains itself on the digits
+training split, one TRAIN command per sample, every shadow, weight and bias compared with the golden model's
+after every step; then the trained hardware classifies the test split. Writes results/onchip_training.md
+and .json."""
+
+EXAMPLES = """examples:
+  python -m sim.train                              # 3 epochs on the Verilator C++ harness
+  python -m sim.train --epochs 1 --limit 200 --test 50
+  python -m sim.train --engine cocotb --sim icarus"""
+
+
 @guard("on-chip training", errors=(runner.ToolMissing,), failures=(runner.SimError,))
 def main(argv: list[str]) -> int:
-    ap = parser("python -m sim.train", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("python -m sim.train", HELP, epilog=EXAMPLES)
     ap.add_argument("--epochs", type=positive_int, default=3)
     ap.add_argument("--seed", type=seed_int, default=0, help="initial weights and sample order")
     ap.add_argument("--limit", type=positive_int, default=None, help="training samples per epoch (default: all 1437)")

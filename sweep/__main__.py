@@ -33,6 +33,16 @@ from sweep.store import Store
 __all__ = ["main"]
 
 
+HELP = """A design-space sweep on Ray Tune: every point of the sweep file one trial (golden on-chip training and
+test accuracy, the cycle model, and on a device synthesis and place and route); tables, Pareto fronts and
+plots in <out>/<name>/ (make sweep). Needs the sweep extra: pip install 'eqprop-hw[sweep]'."""
+
+EXAMPLES = """examples:
+  python -m sweep sweep/examples/precision_lanes.yaml
+  python -m sweep my-sweep.yaml --workers 2 --resume
+  python -m sweep my-sweep.yaml --dry-run          # list the points"""
+
+
 def _meta(spec, pts, args, timing=None) -> dict:
     return {"name": spec.name, "file": str(spec.path), "points": len(pts), "settings": spec.settings(),
             "objectives": list(spec.objectives), "search": args.search or spec.search,
@@ -42,7 +52,7 @@ def _meta(spec, pts, args, timing=None) -> dict:
 
 @guard("the sweep", failures=(SweepStopped,))
 def main(argv: list[str]) -> int:
-    ap = parser("python -m sweep", __doc__.split("\n\n")[0])
+    ap = parser("python -m sweep", HELP, epilog=EXAMPLES)
     ap.add_argument("file", help="the sweep file (YAML or JSON; see sweep/examples/)")
     ap.add_argument("--name", help="the sweep's name: its folder under --out (default: the file's name key, "
                                    "else its stem)")

@@ -46,7 +46,8 @@ from pathlib import Path
 from eqprop.cli_support import UsageError, read_json_object
 from eqprop.hw.hwconfig import HwConfig, check_buildable
 
-__all__ = ["DATASETS", "DEVICE_NONE", "MAX_POINTS", "OBJECTIVES", "Point", "Spec", "grid_size", "load_spec", "points"]
+__all__ = ["DATASETS", "DEVICE_NONE", "MAX_POINTS", "OBJECTIVES", "Point", "Spec", "dataset", "grid_size", "load_spec",
+           "points"]
 
 DATASETS = ("digits", "mnist5k", "blobs")     # the data sets that need no path (eqprop.data.load_dataset)
 DEVICE_NONE = "none"                          # no FPGA: golden model and cycle model only
@@ -335,10 +336,22 @@ def load_spec(path: str | os.PathLike, *, name: str | None = None, devices: list
     return spec
 
 
+def dataset(settings: dict):
+    """The sweep's data split, cut to ``train_samples`` / ``test_samples`` when the sweep file asks."""
+    from dataclasses import replace
+
+    from eqprop.data import load_dataset
+
+    data = load_dataset(settings["dataset"])
+    n_train, n_test = settings.get("train_samples"), settings.get("test_samples")
+    if n_train is not None or n_test is not None:
+        data = replace(data, x_train=data.x_train[:n_train], y_train=data.y_train[:n_train],
+                       x_test=data.x_test[:n_test], y_test=data.y_test[:n_test])
+    return data
+
+
 def _check_data(spec: Spec, pts: list[Point]) -> None:
     """Every point's input and output widths match the data set (its images and classes)."""
-    from sweep.trial import dataset
-
     data = dataset(spec.settings())
     for p in pts:
         sizes = p.config().sizes

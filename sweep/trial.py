@@ -14,25 +14,11 @@ import time
 import numpy as np
 
 from eqprop.cli_support import UsageError, guard, parser
-from sweep.spec import DEVICE_NONE, Point
+from sweep.spec import DEVICE_NONE, Point, dataset
 
 __all__ = ["RESOURCES", "TrialTimeout", "dataset", "evaluate", "evaluate_isolated"]
 
 RESOURCES = ("luts", "ffs", "brams", "dsps", "spram")
-
-
-def dataset(settings: dict):
-    """The sweep's data split, cut to ``train_samples`` / ``test_samples`` when the sweep file asks."""
-    from dataclasses import replace
-
-    from eqprop.data import load_dataset
-
-    data = load_dataset(settings["dataset"])
-    n_train, n_test = settings.get("train_samples"), settings.get("test_samples")
-    if n_train is not None or n_test is not None:
-        data = replace(data, x_train=data.x_train[:n_train], y_train=data.y_train[:n_train],
-                       x_test=data.x_test[:n_test], y_test=data.y_test[:n_test])
-    return data
 
 
 def evaluate(point: dict, settings: dict, log=None) -> dict:

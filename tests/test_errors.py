@@ -262,8 +262,11 @@ CASES = [
     ("export", ["--config", "{ws}/state1.json", "--out", "{ws}/o"], 2, "state_bits must be in 2 .. 16, not 1"),
     ("export", ["--config", "{ws}/sizes_str.json", "--out", "{ws}/o"], 2, "sizes must be a tuple"),
     # python -m export: weights
-    ("export", ["--out", "{ws}/o"], 2, "--config is required unless --weights is a folder of memory images"),
-    ("export", ["--weights", "{ws}/images_bare", "--out", "{ws}/o"], 2, "--config is required unless"),
+    ("export", ["--weights", "{ws}/images_bare", "--out", "{ws}/o"], 2,
+     "images_bare: no manifest.json to take the configuration from; pass --config"),
+    ("export", ["--set", "mac_lanes", "--out", "{ws}/o"], 2, "argument --set: must be FIELD=VALUE"),
+    ("export", ["--set", "mac_lane=2", "--out", "{ws}/o"], 2, "--set: unknown HwConfig field 'mac_lane'"),
+    ("export", ["--set", "mac_lanes=0", "--out", "{ws}/o"], 2, "--set: mac_lanes must be a positive integer, not 0"),
     ("export", ["--config", "{ws}/cfg.json", "--weights", "{ws}/nope.pt", "--out", "{ws}/o"], 2,
      "nope.pt: no such checkpoint or memory-image folder"),
     ("export", ["--config", "{ws}/cfg.json", "--weights", "{ws}/text.pt", "--out", "{ws}/o"], 2,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from eqprop.hw.hwconfig import HwConfig
-from sim.cases import ref_infer
+from rtl.command import ref_infer
 from tests.rtl._sim import run
 from tests.rtl.test_core import make_case
 

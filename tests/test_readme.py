@@ -3,6 +3,9 @@ tests/test_examples.py does this). The front page's tour reads the checkpoint it
 small one is trained first, where the tour would write it."""
 
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,18 @@ def test_tour_python_runs(tmp_path, monkeypatch, capsys):
 def test_front_page_is_short():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) < 200, f"README.md must stay a front page under 200 lines, not {len(lines)}"
+
+
+@pytest.mark.slow
+def test_tour_commands_run_as_written(tmp_path):
+    """The front page's train -> export (the configuration from the checkpoint alone) -> golden model on the
+    exported core, its commands as written (run from an empty folder, with this interpreter for
+    .venv/bin/python)."""
+    text = (ROOT / "README.md").read_text().splitlines()
+    want = ("-m eqprop train", "-m export --weights runs/", "-m eqprop.device infer --golden --core")
+    lines = [next(ln.split("#")[0].strip() for ln in text if w in ln and ln.startswith(".venv")) for w in want]
+    for line in lines:
+        argv = [sys.executable, *shlex.split(line)[1:]]
+        done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=1800)
+        assert done.returncode == 0, f"{line}\n{done.stderr[-2000:]}"
+    assert "0 mismatches against the golden model" in done.stdout

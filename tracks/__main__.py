@@ -1,13 +1,14 @@
-"""``python -m tracks``: run the verification tracks and write the notebook.
-
-    python -m tracks                 # every registered track, quick mode, into results/
-    python -m tracks --track 1 3 5   # some tracks
-    python -m tracks --list          # the tracks and their claims
-    python -m tracks --full          # more seeds, longer training
+"""Run the verification tracks and write the notebook (results/verification_notebook.md, JSON, plots).
 
 A run of some tracks into a folder that holds an earlier report merges into it (the other tracks'
-results are kept; `tracks.runner`). Exit status: 0 when every track ran (whatever its verdict), 1 when
+results are kept; tracks.runner). Exit status: 0 when every track ran (whatever its verdict), 1 when
 a track crashed (ERROR), 2 for a bad command line or output folder, 130 at Ctrl-C (docs/errors.md).
+
+examples:
+  python -m tracks                 # every registered track, quick mode, into results/
+  python -m tracks --track 1 3 5   # some tracks
+  python -m tracks --list          # the tracks and their claims
+  python -m tracks --full          # more seeds, longer training
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from tracks.runner import NOTEBOOK, REPORT, previous_report, run_tracks, summary
 
 
 def _parser():
-    p = parser("python -m tracks", "Run the EqProp verification tracks.")
+    summary, _, details = __doc__.partition("\n\n")
+    p = parser("python -m tracks", summary, epilog=details)
     p.add_argument("--track", type=positive_int, nargs="+", metavar="N", help="run only these track numbers")
     p.add_argument("--list", action="store_true", help="list the registered tracks and their claims, run nothing")
     mode = p.add_mutually_exclusive_group()

@@ -1,17 +1,22 @@
-"""``python -m eqprop.device``: run the digits test split on an accelerator and compare it with the golden model.
+"""Run the digits test split on an accelerator and compare every result with the golden model's.
 
-    python -m eqprop.device infer --port /dev/ttyUSB1 --weights build/eqprop_accel
-    python -m eqprop.device infer --cosim --board icebreaker --train 3
-    python -m eqprop.device infer --golden --board ulx3s-85f --train 3 --limit 50
+The accelerator is a board on a serial port (--port, at --baud: the bitstream of make bitstream), the
+co-simulated board top (--cosim: the UART bridge and the core as Verilog under Verilator, the UART at
+the board's clock and baud rate, so simulated time is the board's), or the golden model (--golden).
+The weights are an exported core's folder (--core: what python -m export writes; its manifest.json
+gives the configuration), or trained here by the golden model's on-chip training for --train epochs
+(the configuration of --board; an inference-only core takes its learning twin's weights). --board
+names the board whose clock and baud rate --cosim simulates (without it: 8 clock cycles a UART bit,
+and simulated cycles are reported but not seconds). A mismatch with the golden model fails the
+command (exit 1). The report: accuracy, mismatches, the bytes each inference moves over the UART and
+the host-visible inferences per second, next to the core's own.
 
-The accelerator is a board on a serial port (``--port``, at ``--baud``; the bitstream of ``make bitstream``),
-the co-simulated board top of ``--board`` (``--cosim``: its Verilog under Verilator, the UART at the
-board's clock and baud rate, so simulated time is the board's), or the golden model (``--golden``). The
-parameters are an exported core's memory images (``--weights``: the folder ``python -m export`` writes),
-or trained here by the golden model's on-chip training for ``--train`` epochs (an inference-only core
-takes its learning twin's weights). Every image's result is compared with the golden model's on the
-same parameters; a mismatch fails the command (exit 1). The report: accuracy, mismatches, the bytes each
-inference moves over the UART and the host-visible inferences per second, next to the core's own.
+examples:
+  python -m export --weights runs/eqprop-digits-seed0/checkpoint.pt --out core/
+  python -m eqprop.device infer --golden --core core/
+  python -m eqprop.device infer --cosim --core core/ --limit 20
+  python -m eqprop.device infer --cosim --board icebreaker --train 3
+  python -m eqprop.device infer --port /dev/ttyUSB1 --core core/
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 import numpy as np
 
 from eqprop.cli_support import UsageError, guard, parser, positive_float, positive_int
+from eqprop.device.accelerator import BackendMissing
 from eqprop.device.link import DEFAULT_BAUD, DeviceError, LinkError
 
 EXIT_MISMATCH = 1
@@ -31,8 +37,8 @@ def _params(args, cfg):
     from eqprop.hw import golden
     from eqprop.hw.memimage import read_params
 
-    if args.weights:
-        return read_params(None, args.weights) if cfg is None else read_params(cfg, args.weights)
+    if args.core:
+        return read_params(cfg, args.core)
     from eqprop.data import load_digits_split
     from eqprop.hw.onchip import annealed, train_epochs
 
@@ -43,31 +49,49 @@ def _params(args, cfg):
     return params
 
 
+def _core_cfg(folder):
+    """The configuration an exported core's manifest records."""
+    from pathlib import Path
+
+    from eqprop.cli_support import UsageError
+    from eqprop.hw.memimage import manifest_config
+
+    if not Path(folder).is_dir():
+        raise UsageError(f"--core must be an exported core's folder (python -m export --out), not {folder!r}")
+    cfg = manifest_config(folder)
+    if cfg is None:
+        raise UsageError(f"{folder}: no manifest.json; --core takes the folder python -m export writes")
+    return cfg
+
+
 def _board_cfg(args):
     from export.bitstream import BOARDS, board_config
 
     if not args.board:
-        raise ValueError(f"--board must name the board to simulate or whose configuration to train "
-                         f"({', '.join(BOARDS)})")
+        raise ValueError(f"--board must name the board whose configuration to train ({', '.join(BOARDS)}), or "
+                         "--core an exported core")
     return board_config(args.board)
 
 
-@guard("the inference run", errors=(LinkError,), failures=(DeviceError,))
+@guard("the inference run", errors=(LinkError, BackendMissing), failures=(DeviceError,))
 def main(argv: list[str]) -> int:
     from export.bitstream import BOARDS  # amaranth: imported here, under the guard (Ctrl-C, --debug)
 
-    ap = parser("python -m eqprop.device", __doc__.split("\n\n")[0])
+    summary, _, details = __doc__.partition("\n\n")
+    ap = parser("python -m eqprop.device", summary, epilog=details)
     sub = ap.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("infer", help="the digits test split through an accelerator, checked against the golden model")
+    p = sub.add_parser("infer", help="the digits test split through an accelerator, checked against the golden model",
+                       description=summary, epilog=details)
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="serial port of a board (e.g. /dev/ttyUSB1)")
-    where.add_argument("--cosim", action="store_true", help="the co-simulated board top of --board")
+    where.add_argument("--cosim", action="store_true", help="the co-simulated board top (Verilator)")
     where.add_argument("--golden", action="store_true", help="the golden model")
     p.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, help=f"baud rate (default {DEFAULT_BAUD})")
     p.add_argument("--board", choices=list(BOARDS),
-                   help="the board: its configuration, clock and baud rate (--cosim, --golden)")
+                   help="the board: its clock and baud rate (--cosim), and its configuration (--train)")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--weights", help="an exported core's folder (memory images and manifest.json)")
+    what.add_argument("--core", "--weights", dest="core", metavar="DIR",
+                      help="an exported core's folder (python -m export: memory images and manifest.json)")
     what.add_argument("--train", type=positive_int, metavar="EPOCHS", help="train the weights here (golden model)")
     p.add_argument("--limit", type=positive_int, help="the first N test images (default: all 360)")
     p.add_argument("--timeout", type=positive_float, default=1.0,
@@ -92,14 +116,13 @@ def main(argv: list[str]) -> int:
         from export.bitstream import platform
         from rtl.uart import divisor
 
-        cfg = _board_cfg(args)
-        clock_hz = platform(args.board).default_clk_frequency
+        cfg = _core_cfg(args.core) if args.core else _board_cfg(args)
+        clock_hz = platform(args.board).default_clk_frequency if args.board else None
         if args.golden:
             acc = Accelerator.golden(cfg)
         else:
-            from eqprop.device import cosim
-
-            acc = cosim.board(cfg, divisor=divisor(clock_hz, args.baud), timeout_s=max(args.timeout, 60.0))
+            ticks = {"divisor": divisor(clock_hz, args.baud)} if clock_hz else {}   # else the backend's own
+            acc = Accelerator.cosim(cfg, timeout_s=max(args.timeout, 60.0), **ticks)
     with acc:
         cfg = acc.cfg
         params = _params(args, cfg)
@@ -138,8 +161,9 @@ def main(argv: list[str]) -> int:
                        uart_inferences_per_s=1 / (per * 10 / args.baud + (cyc.mean() / clock_hz if clock_hz else 0)))
         if sim:
             simulated = sim.cycles() - cycles0
-            out.update(sim_cycles=simulated, clock_mhz=clock_hz / 1e6,
-                       simulated_inferences_per_s=n * clock_hz / simulated)
+            out.update(sim_cycles=simulated)
+            if clock_hz:
+                out.update(clock_mhz=clock_hz / 1e6, simulated_inferences_per_s=n * clock_hz / simulated)
         if clock_hz:
             out.update(core_inferences_per_s=clock_hz / cyc.mean())
         print(f"{n} digits test images on {out['backend']}: {mismatches} mismatches against the golden model; "
@@ -147,9 +171,12 @@ def main(argv: list[str]) -> int:
         if link:
             print(f"UART: {out['bytes_per_inference']:.0f} bytes an inference; at {args.baud} baud "
                   f"{out['uart_inferences_per_s']:.1f} inferences/s host-visible")
-        if sim:
+        if sim and clock_hz:
             print(f"simulated: {out['sim_cycles']:,} cycles at {out['clock_mhz']:g} MHz = "
                   f"{out['simulated_inferences_per_s']:.1f} inferences/s (a host that answers at once)")
+        elif sim:
+            print(f"simulated: {out['sim_cycles']:,} cycles, {sim.divisor} a UART bit (--board gives a board's "
+                  "clock and baud rate)")
         if clock_hz:
             print(f"the core alone: {out['core_cycles_mean']:.0f} cycles an inference = "
                   f"{out['core_inferences_per_s']:,.0f} inferences/s at {clock_hz / 1e6:g} MHz")

@@ -3,10 +3,14 @@
 `Accelerator` has the calls a host makes (`Accelerator.load`, `read_params`, `infer`, `train`, `states`,
 `counters`, `set_lr_shifts`) over a backend:
 
-- `GoldenBackend`: the integer golden model (`eqprop.hw.golden`, through `sim.cases.ref_infer` and
+- `GoldenBackend`: the integer golden model (`eqprop.hw.golden`, through `rtl.command.ref_infer` and
   `ref_train`, which also give the counters the hardware reports: CYCLES, STEPS, PHASE_STEPS, UNSETTLED);
 - `BusBackend`: the register map (docs/register-map.md) over a `eqprop.device.link.Link`, for a board on
-  a serial port (`Accelerator.serial`) or the co-simulated board top (`eqprop.device.cosim`).
+  a serial port (`Accelerator.serial`) or the co-simulated board top (`Accelerator.cosim`).
+
+The host API sits below the simulators (docs/layers.md) and imports none of them: the co-simulated board
+is a backend that the ``sim`` package registers under the entry-point group `BACKENDS`
+(``cosim = "sim.boardsim:board"`` in pyproject.toml), and `backend` finds it.
 
 The same calls give the same answers on every backend; the tests in ``tests/board/test_accelerator.py``
 run one body against the golden model and the co-simulated board. A bus backend reads the core's
@@ -39,8 +43,29 @@ from eqprop.hw.formats import (
     weight_base,
 )
 from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig
+from rtl.command import ref_infer, ref_train
 
-__all__ = ["Accelerator", "BusBackend", "Counters", "GoldenBackend", "config_from_registers"]
+__all__ = ["BACKENDS", "Accelerator", "BackendMissing", "BusBackend", "Counters", "GoldenBackend", "backend",
+           "config_from_registers"]
+
+BACKENDS = "eqprop.device.backends"   # entry-point group: a name -> a factory(cfg, **options) -> Accelerator
+
+
+class BackendMissing(DeviceError):
+    """No installed package provides the backend asked for (the co-simulation: eqprop-hw's ``sim`` group)."""
+
+
+def backend(name: str):
+    """The factory that the installed entry point `name` of the group `BACKENDS` provides (``cosim``: the
+    co-simulated board, `sim.boardsim.board`); `BackendMissing` when no installed package provides it."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=BACKENDS) if ep.name == name]
+    if not found:
+        raise BackendMissing(f"no installed package provides the {name!r} backend of the host API (entry point group "
+                             f"{BACKENDS!r}); install eqprop-hw with its simulators: pip install 'eqprop-hw[sim]' "
+                             "(make venv does)")
+    return found[0].load()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,10 +118,8 @@ class GoldenBackend:
     name = "golden"
 
     def __init__(self, cfg: HwConfig, params: golden.IntParams | None = None):
-        from export.writer import zero_params
-
         self.cfg = cfg
-        self.params = params.copy() if params is not None else zero_params(cfg)
+        self.params = params.copy() if params is not None else golden.zero_params(cfg)
         self._states = [np.zeros(n, dtype=np.int64) for n in cfg.sizes[1:]]
         self._counters = Counters(0, 0, (0, 0, 0), False)
 
@@ -115,13 +138,9 @@ class GoldenBackend:
         return int(ref["result"])
 
     def infer(self, x: np.ndarray) -> int:
-        from sim.cases import ref_infer
-
         return self._keep(ref_infer(self.cfg, self.params, x[None, :]))
 
     def train(self, x: np.ndarray, target: np.ndarray) -> int:
-        from sim.cases import ref_train
-
         if not self.cfg.learning:
             raise DeviceError("this core is inference-only (learning=False): it cannot train")
         ref = ref_train(self.cfg, self.params, x[None, :], target[None, :])
@@ -259,8 +278,8 @@ class BusBackend:
 class Accelerator:
     """The accelerator, on any backend.
 
-    Build one with `Accelerator.golden`, `Accelerator.serial` or `eqprop.device.cosim.board` (the
-    co-simulated board top); use it as a context manager to close the port or the simulation.
+    Build one with `Accelerator.golden`, `Accelerator.serial` or `Accelerator.cosim` (the co-simulated board
+    top); use it as a context manager to close the port or the simulation.
     """
 
     def __init__(self, backend):
@@ -269,6 +288,14 @@ class Accelerator:
     @classmethod
     def golden(cls, cfg: HwConfig, params: golden.IntParams | None = None) -> Accelerator:
         return cls(GoldenBackend(cfg, params))
+
+    @classmethod
+    def cosim(cls, cfg: HwConfig, **options) -> Accelerator:
+        """The co-simulated board top of `cfg` (the UART bridge and the core under Verilator, its UART on a pty),
+        from the backend the ``sim`` package registers (`backend` ``"cosim"``: `sim.boardsim.board`, whose
+        `options` are ``divisor``, ``timeout_s``, ``retries`` and ``params``); its `sim.boardsim.SimBoard` is
+        ``accelerator.backend.sim``."""
+        return backend("cosim")(cfg, **options)
 
     @classmethod
     def serial(cls, port: str, *, baud: int = DEFAULT_BAUD, timeout_s: float = 1.0, retries: int = 2) -> Accelerator:

@@ -44,7 +44,7 @@ from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["IntParams", "Settled", "Trace", "contrast_update", "contrasted", "derive_weights", "encode_targets",
            "grouped", "infer", "init_params", "matmul_exact", "predict", "relax", "run_phases", "saturate", "settle",
-           "shift_round", "step", "train", "train_sample"]
+           "shift_round", "step", "train", "train_sample", "zero_params"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,6 +128,14 @@ def derive_weights(cfg: HwConfig, shadow: np.ndarray) -> np.ndarray:
     if cfg.weight_format == "ternary":
         return np.where(np.abs(shadow) >= cfg.ternary_threshold_code, np.sign(shadow), 0).astype(np.int64)
     return saturate(shift_round(shadow, cfg.shadow_extra, cfg.rounding), -cfg.weight_max, cfg.weight_max)
+
+
+def zero_params(cfg: HwConfig) -> IntParams:
+    """All-zero shadows, weights and biases: a core before its parameters are loaded (an export for on-chip
+    training from scratch)."""
+    n = cfg.sizes
+    return IntParams.from_shadow(cfg, [np.zeros((n[l + 1], n[l]), dtype=np.int64) for l in range(cfg.n_layers)],
+                                 [np.zeros(n[l + 1], dtype=np.int64) for l in range(cfg.n_layers)])
 
 
 def init_params(cfg: HwConfig, seed: int = 0, gain: float = 1.0) -> IntParams:

@@ -326,14 +326,18 @@ def check_buildable(cfg: HwConfig) -> HwConfig:
     return cfg
 
 
-def config_from_fields(fields: dict, where: str) -> HwConfig:
-    """A buildable `HwConfig` from a dict of its fields (JSON lists for tuples); errors start with `where`."""
+def config_from_fields(fields: dict, where: str, base: HwConfig | None = None) -> HwConfig:
+    """A buildable `HwConfig` from a dict of its fields (JSON lists for tuples); errors start with `where`.
+
+    With `base`, the fields change that configuration (`HwConfig.replace`: ``acc_bits`` is derived again
+    unless given) instead of the defaults."""
     known = {f.name for f in dataclasses.fields(HwConfig)}
     unknown = sorted(set(fields) - known)
     if unknown:
         raise ValueError(f"{where}: unknown HwConfig field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     try:
-        return check_buildable(HwConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}))
+        return check_buildable(HwConfig(**values) if base is None else base.replace(**values))
     except (TypeError, ValueError) as e:
         raise ValueError(f"{where}: {e}") from None
 

@@ -1,4 +1,4 @@
-"""Quantisation: a float `EqPropNet` (or its checkpoint) becomes the integer parameters of the golden model.
+"""Quantisation: a float `EqPropNet` becomes the integer parameters of the golden model.
 
 Each weight layer gets its own power-of-two scale 2**-weight_frac[l], chosen to minimise the mean
 squared error of the quantised weights (saturation included), so a few large weights may saturate
@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,24 +141,13 @@ class Quantised:
     report: list[dict]
 
 
-def _load_net(net_or_path):
-    if isinstance(net_or_path, str | os.PathLike):
-        from eqprop.train import load_checkpoint
-
-        learner = load_checkpoint(os.fspath(net_or_path))
-        if learner.name not in ("eqprop", "bptt"):
-            raise ValueError(f"{os.fspath(net_or_path)}: quantisation needs an EqPropNet checkpoint "
-                             f"(model eqprop or bptt), not {learner.name!r}")
-        return learner.model
-    return net_or_path
-
-
-def quantise(net_or_path, cfg: HwConfig | None = None, *, keep_frac: bool = False, **overrides) -> Quantised:
-    """Quantise an `EqPropNet` (or the path of a checkpoint written by `eqprop.train.save_checkpoint`).
+def quantise(net, cfg: HwConfig | None = None, *, keep_frac: bool = False, **overrides) -> Quantised:
+    """Quantise an `EqPropNet` (of a checkpoint: ``quantise(eqprop.train.load_checkpoint(path).model)``; the
+    specification reads no files of the float models, docs/layers.md).
 
     Parameters
     ----------
-    net_or_path : EqPropNet or path
+    net : EqPropNet
     cfg : HwConfig, optional
         Formats to quantise to; its sizes must match the net. Default: `config_from_net(net)`, or for a net
         trained with quantisation-aware training (``qat``) and neither `cfg` nor overrides given, the format
@@ -171,7 +159,8 @@ def quantise(net_or_path, cfg: HwConfig | None = None, *, keep_frac: bool = Fals
         Keep ``cfg.weight_frac`` (the scales a quantisation-aware trained net fixed, `EqPropNet.hw_config`)
         instead of searching the least-error scale.
     """
-    net = _load_net(net_or_path)
+    if not all(hasattr(net, a) for a in ("config", "sizes", "weights", "biases")):
+        raise ValueError(f"quantisation needs an EqPropNet (layered weights and biases), not a {type(net).__name__}")
     if cfg is None and not overrides and getattr(net.config, "qat", None) is not None:
         qat_cfg = net.hw_config()
         if qat_cfg.weight_frac == tuple(net.qat_weight_frac.tolist()):  # scales fixed by training

@@ -19,8 +19,8 @@ def _missing(reason: str):
 
 @pytest.fixture(scope="session")
 def cosim_board():
-    """One co-simulated board for the session (its Verilator build is cached in build/boardsim/)."""
-    from eqprop.device import cosim
+    """One co-simulated board for the session (its Verilator build is cached in the build cache, eqprop.cache)."""
+    from sim import boardsim as cosim
     from sim.runner import ToolMissing
 
     try:

@@ -1,6 +1,6 @@
 """The host API (`eqprop.device.Accelerator`): one body per test, run on the golden model and on the
 co-simulated board (UART, bridge and core in Verilog), each against the golden model's reference
-(`sim.cases.ref_infer`, `ref_train`): results, states, counters, trained parameters."""
+(`rtl.command.ref_infer`, `ref_train`): results, states, counters, trained parameters."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from numpy.testing import assert_array_equal
 
 from eqprop.device import Accelerator, DeviceError, config_from_registers
 from eqprop.hw import golden
-from sim.cases import ref_infer, ref_train
+from rtl.command import ref_infer, ref_train
 from tests.board.conftest import CFG
 
 
@@ -108,7 +108,7 @@ def test_config_from_registers_checks_id_and_version():
 
 def test_serial_constructor_on_the_simulated_link(cosim_board, params):
     """`Accelerator.serial` (the path a real board takes) on a second simulated board's pty."""
-    from eqprop.device.cosim import SimBoard
+    from sim.boardsim import SimBoard
 
     sim = SimBoard(cosim_board.backend.built, cosim_board.backend.sim.divisor)
     try:

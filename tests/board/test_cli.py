@@ -76,3 +76,29 @@ def test_golden_run(capsys):
     code, out, _ = run(capsys, "infer", "--golden", "--board", "icebreaker", "--train", "1", "--limit", "10")
     assert code == 0
     assert "10 digits test images on golden: 0 mismatches against the golden model" in out
+
+
+def test_golden_on_an_exported_core(capsys, tmp_path, monkeypatch):
+    """``--golden --core DIR``: the configuration from the core's manifest, no --board; the report counts
+    the images and the mismatches against the golden model."""
+    from eqprop.hw import golden
+    from eqprop.hw.hwconfig import HwConfig
+    from export import writer
+
+    monkeypatch.setattr(writer, "_verilog", lambda cfg, params, top: f"module {top}();\nendmodule\n")
+    cfg = HwConfig(sizes=(64, 8, 10), mac_lanes=2, free_steps=6, nudge_steps=2)
+    writer.export_core(cfg, golden.init_params(cfg, seed=1), tmp_path / "core")
+    code, out, _ = run(capsys, "infer", "--golden", "--core", str(tmp_path / "core"), "--limit", "4",
+                       "--json", str(tmp_path / "r.json"))
+    assert code == 0
+    assert "4 digits test images on golden: 0 mismatches against the golden model" in out
+    import json
+
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["images"] == 4 and report["board"] is None and report["core_cycles_mean"] > 0
+
+
+def test_core_must_be_an_exported_folder(capsys, tmp_path):
+    (tmp_path / "bare").mkdir()
+    code, _, err = run(capsys, "infer", "--golden", "--core", str(tmp_path / "bare"))
+    assert code == 2 and "bare: no manifest.json; --core takes the folder python -m export writes" in err

@@ -13,7 +13,7 @@ from numpy.testing import assert_array_equal
 from eqprop.device import BusError, Link, LinkError, open_serial
 from eqprop.hw.formats import CONTROL_MODE_SHIFT, Control, ErrorCode, Mode, Reg, Status
 from eqprop.hw.protocol import Opcode, request
-from sim.cases import ref_infer
+from rtl.command import ref_infer
 from tests.board.conftest import CFG
 from tests.board.test_accelerator import assert_params, vectors
 

@@ -24,11 +24,12 @@ def test_train_writes_checkpoint_and_metrics(tmp_path, capsys):
 
 def test_qat_checkpoint_quantises_to_its_training_format(tmp_path, capsys):
     from eqprop.hw.quantise import quantise
+    from eqprop.train import load_checkpoint
 
     out = tmp_path / "run"
     assert main(["train", "--model", "eqprop", "--dataset", "blobs", "--hidden", "8", "--epochs", "1", "--qat",
                  "ternary", "--no-progress", "--out", str(out)]) == 0
-    q = quantise(out / "checkpoint.pt")
+    q = quantise(load_checkpoint(out / "checkpoint.pt").model)
     assert q.cfg.weight_format == "ternary"
     assert main(["train", "--model", "mlp", "--dataset", "blobs", "--qat", "int8", "--no-progress",
                  "--out", str(tmp_path / "mlp")]) != 0
@@ -71,7 +72,8 @@ def test_readme_examples_run(tmp_path):
     lines = []
     for page in ("README.md", "docs/getting-started.md", "docs/models.md"):
         text = (ROOT / page).read_text()
-        found = [ln.strip() for ln in text.splitlines() if "-m eqprop train" in ln and ln.strip().startswith(".venv")]
+        found = [ln.split("#")[0].strip() for ln in text.splitlines()
+                 if "-m eqprop train" in ln and ln.strip().startswith(".venv")]
         assert found, f"{page} shows no training command"
         lines += [ln for ln in found if ln not in lines]
     for line in lines:

@@ -121,8 +121,8 @@ def test_ternary_qat_learns_and_quantise_loses_nothing_more(tmp_path):
     assert net.config.qat == "ternary" and net.config.qat_states == states
     qat_acc = evaluate(net, data.x_test, data.y_test)
     assert qat_acc >= 0.8  # chance is 0.25
-    q = quantise(str(path), net.hw_config(), keep_frac=True)
-    plain = quantise(str(path))  # a QAT checkpoint brings its format and scales
+    q = quantise(net, net.hw_config(), keep_frac=True)
+    plain = quantise(load_checkpoint(str(path)).model)  # a QAT checkpoint brings its format and scales
     assert design_digest(plain.cfg, plain.params) == design_digest(q.cfg, q.params)
     gold = accuracy(q.cfg, q.params, data.x_test, data.y_test)
     assert abs(gold - qat_acc) <= 0.03

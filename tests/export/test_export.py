@@ -281,3 +281,67 @@ def test_inference_only_export_holds_what_its_core_has(tmp_path, stub_verilog):
     assert (tmp_path / "learning" / "shadow.0.hex").exists() and "target" in manifest["formats"]
     doc = " ".join((Path(__file__).resolve().parents[2] / "docs" / "integration.md").read_text().split())
     assert "An inference-only export (`HwConfig(learning=False)`) holds weight and bias images only" in doc
+
+
+def _checkpoint(path, *, qat=None, hidden=6):
+    """A small EqPropNet checkpoint (5 inputs, `hidden`, 3 outputs) as `python -m eqprop train` writes it."""
+    import torch
+
+    from eqprop.train import TrainConfig, build, save_checkpoint
+
+    torch.manual_seed(0)
+    tc = TrainConfig(model="eqprop", hidden=[hidden], epochs=1, free_steps=12, nudge_steps=4, beta=0.25, qat=qat)
+    learner = build(tc, 5, 3)
+    save_checkpoint(str(path), learner, tc, 5, 3)
+    return learner.model
+
+
+def _manifest_config(folder) -> dict:
+    return json.loads((Path(folder) / "manifest.json").read_text())["hwconfig"]
+
+
+def test_a_checkpoint_alone_gives_its_configuration(tmp_path, stub_verilog, capsys):
+    """``--weights CKPT`` with no --config: the configuration is the checkpoint's (config_from_net), the
+    images are the quantiser's codes of its weights."""
+    from eqprop.hw.quantise import quantise
+
+    net = _checkpoint(tmp_path / "ckpt.pt")
+    assert main(["--weights", str(tmp_path / "ckpt.pt"), "--out", str(tmp_path / "core")]) == 0
+    got = _manifest_config(tmp_path / "core")
+    assert (got["sizes"], got["free_steps"], got["nudge_steps"], got["beta_shift"]) == ([5, 6, 3], 12, 4, 2)
+    q = quantise(net)
+    back = read_params(None, tmp_path / "core")
+    assert got["weight_frac"] == list(q.cfg.weight_frac)
+    for l in range(2):
+        np.testing.assert_array_equal(back.shadow[l], q.params.shadow[l])
+        np.testing.assert_array_equal(back.biases[l], q.params.biases[l])
+
+
+def test_config_and_set_change_fields_of_the_checkpoints_configuration(tmp_path, stub_verilog):
+    _checkpoint(tmp_path / "ckpt.pt")
+    (tmp_path / "cfg.json").write_text('{"mac_lanes": 3, "weight_format": "int", "weight_bits": 4}')
+    code = main(["--weights", str(tmp_path / "ckpt.pt"), "--config", str(tmp_path / "cfg.json"),
+                 "--set", "weight_format=ternary", "--set", "weight_bits=2", "--set", "early_exit=false",
+                 "--out", str(tmp_path / "core")])
+    assert code == 0
+    got = _manifest_config(tmp_path / "core")
+    assert (got["sizes"], got["free_steps"], got["mac_lanes"]) == ([5, 6, 3], 12, 3)   # the checkpoint's, then --config
+    assert (got["weight_format"], got["weight_bits"], got["early_exit"]) == ("ternary", 2, False)   # then --set
+
+
+def test_a_qat_checkpoint_keeps_its_chip_format(tmp_path, stub_verilog):
+    _checkpoint(tmp_path / "ckpt.pt", qat="ternary")
+    assert main(["--weights", str(tmp_path / "ckpt.pt"), "--out", str(tmp_path / "core")]) == 0
+    assert _manifest_config(tmp_path / "core")["weight_format"] == "ternary"
+
+
+def test_no_weights_is_the_default_core(tmp_path, stub_verilog):
+    assert main(["--out", str(tmp_path / "core")]) == 0
+    assert config_from_dict(_manifest_config(tmp_path / "core")) == HwConfig()
+    assert not any(w.any() for w in read_params(None, tmp_path / "core").weights)
+
+
+def config_from_dict(fields: dict) -> HwConfig:
+    from eqprop.hw.hwconfig import config_from_fields
+
+    return config_from_fields(fields, "manifest")

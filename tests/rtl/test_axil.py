@@ -28,8 +28,8 @@ from eqprop.hw.formats import (
 )
 from eqprop.hw.hwconfig import HwConfig
 from rtl.axil import SLVERR, AxiLiteAccelerator
+from rtl.command import ref_infer, ref_train
 from rtl.schedule import cycle_model
-from sim.cases import ref_infer, ref_train
 from tests.rtl._sim import run
 from tests.rtl.test_core import make_case
 

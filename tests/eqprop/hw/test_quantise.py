@@ -17,7 +17,7 @@ from eqprop.hw.quantise import (
     quantise_input,
     round_float,
 )
-from eqprop.train import TrainConfig, build, save_checkpoint
+from eqprop.train import TrainConfig, build, load_checkpoint, save_checkpoint
 
 FAST = settings(max_examples=25, deadline=None)
 
@@ -147,7 +147,7 @@ def test_checkpoint_and_net_quantise_identically(tmp_path):
     learner = build(cfg, 8, 3)
     path = str(tmp_path / "checkpoint.pt")
     save_checkpoint(path, learner, cfg, 8, 3)
-    a, b = quantise(path), quantise(learner.model)
+    a, b = quantise(load_checkpoint(path).model), quantise(learner.model)
     assert a.cfg == b.cfg and a.report == b.report
     pairs = zip(a.params.shadow + a.params.biases, b.params.shadow + b.params.biases, strict=True)
     assert all(np.array_equal(x, y) for x, y in pairs)
@@ -157,8 +157,8 @@ def test_mlp_checkpoint_and_size_mismatch_are_rejected(tmp_path):
     cfg = TrainConfig(model="mlp", hidden=[6])
     path = str(tmp_path / "mlp.pt")
     save_checkpoint(path, build(cfg, 8, 3), cfg, 8, 3)
-    with pytest.raises(ValueError, match="quantisation needs an EqPropNet checkpoint"):
-        quantise(path)
+    with pytest.raises(ValueError, match="quantisation needs an EqPropNet .*, not a BackpropMLP"):
+        quantise(load_checkpoint(path).model)
     with pytest.raises(ValueError, match=r"cfg.sizes must match the network's sizes \(8, 6, 3\)"):
         quantise(_net(), HwConfig())
 

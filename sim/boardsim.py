@@ -2,11 +2,15 @@
 
 `board` exports `rtl.board.BoardDesign` (the UART bridge and the core, everything of a board top but its
 pads) to Verilog, compiles it with the C++ harness ``sim/board_harness.cpp`` (build folder
-``build/boardsim/<configuration>-d<divisor>/``, rebuilt only when the Verilog or the harness changes),
-starts it on the master side of a pseudo-terminal and opens the other side with pyserial: the host talks
-to the simulated board through exactly the code that talks to a real one (`eqprop.device.link`,
-`eqprop.device.accelerator.BusBackend`). `SimBoard.reset` presses the board's reset after a given number
-of bytes, for the robustness tests; `SimBoard.cycles` reads the simulated clock.
+``boardsim/<configuration>-d<divisor>/`` in the build cache of `eqprop.cache`, rebuilt only when the
+Verilog or the harness changes), starts it on the master side of a pseudo-terminal and opens the other
+side with pyserial: the host talks to the simulated board through exactly the code that talks to a real
+one (`eqprop.device.link`, `eqprop.device.accelerator.BusBackend`). `SimBoard.reset` presses the board's
+reset after a given number of bytes, for the robustness tests; `SimBoard.cycles` reads the simulated clock.
+
+The host API (`eqprop.device`) sits below the simulators and imports none of them: this module gives it
+its co-simulation backend through the entry point ``cosim`` of the group ``eqprop.device.backends``
+(pyproject.toml), which `eqprop.device.Accelerator.cosim` looks up.
 
 Simulated time stands still while the harness waits for the host, so ``cycles`` counts the clock cycles a
 host that answers at once would see: the UART bits, the bridge and the core.
@@ -21,20 +25,29 @@ import subprocess
 import tty
 from pathlib import Path
 
+from eqprop.cache import cache_dir
 from eqprop.device.accelerator import Accelerator, BusBackend
-from eqprop.device.link import Link, LinkError
+from eqprop.device.link import Link, LinkError, open_serial
 from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import HwConfig
+from export.writer import design_verilog
+from rtl.board import BoardDesign
+from sim.fast import _find_tool, verilate
+from sim.runner import config_key
 
-__all__ = ["BUILD_ROOT", "HARNESS", "SimBoard", "board", "build"]
+__all__ = ["BUILD_FOLDER", "build_root", "HARNESS", "SimBoard", "board", "build"]
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-BUILD_ROOT = ROOT / "build" / "boardsim"
-HARNESS = ROOT / "sim" / "board_harness.cpp"
+BUILD_FOLDER = "boardsim"  # the builds' folder in the cache (eqprop.cache.cache_dir)
+HARNESS = Path(__file__).resolve().with_name("board_harness.cpp")
 TOP = "eqprop_board"
 EXE = "board"
 VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast")
 DEFAULT_DIVISOR = 8        # cycles a bit: fast to simulate (the boards run 104 .. 417 at 115200 baud)
+
+
+def build_root() -> Path:
+    """The folder of this module's builds: `BUILD_FOLDER` in the build cache (`eqprop.cache.cache_dir`)."""
+    return cache_dir(BUILD_FOLDER)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,17 +57,12 @@ class Built:
     build_s: float
 
 
-def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path = BUILD_ROOT,
+def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path | None = None,
           params: IntParams | None = None) -> Built:
     """Export BoardDesign(cfg, divisor) and compile it with the harness; `sim.runner.ToolMissing` when
     Verilator, a C++ compiler or make is missing, `sim.runner.SimError` when the build fails."""
-    from export.writer import design_verilog
-    from rtl.board import BoardDesign
-    from sim.fast import _find_tool, verilate
-    from sim.runner import config_key
-
     tool, described = _find_tool()
-    folder = Path(root) / f"{config_key(cfg)}-d{divisor}"
+    folder = Path(root if root is not None else build_root()) / f"{config_key(cfg)}-d{divisor}"
     folder.mkdir(parents=True, exist_ok=True)
     design = BoardDesign(cfg=cfg, params=params, divisor=divisor, heartbeat=1000)
     text = design_verilog(design, TOP)
@@ -117,13 +125,12 @@ class SimBoard:
                 pass
 
 
-def board(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, timeout_s: float = 20.0, retries: int = 2,
+def board(cfg: HwConfig, *, divisor: int | None = None, timeout_s: float = 20.0, retries: int = 2,
           params: IntParams | None = None) -> Accelerator:
     """The co-simulated board of `cfg` as an `Accelerator` (close it, or use ``with``); its `SimBoard` is
     ``accelerator.backend.sim``. The link's baud rate is nominal (simulated time has no rate); `timeout_s`
     is wall time, generous because the simulation runs slower than the board."""
-    from eqprop.device.link import open_serial
-
+    divisor = DEFAULT_DIVISOR if divisor is None else divisor
     built = build(cfg, divisor=divisor, params=params)
     sim = SimBoard(built, divisor)
     try:
