@@ -51,7 +51,7 @@ from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["CONFIGS", "DATASETS", "DEFAULT_DEVICES", "DEVICES", "FAMILIES", "ROUTERS", "SEEDS", "Device", "FpgaError",
            "find_tool", "harness_verilog", "implement", "memory_mapping", "parse_report", "ports", "synth_script",
-           "synth_usage", "utilisation_table", "with_netlist_check"]
+           "synth_usage", "utilisation_table", "with_netlist_check", "netlist_check"]
 
 TOP = "eqprop_accel"          # the exported core's top module
 HARNESS = "fpga_top"          # the pin-saving wrapper around it
@@ -327,16 +327,31 @@ def synth_script(dev: Device, top: str, sources: list[str], *, json_out: str = "
             "tee -q -o stat.txt stat")
 
 
+CHECKS = "eqprop.fpga.checks"   # entry-point group of the netlist check, which sim/ provides (docs/layers.md)
+
+
+def netlist_check():
+    """The netlist check that the installed entry point ``netlist`` of `CHECKS` provides (`sim.netlist.fpga_hook`:
+    ``(cfg, family, log=...) -> dict``; it raises `FpgaError` when a simulator is missing). The flow sits
+    below the co-simulation, so it finds the check this way rather than importing ``sim``."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=CHECKS) if ep.name == "netlist"]
+    if not found:
+        raise FpgaError(f"no installed package provides the netlist co-simulation (entry point group {CHECKS!r}); "
+                        "install eqprop-hw with its simulators, pip install 'eqprop-hw[sim]' (make venv does), "
+                        "or pass --no-netlist-sim")
+    return found[0].load()
+
+
 def with_netlist_check(result: dict, cfg: HwConfig | str, *, log=print, done: dict | None = None) -> dict:
-    """`result` of `implement` with ``netlist_cosim``: `sim.netlist.fpga_check` of the configuration's core
+    """`result` of `implement` with ``netlist_cosim``: the netlist check (`netlist_check`) of the core
     netlist (synthesised with `synth_script` for the device's family, the core as the top) against the golden
     model (a few INFER commands and, on a learning core, one TRAIN with every parameter read back), and its
     seconds in ``seconds["netlist_cosim"]``. `done` (family, config) -> check: a netlist already checked
     (the ECP5 25k and 85k share one synthesis) is not checked again. A failed synthesis or build is
-    recorded as ``"failed"``; a missing simulator raises `FpgaError`."""
-    from sim.netlist import fpga_check
-    from sim.runner import SimError, ToolMissing
-
+    recorded as ``"failed"``; a missing simulator raises `FpgaError`. The check comes from `netlist_check`."""
+    fpga_check = netlist_check()
     name = cfg if isinstance(cfg, str) else "custom"
     cfg = config(cfg) if isinstance(cfg, str) else cfg
     family = device(result["family"]).family
@@ -348,10 +363,8 @@ def with_netlist_check(result: dict, cfg: HwConfig | str, *, log=print, done: di
         log(f"[{tag}] netlist co-simulation: the core's {family} netlist against the golden model")
         try:
             check = fpga_check(cfg, family, log=lambda s: log(f"[{tag}] {s}"))
-        except ToolMissing as e:
+        except FpgaError as e:
             raise FpgaError(f"the netlist co-simulation of {tag}: {e}") from None
-        except SimError as e:
-            check = {"status": "failed", "message": str(e), "seconds": None}
         if done is not None:
             done[key] = check
     log(f"[{tag}] netlist co-simulation: {check['status']}"

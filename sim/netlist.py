@@ -52,8 +52,8 @@ from eqprop.hw.hwconfig import HwConfig
 from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
-__all__ = ["BUILD_ROOT", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "lut_on_read_path", "luts",
-           "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise",
+__all__ = ["BUILD_ROOT", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "fpga_hook", "lut_on_read_path",
+           "luts", "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise",
            "yosys_share"]
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "netlist"
@@ -376,6 +376,20 @@ def fpga_check(cfg: HwConfig, family: str, *, seed: int = 0, log=print) -> dict:
     out["cycles_per_s"] = out["cycles"] / out["sim_s"] if out["sim_s"] else None
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
+
+
+def fpga_hook(cfg: HwConfig, family: str, *, log=print) -> dict:
+    """`fpga_check` as ``make fpga`` calls it (the entry point ``netlist`` of ``eqprop.fpga.checks``, since
+    `export.fpga` does not import ``sim``): a failed synthesis or build is ``"failed"``, a missing tool
+    raises `export.fpga.FpgaError`."""
+    from export.fpga import FpgaError  # export.fpga imports amaranth: only when the flow calls this
+
+    try:
+        return fpga_check(cfg, family, log=log)
+    except ToolMissing as e:
+        raise FpgaError(str(e)) from None
+    except SimError as e:
+        return {"status": "failed", "message": str(e), "seconds": None}
 
 
 # ----------------------------------------------------------------------------------------------
