@@ -44,7 +44,7 @@ from eqprop.hw.hwconfig import HwConfig
 
 __all__ = ["IntParams", "Settled", "Trace", "contrast_update", "contrasted", "derive_weights", "encode_targets",
            "grouped", "infer", "init_params", "matmul_exact", "predict", "relax", "run_phases", "saturate", "settle",
-           "shift_round", "step", "train", "train_sample", "zero_params"]
+           "shadow_of_weights", "shift_round", "step", "train", "train_sample", "zero_params"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,6 +128,15 @@ def derive_weights(cfg: HwConfig, shadow: np.ndarray) -> np.ndarray:
     if cfg.weight_format == "ternary":
         return np.where(np.abs(shadow) >= cfg.ternary_threshold_code, np.sign(shadow), 0).astype(np.int64)
     return saturate(shift_round(shadow, cfg.shadow_extra, cfg.rounding), -cfg.weight_max, cfg.weight_max)
+
+
+def shadow_of_weights(cfg: HwConfig, weights: np.ndarray) -> np.ndarray:
+    """Shadow codes from which `derive_weights` gives back exactly `weights` (an inference-only core holds
+    weights only): int ``weights << shadow_extra``; ternary ``weights * ternary_threshold_code`` (at least 1)."""
+    weights = np.asarray(weights, dtype=np.int64)
+    if cfg.weight_format == "ternary":
+        return weights * max(cfg.ternary_threshold_code, 1)
+    return weights << cfg.shadow_extra
 
 
 def zero_params(cfg: HwConfig) -> IntParams:

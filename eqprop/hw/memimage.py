@@ -22,7 +22,7 @@ from bitstring import Bits
 from eqprop.atomic import write_text_atomic
 from eqprop.cli_support import read_json_object
 from eqprop.hw.formats import MemoryRegion, memory_layout
-from eqprop.hw.golden import IntParams
+from eqprop.hw.golden import IntParams, shadow_of_weights
 from eqprop.hw.hwconfig import HwConfig, config_from_fields
 
 __all__ = ["MANIFEST", "MemImageError", "manifest_config", "pack_region", "pack_words", "read_hex", "read_params",
@@ -202,11 +202,9 @@ def read_params(cfg: HwConfig | None, folder: str | os.PathLike) -> IntParams:
         path = os.path.join(os.fspath(folder), f"{name}.hex")
         arrays[name] = unpack_region(region, read_hex(path, region.word_bits, region.depth))
     n = cfg.n_layers
-    if not cfg.learning:   # weights -> shadow codes that derive them (eqprop.hw.golden.derive_weights)
+    if not cfg.learning:   # weights -> shadow codes that derive them
         for l in range(n):
-            w = arrays[f"weight.{l}"]
-            arrays[f"shadow.{l}"] = (w * max(cfg.ternary_threshold_code, 1) if cfg.weight_format == "ternary"
-                                     else w << cfg.shadow_extra)
+            arrays[f"shadow.{l}"] = shadow_of_weights(cfg, arrays[f"weight.{l}"])
     params = IntParams.from_shadow(cfg, [arrays[f"shadow.{l}"] for l in range(n)],
                                    [arrays[f"bias.{l}"] for l in range(n)])
     for l in range(n):
