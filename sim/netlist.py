@@ -7,7 +7,8 @@ Yosys made of it. This module closes that gap for the synthesised netlist:
    Yosys script of ``make fpga`` (`export.fpga.synth_script`: ``synth_ecp5`` or ``synth_ice40 -dsp``, the
    same YoWASP Yosys) with the core ``eqprop_accel`` itself as the top, so the netlist keeps the core's
    ports; it writes the mapped netlist as JSON and as Verilog (``write_verilog -noattr``), in
-   ``build/netlist/<family>/<sim.runner.config_key(cfg)>/``, and redoes it only when the exported Verilog,
+   ``netlist/<family>/<sim.runner.config_key(cfg)>/`` of the build cache (`eqprop.cache.cache_dir`, as
+   `sim.fast`'s builds), and redoes it only when the exported Verilog,
    the script or Yosys changes.
 2. `build` compiles that netlist with the vendor cell models and the C++ harness of `sim.fast`
    (``sim/fast_harness.cpp``) under Verilator: iCE40 with Yosys's ``share/ice40/cells_sim.v``; ECP5
@@ -46,17 +47,18 @@ from pathlib import Path
 
 import numpy as np
 
+from eqprop.cache import cache_dir
 from eqprop.cli_support import guard, parser, positive_int
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
 from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
-__all__ = ["BUILD_ROOT", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "fpga_hook", "lut_on_read_path",
+__all__ = ["BUILD_FOLDER", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "fpga_hook", "lut_on_read_path",
            "luts", "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise", "synthesise_verilog",
            "yosys_share"]
 
-BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "netlist"
+BUILD_FOLDER = "netlist"   # the netlists' folder in the build cache (eqprop.cache.cache_dir), never the package
 CELLS = Path(__file__).resolve().parent / "cells"
 FAMILIES = ("ecp5", "ice40")
 # Verilator options for a netlist: the vendor models carry specify blocks (timing Verilator ignores),
@@ -77,7 +79,7 @@ _MUX_INPUT = {"PFUMX": "ALUT", "L6MUX21": "D0"}
 class Netlist:
     cfg: HwConfig
     family: str
-    dir: Path                # build/netlist/<family>/<key>
+    dir: Path                # <cache>/netlist/<family>/<key>
     verilog: Path            # the mapped netlist, written by Yosys (write_verilog -noattr)
     json: Path               # the same netlist as Yosys JSON
     synth_s: float           # wall time of the synthesis; 0.0 when it was up to date
@@ -118,9 +120,10 @@ def _cells(netlist_json: dict) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def synthesise(cfg: HwConfig, family: str, *, root: Path = BUILD_ROOT, log=None) -> Netlist:
+def synthesise(cfg: HwConfig, family: str, *, root: Path | None = None, log=None) -> Netlist:
     """Export `cfg` (zero parameters) and synthesise it for `family` with `export.fpga`'s Yosys script,
-    the core as the top; the netlist as JSON and Verilog in ``root/<family>/<config_key(cfg)>``.
+    the core as the top; the netlist as JSON and Verilog in ``<root>/<family>/<config_key(cfg)>`` (`root`:
+    the build cache's ``netlist/`` by default).
 
     Raises
     ------
@@ -133,7 +136,7 @@ def synthesise(cfg: HwConfig, family: str, *, root: Path = BUILD_ROOT, log=None)
 
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
-    folder = Path(root) / family / config_key(cfg)
+    folder = Path(root if root is not None else cache_dir(BUILD_FOLDER)) / family / config_key(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "export.lock", "w") as lock:       # one export of a folder at a time
         fcntl.flock(lock, fcntl.LOCK_EX)

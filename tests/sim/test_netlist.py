@@ -4,7 +4,7 @@ with the vendor cell models under Verilator against the golden model, and a seed
 
 The small configuration of the other co-simulation tests (5-6-3, P = 2, learning), a few INFER and TRAIN
 cases with every parameter read back through the bus. Synthesis and the Verilator build of a netlist take
-a minute or two each, cached in build/netlist/ while the exported Verilog, the script and the tools stay
+a minute or two each, cached in the build cache's netlist/ while the exported Verilog, the script and the tools stay
 the same; the mutant's build is the slow suite's. Without Yosys or Verilator the tests that need them
 are skipped with the reason (under ``CI=true`` they fail instead).
 """
