@@ -209,10 +209,12 @@ def _check_steps(steps) -> list[int]:
     return [int(s) for s in steps]
 
 
-def interleave(plan: TilePlan, steps: Sequence[int], slots: int | None = None) -> Timeline:
+def interleave(plan: TilePlan, steps: Sequence[int], slots: int | None = None, *, refill: int = 0) -> Timeline:
     """The run of samples that take `steps` free steps each (to their fixed point, the step that changed no state
     included), `slots` of them in flight at once (default: all, one command of B = len(steps) samples), issued
-    round-robin as the module's docstring says.
+    round-robin as the module's docstring says; a slot that takes a new sample may issue its first unit `refill`
+    cycles after the old sample's G (`rtl.tiled_core` decides that its sample has stopped at G, and hands the
+    slot over in that cycle).
 
     Raises
     ------
@@ -223,6 +225,8 @@ def interleave(plan: TilePlan, steps: Sequence[int], slots: int | None = None) -
     slots = len(steps) if slots is None else slots
     if not _is_int(slots) or not 1 <= slots <= len(steps):
         raise ValueError(f"slots must be an int in 1 .. the number of samples ({len(steps)}), not {slots!r}")
+    if not _is_int(refill) or refill < 0:
+        raise ValueError(f"refill must be a non-negative int, not {refill!r}")
     G, D, S = plan.latency, drive_cycles(plan), step_cycles(plan)
 
     def work(n):     # a sample's units, in order
@@ -246,6 +250,7 @@ def interleave(plan: TilePlan, steps: Sequence[int], slots: int | None = None) -
         if not todo[k]:      # the sample has stopped; its slot takes the next one waiting, if any
             slot[k] = next(pending, None)
             todo[k] = work(slot[k]) if slot[k] is not None else []
+            ready[k] += refill if slot[k] is not None else 0
     return Timeline(tuple(units), units[-1].end + G if units else 0)
 
 

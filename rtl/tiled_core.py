@@ -1,0 +1,619 @@
+"""The tiled inference core: one PE x SIMD tile per cycle (`rtl.tile.TileMac`), B samples interleaved on it.
+
+The P-lane core (`rtl.core.Core`) streams P MAC lanes over one dimension of a weight matrix and ends every
+relaxation step in a drain. This core reads a whole PE x SIMD tile of a weight matrix per cycle, in the layout
+of `rtl.tiled_schedule` (state blocks alternate between SIMD and PE neurons, every second weight layer is stored
+transposed, so every sum into a block is one reduction of the tile), and keeps the tile busy across step
+boundaries by interleaving the B samples of a command round-robin: while one sample's step drains, another's
+issues. It runs the free phase of `eqprop.hw.golden.settle` of each sample, bit for bit, with its own early
+exit per sample (a sample stops after the first step that changed none of its states, or after T steps), and
+the argmax of each sample's output states.
+
+The schedule is the one `rtl.tiled_schedule` models, and the controller is generated from it: the issues of a
+unit (the drive pass W_0 x + b_0 of a sample, or one relaxation step) are a table, `unit_program`, held in a
+small ROM; the FSM only picks the next slot round-robin among those that are ready and steps through the
+table. A sample's next unit may issue no sooner than G = `tiled_latency` cycles after its previous unit's
+last issue, when that unit's last state write, its early-exit flag and its argmax are done. `command_cycles`
+is the exact cycle model: `rtl.tiled_schedule.interleave` with that G, plus the start cycle.
+
+Pipeline, from the controller's pick (stage 0)::
+
+    pick ─ ROM (1) ─ weight and state reads (2: read, select + register) ─ TileMac (tile_latency)
+         ─┬ drive pass: the block's sums to the drive memory
+          └ step: NeuronLanes (NEURON_LATENCY) ─┬ state write (the other bank), the sample's changed flag
+                                                └ argmax of the output layer, per sample (argmax_latency)
+
+The bias (or, for layer 0 with a cached drive, the sample's stored drive) is read late, to arrive at the
+tile's accumulator with the block's first tile; a FINISH's old states are read late, to arrive at the neuron
+lanes with the block's sums. Every state memory holds, per sample, two banks (each step reads one and writes
+the other) of blocks of N_k states.
+
+Not yet: learning (the contrastive update with an outer-product tile), the register map and host windows
+(the core's memories are loaded and read by testbenches through their `MemoryData`), and the `HwConfig`
+fields that would make this the default design (docs/tiled-datapath.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory, MemoryData
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from eqprop.hw.golden import IntParams
+from eqprop.hw.hwconfig import HwConfig
+from rtl.argmax import argmax_latency, registered_levels, tournament
+from rtl.fixed import lanes
+from rtl.mac import max_align_shift
+from rtl.neuron import NEURON_LATENCY, NeuronLanes
+from rtl.pipe import delay
+from rtl.tile import TileMac, TileMode, tile_latency, tile_load_delay
+from rtl.tiled_schedule import TilePlan, block_tiles, interleave, tile_memory
+
+__all__ = ["FETCH_LATENCY", "READ_LATENCY", "TiledCore", "command_cycles", "plan_of", "stages", "tiled_latency",
+           "unit_program"]
+
+FETCH_LATENCY = 1    # the pick to the issue's record, out of the program ROM
+READ_LATENCY = 2     # an address to its registered data: the synchronous read, then the select and a register
+# The weight memories in block RAM, however shallow: a tile row is hundreds of bits wide, which distributed RAM
+# builds from 4-bit slices (the ternary 32 x 10 design did not place with them) and Yosys otherwise from flip-flops.
+BLOCK_RAM = {"ram_style": "block"}
+REFILL_LATENCY = 1   # a slot whose sample stopped takes the next one in that cycle; it may issue in the next
+
+
+def _check(cfg, pe, simd, samples, slots):
+    if not isinstance(cfg, HwConfig):
+        raise TypeError(f"Configuration must be a HwConfig, not {cfg!r}")
+    for name, value in (("pe", pe), ("simd", simd), ("samples", samples), ("slots", slots)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int, not {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, not {value!r}")
+    if cfg.learning:
+        raise ValueError("the tiled core runs inference only: cfg.learning must be False (set learning=False)")
+    if cfg.zero_skip:
+        raise ValueError("the tiled core has no zero-skipping: cfg.zero_skip must be False")
+    if slots > samples:
+        raise ValueError(f"slots must be at most samples ({samples}), not {slots!r}")
+    if max(pe, simd) > max(cfg.sizes):
+        raise ValueError(f"max(pe, simd) must be at most the widest layer ({max(cfg.sizes)}), not {max(pe, simd)}")
+
+
+def stages(cfg: HwConfig, pe: int, simd: int) -> dict[str, int]:
+    """The pipeline's positions, in cycles after the controller's pick: ``tile_in`` (the tile's operands),
+    ``load_read`` (the bias or drive address), ``out`` (a block's sums), ``old_read`` (a FINISH's old states'
+    address), ``write`` (the new states and the changed flag), ``best`` (the argmax register readable)."""
+    tile_in = FETCH_LATENCY + READ_LATENCY
+    out = tile_in + tile_latency(cfg, pe, simd)
+    write = out + NEURON_LATENCY
+    return {"tile_in": tile_in, "load_read": tile_in + tile_load_delay(cfg, pe, simd) - READ_LATENCY,
+            "out": out, "old_read": out - READ_LATENCY, "write": write,
+            "best": write + argmax_latency(max(pe, simd))}
+
+
+def tiled_latency(cfg: HwConfig, pe: int, simd: int) -> int:
+    """G: cycles from a unit's last pick to the earliest pick of the same sample's next unit. Its reads (at
+    ``FETCH_LATENCY``) must see the last state write (at ``write``), and the pick must see the early-exit flag
+    (registered at ``write``). The argmax (``best``) is waited for once, at the command's end (`end_drain`)."""
+    return stages(cfg, pe, simd)["write"] + 1
+
+
+def end_drain(cfg: HwConfig, pe: int, simd: int) -> int:
+    """Cycles the core waits, once every sample has stopped, for the last argmax before it sets DONE: the last
+    sample stops G cycles after its last issue, is seen stopped a cycle later, and DONE is readable a cycle
+    after that, at least ``best`` cycles after the last issue."""
+    return max(0, stages(cfg, pe, simd)["best"] - tiled_latency(cfg, pe, simd) - 2)
+
+
+def plan_of(cfg: HwConfig, pe: int, simd: int) -> TilePlan:
+    """The `TilePlan` of the core: `cfg`'s sizes and cached drive, G = `tiled_latency`."""
+    return TilePlan(sizes=cfg.sizes, pe=pe, simd=simd, cache_drive=cfg.cache_drive,
+                    latency=tiled_latency(cfg, pe, simd))
+
+
+def command_cycles(cfg: HwConfig, pe: int, simd: int, steps, slots: int | None = None) -> int:
+    """Cycles from START to DONE of a command whose samples take `steps` free steps each (with early exit, up
+    to and including the first step that changed no state; `eqprop.hw.golden.settle`'s ``steps``), `slots` of
+    them in flight (default all): the interleaved timeline (`rtl.tiled_schedule.interleave`, a slot given a new
+    sample ready `REFILL_LATENCY` cycles after the old one stopped), the cycle in which the last sample is seen
+    stopped, `end_drain` and the cycle that sets DONE. Exact: the core's ``cycles``."""
+    run = interleave(plan_of(cfg, pe, simd), [int(s) for s in steps], slots, refill=REFILL_LATENCY)
+    return run.cycles + 2 + end_drain(cfg, pe, simd)
+
+
+def _op_layout(cfg: HwConfig, plan: TilePlan) -> data.StructLayout:
+    L = cfg.n_layers
+    return data.StructLayout({
+        "wl": range(L), "word": range(max(2, max(plan.words(l) for l in range(L)))),
+        "sk": range(L + 1), "sword": range(max(2, max(plan.blocks(k) for k in range(L + 1)))),
+        "bl": range(L), "block": range(max(2, max(plan.blocks(k) for k in range(L + 1)))),
+        "mode": TileMode, "shift": range(max_align_shift(cfg) + 1),
+        "first": 1, "last": 1, "empty": 1, "drive": 1,
+    })
+
+
+def unit_program(cfg: HwConfig, plan: TilePlan) -> list[dict]:
+    """The issues of the two kinds of unit, in order: the drive pass (``drive`` 1; none without a cached drive),
+    then one relaxation step (`rtl.tiled_schedule.block_tiles` of every block of every layer). Each issue is a
+    dict of `_op_layout`'s fields."""
+    ops = []
+    if plan.cache_drive:
+        for a in range(plan.blocks(1)):
+            for c in range(plan.blocks(0)):
+                ops.append(dict(wl=0, word=a * plan.blocks(0) + c, sk=0, sword=c, bl=0, block=a, mode=TileMode.ROWS,
+                                shift=cfg.acc_align(0) - cfg.weight_frac[0], first=c == 0,
+                                last=c == plan.blocks(0) - 1, empty=0, drive=1))
+    for l in range(plan.n_layers):
+        for a in range(plan.blocks(l + 1)):
+            for t in block_tiles(plan, l, a):
+                shift = cfg.acc_align(l) - cfg.weight_frac[t.layer]
+                ops.append(dict(wl=t.layer, word=t.word, sk=t.state_layer, sword=t.state_word, bl=l, block=a,
+                                mode=plan.mode(l), shift=shift, first=t.first, last=t.last,
+                                empty=t.kind == "empty", drive=0))
+    return ops
+
+
+def _pack(layout: data.StructLayout, values: dict) -> int:
+    word = 0
+    for name, field in layout:
+        v = values[name]
+        v = v.value if hasattr(v, "value") else int(v)
+        word |= (v & ((1 << field.width) - 1)) << field.offset
+    return word
+
+
+def _pack_lanes(values, bits: int) -> int:
+    word = 0
+    for i, v in enumerate(values):
+        word |= (int(v) & ((1 << bits) - 1)) << (i * bits)
+    return word
+
+
+class TiledCore(wiring.Component):
+    """The tiled inference core (see the module's docstring).
+
+    Parameters
+    ----------
+    cfg : HwConfig
+        Widths, sizes, T (``free_steps``), ``early_exit``, ``cache_drive``; ``learning`` and ``zero_skip`` must
+        be False. ``mac_lanes`` and ``samples`` are not used (the tile and `samples` replace them).
+    pe, simd : int
+        The weight tile's rows and columns.
+    samples : int
+        N, the samples of a command (the input, state and drive memories hold them all).
+    slots : int, optional
+        B, the samples in flight at once, interleaved round-robin on the one tile (default: `samples`); when a
+        sample stops, its slot takes the next sample waiting.
+    params : IntParams, optional
+        The weight and bias memories' contents (zeros if None).
+    inputs : array of int, optional
+        (B, n_0) input codes, the input memory's contents (zeros if None).
+
+    Members
+    -------
+    start : Signal(1), in
+        Starts a command (the free phase of every sample) when idle.
+    busy, done : Signal(1), out
+        ``done`` is set when a command finishes and stays set until the next start.
+    results : Signal(ArrayLayout(range(n_out), B)), out
+        argmax of each sample's output states (lowest index on ties).
+    steps : Signal(ArrayLayout(range(T + 1), B)), out
+        The free steps each sample took; its final states are in bank ``steps % 2``.
+    cycles : Signal(32), out
+        Clock cycles of the last (or running) command: `command_cycles`.
+
+    The memories (`MemoryData`, for testbenches): ``weight_mem[l]`` (a tile a word, `tile_word_address`),
+    ``bias_mem[l]``, ``input_mem`` and ``state_mem[k]`` (k = 1 .. L; `state_address`).
+
+    host : in
+        Writes while idle, a row at a time: with ``we`` and not ``commit``, ``wdata`` (a code, two's complement, in
+        the low bits) goes to element ``lane`` of a staging row (``i * SIMD + j`` of a tile, lane i of a bias or
+        input row); with ``we`` and ``commit`` the staging row is written to row ``addr`` of the memory ``sel``
+        (`host_target`). A minimal port, so that the memories are RAMs that a host fills with whole-row writes
+        (block RAM has no 2-bit write enables) and place and route counts them as such; the register map's
+        windows are not built yet.
+    """
+
+    def __init__(self, *, cfg: HwConfig, pe: int, simd: int, samples: int = 1, slots: int | None = None,
+                 params: IntParams | None = None, inputs=None):
+        slots = samples if slots is None else slots
+        _check(cfg, pe, simd, samples, slots)
+        self.slots = slots
+        if params is not None and not isinstance(params, IntParams):
+            raise TypeError(f"Parameters must be an IntParams or None, not {params!r}")
+        self.cfg, self.pe, self.simd, self.samples = cfg, pe, simd, samples
+        self.plan = plan = plan_of(cfg, pe, simd)
+        L, n, B, sb = cfg.n_layers, cfg.sizes, samples, cfg.state_bits
+        self.v = max(pe, simd)
+        self.op_layout = _op_layout(cfg, plan)
+        self.program = unit_program(cfg, plan)
+        self.drive_len = plan.words(0) if plan.cache_drive else 0
+        self.step_len = len(self.program) - self.drive_len
+        self.block_bits = [ceil_log2(plan.blocks(k)) for k in range(L + 1)]
+
+        wb = cfg.weight_bits
+        rows = self.host_rows(params, inputs) if params is not None or inputs is not None else {}
+
+        def image(sel, bits, depth):
+            """The initial contents of memory `sel`: its rows packed (zero where not given)."""
+            if sel not in rows:
+                return []
+            words = [0] * depth
+            for addr, codes in rows[sel].items():
+                words[addr] = _pack_lanes(codes, bits)
+            return words
+
+        self.weight_mem = [MemoryData(shape=unsigned(pe * simd * wb), depth=plan.words(l),
+                                      init=image(l, wb, plan.words(l))) for l in range(L)]
+        self.bias_mem = [MemoryData(shape=unsigned(plan.block_size(l + 1) * cfg.bias_bits), depth=plan.blocks(l + 1),
+                                    init=image(L + l, cfg.bias_bits, plan.blocks(l + 1))) for l in range(L)]
+        self.input_mem = MemoryData(shape=unsigned(simd * sb), depth=B << self.block_bits[0],
+                                    init=image(2 * L, sb, B << self.block_bits[0]))
+        self.state_mem = [None] + [MemoryData(shape=unsigned(plan.block_size(k) * sb),
+                                              depth=(2 * B) << self.block_bits[k], init=[]) for k in range(1, L + 1)]
+        self.drive_mem = (MemoryData(shape=unsigned(pe * cfg.acc_bits), depth=B << self.block_bits[1], init=[])
+                          if plan.cache_drive else None)
+        super().__init__({
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "results": Out(data.ArrayLayout(range(n[-1]), B)),
+            "steps": Out(data.ArrayLayout(range(cfg.free_steps + 1), B)),
+            "cycles": Out(32),
+            "host": In(wiring.Signature({
+                "we": Out(1), "commit": Out(1), "sel": Out(range(2 * L + 1)),
+                "addr": Out(range(max(2, self._max_depth()))),
+                "lane": Out(range(max(2, pe * simd))), "wdata": Out(32),
+            })),
+        })
+
+    def _max_depth(self) -> int:
+        return max(md.depth for md in [*self.weight_mem, *self.bias_mem, self.input_mem])
+
+    def host_rows(self, params: IntParams | None, inputs=None) -> dict[int, dict[int, list[int]]]:
+        """What the memories hold for `params` and `inputs` ((samples, n_0) codes), as the host writes it:
+        {``host.sel``: {row: [element codes]}} (`host_target`; the tiles in `rtl.tiled_schedule.tile_memory`'s
+        layout, each flattened ``i * SIMD + j``; the biases in blocks of N_{l+1}; the inputs in blocks of SIMD, at
+        `input_address`). Either may be None (then its memories are left out)."""
+        plan, L, n = self.plan, self.cfg.n_layers, self.cfg.sizes
+        out = {}
+        if params is not None:
+            for l in range(L):
+                out[l] = {a: tile.reshape(-1).tolist() for a, tile in
+                          enumerate(tile_memory(plan, params.weights[l], l))}
+                size = plan.block_size(l + 1)
+                b = np.zeros(plan.blocks(l + 1) * size, dtype=np.int64)
+                b[:n[l + 1]] = params.biases[l]
+                out[L + l] = {a: b[a * size:(a + 1) * size].tolist() for a in range(plan.blocks(l + 1))}
+        if inputs is not None:
+            x = np.asarray(inputs, dtype=np.int64)
+            if x.shape != (self.samples, n[0]):
+                raise ValueError(f"inputs must have shape {(self.samples, n[0])}, not {x.shape}")
+            pad = np.zeros((self.samples, plan.blocks(0) * self.simd), dtype=np.int64)
+            pad[:, :n[0]] = x
+            out[2 * L] = {self.input_address(s, c): pad[s, c * self.simd:(c + 1) * self.simd].tolist()
+                          for s in range(self.samples) for c in range(plan.blocks(0))}
+        return out
+
+    def host_target(self, what: str, layer: int = 0) -> int:
+        """``host.sel`` of a memory: "weight" or "bias" of `layer`, or "input"."""
+        L = self.cfg.n_layers
+        return {"weight": layer, "bias": L + layer, "input": 2 * L}[what]
+
+    def input_address(self, sample: int, block: int) -> int:
+        """Row of ``input_mem`` holding `block` (SIMD inputs) of `sample`."""
+        return (sample << self.block_bits[0]) | block
+
+    def state_address(self, k: int, sample: int, bank: int, block: int) -> int:
+        """Row of ``state_mem[k]`` holding `block` (N_k states) of `sample` in `bank` (0 or 1)."""
+        return (((sample << 1) | bank) << self.block_bits[k]) | block
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, plan, N, B, v = self.cfg, self.plan, self.samples, self.slots, self.v
+        END_DRAIN = end_drain(cfg, self.pe, self.simd)
+        L, n, sb = cfg.n_layers, cfg.sizes, cfg.state_bits
+        G = tiled_latency(cfg, self.pe, self.simd)
+        pos_ = stages(cfg, self.pe, self.simd)
+        D, S = self.drive_len, self.step_len
+
+        # ------------------------------------------------------------------------------------------
+        # the controller: pick a ready slot round-robin, step through its unit's program
+
+        busy, issuing = Signal(), Signal()
+        cur, last = Signal(range(B)), Signal(range(B), init=B - 1)
+        pc, end = Signal(range(D + S)), Signal(range(D + S))
+        active, need_drive, changed, bank = (Signal(B, name=nm) for nm in ("active", "need_drive", "changed", "bank"))
+        steps = [Signal(range(cfg.free_steps + 1), name=f"steps{k}") for k in range(B)]
+        wait = [Signal(range(max(2, G)), name=f"wait{k}") for k in range(B)]
+        sample = [Signal(range(N), name=f"sample{k}") for k in range(B)]     # the sample each slot runs
+        pending = Signal(range(N + 1))          # the next sample waiting for a slot
+        drain = Signal(range(END_DRAIN + 1))
+        u_zero, u_drive = Signal(), Signal()
+        steps_out = [Signal(range(cfg.free_steps + 1), name=f"steps_out{s}") for s in range(N)]
+
+        # this cycle's issue (stage 0): the program position and the tag (slot, sample, bank, first step)
+        pick_valid, pick_pc, pick_slot, pick_sample = Signal(), Signal(range(D + S)), Signal(range(B)), Signal(range(N))
+        pick_zero, pick_bank = Signal(), Signal()
+
+        m.d.comb += [self.busy.eq(busy), self.steps.eq(Cat(*steps_out))]
+        with m.If(busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+        for k in range(B):
+            with m.If(wait[k] != 0):
+                m.d.sync += wait[k].eq(wait[k] - 1)
+
+        # a slot is ready G cycles after its unit's last issue; its sample has then stopped (the step limit, or
+        # with early exit a step that changed none of its states) or it goes on; a stopped sample's slot takes
+        # the next sample waiting, which is ready in the next cycle (`REFILL_LATENCY`)
+        ready, finished = Signal(B), Signal(B)
+        for k in range(B):
+            stop = (steps[k] == cfg.free_steps) | (~changed[k] if cfg.early_exit else 0)
+            m.d.comb += [ready[k].eq(active[k] & (wait[k] == 0) & ~(issuing & (cur == k))),
+                         finished[k].eq(ready[k] & ~need_drive[k] & (steps[k] != 0) & stop)]
+        go = Signal(B)
+        m.d.comb += go.eq(ready & ~finished)
+        chosen = Signal(range(B))
+        with m.Switch(last):       # round-robin: the first ready slot after the last one picked
+            for lst in range(B):
+                with m.Case(lst):
+                    for k in reversed([(lst + 1 + i) % B for i in range(B)]):
+                        with m.If(go[k]):
+                            m.d.comb += chosen.eq(k)
+
+        def unit_end(slot, drive):
+            m.d.sync += wait[slot].eq(G - 1)
+            if not drive:
+                m.d.sync += bank.bit_select(slot, 1).eq(~bank.bit_select(slot, 1))
+
+        def slot_value(values, slot):
+            out = Signal.like(values[0])
+            with m.Switch(slot):
+                for k, v in enumerate(values):
+                    with m.Case(k):
+                        m.d.comb += out.eq(v)
+            return out
+
+        with m.If(self.start & ~busy):
+            m.d.sync += [busy.eq(1), self.done.eq(0), self.cycles.eq(0), issuing.eq(0), last.eq(B - 1),
+                         active.eq(-1), need_drive.eq(-1 if D else 0), changed.eq(0), bank.eq(0), pending.eq(B),
+                         drain.eq(END_DRAIN)]
+            m.d.sync += [s.eq(0) for s in steps] + [w.eq(0) for w in wait] + [sample[k].eq(k) for k in range(B)]
+        with m.Elif(busy):
+            # a stopped sample: its steps kept, its slot given the next sample waiting (at most one slot a cycle
+            # is ready: their units' last issues differ) or idle
+            for k in range(B):
+                with m.If(finished[k]):
+                    with m.Switch(sample[k]):
+                        for s_ in range(N):
+                            with m.Case(s_):
+                                m.d.sync += steps_out[s_].eq(steps[k])
+                    with m.If(pending < N):
+                        m.d.sync += [sample[k].eq(pending), pending.eq(pending + 1), steps[k].eq(0),
+                                     need_drive.bit_select(k, 1).eq(1 if D else 0), bank.bit_select(k, 1).eq(0)]
+                    with m.Else():
+                        m.d.sync += active.bit_select(k, 1).eq(0)
+            with m.If(issuing):
+                m.d.comb += [pick_valid.eq(1), pick_pc.eq(pc), pick_slot.eq(cur), pick_zero.eq(u_zero),
+                             pick_bank.eq(slot_value([bank[k] for k in range(B)], cur)),
+                             pick_sample.eq(slot_value(sample, cur))]
+                m.d.sync += pc.eq(pc + 1)
+                with m.If(pc == end):
+                    m.d.sync += issuing.eq(0)
+                    with m.Switch(cur):
+                        for k in range(B):
+                            with m.Case(k):
+                                with m.If(u_drive):
+                                    unit_end(k, True)
+                                with m.Else():
+                                    unit_end(k, False)
+            with m.Elif(~active.any()):
+                # every sample has stopped: the last argmax settles, then DONE
+                with m.If(drain == 0):
+                    m.d.sync += [busy.eq(0), self.done.eq(1)]
+                with m.Else():
+                    m.d.sync += drain.eq(drain - 1)
+            with m.Elif(go.any()):
+                m.d.sync += last.eq(chosen)
+                with m.Switch(chosen):
+                    for k in range(B):
+                        with m.Case(k):
+                            drive = need_drive[k]
+                            m.d.comb += [pick_valid.eq(1), pick_slot.eq(k), pick_bank.eq(bank[k]),
+                                         pick_sample.eq(sample[k]), pick_zero.eq(~drive & (steps[k] == 0)),
+                                         pick_pc.eq(Mux(drive, 0, D))]
+                            m.d.sync += [cur.eq(k), u_drive.eq(drive), u_zero.eq(~drive & (steps[k] == 0))]
+                            with m.If(drive):
+                                m.d.sync += need_drive.bit_select(k, 1).eq(0)
+                                if D > 1:
+                                    m.d.sync += [issuing.eq(1), pc.eq(1), end.eq(D - 1)]
+                                else:
+                                    unit_end(k, True)
+                            with m.Else():
+                                m.d.sync += [steps[k].eq(steps[k] + 1), changed.bit_select(k, 1).eq(0)]
+                                if S > 1:
+                                    m.d.sync += [issuing.eq(1), pc.eq(D + 1), end.eq(D + S - 1)]
+                                else:
+                                    unit_end(k, False)
+
+        # ------------------------------------------------------------------------------------------
+        # the record: the program's op out of the ROM, with the sample's tag; rec[k] k cycles after the pick
+
+        op_layout = self.op_layout
+        rom = Memory(shape=unsigned(op_layout.size), depth=len(self.program),
+                     init=[_pack(op_layout, op) for op in self.program])
+        m.submodules.program = rom
+        rom_rd = rom.read_port(domain="sync")
+        m.d.comb += rom_rd.addr.eq(pick_pc)
+        rec_layout = data.StructLayout({"valid": 1, "slot": range(B), "sample": range(N), "bank": 1, "zero": 1,
+                                        "op": op_layout})
+        rec1 = Signal(rec_layout, name="rec1")
+        tag1 = delay(m, Cat(pick_valid, pick_slot, pick_sample, pick_bank, pick_zero), name="tag")
+        m.d.comb += [rec1.as_value()[:len(tag1)].eq(tag1), rec1.op.eq(rom_rd.data)]
+        assert FETCH_LATENCY == 1
+        rec = [None, rec1]
+        for k in range(2, pos_["best"] + 1):
+            rec.append(delay(m, rec[-1], name=f"rec{k}"))
+
+        # ------------------------------------------------------------------------------------------
+        # the memories
+
+        def add(name, mdata, attrs=None):
+            m.submodules[name] = mem = Memory(data=mdata, attrs=attrs)
+            return mem
+
+        host, w_rd, bias = self.host, [], []
+        widths = [md.shape.width for md in [*self.weight_mem, *self.bias_mem, self.input_mem]]
+        lane_bits = {l: cfg.weight_bits for l in range(L)} | {L + l: cfg.bias_bits for l in range(L)} | {2 * L: sb}
+        staging = Signal(max(widths))
+        with m.If(host.we & ~host.commit & ~busy):
+            with m.Switch(host.sel):
+                for sel, bits in lane_bits.items():
+                    with m.Case(sel):
+                        m.d.sync += staging.word_select(host.lane, bits).eq(host.wdata[:bits])
+
+        def host_port(mem, sel):
+            """The host's write port of a memory: the staging row, while idle."""
+            port = mem.write_port()
+            m.d.comb += [port.addr.eq(host.addr), port.data.eq(staging[:len(port.data)])]
+            with m.If(host.we & host.commit & ~busy & (host.sel == sel)):
+                m.d.comb += port.en.eq(1)
+            return mem
+
+        for l in range(L):
+            w_rd.append(host_port(add(f"weight{l}", self.weight_mem[l], BLOCK_RAM), l).read_port(domain="sync"))
+            bias.append(host_port(add(f"bias{l}", self.bias_mem[l]), L + l).read_port(domain="sync"))
+        inp = host_port(add("input", self.input_mem), 2 * L).read_port(domain="sync")
+        st_a, st_b, st_w = [inp], [None], [None]
+        for k in range(1, L + 1):
+            mem = add(f"state{k}", self.state_mem[k])
+            st_a.append(mem.read_port(domain="sync"))
+            st_b.append(mem.read_port(domain="sync"))
+            st_w.append(mem.write_port())
+        if plan.cache_drive:
+            dmem = add("drive", self.drive_mem)
+            dr_rd, dr_wr = dmem.read_port(domain="sync"), dmem.write_port()
+
+        def address(k, slot, bank_, block):
+            bits = self.block_bits[k]
+            return Cat(block[:bits] if bits else Const(0, 0), bank_, slot) if k else Cat(block[:bits], slot)
+
+        # the tile's operands: weight word and state word, read at stage 1, selected and registered at stage 3
+        r1, r2 = rec[1], rec[2]
+        for l in range(L):
+            m.d.comb += w_rd[l].addr.eq(r1.op.word)
+        m.d.comb += inp.addr.eq(Cat(r1.op.sword[:self.block_bits[0]], r1.sample))
+        for k in range(1, L + 1):
+            m.d.comb += st_a[k].addr.eq(address(k, r1.sample, r1.bank, r1.op.sword))
+        w_sel = Signal(self.pe * self.simd * cfg.weight_bits)
+        s_sel = Signal(v * sb)
+        with m.Switch(r2.op.wl):
+            for l in range(L):
+                with m.Case(l):
+                    m.d.comb += w_sel.eq(Mux(r2.op.empty, 0, w_rd[l].data))
+        with m.Switch(r2.op.sk):
+            for k in range(L + 1):
+                with m.Case(k):
+                    word = st_a[k].data
+                    m.d.comb += s_sel.eq(word if k == 0 else Mux(r2.zero, 0, word))
+        w_data, s_data = delay(m, w_sel, name="w_data"), delay(m, s_sel, name="s_data")
+        assert READ_LATENCY == 2
+
+        m.submodules.tile = tile = TileMac(cfg=cfg, pe=self.pe, simd=self.simd)
+        ri = rec[pos_["tile_in"]]
+        m.d.comb += [tile.i.valid.eq(ri.valid), tile.i.payload.weights.eq(w_data),
+                     tile.i.payload.states.eq(s_data), tile.i.payload.mode.eq(ri.op.mode),
+                     tile.i.payload.first.eq(ri.op.first), tile.i.payload.last.eq(ri.op.last),
+                     tile.i.payload.shift.eq(ri.op.shift)]
+
+        # the load word, read late: the bias of the block, or layer 0's stored drive outside the drive pass
+        rl, rl2 = rec[pos_["load_read"]], rec[pos_["load_read"] + 1]
+        for l in range(L):
+            m.d.comb += bias[l].addr.eq(rl.op.block)
+        if plan.cache_drive:
+            m.d.comb += dr_rd.addr.eq(Cat(rl.op.block[:self.block_bits[1]], rl.sample))
+        load_sel = Signal(data.ArrayLayout(tile.load.shape().elem_shape, v))
+        with m.Switch(rl2.op.bl):
+            for l in range(L):
+                with m.Case(l):
+                    size = plan.block_size(l + 1)
+                    for i, b in enumerate(lanes(bias[l].data, cfg.bias_bits, size, signed=True)):
+                        m.d.comb += load_sel[i].eq(b)
+                    if l == 0 and plan.cache_drive:
+                        with m.If(~rl2.op.drive):
+                            for i, d in enumerate(lanes(dr_rd.data, cfg.acc_bits, self.pe, signed=True)):
+                                m.d.comb += load_sel[i].eq(d)
+        m.d.comb += tile.load.eq(delay(m, load_sel, name="load_word"))
+
+        # a FINISH's old states, read late from the bank the step reads (zero in a sample's first step)
+        ro, ro2 = rec[pos_["old_read"]], rec[pos_["old_read"] + 1]
+        for k in range(1, L + 1):
+            m.d.comb += st_b[k].addr.eq(address(k, ro.sample, ro.bank, ro.op.block))
+        old_sel = Signal(v * sb)
+        with m.Switch(ro2.op.bl):
+            for l in range(L):
+                with m.Case(l):
+                    m.d.comb += old_sel.eq(Mux(ro2.zero, 0, st_b[l + 1].data))
+        s_old = delay(m, old_sel, name="s_old")
+
+        # the block's sums: to the drive memory (the drive pass), or through the neuron lanes
+        rout = rec[pos_["out"]]
+        if plan.cache_drive:
+            with m.If(tile.o.valid & rout.op.drive):
+                m.d.comb += [dr_wr.addr.eq(Cat(rout.op.block[:self.block_bits[1]], rout.sample)),
+                             dr_wr.data.eq(Cat(*(tile.o.payload.acc[i] for i in range(self.pe)))), dr_wr.en.eq(1)]
+        m.submodules.neuron = neuron = NeuronLanes(cfg=cfg.replace(mac_lanes=v, acc_bits=cfg.acc_bits,
+                                                                   weight_frac=cfg.weight_frac))
+        m.d.comb += [neuron.layer.eq(rout.op.bl), neuron.nudge.eq(0), neuron.acc.eq(tile.o.payload.acc),
+                     neuron.s_old.eq(s_old), neuron.target.eq(0)]
+
+        rw = rec[pos_["write"]]
+        finish = rw.valid & rw.op.last & ~rw.op.drive
+        rows = []     # per layer and block: the neurons in it
+        for l in range(L):
+            size = plan.block_size(l + 1)
+            rows.append([min(size, n[l + 1] - a * size) for a in range(plan.blocks(l + 1))])
+        mask = Signal(v)
+        with m.Switch(Cat(rw.op.block, rw.op.bl)):
+            for l in range(L):
+                for a, r in enumerate(rows[l]):
+                    with m.Case(a | (l << len(rw.op.block))):
+                        m.d.comb += mask.eq((1 << r) - 1)
+        s_new = Signal(v * sb)
+        m.d.comb += s_new.eq(Cat(*(Mux(mask[i], neuron.s_new.word_select(i, sb), 0) for i in range(v))))
+        for k in range(1, L + 1):
+            size = plan.block_size(k)
+            with m.If(finish & (rw.op.bl == k - 1)):
+                m.d.comb += [st_w[k].addr.eq(address(k, rw.sample, ~rw.bank, rw.op.block)),
+                             st_w[k].data.eq(s_new[:size * sb]), st_w[k].en.eq(1)]
+        with m.If(finish & (neuron.changed & mask).any()):
+            with m.Switch(rw.slot):
+                for k in range(B):
+                    with m.Case(k):
+                        m.d.sync += changed.bit_select(k, 1).eq(1)
+
+        # argmax of each sample's output layer: the block's winner, then against the sample's best so far
+        inner = registered_levels(v)
+        tree = max(1, len(inner))
+        win_ok = delay(m, finish & (rw.op.bl == L - 1), tree + 1, name="win_ok")
+        win_first = delay(m, rw.op.block == 0, tree + 1, name="win_first")
+        win_sample = delay(m, rw.sample, tree + 1, name="win_sample")
+        win_base = delay(m, rw.op.block * plan.block_size(L), tree, name="win_base")
+        ok_t, val_t, lane_t = tournament(m, [mask[i] for i in range(v)], lanes(s_new, sb, v, signed=False), sb,
+                                         registered=inner)
+        _, win_val, win_lane = (delay(m, x, tree - len(inner), name=f"win_{i}") for i, x in
+                                enumerate((ok_t, val_t, lane_t)))
+        win_val_r = delay(m, win_val, name="win_val")
+        best_idx = [Signal(range(n[-1]), name=f"best_idx{k}") for k in range(N)]
+        best_val = [Signal(sb, name=f"best_val{k}") for k in range(N)]
+        win_idx_r = delay(m, (win_base + win_lane)[:len(best_idx[0])], name="win_idx")
+        with m.Switch(win_sample):
+            for k in range(N):
+                with m.Case(k):
+                    with m.If(win_ok & (win_first | (win_val_r > best_val[k]))):
+                        m.d.sync += [best_val[k].eq(win_val_r), best_idx[k].eq(win_idx_r)]
+        m.d.comb += self.results.eq(Cat(*best_idx))
+        assert pos_["best"] == pos_["write"] + tree + 2
+        return m

@@ -1,0 +1,197 @@
+# amaranth: UnusedElaboratable=no
+"""The tiled inference core (`rtl.tiled_core.TiledCore`) against the golden model: every state of every sample,
+each sample's steps (its own early exit), its argmax, and the command's CYCLES against the exact cycle model
+(`command_cycles`), on INT8 and ternary tiles whose PE and SIMD divide none of the layers, two and three weight
+layers, one layer, with and without the cached drive and early exit, one to four samples in flight, and more
+samples than slots (a slot whose sample stops takes the next). A tile with one transposed index wrong, and a
+pipeline latency G too short for the state writes, each fail."""
+
+import numpy as np
+import pytest
+
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig
+from rtl import tiled_core
+from rtl.tile import TileMac
+from rtl.tiled_core import TiledCore, command_cycles, tiled_latency
+from tests.rtl._sim import run
+
+INT8 = HwConfig(sizes=(12, 9, 5), learning=False, free_steps=30)
+TERNARY = INT8.replace(weight_format="ternary", weight_bits=2, shadow_bits=8)
+DEEP = HwConfig(sizes=(10, 7, 6, 4), learning=False, free_steps=30)
+ONE = HwConfig(sizes=(6, 4), learning=False, free_steps=12)
+
+CASES = {   # name: (cfg, PE, SIMD, samples, slots, seed); blocks alternate SIMD (even layers) and PE (odd) neurons
+    "int8-4x3-b3": (INT8, 4, 3, 3, 3, 0),          # 9 = 4 + 4 + 1, 5 = 3 + 2: neither divides
+    "int8-3x4-b1": (INT8, 3, 4, 1, 1, 1),
+    "int8-1x1-b2": (INT8, 1, 1, 2, 2, 2),
+    "int8-4x3-6-samples-2-slots": (INT8, 4, 3, 6, 2, 4),
+    "ternary-4x3-b4": (TERNARY, 4, 3, 4, 4, 0),
+    "ternary-5x2-5-samples-3-slots": (TERNARY, 5, 2, 5, 3, 3),
+    "deep-3x2-b3": (DEEP, 3, 2, 3, 3, 0),
+    "deep-no-cache-3x2-4-samples-3-slots": (DEEP.replace(cache_drive=False), 3, 2, 4, 3, 0),
+    "deep-fixed-T-2x3-b2": (DEEP.replace(early_exit=False, free_steps=6), 2, 3, 2, 2, 1),
+    "one-layer-2x3-b2": (ONE, 2, 3, 2, 2, 0),
+    "one-layer-no-cache-2x3-3-samples-1-slot": (ONE.replace(cache_drive=False), 2, 3, 3, 1, 0),
+}
+
+
+def inputs_and_params(cfg, b, seed):
+    rng = np.random.default_rng(seed)
+    params = golden.init_params(cfg, seed=seed, gain=1.0)
+    for l in range(cfg.n_layers):      # biases that lift the states off zero, so the argmax has work to do
+        params.biases[l] = rng.integers(-cfg.bias_max // 64, cfg.bias_max // 64, cfg.sizes[l + 1])
+    return rng.integers(0, cfg.state_max + 1, (b, cfg.sizes[0])), params
+
+
+def simulate(cfg, pe, simd, b, x, params, slots=None, *, through_host=False):
+    """Run one command of `b` samples on `TiledCore`; their final states (per layer, (b, n_k)), steps, results and
+    the command's cycles. The memories start with `params` and `x`, or with `through_host`, empty and written
+    through the host port first (a row of elements into the staging row, then committed)."""
+    if through_host:
+        dut = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=b, slots=slots)
+        written = dut.host_rows(params, x)
+    else:
+        dut = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=b, slots=slots, params=params, inputs=x)
+    out = {}
+
+    async def tb(ctx):
+        if through_host:
+            ctx.set(dut.host.we, 1)
+            for sel, memory in written.items():
+                ctx.set(dut.host.sel, sel)
+                for addr, codes in memory.items():
+                    ctx.set(dut.host.commit, 0)
+                    for lane, code in enumerate(codes):
+                        ctx.set(dut.host.lane, lane)
+                        ctx.set(dut.host.wdata, code & 0xFFFFFFFF)
+                        await ctx.tick()
+                    ctx.set(dut.host.commit, 1)
+                    ctx.set(dut.host.addr, addr)
+                    await ctx.tick()
+            ctx.set(dut.host.we, 0)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for _ in range(200_000):
+            await ctx.tick()
+            if ctx.get(dut.done):
+                break
+        assert ctx.get(dut.done), "the command did not finish"
+        steps = [ctx.get(dut.steps[s]) for s in range(b)]
+        states = []
+        for k in range(1, cfg.n_layers + 1):
+            size, rows = dut.plan.block_size(k), []
+            for s in range(b):
+                codes = []
+                for a in range(dut.plan.blocks(k)):
+                    word = ctx.get(dut.state_mem[k][dut.state_address(k, s, steps[s] % 2, a)])
+                    codes += [(word >> (i * cfg.state_bits)) & cfg.state_max for i in range(size)]
+                rows.append(codes[:cfg.sizes[k]])
+            states.append(np.array(rows))
+        out.update(steps=steps, states=states, cycles=ctx.get(dut.cycles),
+                   results=[ctx.get(dut.results[s]) for s in range(b)])
+
+    run(dut, tb)
+    return out
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_tiled_core_matches_golden(name):
+    cfg, pe, simd, b, slots, seed = CASES[name]
+    x, params = inputs_and_params(cfg, b, seed)
+    got = simulate(cfg, pe, simd, b, x, params, slots)
+    want = golden.settle(cfg, params, x, steps=cfg.free_steps)
+    assert any(s.any() for s in want.states), "a case whose states stay zero checks little"
+    for k, (g, w) in enumerate(zip(got["states"], want.states, strict=True), start=1):
+        np.testing.assert_array_equal(g, w, err_msg=f"states of layer {k}")
+    assert got["steps"] == want.steps.tolist()
+    assert got["results"] == want.states[-1].argmax(axis=1).tolist()
+    assert got["cycles"] == command_cycles(cfg, pe, simd, want.steps, slots)
+
+
+def test_memories_written_through_the_host_port():
+    cfg, pe, simd, b, slots, seed = CASES["ternary-5x2-5-samples-3-slots"]
+    x, params = inputs_and_params(cfg, b, seed)
+    got = simulate(cfg, pe, simd, b, x, params, slots, through_host=True)
+    want = golden.settle(cfg, params, x, steps=cfg.free_steps)
+    for g, w in zip(got["states"], want.states, strict=True):
+        np.testing.assert_array_equal(g, w)
+    assert got["results"] == want.states[-1].argmax(axis=1).tolist()
+
+
+def test_samples_stop_at_their_own_fixed_point():
+    """With early exit each sample takes its own steps (the case has samples of different step counts), and the
+    command's cycles are the interleaved timeline's, not B times the slowest sample's."""
+    cfg, pe, simd, b, _, seed = CASES["int8-4x3-b3"]
+    x, params = inputs_and_params(cfg, b, seed)
+    steps = golden.settle(cfg, params, x, steps=cfg.free_steps).steps
+    assert len(set(steps.tolist())) > 1
+    assert command_cycles(cfg, pe, simd, steps) < command_cycles(cfg, pe, simd, [steps.max()] * b)
+
+
+def test_mutated_tile_fails(monkeypatch):
+    """One transposed index wrong (the COLUMNS reading of tree 0, input 1), and the core no longer matches."""
+    cfg, pe, simd, b, _, seed = CASES["int8-4x3-b3"]
+    x, params = inputs_and_params(cfg, b, seed)
+    columns = TileMac._columns
+
+    def wrong(self, w, t, k):
+        return w[k][(t + 1) % self.simd] if (t, k) == (0, 1) else columns(self, w, t, k)
+
+    monkeypatch.setattr(TileMac, "_columns", wrong)
+    got = simulate(cfg, pe, simd, b, x, params)
+    want = golden.settle(cfg, params, x, steps=cfg.free_steps)
+    assert any((g != w).any() for g, w in zip(got["states"], want.states, strict=True))
+
+
+def test_latency_too_short_fails(monkeypatch):
+    """G is what keeps a sample's next step from reading states its last step has not written yet: made shorter
+    than the pipeline (a single sample, so no other sample's work hides it), the states go wrong."""
+    cfg, pe, simd, _, _, seed = CASES["int8-4x3-b3"]
+    x, params = inputs_and_params(cfg, 1, seed)
+    short = tiled_latency(cfg, pe, simd) - 8
+    monkeypatch.setattr(tiled_core, "tiled_latency", lambda *a: short)
+    got = simulate(cfg, pe, simd, 1, x, params)
+    want = golden.settle(cfg, params, x, steps=cfg.free_steps)
+    assert any((g != w).any() for g, w in zip(got["states"], want.states, strict=True)) or \
+        got["steps"] != want.steps.tolist()
+
+
+def test_refuses_what_it_does_not_build():
+    with pytest.raises(ValueError, match="learning"):
+        TiledCore(cfg=HwConfig(sizes=(12, 9, 5)), pe=4, simd=3)
+    with pytest.raises(ValueError, match="zero_skip"):
+        TiledCore(cfg=INT8.replace(zero_skip=True), pe=4, simd=3)
+    with pytest.raises(ValueError, match="pe must be at least 1"):
+        TiledCore(cfg=INT8, pe=0, simd=3)
+    with pytest.raises(ValueError, match="slots must be at most samples"):
+        TiledCore(cfg=INT8, pe=4, simd=3, samples=2, slots=3)
+    with pytest.raises(ValueError, match="inputs must have shape"):
+        TiledCore(cfg=INT8, pe=4, simd=3, samples=2, inputs=np.zeros((1, 12), dtype=int))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["tiled-ternary-32x10-s8-infer", "tiled-int8-8x10-s4-infer"])
+def test_fpga_designs_on_digits(name):
+    """The designs `export.tiled` places and routes, 64-64-10 with weights trained on digits (one epoch of the
+    golden on-chip training), on the first B test images: every state, the steps, the classes and the cycles."""
+    from eqprop.data import load_dataset
+    from eqprop.hw.onchip import annealed, train_epochs
+    from eqprop.hw.quantise import quantise_input
+    from export.tiled import DESIGNS
+
+    d = DESIGNS[name]
+    cfg, data = d.hwconfig(), load_dataset("digits")
+    learner = cfg.learning_twin()
+    params, _ = train_epochs(learner, golden.init_params(learner, seed=0), data, epochs=1, seed=0,
+                             schedule=annealed(cfg.lr_shifts, 1), progress=False)
+    x = quantise_input(cfg, data.x_test[:d.samples])
+    got = simulate(cfg, d.pe, d.simd, d.samples, x, params)
+    want = golden.settle(cfg, params, x, steps=cfg.free_steps)
+    for g, w in zip(got["states"], want.states, strict=True):
+        np.testing.assert_array_equal(g, w)
+    assert got["steps"] == want.steps.tolist()
+    assert got["results"] == want.states[-1].argmax(axis=1).tolist()
+    assert len(set(got["results"])) > 1
+    assert got["cycles"] == command_cycles(cfg, d.pe, d.simd, want.steps)
