@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test test-slow sim demo bench bench-studies bench-reference bench-golden bench-cycles bench-mnist \
+.PHONY: all venv test test-slow sim demo bench fpga-tiled bench-studies bench-reference bench-golden bench-cycles bench-mnist \
 	tracks tracks-full export lint clean fpga test-fpga sim-train sim-mnist fuzz formal bitstream sweep docs
 
 all: test
@@ -120,6 +120,12 @@ export: $(STAMP)
 # results/fpga.md and .json.
 fpga: $(STAMP)
 	$(PY) -m export.fpga
+
+# The tiled inference core (rtl/tiled_core.py) placed and routed on the ECP5 25k with the same flow, its
+# weights trained on the golden model and its cycles counted on the digits test split: results/tiled.md and
+# .json, which make bench then puts beside make fpga's designs. About 20 minutes a design on two cores.
+fpga-tiled: $(STAMP)
+	$(PY) -m export.tiled
 
 # A board's bitstream and its report (resources, Fmax against the board clock) in build/bitstream/$(BOARD)/:
 # the UART bridge and the core on BOARD=icebreaker, ulx3s-85f or orangecrab-25f (Yosys, nextpnr and

@@ -60,6 +60,7 @@ from sim.__main__ import check_count, check_simulator
 from sim.runner import SimError, ToolMissing
 
 FPGA_RESULTS = Path("results") / "fpga.json"
+TILED_RESULTS = Path("results") / "tiled.json"     # `make fpga-tiled` (export.tiled): the tiled inference core
 
 
 def default_net(seed: int = 0) -> tuple[EqPropNet, HwConfig, object]:
@@ -156,17 +157,19 @@ DEFAULT_DESIGN = ("int8-p8", "ecp5")
 FAMILY_NAMES = {"ecp5": "ECP5 25k", "ecp5-85k": "ECP5 85k", "ice40": "iCE40 UP5K"}
 
 
-def fpga_designs(fpga_results: Path) -> list[dict]:
-    """Every configuration and device that fits and has an Fmax in `fpga_results` (``make fpga``), the
-    default design (INT8, P = 8, ECP5) first; when the file lacks the default design, it is measured now
+def fpga_designs(fpga_results: Path, tiled_results: Path | None = None) -> list[dict]:
+    """Every configuration and device that fits and has an Fmax in `fpga_results` (``make fpga``) and in
+    `tiled_results` (``make fpga-tiled``, the tiled inference core, when the file exists), the default design
+    (INT8, P = 8, ECP5) first; when `fpga_results` lacks the default design, it is measured now
     as ``make fpga`` measures it (`export.fpga.implement` with the configuration's seed and router of
     `export.fpga.SEEDS` and `ROUTERS`, then the mean cycles with early exit on the digits test split of
     `export.fpga.golden_accuracy`, `with_measured_cycles`), so both commands report the same design."""
     designs = []
-    if fpga_results.exists():
-        data = json.loads(fpga_results.read_text())
-        designs = [{**r, "source": str(fpga_results)} for r in data.get("results", [])
-                   if r.get("fmax_mhz") and r.get("fits", True)]
+    for path in (fpga_results, tiled_results):
+        if path is not None and path.exists():
+            data = json.loads(path.read_text())
+            designs += [{**r, "source": str(path)} for r in data.get("results", [])
+                        if r.get("fmax_mhz") and r.get("fits", True)]
     if not any((d.get("config"), d.get("family")) == DEFAULT_DESIGN for d in designs):
         from export.fpga import golden_accuracy, implement, with_measured_cycles
 
@@ -440,6 +443,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", default="results")
     ap.add_argument("--cosim-vectors", type=positive_int, default=20, help="INFER commands per clock (at most 360)")
     ap.add_argument("--fpga-results", default=str(FPGA_RESULTS), help="make fpga's results, reused when present")
+    ap.add_argument("--tiled-results", default=str(TILED_RESULTS),
+                    help="make fpga-tiled's results (the tiled inference core), added when present")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory probes (tests)")
     args = ap.parse_args(argv)
     check_count("--cosim-vectors", args.cosim_vectors, 360, "the images of the digits test split")
@@ -462,7 +467,7 @@ def main(argv: list[str]) -> int:
     r["memory"] = [] if args.no_memory else memory_vs_t()
     print("FPGA designs against torch float inference of the same networks ...")
     try:
-        r["fpga"], r["careful"] = fpga_figures(fpga_designs(Path(args.fpga_results)), x,
+        r["fpga"], r["careful"] = fpga_figures(fpga_designs(Path(args.fpga_results), Path(args.tiled_results)), x,
                                                np.concatenate([data.y_test] * 6))
     except Exception as e:   # noqa: BLE001 - reported in the table, the other figures stand
         r["fpga"], r["careful"], r["fpga_error"] = None, [], f"{type(e).__name__}: {e}"

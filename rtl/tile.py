@@ -122,7 +122,7 @@ class TileMac(wiring.Component):
     i : stream (always ready), in
         One operation per cycle with ``valid``; payload ``weights`` (ArrayLayout: ``weights[i][j]``, i < PE,
         j < SIMD, signed codes), ``states`` (``max(PE, SIMD)`` unsigned state codes: x in lanes 0 .. SIMD-1 for
-        ROWS, y in lanes 0 .. PE-1 for COLUMNS; lanes past them are not used), ``mode`` (`TileMode`),
+        ROWS, y in lanes 0 .. PE-1 for COLUMNS; the lanes past them must be zero), ``mode`` (`TileMode`),
         ``first`` (start from ``load``), ``last`` (emit the block), ``shift`` (left shift of this tile's sums,
         ``A_l - weight_frac``) and ``tag``.
     load : Signal(ArrayLayout(signed(acc_bits), max(PE, SIMD))), in
@@ -131,7 +131,7 @@ class TileMac(wiring.Component):
     o : stream (always ready), out
         ``valid`` for one cycle per ``last`` operation, `tile_latency` cycles after it; payload ``acc``
         (``max(PE, SIMD)`` signed ``acc_bits`` sums: lanes 0 .. PE-1 for ROWS, 0 .. SIMD-1 for COLUMNS; the
-        lanes past them hold the ``load`` word's), ``mode`` and ``tag`` of that operation.
+        lanes past them are unspecified), ``mode`` and ``tag`` of that operation.
 
     Raises
     ------
@@ -226,14 +226,16 @@ class TileMac(wiring.Component):
 
         inputs = [tile_inputs(pe, simd, t) for t in range(v)]
 
-        # the transposing select: tree t's weight for input k in this operation's mode (0 where the mode has
-        # no such product), registered beside the states
+        # the transposing select: tree t's weight for input k in this operation's mode, registered beside the
+        # states. Only a product that both modes use needs a multiplexer: one that only ROWS uses is in a tree
+        # t >= SIMD, whose output COLUMNS leaves unspecified, or on a state lane k >= PE, which is zero in
+        # COLUMNS (the contract on ``states``); the same the other way round.
         rows_mode = p.mode == TileMode.ROWS
         w1 = {}
         for t in range(v):
             for k in inputs[t]:
                 a, b = self._rows(p.weights, t, k), self._columns(p.weights, t, k)
-                sel = Mux(rows_mode, 0 if a is None else a, 0 if b is None else b)
+                sel = b if a is None else a if b is None else Mux(rows_mode, a, b)
                 w1[t, k] = stage(sel, f"w{t}_{k}")
         x1 = [stage(p.states[k], f"x{k}") for k in range(v)]
         # ternary: each state's negation, once per lane (every tree's input k shares it)

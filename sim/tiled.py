@@ -1,0 +1,173 @@
+"""The tiled inference core (`rtl.tiled_core.TiledCore`) simulated against the golden model, and its fuzzer.
+
+`simulate` runs one command on the core in Amaranth's simulator (the core has no register map yet, so the
+memories are loaded as the host port writes them, or given as initial contents, and read back directly) and
+`compare` checks it against `eqprop.hw.golden.settle`: every state of every sample, each sample's steps, its
+argmax, and the command's CYCLES against the exact cycle model (`rtl.tiled_core.command_cycles`).
+
+``python -m sim.fuzz --tiled --count 50 --seed 1`` (`fuzz`) draws `count` points, each a configuration of
+`sim.fuzz.random_config` made inference-only (widths, sizes, shifts, rounding, early exit and the cached drive
+all drawn) with a drawn tile (PE and SIMD from 1 to the widest layer, most dividing no layer), samples per
+command and slots, and runs every parameter family of `sim.vectors.corner_sets` (random weights, the largest
+and smallest weights and biases, checkerboards, sparse and tiny ones) on corner and random inputs. Point i is
+drawn from ``numpy.random.default_rng([seed, i])``; a failing point prints the line that replays it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from eqprop.hw import golden
+from eqprop.hw.hwconfig import HwConfig, check_buildable
+from sim.vectors import FAMILIES, corner_sets
+
+__all__ = ["TiledPoint", "compare", "draw_tiled", "fuzz", "simulate"]
+
+MAX_CYCLES = 1_000_000
+
+
+def simulate(cfg: HwConfig, pe: int, simd: int, samples: int, x, params: golden.IntParams, slots: int | None = None,
+             *, through_host: bool = False) -> dict:
+    """Run one command of `samples` samples on `TiledCore` in Amaranth's simulator; return its final states (per
+    layer, (samples, n_k)), ``steps``, ``results`` and ``cycles``. The memories start with `params` and `x`, or
+    with `through_host`, empty and written through the host port first (elements into the staging row, then
+    committed)."""
+    from amaranth.sim import Simulator
+
+    from rtl.tiled_core import TiledCore
+
+    if through_host:
+        dut = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots)
+        written = dut.host_rows(params, x)
+    else:
+        dut = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots, params=params, inputs=x)
+    out = {}
+
+    async def tb(ctx):
+        if through_host:
+            ctx.set(dut.host.we, 1)
+            for sel, memory in written.items():
+                ctx.set(dut.host.sel, sel)
+                for addr, codes in memory.items():
+                    ctx.set(dut.host.commit, 0)
+                    for chunk, bits in enumerate(dut.host_chunks(sel, codes)):
+                        ctx.set(dut.host.lane, chunk)
+                        ctx.set(dut.host.wdata, bits)
+                        await ctx.tick()
+                    ctx.set(dut.host.commit, 1)
+                    ctx.set(dut.host.addr, addr)
+                    await ctx.tick()
+            ctx.set(dut.host.we, 0)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for _ in range(MAX_CYCLES):
+            await ctx.tick()
+            if ctx.get(dut.done):
+                break
+        else:
+            raise AssertionError(f"the command did not finish in {MAX_CYCLES} cycles")
+        steps = [ctx.get(dut.steps[s]) for s in range(samples)]
+        states = []
+        for k in range(1, cfg.n_layers + 1):
+            size, rows = dut.plan.block_size(k), []
+            for s in range(samples):
+                codes = []
+                for a in range(dut.plan.blocks(k)):
+                    word = ctx.get(dut.state_mem[k][dut.state_address(k, s, steps[s] % 2, a)])
+                    codes += [(word >> (i * cfg.state_bits)) & cfg.state_max for i in range(size)]
+                rows.append(codes[:cfg.sizes[k]])
+            states.append(np.array(rows, dtype=np.int64))
+        out.update(steps=steps, states=states, cycles=ctx.get(dut.cycles),
+                   results=[ctx.get(dut.results[s]) for s in range(samples)])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    return out
+
+
+def compare(cfg: HwConfig, pe: int, simd: int, got: dict, x, params: golden.IntParams,
+            slots: int | None = None) -> list[str]:
+    """The mismatches of a `simulate` result against the golden model (none: an empty list), one line each."""
+    from rtl.tiled_core import command_cycles
+
+    want = golden.settle(cfg, params, x, steps=cfg.free_steps)
+    bad = []
+    for k, (g, w) in enumerate(zip(got["states"], want.states, strict=True), start=1):
+        rows = [int(s) for s in np.flatnonzero((g != w).any(axis=1))]
+        if rows:
+            bad.append(f"states of layer {k} differ in samples {rows}")
+    if got["steps"] != want.steps.tolist():
+        bad.append(f"steps {got['steps']}, golden {want.steps.tolist()}")
+    if got["results"] != want.states[-1].argmax(axis=1).tolist():
+        bad.append(f"results {got['results']}, golden {want.states[-1].argmax(axis=1).tolist()}")
+    model = command_cycles(cfg, pe, simd, want.steps, slots)
+    if got["cycles"] != model:
+        bad.append(f"CYCLES {got['cycles']}, cycle model {model}")
+    return bad
+
+
+@dataclasses.dataclass(frozen=True)
+class TiledPoint:
+    """A fuzzed tiled core: its configuration, tile, samples per command and slots."""
+
+    cfg: HwConfig
+    pe: int
+    simd: int
+    samples: int
+    slots: int
+
+    def describe(self) -> str:
+        c = self.cfg
+        return (f"{'-'.join(map(str, c.sizes))} {c.weight_format}{c.weight_bits} s{c.state_bits} T={c.free_steps} "
+                f"early_exit={c.early_exit} cache_drive={c.cache_drive} tile {self.pe}x{self.simd} "
+                f"samples {self.samples} slots {self.slots}")
+
+
+def draw_tiled(seed: int, index: int) -> TiledPoint:
+    """Point `index` of a tiled fuzz run with `seed` (the same every time): `sim.fuzz.random_config`'s draw made
+    inference-only without zero-skipping, and a tile, samples and slots drawn after it."""
+    from sim.fuzz import random_config
+
+    rng = np.random.default_rng([seed, index])
+    base = random_config(rng)
+    cfg = check_buildable(base.replace(learning=False, zero_skip=False, samples=1, weight_frac=base.weight_frac,
+                                       lr_shifts=base.lr_shifts))
+    widest = max(cfg.sizes)
+    pe, simd = (int(rng.integers(1, widest + 1)) for _ in range(2))
+    samples = int(rng.integers(1, 6))
+    return TiledPoint(cfg, pe, simd, samples, int(rng.integers(1, samples + 1)))
+
+
+def run_tiled_point(point: TiledPoint, *, vector_seed: int = 0) -> list[str]:
+    """Every parameter family of `sim.vectors.corner_sets` on the point (a command of its samples each); the
+    mismatches, each prefixed with its family."""
+    c = point.cfg
+    bad = []
+    for case in corner_sets(c, len(FAMILIES) * point.samples, seed=vector_seed):
+        x = np.asarray(case["x"], dtype=np.int64)[:point.samples]
+        params = golden.IntParams.from_shadow(c, [np.asarray(a, dtype=np.int64) for a in case["shadow"]],
+                                              [np.asarray(b, dtype=np.int64) for b in case["biases"]])
+        got = simulate(c, point.pe, point.simd, point.samples, x, params, point.slots)
+        bad += [f"{case['name']}: {line}" for line in compare(c, point.pe, point.simd, got, x, params, point.slots)]
+    return bad
+
+
+def fuzz(count: int, *, seed: int = 0, start: int = 0, echo=print) -> int:
+    """Run points ``start .. start + count - 1`` of the tiled fuzz run with `seed`; returns the number that failed."""
+    failed = 0
+    for i in range(start, start + count):
+        point, t = draw_tiled(seed, i), time.perf_counter()
+        bad = run_tiled_point(point, vector_seed=seed)
+        status = "ok" if not bad else "MISMATCH"
+        echo(f"[tiled {i}] {point.describe()}: {status} ({time.perf_counter() - t:.1f} s)")
+        if bad:
+            failed += 1
+            echo("    " + "\n    ".join(bad[:8]))
+            echo(f"    replay: python -m sim.fuzz --tiled --seed {seed} --start {i} --count 1")
+    return failed
