@@ -13,15 +13,17 @@ from amaranth.hdl import Module, Signal, Value, signed, unsigned
 __all__ = ["delay", "per_layer"]
 
 
-def delay(m: Module, value, count: int = 1, *, name: str) -> Value:
-    """`value` `count` cycles later: a chain of `count` registers in `m`'s ``sync`` domain (none for 0)."""
+def delay(m: Module, value, count: int = 1, *, name: str, reset_less: bool = False) -> Value:
+    """`value` `count` cycles later: a chain of `count` registers in `m`'s ``sync`` domain (none for 0).
+    `reset_less` registers keep their value through a reset (a data path whose valid bit travels beside it
+    in a register that has one: no reset fan-out to route to every data bit)."""
     if not isinstance(count, int) or count < 0:
         raise ValueError(f"count must be a non-negative int, not {count!r}")
     if not hasattr(value, "shape"):       # an int; a Signal or a View keeps its shape or layout
         value = Value.cast(value)
     shape = value.shape()
     for k in range(count):
-        reg = Signal(shape, name=f"{name}_d{k + 1}")
+        reg = Signal(shape, name=f"{name}_d{k + 1}", reset_less=reset_less)
         m.d.sync += reg.eq(value)
         value = reg
     return value

@@ -217,11 +217,11 @@ class TileMac(wiring.Component):
         m.d.comb += [c[0].valid.eq(self.i.valid), c[0].mode.eq(p.mode), c[0].first.eq(p.first),
                      c[0].last.eq(p.last), c[0].shift.eq(p.shift), c[0].tag.eq(p.tag)]
 
-        def stage(value, name):
-            return delay(m, value, name=name)
+        def stage(value, name):     # data: no reset (the control record beside it has one)
+            return delay(m, value, name=name, reset_less=True)
 
         def advance():
-            c.append(stage(c[-1], f"ctrl{len(c)}"))
+            c.append(delay(m, c[-1], name=f"ctrl{len(c)}"))
             return c[-1]
 
         inputs = [tile_inputs(pe, simd, t) for t in range(v)]
@@ -253,7 +253,7 @@ class TileMac(wiring.Component):
         # cost 9 flip-flops a product for nothing)
         prods, domain = {}, m.d.comb if ternary else m.d.sync
         for (t, k), w in w1.items():
-            prod = Signal(prod_shape, name=f"prod{t}_{k}")
+            prod = Signal(prod_shape, name=f"prod{t}_{k}", reset_less=True)
             domain += prod.eq(self._product(w, x1[k], neg1[k]))
             prods[t, k] = prod
         if not ternary:
@@ -281,12 +281,12 @@ class TileMac(wiring.Component):
 
         # the alignment shift of this tile's sums
         cs = c[-1]
-        addend = [Signal(add_shape, name=f"addend{t}") for t in range(v)]
+        addend = [Signal(add_shape, name=f"addend{t}", reset_less=True) for t in range(v)]
         m.d.sync += [addend[t].eq(dots[t] << cs.shift) for t in range(v)]
         ca = advance()
 
         # accumulate: a first tile starts from the load word, a last one emits the block
-        acc = Signal(data.ArrayLayout(signed(cfg.acc_bits), v))
+        acc = Signal(data.ArrayLayout(signed(cfg.acc_bits), v), reset_less=True)
         with m.If(ca.valid):
             for t in range(v):
                 m.d.sync += acc[t].eq(Mux(ca.first, self.load[t], acc[t]) + addend[t])

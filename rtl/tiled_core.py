@@ -349,7 +349,8 @@ class TiledCore(wiring.Component):
         steps_out = [Signal(range(cfg.free_steps + 1), name=f"steps_out{s}") for s in range(N)]
 
         # this cycle's issue (stage 0): the program position and the tag (slot, sample, bank, first step)
-        pick_valid, pick_pc, pick_slot, pick_sample = Signal(), Signal(range(D + S)), Signal(range(B)), Signal(range(N))
+        pick_valid, pick_slot, pick_sample = Signal(), Signal(range(B)), Signal(range(N))
+        pick_first, pick_drive = Signal(), Signal()     # a unit's first issue (a pick), and of a drive pass
         pick_zero, pick_bank = Signal(), Signal()
 
         m.d.comb += [self.busy.eq(busy), self.steps.eq(Cat(*steps_out))]
@@ -410,7 +411,7 @@ class TiledCore(wiring.Component):
                     with m.Else():
                         m.d.sync += active.bit_select(k, 1).eq(0)
             with m.If(issuing):
-                m.d.comb += [pick_valid.eq(1), pick_pc.eq(pc), pick_slot.eq(cur), pick_zero.eq(u_zero),
+                m.d.comb += [pick_valid.eq(1), pick_slot.eq(cur), pick_zero.eq(u_zero),
                              pick_bank.eq(slot_value([bank[k] for k in range(B)], cur)),
                              pick_sample.eq(slot_value(sample, cur))]
                 m.d.sync += pc.eq(pc + 1)
@@ -437,7 +438,7 @@ class TiledCore(wiring.Component):
                             drive = need_drive[k]
                             m.d.comb += [pick_valid.eq(1), pick_slot.eq(k), pick_bank.eq(bank[k]),
                                          pick_sample.eq(sample[k]), pick_zero.eq(~drive & (steps[k] == 0)),
-                                         pick_pc.eq(Mux(drive, 0, D))]
+                                         pick_first.eq(1), pick_drive.eq(drive)]
                             m.d.sync += [cur.eq(k), u_drive.eq(drive), u_zero.eq(~drive & (steps[k] == 0))]
                             with m.If(drive):
                                 m.d.sync += need_drive.bit_select(k, 1).eq(0)
@@ -460,12 +461,16 @@ class TiledCore(wiring.Component):
                      init=[_pack(op_layout, op) for op in self.program])
         m.submodules.program = rom
         rom_rd = rom.read_port(domain="sync")
-        m.d.comb += rom_rd.addr.eq(pick_pc)
+        # The ROM is addressed by the program counter register alone: a unit's first issue (a pick) takes its
+        # op from two constants instead, so that the pick's logic ends at registers, not in the ROM's address.
+        m.d.comb += rom_rd.addr.eq(pc)
+        first_d, drive_d = delay(m, pick_first, name="first"), delay(m, pick_drive, name="first_drive")
+        first_op = Mux(drive_d, _pack(op_layout, self.program[0]), _pack(op_layout, self.program[D]))
         rec_layout = data.StructLayout({"valid": 1, "slot": range(B), "sample": range(N), "bank": 1, "zero": 1,
                                         "op": op_layout})
         rec1 = Signal(rec_layout, name="rec1")
         tag1 = delay(m, Cat(pick_valid, pick_slot, pick_sample, pick_bank, pick_zero), name="tag")
-        m.d.comb += [rec1.as_value()[:len(tag1)].eq(tag1), rec1.op.eq(rom_rd.data)]
+        m.d.comb += [rec1.as_value()[:len(tag1)].eq(tag1), rec1.op.eq(Mux(first_d, first_op, rom_rd.data))]
         assert FETCH_LATENCY == 1
         rec = [None, rec1]
         for k in range(2, pos_["best"] + 1):
@@ -523,7 +528,8 @@ class TiledCore(wiring.Component):
                 with m.Case(k):
                     word = st_a[k].data
                     m.d.comb += s_sel.eq(Mux(r2.op.empty | (r2.zero if k else 0), 0, word))
-        w_data, s_data = delay(m, w_sel, name="w_data"), delay(m, s_sel, name="s_data")
+        w_data = delay(m, w_sel, name="w_data", reset_less=True)      # data: no reset (the record has one)
+        s_data = delay(m, s_sel, name="s_data", reset_less=True)
         assert READ_LATENCY == 2
 
         m.submodules.tile = tile = TileMac(cfg=cfg, pe=self.pe, simd=self.simd)
@@ -550,7 +556,7 @@ class TiledCore(wiring.Component):
                         with m.If(~rl2.op.drive):
                             for i, d in enumerate(lanes(dr_rd.data, cfg.acc_bits, self.pe, signed=True)):
                                 m.d.comb += load_sel[i].eq(d)
-        m.d.comb += tile.load.eq(delay(m, load_sel, name="load_word"))
+        m.d.comb += tile.load.eq(delay(m, load_sel, name="load_word", reset_less=True))
 
         # a FINISH's old states, read late from the bank the step reads (zero in a sample's first step)
         ro, ro2 = rec[pos_["old_read"]], rec[pos_["old_read"] + 1]
@@ -561,7 +567,7 @@ class TiledCore(wiring.Component):
             for l in range(L):
                 with m.Case(l):
                     m.d.comb += old_sel.eq(Mux(ro2.zero, 0, st_b[l + 1].data))
-        s_old = delay(m, old_sel, name="s_old")
+        s_old = delay(m, old_sel, name="s_old", reset_less=True)
 
         # the block's sums: to the drive memory (the drive pass), or through the neuron lanes
         rout = rec[pos_["out"]]

@@ -121,7 +121,7 @@ def test_refuses_what_it_does_not_build():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["tiled-ternary-32x10-s8-infer", "tiled-int8-8x10-s4-infer"])
+@pytest.mark.parametrize("name", ["tiled-ternary-24x10-s8-infer", "tiled-int8-8x10-s4-infer"])
 def test_fpga_designs_on_digits(name):
     """The designs `export.tiled` places and routes, 64-64-10 with weights trained on digits (one epoch of the
     golden on-chip training), on the first B test images: every state, the steps, the classes and the cycles."""
