@@ -65,13 +65,14 @@ DESIGNS: dict[str, Design] = {
 }
 
 
-def tiled_verilog(cfg: HwConfig, pe: int, simd: int, samples: int, slots: int) -> str:
+def tiled_verilog(cfg: HwConfig, pe: int, simd: int, samples: int, slots: int, *, lut_multipliers: bool = False) -> str:
     """The Verilog of `TiledCore` (zero memories; the host port fills them), its top module named `TOP`."""
     from amaranth.back import verilog
 
     from rtl.tiled_core import TiledCore
 
-    return verilog.convert(TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots), name=TOP)
+    core = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots, lut_multipliers=lut_multipliers)
+    return verilog.convert(core, name=TOP)
 
 
 def implement_tiled(name: str, family: str = "ecp5", *, workdir=None, seed: int = SEED, log=print) -> dict:
@@ -89,7 +90,7 @@ def implement_tiled(name: str, family: str = "ecp5", *, workdir=None, seed: int 
     seconds, tag = {}, f"{name}/{family}"
     try:
         t = time.perf_counter()
-        core = tiled_verilog(cfg, d.pe, d.simd, d.samples, d.slots)
+        core = tiled_verilog(cfg, d.pe, d.simd, d.samples, d.slots, lut_multipliers=d.nodsp)
         (work / f"{TOP}.v").write_text(core)
         (work / f"{HARNESS}.v").write_text(harness_verilog(core))
         synth = dev.synth + (" -nodsp" if d.nodsp else "")

@@ -116,6 +116,10 @@ class TileMac(wiring.Component):
     tag : ShapeLike
         A record that travels beside the data from a ``last`` operation to its block's output (the core's
         sample, layer and block); none (0 bits) by default.
+    lut_multipliers : bool
+        INT tiles with their multipliers in logic (for a tile with more products than the device has DSP
+        blocks, synthesised without them): each product split into two of half the state's bits, registered,
+        then added, in the stages a DSP block uses; the latency is the same.
 
     Members
     -------
@@ -149,10 +153,10 @@ class TileMac(wiring.Component):
     weight_frac)`` of each weight layer, plus the bias), one tile at a time.
     """
 
-    def __init__(self, *, cfg: HwConfig, pe: int, simd: int, tag=0):
+    def __init__(self, *, cfg: HwConfig, pe: int, simd: int, tag=0, lut_multipliers: bool = False):
         if not isinstance(cfg, HwConfig):
             raise TypeError(f"Configuration must be a HwConfig, not {cfg!r}")
-        self.cfg = cfg
+        self.cfg, self.lut_multipliers = cfg, bool(lut_multipliers)
         self.pe, self.simd = _check_shape("pe", pe), _check_shape("simd", simd)
         v = max(pe, simd)
         w_shape = signed(cfg.weight_bits)      # ternary: weight_bits is 2
@@ -252,11 +256,22 @@ class TileMac(wiring.Component):
         # first adder level in the same cycle (one LUT4 a bit before the carry chain; a register here would
         # cost 9 flip-flops a product for nothing)
         prods, domain = {}, m.d.comb if ternary else m.d.sync
-        for (t, k), w in w1.items():
+        for (t, k), w in ([] if self.lut_multipliers and not ternary else w1.items()):
             prod = Signal(prod_shape, name=f"prod{t}_{k}", reset_less=True)
             domain += prod.eq(self._product(w, x1[k], neg1[k]))
             prods[t, k] = prod
-        if not ternary:
+        if not ternary and self.lut_multipliers:
+            # multipliers in logic: w * x as two halves of x, w * x_lo and w * x_hi, each half the depth of
+            # the whole, registered, then added (where the DSP block would register its product again)
+            half = (sb + 1) // 2
+            for (t, k), w in w1.items():
+                lo, hi = (Signal(prod_shape, name=f"prod{t}_{k}_{h}", reset_less=True) for h in ("lo", "hi"))
+                m.d.sync += [lo.eq(w * x1[k][:half]), hi.eq(w * x1[k][half:])]
+                prods[t, k] = (lo, hi)
+            advance()
+            prods = {key: stage(lo + (hi << half), f"prod{key[0]}_{key[1]}_sum") for key, (lo, hi) in prods.items()}
+            advance()
+        elif not ternary:
             advance()
             prods = {key: stage(val, f"prod{key[0]}_{key[1]}_dsp") for key, val in prods.items()}
             advance()

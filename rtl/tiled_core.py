@@ -194,7 +194,9 @@ class TiledCore(wiring.Component):
     params : IntParams, optional
         The weight and bias memories' contents (zeros if None).
     inputs : array of int, optional
-        (B, n_0) input codes, the input memory's contents (zeros if None).
+        (samples, n_0) input codes, the input memory's contents (zeros if None).
+    lut_multipliers : bool
+        INT tiles: multipliers split for logic (`rtl.tile.TileMac`), for a synthesis without DSP blocks.
 
     Members
     -------
@@ -221,10 +223,10 @@ class TiledCore(wiring.Component):
     """
 
     def __init__(self, *, cfg: HwConfig, pe: int, simd: int, samples: int = 1, slots: int | None = None,
-                 params: IntParams | None = None, inputs=None):
+                 params: IntParams | None = None, inputs=None, lut_multipliers: bool = False):
         slots = samples if slots is None else slots
         _check(cfg, pe, simd, samples, slots)
-        self.slots = slots
+        self.slots, self.lut_multipliers = slots, lut_multipliers
         if params is not None and not isinstance(params, IntParams):
             raise TypeError(f"Parameters must be an IntParams or None, not {params!r}")
         self.cfg, self.pe, self.simd, self.samples = cfg, pe, simd, samples
@@ -532,7 +534,7 @@ class TiledCore(wiring.Component):
         s_data = delay(m, s_sel, name="s_data", reset_less=True)
         assert READ_LATENCY == 2
 
-        m.submodules.tile = tile = TileMac(cfg=cfg, pe=self.pe, simd=self.simd)
+        m.submodules.tile = tile = TileMac(cfg=cfg, pe=self.pe, simd=self.simd, lut_multipliers=self.lut_multipliers)
         ri = rec[pos_["tile_in"]]
         m.d.comb += [tile.i.valid.eq(ri.valid), tile.i.payload.weights.eq(w_data),
                      tile.i.payload.states.eq(s_data), tile.i.payload.mode.eq(ri.op.mode),

@@ -144,6 +144,16 @@ def test_tile_matches_reference(fmt, pe, simd, bubbles):
     check(cfg, pe, simd, ops, out, when)
 
 
+@pytest.mark.parametrize("pe, simd", [(2, 3), (8, 10)], ids=["2x3", "8x10"])
+def test_lut_multipliers_match_reference(pe, simd):
+    """INT tiles with their multipliers split for logic (`lut_multipliers`): the same sums, at the same latency."""
+    cfg = CONFIGS["int8"]
+    ops = random_blocks(cfg, pe, simd, np.random.default_rng([pe, simd, 9]), 8)
+    out, when = rtl_tile(cfg, pe, simd, ops, np.random.default_rng(4),
+                         tile_class=functools.partial(TileMac, lut_multipliers=True))
+    check(cfg, pe, simd, ops, out, when)
+
+
 GOLDEN = {   # three weight layers: both reductions, top-down and bottom-up sums, distinct alignment shifts
     "int8": HwConfig(sizes=(7, 5, 6, 3), weight_frac=(4, 7, 5)),
     "ternary": HwConfig(sizes=(7, 5, 6, 3), weight_format="ternary", weight_bits=2, shadow_bits=8,
