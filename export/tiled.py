@@ -37,8 +37,8 @@ class Design:
     """A tiled design: the `export.fpga.CONFIGS` entry whose widths it takes (inference only, no
     zero-skipping), the tile (PE x SIMD), the samples of a command and the slots (samples in flight,
     interleaved), and the synthesis options (``-nodsp``: the multipliers in LUTs, where the tile has more
-    products than the device has DSP blocks), and nextpnr's router (router2: router1 had not routed the
-    ternary 24 x 10 design after ten minutes, 2,400 arcs still congested)."""
+    products than the device has DSP blocks), and nextpnr's router (router2 fails on the ternary designs'
+    unconstrained clock pin, as on `export.fpga`'s ternary cores)."""
 
     base: str
     pe: int
@@ -46,7 +46,7 @@ class Design:
     samples: int
     slots: int
     nodsp: bool = False
-    router: str = "router2"
+    router: str = "router1"
 
     def hwconfig(self) -> HwConfig:
         cfg = config(self.base)

@@ -588,12 +588,13 @@ class TiledCore(wiring.Component):
         for l in range(L):
             size = plan.block_size(l + 1)
             rows.append([min(size, n[l + 1] - a * size) for a in range(plan.blocks(l + 1))])
-        mask = Signal(v)
-        with m.Switch(Cat(rw.op.block, rw.op.bl)):
+        mask_next, rw0 = Signal(v), rec[pos_["write"] - 1]     # decoded a cycle early, registered
+        with m.Switch(Cat(rw0.op.block, rw0.op.bl)):
             for l in range(L):
                 for a, r in enumerate(rows[l]):
-                    with m.Case(a | (l << len(rw.op.block))):
-                        m.d.comb += mask.eq((1 << r) - 1)
+                    with m.Case(a | (l << len(rw0.op.block))):
+                        m.d.comb += mask_next.eq((1 << r) - 1)
+        mask = delay(m, mask_next, name="mask")
         s_new = Signal(v * sb)
         m.d.comb += s_new.eq(Cat(*(Mux(mask[i], neuron.s_new.word_select(i, sb), 0) for i in range(v))))
         for k in range(1, L + 1):
