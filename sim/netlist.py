@@ -54,9 +54,9 @@ from eqprop.hw.hwconfig import HwConfig
 from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
-__all__ = ["BUILD_FOLDER", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "fpga_hook", "lut_on_read_path",
-           "luts", "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise", "synthesise_verilog",
-           "yosys_share"]
+__all__ = ["BUILD_FOLDER", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "fpga_hook", "given",
+           "lut_on_read_path", "luts", "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise",
+           "synthesise_verilog", "yosys_share"]
 
 BUILD_FOLDER = "netlist"   # the netlists' folder in the build cache (eqprop.cache.cache_dir), never the package
 CELLS = Path(__file__).resolve().parent / "cells"
@@ -368,10 +368,12 @@ def _models_text(family: str) -> str:
 FPGA_INFER_CASES = 3      # INFER cases of `fpga_check` (a learning core also runs one TRAIN)
 
 
-def fpga_check(cfg: HwConfig, family: str, *, seed: int = 0, log=print) -> dict:
+def fpga_check(cfg: HwConfig, family: str, *, seed: int = 0, log=print, netlist: dict | None = None) -> dict:
     """``make fpga``'s netlist check of `cfg` on `family` (``"ecp5"`` or ``"ice40"``): `FPGA_INFER_CASES`
     INFER commands and, on a learning core, one TRAIN, every parameter read back through the bus after
-    loading and after the TRAIN, on the synthesised netlist. Returns ``{"status": "pass" | "mismatch" |
+    loading and after the TRAIN, on the synthesised netlist: `netlist` (``{"verilog": path, "json": path}``,
+    the core netlist ``make fpga`` synthesised, `export.fpga.flow_script`; the harness is built beside it, in
+    ``cosim-quick/``), else the core synthesised here (`synthesise`). Returns ``{"status": "pass" | "mismatch" |
     "failed", "message", "commands", "values", "cycles", "cycles_per_s", "seconds", "simulator"}``: a
     mismatch names the first difference, "failed" a harness that stopped (a command with no DONE, a bus
     that did not answer). Raises `ToolMissing` when Yosys, Verilator or a C++ compiler is missing and
@@ -379,8 +381,9 @@ def fpga_check(cfg: HwConfig, family: str, *, seed: int = 0, log=print) -> dict:
     from sim.cases import write_cases
 
     t0 = time.perf_counter()
-    net = synthesise(cfg, family, log=log)
-    b = build(net, quick=True)
+    net = synthesise(cfg, family, log=log) if netlist is None else given(cfg, family, netlist)
+    b = build(net, name="sim" if netlist is None else "cosim", quick=True)
+    build_s = time.perf_counter() - t0
     rng = np.random.default_rng(seed)
     params = golden.init_params(cfg, seed=seed, gain=3.0)
     n = FPGA_INFER_CASES
@@ -405,17 +408,29 @@ def fpga_check(cfg: HwConfig, family: str, *, seed: int = 0, log=print) -> dict:
         out.update(status="failed", message=str(e))
     out["cycles_per_s"] = out["cycles"] / out["sim_s"] if out["sim_s"] else None
     out["seconds"] = round(time.perf_counter() - t0, 1)
+    out["prepare_s"] = round(build_s, 1)       # synthesis (none for a given netlist) and the Verilator build
+    out["synthesised_here"] = netlist is None
     return out
 
 
-def fpga_hook(cfg: HwConfig, family: str, *, log=print) -> dict:
+def given(cfg: HwConfig, family: str, netlist: dict) -> Netlist:
+    """A `Netlist` of a core netlist synthesised elsewhere (``{"verilog": path, "json": path}``: Yosys's
+    ``write_verilog -noattr`` and JSON of the core, top ``eqprop_accel``), its builds in its folder."""
+    verilog, js = Path(netlist["verilog"]), Path(netlist["json"])
+    for f in (verilog, js):
+        if not f.exists():
+            raise SimError(f"the core netlist {f} does not exist: synthesise it first (make fpga writes it)")
+    return Netlist(cfg, family, verilog.parent, verilog, js, 0.0, _cells(json.loads(js.read_text())))
+
+
+def fpga_hook(cfg: HwConfig, family: str, *, log=print, netlist: dict | None = None) -> dict:
     """`fpga_check` as ``make fpga`` calls it (the entry point ``netlist`` of ``eqprop.fpga.checks``, since
-    `export.fpga` does not import ``sim``): a failed synthesis or build is ``"failed"``, a missing tool
-    raises `export.fpga.FpgaError`."""
+    `export.fpga` does not import ``sim``; `netlist`: the flow's core netlist, as for `fpga_check`): a failed
+    synthesis or build is ``"failed"``, a missing tool raises `export.fpga.FpgaError`."""
     from export.fpga import FpgaError  # export.fpga imports amaranth: only when the flow calls this
 
     try:
-        return fpga_check(cfg, family, log=log)
+        return fpga_check(cfg, family, log=log, netlist=netlist)
     except ToolMissing as e:
         raise FpgaError(str(e)) from None
     except SimError as e:

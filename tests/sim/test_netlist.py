@@ -57,7 +57,8 @@ def synthesised(request):
 
 def test_the_flow_and_the_netlist_share_one_yosys_script(monkeypatch, tmp_path):
     """`make fpga` and the netlist co-simulation both take their Yosys script from `export.fpga.synth_script`:
-    the flow's is the netlist's with the pin harness as the top."""
+    the flow synthesises the core with the script `sim.netlist.synthesise` runs (its netlist is what make fpga
+    co-simulates), then the pin harness around that mapped netlist."""
     calls = []
     real = fpga.synth_script
     monkeypatch.setattr(fpga, "synth_script", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
@@ -68,10 +69,15 @@ def test_the_flow_and_the_netlist_share_one_yosys_script(monkeypatch, tmp_path):
     monkeypatch.setattr(fpga, "_run", stop)
     with pytest.raises(fpga.FpgaError, match="stopped"):
         fpga.implement(CFG, "ecp5", workdir=tmp_path / "fpga", place=False, log=lambda s: None)
-    (dev, top, sources), _ = calls[0]
-    assert dev is fpga.DEVICES["ecp5"] and top == fpga.HARNESS and sources == [f"{fpga.TOP}.v", f"{fpga.HARNESS}.v"]
+    (dev, top, sources), kw = calls[0]
+    assert dev is fpga.DEVICES["ecp5"] and top == fpga.TOP and sources == [f"{fpga.TOP}.v"]
+    assert kw["verilog_out"] == fpga.CORE_NETLIST and kw["json_out"] == fpga.CORE_JSON
+    (_, top, sources), _ = calls[1]
+    assert top == fpga.HARNESS and sources == [fpga.CORE_NETLIST, f"{fpga.HARNESS}.v"]
     script = real(dev, fpga.TOP, [f"{fpga.TOP}.v"], verilog_out="netlist.v")
     assert "synth_ecp5 -top eqprop_accel -json netlist.json; write_verilog -noattr netlist.v;" in script
+    flow = fpga.flow_script(dev)
+    assert flow.index("-top eqprop_accel") < flow.index("design -reset") < flow.index("-top fpga_top")
 
 
 def test_cases_are_read_through_the_bus():
