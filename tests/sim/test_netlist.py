@@ -126,6 +126,56 @@ def test_unknown_family():
         netlist.cell_models("gowin")
 
 
+def _routed(*cells) -> dict:
+    return {"creator": "nextpnr", "modules": {"top": {"ports": {}, "netnames": {}, "cells": dict(cells)}}}
+
+
+def _cell(kind, params=None, conns=None, dirs=None, bel=None):
+    return {"type": kind, "parameters": params or {}, "connections": conns or {}, "port_directions": dirs or {},
+            "attributes": {"NEXTPNR_BEL": bel} if bel else {}}
+
+
+def test_prepare_routed_gives_the_routed_cells_their_models():
+    """nextpnr's routed ECP5 cells get the types of sim/cells/ecp5_routed.v; a K1 slot's OFX is its L6MUX21;
+    unconnected LUT inputs of a slice read 1 (as in the hardware); pads become plain inputs or outputs; a
+    multiplier's constant pin muxes become constants; the input stays as nextpnr wrote it."""
+    routed = _routed(
+        ("k0", _cell("TRELLIS_COMB", {"INITVAL": "0000000000001010"}, {"A": [5], "F": [6]}, {"A": "input"},
+                     bel="X1/Y1/SLICEA.K0")),
+        ("k1", _cell("TRELLIS_COMB", {}, {"A": [5], "B": [], "FXA": [7]}, bel="X1/Y1/SLICEA.K1")),
+        ("w", _cell("TRELLIS_RAMW", {}, {"A0": [8]})),
+        ("pad_in", _cell("TRELLIS_IO", {"DIR": "INPUT"}, {"B": [2], "O": [5]}, {"B": "inout", "O": "output"})),
+        ("pad_out", _cell("TRELLIS_IO", {"DIR": "OUTPUT"}, {"B": [3], "I": [6]}, {"B": "inout", "I": "input"})),
+        ("m", _cell("MULT18X18D", {"A9MUX": "0 ", "CLK0_DIV": "ENABLED"}, {"A0": [5]}, {"A0": "input", "A9": "input"})),
+        ("ff", _cell("TRELLIS_FF", {"SD": "0 "}, {"M": [6], "Q": [9]})))
+    before = json.dumps(routed)
+    cells = netlist.prepare_routed(routed)["modules"][netlist.TOP]["cells"]
+    assert json.dumps(routed) == before
+    assert [c["type"] for c in cells.values()] == [
+        "NEXTPNR_TRELLIS_COMB", "NEXTPNR_TRELLIS_COMB", "NEXTPNR_TRELLIS_RAMW", "NEXTPNR_TRELLIS_IO_INPUT",
+        "NEXTPNR_TRELLIS_IO_OUTPUT", "MULT18X18D", "NEXTPNR_TRELLIS_FF"]
+    assert (cells["k0"]["parameters"]["IS_Z1"], cells["k1"]["parameters"]["IS_Z1"]) == ("0", "1")
+    assert [cells["k0"]["connections"][p] for p in "ABCD"] == [[5], ["1"], ["1"], ["1"]]
+    assert cells["k1"]["connections"]["B"] == ["1"] and cells["w"]["connections"]["B1"] == ["1"]
+    assert cells["w"]["connections"]["A0"] == [8]
+    assert cells["pad_in"]["port_directions"]["B"] == "input" and cells["pad_out"]["port_directions"]["B"] == "output"
+    assert cells["m"]["connections"]["A9"] == ["0"] and "A9MUX" not in cells["m"]["parameters"]
+    assert cells["m"]["parameters"] == {"CLK0_DIV": "ENABLED"} and cells["ff"]["parameters"] == {"SD": "0 "}
+
+
+def test_prepare_routed_names_what_it_cannot_model():
+    with pytest.raises(netlist.SimError, match=r"no simulation model in sim/cells/: EHXPLLL \(1\)"):
+        netlist.prepare_routed(_routed(("pll", _cell("EHXPLLL"))))
+    with pytest.raises(netlist.SimError, match="routed pad p is BIDIR"):
+        netlist.prepare_routed(_routed(("p", _cell("TRELLIS_IO", {"DIR": "BIDIR"}))))
+
+
+def test_routed_is_ecp5_only(tmp_path):
+    net = netlist.Netlist(CFG, "ice40", tmp_path, tmp_path / "netlist.v", tmp_path / "netlist.json", 0.0, {})
+    with pytest.raises(ValueError, match="family must be ecp5 for the routed netlist, not 'ice40'"):
+        netlist.route(net)
+
+
 def _bus(prefix: str, n: int, signal: str) -> str:
     return ", ".join(f".{prefix}{i}({signal}[{i}])" for i in range(n))
 
@@ -238,6 +288,20 @@ def test_a_mutated_lut_is_caught(synthesised):
     b = netlist.build(net, verilog=mutant, name="mutant", quick=True)
     with pytest.raises(fast.Mismatch, match="expected"):
         netlist.run(b, cases(), name="mutant")
+
+
+@pytest.mark.slow
+def test_routed_netlist_matches_golden():
+    """The netlist after place and route (ECP5, nextpnr's --write read back by Yosys) = golden model: INFER and
+    TRAIN cases, every state, counter and parameter read back through the bus; the routed cells are nextpnr's
+    (slices split into TRELLIS_COMB and TRELLIS_FF, distributed RAM write ports, pads, the clock buffer)."""
+    tools_or_skip()
+    net = netlist.synthesise(CFG, "ecp5")
+    routed = netlist.route(net)
+    assert {"TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_IO", "DCCA"} <= set(routed.cells)
+    assert "LUT4" not in routed.cells and routed.fmax_mhz > 0 and routed.sdf.exists()
+    r = netlist.run(netlist.build_routed(routed), cases(), name="routed")
+    assert len(r.command_cycles) == 2 * N and len(r.results) == N and r.reads > 100
 
 
 @pytest.mark.slow
