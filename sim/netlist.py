@@ -20,14 +20,24 @@ Yosys made of it. This module closes that gap for the synthesised netlist:
    the AXI4-Lite windows: a netlist has no memories to peek, so every set is checked with ``"bus"``),
    compared with the golden model bit for bit.
 
+4. `route` (ECP5) places and routes the synthesised core with nextpnr-ecp5 as ``make fpga`` does, but with
+   the core itself as the top (its 133 port bits on pins; ``make fpga``'s pin harness would hide the bus),
+   writes the routed netlist (``--write``) and its timing (``--sdf``), and has Yosys read the routed netlist
+   back (``read_json``) and write it as Verilog, after `prepare_routed` gives nextpnr's cells the models of
+   ``sim/cells/ecp5_routed.v``; `build_routed` compiles it, and `run` co-simulates it as in 3. Nothing here
+   simulates the SDF: Icarus Verilog 11 (the one installed) stops at nextpnr's unescaped names and does not
+   apply INTERCONNECT delays, and Verilator ignores timing.
+
+``make fpga`` runs `fpga_check` on the core netlist its own synthesis wrote (`given`; `export.fpga.flow_script`).
+
 `mutate_lut` complements the truth table of one LUT in the written netlist (`lut_on_read_path`: the first
 LUT on the path back from bit 0 of ``s_axil_rdata``, found by tracing the JSON netlist, so the choice
 does not depend on the RTL's internal names); the tests check that the co-simulation then reports a
 mismatch.
 
 ``python -m sim.netlist --family ecp5`` co-simulates a small configuration (``--config`` names one of
-`export.fpga.CONFIGS`); ``python -m sim --netlist ecp5`` (``make sim NETLIST=ecp5``) runs ``make sim``'s
-vectors on the default design's netlist.
+`export.fpga.CONFIGS`; ``--stage routed`` the netlist after place and route); ``python -m sim --netlist
+ecp5`` (``make sim NETLIST=ecp5``) runs ``make sim``'s vectors on the default design's netlist.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ import argparse
 import dataclasses
 import fcntl
 import hashlib
+import inspect
 import json
 import re
 import resource
@@ -311,8 +322,9 @@ ROUTED_FOLDER = "routed"          # inside the synthesised netlist's folder
 ROUTED_MODELS = CELLS / "ecp5_routed.v"
 # the cell types of a routed ECP5 netlist that sim/cells/ecp5_routed.v models (renamed NEXTPNR_<type>)
 _ROUTED_TYPES = ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "DCCA", "TRELLIS_IO")
-# routed cells modelled in sim/cells/ecp5_sim.v, whose per-pin constant muxes (<pin>MUX "0" or "1" on an
-# unconnected input) nextpnr adds
+# routed cells modelled in sim/cells/ecp5_sim.v, with the per-pin muxes nextpnr adds (<pin>MUX: "0", "1", "INV"
+# or the pin's name; on an unconnected pin, which reads 1 as in a slice, that is 0, 1, 0 and 1: the packer
+# turns a control pin tied low into "INV" and one tied high into its name)
 _CONSTANT_MUXES = ("MULT18X18D", "DP16KD")
 # LUT inputs of a slice (a TRELLIS_COMB's, a TRELLIS_RAMW's) that nextpnr leaves unconnected read 1 in the
 # hardware: its ECP5 carry feed-in, INIT0 0x000A with B0, C0 and D0 unconnected, is commented "LUT4 = 0;
@@ -340,9 +352,9 @@ def prepare_routed(netlist_json: dict) -> dict:
     ``NEXTPNR_<type>`` (TRELLIS_IO as ``NEXTPNR_TRELLIS_IO_INPUT`` or ``_OUTPUT`` by its DIR); a TRELLIS_COMB's
     ``IS_Z1`` from its placement (slot K1 of a slice: its OFX is the L6MUX21 of FXA/FXB; K0: the PFUMX of F1 and
     F); unconnected LUT inputs of a slice tied high, as the hardware reads them (`_SLICE_INPUTS`); and the
-    ``<pin>MUX`` constants nextpnr puts on the unconnected inputs of a MULT18X18D or DP16KD applied as
-    constants. Raises `SimError` naming a cell type with no model, or a feature the models leave out (a
-    bidirectional or tristate pad)."""
+    ``<pin>MUX`` settings nextpnr puts on the pins of a MULT18X18D or DP16KD applied (`_CONSTANT_MUXES`).
+    Raises `SimError` naming a cell type with no model, or a feature the models leave out (a bidirectional
+    or tristate pad, an inverted data pin)."""
     netlist_json = json.loads(json.dumps(netlist_json))      # a copy: the routed netlist stays as written
     (_, top), = netlist_json["modules"].items()
     unmodelled: dict[str, int] = {}
@@ -365,9 +377,17 @@ def prepare_routed(netlist_json: dict) -> dict:
         elif kind in _CONSTANT_MUXES:
             for key in [k for k in params if k.endswith("MUX")]:
                 pin, value = key[:-3], params[key].strip()
-                if value in ("0", "1") and dirs.get(pin) == "input" and not conns.get(pin):
-                    conns[pin] = [value]
-                    del params[key]
+                if dirs.get(pin) != "input":
+                    continue
+                if conns.get(pin):          # a routed pin: its mux passes it (or inverts a clock, modelled)
+                    if value != pin and not (value == "INV" and pin in ("CLKA", "CLKB")):
+                        raise SimError(f"{kind} {name}: {key} {value} on a connected pin is not modelled")
+                    continue
+                # an unconnected pin reads 1: its mux makes it a constant, "INV" 0, the pin's own name 1
+                conns[pin] = [{"0": "0", "1": "1", "INV": "0"}.get(value, "1" if value == pin else None)]
+                if conns[pin] == [None]:
+                    raise SimError(f"{kind} {name}: {key} {value} on an unconnected pin is not modelled")
+                del params[key]
         else:
             unmodelled[kind] = unmodelled.get(kind, 0) + 1
     if unmodelled:
@@ -419,9 +439,8 @@ def route(net: Netlist, *, seed: int | None = None, log=None) -> Routed:
     with open(folder / "route.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         stamp = folder / "routed.sha256"
-        want = f"{hashlib.sha256(net.json.read_bytes()).hexdigest()} {' '.join(args)} nextpnr={version} " \
-               f"yosys={_yosys_version()} models={hashlib.sha256(ROUTED_MODELS.read_bytes()).hexdigest()}"
-        outputs = [folder / n for n in ("routed.json", "routed.sdf", "report.json", "routed.v")]
+        want = f"{hashlib.sha256(net.json.read_bytes()).hexdigest()} {' '.join(args)} nextpnr={version}"
+        outputs = [folder / n for n in ("routed.json", "routed.sdf", "report.json")]
         pnr_s = 0.0
         if not (stamp.exists() and stamp.read_text() == want and all(f.exists() for f in outputs)):
             stamp.unlink(missing_ok=True)
@@ -434,6 +453,13 @@ def route(net: Netlist, *, seed: int | None = None, log=None) -> Routed:
             if done.returncode or not (folder / "routed.json").exists():
                 tail = "\n".join((folder / "nextpnr.log").read_text(errors="replace").splitlines()[-15:])
                 raise SimError(f"{dev.nextpnr} failed (exit {done.returncode}); see {folder / 'nextpnr.log'}:\n{tail}")
+            stamp.write_text(want)
+        # the netlist for simulation: redone when the routed netlist, its preparation or Yosys changes
+        stamp = folder / "routed-v.sha256"
+        want = f"{hashlib.sha256((folder / 'routed.json').read_bytes()).hexdigest()} yosys={_yosys_version()} " \
+               f"prepare={hashlib.sha256(inspect.getsource(prepare_routed).encode()).hexdigest()}"
+        if not (stamp.exists() and stamp.read_text() == want and (folder / "routed.v").exists()):
+            stamp.unlink(missing_ok=True)
             prepared = prepare_routed(json.loads((folder / "routed.json").read_text()))
             (folder / "routed_sim.json").write_text(json.dumps(prepared))
             with open(folder / "yosys.log", "w") as f:
@@ -655,7 +681,7 @@ def main(argv: list[str]) -> int:
             print(f"routed {family} netlist of {r['config']} ({sum(r['routed_cells'].values()):,} cells: "
                   + ", ".join(f"{k} {v:,}" for k, v in r["routed_cells"].items())
                   + f"; Fmax {r['fmax_mhz']:.1f} MHz, place and route {r['pnr_s']:.0f} s, 0 when up to date):")
-        what = "the routed" if args.stage == "routed" else f"{family} netlist of {r['config']} " \
+        what = "routed netlist" if args.stage == "routed" else f"{family} netlist of {r['config']} " \
             f"({sum(r['cells'].values()):,} cells)"
         print(f"{what}: {r['commands']} commands, "
               f"{r['reads']:,} values read, 0 mismatches; {r['cycles']:,} cycles in {r['sim_s']:.2f} s "

@@ -1,6 +1,7 @@
 """The netlist co-simulation (`sim.netlist`): the core as Yosys synthesises it for ECP5 and iCE40, simulated
 with the vendor cell models under Verilator against the golden model, and a seeded mutation of the netlist
-(one LUT's truth table complemented) that the co-simulation must catch.
+(one LUT's truth table complemented) that the co-simulation must catch; in the slow suite, the ECP5 netlist after
+place and route (nextpnr's routed cells, `sim/cells/ecp5_routed.v`).
 
 The small configuration of the other co-simulation tests (5-6-3, P = 2, learning), a few INFER and TRAIN
 cases with every parameter read back through the bus. Synthesis and the Verilator build of a netlist take
