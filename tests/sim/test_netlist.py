@@ -171,6 +171,25 @@ def test_prepare_routed_names_what_it_cannot_model():
         netlist.prepare_routed(_routed(("p", _cell("TRELLIS_IO", {"DIR": "BIDIR"}))))
 
 
+def test_comb_on_read_path_traces_through_the_pad_and_the_flip_flop():
+    """s_axil_rdata[0] <- output pad (B) <- flip-flop (M, its SD "0") <- the LUT; then its table complemented."""
+    routed = _routed(
+        ("pad", _cell("TRELLIS_IO", {"DIR": "OUTPUT"}, {"B": [10], "I": [11]}, {"B": "inout", "I": "input"})),
+        ("ff", _cell("TRELLIS_FF", {"SD": "0 "}, {"M": [12], "DI": [13], "Q": [11]},
+                     {"M": "input", "DI": "input", "Q": "output"})),
+        ("lut", _cell("TRELLIS_COMB", {"INITVAL": "1111000000000001"}, {"A": [2], "F": [12]},
+                      {"A": "input", "F": "output"})),
+        ("other", _cell("TRELLIS_COMB", {}, {"A": [2], "F": [13]}, {"A": "input", "F": "output"})))
+    routed["modules"]["top"]["ports"]["s_axil_rdata"] = {"direction": "output", "bits": [10]}
+    assert netlist.comb_on_read_path(routed) == "lut"
+    mutant, old, new = netlist.mutate_comb(routed, "lut")
+    assert (old, new) == ("1111000000000001", "0000111111111110")
+    assert mutant["modules"]["top"]["cells"]["lut"]["parameters"]["INITVAL"] == new
+    assert routed["modules"]["top"]["cells"]["lut"]["parameters"]["INITVAL"] == old
+    with pytest.raises(KeyError, match="no TRELLIS_COMB named 'pad'"):
+        netlist.mutate_comb(routed, "pad")
+
+
 def test_routed_is_ecp5_only(tmp_path):
     net = netlist.Netlist(CFG, "ice40", tmp_path, tmp_path / "netlist.v", tmp_path / "netlist.json", 0.0, {})
     with pytest.raises(ValueError, match="family must be ecp5 for the routed netlist, not 'ice40'"):
@@ -303,6 +322,20 @@ def test_routed_netlist_matches_golden():
     assert "LUT4" not in routed.cells and routed.fmax_mhz > 0 and routed.sdf.exists()
     r = netlist.run(netlist.build_routed(routed), cases(), name="routed")
     assert len(r.command_cycles) == 2 * N and len(r.results) == N and r.reads > 100
+
+
+@pytest.mark.slow
+def test_a_mutated_lut_of_the_routed_netlist_is_caught():
+    """One routed TRELLIS_COMB's truth table complemented (the first on the path back from bit 0 of the read
+    data): the routed co-simulation reports a mismatch."""
+    tools_or_skip()
+    routed = netlist.route(netlist.synthesise(CFG, "ecp5"))
+    routed_json = json.loads(routed.json.read_text())
+    mutant, old, new = netlist.mutate_comb(routed_json, netlist.comb_on_read_path(routed_json))
+    verilog = netlist.routed_verilog(mutant, routed.dir / "mutant.v")
+    b = netlist.build_routed(routed, verilog=verilog, name="routed-mutant")
+    with pytest.raises(fast.Mismatch, match="expected"):
+        netlist.run(b, cases(), name="routed-mutant")
 
 
 @pytest.mark.slow
