@@ -242,6 +242,15 @@ def test_the_netlist_check_runs_beside_place_and_route(fake_tools, monkeypatch, 
     assert r["seconds"]["netlist_cosim_after_pnr"] >= 0
 
 
+def test_a_placed_netlist_that_lost_a_core_cell_fails_the_check(monkeypatch):
+    monkeypatch.setattr(fpga, "netlist_check", lambda: lambda cfg, family, **kw: {
+        "status": "pass", "message": None, "commands": 4, "values": 99, "seconds": 1.0})
+    result = {"family": "ecp5", "core_netlist": {"verilog": "v", "json": "j", "same_cells": False,
+                                                 "missing_cells": ['1 x LUT4 {"INIT": "1000"}']}}
+    check = fpga.with_netlist_check(result, "ternary-p1-h32", log=lambda s: None)["netlist_cosim"]
+    assert check["status"] == "failed" and 'lacks cells of the co-simulated core netlist: 1 x LUT4' in check["message"]
+
+
 def test_failed_run_leaves_previous_results_untouched(monkeypatch, tmp_path, capsys):
     out = tmp_path / "results"
     out.mkdir()
