@@ -727,7 +727,8 @@ def main(argv: list[str]) -> int:
     from export.fpga import CONFIGS, config
 
     ap = parser("python -m sim.netlist", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--family", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    ap.add_argument("--family", nargs="+", choices=FAMILIES, default=None,
+                    help="default: both, or ecp5 with --stage routed")
     ap.add_argument("--config", choices=list(CONFIGS), default=None,
                     help="a configuration of export.fpga (default: the small 5-6-3, P = 2 core of the tests)")
     ap.add_argument("--cases", type=positive_int, default=4, help="INFER and TRAIN cases (default 4)")
@@ -736,6 +737,8 @@ def main(argv: list[str]) -> int:
                     help="the netlist after synthesis (default) or after place and route (routed: ECP5 only, the "
                          "core placed on its own with its ports on pins)")
     args = ap.parse_args(argv)
+    if args.family is None:
+        args.family = ["ecp5"] if args.stage == "routed" else list(FAMILIES)
     if args.stage == "routed" and "ice40" in args.family:
         ap.error("--stage routed is ECP5 only (the iCE40 UP5K's 39 pins cannot take the core's 133 port bits): "
                  "pass --family ecp5")

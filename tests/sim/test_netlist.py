@@ -190,6 +190,13 @@ def test_comb_on_read_path_traces_through_the_pad_and_the_flip_flop():
         netlist.mutate_comb(routed, "pad")
 
 
+def test_routed_stage_on_ice40_is_refused_with_the_reason(capsys):
+    with pytest.raises(SystemExit) as e:
+        netlist.main(["--stage", "routed", "--family", "ice40"])
+    assert e.value.code == 2
+    assert "--stage routed is ECP5 only (the iCE40 UP5K's 39 pins" in capsys.readouterr().err
+
+
 def test_routed_is_ecp5_only(tmp_path):
     net = netlist.Netlist(CFG, "ice40", tmp_path, tmp_path / "netlist.v", tmp_path / "netlist.json", 0.0, {})
     with pytest.raises(ValueError, match="family must be ecp5 for the routed netlist, not 'ice40'"):
