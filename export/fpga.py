@@ -23,15 +23,22 @@ router1 unless `ROUTERS` names router2 for the configuration, a timing target pe
 configuration whose synthesised cells exceed the device is reported as not fitting without running
 place and route; a placement that fails for lack of cells is reported the same way.
 
-After each run, ``python -m export.fpga`` co-simulates the configuration's synthesised netlist against the
-golden model (`with_netlist_check`, `sim.netlist.fpga_check`: the core synthesised with `synth_script` on its
-own, a few INFER commands and, on a learning core, one TRAIN with every parameter read back) and reports pass
-or mismatch beside Fmax; a mismatch fails the run (``--no-netlist-sim`` skips the check).
+Synthesis is one Yosys run of two steps (`flow_script`): the core on its own, the top ``eqprop_accel``, written
+as the mapped netlist (`CORE_NETLIST`, Verilog, and `CORE_JSON`), then the pin harness around that mapped
+netlist, which place and route takes. The core's cells are the family's primitives by then and pass through
+the second step unchanged (`core_cells_kept` checks it on every run), so the netlist that is co-simulated
+is the netlist that is placed.
+
+``python -m export.fpga`` co-simulates that core netlist against the golden model (`with_netlist_check`,
+`sim.netlist.fpga_check`: a few INFER commands and, on a learning core, one TRAIN with every parameter read
+back), beside place and route (it starts when synthesis ends), and reports pass or mismatch beside Fmax; a
+mismatch fails the run (``--no-netlist-sim`` skips the check).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -40,8 +47,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +57,10 @@ from eqprop.atomic import write_text_atomic
 from eqprop.cli_support import check_output_folder, guard, non_negative_int, parser, positive_int
 from eqprop.hw.hwconfig import HwConfig
 
-__all__ = ["CONFIGS", "DATASETS", "DEFAULT_DEVICES", "DEVICES", "FAMILIES", "ROUTERS", "SEEDS", "Device", "FpgaError",
-           "find_tool", "harness_verilog", "implement", "memory_mapping", "parse_report", "ports", "synth_script",
-           "synth_usage", "utilisation_table", "with_netlist_check", "netlist_check"]
+__all__ = ["CONFIGS", "CORE_JSON", "CORE_NETLIST", "DATASETS", "DEFAULT_DEVICES", "DEVICES", "FAMILIES", "ROUTERS",
+           "SEEDS", "Device", "FpgaError", "core_cells_kept", "find_tool", "flow_script", "harness_verilog",
+           "implement", "implement_and_check", "memory_mapping", "netlist_check", "parse_report", "ports",
+           "synth_script", "synth_usage", "utilisation_table", "with_netlist_check"]
 
 TOP = "eqprop_accel"          # the exported core's top module
 HARNESS = "fpga_top"          # the pin-saving wrapper around it
@@ -318,13 +327,48 @@ def parse_report(report: dict, family: str) -> dict:
 
 
 def synth_script(dev: Device, top: str, sources: list[str], *, json_out: str = "netlist.json",
-                 verilog_out: str | None = None) -> str:
-    """The Yosys script of the flow: read `sources`, ``dev.synth -top top``, the JSON netlist to `json_out`
-    and the cell statistics to ``stat.txt``; with `verilog_out`, also the mapped netlist as Verilog
+                 verilog_out: str | None = None, stat_out: str = "stat.txt") -> str:
+    """A Yosys script of the flow: read `sources`, ``dev.synth -top top``, the JSON netlist to `json_out`
+    and the cell statistics to `stat_out`; with `verilog_out`, also the mapped netlist as Verilog
     (``write_verilog -noattr``), which `sim.netlist` co-simulates with the vendor cell models."""
     verilog = f"write_verilog -noattr {verilog_out}; " if verilog_out else ""
     return (f"read_verilog {' '.join(sources)}; {dev.synth} -top {top} -json {json_out}; {verilog}"
-            "tee -q -o stat.txt stat")
+            f"tee -q -o {stat_out} stat")
+
+
+CORE_NETLIST = "core_netlist.v"      # the core as Yosys mapped it, top eqprop_accel (write_verilog -noattr)
+CORE_JSON = "core_netlist.json"      # the same netlist as Yosys JSON
+
+
+def flow_script(dev: Device) -> str:
+    """The flow's Yosys script, one run of two steps: the core on its own (`synth_script` with `TOP` as the
+    top: `CORE_NETLIST` and `CORE_JSON`, the netlist the co-simulation runs, statistics in ``core_stat.txt``),
+    then, from a fresh design, the pin harness `HARNESS` around that mapped netlist with the same synthesis
+    command (``netlist.json`` for place and route, statistics in ``stat.txt``). The second step maps the
+    harness's registers and XORs; the core is made of the family's primitives by then, which synthesis
+    keeps as they are (`core_cells_kept`)."""
+    core = synth_script(dev, TOP, [f"{TOP}.v"], json_out=CORE_JSON, verilog_out=CORE_NETLIST,
+                        stat_out="core_stat.txt")
+    return f"{core}; design -reset; {synth_script(dev, HARNESS, [CORE_NETLIST, f'{HARNESS}.v'])}"
+
+
+def _cell_signatures(netlist: dict) -> dict[tuple[str, str], int]:
+    top = next(m for m in netlist["modules"].values() if m.get("attributes", {}).get("top"))
+    out: dict[tuple[str, str], int] = {}
+    for cell in top.get("cells", {}).values():
+        if cell["type"] != "$scopeinfo":
+            key = (cell["type"], json.dumps(cell.get("parameters", {}), sort_keys=True))
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def core_cells_kept(core: dict, placed: dict) -> list[str]:
+    """The cells of the core netlist `core` (Yosys JSON) that the netlist for place and route `placed` lacks,
+    by type and parameters (a LUT's truth table, a block RAM's modes and contents), as lines ``"<n> x
+    <type> <parameters>"``; empty when every cell of the co-simulated core is placed as it was."""
+    have = _cell_signatures(placed)
+    return [f"{n - have.get(k, 0)} x {k[0]} {k[1][:200]}" for k, n in _cell_signatures(core).items()
+            if have.get(k, 0) < n]
 
 
 CHECKS = "eqprop.fpga.checks"   # entry-point group of the netlist check, which sim/ provides (docs/layers.md)
@@ -344,35 +388,96 @@ def netlist_check():
     return found[0].load()
 
 
+_DONE_LOCK = threading.Lock()
+
+
 def with_netlist_check(result: dict, cfg: HwConfig | str, *, log=print, done: dict | None = None) -> dict:
     """`result` of `implement` with ``netlist_cosim``: the netlist check (`netlist_check`) of the core
-    netlist (synthesised with `synth_script` for the device's family, the core as the top) against the golden
-    model (a few INFER commands and, on a learning core, one TRAIN with every parameter read back), and its
-    seconds in ``seconds["netlist_cosim"]``. `done` (family, config) -> check: a netlist already checked
-    (the ECP5 25k and 85k share one synthesis) is not checked again. A failed synthesis or build is
-    recorded as ``"failed"``; a missing simulator raises `FpgaError`. The check comes from `netlist_check`."""
+    netlist against the golden model (a few INFER commands and, on a learning core, one TRAIN with every
+    parameter read back), and its seconds in ``seconds["netlist_cosim"]``. The netlist is the one the flow
+    synthesised (``result["core_netlist"]``, `flow_script`) when `implement` kept it, else the check
+    synthesises the core itself with the same script. A placed netlist whose core lost a cell of the
+    co-simulated one (`core_cells_kept`) is ``"failed"``. `done` (family, config) -> check: a netlist
+    already checked, or being checked by another thread (the ECP5 25k and 85k have the same core netlist), is
+    not checked again. A failed synthesis or build is recorded as ``"failed"``; a missing simulator raises
+    `FpgaError`."""
     fpga_check = netlist_check()
     name = cfg if isinstance(cfg, str) else "custom"
     cfg = config(cfg) if isinstance(cfg, str) else cfg
     family = device(result["family"]).family
     key = (family, json.dumps(_fields(cfg), sort_keys=True))
     tag = f"{name}/{result['family']}"
-    if done is not None and key in done:
-        check = dict(done[key], seconds=0.0)
+    core = result.get("core_netlist")
+    mine, pending = True, None
+    if done is not None:
+        with _DONE_LOCK:
+            pending = done.get(key)
+            if pending is None:
+                pending = done[key] = Future()
+            else:
+                mine = False
+    if not mine:
+        check = dict(pending.result(), seconds=0.0)
     else:
-        log(f"[{tag}] netlist co-simulation: the core's {family} netlist against the golden model")
         try:
-            check = fpga_check(cfg, family, log=lambda s: log(f"[{tag}] {s}"))
+            what = "the flow's core netlist" if core else f"the core's {family} netlist"
+            log(f"[{tag}] netlist co-simulation: {what} against the golden model")
+            kw = {"netlist": {"verilog": core["verilog"], "json": core["json"]}} if core else {}
+            check = fpga_check(cfg, family, log=lambda s: log(f"[{tag}] {s}"), **kw)
         except FpgaError as e:
+            if pending is not None:
+                pending.set_exception(FpgaError(f"the netlist co-simulation of {tag}: {e}"))
             raise FpgaError(f"the netlist co-simulation of {tag}: {e}") from None
-        if done is not None:
-            done[key] = check
+        except BaseException as e:
+            if pending is not None:
+                pending.set_exception(e)
+            raise
+        if pending is not None:
+            pending.set_result(check)
+    if core is not None and not core["same_cells"] and check["status"] == "pass":   # this run's placed netlist
+        check = dict(check, status="failed", message="the netlist placed lacks cells of the co-simulated core "
+                                                     "netlist: " + "; ".join(core["missing_cells"]))
     log(f"[{tag}] netlist co-simulation: {check['status']}"
         + (f" ({check.get('commands')} commands, {check.get('values'):,} values compared, "
            f"{check.get('seconds')} s)" if check["status"] == "pass" else f": {check['message']}"))
     out = dict(result, netlist_cosim=check)
     out["seconds"] = dict(result.get("seconds", {}), netlist_cosim=check.get("seconds"))
     return out
+
+
+def implement_and_check(cfg: HwConfig | str, family: str, *, log=print, done: dict | None = None, **kw) -> dict:
+    """`implement` with `with_netlist_check` run beside place and route: the check starts on its own thread as
+    soon as synthesis has written the core netlist, and the run waits for it after place and route.
+    ``seconds["netlist_cosim_after_pnr"]`` is that wait, the wall time the check adds to the run (the check's
+    own seconds are ``seconds["netlist_cosim"]``)."""
+    started: list = []
+
+    def start(partial: dict) -> None:
+        box: dict = {}
+        thread = threading.Thread(target=_into, args=(box, with_netlist_check, partial, cfg),
+                                  kwargs={"log": log, "done": done}, daemon=True)
+        thread.start()
+        started.append((thread, box))
+
+    r = implement(cfg, family, log=log, on_synthesis=start, **kw)
+    t = time.perf_counter()
+    if not started:           # implement stopped before calling back (a stand-in in the tests): check now
+        return with_netlist_check(r, cfg, log=log, done=done)
+    thread, box = started[0]
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    out = dict(r, netlist_cosim=box["result"]["netlist_cosim"])
+    out["seconds"] = dict(r.get("seconds", {}), netlist_cosim=box["result"]["seconds"]["netlist_cosim"],
+                          netlist_cosim_after_pnr=round(time.perf_counter() - t, 1))
+    return out
+
+
+def _into(box: dict, fn, *args, **kw) -> None:
+    try:
+        box["result"] = fn(*args, **kw)
+    except BaseException as e:       # handed to the waiting thread, which raises it
+        box["error"] = e
 
 
 # ------------------------------------------------------------------------------------------------
@@ -398,7 +503,7 @@ _NO_FIT = re.compile(r"(more .* than available|no BELs remaining|Unable to place
 
 
 def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | None = None, seed: int | None = None,
-              freq_mhz: float | None = None, place: bool = True, log=print) -> dict:
+              freq_mhz: float | None = None, place: bool = True, log=print, on_synthesis=None) -> dict:
     """Export, synthesise and place-and-route `cfg` (a `HwConfig` or a name of `CONFIGS`) for `family`.
 
     Returns a dict: ``config`` (name or "custom"), ``hwconfig`` (its fields), ``family``, ``device``,
@@ -412,7 +517,10 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
     and ``train_samples_per_s`` (Fmax / cycles), ``seconds`` per step and in all. Work files go to
     `workdir` (kept) or a temporary folder (removed). ``place=False`` stops after synthesis (seconds to
     minutes instead of up to twenty): the resources are the synthesised cells, ``placed`` is False and
-    there is no Fmax.
+    there is no Fmax. With a kept `workdir`, ``core_netlist`` holds the paths of the core's own netlist
+    (`flow_script`: ``verilog``, ``json``) and ``same_cells``, the cells of it missing from the netlist
+    placed (`core_cells_kept`: empty). `on_synthesis`, when given, is called with the result so far as soon as
+    synthesis ends, before place and route (``make fpga`` starts the netlist co-simulation there).
 
     Raises
     ------
@@ -449,13 +557,20 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
         seconds["export"] = round(time.perf_counter() - t, 1)
 
         t = time.perf_counter()
-        log(f"[{tag}] synthesis: yosys {dev.synth} (minutes on the default core)")
-        script = synth_script(dev, HARNESS, [f"{TOP}.v", f"{HARNESS}.v"])
-        r = _run(yosys, ["-p", script], work, work / "yosys.log", "synthesis")
+        log(f"[{tag}] synthesis: yosys {dev.synth}, the core, then the harness around it (minutes on the "
+            "default core)")
+        r = _run(yosys, ["-p", flow_script(dev)], work, work / "yosys.log", "synthesis")
         if r.returncode != 0:
             raise FpgaError(f"Yosys {dev.synth} failed for {tag} (log {work / 'yosys.log'}):\n"
                             f"{_tail(r.stdout + r.stderr)}")
-        synth = synth_usage(json.loads((work / "netlist.json").read_text()), family)
+        placed_netlist = json.loads((work / "netlist.json").read_text())
+        synth = synth_usage(placed_netlist, family)
+        core_netlist = None
+        if tmp is None and (work / CORE_NETLIST).exists() and (work / CORE_JSON).exists():
+            missing = core_cells_kept(json.loads((work / CORE_JSON).read_text()), placed_netlist)
+            core_netlist = {"verilog": str(work / CORE_NETLIST), "json": str(work / CORE_JSON),
+                            "same_cells": not missing, "missing_cells": missing[:10]}
+        del placed_netlist
         memories = memory_mapping(r.stdout)
         seconds["synthesis"] = round(time.perf_counter() - t, 1)
         over = sorted(k for k, v in synth.items() if v > dev.totals[k])
@@ -472,6 +587,10 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
                   "cycles_source": "cycle model, every phase to its limit",
                   "inferences_per_s": None, "train_samples_per_s": None}
         result["placed"] = False
+        if core_netlist is not None:
+            result["core_netlist"] = core_netlist
+        if on_synthesis is not None:
+            on_synthesis(dict(result, seconds=dict(seconds)))
         if over:
             log(f"[{tag}] does not fit: " + ", ".join(f"{k} {synth[k]} > {dev.totals[k]}" for k in over))
         elif not place:
@@ -753,10 +872,11 @@ def main(argv: list[str]) -> int:
 
     def one(job):
         c, f = job
-        r = implement(c, f, workdir=Path(args.work) / f"{c}-{f}", log=lambda s: print(s, flush=True))
+        log = functools.partial(print, flush=True)
         if args.no_netlist_sim:
-            return r
-        return with_netlist_check(r, c, log=lambda s: print(s, flush=True), done=checked)   # netlist hook
+            return implement(c, f, workdir=Path(args.work) / f"{c}-{f}", log=log)
+        # the netlist hook: the core netlist co-simulated beside place and route
+        return implement_and_check(c, f, workdir=Path(args.work) / f"{c}-{f}", log=log, done=checked)
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(one, jobs))

