@@ -35,9 +35,12 @@ from eqprop.cli_support import EXIT_FAILED, check_output_folder, guard, non_nega
 from eqprop.hw.hwconfig import ESTIMATORS, MAX_SAMPLES, ROUNDINGS, HwConfig, check_buildable, config_from_fields
 from sim import runner
 from sim.cases import write_cases
+from sim.tiled import TiledPoint
+from sim.tiled import fuzz as fuzz_tiled
 from sim.vectors import FAMILIES, corner_sets
 
-__all__ = ["DEFAULT_OUT", "FuzzError", "Point", "draw", "fuzz", "main", "random_config", "replay", "run_point"]
+__all__ = ["DEFAULT_OUT", "FuzzError", "Point", "draw", "draw_tiled", "fuzz", "main", "random_config", "replay",
+           "run_point"]
 
 DEFAULT_OUT = Path("results") / "fuzz"     # where the command runs, as every command's results/
 MAX_DRAWS = 200     # tries for one valid configuration (a draw can break a rule of HwConfig, e.g. the update shift)
@@ -109,6 +112,19 @@ class Point:
     def record(self) -> dict:
         return {"index": self.index, "key": runner.config_key(self.cfg), "ok": self.ok, "wall_s": round(self.wall_s, 2),
                 "cases": self.cases, "config": config_fields(self.cfg), **({"error": self.error} if self.error else {})}
+
+
+def draw_tiled(seed: int, index: int) -> TiledPoint:
+    """Point `index` of a tiled fuzz run with `seed` (the same every time): `sim.fuzz.random_config`'s draw made
+    inference-only without zero-skipping, and a tile, samples and slots drawn after it."""
+    rng = np.random.default_rng([seed, index])
+    base = random_config(rng)
+    cfg = check_buildable(base.replace(learning=False, zero_skip=False, samples=1, weight_frac=base.weight_frac,
+                                       lr_shifts=base.lr_shifts))
+    widest = max(cfg.sizes)
+    pe, simd = (int(rng.integers(1, widest + 1)) for _ in range(2))
+    samples = int(rng.integers(1, 6))
+    return TiledPoint(cfg, pe, simd, samples, int(rng.integers(1, samples + 1)))
 
 
 def config_fields(cfg: HwConfig) -> dict:
@@ -228,14 +244,11 @@ def main(argv: list[str]) -> int:
                          "Amaranth's simulator, no build)")
     args = ap.parse_args(argv)
     if args.tiled:
-        from sim.tiled import draw_tiled
-        from sim.tiled import fuzz as fuzz_tiled
-
         if args.list:
             for i in range(args.start, args.start + args.count):
                 print(i, draw_tiled(args.seed, i).describe())
             return 0
-        failed = fuzz_tiled(args.count, seed=args.seed, start=args.start)
+        failed = fuzz_tiled(args.count, draw_tiled, seed=args.seed, start=args.start)
         print(f"{args.count} tiled cores simulated against the golden model: {args.count - failed} with 0 "
               f"mismatches, {failed} failed")
         return EXIT_FAILED if failed else 0

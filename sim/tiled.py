@@ -5,12 +5,13 @@ memories are loaded as the host port writes them, or given as initial contents, 
 `compare` checks it against `eqprop.hw.golden.settle`: every state of every sample, each sample's steps, its
 argmax, and the command's CYCLES against the exact cycle model (`rtl.tiled_core.command_cycles`).
 
-``python -m sim.fuzz --tiled --count 50 --seed 1`` (`fuzz`) draws `count` points, each a configuration of
-`sim.fuzz.random_config` made inference-only (widths, sizes, shifts, rounding, early exit and the cached drive
-all drawn) with a drawn tile (PE and SIMD from 1 to the widest layer, most dividing no layer), samples per
-command and slots, and runs every parameter family of `sim.vectors.corner_sets` (random weights, the largest
-and smallest weights and biases, checkerboards, sparse and tiny ones) on corner and random inputs. Point i is
-drawn from ``numpy.random.default_rng([seed, i])``; a failing point prints the line that replays it.
+``python -m sim.fuzz --tiled --count 50 --seed 1`` (`fuzz`) draws `count` points (`sim.fuzz.draw_tiled`),
+each a configuration of `sim.fuzz.random_config` made inference-only (widths, sizes, shifts, rounding, early
+exit and the cached drive all drawn) with a drawn tile (PE and SIMD from 1 to the widest layer, most dividing
+no layer), samples per command and slots, and runs every parameter family of `sim.vectors.corner_sets`
+(random weights, the largest and smallest weights and biases, checkerboards, sparse and tiny ones) on corner
+and random inputs. Point i is drawn from ``numpy.random.default_rng([seed, i])``; a failing point prints the
+line that replays it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import time
 import numpy as np
 
 from eqprop.hw import golden
-from eqprop.hw.hwconfig import HwConfig, check_buildable
+from eqprop.hw.hwconfig import HwConfig
 from sim.vectors import FAMILIES, corner_sets
 
-__all__ = ["TiledPoint", "compare", "draw_tiled", "fuzz", "simulate"]
+__all__ = ["TiledPoint", "compare", "fuzz", "run_tiled_point", "simulate"]
 
 MAX_CYCLES = 1_000_000
 
@@ -129,21 +130,6 @@ class TiledPoint:
                 f"samples {self.samples} slots {self.slots}")
 
 
-def draw_tiled(seed: int, index: int) -> TiledPoint:
-    """Point `index` of a tiled fuzz run with `seed` (the same every time): `sim.fuzz.random_config`'s draw made
-    inference-only without zero-skipping, and a tile, samples and slots drawn after it."""
-    from sim.fuzz import random_config
-
-    rng = np.random.default_rng([seed, index])
-    base = random_config(rng)
-    cfg = check_buildable(base.replace(learning=False, zero_skip=False, samples=1, weight_frac=base.weight_frac,
-                                       lr_shifts=base.lr_shifts))
-    widest = max(cfg.sizes)
-    pe, simd = (int(rng.integers(1, widest + 1)) for _ in range(2))
-    samples = int(rng.integers(1, 6))
-    return TiledPoint(cfg, pe, simd, samples, int(rng.integers(1, samples + 1)))
-
-
 def run_tiled_point(point: TiledPoint, *, vector_seed: int = 0) -> list[str]:
     """Every parameter family of `sim.vectors.corner_sets` on the point (a command of its samples each); the
     mismatches, each prefixed with its family."""
@@ -158,11 +144,12 @@ def run_tiled_point(point: TiledPoint, *, vector_seed: int = 0) -> list[str]:
     return bad
 
 
-def fuzz(count: int, *, seed: int = 0, start: int = 0, echo=print) -> int:
-    """Run points ``start .. start + count - 1`` of the tiled fuzz run with `seed`; returns the number that failed."""
+def fuzz(count: int, draw, *, seed: int = 0, start: int = 0, echo=print) -> int:
+    """Run points ``start .. start + count - 1`` of the tiled fuzz run with `seed`, point i being ``draw(seed, i)``
+    (`sim.fuzz.draw_tiled`); returns the number that failed."""
     failed = 0
     for i in range(start, start + count):
-        point, t = draw_tiled(seed, i), time.perf_counter()
+        point, t = draw(seed, i), time.perf_counter()
         bad = run_tiled_point(point, vector_seed=seed)
         status = "ok" if not bad else "MISMATCH"
         echo(f"[tiled {i}] {point.describe()}: {status} ({time.perf_counter() - t:.1f} s)")

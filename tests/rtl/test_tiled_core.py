@@ -14,7 +14,8 @@ from eqprop.hw.hwconfig import HwConfig
 from rtl import tiled_core
 from rtl.tile import TileMac
 from rtl.tiled_core import TiledCore, command_cycles, tiled_latency
-from sim.tiled import compare, draw_tiled, run_tiled_point, simulate
+from sim.fuzz import draw_tiled
+from sim.tiled import compare, run_tiled_point, simulate
 
 INT8 = HwConfig(sizes=(12, 9, 5), learning=False, free_steps=30)
 TERNARY = INT8.replace(weight_format="ternary", weight_bits=2, shadow_bits=8)
