@@ -96,8 +96,10 @@ def stages(cfg: HwConfig, pe: int, simd: int) -> dict[str, int]:
 def tiled_latency(cfg: HwConfig, pe: int, simd: int) -> int:
     """G: cycles from a unit's last pick to the earliest pick of the same sample's next unit. Its reads (at
     ``FETCH_LATENCY``) must see the last state write (at ``write``), and the pick must see the early-exit flag
-    (registered at ``write``). The argmax (``best``) is waited for once, at the command's end (`end_drain`)."""
-    return stages(cfg, pe, simd)["write"] + 1
+    (registered at ``write``), which the controller registers once more into its ``stop`` flag, so that the
+    pick's logic starts at registers. The argmax (``best``) is waited for once, at the command's end
+    (`end_drain`)."""
+    return stages(cfg, pe, simd)["write"] + 2
 
 
 def end_drain(cfg: HwConfig, pe: int, simd: int) -> int:
@@ -365,11 +367,16 @@ class TiledCore(wiring.Component):
         # a slot is ready G cycles after its unit's last issue; its sample has then stopped (the step limit, or
         # with early exit a step that changed none of its states) or it goes on; a stopped sample's slot takes
         # the next sample waiting, which is ready in the next cycle (`REFILL_LATENCY`)
+        # (the pick's inputs are registers: `waited` that the wait is over, `stepped` that the sample has taken a
+        # step, `stop` whether it has stopped, registered a cycle after the flags it is made of, which G allows)
         ready, finished = Signal(B), Signal(B)
+        waited, stepped, stop = Signal(B, init=-1), Signal(B), Signal(B)
         for k in range(B):
-            stop = (steps[k] == cfg.free_steps) | (~changed[k] if cfg.early_exit else 0)
-            m.d.comb += [ready[k].eq(active[k] & (wait[k] == 0) & ~(issuing & (cur == k))),
-                         finished[k].eq(ready[k] & ~need_drive[k] & (steps[k] != 0) & stop)]
+            m.d.sync += stop[k].eq((steps[k] == cfg.free_steps) | (~changed[k] if cfg.early_exit else 0))
+            with m.If(wait[k] == 1):
+                m.d.sync += waited[k].eq(1)
+            m.d.comb += [ready[k].eq(active[k] & waited[k] & ~(issuing & (cur == k))),
+                         finished[k].eq(ready[k] & ~need_drive[k] & stepped[k] & stop[k])]
         go = Signal(B)
         m.d.comb += go.eq(ready & ~finished)
         chosen = Signal(range(B))
@@ -381,7 +388,7 @@ class TiledCore(wiring.Component):
                             m.d.comb += chosen.eq(k)
 
         def unit_end(slot, drive):
-            m.d.sync += wait[slot].eq(G - 1)
+            m.d.sync += [wait[slot].eq(G - 1), waited[slot].eq(0)]
             if not drive:
                 m.d.sync += bank.bit_select(slot, 1).eq(~bank.bit_select(slot, 1))
 
@@ -398,6 +405,7 @@ class TiledCore(wiring.Component):
                          active.eq(-1), need_drive.eq(-1 if D else 0), changed.eq(0), bank.eq(0), pending.eq(B),
                          drain.eq(END_DRAIN)]
             m.d.sync += [s.eq(0) for s in steps] + [w.eq(0) for w in wait] + [sample[k].eq(k) for k in range(B)]
+            m.d.sync += [waited.eq(-1), stepped.eq(0)]
         with m.Elif(busy):
             # a stopped sample: its steps kept, its slot given the next sample waiting (at most one slot a cycle
             # is ready: their units' last issues differ) or idle
@@ -408,7 +416,7 @@ class TiledCore(wiring.Component):
                             with m.Case(s_):
                                 m.d.sync += steps_out[s_].eq(steps[k])
                     with m.If(pending < N):
-                        m.d.sync += [sample[k].eq(pending), pending.eq(pending + 1), steps[k].eq(0),
+                        m.d.sync += [sample[k].eq(pending), pending.eq(pending + 1), steps[k].eq(0), stepped[k].eq(0),
                                      need_drive.bit_select(k, 1).eq(1 if D else 0), bank.bit_select(k, 1).eq(0)]
                     with m.Else():
                         m.d.sync += active.bit_select(k, 1).eq(0)
@@ -449,7 +457,8 @@ class TiledCore(wiring.Component):
                                 else:
                                     unit_end(k, True)
                             with m.Else():
-                                m.d.sync += [steps[k].eq(steps[k] + 1), changed.bit_select(k, 1).eq(0)]
+                                m.d.sync += [steps[k].eq(steps[k] + 1), changed.bit_select(k, 1).eq(0),
+                                             stepped[k].eq(1)]
                                 if S > 1:
                                     m.d.sync += [issuing.eq(1), pc.eq(D + 1), end.eq(D + S - 1)]
                                 else:
