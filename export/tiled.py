@@ -60,7 +60,7 @@ class Design:
 # Ternary 24 x 10: the 32 x 10 tile (540 products) synthesised to 20,776 LUTs (86% of the 25k) with the core
 # around it and nextpnr could not place it ("design is probably at utilisation limit"); 24 x 10 has 380.
 # INT8 8 x 10: 96 products (`rtl.tile.tile_products`), more than the ECP5 25k's 28 DSP blocks, so in LUTs.
-# With the core around it that tile synthesises to 21,231 LUTs (87%) and places in 23,716 (98%).
+# With the core around it that tile synthesised to 21,154 LUTs (87%) and placed in 23,716 (98%).
 DESIGNS: dict[str, Design] = {
     "tiled-ternary-24x10-s8-infer": Design("ternary-p8-b4-infer", 24, 10, 16, 8),
     "tiled-int8-8x10-s4-infer": Design("int8-p8-infer", 8, 10, 16, 4, nodsp=True),

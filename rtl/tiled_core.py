@@ -21,7 +21,7 @@ Pipeline, from the controller's pick (stage 0)::
     pick ─ ROM (1) ─ weight and state reads (2: read, select + register) ─ TileMac (tile_latency)
          ─┬ drive pass: the block's sums to the drive memory
           └ step: NeuronLanes (NEURON_LATENCY) ─┬ state write (the other bank), the sample's changed flag
-                                                └ argmax of the output layer, per sample (`argmax_levels`)
+                                                └ argmax of the output layer, per sample (argmax_latency)
 
 The bias (or, for layer 0 with a cached drive, the sample's stored drive) is read late, to arrive at the
 tile's accumulator with the block's first tile; a FINISH's old states are read late, to arrive at the neuron
@@ -44,7 +44,7 @@ from amaranth.utils import ceil_log2
 
 from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import HwConfig
-from rtl.argmax import tournament
+from rtl.argmax import argmax_latency, registered_levels, tournament
 from rtl.fixed import lanes
 from rtl.mac import max_align_shift
 from rtl.neuron import NEURON_LATENCY, NeuronLanes
@@ -52,8 +52,8 @@ from rtl.pipe import delay
 from rtl.tile import TileMac, TileMode, tile_latency, tile_load_delay
 from rtl.tiled_schedule import TilePlan, block_tiles, interleave, tile_memory
 
-__all__ = ["FETCH_LATENCY", "READ_LATENCY", "TiledCore", "argmax_levels", "command_cycles", "plan_of", "stages",
-           "tiled_latency", "unit_program"]
+__all__ = ["FETCH_LATENCY", "READ_LATENCY", "TiledCore", "command_cycles", "plan_of", "stages", "tiled_latency",
+           "unit_program"]
 
 FETCH_LATENCY = 1    # the pick to the issue's record, out of the program ROM
 READ_LATENCY = 2     # an address to its registered data: the synchronous read, then the select and a register
@@ -90,14 +90,7 @@ def stages(cfg: HwConfig, pe: int, simd: int) -> dict[str, int]:
     write = out + NEURON_LATENCY
     return {"tile_in": tile_in, "load_read": tile_in + tile_load_delay(cfg, pe, simd) - READ_LATENCY,
             "out": out, "old_read": out - READ_LATENCY, "write": write,
-            "best": write + max(1, len(argmax_levels(simd if cfg.n_layers % 2 == 0 else pe))) + 2}
-
-
-def argmax_levels(lanes: int) -> tuple[int, ...]:
-    """The argmax tree's comparator levels with a register after them: every one but the last (registered by the
-    core), where `rtl.argmax.registered_levels` (the P-lane core's) has every second one. With two levels
-    between registers the tree was the tiled designs' critical path on the ECP5 (10.6 to 11.4 ns)."""
-    return tuple(range(1, (lanes - 1).bit_length()))
+            "best": write + argmax_latency(simd if cfg.n_layers % 2 == 0 else pe)}
 
 
 def tiled_latency(cfg: HwConfig, pe: int, simd: int) -> int:
@@ -626,7 +619,7 @@ class TiledCore(wiring.Component):
 
         # argmax of each sample's output layer: the block's winner, then against the sample's best so far
         n_out = plan.block_size(L)      # the output layer's block: its lanes are the only ones the argmax sees
-        inner = argmax_levels(n_out)
+        inner = registered_levels(n_out)
         tree = max(1, len(inner))
         win_ok = delay(m, finish & (rw.op.bl == L - 1), tree + 1, name="win_ok")
         win_first = delay(m, rw.op.block == 0, tree + 1, name="win_first")
