@@ -1,6 +1,7 @@
 """The planned schedule of the tiled datapath, as an exact cycle model: layout, block order and the interleaving
-of samples (docs/tiled-datapath.md). The controller of the tiled core is to be generated from these tables, as
-`rtl.controller` is from `rtl.schedule` today; until then this module is a projection, not a measurement.
+of samples (docs/tiled-datapath.md). The tiled inference core (`rtl.tiled_core`) generates its controller's program
+from these tables and its cycle model (`rtl.tiled_core.command_cycles`) is `interleave` with its own latency;
+`projection` is this model at an assumed latency and clock, not a measurement.
 
 Layout. State layer k is cut into blocks of N_k neurons, N_k = SIMD for even k and PE for odd k, so that the
 block sizes alternate from one layer to the next. Weight layer l (W_l, shape (n_{l+1}, n_l)) is stored as
@@ -305,7 +306,7 @@ def format_projection(rows: list[dict], clock_mhz: float) -> str:
     """The projection as a Markdown table, labelled as a projection."""
     head = (f"PROJECTION of the planned tiled schedule (rtl.tiled_schedule), not a measurement: every sample "
             f"takes {rows[0]['steps']} free steps, G = {rows[0]['G']} cycles, one command of B samples, "
-            f"{clock_mhz:g} MHz assumed (no design has been placed and routed)\n\n")
+            f"{clock_mhz:g} MHz assumed (the placed tiled designs: make fpga-tiled, docs/tiled-datapath.md)\n\n")
     lines = ["| design | sizes | B | step | drive | cycles/command | cycles/inference | tile bound | ratio | "
              "lanes busy | inferences/s (projected) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
