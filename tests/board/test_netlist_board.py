@@ -43,3 +43,34 @@ def test_icebreaker_netlist_board_matches_golden():
             c = acc.counters()
             assert (c.cycles, c.steps, list(c.phase_steps), c.unsettled) == (
                 ref["cycles"], ref["steps"], ref["phase_steps"], bool(ref["unsettled"])), f"image {i}: counters"
+
+
+@pytest.mark.slow
+def test_icebreaker_routed_netlist_board_matches_golden():
+    """The same board design after place and route for the UP5K (nextpnr-ice40 ``--write``, read back by Yosys;
+    `sim.netlist.route_board`): its ports are the UART, clock, reset and LEDs, so it needs no pin harness, and the
+    routed netlist (ICESTORM_LC, ICESTORM_RAM, SB_IO, SB_GB) answers the same UART frames as the golden model."""
+    from eqprop.data import load_digits_split
+    from eqprop.hw.quantise import quantise_input
+    from export.bitstream import board_config
+    from sim.runner import ToolMissing
+
+    cfg = board_config("icebreaker")
+    params = golden.init_params(cfg, seed=0, gain=3.0)
+    x = quantise_input(cfg, load_digits_split().x_test[:IMAGES])
+    try:
+        acc = Accelerator.cosim(cfg, netlist="ice40", stage="routed", params=params, timeout_s=600.0)
+    except ToolMissing as e:
+        _missing(str(e))
+    with acc:
+        built = acc.backend.built
+        assert built.stage == "routed" and built.cells.get("ICESTORM_LC", 0) > 0
+        assert built.cells.get("ICESTORM_RAM", 0) > 0 and "SB_LUT4" not in built.cells
+        for i, image in enumerate(x):
+            ref = ref_infer(cfg, params, image[None, :])
+            assert acc.infer(image) == ref["result"], f"image {i}: RESULT"
+            for k, (a, b) in enumerate(zip(acc.states(), ref["states"], strict=True)):
+                assert_array_equal(a, b, err_msg=f"image {i}: state layer {k + 1}")
+            c = acc.counters()
+            assert (c.cycles, c.steps, list(c.phase_steps), c.unsettled) == (
+                ref["cycles"], ref["steps"], ref["phase_steps"], bool(ref["unsettled"])), f"image {i}: counters"
