@@ -28,6 +28,11 @@ Yosys made of it. This module closes that gap for the synthesised netlist:
    simulates the SDF: Icarus Verilog 11 (the one installed) stops at nextpnr's unescaped names and does not
    apply INTERCONNECT delays, and Verilator ignores timing.
 
+5. `route_board` (iCE40) places and routes a synthesised design with few ports for the UP5K with nextpnr-ice40: the
+   board design of `sim.boardsim` (its UART, clock, reset and LEDs on pins, so no pin harness hides anything), and
+   writes it as Verilog after `prepare_routed_ice40` gives nextpnr's cells the models of
+   ``sim/cells/ice40_routed.v``; `sim.boardsim` co-simulates it through the UART frames (``stage="routed"``).
+
 ``make fpga`` runs `fpga_check` on the core netlist its own synthesis wrote (`given`; `export.fpga.flow_script`).
 
 `mutate_lut` complements the truth table of one LUT in the written netlist (`lut_on_read_path`: the first
@@ -65,10 +70,11 @@ from eqprop.hw.hwconfig import HwConfig
 from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
-__all__ = ["BUILD_FOLDER", "FAMILIES", "STAGES", "Netlist", "Routed", "build", "build_routed", "cell_models",
-           "comb_on_read_path", "fpga_check", "fpga_hook", "given", "lut_on_read_path", "luts", "make_sim_report",
-           "mutate_comb", "mutate_lut", "netlist_cases", "prepare_routed", "route", "routed_verilog", "run",
-           "synthesise", "synthesise_verilog", "yosys_share"]
+__all__ = ["BUILD_FOLDER", "FAMILIES", "ICE40_ROUTED_MODELS", "STAGES", "Netlist", "Routed", "RoutedBoard", "build",
+           "build_routed", "cell_models", "comb_on_read_path", "fpga_check", "fpga_hook", "given",
+           "lut_on_read_path", "luts", "make_sim_report", "mutate_comb", "mutate_lut", "netlist_cases",
+           "prepare_routed", "prepare_routed_ice40", "route", "route_board", "routed_verilog", "run", "synthesise",
+           "synthesise_verilog", "yosys_share"]
 
 BUILD_FOLDER = "netlist"   # the netlists' folder in the build cache (eqprop.cache.cache_dir), never the package
 CELLS = Path(__file__).resolve().parent / "cells"

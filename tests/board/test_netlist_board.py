@@ -74,3 +74,15 @@ def test_icebreaker_routed_netlist_board_matches_golden():
             c = acc.counters()
             assert (c.cycles, c.steps, list(c.phase_steps), c.unsettled) == (
                 ref["cycles"], ref["steps"], ref["phase_steps"], bool(ref["unsettled"])), f"image {i}: counters"
+
+
+def test_the_routed_board_design_is_ice40_only():
+    from sim import boardsim
+    from tests.board.conftest import CFG
+
+    with pytest.raises(ValueError, match="stage must be synth or routed, not 'placed'"):
+        boardsim.build(CFG, netlist="ice40", stage="placed")
+    with pytest.raises(ValueError, match="netlist must be 'ice40' for stage routed, not 'ecp5'"):
+        boardsim.build(CFG, netlist="ecp5", stage="routed")
+    with pytest.raises(ValueError, match="netlist must be 'ice40' for stage routed, not None"):
+        boardsim.build(CFG, stage="routed")
