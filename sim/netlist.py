@@ -427,7 +427,8 @@ def route(net: Netlist, *, seed: int | None = None, log=None) -> Routed:
 
     if net.family != "ecp5":
         raise ValueError(f"family must be ecp5 for the routed netlist, not {net.family!r}: the iCE40 UP5K's 39 pins "
-                         "cannot take the core's 133 port bits, and inside make fpga's pin harness the bus is gone")
+                         "cannot take the core's 133 port bits, and inside make fpga's pin harness the bus is gone "
+                         "(route_board places and routes the board design, whose UART fits)")
     dev = fpga.device("ecp5")
     try:
         nextpnr = fpga.find_tool(dev.nextpnr, dev.package)
@@ -899,7 +900,8 @@ def main(argv: list[str]) -> int:
         args.family = ["ecp5"] if args.stage == "routed" else list(FAMILIES)
     if args.stage == "routed" and "ice40" in args.family:
         ap.error("--stage routed is ECP5 only (the iCE40 UP5K's 39 pins cannot take the core's 133 port bits): "
-                 "pass --family ecp5")
+                 "pass --family ecp5; the UP5K's routed netlist is co-simulated as the board design, through its "
+                 "UART (sim.boardsim.board(cfg, netlist='ice40', stage='routed'))")
     cfg = config(args.config) if args.config else small_config()
     for family in args.family:
         r = check(cfg, family, cases=args.cases, seed=args.seed, stage=args.stage)
