@@ -69,7 +69,8 @@ class Built:
 
 
 def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path | None = None,
-          params: IntParams | None = None, netlist: str | None = None, stage: str = "synth", log=None) -> Built:
+          params: IntParams | None = None, netlist: str | None = None, stage: str = "synth",
+          mutate: str | None = None, log=None) -> Built:
     """Export BoardDesign(cfg, divisor) and compile it with the harness; `sim.runner.ToolMissing` when
     Verilator, a C++ compiler or make is missing, `sim.runner.SimError` when the build fails.
 
@@ -79,9 +80,13 @@ def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path | None = 
     the RTL, in ``<configuration>-d<divisor>-<family>/``. `stage` ``"routed"`` (iCE40 only): that netlist
     also placed and routed for the UP5K with nextpnr-ice40 (`sim.netlist.route_board`: the board design's
     UART, clock, reset and LED ports on pins, so no pin harness hides anything) and the routed netlist,
-    read back by Yosys, simulated with Yosys's iCE40 models and ``sim/cells/ice40_routed.v``."""
+    read back by Yosys, simulated with Yosys's iCE40 models and ``sim/cells/ice40_routed.v``; `mutate` names one
+    of its ICESTORM_LC cells whose truth table is complemented (`sim.netlist.mutate_lc`: the seeded mutation of the
+    tests), built in ``routed/mutant/``."""
     if stage not in ("synth", "routed"):
         raise ValueError(f"stage must be synth or routed, not {stage!r}")
+    if mutate is not None and stage != "routed":
+        raise ValueError(f"stage must be routed to mutate a routed cell, not {stage!r}")
     if stage == "routed" and netlist != "ice40":
         raise ValueError(f"netlist must be 'ice40' for stage routed, not {netlist!r}: the routed board design "
                          "is co-simulated for the iCE40 UP5K only")
@@ -102,6 +107,13 @@ def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path | None = 
         if stage == "routed":
             routed = nl.route_board(js, TOP, log=log)
             folder, verilog, cells = routed.dir, routed.verilog, routed.cells
+            if mutate is not None:
+                import json
+
+                mutant, _, _ = nl.mutate_lc(json.loads(routed.json.read_text()), mutate)
+                folder = routed.dir / "mutant"
+                folder.mkdir(exist_ok=True)
+                verilog = nl.write_prepared_verilog(nl.prepare_routed_ice40(mutant, TOP), folder / "routed.v")
             sources = [*sources, nl.ICE40_ROUTED_MODELS]
         with open(folder / "build.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -171,14 +183,15 @@ class SimBoard:
 
 
 def board(cfg: HwConfig, *, divisor: int | None = None, timeout_s: float = 20.0, retries: int = 2,
-          params: IntParams | None = None, netlist: str | None = None, stage: str = "synth") -> Accelerator:
+          params: IntParams | None = None, netlist: str | None = None, stage: str = "synth",
+          mutate: str | None = None) -> Accelerator:
     """The co-simulated board of `cfg` as an `Accelerator` (close it, or use ``with``); its `SimBoard` is
     ``accelerator.backend.sim``. The link's baud rate is nominal (simulated time has no rate); `timeout_s`
     is wall time, generous because the simulation runs slower than the board. `netlist` (``"ice40"``,
     ``"ecp5"``): the board design as Yosys synthesised it for that family, not the RTL (`build`); `stage`
-    ``"routed"`` (iCE40): that netlist after place and route (`build`)."""
+    ``"routed"`` (iCE40): that netlist after place and route, `mutate` a cell of it to complement (`build`)."""
     divisor = DEFAULT_DIVISOR if divisor is None else divisor
-    built = build(cfg, divisor=divisor, params=params, netlist=netlist, stage=stage)
+    built = build(cfg, divisor=divisor, params=params, netlist=netlist, stage=stage, mutate=mutate)
     sim = SimBoard(built, divisor)
     try:
         ser = open_serial(sim.port, timeout_s=0.05)

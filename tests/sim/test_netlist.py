@@ -215,6 +215,25 @@ def test_prepare_routed_ice40_names_what_it_cannot_model():
     with pytest.raises(netlist.SimError, match="routed pad p has PIN_TYPE 010101"):
         netlist.prepare_routed_ice40(_routed(("p", registered)), "top")
 
+
+def test_lc_on_output_and_mutate_lc():
+    """tx <- its SB_IO (D_OUT_0) <- the logic cell; then that cell's truth table complemented, the input unchanged."""
+    routed = _routed(
+        ("pad", _cell("SB_IO", {"PIN_TYPE": "011001"}, {"PACKAGE_PIN": [10], "D_OUT_0": [11]})),
+        ("other", _cell("ICESTORM_LC", {"LUT_INIT": "0000000000000001"}, {"O": [12]})),
+        ("lc", _cell("ICESTORM_LC", {"LUT_INIT": "0000000000000010"}, {"I0": [12], "O": [11]})))
+    routed["modules"]["top"]["ports"] = {"tx": {"direction": "output", "bits": [10]},
+                                         "rx": {"direction": "input", "bits": [13]}}
+    assert netlist.lc_on_output(routed, "tx") == "lc"
+    with pytest.raises(netlist.SimError, match="no ICESTORM_LC drives the pad of rx"):
+        netlist.lc_on_output(routed, "rx")
+    mutant, old, new = netlist.mutate_lc(routed, "lc")
+    assert (old, new) == ("0000000000000010", "1111111111111101")
+    assert mutant["modules"]["top"]["cells"]["lc"]["parameters"]["LUT_INIT"] == new
+    assert routed["modules"]["top"]["cells"]["lc"]["parameters"]["LUT_INIT"] == old
+    with pytest.raises(KeyError, match="no ICESTORM_LC named 'pad'"):
+        netlist.mutate_lc(routed, "pad")
+
 def test_comb_on_read_path_traces_through_the_pad_and_the_flip_flop():
     """s_axil_rdata[0] <- output pad (B) <- flip-flop (M, its SD "0") <- the LUT; then its table complemented."""
     routed = _routed(
