@@ -8,7 +8,8 @@ side with pyserial: the host talks to the simulated board through exactly the co
 one (`eqprop.device.link`, `eqprop.device.accelerator.BusBackend`). `SimBoard.reset` presses the board's
 reset after a given number of bytes, for the robustness tests; `SimBoard.cycles` reads the simulated clock.
 With ``netlist="ice40"`` (or ``"ecp5"``) the harness runs the board design as Yosys synthesised it
-(`sim.netlist.synthesise_verilog`, the script of ``make fpga``) with the family's cell models, not its RTL.
+(`sim.netlist.synthesise_verilog`, the script of ``make fpga``) with the family's cell models, not its RTL;
+with ``netlist="ice40", stage="routed"`` that netlist after place and route for the UP5K (`sim.netlist.route_board`).
 
 The host API (`eqprop.device`) sits below the simulators and imports none of them: this module gives it
 its co-simulation backend through the entry point ``cosim`` of the group ``eqprop.device.backends``
