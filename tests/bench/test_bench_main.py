@@ -26,6 +26,13 @@ def test_fpga_figures_come_from_make_fpga_results(tmp_path):
     assert r["ratio_batch1"] == pytest.approx(80e6 / 20791 / 1000.0)
     assert r["ratio_batched"] == pytest.approx(80e6 / 20791 / 4000.0)
     assert r["network"] == "64-64-10, T = 30"
+    tiled = tmp_path / "tiled.json"      # make fpga-tiled's designs join them; one that did not place does not
+    tiled.write_text(json.dumps({"results": [
+        {"config": "tiled-x", "family": "ecp5", "fmax_mhz": 90.0, "cycles_per_inference": 140.0, "fits": True},
+        {"config": "tiled-y", "family": "ecp5", "fmax_mhz": None, "fits": False}]}))
+    both = bench.fpga_designs(path, tiled)
+    assert [d["config"] for d in both] == ["int8-p8", "ternary-p1-h32", "tiled-x"] and both[2]["source"] == str(tiled)
+    assert bench.fpga_designs(path, tmp_path / "missing.json") == designs
 
 
 def test_cycles_are_at_or_above_the_mac_bound():
