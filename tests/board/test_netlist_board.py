@@ -5,7 +5,8 @@ under Verilator and driven through their UART by the host API (`eqprop.device.Ac
 golden model's reference. The parameters are the design's initial contents (synthesised into the block RAMs'
 INIT), not loaded over the UART: the gate-level model runs 600 to 2,000 cycles a second, and loading the
 weights would take a quarter of an hour or more. Slow (a synthesis, a netlist build of one to a few minutes and
-about a minute of simulation an image), so in the slow suite only."""
+one to two minutes of simulation an image: the ECP5 case takes about ten minutes from a cold build cache),
+so in the slow suite only."""
 
 import pytest
 from numpy.testing import assert_array_equal
