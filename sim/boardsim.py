@@ -83,9 +83,15 @@ def build(cfg: HwConfig, *, divisor: int = DEFAULT_DIVISOR, root: Path | None = 
     UART, clock, reset and LED ports on pins, so no pin harness hides anything) and the routed netlist,
     read back by Yosys, simulated with Yosys's iCE40 models and ``sim/cells/ice40_routed.v``; `mutate` names one
     of its ICESTORM_LC cells whose truth table is complemented (`sim.netlist.mutate_lc`: the seeded mutation of the
-    tests), built in ``routed/mutant/``."""
+    tests), built in ``routed/mutant/``. `ValueError` for a `netlist` other than None, ``"ice40"`` and ``"ecp5"``, a
+    `stage` other than ``"synth"`` and ``"routed"``, or a `mutate` or a routed stage that the netlist cannot have."""
     if stage not in ("synth", "routed"):
         raise ValueError(f"stage must be synth or routed, not {stage!r}")
+    if netlist is not None:
+        from sim.netlist import FAMILIES
+
+        if netlist not in FAMILIES:
+            raise ValueError(f"netlist must be None or one of {', '.join(FAMILIES)}, not {netlist!r}")
     if mutate is not None and stage != "routed":
         raise ValueError(f"stage must be routed to mutate a routed cell, not {stage!r}")
     if stage == "routed" and netlist != "ice40":

@@ -1,11 +1,12 @@
-"""The iCEBreaker board design as Yosys synthesises it (``synth_ice40 -dsp``, the script of ``make fpga``),
-co-simulated with the iCE40 cell models under Verilator and driven through its UART by the host API
-(`eqprop.device.Accelerator`, ``Accelerator.cosim(cfg, netlist="ice40")``): a few digits images' results,
-states and counters against the golden model's reference. The parameters are the design's initial
-contents (synthesised into the block RAMs' INIT), not loaded over the UART: the gate-level model runs
-about a thousand cycles a second, and loading the 2,368 weights would take a quarter of an hour. Slow (a
-synthesis, a netlist build of one to two minutes and about a minute of simulation an image), so in the
-slow suite only."""
+"""The board designs of ``make bitstream`` as Yosys synthesises them (the script of ``make fpga``: ``synth_ice40
+-dsp`` for the iCEBreaker, ``synth_ecp5`` for the OrangeCrab 25F), co-simulated with the family's cell models
+under Verilator and driven through their UART by the host API (`eqprop.device.Accelerator`,
+``Accelerator.cosim(cfg, netlist=family)``): a few digits images' results, states and counters against the
+golden model's reference. The parameters are the design's initial contents (synthesised into the block RAMs'
+INIT), not loaded over the UART: the gate-level model runs 600 to 2,000 cycles a second, and loading the
+weights would take a quarter of an hour or more. Slow (a synthesis, a netlist build of one to a few minutes and
+one to two minutes of simulation an image: the ECP5 case takes about ten minutes from a cold build cache),
+so in the slow suite only."""
 
 import pytest
 from numpy.testing import assert_array_equal
@@ -18,22 +19,29 @@ from tests.board.conftest import _missing
 IMAGES = 3
 
 
+# (board of export.bitstream.BOARDS, its family, a cell type its synthesised netlist must have): the ECP5 board is
+# the OrangeCrab's inference-only default core (64-64-10, INT8, 8 lanes), the smaller of the two ECP5 boards' cores
+NETLIST_BOARDS = [("icebreaker", "ice40", "SB_LUT4"), ("orangecrab-25f", "ecp5", "LUT4")]
+
+
 @pytest.mark.slow
-def test_icebreaker_netlist_board_matches_golden():
+@pytest.mark.parametrize(("name", "family", "cell"), NETLIST_BOARDS, ids=[b[0] for b in NETLIST_BOARDS])
+def test_netlist_board_matches_golden(name, family, cell):
     from eqprop.data import load_digits_split
     from eqprop.hw.quantise import quantise_input
-    from export.bitstream import board_config
+    from export.bitstream import BOARDS, board_config
     from sim.runner import ToolMissing
 
-    cfg = board_config("icebreaker")
+    assert BOARDS[name].family == family
+    cfg = board_config(name)
     params = golden.init_params(cfg, seed=0, gain=3.0)
     x = quantise_input(cfg, load_digits_split().x_test[:IMAGES])
     try:
-        acc = Accelerator.cosim(cfg, netlist="ice40", params=params, timeout_s=600.0)
+        acc = Accelerator.cosim(cfg, netlist=family, params=params, timeout_s=600.0)
     except ToolMissing as e:
         _missing(str(e))
     with acc:
-        assert acc.backend.built.netlist == "ice40" and acc.backend.built.cells.get("SB_LUT4", 0) > 0
+        assert acc.backend.built.netlist == family and acc.backend.built.cells.get(cell, 0) > 0
         assert acc.cfg == cfg
         for i, image in enumerate(x):
             ref = ref_infer(cfg, params, image[None, :])
@@ -88,6 +96,8 @@ def test_the_routed_board_design_is_ice40_only():
         boardsim.build(CFG, stage="routed")
     with pytest.raises(ValueError, match="stage must be routed to mutate a routed cell, not 'synth'"):
         boardsim.build(CFG, netlist="ice40", mutate="lc")
+    with pytest.raises(ValueError, match="netlist must be None or one of ecp5, ice40, not 'gowin'"):
+        boardsim.build(CFG, netlist="gowin")
 
 
 @pytest.mark.slow
