@@ -573,14 +573,19 @@ def comb_on_read_path(routed_json: dict) -> str:
 def mutate_comb(routed_json: dict, name: str) -> tuple[dict, str, str]:
     """A copy of the routed netlist with TRELLIS_COMB `name`'s truth table (INITVAL) complemented; returns (netlist,
     old table, new table) as nextpnr writes them (16 binary digits). Raises KeyError when there is no such cell."""
+    return _complement_table(routed_json, name, "TRELLIS_COMB", "INITVAL")
+
+
+def _complement_table(routed_json: dict, name: str, cell_type: str, parameter: str) -> tuple[dict, str, str]:
+    """A copy of a routed netlist with the truth table `parameter` of cell `name` (of `cell_type`) complemented."""
     out = json.loads(json.dumps(routed_json))
     (_, top), = out["modules"].items()
     cell = top["cells"].get(name)
-    if cell is None or cell["type"] != "TRELLIS_COMB":
-        raise KeyError(f"no TRELLIS_COMB named {name!r} in the routed netlist")
-    old = cell["parameters"].get("INITVAL", "0" * 16).strip()
+    if cell is None or cell["type"] != cell_type:
+        raise KeyError(f"no {cell_type} named {name!r} in the routed netlist")
+    old = cell["parameters"].get(parameter, "0" * 16).strip()
     new = old.translate(str.maketrans("01", "10"))
-    cell["parameters"]["INITVAL"] = new
+    cell["parameters"][parameter] = new
     return out, old, new
 
 
@@ -694,15 +699,8 @@ def mutate_lc(routed_json: dict, name: str) -> tuple[dict, str, str]:
     """A copy of the routed iCE40 netlist with ICESTORM_LC `name`'s truth table (LUT_INIT) complemented; returns
     (netlist, old table, new table) as nextpnr writes them (16 binary digits). Raises KeyError when there is no
     such cell."""
-    out = json.loads(json.dumps(routed_json))
-    (_, top), = out["modules"].items()
-    cell = top["cells"].get(name)
-    if cell is None or cell["type"] != "ICESTORM_LC":
-        raise KeyError(f"no ICESTORM_LC named {name!r} in the routed netlist")
-    old = cell["parameters"].get("LUT_INIT", "0" * 16).strip()
-    new = old.translate(str.maketrans("01", "10"))
-    cell["parameters"]["LUT_INIT"] = new
-    return out, old, new
+    return _complement_table(routed_json, name, "ICESTORM_LC", "LUT_INIT")
+
 
 # ----------------------------------------------------------------------------------------------
 # make sim NETLIST=<family>
