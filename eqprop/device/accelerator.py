@@ -293,8 +293,9 @@ class Accelerator:
     def cosim(cls, cfg: HwConfig, **options) -> Accelerator:
         """The co-simulated board top of `cfg` (the UART bridge and the core under Verilator, its UART on a pty),
         from the backend the ``sim`` package registers (`backend` ``"cosim"``: `sim.boardsim.board`, whose
-        `options` are ``divisor``, ``timeout_s``, ``retries`` and ``params``); its `sim.boardsim.SimBoard` is
-        ``accelerator.backend.sim``."""
+        `options` are ``divisor``, ``timeout_s``, ``retries``, ``params``, and ``netlist``, ``stage`` and ``mutate``
+        to co-simulate the board design's synthesised or routed netlist instead of its RTL); its
+        `sim.boardsim.SimBoard` is ``accelerator.backend.sim``."""
         return backend("cosim")(cfg, **options)
 
     @classmethod
