@@ -44,6 +44,7 @@ from amaranth.utils import ceil_log2
 
 from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import pack_words
 from rtl.argmax import argmax_latency, registered_levels, tournament
 from rtl.fixed import lanes
 from rtl.mac import max_align_shift
@@ -171,13 +172,6 @@ def _pack(layout: data.StructLayout, values: dict) -> int:
     return word
 
 
-def _pack_lanes(values, bits: int) -> int:
-    word = 0
-    for i, v in enumerate(values):
-        word |= (int(v) & ((1 << bits) - 1)) << (i * bits)
-    return word
-
-
 class TiledCore(wiring.Component):
     """The tiled inference core (see the module's docstring).
 
@@ -250,7 +244,7 @@ class TiledCore(wiring.Component):
                 return []
             words = [0] * depth
             for addr, codes in rows[sel].items():
-                words[addr] = _pack_lanes(codes, bits)
+                words[addr] = self.row_word(sel, codes)
             return words
 
         self.lane_bits = {0: wb} | {1 + l: cfg.bias_bits for l in range(L)} | {1 + L: sb}
@@ -284,10 +278,14 @@ class TiledCore(wiring.Component):
     def _staging_bits(self) -> int:
         return max(md.shape.width for md in [self.weight_mem, *self.bias_mem, self.input_mem])
 
+    def row_word(self, sel: int, codes) -> int:
+        """A row of memory `sel`, its element codes packed lane 0 lowest (`eqprop.hw.memimage.pack_words`; weights
+        and biases signed, inputs unsigned; a code that does not fit raises ValueError)."""
+        return pack_words(codes, self.lane_bits[sel], len(codes), signed=sel != 1 + self.cfg.n_layers)[0]
+
     def host_chunks(self, sel: int, codes) -> list[int]:
-        """A row of memory `sel` as the host writes it: its element codes packed (two's complement), in 32-bit
-        chunks, the lowest first."""
-        word = _pack_lanes(codes, self.lane_bits[sel])
+        """A row of memory `sel` as the host writes it (`row_word`), in 32-bit chunks, the lowest first."""
+        word = self.row_word(sel, codes)
         return [(word >> (32 * i)) & 0xFFFFFFFF for i in range(-(-len(codes) * self.lane_bits[sel] // 32))]
 
     def host_rows(self, params: IntParams | None, inputs=None) -> dict[int, dict[int, list[int]]]:

@@ -23,6 +23,7 @@ import numpy as np
 
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.memimage import unpack_words
 from sim.vectors import FAMILIES, corner_sets
 
 __all__ = ["TiledPoint", "compare", "fuzz", "run_tiled_point", "simulate"]
@@ -76,11 +77,9 @@ def simulate(cfg: HwConfig, pe: int, simd: int, samples: int, x, params: golden.
         for k in range(1, cfg.n_layers + 1):
             size, rows = dut.plan.block_size(k), []
             for s in range(samples):
-                codes = []
-                for a in range(dut.plan.blocks(k)):
-                    word = ctx.get(dut.state_mem[k][dut.state_address(k, s, steps[s] % 2, a)])
-                    codes += [(word >> (i * cfg.state_bits)) & cfg.state_max for i in range(size)]
-                rows.append(codes[:cfg.sizes[k]])
+                words = [ctx.get(dut.state_mem[k][dut.state_address(k, s, steps[s] % 2, a)])
+                         for a in range(dut.plan.blocks(k))]
+                rows.append(unpack_words(words, cfg.state_bits, size, signed=False, count=cfg.sizes[k]))
             states.append(np.array(rows, dtype=np.int64))
         out.update(steps=steps, states=states, cycles=ctx.get(dut.cycles),
                    results=[ctx.get(dut.results[s]) for s in range(samples)])
