@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from eqprop.atomic import write_json_atomic, write_text_atomic
-from eqprop.cli_support import UsageError, guard, parser
+from eqprop.cli_support import UsageError, check_output_folder, guard, parser
 from eqprop.hw.hwconfig import HwConfig
 from export import fpga as flow
 from export.fpga import HARNESS, SEED, TOP, FpgaError, config, device, find_tool, harness_verilog, parse_report
@@ -201,6 +201,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", default="results", help="folder of tiled.json and tiled.md (default results)")
     ap.add_argument("--work", default=None, help="keep the work files (Verilog, netlists, logs) here")
     args = ap.parse_args(argv)
+    check_output_folder(args.out, files=("tiled.json", "tiled.md"))     # before twenty minutes of work, not after
+    if args.work is not None:
+        check_output_folder(args.work, "--work")
     results = []
     for name in args.design or list(DESIGNS):
         work = None if args.work is None else str(Path(args.work) / name)

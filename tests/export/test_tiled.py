@@ -35,3 +35,12 @@ def test_markdown_row():
     text = markdown([row])
     assert ("| x | ECP5 | 32 x 10 | 16 / 8 | 90/100 | 80/100 | 3/10 | 0/5 | 50.0 | 100.0 | 80.0 | 1.25 | 500,000 |"
             in text)
+
+
+def test_a_bad_out_is_refused_before_any_work(tmp_path, capsys):
+    from export.tiled import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("mine")
+    assert main(["--out", str(blocker)]) == 2
+    assert "--out must be a folder" in capsys.readouterr().err and blocker.read_text() == "mine"
