@@ -3,9 +3,10 @@
 ``python -m export.tiled`` builds each design of `DESIGNS` (or those named by ``--design``) with the flow of
 ``make fpga`` (`export.fpga`: the same Yosys and nextpnr, the pin-saving harness, the seed and the timing
 target), trains the weights the design runs on the golden model (its learning twin, as ``make fpga`` trains the
-inference-only P-lane cores: `export.fpga.golden_accuracy`'s recipe), and counts its cycles on the digits test
-split: every test image's own free steps (`eqprop.hw.golden.settle`, with early exit), the images in order, B
-to a command, each command's exact CYCLES (`rtl.tiled_core.command_cycles`), over the images. It writes
+inference-only P-lane cores: `export.fpga.golden_accuracy`'s recipe), and counts its cycles on its data set's
+test split (digits, or mnist5k for the 784-input design): every test image's own free steps
+(`eqprop.hw.golden.settle`, with early exit), the images in order, B to a command, each command's exact
+CYCLES (`rtl.tiled_core.command_cycles`), over the images. It writes
 ``results/tiled.json`` and ``results/tiled.md``; ``make bench`` puts these designs beside ``make fpga``'s against
 the same careful torch baseline.
 
@@ -27,30 +28,32 @@ from eqprop.atomic import write_json_atomic, write_text_atomic
 from eqprop.cli_support import UsageError, check_output_folder, guard, parser
 from eqprop.hw.hwconfig import HwConfig
 from export import fpga as flow
-from export.fpga import HARNESS, SEED, TOP, FpgaError, config, device, find_tool, harness_verilog, parse_report
+from export.fpga import CONFIGS, HARNESS, SEED, TOP, FpgaError, device, find_tool, harness_verilog, parse_report
 
-__all__ = ["DESIGNS", "Design", "cycles_on_digits", "implement_tiled", "main", "tiled_verilog"]
+__all__ = ["DESIGNS", "Design", "cycles_on_data", "implement_tiled", "main", "tiled_verilog"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Design:
     """A tiled design: the `export.fpga.CONFIGS` entry whose widths it takes (inference only, no
     zero-skipping), the tile (PE x SIMD), the samples of a command and the slots (samples in flight,
-    interleaved), and the synthesis options (``-nodsp``: the multipliers in LUTs, where the tile has more
-    products than the device has DSP blocks), and nextpnr's router (router2 fails on the ternary designs'
-    unconstrained clock pin, as on `export.fpga`'s ternary cores)."""
+    interleaved), the products an INT tile leaves to DSP blocks (`rtl.tile.TileMac`'s ``dsp_products``: the
+    others in logic, where the tile has more products than the device has DSP blocks), and nextpnr's router
+    (router2 fails on the ternary designs' unconstrained clock pin, as on `export.fpga`'s ternary cores)."""
 
     base: str
     pe: int
     simd: int
     samples: int
     slots: int
-    nodsp: bool = False
+    dsp_products: int | None = None
     router: str = "router1"
     family: str = "ecp5"
+    sizes: tuple[int, ...] | None = None    # the base's layer sizes unless named
+    dataset: str = "digits"                 # trained and counted on (`eqprop.data.load_dataset`)
 
     def hwconfig(self) -> HwConfig:
-        cfg = config(self.base)
+        cfg = HwConfig(**{**CONFIGS[self.base], **({"sizes": self.sizes} if self.sizes else {})})
         return cfg.replace(learning=False, zero_skip=False, samples=1, acc_bits=cfg.acc_bits,
                            weight_frac=cfg.weight_frac)
 
@@ -63,17 +66,21 @@ class Design:
 # With the core around it that tile synthesised to 21,154 LUTs (87%) and placed in 23,716 (98%).
 DESIGNS: dict[str, Design] = {
     "tiled-ternary-24x10-s8-infer": Design("ternary-p8-b4-infer", 24, 10, 16, 8),
-    "tiled-int8-8x10-s4-infer": Design("int8-p8-infer", 8, 10, 16, 4, nodsp=True),
+    "tiled-int8-8x10-s4-infer": Design("int8-p8-infer", 8, 10, 16, 4, dsp_products=0),
+    "tiled-int8-10x10-s8-infer": Design("int8-p8-infer", 10, 10, 16, 8, dsp_products=28),
+    "tiled-ternary-784-16x20-s8-infer": Design("ternary-p8-b4-infer", 16, 20, 16, 8, sizes=(784, 64, 10),
+                                               dataset="mnist5k"),
 }
 
 
-def tiled_verilog(cfg: HwConfig, pe: int, simd: int, samples: int, slots: int, *, lut_multipliers: bool = False) -> str:
+def tiled_verilog(cfg: HwConfig, pe: int, simd: int, samples: int, slots: int, *,
+                  dsp_products: int | None = None) -> str:
     """The Verilog of `TiledCore` (zero memories; the host port fills them), its top module named `TOP`."""
     from amaranth.back import verilog
 
     from rtl.tiled_core import TiledCore
 
-    core = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots, lut_multipliers=lut_multipliers)
+    core = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots, dsp_products=dsp_products)
     return verilog.convert(core, name=TOP)
 
 
@@ -93,10 +100,10 @@ def implement_tiled(name: str, family: str | None = None, *, workdir=None, seed:
     seconds, tag = {}, f"{name}/{family}"
     try:
         t = time.perf_counter()
-        core = tiled_verilog(cfg, d.pe, d.simd, d.samples, d.slots, lut_multipliers=d.nodsp)
+        core = tiled_verilog(cfg, d.pe, d.simd, d.samples, d.slots, dsp_products=d.dsp_products)
         (work / f"{TOP}.v").write_text(core)
         (work / f"{HARNESS}.v").write_text(harness_verilog(core))
-        synth = dev.synth + (" -nodsp" if d.nodsp else "")
+        synth = dev.synth
         log(f"[{tag}] synthesis: yosys {synth}")
         script = (f"read_verilog {TOP}.v {HARNESS}.v; {synth} -top {HARNESS} -json netlist.json; "
                   "tee -q -o stat.txt stat")
@@ -133,8 +140,8 @@ def implement_tiled(name: str, family: str | None = None, *, workdir=None, seed:
             tmp.cleanup()
 
 
-def cycles_on_digits(name: str, *, epochs: int = 5, seed: int = 0, progress: bool = False) -> dict:
-    """Test accuracy and cycles of design `name` on the digits test split, with the weights its learning twin
+def cycles_on_data(name: str, *, epochs: int = 5, seed: int = 0, progress: bool = False) -> dict:
+    """Test accuracy and cycles of design `name` on its data set's test split, with the weights its learning twin
     trains on the golden model (`export.fpga.golden_accuracy`'s recipe): ``cycles_per_inference`` the sum of the
     commands' exact cycles (the test images in order, `Design.samples` a command, `Design.slots` in flight) over
     the images, ``command_cycles_max`` the longest command's, ``free_steps_mean`` each image's own free steps,
@@ -149,7 +156,7 @@ def cycles_on_digits(name: str, *, epochs: int = 5, seed: int = 0, progress: boo
 
     d = DESIGNS[name]
     cfg = d.hwconfig()
-    data = load_dataset("digits")
+    data = load_dataset(d.dataset)
     learner = cfg.learning_twin()
     params, history = train_epochs(learner, golden.init_params(learner, seed=seed), data, epochs=epochs, seed=seed,
                                    schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}", progress=progress)
@@ -165,16 +172,18 @@ def cycles_on_digits(name: str, *, epochs: int = 5, seed: int = 0, progress: boo
             "command_cycles_max": int(max(commands)),
             "free_steps_mean": float(steps.mean()), "latency_g": plan.latency,
             "tile_bound": float(tile_bound(plan, [int(s) for s in steps]) / len(steps)),
-            "cycles_source": "measured on the digits test split (golden model's steps per image, exact cycle model "
-                             "of the tiled core, the images in order, a command's samples in flight on its slots)",
+            "cycles_source": f"measured on the {data.name} test split (golden model's steps per image, exact "
+                             "cycle model of the tiled core, the images in order, a command's samples in flight on "
+                             "its slots)",
             "history_test_acc": [h["test_acc"] for h in history]}
 
 
 def markdown(results: list[dict]) -> str:
     lines = ["# The tiled inference core on the FPGA", "",
              "`python -m export.tiled` (rtl/tiled_core.py; docs/tiled-datapath.md). Resources after place and route; "
-             "cycles per inference on the digits test split (each image's own free steps with early exit, a command's "
-             "samples on its slots, exact cycle model); tile bound = multiply-adds / (PE x SIMD).", "",
+             "cycles per inference on the test split of the design's data set (each image's own free steps with "
+             "early exit, a command's samples on its slots, exact cycle model); tile bound = multiply-adds / "
+             "(PE x SIMD).", "",
              "| design | device | tile | samples / slots | LUTs | FFs | BRAM | DSP | Fmax (MHz) | cycles/inference "
              "| tile bound | ratio | inferences/s | test acc |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -194,7 +203,7 @@ def markdown(results: list[dict]) -> str:
 @guard("the tiled core's FPGA figures", failures=(FpgaError,))
 def main(argv: list[str]) -> int:
     ap = parser("python -m export.tiled", "Place and route the tiled inference core's designs and measure their "
-                "cycles on the digits test split (results/tiled.json, results/tiled.md).")
+                "cycles on their data set's test split (results/tiled.json, results/tiled.md).")
     ap.add_argument("--design", action="append", choices=sorted(DESIGNS), help="a design (default: every one)")
     ap.add_argument("--family", default=None, choices=("ecp5", "ecp5-85k"),
                     help="the device (default: each design's own, `Design.family`)")
@@ -208,9 +217,10 @@ def main(argv: list[str]) -> int:
     for name in args.design or list(DESIGNS):
         work = None if args.work is None else str(Path(args.work) / name)
         placed = implement_tiled(name, args.family or DESIGNS[name].family, workdir=work)
-        print(f"[{name}] training its weights (golden) and counting its cycles on the digits test split ...",
+        print(f"[{name}] training its weights (golden) and counting its cycles on the {DESIGNS[name].dataset} test "
+              "split ...",
               flush=True)
-        results.append({**placed, **cycles_on_digits(name)})
+        results.append({**placed, **cycles_on_data(name)})
     out = Path(args.out)
     write_json_atomic(out / "tiled.json", {"results": results})
     write_text_atomic(out / "tiled.md", markdown(results))

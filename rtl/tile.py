@@ -100,6 +100,13 @@ def tile_load_delay(cfg: HwConfig, pe: int, simd: int) -> int:
     return tile_latency(cfg, pe, simd) - ACCUMULATE_LATENCY
 
 
+def _select_sum(w, x):
+    """w * x for a signed `w` and an unsigned `x`, without a multiplication: the sum of ``w << b`` over the set
+    bits b of x (a shift-and-add multiplier that the synthesiser builds in logic)."""
+    terms = [Mux(x[b], w, 0) << b for b in range(len(x))]
+    return sum(terms[1:], terms[0])
+
+
 class TileMac(wiring.Component):
     """A PE x SIMD tile multiply-accumulate stage, pipelined: `tile_latency` register stages, one tile per
     cycle, never stalling (``i.valid`` low is a bubble; its payload is ignored).
@@ -116,10 +123,13 @@ class TileMac(wiring.Component):
     tag : ShapeLike
         A record that travels beside the data from a ``last`` operation to its block's output (the core's
         sample, layer and block); none (0 bits) by default.
-    lut_multipliers : bool
-        INT tiles with their multipliers in logic (for a tile with more products than the device has DSP
-        blocks, synthesised without them): each product split into two of half the state's bits, registered,
-        then added, in the stages a DSP block uses; the latency is the same.
+    dsp_products : int, optional
+        INT tiles: how many products stay multiplications (``*``, which the synthesiser maps to DSP blocks);
+        the others are built in logic, for a tile with more products than the device has DSP blocks: each
+        split into two products of half the state's bits, each a sum of the weight's shifted copies selected
+        by the state's bits (no ``*``, so no synthesiser maps it to a DSP block), registered, then added, in
+        the stages a DSP block uses; the latency is the same. Default (None): every product. Ignored by
+        ternary tiles, which have no multipliers.
 
     Members
     -------
@@ -153,11 +163,15 @@ class TileMac(wiring.Component):
     weight_frac)`` of each weight layer, plus the bias), one tile at a time.
     """
 
-    def __init__(self, *, cfg: HwConfig, pe: int, simd: int, tag=0, lut_multipliers: bool = False):
+    def __init__(self, *, cfg: HwConfig, pe: int, simd: int, tag=0, dsp_products: int | None = None):
         if not isinstance(cfg, HwConfig):
             raise TypeError(f"Configuration must be a HwConfig, not {cfg!r}")
-        self.cfg, self.lut_multipliers = cfg, bool(lut_multipliers)
+        self.cfg = cfg
         self.pe, self.simd = _check_shape("pe", pe), _check_shape("simd", simd)
+        if dsp_products is not None and (not isinstance(dsp_products, int) or isinstance(dsp_products, bool)
+                                         or dsp_products < 0):
+            raise ValueError(f"dsp_products must be None or an int of at least 0, not {dsp_products!r}")
+        self.dsp_products = dsp_products
         v = max(pe, simd)
         w_shape = signed(cfg.weight_bits)      # ternary: weight_bits is 2
         self.shift_range = range(max_align_shift(cfg) + 1)
@@ -255,25 +269,30 @@ class TileMac(wiring.Component):
         # products: a multiplier with registered inputs and output (INT8), or a ternary select that feeds the
         # first adder level in the same cycle (one LUT4 a bit before the carry chain; a register here would
         # cost 9 flip-flops a product for nothing)
-        prods, domain = {}, m.d.comb if ternary else m.d.sync
-        for (t, k), w in ([] if self.lut_multipliers and not ternary else w1.items()):
-            prod = Signal(prod_shape, name=f"prod{t}_{k}", reset_less=True)
-            domain += prod.eq(self._product(w, x1[k], neg1[k]))
-            prods[t, k] = prod
-        if not ternary and self.lut_multipliers:
-            # multipliers in logic: w * x as two halves of x, w * x_lo and w * x_hi, each half the depth of
-            # the whole, registered, then added (where the DSP block would register its product again)
-            half = (sb + 1) // 2
+        prods = {}
+        if ternary:
             for (t, k), w in w1.items():
-                lo, hi = (Signal(prod_shape, name=f"prod{t}_{k}_{h}", reset_less=True) for h in ("lo", "hi"))
-                m.d.sync += [lo.eq(w * x1[k][:half]), hi.eq(w * x1[k][half:])]
-                prods[t, k] = (lo, hi)
+                prod = Signal(prod_shape, name=f"prod{t}_{k}", reset_less=True)
+                m.d.comb += prod.eq(self._product(w, x1[k], neg1[k]))
+                prods[t, k] = prod
+        else:
+            keys = list(w1)
+            n_dsp = len(keys) if self.dsp_products is None else min(self.dsp_products, len(keys))
+            half = (sb + 1) // 2
+            for i, (t, k) in enumerate(keys):
+                w = w1[t, k]
+                if i < n_dsp:
+                    # a multiplier (a DSP block): registered product, registered again
+                    prod = Signal(prod_shape, name=f"prod{t}_{k}", reset_less=True)
+                    m.d.sync += prod.eq(w * x1[k])
+                    prods[t, k] = stage(prod, f"prod{t}_{k}_dsp")
+                else:
+                    # in logic: w * x as w * x_lo + (w * x_hi << half), each half a sum of w's shifted copies
+                    # selected by the state's bits, half the depth of the whole, registered, then added
+                    lo, hi = (Signal(prod_shape, name=f"prod{t}_{k}_{h}", reset_less=True) for h in ("lo", "hi"))
+                    m.d.sync += [lo.eq(_select_sum(w, x1[k][:half])), hi.eq(_select_sum(w, x1[k][half:]))]
+                    prods[t, k] = stage(lo + (hi << half), f"prod{t}_{k}_sum")
             advance()
-            prods = {key: stage(lo + (hi << half), f"prod{key[0]}_{key[1]}_sum") for key, (lo, hi) in prods.items()}
-            advance()
-        elif not ternary:
-            advance()
-            prods = {key: stage(val, f"prod{key[0]}_{key[1]}_dsp") for key, val in prods.items()}
             advance()
 
         # max(PE, SIMD) adder trees, TREE_LEVELS_PER_STAGE levels between registers

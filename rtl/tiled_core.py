@@ -21,7 +21,7 @@ Pipeline, from the controller's pick (stage 0)::
     pick ─ ROM (1) ─ weight and state reads (2: read, select + register) ─ TileMac (tile_latency)
          ─┬ drive pass: the block's sums to the drive memory
           └ step: NeuronLanes (NEURON_LATENCY) ─┬ state write (the other bank), the sample's changed flag
-                                                └ argmax of the output layer, per sample (argmax_latency)
+                                                └ argmax of the output layer, per sample (argmax_levels)
 
 The bias (or, for layer 0 with a cached drive, the sample's stored drive) is read late, to arrive at the
 tile's accumulator with the block's first tile; a FINISH's old states are read late, to arrive at the neuron
@@ -36,7 +36,7 @@ fields that would make this the default design (docs/tiled-datapath.md).
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, MemoryData
 from amaranth.lib.wiring import In, Out
@@ -45,7 +45,7 @@ from amaranth.utils import ceil_log2
 from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import pack_words
-from rtl.argmax import argmax_latency, registered_levels, tournament
+from rtl.argmax import tournament
 from rtl.fixed import lanes
 from rtl.mac import max_align_shift
 from rtl.neuron import NEURON_LATENCY, NeuronLanes
@@ -91,7 +91,15 @@ def stages(cfg: HwConfig, pe: int, simd: int) -> dict[str, int]:
     write = out + NEURON_LATENCY
     return {"tile_in": tile_in, "load_read": tile_in + tile_load_delay(cfg, pe, simd) - READ_LATENCY,
             "out": out, "old_read": out - READ_LATENCY, "write": write,
-            "best": write + argmax_latency(simd if cfg.n_layers % 2 == 0 else pe)}
+            "best": write + max(1, len(argmax_levels(simd if cfg.n_layers % 2 == 0 else pe))) + 2}
+
+
+def argmax_levels(lanes: int) -> tuple[int, ...]:
+    """The comparator levels of the output block's argmax tree with a register after them: every one but the
+    last, which the core registers itself, so that one comparator lies between two registers (with
+    `rtl.argmax.registered_levels`' two a level, the tree was the ternary 24 x 10 design's critical path:
+    87.9 MHz, 92.6 with a register a level; it waits once a command, in `end_drain`)."""
+    return tuple(range(1, (lanes - 1).bit_length()))
 
 
 def tiled_latency(cfg: HwConfig, pe: int, simd: int) -> int:
@@ -191,8 +199,8 @@ class TiledCore(wiring.Component):
         The weight and bias memories' contents (zeros if None).
     inputs : array of int, optional
         (samples, n_0) input codes, the input memory's contents (zeros if None).
-    lut_multipliers : bool
-        INT tiles: multipliers split for logic (`rtl.tile.TileMac`), for a synthesis without DSP blocks.
+    dsp_products : int, optional
+        INT tiles: the products left to DSP blocks, the others built in logic (`rtl.tile.TileMac`); default all.
 
     Members
     -------
@@ -219,10 +227,10 @@ class TiledCore(wiring.Component):
     """
 
     def __init__(self, *, cfg: HwConfig, pe: int, simd: int, samples: int = 1, slots: int | None = None,
-                 params: IntParams | None = None, inputs=None, lut_multipliers: bool = False):
+                 params: IntParams | None = None, inputs=None, dsp_products: int | None = None):
         slots = samples if slots is None else slots
         _check(cfg, pe, simd, samples, slots)
-        self.slots, self.lut_multipliers = slots, lut_multipliers
+        self.slots, self.dsp_products = slots, dsp_products
         if params is not None and not isinstance(params, IntParams):
             raise TypeError(f"Parameters must be an IntParams or None, not {params!r}")
         self.cfg, self.pe, self.simd, self.samples = cfg, pe, simd, samples
@@ -541,7 +549,7 @@ class TiledCore(wiring.Component):
         s_data = delay(m, s_sel, name="s_data", reset_less=True)
         assert READ_LATENCY == 2
 
-        m.submodules.tile = tile = TileMac(cfg=cfg, pe=self.pe, simd=self.simd, lut_multipliers=self.lut_multipliers)
+        m.submodules.tile = tile = TileMac(cfg=cfg, pe=self.pe, simd=self.simd, dsp_products=self.dsp_products)
         ri = rec[pos_["tile_in"]]
         m.d.comb += [tile.i.valid.eq(ri.valid), tile.i.payload.weights.eq(w_data),
                      tile.i.payload.states.eq(s_data), tile.i.payload.mode.eq(ri.op.mode),
@@ -617,12 +625,15 @@ class TiledCore(wiring.Component):
 
         # argmax of each sample's output layer: the block's winner, then against the sample's best so far
         n_out = plan.block_size(L)      # the output layer's block: its lanes are the only ones the argmax sees
-        inner = registered_levels(n_out)
+        inner = argmax_levels(n_out)
         tree = max(1, len(inner))
         win_ok = delay(m, finish & (rw.op.bl == L - 1), tree + 1, name="win_ok")
         win_first = delay(m, rw.op.block == 0, tree + 1, name="win_first")
         win_sample = delay(m, rw.sample, tree + 1, name="win_sample")
-        win_base = delay(m, rw.op.block * plan.block_size(L), tree, name="win_base")
+        # the block's first lane index, from a table (a product with the block size would be a multiplier,
+        # which synthesis maps to a DSP block)
+        bases = Array(Const(b * plan.block_size(L), range(n[-1] + plan.block_size(L))) for b in range(plan.blocks(L)))
+        win_base = delay(m, bases[rw.op.block], tree, name="win_base")
         ok_t, val_t, lane_t = tournament(m, [mask[i] for i in range(n_out)], lanes(s_new, sb, n_out, signed=False), sb,
                                          registered=inner)
         _, win_val, win_lane = (delay(m, x, tree - len(inner), name=f"win_{i}") for i, x in

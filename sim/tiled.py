@@ -32,20 +32,21 @@ MAX_CYCLES = 1_000_000
 
 
 def simulate(cfg: HwConfig, pe: int, simd: int, samples: int, x, params: golden.IntParams, slots: int | None = None,
-             *, through_host: bool = False) -> dict:
+             *, through_host: bool = False, dsp_products: int | None = None) -> dict:
     """Run one command of `samples` samples on `TiledCore` in Amaranth's simulator; return its final states (per
     layer, (samples, n_k)), ``steps``, ``results`` and ``cycles``. The memories start with `params` and `x`, or
     with `through_host`, empty and written through the host port first (elements into the staging row, then
-    committed)."""
+    committed). `dsp_products`: `TiledCore`'s (INT products built in logic)."""
     from amaranth.sim import Simulator
 
     from rtl.tiled_core import TiledCore
 
     if through_host:
-        dut = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots)
+        dut = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots, dsp_products=dsp_products)
         written = dut.host_rows(params, x)
     else:
-        dut = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots, params=params, inputs=x)
+        dut = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots, params=params, inputs=x,
+                        dsp_products=dsp_products)
     out = {}
 
     async def tb(ctx):

@@ -144,13 +144,14 @@ def test_tile_matches_reference(fmt, pe, simd, bubbles):
     check(cfg, pe, simd, ops, out, when)
 
 
-@pytest.mark.parametrize("pe, simd", [(2, 3), (8, 10)], ids=["2x3", "8x10"])
-def test_lut_multipliers_match_reference(pe, simd):
-    """INT tiles with their multipliers split for logic (`lut_multipliers`): the same sums, at the same latency."""
+@pytest.mark.parametrize("pe, simd, dsp", [(2, 3, 0), (8, 10, 0), (3, 4, 5)], ids=["2x3", "8x10", "3x4-5dsp"])
+def test_logic_multipliers_match_reference(pe, simd, dsp):
+    """INT tiles with `dsp` of their products multiplied and the others built in logic (`dsp_products`): the
+    same sums, at the same latency."""
     cfg = CONFIGS["int8"]
     ops = random_blocks(cfg, pe, simd, np.random.default_rng([pe, simd, 9]), 8)
     out, when = rtl_tile(cfg, pe, simd, ops, np.random.default_rng(4),
-                         tile_class=functools.partial(TileMac, lut_multipliers=True))
+                         tile_class=functools.partial(TileMac, dsp_products=dsp))
     check(cfg, pe, simd, ops, out, when)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
+from export.tiled import DESIGNS
 from rtl import tiled_core
 from rtl.tile import TileMac
 from rtl.tiled_core import TiledCore, command_cycles, tiled_latency
@@ -122,29 +123,29 @@ def test_refuses_what_it_does_not_build():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["tiled-ternary-24x10-s8-infer", "tiled-int8-8x10-s4-infer"])
-def test_fpga_designs_on_digits(name):
-    """The designs `export.tiled` places and routes, 64-64-10 with weights trained on digits (one epoch of the
-    golden on-chip training), on the first B test images: every state, the steps, the classes and the cycles."""
+@pytest.mark.parametrize("name", list(DESIGNS))
+def test_fpga_designs_on_their_data(name):
+    """The designs `export.tiled` places and routes, with weights trained on their data set (one epoch of the
+    golden on-chip training), their products in logic and DSP blocks as placed, on the first test images, B at
+    a time: every state, the steps, the classes and the cycles."""
     from eqprop.data import load_dataset
     from eqprop.hw.onchip import annealed, train_epochs
     from eqprop.hw.quantise import quantise_input
-    from export.tiled import DESIGNS
 
     d = DESIGNS[name]
-    cfg, data = d.hwconfig(), load_dataset("digits")
+    cfg, data = d.hwconfig(), load_dataset(d.dataset)
     learner = cfg.learning_twin()
     params, _ = train_epochs(learner, golden.init_params(learner, seed=0), data, epochs=1, seed=0,
                              schedule=annealed(cfg.lr_shifts, 1), progress=False)
     x = quantise_input(cfg, data.x_test[:d.samples])
-    got = simulate(cfg, d.pe, d.simd, d.samples, x, params)
+    got = simulate(cfg, d.pe, d.simd, d.samples, x, params, d.slots, dsp_products=d.dsp_products)
     want = golden.settle(cfg, params, x, steps=cfg.free_steps)
     for g, w in zip(got["states"], want.states, strict=True):
         np.testing.assert_array_equal(g, w)
     assert got["steps"] == want.steps.tolist()
     assert got["results"] == want.states[-1].argmax(axis=1).tolist()
     assert len(set(got["results"])) > 1
-    assert got["cycles"] == command_cycles(cfg, d.pe, d.simd, want.steps)
+    assert got["cycles"] == command_cycles(cfg, d.pe, d.simd, want.steps, d.slots)
 
 
 @pytest.mark.parametrize("index", [0, 2])
