@@ -53,8 +53,8 @@ from rtl.pipe import delay
 from rtl.tile import TileMac, TileMode, tile_latency, tile_load_delay
 from rtl.tiled_schedule import TilePlan, block_tiles, interleave, tile_memory
 
-__all__ = ["FETCH_LATENCY", "READ_LATENCY", "TiledCore", "command_cycles", "plan_of", "stages", "tiled_latency",
-           "unit_program"]
+__all__ = ["FETCH_LATENCY", "PICK_LATENCY", "READ_LATENCY", "TiledCore", "command_cycles", "plan_of", "stages",
+           "tiled_latency", "unit_program"]
 
 FETCH_LATENCY = 1    # the pick to the issue's record, out of the program ROM
 READ_LATENCY = 2     # an address to its registered data: the synchronous read, then the select and a register
@@ -62,6 +62,11 @@ READ_LATENCY = 2     # an address to its registered data: the synchronous read, 
 # builds from 4-bit slices (the ternary 32 x 10 design did not place with them) and Yosys otherwise from flip-flops.
 BLOCK_RAM = {"ram_style": "block"}
 REFILL_LATENCY = 1   # a slot whose sample stopped takes the next one in that cycle; it may issue in the next
+# The round-robin choice is registered: a pick takes the slot chosen from the flags of the cycle before, so that
+# the pick's logic starts at a register (the choice over 8 slots was the critical path of the 24 x 10 and 10 x 10
+# designs). A slot is seen ready a cycle later (G counts it), and no pick follows a pick in the next cycle (a
+# one-tile unit holds the tile two cycles, `rtl.tiled_schedule.interleave`'s ``occupancy``).
+PICK_LATENCY = 1
 
 
 def _check(cfg, pe, simd, samples, slots):
@@ -106,8 +111,13 @@ def tiled_latency(cfg: HwConfig, pe: int, simd: int) -> int:
     """G: cycles from a unit's last pick to the earliest pick of the same sample's next unit. Its reads (at
     ``FETCH_LATENCY``) must see the last state write (at ``write``), and the pick must see the early-exit flag
     (registered at ``write``), which the controller registers once more into its ``stop`` flag, so that the
-    pick's logic starts at registers. The argmax (``best``) is waited for once, at the command's end
-    (`end_drain`)."""
+    pick's logic starts at registers; the choice of the pick is registered too (`PICK_LATENCY`). The argmax
+    (``best``) is waited for once, at the command's end (`end_drain`)."""
+    return _wait_latency(cfg, pe, simd) + PICK_LATENCY
+
+
+def _wait_latency(cfg: HwConfig, pe: int, simd: int) -> int:
+    """The slots' wait counters: cycles from a unit's last pick to the cycle its slot's flags say ready."""
     return stages(cfg, pe, simd)["write"] + 2
 
 
@@ -115,7 +125,7 @@ def end_drain(cfg: HwConfig, pe: int, simd: int) -> int:
     """Cycles the core waits, once every sample has stopped, for the last argmax before it sets DONE: the last
     sample stops G cycles after its last issue, is seen stopped a cycle later, and DONE is readable a cycle
     after that, at least ``best`` cycles after the last issue."""
-    return max(0, stages(cfg, pe, simd)["best"] - tiled_latency(cfg, pe, simd) - 2)
+    return max(0, stages(cfg, pe, simd)["best"] - _wait_latency(cfg, pe, simd) - 2)
 
 
 def plan_of(cfg: HwConfig, pe: int, simd: int) -> TilePlan:
@@ -130,7 +140,8 @@ def command_cycles(cfg: HwConfig, pe: int, simd: int, steps, slots: int | None =
     them in flight (default all): the interleaved timeline (`rtl.tiled_schedule.interleave`, a slot given a new
     sample ready `REFILL_LATENCY` cycles after the old one stopped), the cycle in which the last sample is seen
     stopped, `end_drain` and the cycle that sets DONE. Exact: the core's ``cycles``."""
-    run = interleave(plan_of(cfg, pe, simd), [int(s) for s in steps], slots, refill=REFILL_LATENCY)
+    run = interleave(plan_of(cfg, pe, simd), [int(s) for s in steps], slots, refill=REFILL_LATENCY,
+                     occupancy=1 + PICK_LATENCY)
     return run.cycles + 2 + end_drain(cfg, pe, simd)
 
 
@@ -339,7 +350,7 @@ class TiledCore(wiring.Component):
         cfg, plan, N, B, v = self.cfg, self.plan, self.samples, self.slots, self.v
         END_DRAIN = end_drain(cfg, self.pe, self.simd)
         L, n, sb = cfg.n_layers, cfg.sizes, cfg.state_bits
-        G = tiled_latency(cfg, self.pe, self.simd)
+        G = _wait_latency(cfg, self.pe, self.simd)
         pos_ = stages(cfg, self.pe, self.simd)
         D, S = self.drive_len, self.step_len
 
@@ -392,6 +403,10 @@ class TiledCore(wiring.Component):
                     for k in reversed([(lst + 1 + i) % B for i in range(B)]):
                         with m.If(go[k]):
                             m.d.comb += chosen.eq(k)
+        # the choice, registered (`PICK_LATENCY`): a slot ready in this cycle stays ready until it is picked, and
+        # none is chosen in the cycle of a pick (the slot picked is not ready in the next cycle)
+        pre_valid, pre_slot, picked = Signal(), Signal(range(B)), Signal()
+        m.d.sync += [pre_valid.eq(busy & go.any() & ~picked), pre_slot.eq(chosen)]
 
         def unit_end(slot, drive):
             m.d.sync += [wait[slot].eq(G - 1), waited[slot].eq(0)]
@@ -446,9 +461,10 @@ class TiledCore(wiring.Component):
                     m.d.sync += [busy.eq(0), self.done.eq(1)]
                 with m.Else():
                     m.d.sync += drain.eq(drain - 1)
-            with m.Elif(go.any()):
-                m.d.sync += last.eq(chosen)
-                with m.Switch(chosen):
+            with m.Elif(pre_valid):
+                m.d.comb += picked.eq(1)
+                m.d.sync += last.eq(pre_slot)
+                with m.Switch(pre_slot):
                     for k in range(B):
                         with m.Case(k):
                             drive = need_drive[k]

@@ -210,12 +210,14 @@ def _check_steps(steps) -> list[int]:
     return [int(s) for s in steps]
 
 
-def interleave(plan: TilePlan, steps: Sequence[int], slots: int | None = None, *, refill: int = 0) -> Timeline:
+def interleave(plan: TilePlan, steps: Sequence[int], slots: int | None = None, *, refill: int = 0,
+               occupancy: int = 1) -> Timeline:
     """The run of samples that take `steps` free steps each (to their fixed point, the step that changed no state
     included), `slots` of them in flight at once (default: all, one command of B = len(steps) samples), issued
     round-robin as the module's docstring says; a slot that takes a new sample may issue its first unit `refill`
     cycles after the old sample's G (`rtl.tiled_core` decides that its sample has stopped at G, and hands the
-    slot over in that cycle).
+    slot over in that cycle). A unit holds the tile for at least `occupancy` cycles (a core that decides each
+    pick a cycle ahead cannot pick in the cycle after a pick: a one-tile unit is followed by an idle cycle).
 
     Raises
     ------
@@ -228,6 +230,8 @@ def interleave(plan: TilePlan, steps: Sequence[int], slots: int | None = None, *
         raise ValueError(f"slots must be an int in 1 .. the number of samples ({len(steps)}), not {slots!r}")
     if not _is_int(refill) or refill < 0:
         raise ValueError(f"refill must be a non-negative int, not {refill!r}")
+    if not _is_int(occupancy) or occupancy < 1:
+        raise ValueError(f"occupancy must be a positive int, not {occupancy!r}")
     G, D, S = plan.latency, drive_cycles(plan), step_cycles(plan)
 
     def work(n):     # a sample's units, in order
@@ -247,7 +251,7 @@ def interleave(plan: TilePlan, steps: Sequence[int], slots: int | None = None, *
         k = go[0]
         kind, t, length = todo[k].pop(0)
         units.append(Unit(slot[k], k, kind, t, now, now + length - 1))
-        ready[k], now, last = now + length - 1 + G, now + length, k
+        ready[k], now, last = now + length - 1 + G, now + max(length, occupancy), k
         if not todo[k]:      # the sample has stopped; its slot takes the next one waiting, if any
             slot[k] = next(pending, None)
             todo[k] = work(slot[k]) if slot[k] is not None else []

@@ -14,7 +14,7 @@ from eqprop.hw.hwconfig import HwConfig
 from export.tiled import DESIGNS
 from rtl import tiled_core
 from rtl.tile import TileMac
-from rtl.tiled_core import TiledCore, command_cycles, tiled_latency
+from rtl.tiled_core import TiledCore, command_cycles
 from sim.fuzz import draw_tiled
 from sim.tiled import compare, run_tiled_point, simulate
 
@@ -35,6 +35,8 @@ CASES = {   # name: (cfg, PE, SIMD, samples, slots, seed); blocks alternate SIMD
     "deep-fixed-T-2x3-b2": (DEEP.replace(early_exit=False, free_steps=6), 2, 3, 2, 2, 1),
     "one-layer-2x3-b2": (ONE, 2, 3, 2, 2, 0),
     "one-layer-no-cache-2x3-3-samples-1-slot": (ONE.replace(cache_drive=False), 2, 3, 3, 1, 0),
+    # one-tile units (the whole layer in one tile): a pick is never followed by a pick in the next cycle
+    "one-layer-4x6-one-tile-units-b3": (ONE, 4, 6, 3, 3, 0),
 }
 
 
@@ -101,8 +103,8 @@ def test_latency_too_short_fails(monkeypatch):
     than the pipeline (a single sample, so no other sample's work hides it), the states go wrong."""
     cfg, pe, simd, _, _, seed = CASES["int8-4x3-b3"]
     x, params = inputs_and_params(cfg, 1, seed)
-    short = tiled_latency(cfg, pe, simd) - 8
-    monkeypatch.setattr(tiled_core, "tiled_latency", lambda *a: short)
+    short = tiled_core._wait_latency(cfg, pe, simd) - 8
+    monkeypatch.setattr(tiled_core, "_wait_latency", lambda *a: short)
     got = simulate(cfg, pe, simd, 1, x, params)
     want = golden.settle(cfg, params, x, steps=cfg.free_steps)
     assert any((g != w).any() for g, w in zip(got["states"], want.states, strict=True)) or \
