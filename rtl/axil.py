@@ -159,9 +159,10 @@ class AxiLiteAccelerator(wiring.Component):
         # The address decode runs in two registered steps, so that neither shares a cycle with the checks
         # (together they were the longest path of the UP5K configuration). On accepting an access, the
         # incoming address is decoded into whether it names a register and one a host may write, and which
-        # window holds it (one-hot): wide comparisons of the address alone. Decode then combines these
-        # registers, flat (the windows are one-hot), with the direction, the alignment and the written value
-        # into the checks it registers for Check, and registers the index of the register (for Check's read).
+        # window holds it (one-hot): wide comparisons of the address alone; a write's value is compared with
+        # every range a target accepts. Decode then combines these registers, flat (the windows are
+        # one-hot), with the direction and the alignment into the checks it registers for Check, and
+        # registers the index of the register (for Check's read).
         reg_values = [*ro.values(), *ro_live.values(), *lr, sample]   # the registers' values, by index
         writable = {Reg.CONTROL, *(Reg.LR_SHIFT + 4 * l for l in range(L)), Reg.SAMPLE}
         offsets = [*ro, *ro_live, *(Reg.LR_SHIFT + 4 * l for l in range(L)), Reg.SAMPLE]   # by index
@@ -187,7 +188,14 @@ class AxiLiteAccelerator(wiring.Component):
         def onehot(values):   # the value of the window r_pre_win names (0 if none)
             return _or([Mux(r_pre_win[k], v, 0) for k, v in enumerate(values)])
 
-        wvalue = wdata.as_signed()
+        # the value checks, in the same two steps: the written value's comparisons with each range a target
+        # accepts are registered as the write is accepted; Decode picks the target's
+        w_in = self.s_axil_wdata
+        ranges = {(w.lo, w.hi) for w in wins} | {lr_shift_range(cfg, l) for l in range(L)} | {(0, cfg.samples - 1)}
+        in_range = {r: Signal(name=f"in_range_{r[0]}_{r[1]}".replace("-", "m")) for r in sorted(ranges)}
+        reserved = 0xFFFF_FFFF ^ (int(Control.START) | int(Control.RESET) | 3 << CONTROL_MODE_SHIFT)
+        both = int(Control.START) | int(Control.RESET)
+        control_ok = Signal()       # a CONTROL value without reserved bits, START and RESET not together
         win = Signal()
         win_writable = Signal()
         win_sel, win_layer = Signal(Window), Signal(range(L + 1))
@@ -201,17 +209,14 @@ class AxiLiteAccelerator(wiring.Component):
         m.d.comb += legal.eq((r_reg_hit & (~writing | r_reg_writable)) | (win & (~writing | win_writable)))
         value_ok = Signal(init=1)   # a write's value is one the target holds
         with m.If(win):
-            m.d.comb += value_ok.eq(onehot([(wvalue >= w.lo) & (wvalue <= w.hi) for w in wins]))
+            m.d.comb += value_ok.eq(onehot([in_range[w.lo, w.hi] for w in wins]))
         for l in range(L):
-            lo, hi = lr_shift_range(cfg, l)
             with m.Elif(low == Reg.LR_SHIFT + 4 * l):
-                m.d.comb += value_ok.eq((wvalue >= lo) & (wvalue <= hi))
+                m.d.comb += value_ok.eq(in_range[lr_shift_range(cfg, l)])
         with m.Elif(low == Reg.SAMPLE):
-            m.d.comb += value_ok.eq((wvalue >= 0) & (wvalue < cfg.samples))
+            m.d.comb += value_ok.eq(in_range[0, cfg.samples - 1])
         with m.Elif(low == Reg.CONTROL):
-            reserved = 0xFFFF_FFFF ^ (int(Control.START) | int(Control.RESET) | 3 << CONTROL_MODE_SHIFT)
-            both = int(Control.START) | int(Control.RESET)
-            m.d.comb += value_ok.eq(((wdata & reserved) == 0) & ((wdata & both) != both))
+            m.d.comb += value_ok.eq(control_ok)
 
         # the decoded window, registered in Decode: the split and the host access that follow use these
         # registers, not the address comparators (which would otherwise lie on the path into the memories)
@@ -272,8 +277,10 @@ class AxiLiteAccelerator(wiring.Component):
                     m.next = "Decode"
                 with m.If(take_write):
                     m.d.comb += [self.s_axil_awready.eq(1), self.s_axil_wready.eq(1)]
-                    m.d.sync += [wdata.eq(self.s_axil_wdata), wstrb.eq(self.s_axil_wstrb), writing.eq(1),
-                                 prefer_read.eq(1)]
+                    m.d.sync += [wdata.eq(w_in), wstrb.eq(self.s_axil_wstrb), writing.eq(1), prefer_read.eq(1),
+                                 control_ok.eq(((w_in & reserved) == 0) & ((w_in & both) != both))]
+                    m.d.sync += [ok.eq((w_in.as_signed() >= lo) & (w_in.as_signed() <= hi))
+                                 for (lo, hi), ok in in_range.items()]
                 with m.Elif(self.s_axil_arvalid):
                     m.d.comb += self.s_axil_arready.eq(1)
                     m.d.sync += [writing.eq(0), prefer_read.eq(0)]
