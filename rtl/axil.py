@@ -54,6 +54,14 @@ __all__ = ["OKAY", "SLVERR", "AxiLiteAccelerator", "address_width"]
 OKAY, SLVERR = 0b00, 0b10   # AXI response codes
 
 
+def _or(terms):
+    """The OR of `terms` (Amaranth values), 0 if there are none."""
+    out = 0
+    for t in terms:
+        out = out | t
+    return out
+
+
 def address_width(cfg: HwConfig) -> int:
     """Byte-address bits the slave decodes: enough for the last window of `cfg` (of its learning twin for an
     inference-only core, whose SHADOW offsets then answer SLVERR: every core takes the same region)."""
@@ -148,43 +156,67 @@ class AxiLiteAccelerator(wiring.Component):
                    **{Reg.PHASE_STEPS + 4 * i: core.phase_steps[i] for i in range(len(Phase))},
                    **{Reg.RESULTS + 4 * b: core.results[b] for b in range(cfg.samples)}}
 
-        hit = Signal()              # the address is a register or a window
-        legal = Signal()            # ... and the access direction is allowed
-        value_ok = Signal(init=1)   # a write's value is one the target holds
-        wvalue = wdata.as_signed()
-        # the registers' values, by index: Decode registers the index, Check the value (so the address
-        # decode and the value multiplexer do not share a cycle)
-        reg_values = [*ro.values(), *ro_live.values(), *lr, sample]
-        reg_index = Signal(range(len(reg_values)))
+        # The address decode runs in two registered steps, so that neither shares a cycle with the checks
+        # (together they were the longest path of the UP5K configuration). On accepting an access, the
+        # incoming address is decoded into whether it names a register and one a host may write, and which
+        # window holds it (one-hot): wide comparisons of the address alone; a write's value is compared with
+        # every range a target accepts. Decode then combines these registers, flat (the windows are
+        # one-hot), with the direction and the alignment into the checks it registers for Check, and
+        # registers the index of the register (for Check's read).
+        reg_values = [*ro.values(), *ro_live.values(), *lr, sample]   # the registers' values, by index
+        writable = {Reg.CONTROL, *(Reg.LR_SHIFT + 4 * l for l in range(L)), Reg.SAMPLE}
+        offsets = [*ro, *ro_live, *(Reg.LR_SHIFT + 4 * l for l in range(L)), Reg.SAMPLE]   # by index
+        wins = windows(cfg)
+        reg_bits = ceil_log2(max(offsets) + 1)
+        assert 1 << reg_bits <= min(w.base for w in wins), "the registers lie below every window"
+        a_in = Signal.like(addr)                    # the address being accepted (Idle)
+        reg_hit, reg_writable = Signal(), Signal()  # it names a register; one a host may write
+        pre_win = Signal(len(wins))                 # the window that holds it, one-hot (or none)
+        with m.If(a_in[reg_bits:] == 0):
+            m.d.comb += [reg_hit.eq(_or([a_in[:reg_bits] == o for o in offsets])),
+                         reg_writable.eq(_or([a_in[:reg_bits] == o for o in writable]))]
+        m.d.comb += [pre_win[k].eq((a_in >= w.base) & (a_in < w.base + 4 * w.count)) for k, w in enumerate(wins)]
+        r_reg_hit, r_reg_writable, r_pre_win = Signal(), Signal(), Signal.like(pre_win)
+        low = addr[:reg_bits]
+        reg_index = Signal(range(len(reg_values)))  # the register its low bits name, for Check's read
+        # (of no use where it names none: a window access reads the memory, a refused one answers 0)
+        with m.Switch(low):
+            for i, offset in enumerate(offsets):
+                with m.Case(offset):
+                    m.d.comb += reg_index.eq(i)
+
+        def onehot(values):   # the value of the window r_pre_win names (0 if none)
+            return _or([Mux(r_pre_win[k], v, 0) for k, v in enumerate(values)])
+
+        # the value checks, in the same two steps: the written value's comparisons with each range a target
+        # accepts are registered as the write is accepted; Decode picks the target's
+        w_in = self.s_axil_wdata
+        ranges = {(w.lo, w.hi) for w in wins} | {lr_shift_range(cfg, l) for l in range(L)} | {(0, cfg.samples - 1)}
+        in_range = {r: Signal(name=f"in_range_{r[0]}_{r[1]}".replace("-", "m")) for r in sorted(ranges)}
+        reserved = 0xFFFF_FFFF ^ (int(Control.START) | int(Control.RESET) | 3 << CONTROL_MODE_SHIFT)
+        both = int(Control.START) | int(Control.RESET)
+        control_ok = Signal()       # a CONTROL value without reserved bits, START and RESET not together
         win = Signal()
+        win_writable = Signal()
         win_sel, win_layer = Signal(Window), Signal(range(L + 1))
-        win_index = Signal(range(max(w.count for w in windows(cfg)) + 1))
+        win_index = Signal(range(max(w.count for w in wins) + 1))
         win_matrix = Signal()       # a weight or shadow window: split the index into row and column
-        with m.Switch(addr):
-            for i, offset in enumerate(ro):
-                with m.Case(offset):
-                    m.d.comb += [hit.eq(1), legal.eq(~writing), reg_index.eq(i)]
-            for i, offset in enumerate(ro_live, start=len(ro)):
-                with m.Case(offset):
-                    m.d.comb += [hit.eq(1), legal.eq(~writing | (offset == Reg.CONTROL)), reg_index.eq(i)]
-            for l in range(L):
-                lo, hi = lr_shift_range(cfg, l)
-                with m.Case(Reg.LR_SHIFT + 4 * l):
-                    m.d.comb += [hit.eq(1), legal.eq(1), reg_index.eq(len(ro) + len(ro_live) + l),
-                                 value_ok.eq((wvalue >= lo) & (wvalue <= hi))]
-            with m.Case(Reg.SAMPLE):
-                m.d.comb += [hit.eq(1), legal.eq(1), reg_index.eq(len(ro) + len(ro_live) + L),
-                             value_ok.eq((wvalue >= 0) & (wvalue < cfg.samples))]
-        with m.If(addr == Reg.CONTROL):
-            reserved = 0xFFFF_FFFF ^ (int(Control.START) | int(Control.RESET) | 3 << CONTROL_MODE_SHIFT)
-            both = int(Control.START) | int(Control.RESET)
-            m.d.comb += value_ok.eq(((wdata & reserved) == 0) & ((wdata & both) != both))
-        for w in windows(cfg):
-            with m.If((addr >= w.base) & (addr < w.base + 4 * w.count)):
-                m.d.comb += [hit.eq(1), legal.eq(~writing | w.writable), win.eq(1), win_sel.eq(w.kind),
-                             win_layer.eq(w.layer), win_index.eq((addr - w.base) >> 2),
-                             win_matrix.eq(w.kind in (Window.WEIGHT, Window.SHADOW)),
-                             value_ok.eq((wvalue >= w.lo) & (wvalue <= w.hi))]
+        m.d.comb += [win.eq(r_pre_win.any()), win_writable.eq(onehot([int(w.writable) for w in wins])),
+                     win_sel.eq(onehot([int(w.kind) for w in wins])), win_layer.eq(onehot([w.layer for w in wins])),
+                     win_index.eq(onehot([(addr - w.base)[2:] for w in wins])),
+                     win_matrix.eq(onehot([int(w.kind in (Window.WEIGHT, Window.SHADOW)) for w in wins]))]
+        legal = Signal()            # a register or a window, and the access direction is allowed
+        m.d.comb += legal.eq((r_reg_hit & (~writing | r_reg_writable)) | (win & (~writing | win_writable)))
+        value_ok = Signal(init=1)   # a write's value is one the target holds
+        with m.If(win):
+            m.d.comb += value_ok.eq(onehot([in_range[w.lo, w.hi] for w in wins]))
+        for l in range(L):
+            with m.Elif(low == Reg.LR_SHIFT + 4 * l):
+                m.d.comb += value_ok.eq(in_range[lr_shift_range(cfg, l)])
+        with m.Elif(low == Reg.SAMPLE):
+            m.d.comb += value_ok.eq(in_range[0, cfg.samples - 1])
+        with m.Elif(low == Reg.CONTROL):
+            m.d.comb += value_ok.eq(control_ok)
 
         # the decoded window, registered in Decode: the split and the host access that follow use these
         # registers, not the address comparators (which would otherwise lie on the path into the memories)
@@ -236,34 +268,39 @@ class AxiLiteAccelerator(wiring.Component):
 
         with m.FSM(init="Idle"):
             with m.State("Idle"):
-                take_write = self.s_axil_awvalid & self.s_axil_wvalid
-                with m.If(take_write & ~(self.s_axil_arvalid & prefer_read)):
-                    m.d.comb += [self.s_axil_awready.eq(1), self.s_axil_wready.eq(1)]
-                    m.d.sync += [addr.eq(self.s_axil_awaddr), wdata.eq(self.s_axil_wdata), wstrb.eq(self.s_axil_wstrb),
-                                 writing.eq(1),
-                                 prefer_read.eq(1), resp.eq(OKAY)]
+                take_write = self.s_axil_awvalid & self.s_axil_wvalid & ~(self.s_axil_arvalid & prefer_read)
+                m.d.comb += a_in.eq(Mux(take_write, self.s_axil_awaddr, self.s_axil_araddr))
+                with m.If(take_write | self.s_axil_arvalid):
+                    # the address, and the first step of its decode
+                    m.d.sync += [addr.eq(a_in), r_reg_hit.eq(reg_hit),
+                                 r_reg_writable.eq(reg_writable), r_pre_win.eq(pre_win), resp.eq(OKAY)]
                     m.next = "Decode"
+                with m.If(take_write):
+                    m.d.comb += [self.s_axil_awready.eq(1), self.s_axil_wready.eq(1)]
+                    m.d.sync += [wdata.eq(w_in), wstrb.eq(self.s_axil_wstrb), writing.eq(1), prefer_read.eq(1),
+                                 control_ok.eq(((w_in & reserved) == 0) & ((w_in & both) != both))]
+                    m.d.sync += [ok.eq((w_in.as_signed() >= lo) & (w_in.as_signed() <= hi))
+                                 for (lo, hi), ok in in_range.items()]
                 with m.Elif(self.s_axil_arvalid):
                     m.d.comb += self.s_axil_arready.eq(1)
-                    m.d.sync += [addr.eq(self.s_axil_araddr), writing.eq(0), prefer_read.eq(0), resp.eq(OKAY)]
-                    m.next = "Decode"
+                    m.d.sync += [writing.eq(0), prefer_read.eq(0)]
 
             with m.State("Decode"):
                 # the address decode and the value checks, registered
                 m.d.sync += [r_reg.eq(reg_index), rem.eq(win_index), word.eq(0), r_sel.eq(win_sel),
                              r_layer.eq(win_layer), r_matrix.eq(win_matrix), r_win.eq(win),
                              r_seq_addr.eq(addr == seq_addr)]
-                m.d.sync += [r_address_ok.eq(hit & legal & (addr[:2] == 0)),
+                m.d.sync += [r_address_ok.eq(legal & (addr[:2] == 0)),
                              r_strobe_ok.eq(~writing | (wstrb == 0b1111)), r_value_ok.eq(~writing | value_ok)]
                 mode = wdata[CONTROL_MODE_SHIFT:CONTROL_MODE_SHIFT + 2]
-                m.d.sync += [r_control.eq(writing & (addr == Reg.CONTROL)),
+                m.d.sync += [r_control.eq(writing & r_reg_hit & (low == Reg.CONTROL)),
                              r_start.eq((wdata & Control.START) != 0), r_reset.eq((wdata & Control.RESET) != 0),
                              r_mode.eq(mode),
                              # an inference-only core refuses TRAIN as it refuses a code that is not a Mode
                              r_mode_ok.eq((mode == Mode.INFER) | (mode == Mode.RELAX)
                                           | ((mode == Mode.TRAIN) if cfg.learning else 0))]
-                m.d.sync += [r_lr[l].eq(writing & (addr == Reg.LR_SHIFT + 4 * l)) for l in range(L)]
-                m.d.sync += r_sample.eq(writing & (addr == Reg.SAMPLE))
+                m.d.sync += [r_lr[l].eq(writing & r_reg_hit & (low == Reg.LR_SHIFT + 4 * l)) for l in range(L)]
+                m.d.sync += r_sample.eq(writing & r_reg_hit & (low == Reg.SAMPLE))
                 m.next = "Check"
 
             with m.State("Check"):
