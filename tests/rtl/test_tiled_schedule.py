@@ -107,6 +107,14 @@ def test_a_freed_slot_takes_the_next_sample():
     assert run.cycles == 25 + 3
 
 
+def test_a_one_tile_unit_holds_the_tile_for_its_occupancy():
+    # one-tile units (drive and step of a 2-layer net in one tile), two samples: with occupancy 2 no unit
+    # starts in the cycle after another's start
+    one = TilePlan(sizes=(6, 4), pe=4, simd=6, latency=3)
+    assert [u.start for u in interleave(one, [2, 2]).units] == [0, 1, 3, 4, 6, 7]
+    assert [u.start for u in interleave(one, [2, 2], occupancy=2).units] == [0, 2, 4, 6, 8, 10]
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_runs_keep_their_promises(seed):
     """On random plans and step counts: one unit at a time, each sample's units G apart, every unit issued,
@@ -138,6 +146,7 @@ def test_runs_keep_their_promises(seed):
     (lambda: interleave(SMALL, [3, 0]), ValueError, r"^steps must be one positive int per sample"),
     (lambda: interleave(SMALL, [3, 3], slots=3), ValueError,
      r"^slots must be an int in 1 \.\. the number of samples \(2\), not 3$"),
+    (lambda: interleave(SMALL, [3], occupancy=0), ValueError, r"^occupancy must be a positive int, not 0$"),
     (lambda: TilePlan(sizes=(4,), pe=2, simd=2), ValueError,
      r"^sizes must be a tuple of at least two positive integers, not \(4,\)$"),
     (lambda: TilePlan(sizes=(4, 4), pe=0, simd=2), ValueError, r"^pe must be at least 1, not 0$"),
