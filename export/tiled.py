@@ -62,11 +62,13 @@ class Design:
 # slots than the pipeline needs to stay full (G / step issues) only smooth the samples' uneven step counts.
 # Ternary 24 x 10: the 32 x 10 tile (540 products) synthesised to 20,776 LUTs (86% of the 25k) with the core
 # around it and nextpnr could not place it ("design is probably at utilisation limit"); 24 x 10 has 380.
-# INT8 8 x 10: 96 products (`rtl.tile.tile_products`), more than the ECP5 25k's 28 DSP blocks, so in LUTs.
-# With the core around it that tile synthesised to 21,154 LUTs (87%) and placed in 23,716 (98%).
+# INT8 10 x 10: 100 products (`rtl.tile.tile_products`), 28 in the 25k's DSP blocks and 72 in logic; the 8 x 10
+# tile's 96 all in logic synthesised to 21,154 LUTs (87%) with the core around it and placed in 23,716 (98%),
+# and the 11 x 10 tile with 28 DSP products makes Yosys 0.70's abc9 exit without a message.
+# Ternary 784-64-10 (mnist5k) 16 x 20: the wide SIMD for the 784 inputs' drive pass (40 x 4 tiles); the drive
+# pass is most of its cycles (`command_cycles` on the mnist5k test split: 283 an image against 331 for 24 x 10).
 DESIGNS: dict[str, Design] = {
     "tiled-ternary-24x10-s8-infer": Design("ternary-p8-b4-infer", 24, 10, 16, 8),
-    "tiled-int8-8x10-s4-infer": Design("int8-p8-infer", 8, 10, 16, 4, dsp_products=0),
     "tiled-int8-10x10-s8-infer": Design("int8-p8-infer", 10, 10, 16, 8, dsp_products=28),
     "tiled-ternary-784-16x20-s8-infer": Design("ternary-p8-b4-infer", 16, 20, 16, 8, sizes=(784, 64, 10),
                                                dataset="mnist5k"),
