@@ -122,8 +122,9 @@ fpga: $(STAMP)
 	$(PY) -m export.fpga
 
 # The tiled inference core (rtl/tiled_core.py) placed and routed on the ECP5 25k with the same flow, its
-# weights trained on the golden model and its cycles counted on the digits test split: results/tiled.md and
-# .json, which make bench then puts beside make fpga's designs. About 20 minutes a design on two cores.
+# weights trained on the golden model and its cycles counted on its data set's test split (digits; mnist5k for
+# the 784-input design): results/tiled.md and .json, which make bench then puts beside make fpga's designs.
+# About 10-15 minutes a design (three designs, one after another) on two cores.
 fpga-tiled: $(STAMP)
 	$(PY) -m export.tiled
 
