@@ -18,7 +18,7 @@ is the exact cycle model: `rtl.tiled_schedule.interleave` with that G, plus the 
 
 Pipeline, from the controller's pick (stage 0)::
 
-    pick ─ ROM (1) ─ weight and state reads (2: read, select + register) ─ TileMac (tile_latency)
+    pick ─ ROM (2: read, register) ─ weight and state reads (3: read, register, select + register) ─ TileMac
          ─┬ drive pass: the block's sums to the drive memory
           └ step: NeuronLanes (NEURON_LATENCY) ─┬ state write (the other bank), the sample's changed flag
                                                 └ argmax of the output layer, per sample (argmax_levels)
@@ -56,8 +56,13 @@ from rtl.tiled_schedule import TilePlan, block_tiles, interleave, tile_memory
 __all__ = ["FETCH_LATENCY", "PICK_LATENCY", "READ_LATENCY", "TiledCore", "command_cycles", "plan_of", "stages",
            "tiled_latency", "unit_program"]
 
-FETCH_LATENCY = 1    # the pick to the issue's record, out of the program ROM
-READ_LATENCY = 2     # an address to its registered data: the synchronous read, then the select and a register
+# The pick to the issue's record: out of the program ROM, then a register, so that no memory's address comes
+# from the ROM's read data (the ROM to the 784-input design's input memory was its critical path).
+FETCH_LATENCY = 2
+# An address to its registered data: the synchronous read, a register of the raw data, then the select and a
+# register (a block RAM's read data into the select was the critical path of every design, 6.5 ns of it the
+# DP16KD's clock to output).
+READ_LATENCY = 3
 # The weight memories in block RAM, however shallow: a tile row is hundreds of bits wide, which distributed RAM
 # builds from 4-bit slices (the ternary 32 x 10 design did not place with them) and Yosys otherwise from flip-flops.
 BLOCK_RAM = {"ram_style": "block"}
@@ -504,7 +509,6 @@ class TiledCore(wiring.Component):
         rec1 = Signal(rec_layout, name="rec1")
         tag1 = delay(m, Cat(pick_valid, pick_slot, pick_sample, pick_bank, pick_zero), name="tag")
         m.d.comb += [rec1.as_value()[:len(tag1)].eq(tag1), rec1.op.eq(Mux(first_d, first_op, rom_rd.data))]
-        assert FETCH_LATENCY == 1
         rec = [None, rec1]
         for k in range(2, pos_["best"] + 1):
             rec.append(delay(m, rec[-1], name=f"rec{k}"))
@@ -547,23 +551,28 @@ class TiledCore(wiring.Component):
             bits = self.block_bits[k]
             return Cat(block[:bits] if bits else Const(0, 0), bank_, slot) if k else Cat(block[:bits], slot)
 
-        # the tile's operands: weight word and state word, read at stage 1, selected and registered at stage 3
-        r1, r2 = rec[1], rec[2]
+        def raw(port, name):
+            """A memory's read data, registered as it leaves the memory (no logic between)."""
+            return delay(m, port.data, name=name, reset_less=True)
+
+        # the tile's operands: weight word and state word, addressed at FETCH_LATENCY, their raw read data
+        # registered, then selected and registered (READ_LATENCY)
+        assert READ_LATENCY == 3
+        r1, r2 = rec[FETCH_LATENCY], rec[FETCH_LATENCY + 2]
         m.d.comb += w_rd.addr.eq(r1.op.word)
         m.d.comb += inp.addr.eq(Cat(r1.op.sword[:self.block_bits[0]], r1.sample))
         for k in range(1, L + 1):
             m.d.comb += st_a[k].addr.eq(address(k, r1.sample, r1.bank, r1.op.sword))
         w_sel = Signal(self.pe * self.simd * cfg.weight_bits)
         s_sel = Signal(v * sb)
-        m.d.comb += w_sel.eq(w_rd.data)
+        m.d.comb += w_sel.eq(raw(w_rd, "w_raw"))
+        s_raw = [raw(inp, "s_raw0")] + [raw(st_a[k], f"s_raw{k}") for k in range(1, L + 1)]
         with m.Switch(r2.op.sk):     # zero states on a sample's first step, and for an empty tile (any weights)
             for k in range(L + 1):
                 with m.Case(k):
-                    word = st_a[k].data
-                    m.d.comb += s_sel.eq(Mux(r2.op.empty | (r2.zero if k else 0), 0, word))
+                    m.d.comb += s_sel.eq(Mux(r2.op.empty | (r2.zero if k else 0), 0, s_raw[k]))
         w_data = delay(m, w_sel, name="w_data", reset_less=True)      # data: no reset (the record has one)
         s_data = delay(m, s_sel, name="s_data", reset_less=True)
-        assert READ_LATENCY == 2
 
         m.submodules.tile = tile = TileMac(cfg=cfg, pe=self.pe, simd=self.simd, dsp_products=self.dsp_products)
         ri = rec[pos_["tile_in"]]
@@ -573,33 +582,36 @@ class TiledCore(wiring.Component):
                      tile.i.payload.shift.eq(ri.op.shift)]
 
         # the load word, read late: the bias of the block, or layer 0's stored drive outside the drive pass
-        rl, rl2 = rec[pos_["load_read"]], rec[pos_["load_read"] + 1]
+        rl, rl2 = rec[pos_["load_read"]], rec[pos_["load_read"] + 2]
         for l in range(L):
             m.d.comb += bias[l].addr.eq(rl.op.block)
         if plan.cache_drive:
             m.d.comb += dr_rd.addr.eq(Cat(rl.op.block[:self.block_bits[1]], rl.sample))
         load_sel = Signal(data.ArrayLayout(tile.load.shape().elem_shape, v))
+        bias_raw = [raw(bias[l], f"bias_raw{l}") for l in range(L)]
+        drive_raw = raw(dr_rd, "drive_raw") if plan.cache_drive else None
         with m.Switch(rl2.op.bl):
             for l in range(L):
                 with m.Case(l):
                     size = plan.block_size(l + 1)
-                    for i, b in enumerate(lanes(bias[l].data, cfg.bias_bits, size, signed=True)):
+                    for i, b in enumerate(lanes(bias_raw[l], cfg.bias_bits, size, signed=True)):
                         m.d.comb += load_sel[i].eq(b)
                     if l == 0 and plan.cache_drive:
                         with m.If(~rl2.op.drive):
-                            for i, d in enumerate(lanes(dr_rd.data, cfg.acc_bits, self.pe, signed=True)):
+                            for i, d in enumerate(lanes(drive_raw, cfg.acc_bits, self.pe, signed=True)):
                                 m.d.comb += load_sel[i].eq(d)
         m.d.comb += tile.load.eq(delay(m, load_sel, name="load_word", reset_less=True))
 
         # a FINISH's old states, read late from the bank the step reads (zero in a sample's first step)
-        ro, ro2 = rec[pos_["old_read"]], rec[pos_["old_read"] + 1]
+        ro, ro2 = rec[pos_["old_read"]], rec[pos_["old_read"] + 2]
         for k in range(1, L + 1):
             m.d.comb += st_b[k].addr.eq(address(k, ro.sample, ro.bank, ro.op.block))
         old_sel = Signal(v * sb)
+        old_raw = [None] + [raw(st_b[k], f"old_raw{k}") for k in range(1, L + 1)]
         with m.Switch(ro2.op.bl):
             for l in range(L):
                 with m.Case(l):
-                    m.d.comb += old_sel.eq(Mux(ro2.zero, 0, st_b[l + 1].data))
+                    m.d.comb += old_sel.eq(Mux(ro2.zero, 0, old_raw[l + 1]))
         s_old = delay(m, old_sel, name="s_old", reset_less=True)
 
         # the block's sums: to the drive memory (the drive pass), or through the neuron lanes
