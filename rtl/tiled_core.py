@@ -60,8 +60,8 @@ __all__ = ["FETCH_LATENCY", "PICK_LATENCY", "READ_LATENCY", "TiledCore", "comman
 # from the ROM's read data (the ROM to the 784-input design's input memory was its critical path).
 FETCH_LATENCY = 2
 # An address to its registered data: the synchronous read, a register of the raw data, then the select and a
-# register (a block RAM's read data into the select was the critical path of every design, 6.5 ns of it the
-# DP16KD's clock to output).
+# register (a block RAM's read data into the select was the critical path of every design: 6.5 ns of logic, most
+# of it the DP16KD's clock to output, and 3.5 ns of routing).
 READ_LATENCY = 3
 # The weight memories in block RAM, however shallow: a tile row is hundreds of bits wide, which distributed RAM
 # builds from 4-bit slices (the ternary 32 x 10 design did not place with them) and Yosys otherwise from flip-flops.
