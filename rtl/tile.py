@@ -284,7 +284,7 @@ class TileMac(wiring.Component):
                 if i < n_dsp:
                     # a multiplier (a DSP block): registered product, registered again
                     prod = Signal(prod_shape, name=f"prod{t}_{k}", reset_less=True)
-                    m.d.sync += prod.eq(w * x1[k])
+                    m.d.sync += prod.eq(self._product(w, x1[k], None))
                     prods[t, k] = stage(prod, f"prod{t}_{k}_dsp")
                 else:
                     # in logic: w * x as w * x_lo + (w * x_hi << half), each half a sum of w's shifted copies
