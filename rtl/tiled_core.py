@@ -52,9 +52,18 @@ from rtl.neuron import NEURON_LATENCY, NeuronLanes
 from rtl.pipe import delay
 from rtl.tile import TileMac, TileMode, tile_latency, tile_load_delay
 from rtl.tiled_schedule import TilePlan, block_tiles, interleave, tile_memory
+from rtl.update import (
+    BIAS_DELAY,
+    BIAS_UPDATE_LATENCY,
+    LR_SHIFT_BITS,
+    SHADOW_DELAY,
+    WEIGHT_UPDATE_LATENCY,
+    BiasUpdate,
+    WeightUpdate,
+)
 
 __all__ = ["FETCH_LATENCY", "PICK_LATENCY", "READ_LATENCY", "TiledCore", "command_cycles", "plan_of", "stages",
-           "tiled_latency", "unit_program"]
+           "tiled_latency", "train_cycles", "unit_program", "update_program"]
 
 # The pick to the issue's record: out of the program ROM, then a register, so that no memory's address comes
 # from the ROM's read data (the ROM to the 784-input design's input memory was its critical path).
@@ -82,8 +91,9 @@ def _check(cfg, pe, simd, samples, slots):
             raise TypeError(f"{name} must be an int, not {value!r}")
         if value < 1:
             raise ValueError(f"{name} must be at least 1, not {value!r}")
-    if cfg.learning:
-        raise ValueError("the tiled core runs inference only: cfg.learning must be False (set learning=False)")
+    if cfg.learning and (samples, slots) != (1, 1):
+        raise ValueError(f"a learning tiled core trains one sample per command: samples and slots must be 1, not "
+                         f"{samples} and {slots} (set learning=False for several samples a command)")
     if cfg.zero_skip:
         raise ValueError("the tiled core has no zero-skipping: cfg.zero_skip must be False")
     if slots > samples:
@@ -148,6 +158,57 @@ def command_cycles(cfg: HwConfig, pe: int, simd: int, steps, slots: int | None =
     run = interleave(plan_of(cfg, pe, simd), [int(s) for s in steps], slots, refill=REFILL_LATENCY,
                      occupancy=1 + PICK_LATENCY)
     return run.cycles + 2 + end_drain(cfg, pe, simd)
+
+
+# The contrastive update of a learning core, in cycles after the issue of a tile row (stage 0): the program ROM and a
+# register (FETCH_LATENCY), the two phases' states read as a step reads them (READ_LATENCY), then
+# `rtl.update.WeightUpdate` on the row's SIMD weights and `rtl.update.BiasUpdate` on a block's biases.
+UPDATE_IN = FETCH_LATENCY + READ_LATENCY
+UPDATE_WRITE = UPDATE_IN + WEIGHT_UPDATE_LATENCY     # the new shadow and weight row written
+BIAS_WRITE = UPDATE_IN + BIAS_UPDATE_LATENCY         # the new bias block written
+
+
+def train_cycles(cfg: HwConfig, pe: int, simd: int, free: int, plus: int, minus: int | None = None) -> int:
+    """Cycles from START to DONE of a TRAIN command of a learning core whose phases take `free`, `plus` and
+    `minus` steps (`eqprop.hw.golden.run_phases`' ``steps``; `minus` None for the one-sided estimator, whose one
+    nudged phase is `plus`). Exact: the core's ``cycles``.
+
+    The free phase is `command_cycles`' timeline of one sample on one slot. When it stops, its slot takes the
+    positive phase and (symmetric) a second slot the negative one, both from the free states, ready
+    `REFILL_LATENCY` cycles later and interleaved round-robin from the second slot: two samples' steps hide each
+    other's waits, with no drive pass (the drive is the free phase's). When both have stopped, the update
+    issues `update_program` back to back, one tile row a cycle, and DONE follows its last row's write."""
+    plan = plan_of(cfg, pe, simd)
+    occupancy = 1 + PICK_LATENCY
+    first = interleave(plan, [int(free)], 1, refill=REFILL_LATENCY, occupancy=occupancy)
+    nudged = [int(plus)] if minus is None else [int(minus), int(plus)]
+    second = interleave(plan, nudged, len(nudged), occupancy=occupancy, drive=False)
+    # the cycle that sees both stopped issues the first row; DONE is set in the cycle of the last row's write
+    return first.cycles + REFILL_LATENCY + second.cycles + 1 + len(update_program(cfg, plan)) + UPDATE_WRITE
+
+
+def update_program(cfg: HwConfig, plan: TilePlan) -> list[dict]:
+    """The contrastive update's issues, one tile row a cycle, in the order of the shadow memory's rows: for every
+    weight layer l, every tile (a, c) of W_l in word order and every row i < PE of it, the word (``word``, in
+    the one weight memory), the row, the blocks a of s_{l+1} and c of s_l whose states the row's update reads,
+    and ``bias``: the row that also updates the biases of block a of s_{l+1} (the first row of the block's first
+    tile, which reads that block). A row's SIMD weights are the outer product of a state of the odd layer
+    (block element i) and a block of the even one, whichever of s_l and s_{l+1} that is."""
+    ops = []
+    for l in range(plan.n_layers):
+        for a in range(plan.blocks(l + 1)):
+            for c in range(plan.blocks(l)):
+                for i in range(plan.pe):
+                    ops.append(dict(l=l, word=weight_base(plan, l) + a * plan.blocks(l) + c, i=i, a=a, c=c,
+                                    bias=int(c == 0 and i == 0)))
+    return ops
+
+
+def _update_layout(cfg: HwConfig, plan: TilePlan) -> data.StructLayout:
+    blocks = max(2, max(plan.blocks(k) for k in range(plan.n_layers + 1)))
+    words = max(2, weight_base(plan, plan.n_layers))
+    return data.StructLayout({"l": range(max(2, plan.n_layers)), "word": range(words),
+                              "i": range(max(2, plan.pe)), "a": range(blocks), "c": range(blocks), "bias": 1})
 
 
 def _op_layout(cfg: HwConfig, plan: TilePlan) -> data.StructLayout:
@@ -243,26 +304,34 @@ class TiledCore(wiring.Component):
     """
 
     def __init__(self, *, cfg: HwConfig, pe: int, simd: int, samples: int = 1, slots: int | None = None,
-                 params: IntParams | None = None, inputs=None, dsp_products: int | None = None):
+                 params: IntParams | None = None, inputs=None, dsp_products: int | None = None, targets=None):
         slots = samples if slots is None else slots
         _check(cfg, pe, simd, samples, slots)
-        self.slots, self.dsp_products = slots, dsp_products
+        self.dsp_products = dsp_products
         if params is not None and not isinstance(params, IntParams):
             raise TypeError(f"Parameters must be an IntParams or None, not {params!r}")
         self.cfg, self.pe, self.simd, self.samples = cfg, pe, simd, samples
+        self.learning = cfg.learning
+        # a learning core's nudged phases run as further samples of the state memories, on slots of their own
+        self.nudged = (2 if cfg.estimator == "symmetric" else 1) if cfg.learning else 0
+        self.state_samples = 1 + self.nudged if cfg.learning else samples
+        self.slots = self.nudged if cfg.learning else slots
+        self.max_steps = max(cfg.free_steps, cfg.nudge_steps) if cfg.learning else cfg.free_steps
         self.plan = plan = plan_of(cfg, pe, simd)
         L, n, B, sb = cfg.n_layers, cfg.sizes, samples, cfg.state_bits
         self.v = max(pe, simd)
         self.op_layout = _op_layout(cfg, plan)
         self.program = unit_program(cfg, plan)
+        self.update_program = update_program(cfg, plan) if cfg.learning else []
         self.drive_len = plan.words(0) if plan.cache_drive else 0
         self.step_len = len(self.program) - self.drive_len
         self.block_bits = [ceil_log2(plan.blocks(k)) for k in range(L + 1)]
 
         wb = cfg.weight_bits
-        rows = self.host_rows(params, inputs) if params is not None or inputs is not None else {}
+        given = params is not None or inputs is not None or targets is not None
+        rows = self.host_rows(params, inputs, targets) if given else {}
 
-        def image(sel, bits, depth):
+        def image(sel, depth):
             """The initial contents of memory `sel`: its rows packed (zero where not given)."""
             if sel not in rows:
                 return []
@@ -271,76 +340,116 @@ class TiledCore(wiring.Component):
                 words[addr] = self.row_word(sel, codes)
             return words
 
-        self.lane_bits = {0: wb} | {1 + l: cfg.bias_bits for l in range(L)} | {1 + L: sb}
+        self.lane_bits = ({0: wb} | {1 + l: cfg.bias_bits for l in range(L)} | {1 + L: sb, 2 + L: sb}
+                          | {3 + L: cfg.shadow_bits})
         words = weight_base(plan, L)
-        self.weight_mem = MemoryData(shape=unsigned(pe * simd * wb), depth=words, init=image(0, wb, words))
+        self.weight_mem = MemoryData(shape=unsigned(pe * simd * wb), depth=words, init=image(0, words))
         self.bias_mem = [MemoryData(shape=unsigned(plan.block_size(l + 1) * cfg.bias_bits), depth=plan.blocks(l + 1),
-                                    init=image(1 + l, cfg.bias_bits, plan.blocks(l + 1))) for l in range(L)]
+                                    init=image(1 + l, plan.blocks(l + 1))) for l in range(L)]
         self.input_mem = MemoryData(shape=unsigned(simd * sb), depth=B << self.block_bits[0],
-                                    init=image(1 + L, sb, B << self.block_bits[0]))
+                                    init=image(1 + L, B << self.block_bits[0]))
         self.state_mem = [None] + [MemoryData(shape=unsigned(plan.block_size(k) * sb),
-                                              depth=(2 * B) << self.block_bits[k], init=[]) for k in range(1, L + 1)]
+                                              depth=(2 * self.state_samples) << self.block_bits[k], init=[])
+                                   for k in range(1, L + 1)]
         self.drive_mem = (MemoryData(shape=unsigned(pe * cfg.acc_bits), depth=B << self.block_bits[1], init=[])
                           if plan.cache_drive else None)
-        super().__init__({
+        # a learning core: the target (blocks of the output layer) and the shadow weights, a tile row a row
+        self.target_mem = self.shadow_mem = None
+        if cfg.learning:
+            self.target_mem = MemoryData(shape=unsigned(plan.block_size(L) * sb), depth=plan.blocks(L),
+                                         init=image(2 + L, plan.blocks(L)))
+            self.shadow_mem = MemoryData(shape=unsigned(simd * cfg.shadow_bits), depth=words * pe,
+                                         init=image(3 + L, words * pe))
+        members = {
             "start": In(1),
             "busy": Out(1),
             "done": Out(1),
             "results": Out(data.ArrayLayout(range(n[-1]), B)),
-            "steps": Out(data.ArrayLayout(range(cfg.free_steps + 1), B)),
+            "steps": Out(data.ArrayLayout(range(self.max_steps + 1), self.state_samples)),
             "cycles": Out(32),
             "host": In(wiring.Signature({
-                "we": Out(1), "commit": Out(1), "sel": Out(range(L + 2)),
+                "we": Out(1), "commit": Out(1), "sel": Out(range(L + (4 if cfg.learning else 2))),
                 "addr": Out(range(max(2, self._max_depth()))),
                 "lane": Out(range(max(2, -(-self._staging_bits() // 32)))), "wdata": Out(32),
             })),
-        })
+        }
+        if cfg.learning:
+            members |= {"train": In(1), "lr_shift": In(data.ArrayLayout(LR_SHIFT_BITS, L))}
+        super().__init__(members)
+
+    def _host_memories(self) -> list[MemoryData]:
+        return [self.weight_mem, *self.bias_mem, self.input_mem] + ([self.target_mem, self.shadow_mem]
+                                                                    if self.learning else [])
 
     def _max_depth(self) -> int:
-        return max(md.depth for md in [self.weight_mem, *self.bias_mem, self.input_mem])
+        return max(md.depth for md in self._host_memories())
 
     def _staging_bits(self) -> int:
-        return max(md.shape.width for md in [self.weight_mem, *self.bias_mem, self.input_mem])
+        return max(md.shape.width for md in self._host_memories())
 
     def row_word(self, sel: int, codes) -> int:
-        """A row of memory `sel`, its element codes packed lane 0 lowest (`eqprop.hw.memimage.pack_words`; weights
-        and biases signed, inputs unsigned; a code that does not fit raises ValueError)."""
-        return pack_words(codes, self.lane_bits[sel], len(codes), signed=sel != 1 + self.cfg.n_layers)[0]
+        """A row of memory `sel`, its element codes packed lane 0 lowest (`eqprop.hw.memimage.pack_words`; weights,
+        biases and shadow weights signed, inputs and targets unsigned; a code that does not fit raises ValueError)."""
+        unsigned_ = (1 + self.cfg.n_layers, 2 + self.cfg.n_layers)
+        return pack_words(codes, self.lane_bits[sel], len(codes), signed=sel not in unsigned_)[0]
 
     def host_chunks(self, sel: int, codes) -> list[int]:
         """A row of memory `sel` as the host writes it (`row_word`), in 32-bit chunks, the lowest first."""
         word = self.row_word(sel, codes)
         return [(word >> (32 * i)) & 0xFFFFFFFF for i in range(-(-len(codes) * self.lane_bits[sel] // 32))]
 
-    def host_rows(self, params: IntParams | None, inputs=None) -> dict[int, dict[int, list[int]]]:
-        """What the memories hold for `params` and `inputs` ((samples, n_0) codes), as the host writes it:
-        {``host.sel``: {row: [element codes]}} (`host_target`; the tiles in `rtl.tiled_schedule.tile_memory`'s
-        layout, each flattened ``i * SIMD + j``; the biases in blocks of N_{l+1}; the inputs in blocks of SIMD, at
-        `input_address`). Either may be None (then its memories are left out)."""
+    def host_rows(self, params: IntParams | None, inputs=None, targets=None) -> dict[int, dict[int, list[int]]]:
+        """What the memories hold for `params`, `inputs` ((samples, n_0) codes) and, in a learning core, `targets`
+        ((1, n_out) codes), as the host writes it: {``host.sel``: {row: [element codes]}} (`host_target`; the tiles
+        in `rtl.tiled_schedule.tile_memory`'s layout, each flattened ``i * SIMD + j``; the biases in blocks of
+        N_{l+1}; the inputs in blocks of SIMD, at `input_address`; the targets in blocks of N_L; the shadow
+        weights of a learning core a tile row a row, row i of word w at ``w * PE + i``). Any may be None (then
+        its memories are left out)."""
         plan, L, n = self.plan, self.cfg.n_layers, self.cfg.sizes
         out = {}
         if params is not None:
             out[0] = {}
+            if self.learning:
+                out[3 + L] = {}
             for l in range(L):
                 out[0] |= {weight_base(plan, l) + a: tile.reshape(-1).tolist() for a, tile in
                            enumerate(tile_memory(plan, params.weights[l], l))}
-                size = plan.block_size(l + 1)
-                b = np.zeros(plan.blocks(l + 1) * size, dtype=np.int64)
-                b[:n[l + 1]] = params.biases[l]
-                out[1 + l] = {a: b[a * size:(a + 1) * size].tolist() for a in range(plan.blocks(l + 1))}
+                if self.learning:
+                    for a, tile in enumerate(tile_memory(plan, params.shadow[l], l)):
+                        out[3 + L] |= {(weight_base(plan, l) + a) * self.pe + i: tile[i].tolist()
+                                       for i in range(self.pe)}
+                out[1 + l] = self._blocks(params.biases[l], l + 1)
         if inputs is not None:
             x = np.asarray(inputs, dtype=np.int64)
             if x.shape != (self.samples, n[0]):
                 raise ValueError(f"inputs must have shape {(self.samples, n[0])}, not {x.shape}")
-            pad = np.zeros((self.samples, plan.blocks(0) * self.simd), dtype=np.int64)
-            pad[:, :n[0]] = x
-            out[1 + L] = {self.input_address(s, c): pad[s, c * self.simd:(c + 1) * self.simd].tolist()
-                          for s in range(self.samples) for c in range(plan.blocks(0))}
+            out[1 + L] = {self.input_address(s, c): row for s in range(self.samples)
+                          for c, row in self._blocks(x[s], 0).items()}
+        if targets is not None:
+            if not self.learning:
+                raise ValueError("targets need a learning core (cfg.learning True)")
+            t = np.asarray(targets, dtype=np.int64)
+            if t.shape != (1, n[-1]):
+                raise ValueError(f"targets must have shape {(1, n[-1])}, not {t.shape}")
+            out[2 + L] = self._blocks(t[0], L)
         return out
 
+    def _blocks(self, values, k: int) -> dict[int, list[int]]:
+        """`values` (one per neuron of state layer k) in blocks of N_k, zero past the last neuron."""
+        size = self.plan.block_size(k)
+        pad = np.zeros(self.plan.blocks(k) * size, dtype=np.int64)
+        pad[:self.cfg.sizes[k]] = values
+        return {a: pad[a * size:(a + 1) * size].tolist() for a in range(self.plan.blocks(k))}
+
     def host_target(self, what: str, layer: int = 0) -> int:
-        """``host.sel`` of a memory: "weight" (every layer's tiles), "bias" of `layer`, or "input"."""
-        return {"weight": 0, "bias": 1 + layer, "input": 1 + self.cfg.n_layers}[what]
+        """``host.sel`` of a memory: "weight" (every layer's tiles), "bias" of `layer`, "input", and in a learning
+        core "target" and "shadow" (every layer's shadow weights, a tile row a row)."""
+        L = self.cfg.n_layers
+        sels = {"weight": 0, "bias": 1 + layer, "input": 1 + L} | ({"target": 2 + L, "shadow": 3 + L}
+                                                                     if self.learning else {})
+        if what not in sels:
+            raise ValueError(f"what must be one of {', '.join(sels)}, not {what!r}")
+        return sels[what]
 
     def input_address(self, sample: int, block: int) -> int:
         """Row of ``input_mem`` holding `block` (SIMD inputs) of `sample`."""
@@ -353,6 +462,7 @@ class TiledCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, plan, N, B, v = self.cfg, self.plan, self.samples, self.slots, self.v
+        NS, learning = self.state_samples, self.learning
         END_DRAIN = end_drain(cfg, self.pe, self.simd)
         L, n, sb = cfg.n_layers, cfg.sizes, cfg.state_bits
         G = _wait_latency(cfg, self.pe, self.simd)
@@ -366,18 +476,27 @@ class TiledCore(wiring.Component):
         cur, last = Signal(range(B)), Signal(range(B), init=B - 1)
         pc, end = Signal(range(D + S)), Signal(range(D + S))
         active, need_drive, changed, bank = (Signal(B, name=nm) for nm in ("active", "need_drive", "changed", "bank"))
-        steps = [Signal(range(cfg.free_steps + 1), name=f"steps{k}") for k in range(B)]
+        steps = [Signal(range(self.max_steps + 1), name=f"steps{k}") for k in range(B)]
         wait = [Signal(range(max(2, G)), name=f"wait{k}") for k in range(B)]
-        sample = [Signal(range(N), name=f"sample{k}") for k in range(B)]     # the sample each slot runs
+        sample = [Signal(range(NS), name=f"sample{k}") for k in range(B)]     # the sample each slot runs
         pending = Signal(range(N + 1))          # the next sample waiting for a slot
         drain = Signal(range(END_DRAIN + 1))
-        u_zero, u_drive = Signal(), Signal()
-        steps_out = [Signal(range(cfg.free_steps + 1), name=f"steps_out{s}") for s in range(N)]
+        u_zero, u_drive, u_src = Signal(), Signal(), Signal()
+        steps_out = [Signal(range(self.max_steps + 1), name=f"steps_out{s}") for s in range(NS)]
+        # a learning core: the command (TRAIN or INFER), the bank each phase ended in (the free phase's is the
+        # nudged phases' start; the update reads the others), the update's next row
+        train = Signal()
+        fbank, pbank, nbank = Signal(), Signal(), Signal()
+        U = len(self.update_program)
+        upc = Signal(range(U + 1))
+        udrain = Signal(range(UPDATE_WRITE))
+        u_valid = Signal()      # stage 0 of the update: row upc issues
 
         # this cycle's issue (stage 0): the program position and the tag (slot, sample, bank, first step)
-        pick_valid, pick_slot, pick_sample = Signal(), Signal(range(B)), Signal(range(N))
+        pick_valid, pick_slot, pick_sample = Signal(), Signal(range(B)), Signal(range(NS))
         pick_first, pick_drive = Signal(), Signal()     # a unit's first issue (a pick), and of a drive pass
         pick_zero, pick_bank = Signal(), Signal()
+        pick_src = Signal()     # a nudged phase's first step: it reads the free phase's last states
 
         m.d.comb += [self.busy.eq(busy), self.steps.eq(Cat(*steps_out))]
         with m.If(busy):
@@ -394,7 +513,8 @@ class TiledCore(wiring.Component):
         ready, finished = Signal(B), Signal(B)
         waited, stepped, stop = Signal(B, init=-1), Signal(B), Signal(B)
         for k in range(B):
-            m.d.sync += stop[k].eq((steps[k] == cfg.free_steps) | (~changed[k] if cfg.early_exit else 0))
+            limit = Mux(sample[k] == 0, cfg.free_steps, cfg.nudge_steps) if learning else cfg.free_steps
+            m.d.sync += stop[k].eq((steps[k] == limit) | (~changed[k] if cfg.early_exit else 0))
             with m.If(wait[k] == 1):
                 m.d.sync += waited[k].eq(1)
             m.d.comb += [ready[k].eq(active[k] & waited[k] & ~(issuing & (cur == k))),
@@ -428,26 +548,44 @@ class TiledCore(wiring.Component):
 
         with m.If(self.start & ~busy):
             m.d.sync += [busy.eq(1), self.done.eq(0), self.cycles.eq(0), issuing.eq(0), last.eq(B - 1),
-                         active.eq(-1), need_drive.eq(-1 if D else 0), changed.eq(0), bank.eq(0), pending.eq(B),
-                         drain.eq(END_DRAIN)]
+                         active.eq(1 if learning else -1), need_drive.eq((1 if learning else -1) if D else 0),
+                         changed.eq(0), bank.eq(0), pending.eq(B), drain.eq(END_DRAIN)]
+            if learning:     # the free phase on slot 0; the nudged phases take the slots when it stops
+                m.d.sync += [train.eq(self.train), upc.eq(0), udrain.eq(UPDATE_WRITE - 1)]
             m.d.sync += [s.eq(0) for s in steps] + [w.eq(0) for w in wait] + [sample[k].eq(k) for k in range(B)]
             m.d.sync += [waited.eq(-1), stepped.eq(0)]
         with m.Elif(busy):
             # a stopped sample: its steps kept, its slot given the next sample waiting (at most one slot a cycle
             # is ready: their units' last issues differ) or idle
+            def take(k, s_):     # slot k takes a nudged phase, sample s_, from the free phase's states
+                m.d.sync += [sample[k].eq(s_), steps[k].eq(0), stepped[k].eq(0), need_drive.bit_select(k, 1).eq(0),
+                             bank.bit_select(k, 1).eq(0), active.bit_select(k, 1).eq(1)]
+
             for k in range(B):
                 with m.If(finished[k]):
                     with m.Switch(sample[k]):
-                        for s_ in range(N):
+                        for s_ in range(NS):
                             with m.Case(s_):
                                 m.d.sync += steps_out[s_].eq(steps[k])
+                    if learning:
+                        with m.If((sample[k] == 0) & train):
+                            m.d.sync += fbank.eq(bank[k])
+                            for j in range(B):
+                                take(j, 1 + j)
+                        with m.Else():
+                            m.d.sync += active.bit_select(k, 1).eq(0)
+                            with m.If(sample[k] == 1):
+                                m.d.sync += pbank.eq(bank[k])
+                            with m.Else():
+                                m.d.sync += nbank.eq(bank[k])
+                        continue
                     with m.If(pending < N):
                         m.d.sync += [sample[k].eq(pending), pending.eq(pending + 1), steps[k].eq(0), stepped[k].eq(0),
                                      need_drive.bit_select(k, 1).eq(1 if D else 0), bank.bit_select(k, 1).eq(0)]
                     with m.Else():
                         m.d.sync += active.bit_select(k, 1).eq(0)
             with m.If(issuing):
-                m.d.comb += [pick_valid.eq(1), pick_slot.eq(cur), pick_zero.eq(u_zero),
+                m.d.comb += [pick_valid.eq(1), pick_slot.eq(cur), pick_zero.eq(u_zero), pick_src.eq(u_src),
                              pick_bank.eq(slot_value([bank[k] for k in range(B)], cur)),
                              pick_sample.eq(slot_value(sample, cur))]
                 m.d.sync += pc.eq(pc + 1)
@@ -460,6 +598,16 @@ class TiledCore(wiring.Component):
                                     unit_end(k, True)
                                 with m.Else():
                                     unit_end(k, False)
+            if learning:
+                with m.Elif(~active.any() & train):
+                    # a TRAIN command's phases have stopped: the update, a tile row a cycle, then its last write
+                    with m.If(upc != U):
+                        m.d.comb += u_valid.eq(1)
+                        m.d.sync += upc.eq(upc + 1)
+                    with m.Elif(udrain == 0):
+                        m.d.sync += [busy.eq(0), self.done.eq(1)]
+                    with m.Else():
+                        m.d.sync += udrain.eq(udrain - 1)
             with m.Elif(~active.any()):
                 # every sample has stopped: the last argmax settles, then DONE
                 with m.If(drain == 0):
@@ -473,10 +621,13 @@ class TiledCore(wiring.Component):
                     for k in range(B):
                         with m.Case(k):
                             drive = need_drive[k]
+                            # a sample's first step reads zero states; a nudged phase's, the free phase's last
+                            zero = ~drive & (steps[k] == 0) & ((sample[k] == 0) if learning else 1)
+                            src = ~drive & (steps[k] == 0) & (sample[k] != 0) if learning else 0
                             m.d.comb += [pick_valid.eq(1), pick_slot.eq(k), pick_bank.eq(bank[k]),
-                                         pick_sample.eq(sample[k]), pick_zero.eq(~drive & (steps[k] == 0)),
+                                         pick_sample.eq(sample[k]), pick_zero.eq(zero), pick_src.eq(src),
                                          pick_first.eq(1), pick_drive.eq(drive)]
-                            m.d.sync += [cur.eq(k), u_drive.eq(drive), u_zero.eq(~drive & (steps[k] == 0))]
+                            m.d.sync += [cur.eq(k), u_drive.eq(drive), u_zero.eq(zero), u_src.eq(src)]
                             with m.If(drive):
                                 m.d.sync += need_drive.bit_select(k, 1).eq(0)
                                 if D > 1:
@@ -504,10 +655,10 @@ class TiledCore(wiring.Component):
         m.d.comb += rom_rd.addr.eq(pc)
         first_d, drive_d = delay(m, pick_first, name="first"), delay(m, pick_drive, name="first_drive")
         first_op = Mux(drive_d, _pack(op_layout, self.program[0]), _pack(op_layout, self.program[D]))
-        rec_layout = data.StructLayout({"valid": 1, "slot": range(B), "sample": range(N), "bank": 1, "zero": 1,
-                                        "op": op_layout})
+        rec_layout = data.StructLayout({"valid": 1, "slot": range(B), "sample": range(NS), "bank": 1, "zero": 1,
+                                        "src": 1, "op": op_layout})
         rec1 = Signal(rec_layout, name="rec1")
-        tag1 = delay(m, Cat(pick_valid, pick_slot, pick_sample, pick_bank, pick_zero), name="tag")
+        tag1 = delay(m, Cat(pick_valid, pick_slot, pick_sample, pick_bank, pick_zero, pick_src), name="tag")
         m.d.comb += [rec1.as_value()[:len(tag1)].eq(tag1), rec1.op.eq(Mux(first_d, first_op, rom_rd.data))]
         rec = [None, rec1]
         for k in range(2, pos_["best"] + 1):
@@ -525,18 +676,25 @@ class TiledCore(wiring.Component):
         with m.If(host.we & ~host.commit & ~busy):
             m.d.sync += staging.word_select(host.lane, 32).eq(host.wdata)
 
-        def host_port(mem, sel):
-            """The host's write port of a memory: the staging row, while idle."""
-            port = mem.write_port()
+        writes = {}     # a learning core's update writes the weight, bias and shadow memories through these ports
+
+        def host_port(mem, sel, granularity=None):
+            """The host's write port of a memory: the staging row, while idle (every lane)."""
+            writes[sel] = port = mem.write_port(granularity=granularity)
             m.d.comb += [port.addr.eq(host.addr), port.data.eq(staging[:len(port.data)])]
             with m.If(host.we & host.commit & ~busy & (host.sel == sel)):
-                m.d.comb += port.en.eq(1)
+                m.d.comb += port.en.eq((1 << len(port.en)) - 1)
             return mem
 
-        w_rd = host_port(add("weight", self.weight_mem, BLOCK_RAM), 0).read_port(domain="sync")
+        # a learning core writes the weights a tile row at a time (the update's row of SIMD weights)
+        w_rd = host_port(add("weight", self.weight_mem, BLOCK_RAM), 0,
+                         self.simd * cfg.weight_bits if learning else None).read_port(domain="sync")
         for l in range(L):
             bias.append(host_port(add(f"bias{l}", self.bias_mem[l]), 1 + l).read_port(domain="sync"))
         inp = host_port(add("input", self.input_mem), 1 + L).read_port(domain="sync")
+        if learning:
+            tgt = host_port(add("target", self.target_mem), 2 + L).read_port(domain="sync")
+            shd = host_port(add("shadow", self.shadow_mem, BLOCK_RAM), 3 + L).read_port(domain="sync")
         st_a, st_b, st_w = [inp], [None], [None]
         for k in range(1, L + 1):
             mem = add(f"state{k}", self.state_mem[k])
@@ -555,14 +713,23 @@ class TiledCore(wiring.Component):
             """A memory's read data, registered as it leaves the memory (no logic between)."""
             return delay(m, port.data, name=name, reset_less=True)
 
+        def source(r):
+            """The sample and bank a step reads: a nudged phase's first step reads the free phase's last states."""
+            if not learning:
+                return r.sample, r.bank
+            return Mux(r.src, 0, r.sample), Mux(r.src, fbank, r.bank)
+
+        def one_input(sample_):     # a learning core's phases all relax its one sample's input (and drive)
+            return Const(0, 0) if learning else sample_
+
         # the tile's operands: weight word and state word, addressed at FETCH_LATENCY, their raw read data
         # registered, then selected and registered (READ_LATENCY)
         assert READ_LATENCY == 3
         r1, r2 = rec[FETCH_LATENCY], rec[FETCH_LATENCY + 2]
         m.d.comb += w_rd.addr.eq(r1.op.word)
-        m.d.comb += inp.addr.eq(Cat(r1.op.sword[:self.block_bits[0]], r1.sample))
+        m.d.comb += inp.addr.eq(Cat(r1.op.sword[:self.block_bits[0]], one_input(r1.sample)))
         for k in range(1, L + 1):
-            m.d.comb += st_a[k].addr.eq(address(k, r1.sample, r1.bank, r1.op.sword))
+            m.d.comb += st_a[k].addr.eq(address(k, *source(r1), r1.op.sword))
         w_sel = Signal(self.pe * self.simd * cfg.weight_bits)
         s_sel = Signal(v * sb)
         m.d.comb += w_sel.eq(raw(w_rd, "w_raw"))
@@ -586,7 +753,7 @@ class TiledCore(wiring.Component):
         for l in range(L):
             m.d.comb += bias[l].addr.eq(rl.op.block)
         if plan.cache_drive:
-            m.d.comb += dr_rd.addr.eq(Cat(rl.op.block[:self.block_bits[1]], rl.sample))
+            m.d.comb += dr_rd.addr.eq(Cat(rl.op.block[:self.block_bits[1]], one_input(rl.sample)))
         load_sel = Signal(data.ArrayLayout(tile.load.shape().elem_shape, v))
         bias_raw = [raw(bias[l], f"bias_raw{l}") for l in range(L)]
         drive_raw = raw(dr_rd, "drive_raw") if plan.cache_drive else None
@@ -605,7 +772,7 @@ class TiledCore(wiring.Component):
         # a FINISH's old states, read late from the bank the step reads (zero in a sample's first step)
         ro, ro2 = rec[pos_["old_read"]], rec[pos_["old_read"] + 2]
         for k in range(1, L + 1):
-            m.d.comb += st_b[k].addr.eq(address(k, ro.sample, ro.bank, ro.op.block))
+            m.d.comb += st_b[k].addr.eq(address(k, *source(ro), ro.op.block))
         old_sel = Signal(v * sb)
         old_raw = [None] + [raw(st_b[k], f"old_raw{k}") for k in range(1, L + 1)]
         with m.Switch(ro2.op.bl):
@@ -618,12 +785,17 @@ class TiledCore(wiring.Component):
         rout = rec[pos_["out"]]
         if plan.cache_drive:
             with m.If(tile.o.valid & rout.op.drive):
-                m.d.comb += [dr_wr.addr.eq(Cat(rout.op.block[:self.block_bits[1]], rout.sample)),
+                m.d.comb += [dr_wr.addr.eq(Cat(rout.op.block[:self.block_bits[1]], one_input(rout.sample))),
                              dr_wr.data.eq(Cat(*(tile.o.payload.acc[i] for i in range(self.pe)))), dr_wr.en.eq(1)]
         m.submodules.neuron = neuron = NeuronLanes(cfg=cfg.replace(mac_lanes=v, acc_bits=cfg.acc_bits,
                                                                    weight_frac=cfg.weight_frac))
-        m.d.comb += [neuron.layer.eq(rout.op.bl), neuron.nudge.eq(0), neuron.acc.eq(tile.o.payload.acc),
-                     neuron.s_old.eq(s_old), neuron.target.eq(0)]
+        m.d.comb += [neuron.layer.eq(rout.op.bl), neuron.acc.eq(tile.o.payload.acc), neuron.s_old.eq(s_old)]
+        if learning:
+            # the nudge of the phase (sample 1: +beta, sample 2: -beta), with the target's block, read as the old
+            # states are (the neuron lanes add it on the output layer only)
+            m.d.comb += tgt.addr.eq(ro.op.block)
+            m.d.comb += [neuron.nudge.eq(Mux(rout.sample == 1, 1, Mux(rout.sample == 2, -1, 0))),
+                         neuron.target.eq(delay(m, raw(tgt, "target_raw"), name="target_word", reset_less=True))]
 
         rw = rec[pos_["write"]]
         finish = rw.valid & rw.op.last & ~rw.op.drive
@@ -677,4 +849,94 @@ class TiledCore(wiring.Component):
                         m.d.sync += [best_val[k].eq(win_val_r), best_idx[k].eq(win_idx_r)]
         m.d.comb += self.results.eq(Cat(*best_idx))
         assert pos_["best"] == pos_["write"] + tree + 2
+        if learning:
+            self._update(m, locals())
         return m
+
+    def _update(self, m: Module, e: dict) -> None:
+        """The contrastive update of a TRAIN command (`update_program`): when the phases have stopped, a tile row a
+        cycle, the row's SIMD shadow weights updated from the positive and negative phases' states
+        (`rtl.update.WeightUpdate`) and its weights derived again, and with a block's first row the block's biases
+        (`rtl.update.BiasUpdate`), read and written through the memories' ports (no relaxation is running)."""
+        cfg, plan, pe, simd, v = self.cfg, self.plan, self.pe, self.simd, self.v
+        L, sb, NS = cfg.n_layers, cfg.state_bits, self.state_samples
+        upc, u_valid, address, writes = e["upc"], e["u_valid"], e["address"], e["writes"]
+        st_a, st_b, inp, s_raw, old_raw, bias, bias_raw = (e[k] for k in ("st_a", "st_b", "inp", "s_raw", "old_raw",
+                                                                           "bias", "bias_raw"))
+        layout = _update_layout(cfg, plan)
+        rom = Memory(shape=unsigned(layout.size), depth=len(self.update_program),
+                     init=[_pack(layout, op) for op in self.update_program])
+        m.submodules.update_program = rom
+        rom_rd = rom.read_port(domain="sync")
+        m.d.comb += rom_rd.addr.eq(upc)
+        # ur[k], uv[k]: the row and its valid flag k cycles after its issue (stage 0)
+        ur = {FETCH_LATENCY: Signal(layout, name=f"urow{FETCH_LATENCY}")}
+        m.d.sync += ur[FETCH_LATENCY].eq(rom_rd.data)
+        for k in range(FETCH_LATENCY + 1, UPDATE_WRITE + 1):
+            ur[k] = delay(m, ur[k - 1], name=f"urow{k}")
+        uv = {k: delay(m, u_valid, k, name=f"uvalid{k}") for k in (BIAS_WRITE, UPDATE_WRITE)}
+        updating = Signal()
+        m.d.comb += updating.eq(e["train"] & ~e["active"].any())
+
+        # the states: the positive phase's (sample 1) through each memory's first read port, the negative phase's
+        # (sample 2; the one-sided estimator's: the free phase's) through its second; memory l + 1 at block a,
+        # memory l at block c
+        neg = (Const(2, range(NS)), e["nbank"]) if self.nudged == 2 else (Const(0, range(NS)), e["fbank"])
+        u = ur[FETCH_LATENCY]
+        with m.If(updating):
+            for k in range(1, L + 1):
+                block = Mux(u.l == k - 1, u.a, u.c)
+                m.d.comb += [st_a[k].addr.eq(address(k, Const(1, range(NS)), e["pbank"], block)),
+                             st_b[k].addr.eq(address(k, *neg, block))]
+            m.d.comb += inp.addr.eq(u.c[:self.block_bits[0]])
+        # stage UPDATE_IN: the operands, registered: a row's SIMD states of the even layer (of s_l and s_{l+1})
+        # and state i of the odd layer's block, each of both phases, and the states of block a of s_{l+1}
+        u = ur[UPDATE_IN - 1]
+        vec_p, vec_n, row_p, row_n = Signal(simd * sb), Signal(simd * sb), Signal(sb), Signal(sb)
+        blk_p, blk_n = Signal(v * sb), Signal(v * sb)
+        with m.Switch(u.l):
+            for l in range(L):
+                with m.Case(l):
+                    even, odd = (l, l + 1) if l % 2 == 0 else (l + 1, l)
+                    m.d.sync += [vec_p.eq(s_raw[even]), vec_n.eq(old_raw[even] if even else s_raw[0]),
+                                 row_p.eq(Array(lanes(s_raw[odd], sb, pe, signed=False))[u.i]),
+                                 row_n.eq(Array(lanes(old_raw[odd], sb, pe, signed=False))[u.i]),
+                                 blk_p.eq(s_raw[l + 1]), blk_n.eq(old_raw[l + 1])]
+        u = ur[UPDATE_IN]
+        lr = Signal(LR_SHIFT_BITS)
+        with m.Switch(u.l):
+            for l in range(L):
+                with m.Case(l):
+                    m.d.comb += lr.eq(self.lr_shift[l])
+        m.submodules.weight_update = wu = WeightUpdate(cfg=cfg.replace(mac_lanes=simd))
+        m.submodules.bias_update = bu = BiasUpdate(cfg=cfg.replace(mac_lanes=v))
+        m.d.comb += [wu.layer.eq(u.l), wu.lr_shift.eq(lr), wu.pos_row.eq(row_p), wu.neg_row.eq(row_n),
+                     wu.pos.eq(vec_p), wu.neg.eq(vec_n),
+                     bu.layer.eq(u.l), bu.lr_shift.eq(lr), bu.pos.eq(blk_p), bu.neg.eq(blk_n)]
+        # the shadow row and the bias block, read late to arrive when the update adds to them
+        shd = e["shd"]
+        m.d.comb += shd.addr.eq(delay(m, upc, UPDATE_IN + SHADOW_DELAY - 2, name="shadow_addr"))
+        m.d.comb += wu.shadow.eq(e["raw"](shd, "shadow_raw"))
+        with m.If(updating):
+            for l in range(L):
+                m.d.comb += bias[l].addr.eq(ur[UPDATE_IN + BIAS_DELAY - 2].a)
+        bias_old = Signal(v * cfg.bias_bits)
+        with m.Switch(ur[UPDATE_IN + BIAS_DELAY].l):
+            for l in range(L):
+                with m.Case(l):
+                    m.d.comb += bias_old.eq(bias_raw[l])
+        m.d.comb += bu.bias.eq(bias_old)
+        # the writes: a block's biases, the row's shadow weights and its weights (one row of the tile word)
+        u = ur[BIAS_WRITE]
+        for l in range(L):
+            with m.If(uv[BIAS_WRITE] & u.bias & (u.l == l)):
+                port = writes[1 + l]
+                m.d.comb += [port.addr.eq(u.a), port.data.eq(bu.bias_new[:len(port.data)]), port.en.eq(1)]
+        u = ur[UPDATE_WRITE]
+        row = delay(m, upc, UPDATE_WRITE, name="shadow_row")     # (outside the If: its registers always shift)
+        with m.If(uv[UPDATE_WRITE]):
+            port = writes[3 + L]
+            m.d.comb += [port.addr.eq(row), port.data.eq(wu.shadow_new), port.en.eq(1)]
+            port = writes[0]
+            m.d.comb += [port.addr.eq(u.word), port.data.eq(Cat(*[wu.weight_new] * pe)),
+                         port.en.eq((Const(1, pe) << u.i)[:pe])]

@@ -211,7 +211,7 @@ def _check_steps(steps) -> list[int]:
 
 
 def interleave(plan: TilePlan, steps: Sequence[int], slots: int | None = None, *, refill: int = 0,
-               occupancy: int = 1) -> Timeline:
+               occupancy: int = 1, drive: bool = True) -> Timeline:
     """The run of samples that take `steps` free steps each (to their fixed point, the step that changed no state
     included), `slots` of them in flight at once (default: all, one command of B = len(steps) samples), issued
     round-robin as the module's docstring says; a slot that takes a new sample may issue its first unit `refill`
@@ -235,7 +235,7 @@ def interleave(plan: TilePlan, steps: Sequence[int], slots: int | None = None, *
     G, D, S = plan.latency, drive_cycles(plan), step_cycles(plan)
 
     def work(n):     # a sample's units, in order
-        return ([("drive", 0, D)] if D else []) + [("step", t + 1, S) for t in range(steps[n])]
+        return ([("drive", 0, D)] if D and drive else []) + [("step", t + 1, S) for t in range(steps[n])]
 
     pending = iter(range(len(steps)))
     slot = [next(pending) for _ in range(slots)]            # the sample each slot holds (None: idle)

@@ -26,7 +26,7 @@ from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import unpack_words
 from sim.vectors import FAMILIES, corner_sets
 
-__all__ = ["TiledPoint", "compare", "fuzz", "run_tiled_point", "simulate"]
+__all__ = ["TiledPoint", "compare", "compare_train", "fuzz", "run_tiled_point", "simulate", "simulate_train"]
 
 MAX_CYCLES = 1_000_000
 
@@ -110,6 +110,142 @@ def compare(cfg: HwConfig, pe: int, simd: int, got: dict, x, params: golden.IntP
     model = command_cycles(cfg, pe, simd, want.steps, slots)
     if got["cycles"] != model:
         bad.append(f"CYCLES {got['cycles']}, cycle model {model}")
+    return bad
+
+
+async def _write_rows(ctx, dut, rows: dict[int, dict[int, list[int]]]):
+    """Write `rows` ({``host.sel``: {row: codes}}) through the host port: each row's chunks into the staging
+    row, then committed."""
+    ctx.set(dut.host.we, 1)
+    for sel, memory in rows.items():
+        ctx.set(dut.host.sel, sel)
+        for addr, codes in memory.items():
+            ctx.set(dut.host.commit, 0)
+            for chunk, bits in enumerate(dut.host_chunks(sel, codes)):
+                ctx.set(dut.host.lane, chunk)
+                ctx.set(dut.host.wdata, bits)
+                await ctx.tick()
+            ctx.set(dut.host.commit, 1)
+            ctx.set(dut.host.addr, addr)
+            await ctx.tick()
+    ctx.set(dut.host.we, 0)
+    ctx.set(dut.host.commit, 0)
+
+
+def _matrix(plan, tiles: np.ndarray, l: int) -> np.ndarray:
+    """W_l from its tiles in word order ((words, PE, SIMD)): the inverse of `rtl.tiled_schedule.tile_memory`."""
+    rows, cols = plan.block_size(l + 1), plan.block_size(l)
+    full = np.zeros((plan.blocks(l + 1) * rows, plan.blocks(l) * cols), dtype=np.int64)
+    for w, tile in enumerate(tiles):
+        a, c = divmod(w, plan.blocks(l))
+        full[a * rows:(a + 1) * rows, c * cols:(c + 1) * cols] = tile if l % 2 == 0 else tile.T
+    return full[:plan.sizes[l + 1], :plan.sizes[l]]
+
+
+def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden.IntParams, *,
+                   train=True, through_host: bool = False) -> list[dict]:
+    """Run one command a row of `x` ((commands, n_0) codes) on a learning `TiledCore` in Amaranth's simulator:
+    TRAIN with the row of `targets` ((commands, n_out) codes), or INFER where `train` (a bool, or one per
+    command) is False. The parameters start as `params` (initial contents, or with `through_host` written
+    through the host port); each command's input and target are written through the host port before it.
+    After each command: ``steps`` (free, then the nudged phases'), ``result``, ``cycles``, the free states
+    (``states``, per layer) and the parameters as the memories hold them (``params``: shadow, weights and
+    biases)."""
+    from amaranth.sim import Simulator
+
+    from rtl.tiled_core import TiledCore, weight_base
+
+    x, targets = np.asarray(x, dtype=np.int64), np.asarray(targets, dtype=np.int64)
+    trains = [train] * len(x) if isinstance(train, bool) else list(train)
+    dut = TiledCore(cfg=cfg, pe=pe, simd=simd, params=None if through_host else params)
+    plan, L = dut.plan, cfg.n_layers
+    out = []
+
+    def read_params(ctx):
+        shadow, weights, biases = [], [], []
+        for l in range(L):
+            base, words = weight_base(plan, l), plan.words(l)
+            tiles = [unpack_words([ctx.get(dut.weight_mem[base + w])], cfg.weight_bits, pe * simd, signed=True,
+                                  count=pe * simd).reshape(pe, simd) for w in range(words)]
+            weights.append(_matrix(plan, np.array(tiles), l))
+            tiles = [np.array([unpack_words([ctx.get(dut.shadow_mem[(base + w) * pe + i])], cfg.shadow_bits, simd,
+                                            signed=True, count=simd) for i in range(pe)]) for w in range(words)]
+            shadow.append(_matrix(plan, np.array(tiles), l))
+            size = plan.block_size(l + 1)
+            biases.append(unpack_words([ctx.get(dut.bias_mem[l][a]) for a in range(plan.blocks(l + 1))],
+                                       cfg.bias_bits, size, signed=True, count=cfg.sizes[l + 1]))
+        return golden.IntParams(shadow, weights, biases)
+
+    async def tb(ctx):
+        if through_host:
+            await _write_rows(ctx, dut, dut.host_rows(params))
+        for l in range(L):
+            ctx.set(dut.lr_shift[l], cfg.lr_shifts[l])
+        for i in range(len(x)):
+            await _write_rows(ctx, dut, dut.host_rows(None, x[i:i + 1], targets[i:i + 1]))
+            ctx.set(dut.train, int(trains[i]))
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            for _ in range(MAX_CYCLES):
+                await ctx.tick()
+                if ctx.get(dut.done):
+                    break
+            else:
+                raise AssertionError(f"command {i} did not finish in {MAX_CYCLES} cycles")
+            steps = [ctx.get(dut.steps[s]) for s in range(dut.state_samples)]
+            states = []
+            for k in range(1, L + 1):
+                words = [ctx.get(dut.state_mem[k][dut.state_address(k, 0, steps[0] % 2, a)])
+                         for a in range(plan.blocks(k))]
+                states.append(unpack_words(words, cfg.state_bits, plan.block_size(k), signed=False,
+                                           count=cfg.sizes[k])[None])
+            out.append(dict(steps=steps if trains[i] else steps[:1], result=ctx.get(dut.results[0]),
+                            cycles=ctx.get(dut.cycles), states=states, params=read_params(ctx)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    return out
+
+
+def compare_train(cfg: HwConfig, pe: int, simd: int, got: list[dict], x, targets, params: golden.IntParams,
+                  train=True) -> list[str]:
+    """The mismatches of a `simulate_train` run against `eqprop.hw.golden` (none: an empty list), one line each:
+    each command's phases (``run_phases``: every free state, each phase's steps), its result, its cycles (the
+    exact models `rtl.tiled_core.train_cycles` and `command_cycles`) and, after a TRAIN, every shadow weight,
+    weight and bias (`golden.train_sample`)."""
+    from rtl.tiled_core import command_cycles, train_cycles
+
+    x, targets = np.asarray(x, dtype=np.int64), np.asarray(targets, dtype=np.int64)
+    trains = [train] * len(x) if isinstance(train, bool) else list(train)
+    bad = []
+    for i, g in enumerate(got):
+        xi, ti = x[i:i + 1], targets[i:i + 1]
+        phases = golden.run_phases(cfg, params, xi, ti) if trains[i] else {
+            "free": golden.settle(cfg, params, xi, steps=cfg.free_steps)}
+        names = [p for p in ("free", "plus", "minus", "nudged") if p in phases]
+        steps = [int(phases[p].steps[0]) for p in names]
+        where = f"command {i} ({'TRAIN' if trains[i] else 'INFER'})"
+        for k, (gs, ws) in enumerate(zip(g["states"], phases["free"].states, strict=True), start=1):
+            if not np.array_equal(gs, ws):
+                bad.append(f"{where}: free states of layer {k} differ at {np.flatnonzero(gs != ws).tolist()}")
+        if g["steps"] != steps:
+            bad.append(f"{where}: steps {g['steps']}, golden {steps} ({', '.join(names)})")
+        if g["result"] != int(phases["free"].states[-1][0].argmax()):
+            bad.append(f"{where}: result {g['result']}, golden {int(phases['free'].states[-1][0].argmax())}")
+        model = train_cycles(cfg, pe, simd, *steps) if trains[i] else command_cycles(cfg, pe, simd, steps, 1)
+        if g["cycles"] != model:
+            bad.append(f"{where}: CYCLES {g['cycles']}, cycle model {model}")
+        if trains[i]:
+            params = golden.train_sample(cfg, params, xi, ti)
+        for what in ("shadow", "weights", "biases"):
+            for l, (gp, wp) in enumerate(zip(getattr(g["params"], what), getattr(params, what), strict=True)):
+                if not np.array_equal(gp, wp):
+                    idx = [tuple(int(v) for v in t) for t in np.argwhere(gp != wp)[:4]]
+                    bad.append(f"{where}: {what} of layer {l} differ at {idx} (first: RTL {gp[idx[0]]}, golden "
+                               f"{wp[idx[0]]})")
     return bad
 
 

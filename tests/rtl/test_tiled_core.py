@@ -1,10 +1,14 @@
 # amaranth: UnusedElaboratable=no
-"""The tiled inference core (`rtl.tiled_core.TiledCore`) against the golden model: every state of every sample,
-each sample's steps (its own early exit), its argmax, and the command's CYCLES against the exact cycle model
+"""The tiled core (`rtl.tiled_core.TiledCore`) against the golden model: every state of every sample, each
+sample's steps (its own early exit), its argmax, and the command's CYCLES against the exact cycle model
 (`command_cycles`), on INT8 and ternary tiles whose PE and SIMD divide none of the layers, two and three weight
 layers, one layer, with and without the cached drive and early exit, one to four samples in flight, and more
 samples than slots (a slot whose sample stops takes the next). A tile with one transposed index wrong, and a
-pipeline latency G too short for the state writes, each fail."""
+pipeline latency G too short for the state writes, each fail.
+
+Learning cores: TRAIN and INFER commands in turn, each TRAIN checked against `golden.train_sample` on every
+shadow weight, weight and bias, each phase's steps and the cycles against `train_cycles` (symmetric and
+one-sided estimators, the same shapes); an update that reads one wrong state fails."""
 
 import numpy as np
 import pytest
@@ -16,7 +20,7 @@ from rtl import tiled_core
 from rtl.tile import TileMac
 from rtl.tiled_core import TiledCore, command_cycles
 from sim.fuzz import draw_tiled
-from sim.tiled import compare, run_tiled_point, simulate
+from sim.tiled import compare, compare_train, run_tiled_point, simulate, simulate_train
 
 INT8 = HwConfig(sizes=(12, 9, 5), learning=False, free_steps=30)
 TERNARY = INT8.replace(weight_format="ternary", weight_bits=2, shadow_bits=8)
@@ -112,8 +116,10 @@ def test_latency_too_short_fails(monkeypatch):
 
 
 def test_refuses_what_it_does_not_build():
-    with pytest.raises(ValueError, match="learning"):
-        TiledCore(cfg=HwConfig(sizes=(12, 9, 5)), pe=4, simd=3)
+    with pytest.raises(ValueError, match="trains one sample per command"):
+        TiledCore(cfg=HwConfig(sizes=(12, 9, 5)), pe=4, simd=3, samples=2)
+    with pytest.raises(ValueError, match="targets need a learning core"):
+        TiledCore(cfg=INT8, pe=4, simd=3, targets=np.zeros((1, 5), dtype=int))
     with pytest.raises(ValueError, match="zero_skip"):
         TiledCore(cfg=INT8.replace(zero_skip=True), pe=4, simd=3)
     with pytest.raises(ValueError, match="pe must be at least 1"):
@@ -154,3 +160,57 @@ def test_fpga_designs_on_their_data(name):
 def test_fuzzed_points(index):
     """Two points of ``python -m sim.fuzz --tiled`` (seed 0): every parameter family of the corner sets."""
     assert run_tiled_point(draw_tiled(0, index)) == []
+
+
+LEARNING = HwConfig(sizes=(12, 9, 5), free_steps=30, nudge_steps=10)
+DEEP_LEARNING = HwConfig(sizes=(10, 7, 6, 4), free_steps=30, nudge_steps=8)
+LEARN_CASES = {   # name: (cfg, PE, SIMD, seed, commands: True TRAIN / False INFER, through the host port)
+    "int8-4x3-train-infer-train": (LEARNING, 4, 3, 0, [True, False, True], False),
+    "int8-3x4-one-sided-host": (LEARNING.replace(estimator="one-sided"), 3, 4, 1, [True, True], True),
+    "ternary-5x2": (LEARNING.replace(weight_format="ternary", weight_bits=2, shadow_bits=8), 5, 2, 3, [True, True],
+                    False),
+    "deep-3x2": (DEEP_LEARNING, 3, 2, 0, [True, True], False),
+    "deep-no-cache-2x3": (DEEP_LEARNING.replace(cache_drive=False), 2, 3, 1, [True], False),
+    "deep-fixed-T-3x2": (DEEP_LEARNING.replace(early_exit=False, free_steps=5, nudge_steps=3), 3, 2, 2, [True, True],
+                         False),
+    "one-layer-4x6-one-tile": (HwConfig(sizes=(6, 4), free_steps=12, nudge_steps=6), 4, 6, 1, [True, True], False),
+    "int8-1x1-floor": (LEARNING.replace(rounding="floor"), 1, 1, 4, [True, True], False),
+}
+
+
+def learning_data(cfg, commands, seed):
+    x, params = inputs_and_params(cfg, len(commands), seed)
+    rng = np.random.default_rng(seed + 100)
+    return x, golden.encode_targets(cfg, rng.integers(0, cfg.sizes[-1], len(commands))), params
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "int8-1x1-floor" else n
+                                  for n in LEARN_CASES])
+def test_learning_core_matches_golden(name):
+    """TRAIN commands (and an INFER between), each against `golden.train_sample` on every shadow weight, weight and
+    bias, its free states and result, each phase's steps and the cycles (`train_cycles`, `command_cycles`)."""
+    cfg, pe, simd, seed, commands, host = LEARN_CASES[name]
+    x, t, params = learning_data(cfg, commands, seed)
+    got = simulate_train(cfg, pe, simd, x, t, params, train=commands, through_host=host)
+    assert compare_train(cfg, pe, simd, got, x, t, params, train=commands) == []
+    trained = golden.train(cfg, params, x[np.array(commands)], t[np.array(commands)])
+    assert any((a != b).any() for a, b in zip(trained.shadow, params.shadow, strict=True)), "training changed nothing"
+
+
+def test_update_reading_a_wrong_state_fails(monkeypatch):
+    """The update's rows of one tile of W_1 take the odd layer's state of the next row (one index wrong), and the
+    shadow weights no longer match."""
+    cfg, pe, simd, seed, commands, _ = LEARN_CASES["int8-4x3-train-infer-train"]
+    right = tiled_core.update_program
+
+    def wrong(cfg_, plan):
+        ops = right(cfg_, plan)
+        for op in ops:
+            if op["l"] == 1 and op["word"] == tiled_core.weight_base(plan, 1):
+                op["i"] = (op["i"] + 1) % plan.pe
+        return ops
+
+    monkeypatch.setattr(tiled_core, "update_program", wrong)
+    x, t, params = learning_data(cfg, [True], seed)
+    bad = compare_train(cfg, pe, simd, simulate_train(cfg, pe, simd, x, t, params), x, t, params)
+    assert any("shadow of layer 1" in line for line in bad)
