@@ -51,10 +51,11 @@ class Design:
     family: str = "ecp5"
     sizes: tuple[int, ...] | None = None    # the base's layer sizes unless named
     dataset: str = "digits"                 # trained and counted on (`eqprop.data.load_dataset`)
+    learning: bool = False                  # a learning core (TRAIN and INFER, one sample a command)
 
     def hwconfig(self) -> HwConfig:
         cfg = HwConfig(**{**CONFIGS[self.base], **({"sizes": self.sizes} if self.sizes else {})})
-        return cfg.replace(learning=False, zero_skip=False, samples=1, acc_bits=cfg.acc_bits,
+        return cfg.replace(learning=self.learning, zero_skip=False, samples=1, acc_bits=cfg.acc_bits,
                            weight_frac=cfg.weight_frac)
 
 
@@ -72,6 +73,9 @@ DESIGNS: dict[str, Design] = {
     "tiled-int8-10x10-s8-infer": Design("int8-p8-infer", 10, 10, 16, 8, dsp_products=28),
     "tiled-ternary-784-16x20-s8-infer": Design("ternary-p8-b4-infer", 16, 20, 16, 8, sizes=(784, 64, 10),
                                                dataset="mnist5k"),
+    # the learning core: the default design's widths (INT8, 64-64-10, symmetric estimator), TRAIN and INFER; its
+    # nudged phases interleave on two slots and its update takes a tile row (10 weights) a cycle
+    "tiled-int8-8x10-learn": Design("int8-p8", 8, 10, 1, 1, dsp_products=28, learning=True),
 }
 
 
@@ -159,7 +163,7 @@ def cycles_on_data(name: str, *, epochs: int = 5, seed: int = 0, progress: bool 
     d = DESIGNS[name]
     cfg = d.hwconfig()
     data = load_dataset(d.dataset)
-    learner = cfg.learning_twin()
+    learner = cfg if cfg.learning else cfg.learning_twin()
     params, history = train_epochs(learner, golden.init_params(learner, seed=seed), data, epochs=epochs, seed=seed,
                                    schedule=annealed(cfg.lr_shifts, epochs), desc=f"golden {name}", progress=progress)
     x = quantise_input(cfg, data.x_test)
@@ -177,7 +181,31 @@ def cycles_on_data(name: str, *, epochs: int = 5, seed: int = 0, progress: bool 
             "cycles_source": f"measured on the {data.name} test split (golden model's steps per image, exact "
                              "cycle model of the tiled core, the images in order, a command's samples in flight on "
                              "its slots)",
-            "history_test_acc": [h["test_acc"] for h in history]}
+            "history_test_acc": [h["test_acc"] for h in history]} | (
+                _train_cycles(cfg, d, params, data) if cfg.learning else {})
+
+
+def _train_cycles(cfg: HwConfig, d: Design, params, data) -> dict:
+    """A learning design's TRAIN figures as `export.fpga.golden_accuracy` counts them: the exact cycles
+    (`rtl.tiled_core.train_cycles`) of an online pass over the first `export.fpga.TRAIN_CYCLE_SAMPLES` training
+    samples from the trained weights (each sample's phases, then its update), and each phase's mean steps there
+    with the weights held (where `make bench` stops torch EqProp training)."""
+    import numpy as np
+
+    from eqprop.hw import golden
+    from eqprop.hw.quantise import quantise_input
+    from rtl.tiled_core import train_cycles
+
+    n = min(flow.TRAIN_CYCLE_SAMPLES, len(data.x_train))
+    x, t = quantise_input(cfg, data.x_train[:n]), golden.encode_targets(cfg, data.y_train[:n])
+    cycles, p = [], params
+    for i in range(n):
+        phases = golden.run_phases(cfg, p, x[i:i + 1], t[i:i + 1])
+        cycles.append(train_cycles(cfg, d.pe, d.simd, *(int(v.steps[0]) for v in phases.values())))
+        p, _ = golden.contrast_update(cfg, p, x[i:i + 1], *golden.contrasted(cfg, phases))
+    held = golden.run_phases(cfg, params, x, t)
+    return {"train_cycles": float(np.mean(cycles)), "train_cycle_samples": n,
+            "train_phase_steps_mean": {k: float(v.steps.mean()) for k, v in held.items()}}
 
 
 def markdown(results: list[dict]) -> str:

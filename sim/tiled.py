@@ -143,21 +143,21 @@ def _matrix(plan, tiles: np.ndarray, l: int) -> np.ndarray:
 
 
 def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden.IntParams, *,
-                   train=True, through_host: bool = False) -> list[dict]:
+                   train=True, through_host: bool = False, dsp_products: int | None = None) -> list[dict]:
     """Run one command a row of `x` ((commands, n_0) codes) on a learning `TiledCore` in Amaranth's simulator:
     TRAIN with the row of `targets` ((commands, n_out) codes), or INFER where `train` (a bool, or one per
     command) is False. The parameters start as `params` (initial contents, or with `through_host` written
     through the host port); each command's input and target are written through the host port before it.
     After each command: ``steps`` (free, then the nudged phases'), ``result``, ``cycles``, the free states
     (``states``, per layer) and the parameters as the memories hold them (``params``: shadow, weights and
-    biases)."""
+    biases). `dsp_products`: `TiledCore`'s (INT products built in logic)."""
     from amaranth.sim import Simulator
 
     from rtl.tiled_core import TiledCore, weight_base
 
     x, targets = np.asarray(x, dtype=np.int64), np.asarray(targets, dtype=np.int64)
     trains = [train] * len(x) if isinstance(train, bool) else list(train)
-    dut = TiledCore(cfg=cfg, pe=pe, simd=simd, params=None if through_host else params)
+    dut = TiledCore(cfg=cfg, pe=pe, simd=simd, params=None if through_host else params, dsp_products=dsp_products)
     plan, L = dut.plan, cfg.n_layers
     out = []
 

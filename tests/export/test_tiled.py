@@ -1,6 +1,7 @@
 """The tiled core's FPGA figures (`export.tiled`): the Verilog it places and routes lints under Verilator with the
-core's ports, every design's configuration is a valid inference-only one whose tile fits its layers, and the
-results table says what it measured (no place and route here: ``make fpga-tiled``)."""
+core's ports (inference-only and learning), every design's configuration is valid (inference-only ones with many
+samples, learning ones with one) and its tile fits its layers, and the results table says what it measured (no
+place and route here: ``make fpga-tiled``)."""
 
 import pytest
 
@@ -19,12 +20,20 @@ def test_verilog_lints_with_the_core_ports(tmp_path):
     assert {"start", "busy", "done", "cycles", "host__we", "host__commit", "host__wdata"} <= names
 
 
+def test_learning_verilog_lints_with_its_ports(tmp_path):
+    verilog = tiled_verilog(HwConfig(sizes=(12, 9, 5)), 4, 3, 1, 1)
+    (tmp_path / "core.v").write_text(verilog)
+    lint(tmp_path / "core.v", TOP)
+    assert {"train", "lr_shift", "start", "done", "cycles"} <= {name for name, _, _ in ports(verilog)}
+
+
 @pytest.mark.parametrize("name", list(DESIGNS))
-def test_designs_are_inference_cores_their_tile_fits(name):
+def test_designs_are_valid_cores_their_tile_fits(name):
     d = DESIGNS[name]
     cfg = d.hwconfig()
-    assert not cfg.learning and not cfg.zero_skip
-    assert max(d.pe, d.simd) <= max(cfg.sizes) and 1 <= d.slots <= d.samples
+    assert cfg.learning == d.learning and not cfg.zero_skip
+    assert d.samples == d.slots == 1 if d.learning else 1 <= d.slots <= d.samples
+    assert max(d.pe, d.simd) <= max(cfg.sizes)
 
 
 def test_markdown_row():

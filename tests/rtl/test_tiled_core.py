@@ -142,9 +142,16 @@ def test_fpga_designs_on_their_data(name):
 
     d = DESIGNS[name]
     cfg, data = d.hwconfig(), load_dataset(d.dataset)
-    learner = cfg.learning_twin()
+    learner = cfg if cfg.learning else cfg.learning_twin()
     params, _ = train_epochs(learner, golden.init_params(learner, seed=0), data, epochs=1, seed=0,
                              schedule=annealed(cfg.lr_shifts, 1), progress=False)
+    if d.learning:     # TRAIN on three training images, then INFER a test image: every parameter checked
+        x = quantise_input(cfg, np.concatenate([data.x_train[:3], data.x_test[:1]]))
+        t = golden.encode_targets(cfg, np.concatenate([data.y_train[:3], data.y_test[:1]]))
+        commands = [True, True, True, False]
+        got = simulate_train(cfg, d.pe, d.simd, x, t, params, train=commands, dsp_products=d.dsp_products)
+        assert compare_train(cfg, d.pe, d.simd, got, x, t, params, train=commands) == []
+        return
     x = quantise_input(cfg, data.x_test[:d.samples])
     got = simulate(cfg, d.pe, d.simd, d.samples, x, params, d.slots, dsp_products=d.dsp_products)
     want = golden.settle(cfg, params, x, steps=cfg.free_steps)
