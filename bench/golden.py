@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -33,7 +32,7 @@ from eqprop.atomic import atomic_path, write_json_atomic, write_text_atomic
 from eqprop.cli_support import check_memory, check_output_folder, guard, parser, positive_int
 from eqprop.data import load_digits_split
 from eqprop.hw import golden
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig, config_fields
 from eqprop.hw.onchip import accuracy as _acc
 from eqprop.hw.onchip import annealed as _annealed
 from eqprop.hw.onchip import precision_overrides as _precision_cfg
@@ -68,7 +67,7 @@ def run(args) -> dict:
     data = load_digits_split()
     base = HwConfig()
     hidden = list(base.sizes[1:-1])
-    out: dict = {"hwconfig": asdict(base), "seeds": args.seeds, "float_epochs": args.float_epochs,
+    out: dict = {"hwconfig": config_fields(base), "seeds": args.seeds, "float_epochs": args.float_epochs,
                  "finetune_epochs": args.finetune_epochs, "train_epochs": args.train_epochs,
                  "machine": f"{platform.machine()}, {os.cpu_count()} cores, {args.threads} thread(s) for numpy "
                             "and torch alike"}

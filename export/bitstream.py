@@ -29,7 +29,7 @@ from amaranth.lib import io
 
 from eqprop.atomic import write_text_atomic
 from eqprop.cli_support import check_output_folder, guard, parser
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig, config_fields
 from export.fpga import CONFIGS, SEED, FpgaError, find_tool, parse_report
 from rtl.board import BoardDesign
 from rtl.uart import divisor
@@ -212,7 +212,7 @@ def build(board: str, *, out: str | os.PathLike = "build/bitstream", baud: int =
                         f"{tail}")
     rep = parse_report(json.loads((work / "report.json").read_text()), spec.family)
     bitfile = work / (f"{board}.bin" if spec.family == "ice40" else f"{board}.bit")
-    result = {"board": board, "platform": spec.platform, "config": spec.config, "hwconfig": dataclasses.asdict(cfg),
+    result = {"board": board, "platform": spec.platform, "config": spec.config, "hwconfig": config_fields(cfg),
               "baud": baud, "clock_mhz": clk_mhz, "fmax_mhz": rep["fmax_mhz"], "used": rep["used"],
               "available": rep["available"], "critical_path": rep["critical_path"], "seconds": seconds,
               "bitstream": str(bitfile), "meets_clock": rep["fmax_mhz"] >= clk_mhz, "program": spec.program,

@@ -55,7 +55,7 @@ from pathlib import Path
 
 from eqprop.atomic import write_text_atomic
 from eqprop.cli_support import check_output_folder, guard, non_negative_int, parser, positive_int
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig, config_fields
 
 __all__ = ["CONFIGS", "CORE_JSON", "CORE_NETLIST", "DATASETS", "DEFAULT_DEVICES", "DEVICES", "FAMILIES", "ROUTERS",
            "SEEDS", "Device", "FpgaError", "core_cells_kept", "find_tool", "flow_script", "harness_verilog",
@@ -630,7 +630,7 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
 
 
 def _fields(cfg: HwConfig) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+    return config_fields(cfg)
 
 
 # ------------------------------------------------------------------------------------------------

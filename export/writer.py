@@ -37,7 +37,7 @@ from eqprop.hw.formats import (
     windows,
 )
 from eqprop.hw.golden import IntParams, zero_params
-from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig, check_buildable
+from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig, check_buildable, config_fields
 from eqprop.hw.memimage import write_params
 from export.lint import SUPPRESSED
 from export.regmap import regmap_files, write_regmap
@@ -240,7 +240,8 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
     Raises
     ------
     ExportError
-        If `out` exists (and `force` is not set) or Yosys is missing; nothing is written then.
+        If `out` exists (and `force` is not set), Yosys is missing or `cfg` is a tiled configuration (the
+        exported core is the P-lane one); nothing is written then.
     LintError
         If `lint` is set and Verilator is missing or reports a problem; nothing is written then.
     """
@@ -248,6 +249,9 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
     out = Path(out)
     if out.exists() and not force:
         raise ExportError(f"{out}: the output folder exists; remove it or pass --force")
+    if cfg.tiled:   # before any component is built
+        raise ExportError(f"pe must be None for an exported core, the P-lane datapath of mac_lanes (a tiled "
+                          f"configuration, pe and simd set, has no exported core yet), not {cfg.pe!r}")
     text = _verilog(cfg, params, top)       # before anything touches the disk
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
@@ -268,7 +272,7 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
         checksums = {f: hashlib.sha256((tmp / f).read_bytes()).hexdigest() for f in files}
         manifest = {
             "top": top, "package_version": version, "register_map_version": f"{VERSION >> 16}.{VERSION & 0xFFFF}",
-            "hwconfig": dataclasses.asdict(cfg),
+            "hwconfig": config_fields(cfg),
             "axi4_lite": {"data_bits": 32, "address_bits": address_width(cfg)},
             "registers": [{"name": r.name, "offset": int(r.offset), "access": r.access, "description": r.description}
                           for r in REGISTERS],

@@ -75,6 +75,8 @@ class Core(wiring.Component):
     ------
     TypeError
         If `cfg` is not a `HwConfig` or `params` not an `IntParams`.
+    ValueError
+        If `cfg` is a tiled configuration (``pe`` and ``simd`` set): this is the P-lane datapath.
 
     Latency: `cycle_model` cycles from ``start`` to ``done``.
     """
@@ -82,6 +84,9 @@ class Core(wiring.Component):
     def __init__(self, *, cfg: HwConfig, params: IntParams | None = None):
         if not isinstance(cfg, HwConfig):
             raise TypeError(f"Configuration must be a HwConfig, not {cfg!r}")
+        if cfg.tiled:
+            raise ValueError(f"pe must be None for rtl.core.Core, the P-lane datapath of mac_lanes (a tiled "
+                             f"configuration's core is rtl.tiled_core.TiledCore), not {cfg.pe!r}")
         if params is not None and not isinstance(params, IntParams):
             raise TypeError(f"Parameters must be an IntParams or None, not {params!r}")
         self.cfg = cfg

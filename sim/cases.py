@@ -18,7 +18,7 @@ import re
 import numpy as np
 
 from eqprop.hw import golden
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig, config_fields
 from sim.runner import CASES_ENV
 
 __all__ = ["CaseSet", "assert_codes", "case_set", "dump_trace", "eval_set", "load_cases", "write_cases"]
@@ -61,7 +61,7 @@ def write_cases(cfg: HwConfig, params: golden.IntParams | list[dict], x: np.ndar
     `free_run` False keeps cocotb's clock running while a command runs (the speed baseline of `bench`)."""
     _check_mode(check)
     sets = params if isinstance(params, list) else [case_set(params, x, target)]
-    return {"cfg": dataclasses.asdict(cfg), "check": check, "free_run": free_run, "sets": sets}
+    return {"cfg": config_fields(cfg), "check": check, "free_run": free_run, "sets": sets}
 
 
 @dataclasses.dataclass

@@ -32,7 +32,15 @@ import numpy as np
 
 from eqprop.atomic import atomic_path
 from eqprop.cli_support import EXIT_FAILED, check_output_folder, guard, non_negative_int, parser, positive_int
-from eqprop.hw.hwconfig import ESTIMATORS, MAX_SAMPLES, ROUNDINGS, HwConfig, check_buildable, config_from_fields
+from eqprop.hw.hwconfig import (
+    ESTIMATORS,
+    MAX_SAMPLES,
+    ROUNDINGS,
+    HwConfig,
+    check_buildable,
+    config_fields,
+    config_from_fields,
+)
 from sim import runner
 from sim.cases import write_cases
 from sim.tiled import TiledPoint
@@ -125,11 +133,6 @@ def draw_tiled(seed: int, index: int) -> TiledPoint:
     pe, simd = (int(rng.integers(1, widest + 1)) for _ in range(2))
     samples = int(rng.integers(1, 6))
     return TiledPoint(cfg, pe, simd, samples, int(rng.integers(1, samples + 1)))
-
-
-def config_fields(cfg: HwConfig) -> dict:
-    """The fields of `cfg` as JSON (tuples as lists), loadable by `eqprop.hw.hwconfig.config_from_fields`."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
 def vectors_for(cfg: HwConfig) -> int:

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from eqprop.cache import cache_dir
 from eqprop.cli_support import guard, parser
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig, config_fields
 from export.lint import SUPPRESSED, LintError, Verilator, find_verilator
 
 __all__ = ["BUILD_FOLDER", "CASES_ENV", "CLOCK_NS", "SIMULATORS", "STATS_ENV", "TB_TOP", "THIRD_PARTY_WARNINGS", "TOP",
@@ -119,7 +119,7 @@ class SimRun:
 
 def config_key(cfg: HwConfig) -> str:
     """A folder name for `cfg`: readable (sizes, lanes, weight format) plus a hash of every field."""
-    digest = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(json.dumps(config_fields(cfg), sort_keys=True).encode()).hexdigest()[:10]
     sizes = "-".join(str(n) for n in cfg.sizes)
     return f"{sizes}_p{cfg.mac_lanes}_{cfg.weight_format}{cfg.weight_bits}_{digest}"
 

@@ -11,12 +11,11 @@ and every point that dominates it on a pair of objectives is listed.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 from pathlib import Path
 
 from eqprop.atomic import atomic_path, write_json_atomic, write_text_atomic
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig, config_fields
 from sweep.spec import OBJECTIVES
 
 __all__ = ["COLUMNS", "dominates", "pareto", "write_report"]
@@ -34,7 +33,7 @@ TITLES = {"accuracy": "test accuracy", "luts": "LUTs", "ffs": "flip-flops", "bra
 
 
 def _default_fields() -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(HwConfig()).items()}
+    return config_fields(HwConfig())
 
 
 def _usable(r: dict, a: str, b: str) -> bool:

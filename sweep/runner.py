@@ -36,10 +36,10 @@ __all__ = ["run_points"]
 
 def _record(point: Point, spec: Spec, status: str, measured: dict | None = None, error: str | None = None,
             **extra) -> dict:
-    import dataclasses
+    from eqprop.hw.hwconfig import config_fields
 
     cfg = point.config()
-    hw = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+    hw = config_fields(cfg)
     rec = {"id": point.id, "label": point.label, "device": point.device, "axes": point.axes, "fields": point.fields,
            "hwconfig": hw, "settings": spec.settings(), "status": status, **(measured or {})}
     if error is not None:

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eqprop.cli_support import UsageError, read_json_object
-from eqprop.hw.hwconfig import HwConfig, check_buildable
+from eqprop.hw.hwconfig import HwConfig, check_buildable, config_fields
 
 __all__ = ["DATASETS", "DEVICE_NONE", "MAX_POINTS", "OBJECTIVES", "Point", "Spec", "dataset", "grid_size", "load_spec",
            "points"]
@@ -434,7 +434,10 @@ def points(spec: Spec, *, search: str | None = None, samples: int | None = None)
             cfg = check_buildable(HwConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}))
         except (TypeError, ValueError) as e:
             raise UsageError(f"{spec.path}: point {text}: {e}; change vary or leave it out with exclude") from None
-        resolved = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+        if cfg.tiled:
+            raise UsageError(f"{spec.path}: point {text}: pe and simd must be left out (a sweep builds the P-lane "
+                             f"core of mac_lanes; the tiled datapath is not swept yet), not pe={cfg.pe!r}")
+        resolved = config_fields(cfg)
         for device in spec.devices:
             if any(_excluded(rule, device, labels, resolved) for rule in spec.exclude):
                 continue

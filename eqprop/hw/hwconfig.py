@@ -19,14 +19,17 @@ from dataclasses import dataclass
 
 from eqprop.cli_support import check_int, read_json_object
 
-__all__ = ["ESTIMATORS", "MAX_SAMPLES", "HwConfig", "ROUNDINGS", "WEIGHT_FORMATS", "check_buildable",
-           "config_from_fields", "load_config"]
+__all__ = ["ESTIMATORS", "MAX_SAMPLES", "HwConfig", "ROUNDINGS", "TILED_FIELDS", "WEIGHT_FORMATS", "check_buildable",
+           "config_fields", "config_from_fields", "load_config"]
 
 WEIGHT_FORMATS = ("int", "ternary")
 ROUNDINGS = ("floor", "half_up", "half_away")
 ESTIMATORS = ("symmetric", "one-sided")
 
 MAX_SAMPLES = 16    # B: the RESULT registers the register map provides (RESULTS + 4 b)
+# The tiled datapath's fields: None in a P-lane configuration, and then left out of `config_fields` (manifests,
+# digests, sweep records), so that every P-lane configuration serialises as it did before they existed.
+TILED_FIELDS = ("pe", "simd", "slots")
 _MAX_ACC_BITS = 52  # every accumulator value is exact in float64 and int64 (see golden.matmul_exact)
 
 
@@ -77,7 +80,8 @@ class HwConfig:
         Ternary re-derivation threshold in eighths of alpha: w = sign(shadow) where
         |shadow| >= ternary_threshold/8 * alpha, else 0. 4 (alpha/2) is rounding to nearest.
     mac_lanes : int
-        P, the number of parallel MAC lanes; one weight-memory word holds P weights.
+        P, the number of parallel MAC lanes of the P-lane datapath (``pe`` and ``simd`` None); one
+        weight-memory word holds P weights of one row of a weight matrix. Its folding is 1 x P (`folding`).
     early_exit : bool
         Each relaxation phase stops at the first step whose new states equal the old ones (a fixed
         point: every later step would compute the same states), or after T (K) steps. Results are
@@ -98,6 +102,18 @@ class HwConfig:
         weight read, so B inferences cost about the cycles of one. Each sample's states and result are
         exactly those of a command of its own; the phase runs until every sample has stopped (STEPS and
         CYCLES are the group's). B > 1 needs ``learning=False`` (on-chip training takes one sample at a time).
+        In a tiled configuration these are the samples of one command, of which ``slots`` are in flight.
+    pe, simd : int, optional
+        The tiled datapath's folding: one PE x SIMD tile of a weight matrix read per cycle, PE rows (output
+        neurons, one adder tree each) by SIMD columns (the products each tree reduces) bottom-up, the same
+        tile read transposed top-down (SIMD sums of PE products); ``docs/tiled-datapath.md``. Both set (each
+        1 .. the widest layer) or both None, the default: the P-lane datapath of ``mac_lanes``. A tiled
+        configuration has no zero-skipping. Today `rtl.tiled_core.TiledCore` still takes its tile as
+        arguments, and the exported core (`rtl.core.Core`) is the P-lane one, which refuses a tiled
+        configuration.
+    slots : int, optional
+        Tiled datapath only: the samples in flight, interleaved on the one tile (1 .. ``samples``); None, the
+        default, is all ``samples``. None in a P-lane configuration.
     """
 
     sizes: tuple[int, ...] = (64, 64, 10)
@@ -122,6 +138,9 @@ class HwConfig:
     zero_skip: bool = False           # top-down sums skip zero upper states (cycles depend on the states)
     learning: bool = True             # False: an inference-only core
     samples: int = 1                  # B samples per command, sharing each weight read
+    pe: int | None = None             # tiled datapath: tile rows per cycle; None (with simd): P lanes
+    simd: int | None = None           # tiled datapath: tile columns per cycle
+    slots: int | None = None          # tiled datapath: samples in flight; None: all samples
 
     def __post_init__(self) -> None:
         def fail(name: str, rule: str, value) -> None:
@@ -186,6 +205,34 @@ class HwConfig:
             raise TypeError(f"acc_bits must be an int or None, not {self.acc_bits!r}")
         elif not max(required) <= self.acc_bits <= _MAX_ACC_BITS:
             fail("acc_bits", f"in {max(required)} (the worst case) .. {_MAX_ACC_BITS}", self.acc_bits)
+        self._check_folding(fail)
+
+    def _check_folding(self, fail) -> None:
+        """The rules of ``pe``, ``simd`` and ``slots`` (the tiled datapath)."""
+        for name in TILED_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not _is_int(value):
+                raise TypeError(f"{name} must be an int or None, not {value!r}")
+        pe, simd = self.pe, self.simd
+        if (pe is None) != (simd is None):
+            other, missing = ("pe", "simd") if simd is None else ("simd", "pe")
+            fail(missing, f"an int when {other} is (both set: the tiled datapath; both None: the P-lane datapath "
+                 "of mac_lanes)", None)
+        if pe is not None:
+            for name in ("pe", "simd"):
+                if getattr(self, name) < 1:
+                    fail(name, "at least 1", getattr(self, name))
+            if max(pe, simd) > max(self.sizes):
+                fail("max(pe, simd)", f"at most the widest layer (max of sizes = {max(self.sizes)})", max(pe, simd))
+            if self.zero_skip:
+                fail("zero_skip", "False in a tiled configuration (pe and simd set: the tiled datapath has no "
+                     "zero-skipping)", self.zero_skip)
+        if self.slots is not None:
+            if pe is None:
+                fail("slots", "None in a P-lane configuration (slots are the tiled datapath's samples in flight; "
+                     "set pe and simd for it)", self.slots)
+            if not 1 <= self.slots <= self.samples:
+                fail("slots", f"in 1 .. samples (= 1 .. {self.samples})", self.slots)
 
     def _per_layer(self, name: str, default: tuple[int, ...], lo: int, hi: int, fail) -> None:
         value = getattr(self, name)
@@ -207,7 +254,36 @@ class HwConfig:
     def learning_twin(self) -> HwConfig:
         """The learning core with this datapath (one sample per command), e.g. to train the weights an
         inference-only core runs; the accumulator width is kept."""
-        return self.replace(learning=True, samples=1, acc_bits=self.acc_bits)
+        return self.replace(learning=True, samples=1, slots=None, acc_bits=self.acc_bits)
+
+    # ------------------------------------------------------------------------------------------
+    # the datapath
+
+    @property
+    def tiled(self) -> bool:
+        """True for the tiled datapath (``pe`` and ``simd`` set), False for the P-lane datapath."""
+        return self.pe is not None
+
+    @property
+    def folding(self) -> tuple[int, int]:
+        """The weights read per cycle, as (rows, columns) of the weight tile: (``pe``, ``simd``) or (1, P).
+
+        Rows are the sums a bottom-up cycle advances (one adder tree each), columns the products each of
+        them reduces; a top-down cycle reads the same tile transposed (columns sums of rows products).
+
+        - Tiled datapath: one PE x SIMD tile a cycle (`rtl.tile.TileMac`): bottom-up, PE adder trees each
+          reduce SIMD products; top-down, the same tile read transposed, SIMD sums of PE products
+          (``docs/tiled-datapath.md``; every second weight layer is stored transposed, so that each layer's
+          sums are one of the two readings).
+        - P-lane datapath (`rtl.mac.MacLanes`): one memory word, P weights of one row of W_l,
+          ``W_l[r, c0 : c0 + P]``: 1 x P. Bottom-up (``W_l s_l``) the word times P lower states is summed
+          by one adder tree into one accumulator (one neuron); top-down (``W_{l+1}^T s_{l+2}``) the same
+          word of W_{l+1}, a column of P weights of W_{l+1}^T, times one broadcast upper state goes into
+          P accumulators (P neurons), one product each: the 1 x P tile read transposed.
+
+        ``rows * columns`` multiply-adds a cycle either way.
+        """
+        return (self.pe, self.simd) if self.tiled else (1, self.mac_lanes)
 
     # ------------------------------------------------------------------------------------------
     # sizes and ranges
@@ -309,8 +385,10 @@ class HwConfig:
         return self.macs_per_step() - (self.sizes[0] * self.sizes[1] if self.cache_drive else 0)
 
     def ideal_cycles_inference(self) -> int:
-        """Cycle count of the free phase at one MAC per lane per cycle, no overhead: T * ceil(MACs / P)."""
-        return self.free_steps * -(-self.macs_per_step() // self.mac_lanes)
+        """Cycle count of the free phase at one MAC per weight of the `folding` per cycle, no overhead:
+        T * ceil(MACs / P) for P lanes, T * ceil(MACs / (PE SIMD)) for a tile."""
+        rows, columns = self.folding
+        return self.free_steps * -(-self.macs_per_step() // (rows * columns))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -319,11 +397,22 @@ class HwConfig:
 
 def check_buildable(cfg: HwConfig) -> HwConfig:
     """Raise ValueError unless the accelerator can be built for `cfg`: a lane count wider than the widest
-    layer would leave lanes that never hold a weight (and is not a configuration the RTL supports)."""
-    if cfg.mac_lanes > max(cfg.sizes):
+    layer would leave lanes that never hold a weight (and is not a configuration the RTL supports). The rule
+    is the P-lane datapath's; a tiled configuration's tile is bounded by `HwConfig` itself."""
+    if not cfg.tiled and cfg.mac_lanes > max(cfg.sizes):
         raise ValueError(f"mac_lanes must be at most the widest layer (max of sizes = {max(cfg.sizes)}), "
                          f"not {cfg.mac_lanes!r}")
     return cfg
+
+
+def config_fields(cfg: HwConfig) -> dict:
+    """The fields of `cfg` as JSON values (tuples as lists), in field order, loadable by `config_from_fields`.
+
+    The tiled datapath's fields (`TILED_FIELDS`) are left out where they are None: a P-lane configuration
+    gives exactly the fields, manifests and digests it gave before they existed, and a missing field reads
+    back as None."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()
+            if not (k in TILED_FIELDS and v is None)}
 
 
 def config_from_fields(fields: dict, where: str, base: HwConfig | None = None) -> HwConfig:

@@ -21,7 +21,6 @@ be checked against the design of the current code (track 26).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eqprop.hw.golden import IntParams, derive_weights
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig, config_fields
 
 __all__ = ["QAT_FORMATS", "Quantised", "config_digest", "config_from_net", "dequantise", "design_digest",
            "forward_values", "quantise", "quantise_input", "round_float"]
@@ -224,7 +223,7 @@ def dequantise(cfg: HwConfig, params: IntParams) -> tuple[list[np.ndarray], list
 
 
 def _config_json(cfg: HwConfig) -> bytes:
-    return json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()
+    return json.dumps(config_fields(cfg), sort_keys=True).encode()
 
 
 def config_digest(cfg: HwConfig) -> str:

@@ -14,7 +14,7 @@ import pytest
 from eqprop.atomic import OutputRefused
 from eqprop.hw import golden
 from eqprop.hw.formats import config_registers
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import TILED_FIELDS, HwConfig
 from eqprop.hw.memimage import read_params
 from export import writer
 from export.__main__ import main
@@ -88,6 +88,7 @@ def test_export_writes_images_manifest_and_core(tmp_path, stub_verilog):
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest == sums[name], name
     assert manifest["config_registers"] == config_registers(CFG)
     assert manifest["hwconfig"]["sizes"] == list(CFG.sizes)
+    assert not set(TILED_FIELDS) & set(manifest["hwconfig"])   # a P-lane core's manifest is as it was before them
     assert manifest["verilator_lint_suppressed"] == SUPPRESSED
     # the register map a driver needs, from eqprop.hw.formats: fields, codes and each window's code range
     assert manifest["fields"]["CFG_SHIFTS"][2] == {"name": "rounding", "lsb": 10, "width": 2}
@@ -339,6 +340,13 @@ def test_no_weights_is_the_default_core(tmp_path, stub_verilog):
     assert main(["--out", str(tmp_path / "core")]) == 0
     assert config_from_dict(_manifest_config(tmp_path / "core")) == HwConfig()
     assert not any(w.any() for w in read_params(None, tmp_path / "core").weights)
+
+
+def test_a_tiled_configuration_is_refused_by_the_p_lane_export(tmp_path, capsys):
+    """The exported core is the P-lane one: pe and simd set are refused with the rule, not built as P lanes."""
+    assert main(["--set", "pe=8", "--set", "simd=10", "--out", str(tmp_path / "core")]) == 2
+    assert "pe must be None for an exported core, the P-lane datapath of mac_lanes" in capsys.readouterr().err
+    assert not (tmp_path / "core").exists()
 
 
 def config_from_dict(fields: dict) -> HwConfig:

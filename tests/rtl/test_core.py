@@ -225,6 +225,9 @@ def test_rejects_bad_arguments():
         Core(cfg={})
     with pytest.raises(TypeError, match=r"^Parameters must be an IntParams or None, not \[\]$"):
         Core(cfg=CONFIGS["int8-P2"], params=[])
+    with pytest.raises(ValueError, match=r"^pe must be None for rtl\.core\.Core, the P-lane datapath of mac_lanes "
+                                         r"\(a tiled configuration's core is rtl\.tiled_core\.TiledCore\), not 4$"):
+        Core(cfg=HwConfig(pe=4, simd=2))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -117,6 +117,8 @@ BAD = [
     ("base: {state_bits: 40}\n", "base: state_bits must be in 2 .. 16, not 40"),
     ("train_samples: 100000\n", "train_samples must be at most 1437"),
     ("exclude: [{colour: red}]\n", "exclude[0]: unknown key 'colour'"),
+    ("vary: {tile: [{label: t4x10, pe: 4, simd: 10}]}\n", "point tile=t4x10: pe and simd must be left out (a sweep "
+     "builds the P-lane core of mac_lanes; the tiled datapath is not swept yet), not pe=4"),
     ("exclude: [{state_bits: 8}]\nvary: {state_bits: [8]}\n", "every point is excluded"),
     ("epoch: 3\n", "unknown key 'epoch' (known: name, dataset, epochs"),
     ("- 1\n- 2\n", "the sweep file must be a mapping of keys"),

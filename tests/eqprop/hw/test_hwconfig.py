@@ -1,11 +1,12 @@
 """HwConfig: defaults, derived widths and shifts, and the error message of every rule."""
 
 import dataclasses
+import json
 import re
 
 import pytest
 
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import TILED_FIELDS, HwConfig, check_buildable, config_fields, config_from_fields, load_config
 
 
 def test_default_is_a_digits_network_with_int8_formats():
@@ -102,13 +103,31 @@ def test_replace_derives_the_accumulator_again():
                      "learning=False for B samples per command), not 2"),
     ({"sizes": (4096, 4096, 10), "state_bits": 16, "weight_bits": 16, "shadow_bits": 32, "weight_frac": (0, 20)},
      "the worst-case accumulator width must be at most 52 bits (narrow the formats), not"),
+    ({"pe": 8}, "simd must be an int when pe is (both set: the tiled datapath; both None: the P-lane datapath of "
+                "mac_lanes), not None"),
+    ({"simd": 10}, "pe must be an int when simd is (both set: the tiled datapath; both None: the P-lane datapath "
+                   "of mac_lanes), not None"),
+    ({"pe": 0, "simd": 10}, "pe must be at least 1, not 0"),
+    ({"pe": 8, "simd": -1}, "simd must be at least 1, not -1"),
+    ({"pe": 65, "simd": 10}, "max(pe, simd) must be at most the widest layer (max of sizes = 64), not 65"),
+    ({"sizes": (16, 12, 4), "pe": 8, "simd": 17}, "max(pe, simd) must be at most the widest layer (max of sizes = "
+                                                  "16), not 17"),
+    ({"pe": 8, "simd": 10, "zero_skip": True}, "zero_skip must be False in a tiled configuration (pe and simd set: "
+                                               "the tiled datapath has no zero-skipping), not True"),
+    ({"slots": 1}, "slots must be None in a P-lane configuration (slots are the tiled datapath's samples in flight; "
+                   "set pe and simd for it), not 1"),
+    ({"pe": 8, "simd": 10, "slots": 0}, "slots must be in 1 .. samples (= 1 .. 1), not 0"),
+    ({"pe": 8, "simd": 10, "learning": False, "samples": 4, "slots": 5}, "slots must be in 1 .. samples (= 1 .. 4), "
+                                                                        "not 5"),
+    ({"pe": 8, "simd": 10, "samples": 2}, "samples must be 1 in a learning core"),
 ])
 def test_invalid_values_name_the_rule_and_the_value(kwargs, message):
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         HwConfig(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{"state_bits": 8.0}, {"mac_lanes": True}, {"acc_bits": "24"}])
+@pytest.mark.parametrize("kwargs", [{"state_bits": 8.0}, {"mac_lanes": True}, {"acc_bits": "24"},
+                                    {"pe": 8.0, "simd": 10}, {"simd": True, "pe": 8}, {"slots": "2"}])
 def test_wrong_types_raise_type_error(kwargs):
     name = next(iter(kwargs))
     with pytest.raises(TypeError, match=f"^{name} must be an int"):
@@ -120,3 +139,56 @@ def test_the_learning_twin_has_one_sample_and_the_same_accumulator():
     twin = cfg.learning_twin()
     assert (twin.learning, twin.samples, twin.acc_bits) == (True, 1, 40)
     assert twin.replace(learning=False, samples=4, acc_bits=40) == cfg
+
+
+def test_the_tiled_fields_default_to_the_p_lane_datapath():
+    cfg = HwConfig()
+    assert (cfg.pe, cfg.simd, cfg.slots) == (None, None, None) and not cfg.tiled
+    assert [f.name for f in dataclasses.fields(HwConfig)][-3:] == list(TILED_FIELDS)   # appended, order kept
+
+
+def test_folding_of_p_lanes_and_of_a_tile():
+    # P lanes read P weights of one row a cycle: 1 x P (one adder tree bottom-up, P accumulators top-down)
+    assert HwConfig().folding == (1, 8) and HwConfig(mac_lanes=32).folding == (1, 32)
+    tiled = HwConfig(pe=8, simd=10, learning=False, samples=4, slots=2)
+    assert tiled.tiled and tiled.folding == (8, 10)
+    assert HwConfig(pe=10, simd=8).folding == (10, 8)            # rows first: not sorted
+    assert tiled.ideal_cycles_inference() == 30 * -(-(64 * 64 + 2 * 640) // 80)
+    assert HwConfig(mac_lanes=8).ideal_cycles_inference() == 30 * (64 * 64 + 2 * 640) // 8
+
+
+def test_a_tiled_configuration_is_bounded_by_its_tile_not_by_mac_lanes():
+    small = HwConfig(sizes=(5, 6, 3), pe=6, simd=2)                # mac_lanes 8 > 6 does not matter to a tile
+    assert check_buildable(small) is small
+    with pytest.raises(ValueError, match=r"^mac_lanes must be at most the widest layer"):
+        check_buildable(small.replace(pe=None, simd=None))
+
+
+def test_the_learning_twin_of_a_tiled_core_keeps_its_tile():
+    twin = HwConfig(pe=8, simd=10, learning=False, samples=8, slots=4).learning_twin()
+    assert (twin.pe, twin.simd, twin.samples, twin.slots, twin.learning) == (8, 10, 1, None, True)
+
+
+def test_config_fields_leave_out_the_tiled_fields_of_a_p_lane_configuration():
+    fields = config_fields(HwConfig())
+    assert not set(TILED_FIELDS) & set(fields)
+    # a P-lane configuration serialises exactly as before the tiled fields existed
+    before = {f.name: getattr(HwConfig(), f.name) for f in dataclasses.fields(HwConfig) if f.name not in TILED_FIELDS}
+    assert json.dumps(fields) == json.dumps(before)
+    assert config_fields(HwConfig(pe=4, simd=3))["pe"] == 4 and "slots" not in config_fields(HwConfig(pe=4, simd=3))
+
+
+@pytest.mark.parametrize("cfg", [HwConfig(), HwConfig(pe=8, simd=10, learning=False, samples=4, slots=2),
+                                 HwConfig(sizes=(16, 12, 4), weight_format="ternary", weight_bits=2, pe=3, simd=16)])
+def test_json_round_trip(tmp_path, cfg):
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(config_fields(cfg)))
+    assert load_config(path) == cfg
+    assert config_from_fields(json.loads(path.read_text()), "here") == cfg
+
+
+def test_a_config_file_breaking_a_tiled_rule_names_the_file(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text('{"pe": 8, "simd": 10, "slots": 3}')
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: slots must be in 1 .. samples"):
+        load_config(path)
