@@ -1,4 +1,5 @@
-"""The tiled inference core: one PE x SIMD tile per cycle (`rtl.tile.TileMac`), B samples interleaved on it.
+"""The tiled core: one PE x SIMD tile per cycle (`rtl.tile.TileMac`), B samples interleaved on it, and on-chip
+training with the same tile layout.
 
 The P-lane core (`rtl.core.Core`) streams P MAC lanes over one dimension of a weight matrix and ends every
 relaxation step in a drain. This core reads a whole PE x SIMD tile of a weight matrix per cycle, in the layout
@@ -28,9 +29,20 @@ tile's accumulator with the block's first tile; a FINISH's old states are read l
 lanes with the block's sums. Every state memory holds, per sample, two banks (each step reads one and writes
 the other) of blocks of N_k states.
 
-Not yet: learning (the contrastive update with an outer-product tile), the register map and host windows
-(the core's memories are loaded and read by testbenches through their `MemoryData`), and the `HwConfig`
-fields that would make this the default design (docs/tiled-datapath.md).
+Learning (``cfg.learning``; one sample a command, as the chip trains online). A TRAIN runs the free phase of
+the sample on slot 0 (its states are state sample 0); when it stops, two slots take the nudged phases at +beta
+and -beta (state samples 1 and 2; the one-sided estimator's one phase on one slot), whose first step reads the
+free phase's last states and which interleave as two samples do, the nudge added in the neuron lanes from the
+target memory; when both have stopped, the contrastive update (`update_program`) issues one tile row a cycle:
+the row's SIMD shadow weights of the row's outer product of the two phases' states (`rtl.update.WeightUpdate`:
+a state of the odd layer times a block of the even one, whichever of s_l and s_{l+1} that is, so one update
+lane structure serves both the stored and the transposed tiles), its weights derived again and written into
+the tile word's row, and with a block's first row the block's biases (`rtl.update.BiasUpdate`). Every shadow
+weight, weight and bias equals `eqprop.hw.golden.train_sample`'s; `train_cycles` is the exact cycle model.
+
+Not yet: the register map and host windows (the core's memories are loaded and read by testbenches through
+their `MemoryData` and a minimal host port), so the default design is still the P-lane core
+(docs/tiled-datapath.md).
 """
 
 from __future__ import annotations
@@ -258,42 +270,55 @@ def _pack(layout: data.StructLayout, values: dict) -> int:
 
 
 class TiledCore(wiring.Component):
-    """The tiled inference core (see the module's docstring).
+    """The tiled core (see the module's docstring): inference, and with ``cfg.learning`` on-chip training.
 
     Parameters
     ----------
     cfg : HwConfig
-        Widths, sizes, T (``free_steps``), ``early_exit``, ``cache_drive``; ``learning`` and ``zero_skip`` must
-        be False. ``mac_lanes`` and ``samples`` are not used (the tile and `samples` replace them).
-    pe, simd : int
-        The weight tile's rows and columns.
-    samples : int
-        N, the samples of a command (the input, state and drive memories hold them all).
+        Widths, sizes, T (``free_steps``), K (``nudge_steps``), ``early_exit``, ``cache_drive``, the estimator
+        and, in a tiled configuration, ``pe``, ``simd``, ``samples`` and ``slots``; ``zero_skip`` must be False.
+        ``mac_lanes`` is not used (the tile replaces it).
+    pe, simd : int, optional
+        The weight tile's rows and columns (default: ``cfg.pe`` and ``cfg.simd``).
+    samples : int, optional
+        N, the samples of a command (the input, state and drive memories hold them all; default
+        ``cfg.samples``). A learning core takes one.
     slots : int, optional
-        B, the samples in flight at once, interleaved round-robin on the one tile (default: `samples`); when a
-        sample stops, its slot takes the next sample waiting.
+        B, the samples in flight at once, interleaved round-robin on the one tile (default: ``cfg.slots``, else
+        `samples`); when a sample stops, its slot takes the next sample waiting. A learning core takes one (its
+        two nudged phases run on two slots of their own).
     params : IntParams, optional
-        The weight and bias memories' contents (zeros if None).
+        The weight, bias and (learning) shadow memories' contents (zeros if None).
     inputs : array of int, optional
         (samples, n_0) input codes, the input memory's contents (zeros if None).
+    targets : array of int, optional
+        A learning core's (1, n_out) target codes, the target memory's contents (zeros if None).
     dsp_products : int, optional
         INT tiles: the products left to DSP blocks, the others built in logic (`rtl.tile.TileMac`); default all.
 
     Members
     -------
     start : Signal(1), in
-        Starts a command (the free phase of every sample) when idle.
+        Starts a command when idle: the free phase of every sample, or in a learning core with ``train`` set, a
+        TRAIN (free phase, nudged phases, update; `train_cycles`).
+    train : Signal(1), in
+        Learning cores: the command ``start`` starts is a TRAIN (1) or an INFER (0).
+    lr_shift : Signal(ArrayLayout(5, L)), in
+        Learning cores: each layer's learning-rate shift (the P-lane core's LR_SHIFT registers).
     busy, done : Signal(1), out
         ``done`` is set when a command finishes and stays set until the next start.
-    results : Signal(ArrayLayout(range(n_out), B)), out
-        argmax of each sample's output states (lowest index on ties).
-    steps : Signal(ArrayLayout(range(T + 1), B)), out
-        The free steps each sample took; its final states are in bank ``steps % 2``.
+    results : Signal(ArrayLayout(range(n_out), N)), out
+        argmax of each sample's output states after its free phase (lowest index on ties).
+    steps : Signal(ArrayLayout(range(max steps + 1), N)), out
+        The free steps each sample took (its final states are in bank ``steps % 2``); a learning core's
+        three: the free phase's, and the nudged phases' (+beta, then -beta) of the last TRAIN.
     cycles : Signal(32), out
-        Clock cycles of the last (or running) command: `command_cycles`.
+        Clock cycles of the last (or running) command: `command_cycles`, `train_cycles`.
 
     The memories (`MemoryData`, for testbenches): ``weight_mem`` (a tile a row, every layer's in turn from
-    `weight_base`), ``bias_mem[l]``, ``input_mem`` and ``state_mem[k]`` (k = 1 .. L; `state_address`).
+    `weight_base`), ``bias_mem[l]``, ``input_mem``, ``state_mem[k]`` (k = 1 .. L; `state_address`; a learning
+    core's phases are its samples 0, 1 and 2) and in a learning core ``target_mem`` and ``shadow_mem`` (a tile row
+    a row).
 
     host : in
         Writes while idle, a row at a time: with ``we`` and not ``commit``, ``wdata`` goes to 32-bit chunk
@@ -303,9 +328,15 @@ class TiledCore(wiring.Component):
         counts them as such; the register map's windows are not built yet.
     """
 
-    def __init__(self, *, cfg: HwConfig, pe: int, simd: int, samples: int = 1, slots: int | None = None,
-                 params: IntParams | None = None, inputs=None, dsp_products: int | None = None, targets=None):
-        slots = samples if slots is None else slots
+    def __init__(self, *, cfg: HwConfig, pe: int | None = None, simd: int | None = None, samples: int | None = None,
+                 slots: int | None = None, params: IntParams | None = None, inputs=None,
+                 dsp_products: int | None = None, targets=None):
+        if isinstance(cfg, HwConfig):     # the tile and slots of a tiled configuration, unless given
+            if (pe is None or simd is None) and not cfg.tiled:
+                raise ValueError("the tiled core needs a tile: set pe and simd in the HwConfig, or pass them")
+            pe, simd = cfg.pe if pe is None else pe, cfg.simd if simd is None else simd
+            samples = cfg.samples if samples is None else samples
+            slots = (cfg.slots or samples) if slots is None else slots
         _check(cfg, pe, simd, samples, slots)
         self.dsp_products = dsp_products
         if params is not None and not isinstance(params, IntParams):
