@@ -31,7 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from eqprop.atomic import atomic_path
-from eqprop.cli_support import EXIT_FAILED, check_output_folder, guard, non_negative_int, parser, positive_int
+from eqprop.cli_support import (
+    EXIT_FAILED,
+    UsageError,
+    check_output_folder,
+    guard,
+    non_negative_int,
+    parser,
+    positive_int,
+)
 from eqprop.hw.hwconfig import (
     ESTIMATORS,
     MAX_SAMPLES,
@@ -47,8 +55,8 @@ from sim.tiled import TiledPoint
 from sim.tiled import fuzz as fuzz_tiled
 from sim.vectors import FAMILIES, corner_sets
 
-__all__ = ["DEFAULT_OUT", "FuzzError", "Point", "draw", "draw_tiled", "fuzz", "main", "random_config", "replay",
-           "run_point"]
+__all__ = ["DEFAULT_OUT", "FuzzError", "Point", "draw", "draw_tiled", "draw_tiled_learning", "fuzz", "main",
+           "random_config", "replay", "run_point"]
 
 DEFAULT_OUT = Path("results") / "fuzz"     # where the command runs, as every command's results/
 MAX_DRAWS = 200     # tries for one valid configuration (a draw can break a rule of HwConfig, e.g. the update shift)
@@ -133,6 +141,19 @@ def draw_tiled(seed: int, index: int) -> TiledPoint:
     pe, simd = (int(rng.integers(1, widest + 1)) for _ in range(2))
     samples = int(rng.integers(1, 6))
     return TiledPoint(cfg, pe, simd, samples, int(rng.integers(1, samples + 1)))
+
+
+def draw_tiled_learning(seed: int, index: int) -> TiledPoint:
+    """Point `index` of a learning tiled fuzz run with `seed`: `sim.fuzz.random_config`'s draw (from its own
+    stream, ``[seed, index, 1]``) made a learning core without zero-skipping (one sample a command), and a tile
+    drawn after it."""
+    rng = np.random.default_rng([seed, index, 1])
+    base = random_config(rng)
+    cfg = check_buildable(base.replace(learning=True, zero_skip=False, samples=1, weight_frac=base.weight_frac,
+                                       lr_shifts=base.lr_shifts))
+    widest = max(cfg.sizes)
+    pe, simd = (int(rng.integers(1, widest + 1)) for _ in range(2))
+    return TiledPoint(cfg, pe, simd, 1, 1)
 
 
 def vectors_for(cfg: HwConfig) -> int:
@@ -243,15 +264,20 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--replay", type=Path, metavar="FILE", help="co-simulate one reproducer again")
     ap.add_argument("--list", action="store_true", help="print the configurations the run would draw, and stop")
     ap.add_argument("--tiled", action="store_true",
-                    help="fuzz the tiled inference core instead (sim.tiled: a tile, samples and slots drawn too; "
+                    help="fuzz the tiled core instead (sim.tiled: a tile, samples and slots drawn too; "
                          "Amaranth's simulator, no build)")
+    ap.add_argument("--learning", action="store_true",
+                    help="with --tiled: learning cores, two TRAIN commands a vector family, every parameter checked")
     args = ap.parse_args(argv)
+    if args.learning and not args.tiled:
+        raise UsageError("--learning needs --tiled (the P-lane fuzz run draws learning cores already)")
     if args.tiled:
+        drawer = draw_tiled_learning if args.learning else draw_tiled
         if args.list:
             for i in range(args.start, args.start + args.count):
-                print(i, draw_tiled(args.seed, i).describe())
+                print(i, drawer(args.seed, i).describe())
             return 0
-        failed = fuzz_tiled(args.count, draw_tiled, seed=args.seed, start=args.start)
+        failed = fuzz_tiled(args.count, drawer, seed=args.seed, start=args.start)
         print(f"{args.count} tiled cores simulated against the golden model: {args.count - failed} with 0 "
               f"mismatches, {failed} failed")
         return EXIT_FAILED if failed else 0

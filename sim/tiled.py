@@ -263,7 +263,8 @@ class TiledPoint:
         c = self.cfg
         return (f"{'-'.join(map(str, c.sizes))} {c.weight_format}{c.weight_bits} s{c.state_bits} T={c.free_steps} "
                 f"early_exit={c.early_exit} cache_drive={c.cache_drive} tile {self.pe}x{self.simd} "
-                f"samples {self.samples} slots {self.slots}")
+                f"samples {self.samples} slots {self.slots}"
+                + (f" learning {c.estimator} K={c.nudge_steps} {c.rounding}" if c.learning else ""))
 
 
 def run_tiled_point(point: TiledPoint, *, vector_seed: int = 0) -> list[str]:
@@ -271,6 +272,14 @@ def run_tiled_point(point: TiledPoint, *, vector_seed: int = 0) -> list[str]:
     mismatches, each prefixed with its family."""
     c = point.cfg
     bad = []
+    if c.learning:     # two TRAIN commands a family: every shadow weight, weight and bias after each
+        for case in corner_sets(c, len(FAMILIES) * 2, seed=vector_seed):
+            x, t = (np.asarray(case[k], dtype=np.int64)[:2] for k in ("x", "target"))
+            params = golden.IntParams.from_shadow(c, [np.asarray(a, dtype=np.int64) for a in case["shadow"]],
+                                                  [np.asarray(b, dtype=np.int64) for b in case["biases"]])
+            got = simulate_train(c, point.pe, point.simd, x, t, params)
+            bad += [f"{case['name']}: {line}" for line in compare_train(c, point.pe, point.simd, got, x, t, params)]
+        return bad
     for case in corner_sets(c, len(FAMILIES) * point.samples, seed=vector_seed):
         x = np.asarray(case["x"], dtype=np.int64)[:point.samples]
         params = golden.IntParams.from_shadow(c, [np.asarray(a, dtype=np.int64) for a in case["shadow"]],

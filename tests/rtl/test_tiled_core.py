@@ -19,7 +19,7 @@ from export.tiled import DESIGNS
 from rtl import tiled_core
 from rtl.tile import TileMac
 from rtl.tiled_core import TiledCore, command_cycles
-from sim.fuzz import draw_tiled
+from sim.fuzz import draw_tiled, draw_tiled_learning
 from sim.tiled import compare, compare_train, run_tiled_point, simulate, simulate_train
 
 INT8 = HwConfig(sizes=(12, 9, 5), learning=False, free_steps=30)
@@ -167,6 +167,22 @@ def test_fpga_designs_on_their_data(name):
 def test_fuzzed_points(index):
     """Two points of ``python -m sim.fuzz --tiled`` (seed 0): every parameter family of the corner sets."""
     assert run_tiled_point(draw_tiled(0, index)) == []
+
+
+@pytest.mark.slow
+def test_a_fuzzed_learning_point():
+    """A point of ``python -m sim.fuzz --tiled --learning`` (seed 0): two TRAINs on every parameter family of the
+    corner sets, the largest and smallest shadow weights and biases among them (saturation of the update)."""
+    point = draw_tiled_learning(0, 0)
+    assert point.cfg.learning
+    assert run_tiled_point(point) == []
+
+
+def test_learning_fuzz_needs_tiled(capsys):
+    from sim.fuzz import main
+
+    assert main(["--learning", "--count", "1"]) == 2
+    assert "--learning needs --tiled" in capsys.readouterr().err
 
 
 LEARNING = HwConfig(sizes=(12, 9, 5), free_steps=30, nudge_steps=10)
