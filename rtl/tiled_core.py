@@ -180,7 +180,8 @@ UPDATE_WRITE = UPDATE_IN + WEIGHT_UPDATE_LATENCY     # the new shadow and weight
 BIAS_WRITE = UPDATE_IN + BIAS_UPDATE_LATENCY         # the new bias block written
 
 
-def train_cycles(cfg: HwConfig, pe: int, simd: int, free: int, plus: int, minus: int | None = None) -> int:
+def train_cycles(cfg: HwConfig, pe: int, simd: int, free: int, plus: int, minus: int | None = None, *,
+                 update_rows: int = 1) -> int:
     """Cycles from START to DONE of a TRAIN command of a learning core whose phases take `free`, `plus` and
     `minus` steps (`eqprop.hw.golden.run_phases`' ``steps``; `minus` None for the one-sided estimator, whose one
     nudged phase is `plus`). Exact: the core's ``cycles``.
@@ -189,28 +190,32 @@ def train_cycles(cfg: HwConfig, pe: int, simd: int, free: int, plus: int, minus:
     positive phase and (symmetric) a second slot the negative one, both from the free states, ready
     `REFILL_LATENCY` cycles later and interleaved round-robin from the second slot: two samples' steps hide each
     other's waits, with no drive pass (the drive is the free phase's). When both have stopped, the update
-    issues `update_program` back to back, one tile row a cycle, and DONE follows its last row's write."""
+    issues `update_program` back to back, `update_rows` tile rows a cycle, and DONE follows its last write."""
     plan = plan_of(cfg, pe, simd)
     occupancy = 1 + PICK_LATENCY
     first = interleave(plan, [int(free)], 1, refill=REFILL_LATENCY, occupancy=occupancy)
     nudged = [int(plus)] if minus is None else [int(minus), int(plus)]
     second = interleave(plan, nudged, len(nudged), occupancy=occupancy, drive=False)
     # the cycle that sees both stopped issues the first row; DONE is set in the cycle of the last row's write
-    return first.cycles + REFILL_LATENCY + second.cycles + 1 + len(update_program(cfg, plan)) + UPDATE_WRITE
+    rows = len(update_program(cfg, plan, update_rows))
+    return first.cycles + REFILL_LATENCY + second.cycles + 1 + rows + UPDATE_WRITE
 
 
-def update_program(cfg: HwConfig, plan: TilePlan) -> list[dict]:
-    """The contrastive update's issues, one tile row a cycle, in the order of the shadow memory's rows: for every
-    weight layer l, every tile (a, c) of W_l in word order and every row i < PE of it, the word (``word``, in
-    the one weight memory), the row, the blocks a of s_{l+1} and c of s_l whose states the row's update reads,
-    and ``bias``: the row that also updates the biases of block a of s_{l+1} (the first row of the block's first
-    tile, which reads that block). A row's SIMD weights are the outer product of a state of the odd layer
-    (block element i) and a block of the even one, whichever of s_l and s_{l+1} that is."""
+def update_program(cfg: HwConfig, plan: TilePlan, rows: int = 1) -> list[dict]:
+    """The contrastive update's issues, `rows` tile rows a cycle (a divisor of PE), in the order of the shadow
+    memory's words: for every weight layer l, every tile (a, c) of W_l in word order and every group of `rows`
+    rows from row i, the word (``word``, in the one weight memory), the group's first row, the blocks a of
+    s_{l+1} and c of s_l whose states the update reads, and ``bias``: the issue that also updates the biases of
+    block a of s_{l+1} (the first of the block's first tile, which reads that block). A row's SIMD weights are
+    the outer product of a state of the odd layer (block element i) and a block of the even one, whichever of
+    s_l and s_{l+1} that is."""
+    if not isinstance(rows, int) or rows < 1 or plan.pe % rows:
+        raise ValueError(f"update_rows must be a divisor of pe ({plan.pe}), not {rows!r}")
     ops = []
     for l in range(plan.n_layers):
         for a in range(plan.blocks(l + 1)):
             for c in range(plan.blocks(l)):
-                for i in range(plan.pe):
+                for i in range(0, plan.pe, rows):
                     ops.append(dict(l=l, word=weight_base(plan, l) + a * plan.blocks(l) + c, i=i, a=a, c=c,
                                     bias=int(c == 0 and i == 0)))
     return ops
@@ -330,7 +335,7 @@ class TiledCore(wiring.Component):
 
     def __init__(self, *, cfg: HwConfig, pe: int | None = None, simd: int | None = None, samples: int | None = None,
                  slots: int | None = None, params: IntParams | None = None, inputs=None,
-                 dsp_products: int | None = None, targets=None):
+                 dsp_products: int | None = None, targets=None, update_rows: int = 1):
         if isinstance(cfg, HwConfig):     # the tile and slots of a tiled configuration, unless given
             if (pe is None or simd is None) and not cfg.tiled:
                 raise ValueError("the tiled core needs a tile: set pe and simd in the HwConfig, or pass them")
@@ -353,7 +358,8 @@ class TiledCore(wiring.Component):
         self.v = max(pe, simd)
         self.op_layout = _op_layout(cfg, plan)
         self.program = unit_program(cfg, plan)
-        self.update_program = update_program(cfg, plan) if cfg.learning else []
+        self.update_rows = update_rows
+        self.update_program = update_program(cfg, plan, update_rows) if cfg.learning else []
         self.drive_len = plan.words(0) if plan.cache_drive else 0
         self.step_len = len(self.program) - self.drive_len
         self.block_bits = [ceil_log2(plan.blocks(k)) for k in range(L + 1)]
@@ -389,8 +395,8 @@ class TiledCore(wiring.Component):
         if cfg.learning:
             self.target_mem = MemoryData(shape=unsigned(plan.block_size(L) * sb), depth=plan.blocks(L),
                                          init=image(2 + L, plan.blocks(L)))
-            self.shadow_mem = MemoryData(shape=unsigned(simd * cfg.shadow_bits), depth=words * pe,
-                                         init=image(3 + L, words * pe))
+            self.shadow_mem = MemoryData(shape=unsigned(update_rows * simd * cfg.shadow_bits),
+                                         depth=words * pe // update_rows, init=image(3 + L, words * pe // update_rows))
         members = {
             "start": In(1),
             "busy": Out(1),
@@ -445,10 +451,12 @@ class TiledCore(wiring.Component):
             for l in range(L):
                 out[0] |= {weight_base(plan, l) + a: tile.reshape(-1).tolist() for a, tile in
                            enumerate(tile_memory(plan, params.weights[l], l))}
-                if self.learning:
+                if self.learning:     # `update_rows` rows of a tile a word
+                    r = self.update_rows
                     for a, tile in enumerate(tile_memory(plan, params.shadow[l], l)):
-                        out[3 + L] |= {(weight_base(plan, l) + a) * self.pe + i: tile[i].tolist()
-                                       for i in range(self.pe)}
+                        base = (weight_base(plan, l) + a) * self.pe
+                        out[3 + L] |= {(base + i) // r: tile[i:i + r].reshape(-1).tolist()
+                                       for i in range(0, self.pe, r)}
                 out[1 + l] = self._blocks(params.biases[l], l + 1)
         if inputs is not None:
             x = np.asarray(inputs, dtype=np.int64)
@@ -885,11 +893,12 @@ class TiledCore(wiring.Component):
         return m
 
     def _update(self, m: Module, e: dict) -> None:
-        """The contrastive update of a TRAIN command (`update_program`): when the phases have stopped, a tile row a
-        cycle, the row's SIMD shadow weights updated from the positive and negative phases' states
-        (`rtl.update.WeightUpdate`) and its weights derived again, and with a block's first row the block's biases
-        (`rtl.update.BiasUpdate`), read and written through the memories' ports (no relaxation is running)."""
-        cfg, plan, pe, simd, v = self.cfg, self.plan, self.pe, self.simd, self.v
+        """The contrastive update of a TRAIN command (`update_program`): when the phases have stopped, `update_rows`
+        tile rows a cycle, each row's SIMD shadow weights updated from the positive and negative phases' states
+        (`rtl.update.WeightUpdate`, one a row) and its weights derived again, and with a block's first rows the
+        block's biases (`rtl.update.BiasUpdate`), read and written through the memories' ports (no relaxation is
+        running)."""
+        cfg, plan, pe, simd, v, R = self.cfg, self.plan, self.pe, self.simd, self.v, self.update_rows
         L, sb, NS = cfg.n_layers, cfg.state_bits, self.state_samples
         upc, u_valid, address, writes = e["upc"], e["u_valid"], e["address"], e["writes"]
         st_a, st_b, inp, s_raw, old_raw, bias, bias_raw = (e[k] for k in ("st_a", "st_b", "inp", "s_raw", "old_raw",
@@ -920,34 +929,43 @@ class TiledCore(wiring.Component):
                 m.d.comb += [st_a[k].addr.eq(address(k, Const(1, range(NS)), e["pbank"], block)),
                              st_b[k].addr.eq(address(k, *neg, block))]
             m.d.comb += inp.addr.eq(u.c[:self.block_bits[0]])
-        # stage UPDATE_IN: the operands, registered: a row's SIMD states of the even layer (of s_l and s_{l+1})
-        # and state i of the odd layer's block, each of both phases, and the states of block a of s_{l+1}
+        # stage UPDATE_IN: the operands, registered: the rows' SIMD states of the even layer (of s_l and s_{l+1})
+        # and states i .. i + R - 1 of the odd layer's block, each of both phases, and the states of block a of
+        # s_{l+1}
         u = ur[UPDATE_IN - 1]
-        vec_p, vec_n, row_p, row_n = Signal(simd * sb), Signal(simd * sb), Signal(sb), Signal(sb)
+        vec_p, vec_n = Signal(simd * sb), Signal(simd * sb)
+        row_p = [Signal(sb, name=f"row_p{r}") for r in range(R)]
+        row_n = [Signal(sb, name=f"row_n{r}") for r in range(R)]
         blk_p, blk_n = Signal(v * sb), Signal(v * sb)
         with m.Switch(u.l):
             for l in range(L):
                 with m.Case(l):
                     even, odd = (l, l + 1) if l % 2 == 0 else (l + 1, l)
                     m.d.sync += [vec_p.eq(s_raw[even]), vec_n.eq(old_raw[even] if even else s_raw[0]),
-                                 row_p.eq(Array(lanes(s_raw[odd], sb, pe, signed=False))[u.i]),
-                                 row_n.eq(Array(lanes(old_raw[odd], sb, pe, signed=False))[u.i]),
                                  blk_p.eq(s_raw[l + 1]), blk_n.eq(old_raw[l + 1])]
+                    for r in range(R):     # element i + r of the block
+                        m.d.sync += [row_p[r].eq(Array(lanes(s_raw[odd], sb, pe, signed=False))[u.i + r]),
+                                     row_n[r].eq(Array(lanes(old_raw[odd], sb, pe, signed=False))[u.i + r])]
         u = ur[UPDATE_IN]
         lr = Signal(LR_SHIFT_BITS)
         with m.Switch(u.l):
             for l in range(L):
                 with m.Case(l):
                     m.d.comb += lr.eq(self.lr_shift[l])
-        m.submodules.weight_update = wu = WeightUpdate(cfg=cfg.replace(mac_lanes=simd))
+        wus = []
+        for r in range(R):
+            m.submodules[f"weight_update{r}"] = wu = WeightUpdate(cfg=cfg.replace(mac_lanes=simd))
+            m.d.comb += [wu.layer.eq(u.l), wu.lr_shift.eq(lr), wu.pos_row.eq(row_p[r]), wu.neg_row.eq(row_n[r]),
+                         wu.pos.eq(vec_p), wu.neg.eq(vec_n)]
+            wus.append(wu)
         m.submodules.bias_update = bu = BiasUpdate(cfg=cfg.replace(mac_lanes=v))
-        m.d.comb += [wu.layer.eq(u.l), wu.lr_shift.eq(lr), wu.pos_row.eq(row_p), wu.neg_row.eq(row_n),
-                     wu.pos.eq(vec_p), wu.neg.eq(vec_n),
-                     bu.layer.eq(u.l), bu.lr_shift.eq(lr), bu.pos.eq(blk_p), bu.neg.eq(blk_n)]
-        # the shadow row and the bias block, read late to arrive when the update adds to them
+        m.d.comb += [bu.layer.eq(u.l), bu.lr_shift.eq(lr), bu.pos.eq(blk_p), bu.neg.eq(blk_n)]
+        # the shadow rows and the bias block, read late to arrive when the update adds to them
         shd = e["shd"]
         m.d.comb += shd.addr.eq(delay(m, upc, UPDATE_IN + SHADOW_DELAY - 2, name="shadow_addr"))
-        m.d.comb += wu.shadow.eq(e["raw"](shd, "shadow_raw"))
+        shadow_old = e["raw"](shd, "shadow_raw")
+        for r, wu in enumerate(wus):
+            m.d.comb += wu.shadow.eq(shadow_old.word_select(r, simd * cfg.shadow_bits))
         with m.If(updating):
             for l in range(L):
                 m.d.comb += bias[l].addr.eq(ur[UPDATE_IN + BIAS_DELAY - 2].a)
@@ -967,7 +985,7 @@ class TiledCore(wiring.Component):
         row = delay(m, upc, UPDATE_WRITE, name="shadow_row")     # (outside the If: its registers always shift)
         with m.If(uv[UPDATE_WRITE]):
             port = writes[3 + L]
-            m.d.comb += [port.addr.eq(row), port.data.eq(wu.shadow_new), port.en.eq(1)]
-            port = writes[0]
-            m.d.comb += [port.addr.eq(u.word), port.data.eq(Cat(*[wu.weight_new] * pe)),
-                         port.en.eq((Const(1, pe) << u.i)[:pe])]
+            m.d.comb += [port.addr.eq(row), port.data.eq(Cat(*(wu.shadow_new for wu in wus))), port.en.eq(1)]
+            port = writes[0]     # rows i .. i + R - 1 of the tile word
+            m.d.comb += [port.addr.eq(u.word), port.data.eq(Cat(*[wu.weight_new for wu in wus] * (pe // R))),
+                         port.en.eq((Const((1 << R) - 1, pe) << u.i)[:pe])]

@@ -143,23 +143,30 @@ def _matrix(plan, tiles: np.ndarray, l: int) -> np.ndarray:
 
 
 def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden.IntParams, *,
-                   train=True, through_host: bool = False, dsp_products: int | None = None) -> list[dict]:
+                   train=True, through_host: bool = False, dsp_products: int | None = None,
+                   update_rows: int = 1) -> list[dict]:
     """Run one command a row of `x` ((commands, n_0) codes) on a learning `TiledCore` in Amaranth's simulator:
     TRAIN with the row of `targets` ((commands, n_out) codes), or INFER where `train` (a bool, or one per
     command) is False. The parameters start as `params` (initial contents, or with `through_host` written
     through the host port); each command's input and target are written through the host port before it.
     After each command: ``steps`` (free, then the nudged phases'), ``result``, ``cycles``, the free states
     (``states``, per layer) and the parameters as the memories hold them (``params``: shadow, weights and
-    biases). `dsp_products`: `TiledCore`'s (INT products built in logic)."""
+    biases). `dsp_products`, `update_rows`: `TiledCore`'s."""
     from amaranth.sim import Simulator
 
     from rtl.tiled_core import TiledCore, weight_base
 
     x, targets = np.asarray(x, dtype=np.int64), np.asarray(targets, dtype=np.int64)
     trains = [train] * len(x) if isinstance(train, bool) else list(train)
-    dut = TiledCore(cfg=cfg, pe=pe, simd=simd, params=None if through_host else params, dsp_products=dsp_products)
+    dut = TiledCore(cfg=cfg, pe=pe, simd=simd, params=None if through_host else params, dsp_products=dsp_products,
+                    update_rows=update_rows)
     plan, L = dut.plan, cfg.n_layers
     out = []
+
+    def shadow_rows(ctx, row):     # the shadow word holding row `row` and the update_rows - 1 rows after it
+        r = dut.update_rows
+        word = ctx.get(dut.shadow_mem[row // r])
+        return unpack_words([word], cfg.shadow_bits, r * simd, signed=True, count=r * simd).reshape(r, simd)
 
     def read_params(ctx):
         shadow, weights, biases = [], [], []
@@ -168,8 +175,8 @@ def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden
             tiles = [unpack_words([ctx.get(dut.weight_mem[base + w])], cfg.weight_bits, pe * simd, signed=True,
                                   count=pe * simd).reshape(pe, simd) for w in range(words)]
             weights.append(_matrix(plan, np.array(tiles), l))
-            tiles = [np.array([unpack_words([ctx.get(dut.shadow_mem[(base + w) * pe + i])], cfg.shadow_bits, simd,
-                                            signed=True, count=simd) for i in range(pe)]) for w in range(words)]
+            tiles = [np.concatenate([shadow_rows(ctx, (base + w) * pe + i) for i in range(0, pe, dut.update_rows)])
+                     for w in range(words)]
             shadow.append(_matrix(plan, np.array(tiles), l))
             size = plan.block_size(l + 1)
             biases.append(unpack_words([ctx.get(dut.bias_mem[l][a]) for a in range(plan.blocks(l + 1))],
@@ -211,7 +218,7 @@ def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden
 
 
 def compare_train(cfg: HwConfig, pe: int, simd: int, got: list[dict], x, targets, params: golden.IntParams,
-                  train=True) -> list[str]:
+                  train=True, *, update_rows: int = 1) -> list[str]:
     """The mismatches of a `simulate_train` run against `eqprop.hw.golden` (none: an empty list), one line each:
     each command's phases (``run_phases``: every free state, each phase's steps), its result, its cycles (the
     exact models `rtl.tiled_core.train_cycles` and `command_cycles`) and, after a TRAIN, every shadow weight,
@@ -235,7 +242,8 @@ def compare_train(cfg: HwConfig, pe: int, simd: int, got: list[dict], x, targets
             bad.append(f"{where}: steps {g['steps']}, golden {steps} ({', '.join(names)})")
         if g["result"] != int(phases["free"].states[-1][0].argmax()):
             bad.append(f"{where}: result {g['result']}, golden {int(phases['free'].states[-1][0].argmax())}")
-        model = train_cycles(cfg, pe, simd, *steps) if trains[i] else command_cycles(cfg, pe, simd, steps, 1)
+        model = (train_cycles(cfg, pe, simd, *steps, update_rows=update_rows) if trains[i]
+                 else command_cycles(cfg, pe, simd, steps, 1))
         if g["cycles"] != model:
             bad.append(f"{where}: CYCLES {g['cycles']}, cycle model {model}")
         if trains[i]:

@@ -187,8 +187,10 @@ def test_learning_fuzz_needs_tiled(capsys):
 
 LEARNING = HwConfig(sizes=(12, 9, 5), free_steps=30, nudge_steps=10)
 DEEP_LEARNING = HwConfig(sizes=(10, 7, 6, 4), free_steps=30, nudge_steps=8)
-LEARN_CASES = {   # name: (cfg, PE, SIMD, seed, commands: True TRAIN / False INFER, through the host port)
+LEARN_CASES = {   # name: (cfg, PE, SIMD, seed, commands: True TRAIN / False INFER, through the host port[, update rows])
     "int8-4x3-train-infer-train": (LEARNING, 4, 3, 0, [True, False, True], False),
+    "int8-6x3-three-rows-a-cycle-host": (LEARNING, 6, 3, 5, [True, True], True, 3),
+    "deep-4x2-two-rows-a-cycle": (DEEP_LEARNING, 4, 2, 6, [True, True], False, 2),
     "int8-3x4-one-sided-host": (LEARNING.replace(estimator="one-sided"), 3, 4, 1, [True, True], True),
     "ternary-5x2": (LEARNING.replace(weight_format="ternary", weight_bits=2, shadow_bits=8), 5, 2, 3, [True, True],
                     False),
@@ -212,10 +214,11 @@ def learning_data(cfg, commands, seed):
 def test_learning_core_matches_golden(name):
     """TRAIN commands (and an INFER between), each against `golden.train_sample` on every shadow weight, weight and
     bias, its free states and result, each phase's steps and the cycles (`train_cycles`, `command_cycles`)."""
-    cfg, pe, simd, seed, commands, host = LEARN_CASES[name]
+    cfg, pe, simd, seed, commands, host, *rows = LEARN_CASES[name]
+    rows = rows[0] if rows else 1
     x, t, params = learning_data(cfg, commands, seed)
-    got = simulate_train(cfg, pe, simd, x, t, params, train=commands, through_host=host)
-    assert compare_train(cfg, pe, simd, got, x, t, params, train=commands) == []
+    got = simulate_train(cfg, pe, simd, x, t, params, train=commands, through_host=host, update_rows=rows)
+    assert compare_train(cfg, pe, simd, got, x, t, params, train=commands, update_rows=rows) == []
     trained = golden.train(cfg, params, x[np.array(commands)], t[np.array(commands)])
     assert any((a != b).any() for a, b in zip(trained.shadow, params.shadow, strict=True)), "training changed nothing"
 
@@ -226,8 +229,8 @@ def test_update_reading_a_wrong_state_fails(monkeypatch):
     cfg, pe, simd, seed, commands, _ = LEARN_CASES["int8-4x3-train-infer-train"]
     right = tiled_core.update_program
 
-    def wrong(cfg_, plan):
-        ops = right(cfg_, plan)
+    def wrong(cfg_, plan, rows=1):
+        ops = right(cfg_, plan, rows)
         for op in ops:
             if op["l"] == 1 and op["word"] == tiled_core.weight_base(plan, 1):
                 op["i"] = (op["i"] + 1) % plan.pe
