@@ -259,20 +259,23 @@ def compare_train(cfg: HwConfig, pe: int, simd: int, got: list[dict], x, targets
 
 @dataclasses.dataclass(frozen=True)
 class TiledPoint:
-    """A fuzzed tiled core: its configuration, tile, samples per command and slots."""
+    """A fuzzed tiled core: its configuration, tile, samples per command and slots (a learning core's: its tile rows
+    updated a cycle)."""
 
     cfg: HwConfig
     pe: int
     simd: int
     samples: int
     slots: int
+    update_rows: int = 1
 
     def describe(self) -> str:
         c = self.cfg
         return (f"{'-'.join(map(str, c.sizes))} {c.weight_format}{c.weight_bits} s{c.state_bits} T={c.free_steps} "
                 f"early_exit={c.early_exit} cache_drive={c.cache_drive} tile {self.pe}x{self.simd} "
                 f"samples {self.samples} slots {self.slots}"
-                + (f" learning {c.estimator} K={c.nudge_steps} {c.rounding}" if c.learning else ""))
+                + (f" learning {c.estimator} K={c.nudge_steps} {c.rounding} update_rows {self.update_rows}"
+                   if c.learning else ""))
 
 
 def run_tiled_point(point: TiledPoint, *, vector_seed: int = 0) -> list[str]:
@@ -285,8 +288,9 @@ def run_tiled_point(point: TiledPoint, *, vector_seed: int = 0) -> list[str]:
             x, t = (np.asarray(case[k], dtype=np.int64)[:2] for k in ("x", "target"))
             params = golden.IntParams.from_shadow(c, [np.asarray(a, dtype=np.int64) for a in case["shadow"]],
                                                   [np.asarray(b, dtype=np.int64) for b in case["biases"]])
-            got = simulate_train(c, point.pe, point.simd, x, t, params)
-            bad += [f"{case['name']}: {line}" for line in compare_train(c, point.pe, point.simd, got, x, t, params)]
+            got = simulate_train(c, point.pe, point.simd, x, t, params, update_rows=point.update_rows)
+            bad += [f"{case['name']}: {line}" for line in compare_train(c, point.pe, point.simd, got, x, t, params,
+                                                                         update_rows=point.update_rows)]
         return bad
     for case in corner_sets(c, len(FAMILIES) * point.samples, seed=vector_seed):
         x = np.asarray(case["x"], dtype=np.int64)[:point.samples]
