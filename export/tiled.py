@@ -52,6 +52,7 @@ class Design:
     sizes: tuple[int, ...] | None = None    # the base's layer sizes unless named
     dataset: str = "digits"                 # trained and counted on (`eqprop.data.load_dataset`)
     learning: bool = False                  # a learning core (TRAIN and INFER, one sample a command)
+    update_rows: int = 1                    # a learning core's tile rows updated a cycle (a divisor of pe)
 
     def hwconfig(self) -> HwConfig:
         cfg = HwConfig(**{**CONFIGS[self.base], **({"sizes": self.sizes} if self.sizes else {})})
@@ -78,17 +79,22 @@ DESIGNS: dict[str, Design] = {
     # update lanes (10 weights and a block of biases a cycle, their shifts set by LR_SHIFT at run time) take about
     # 10,400 LUTs, and the 8 x 10 tile with them synthesised to 27,578 LUTs, more than the 25k's 24,288
     "tiled-int8-16x10-learn": Design("int8-p8", 16, 10, 1, 1, dsp_products=148, learning=True, family="ecp5-85k"),
+    # INT8 784-64-10 (mnist5k) on the 85k: a square 24 x 24 tile (576 products, 156 in the DSP blocks, the others
+    # in logic) for the drive pass (33 x 3 tiles a sample) and 6-issue steps
+    "tiled-int8-784-24x24-s8-infer": Design("int8-p8-infer", 24, 24, 16, 8, dsp_products=156, sizes=(784, 64, 10),
+                                            dataset="mnist5k", family="ecp5-85k"),
 }
 
 
 def tiled_verilog(cfg: HwConfig, pe: int, simd: int, samples: int, slots: int, *,
-                  dsp_products: int | None = None) -> str:
+                  dsp_products: int | None = None, update_rows: int = 1) -> str:
     """The Verilog of `TiledCore` (zero memories; the host port fills them), its top module named `TOP`."""
     from amaranth.back import verilog
 
     from rtl.tiled_core import TiledCore
 
-    core = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots, dsp_products=dsp_products)
+    core = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots, dsp_products=dsp_products,
+                     update_rows=update_rows)
     return verilog.convert(core, name=TOP)
 
 
@@ -108,7 +114,8 @@ def implement_tiled(name: str, family: str | None = None, *, workdir=None, seed:
     seconds, tag = {}, f"{name}/{family}"
     try:
         t = time.perf_counter()
-        core = tiled_verilog(cfg, d.pe, d.simd, d.samples, d.slots, dsp_products=d.dsp_products)
+        core = tiled_verilog(cfg, d.pe, d.simd, d.samples, d.slots, dsp_products=d.dsp_products,
+                             update_rows=d.update_rows)
         (work / f"{TOP}.v").write_text(core)
         (work / f"{HARNESS}.v").write_text(harness_verilog(core))
         synth = dev.synth
@@ -203,7 +210,8 @@ def _train_cycles(cfg: HwConfig, d: Design, params, data) -> dict:
     cycles, p = [], params
     for i in range(n):
         phases = golden.run_phases(cfg, p, x[i:i + 1], t[i:i + 1])
-        cycles.append(train_cycles(cfg, d.pe, d.simd, *(int(v.steps[0]) for v in phases.values())))
+        cycles.append(train_cycles(cfg, d.pe, d.simd, *(int(v.steps[0]) for v in phases.values()),
+                                   update_rows=d.update_rows))
         p, _ = golden.contrast_update(cfg, p, x[i:i + 1], *golden.contrasted(cfg, phases))
     held = golden.run_phases(cfg, params, x, t)
     return {"train_cycles": float(np.mean(cycles)), "train_cycle_samples": n,

@@ -149,8 +149,9 @@ def test_fpga_designs_on_their_data(name):
         x = quantise_input(cfg, np.concatenate([data.x_train[:3], data.x_test[:1]]))
         t = golden.encode_targets(cfg, np.concatenate([data.y_train[:3], data.y_test[:1]]))
         commands = [True, True, True, False]
-        got = simulate_train(cfg, d.pe, d.simd, x, t, params, train=commands, dsp_products=d.dsp_products)
-        assert compare_train(cfg, d.pe, d.simd, got, x, t, params, train=commands) == []
+        got = simulate_train(cfg, d.pe, d.simd, x, t, params, train=commands, dsp_products=d.dsp_products,
+                             update_rows=d.update_rows)
+        assert compare_train(cfg, d.pe, d.simd, got, x, t, params, train=commands, update_rows=d.update_rows) == []
         return
     x = quantise_input(cfg, data.x_test[:d.samples])
     got = simulate(cfg, d.pe, d.simd, d.samples, x, params, d.slots, dsp_products=d.dsp_products)
@@ -187,7 +188,7 @@ def test_learning_fuzz_needs_tiled(capsys):
 
 LEARNING = HwConfig(sizes=(12, 9, 5), free_steps=30, nudge_steps=10)
 DEEP_LEARNING = HwConfig(sizes=(10, 7, 6, 4), free_steps=30, nudge_steps=8)
-LEARN_CASES = {   # name: (cfg, PE, SIMD, seed, commands: True TRAIN / False INFER, through the host port[, update rows])
+LEARN_CASES = {   # name: (cfg, PE, SIMD, seed, commands (True TRAIN, False INFER), through the host[, update rows])
     "int8-4x3-train-infer-train": (LEARNING, 4, 3, 0, [True, False, True], False),
     "int8-6x3-three-rows-a-cycle-host": (LEARNING, 6, 3, 5, [True, True], True, 3),
     "deep-4x2-two-rows-a-cycle": (DEEP_LEARNING, 4, 2, 6, [True, True], False, 2),
