@@ -121,10 +121,11 @@ export: $(STAMP)
 fpga: $(STAMP)
 	$(PY) -m export.fpga
 
-# The tiled inference core (rtl/tiled_core.py) placed and routed on the ECP5 25k with the same flow, its
-# weights trained on the golden model and its cycles counted on its data set's test split (digits; mnist5k for
-# the 784-input design): results/tiled.md and .json, which make bench then puts beside make fpga's designs.
-# About 10-15 minutes a design (three designs, one after another) on two cores.
+# The tiled core (rtl/tiled_core.py) placed and routed with the same flow, on the ECP5 25k (three inference
+# designs) and 85k (the INT8 784-input design and the learning design), its weights trained on the golden
+# model and its cycles counted on its data set (digits; mnist5k for the 784-input designs; a learning design's
+# TRAIN cycles on 500 training samples): results/tiled.md and .json, which make bench then puts beside make
+# fpga's designs. About 10-15 minutes a 25k design and 30-40 an 85k one, one after another, on two cores.
 fpga-tiled: $(STAMP)
 	$(PY) -m export.tiled
 

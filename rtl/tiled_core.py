@@ -889,10 +889,13 @@ class TiledCore(wiring.Component):
         m.d.comb += self.results.eq(Cat(*best_idx))
         assert pos_["best"] == pos_["write"] + tree + 2
         if learning:
-            self._update(m, locals())
+            names = ("upc", "u_valid", "address", "raw", "writes", "active", "train", "fbank", "pbank", "nbank", "shd",
+                     "st_a", "st_b", "inp", "s_raw", "old_raw", "bias", "bias_raw")
+            here = locals()
+            self._update(m, {k: here[k] for k in names})
         return m
 
-    def _update(self, m: Module, e: dict) -> None:
+    def _update(self, m: Module, e: dict) -> None:     # e: `elaborate`'s signals, ports and helpers it uses
         """The contrastive update of a TRAIN command (`update_program`): when the phases have stopped, `update_rows`
         tile rows a cycle, each row's SIMD shadow weights updated from the positive and negative phases' states
         (`rtl.update.WeightUpdate`, one a row) and its weights derived again, and with a block's first rows the
