@@ -79,9 +79,14 @@ DESIGNS: dict[str, Design] = {
     # update lanes (10 weights and a block of biases a cycle, their shifts set by LR_SHIFT at run time) take about
     # 10,400 LUTs, and the 8 x 10 tile with them synthesised to 27,578 LUTs, more than the 25k's 24,288
     "tiled-int8-16x10-learn": Design("int8-p8", 16, 10, 1, 1, dsp_products=148, learning=True, family="ecp5-85k"),
-    # INT8 784-64-10 (mnist5k) on the 85k: a square 24 x 24 tile (576 products, 156 in the DSP blocks, the others
-    # in logic) for the drive pass (33 x 3 tiles a sample) and 6-issue steps
-    "tiled-int8-784-24x24-s8-infer": Design("int8-p8-infer", 24, 24, 16, 8, dsp_products=156, sizes=(784, 64, 10),
+    # the same with four tile rows updated a cycle (four sets of update lanes, about 27,000 LUTs, for a quarter of
+    # the update's cycles), and INFER on 16 samples, 8 in flight (TRAIN takes the first)
+    "tiled-int8-16x10-u4-s8-learn": Design("int8-p8", 16, 10, 16, 8, dsp_products=148, learning=True,
+                                           family="ecp5-85k", update_rows=4),
+    # INT8 784-64-10 (mnist5k) on the 85k: a square 20 x 20 tile (400 products, 156 in the DSP blocks, the others
+    # in logic) for the drive pass (40 x 4 tiles a sample); 24 x 24 (576 products) synthesised to 88,541 LUTs and
+    # 77,302 flip-flops, more than the 85k's 83,640
+    "tiled-int8-784-20x20-s8-infer": Design("int8-p8-infer", 20, 20, 16, 8, dsp_products=156, sizes=(784, 64, 10),
                                             dataset="mnist5k", family="ecp5-85k"),
 }
 

@@ -103,9 +103,6 @@ def _check(cfg, pe, simd, samples, slots):
             raise TypeError(f"{name} must be an int, not {value!r}")
         if value < 1:
             raise ValueError(f"{name} must be at least 1, not {value!r}")
-    if cfg.learning and (samples, slots) != (1, 1):
-        raise ValueError(f"a learning tiled core trains one sample per command: samples and slots must be 1, not "
-                         f"{samples} and {slots} (set learning=False for several samples a command)")
     if cfg.zero_skip:
         raise ValueError("the tiled core has no zero-skipping: cfg.zero_skip must be False")
     if slots > samples:
@@ -348,10 +345,12 @@ class TiledCore(wiring.Component):
             raise TypeError(f"Parameters must be an IntParams or None, not {params!r}")
         self.cfg, self.pe, self.simd, self.samples = cfg, pe, simd, samples
         self.learning = cfg.learning
-        # a learning core's nudged phases run as further samples of the state memories, on slots of their own
+        # a learning core's TRAIN relaxes its first sample; its nudged phases run as further samples of the state
+        # memories (1 and 2), on slots of their own (0 and 1); its INFER relaxes every sample on `slots` slots
         self.nudged = (2 if cfg.estimator == "symmetric" else 1) if cfg.learning else 0
-        self.state_samples = 1 + self.nudged if cfg.learning else samples
-        self.slots = self.nudged if cfg.learning else slots
+        self.state_samples = max(samples, 1 + self.nudged) if cfg.learning else samples
+        self.infer_slots = slots
+        self.slots = max(slots, self.nudged)
         self.max_steps = max(cfg.free_steps, cfg.nudge_steps) if cfg.learning else cfg.free_steps
         self.plan = plan = plan_of(cfg, pe, simd)
         L, n, B, sb = cfg.n_layers, cfg.sizes, samples, cfg.state_bits
@@ -462,8 +461,7 @@ class TiledCore(wiring.Component):
             x = np.asarray(inputs, dtype=np.int64)
             if x.shape != (self.samples, n[0]):
                 raise ValueError(f"inputs must have shape {(self.samples, n[0])}, not {x.shape}")
-            out[1 + L] = {self.input_address(s, c): row for s in range(self.samples)
-                          for c, row in self._blocks(x[s], 0).items()}
+            out[1 + L] = {a: row for s in range(self.samples) for a, row in self.input_rows(s, x[s]).items()}
         if targets is not None:
             if not self.learning:
                 raise ValueError("targets need a learning core (cfg.learning True)")
@@ -472,6 +470,10 @@ class TiledCore(wiring.Component):
                 raise ValueError(f"targets must have shape {(1, n[-1])}, not {t.shape}")
             out[2 + L] = self._blocks(t[0], L)
         return out
+
+    def input_rows(self, sample: int, codes) -> dict[int, list[int]]:
+        """The rows of ``input_mem`` holding `sample`'s input `codes` (n_0 of them), as `host_rows` gives them."""
+        return {self.input_address(sample, c): row for c, row in self._blocks(codes, 0).items()}
 
     def _blocks(self, values, k: int) -> dict[int, list[int]]:
         """`values` (one per neuron of state layer k) in blocks of N_k, zero past the last neuron."""
@@ -552,7 +554,7 @@ class TiledCore(wiring.Component):
         ready, finished = Signal(B), Signal(B)
         waited, stepped, stop = Signal(B, init=-1), Signal(B), Signal(B)
         for k in range(B):
-            limit = Mux(sample[k] == 0, cfg.free_steps, cfg.nudge_steps) if learning else cfg.free_steps
+            limit = Mux(train & (sample[k] != 0), cfg.nudge_steps, cfg.free_steps) if learning else cfg.free_steps
             m.d.sync += stop[k].eq((steps[k] == limit) | (~changed[k] if cfg.early_exit else 0))
             with m.If(wait[k] == 1):
                 m.d.sync += waited[k].eq(1)
@@ -586,16 +588,26 @@ class TiledCore(wiring.Component):
             return out
 
         with m.If(self.start & ~busy):
+            # the slots an INFER starts on (a learning core's INFER: `infer_slots` of them; its TRAIN: slot 0, the
+            # free phase, the nudged phases taking the slots when it stops)
+            first = Mux(self.train, 1, (1 << self.infer_slots) - 1) if learning else (1 << B) - 1
             m.d.sync += [busy.eq(1), self.done.eq(0), self.cycles.eq(0), issuing.eq(0), last.eq(B - 1),
-                         active.eq(1 if learning else -1), need_drive.eq((1 if learning else -1) if D else 0),
-                         changed.eq(0), bank.eq(0), pending.eq(B), drain.eq(END_DRAIN)]
-            if learning:     # the free phase on slot 0; the nudged phases take the slots when it stops
+                         active.eq(first), need_drive.eq(first if D else 0), changed.eq(0), bank.eq(0),
+                         pending.eq(self.infer_slots), drain.eq(END_DRAIN)]
+            if learning:
                 m.d.sync += [train.eq(self.train), upc.eq(0), udrain.eq(UPDATE_WRITE - 1)]
             m.d.sync += [s.eq(0) for s in steps] + [w.eq(0) for w in wait] + [sample[k].eq(k) for k in range(B)]
             m.d.sync += [waited.eq(-1), stepped.eq(0)]
         with m.Elif(busy):
             # a stopped sample: its steps kept, its slot given the next sample waiting (at most one slot a cycle
             # is ready: their units' last issues differ) or idle
+            def refill(k):     # slot k takes the next sample waiting, if any
+                with m.If(pending < N):
+                    m.d.sync += [sample[k].eq(pending), pending.eq(pending + 1), steps[k].eq(0), stepped[k].eq(0),
+                                 need_drive.bit_select(k, 1).eq(1 if D else 0), bank.bit_select(k, 1).eq(0)]
+                with m.Else():
+                    m.d.sync += active.bit_select(k, 1).eq(0)
+
             def take(k, s_):     # slot k takes a nudged phase, sample s_, from the free phase's states
                 m.d.sync += [sample[k].eq(s_), steps[k].eq(0), stepped[k].eq(0), need_drive.bit_select(k, 1).eq(0),
                              bank.bit_select(k, 1).eq(0), active.bit_select(k, 1).eq(1)]
@@ -607,22 +619,20 @@ class TiledCore(wiring.Component):
                             with m.Case(s_):
                                 m.d.sync += steps_out[s_].eq(steps[k])
                     if learning:
-                        with m.If((sample[k] == 0) & train):
+                        with m.If(train & (sample[k] == 0)):     # the free phase: on to the nudged phases
                             m.d.sync += fbank.eq(bank[k])
-                            for j in range(B):
+                            for j in range(self.nudged):
                                 take(j, 1 + j)
-                        with m.Else():
+                        with m.Elif(train):
                             m.d.sync += active.bit_select(k, 1).eq(0)
                             with m.If(sample[k] == 1):
                                 m.d.sync += pbank.eq(bank[k])
                             with m.Else():
                                 m.d.sync += nbank.eq(bank[k])
-                        continue
-                    with m.If(pending < N):
-                        m.d.sync += [sample[k].eq(pending), pending.eq(pending + 1), steps[k].eq(0), stepped[k].eq(0),
-                                     need_drive.bit_select(k, 1).eq(1 if D else 0), bank.bit_select(k, 1).eq(0)]
-                    with m.Else():
-                        m.d.sync += active.bit_select(k, 1).eq(0)
+                        with m.Else():
+                            refill(k)
+                    else:
+                        refill(k)
             with m.If(issuing):
                 m.d.comb += [pick_valid.eq(1), pick_slot.eq(cur), pick_zero.eq(u_zero), pick_src.eq(u_src),
                              pick_bank.eq(slot_value([bank[k] for k in range(B)], cur)),
@@ -661,8 +671,9 @@ class TiledCore(wiring.Component):
                         with m.Case(k):
                             drive = need_drive[k]
                             # a sample's first step reads zero states; a nudged phase's, the free phase's last
-                            zero = ~drive & (steps[k] == 0) & ((sample[k] == 0) if learning else 1)
-                            src = ~drive & (steps[k] == 0) & (sample[k] != 0) if learning else 0
+                            nudged = train & (sample[k] != 0) if learning else 0
+                            zero = ~drive & (steps[k] == 0) & ~nudged
+                            src = ~drive & (steps[k] == 0) & nudged
                             m.d.comb += [pick_valid.eq(1), pick_slot.eq(k), pick_bank.eq(bank[k]),
                                          pick_sample.eq(sample[k]), pick_zero.eq(zero), pick_src.eq(src),
                                          pick_first.eq(1), pick_drive.eq(drive)]
@@ -758,8 +769,9 @@ class TiledCore(wiring.Component):
                 return r.sample, r.bank
             return Mux(r.src, 0, r.sample), Mux(r.src, fbank, r.bank)
 
-        def one_input(sample_):     # a learning core's phases all relax its one sample's input (and drive)
-            return Const(0, 0) if learning else sample_
+        def one_input(sample_):     # a TRAIN's phases all relax its first sample's input (and drive)
+            bits = ceil_log2(N)
+            return (Mux(train, 0, sample_) if learning else sample_)[:bits]
 
         # the tile's operands: weight word and state word, addressed at FETCH_LATENCY, their raw read data
         # registered, then selected and registered (READ_LATENCY)
@@ -833,7 +845,7 @@ class TiledCore(wiring.Component):
             # the nudge of the phase (sample 1: +beta, sample 2: -beta), with the target's block, read as the old
             # states are (the neuron lanes add it on the output layer only)
             m.d.comb += tgt.addr.eq(ro.op.block)
-            m.d.comb += [neuron.nudge.eq(Mux(rout.sample == 1, 1, Mux(rout.sample == 2, -1, 0))),
+            m.d.comb += [neuron.nudge.eq(Mux(~train, 0, Mux(rout.sample == 1, 1, Mux(rout.sample == 2, -1, 0)))),
                          neuron.target.eq(delay(m, raw(tgt, "target_raw"), name="target_word", reset_less=True))]
 
         rw = rec[pos_["write"]]
@@ -881,6 +893,8 @@ class TiledCore(wiring.Component):
         best_idx = [Signal(range(n[-1]), name=f"best_idx{k}") for k in range(N)]
         best_val = [Signal(sb, name=f"best_val{k}") for k in range(N)]
         win_idx_r = delay(m, (win_base + win_lane)[:len(best_idx[0])], name="win_idx")
+        if learning:     # a TRAIN's result is its free phase's (sample 0), not a nudged phase's
+            win_ok = win_ok & ~(train & (win_sample != 0))
         with m.Switch(win_sample):
             for k in range(N):
                 with m.Case(k):

@@ -144,22 +144,25 @@ def _matrix(plan, tiles: np.ndarray, l: int) -> np.ndarray:
 
 def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden.IntParams, *,
                    train=True, through_host: bool = False, dsp_products: int | None = None,
-                   update_rows: int = 1) -> list[dict]:
+                   update_rows: int = 1, samples: int = 1, slots: int | None = None) -> list[dict]:
     """Run one command a row of `x` ((commands, n_0) codes) on a learning `TiledCore` in Amaranth's simulator:
     TRAIN with the row of `targets` ((commands, n_out) codes), or INFER where `train` (a bool, or one per
     command) is False. The parameters start as `params` (initial contents, or with `through_host` written
     through the host port); each command's input and target are written through the host port before it.
     After each command: ``steps`` (free, then the nudged phases'), ``result``, ``cycles``, the free states
     (``states``, per layer) and the parameters as the memories hold them (``params``: shadow, weights and
-    biases). `dsp_products`, `update_rows`: `TiledCore`'s."""
+    biases). `dsp_products`, `update_rows`, `samples`, `slots`: `TiledCore`'s (a core of several samples runs
+    TRAIN commands only here, each on its first sample; `simulate` runs its INFER)."""
     from amaranth.sim import Simulator
 
     from rtl.tiled_core import TiledCore, weight_base
 
     x, targets = np.asarray(x, dtype=np.int64), np.asarray(targets, dtype=np.int64)
     trains = [train] * len(x) if isinstance(train, bool) else list(train)
-    dut = TiledCore(cfg=cfg, pe=pe, simd=simd, params=None if through_host else params, dsp_products=dsp_products,
-                    update_rows=update_rows)
+    if samples > 1 and not all(trains):
+        raise ValueError("simulate_train runs TRAIN commands only on a core of several samples (simulate: INFER)")
+    dut = TiledCore(cfg=cfg, pe=pe, simd=simd, samples=samples, slots=slots,
+                    params=None if through_host else params, dsp_products=dsp_products, update_rows=update_rows)
     plan, L = dut.plan, cfg.n_layers
     out = []
 
@@ -189,7 +192,9 @@ def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden
         for l in range(L):
             ctx.set(dut.lr_shift[l], cfg.lr_shifts[l])
         for i in range(len(x)):
-            await _write_rows(ctx, dut, dut.host_rows(None, x[i:i + 1], targets[i:i + 1]))
+            rows = dut.host_rows(None, None, targets[i:i + 1])
+            rows[dut.host_target("input")] = dut.input_rows(0, x[i])
+            await _write_rows(ctx, dut, rows)
             ctx.set(dut.train, int(trains[i]))
             ctx.set(dut.start, 1)
             await ctx.tick()
@@ -207,7 +212,7 @@ def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden
                          for a in range(plan.blocks(k))]
                 states.append(unpack_words(words, cfg.state_bits, plan.block_size(k), signed=False,
                                            count=cfg.sizes[k])[None])
-            out.append(dict(steps=steps if trains[i] else steps[:1], result=ctx.get(dut.results[0]),
+            out.append(dict(steps=steps[:1 + dut.nudged] if trains[i] else steps[:1], result=ctx.get(dut.results[0]),
                             cycles=ctx.get(dut.cycles), states=states, params=read_params(ctx)))
 
     sim = Simulator(dut)

@@ -101,8 +101,9 @@ class HwConfig:
         B, the samples one command relaxes side by side (1 .. `MAX_SAMPLES`): B banks of states share each
         weight read, so B inferences cost about the cycles of one. Each sample's states and result are
         exactly those of a command of its own; the phase runs until every sample has stopped (STEPS and
-        CYCLES are the group's). B > 1 needs ``learning=False`` (on-chip training takes one sample at a time).
-        In a tiled configuration these are the samples of one command, of which ``slots`` are in flight.
+        CYCLES are the group's). B > 1 needs ``learning=False`` in a P-lane core (on-chip training takes one
+        sample at a time). In a tiled configuration these are the samples of one command, of which ``slots``
+        are in flight; a learning tiled core's INFER takes them all, its TRAIN one (the first).
     pe, simd : int, optional
         The tiled datapath's folding: one PE x SIMD tile of a weight matrix read per cycle, PE rows (output
         neurons, one adder tree each) by SIMD columns (the products each tree reduces) bottom-up, the same
@@ -174,9 +175,10 @@ class HwConfig:
             check_int(name, getattr(self, name), lo=1)
         if not 1 <= self.samples <= MAX_SAMPLES:
             fail("samples", f"in 1 .. {MAX_SAMPLES}", self.samples)
-        if self.samples > 1 and self.learning:
-            fail("samples", "1 in a learning core (on-chip training takes one sample per command; set "
-                 "learning=False for B samples per command)", self.samples)
+        if self.samples > 1 and self.learning and self.pe is None:
+            fail("samples", "1 in a learning P-lane core (on-chip training takes one sample per command; set "
+                 "learning=False for B samples per command, or pe and simd for a tiled core, whose INFER takes B)",
+                 self.samples)
         if not 0 <= self.beta_shift <= 16:
             fail("beta_shift", "in 0 .. 16", self.beta_shift)
         if not 0 <= self.eps_shift <= self.state_bits:

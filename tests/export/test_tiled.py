@@ -32,7 +32,7 @@ def test_designs_are_valid_cores_their_tile_fits(name):
     d = DESIGNS[name]
     cfg = d.hwconfig()
     assert cfg.learning == d.learning and not cfg.zero_skip
-    assert d.samples == d.slots == 1 if d.learning else 1 <= d.slots <= d.samples
+    assert 1 <= d.slots <= d.samples and (d.update_rows == 1 or d.learning) and d.pe % d.update_rows == 0
     assert max(d.pe, d.simd) <= max(cfg.sizes)
 
 

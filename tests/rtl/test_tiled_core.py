@@ -116,8 +116,10 @@ def test_latency_too_short_fails(monkeypatch):
 
 
 def test_refuses_what_it_does_not_build():
-    with pytest.raises(ValueError, match="trains one sample per command"):
-        TiledCore(cfg=HwConfig(sizes=(12, 9, 5)), pe=4, simd=3, samples=2)
+    with pytest.raises(ValueError, match="targets must have shape"):
+        TiledCore(cfg=HwConfig(sizes=(12, 9, 5)), pe=4, simd=3, targets=np.zeros((2, 5), dtype=int))
+    with pytest.raises(ValueError, match="needs a tile"):
+        TiledCore(cfg=INT8)
     with pytest.raises(ValueError, match="targets need a learning core"):
         TiledCore(cfg=INT8, pe=4, simd=3, targets=np.zeros((1, 5), dtype=int))
     with pytest.raises(ValueError, match="zero_skip"):
@@ -222,6 +224,18 @@ def test_learning_core_matches_golden(name):
     assert compare_train(cfg, pe, simd, got, x, t, params, train=commands, update_rows=rows) == []
     trained = golden.train(cfg, params, x[np.array(commands)], t[np.array(commands)])
     assert any((a != b).any() for a, b in zip(trained.shadow, params.shadow, strict=True)), "training changed nothing"
+
+
+def test_a_learning_core_infers_several_samples_and_trains_its_first():
+    """A learning core of 4 samples on 2 slots: its INFER relaxes all four interleaved (each sample's states, steps
+    and result, and the cycles, as an inference core's), and its TRAIN the first, as a core of one sample does."""
+    cfg = LEARNING.replace(estimator="one-sided")
+    x, params = inputs_and_params(cfg, 4, 7)
+    got = simulate(cfg, 3, 4, 4, x, params, 2)
+    assert compare(cfg, 3, 4, got, x, params, 2) == []
+    x, t, params = learning_data(cfg, [True, True], 8)
+    got = simulate_train(cfg, 3, 4, x, t, params, samples=4, slots=2)
+    assert compare_train(cfg, 3, 4, got, x, t, params) == []
 
 
 def test_update_reading_a_wrong_state_fails(monkeypatch):

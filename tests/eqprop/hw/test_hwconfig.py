@@ -99,8 +99,9 @@ def test_replace_derives_the_accumulator_again():
      "not -47"),
     ({"samples": 0, "learning": False}, "samples must be in 1 .. 16, not 0"),
     ({"samples": 17, "learning": False}, "samples must be in 1 .. 16, not 17"),
-    ({"samples": 2}, "samples must be 1 in a learning core (on-chip training takes one sample per command; set "
-                     "learning=False for B samples per command), not 2"),
+    ({"samples": 2}, "samples must be 1 in a learning P-lane core (on-chip training takes one sample per command; "
+                     "set learning=False for B samples per command, or pe and simd for a tiled core, whose INFER "
+                     "takes B), not 2"),
     ({"sizes": (4096, 4096, 10), "state_bits": 16, "weight_bits": 16, "shadow_bits": 32, "weight_frac": (0, 20)},
      "the worst-case accumulator width must be at most 52 bits (narrow the formats), not"),
     ({"pe": 8}, "simd must be an int when pe is (both set: the tiled datapath; both None: the P-lane datapath of "
@@ -119,7 +120,6 @@ def test_replace_derives_the_accumulator_again():
     ({"pe": 8, "simd": 10, "slots": 0}, "slots must be in 1 .. samples (= 1 .. 1), not 0"),
     ({"pe": 8, "simd": 10, "learning": False, "samples": 4, "slots": 5}, "slots must be in 1 .. samples (= 1 .. 4), "
                                                                         "not 5"),
-    ({"pe": 8, "simd": 10, "samples": 2}, "samples must be 1 in a learning core"),
 ])
 def test_invalid_values_name_the_rule_and_the_value(kwargs, message):
     with pytest.raises(ValueError, match="^" + re.escape(message)):
