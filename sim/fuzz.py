@@ -145,8 +145,8 @@ def draw_tiled(seed: int, index: int) -> TiledPoint:
 
 def draw_tiled_learning(seed: int, index: int) -> TiledPoint:
     """Point `index` of a learning tiled fuzz run with `seed`: `sim.fuzz.random_config`'s draw (from its own
-    stream, ``[seed, index, 1]``) made a learning core without zero-skipping (one sample a command), and a tile
-    and the tile rows its update takes a cycle (a divisor of PE) drawn after it."""
+    stream, ``[seed, index, 1]``) made a learning core without zero-skipping, and a tile, the tile rows its
+    update takes a cycle (a divisor of PE), its samples (INFER's; TRAIN takes the first) and slots drawn after it."""
     rng = np.random.default_rng([seed, index, 1])
     base = random_config(rng)
     cfg = check_buildable(base.replace(learning=True, zero_skip=False, samples=1, weight_frac=base.weight_frac,
@@ -154,7 +154,9 @@ def draw_tiled_learning(seed: int, index: int) -> TiledPoint:
     widest = max(cfg.sizes)
     pe, simd = (int(rng.integers(1, widest + 1)) for _ in range(2))
     divisors = [r for r in range(1, pe + 1) if pe % r == 0]
-    return TiledPoint(cfg, pe, simd, 1, 1, divisors[int(rng.integers(len(divisors)))])
+    rows = divisors[int(rng.integers(len(divisors)))]
+    samples = int(rng.integers(1, 5))
+    return TiledPoint(cfg, pe, simd, samples, int(rng.integers(1, samples + 1)), rows)
 
 
 def vectors_for(cfg: HwConfig) -> int:

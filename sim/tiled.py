@@ -288,14 +288,19 @@ def run_tiled_point(point: TiledPoint, *, vector_seed: int = 0) -> list[str]:
     mismatches, each prefixed with its family."""
     c = point.cfg
     bad = []
-    if c.learning:     # two TRAIN commands a family: every shadow weight, weight and bias after each
-        for case in corner_sets(c, len(FAMILIES) * 2, seed=vector_seed):
-            x, t = (np.asarray(case[k], dtype=np.int64)[:2] for k in ("x", "target"))
+    if c.learning:     # two TRAIN commands a family (every shadow weight, weight and bias after each), and an INFER
+        n = max(2, point.samples)
+        for case in corner_sets(c, len(FAMILIES) * n, seed=vector_seed):
+            x, t = (np.asarray(case[k], dtype=np.int64)[:n] for k in ("x", "target"))
             params = golden.IntParams.from_shadow(c, [np.asarray(a, dtype=np.int64) for a in case["shadow"]],
                                                   [np.asarray(b, dtype=np.int64) for b in case["biases"]])
-            got = simulate_train(c, point.pe, point.simd, x, t, params, update_rows=point.update_rows)
-            bad += [f"{case['name']}: {line}" for line in compare_train(c, point.pe, point.simd, got, x, t, params,
-                                                                         update_rows=point.update_rows)]
+            got = simulate_train(c, point.pe, point.simd, x[:2], t[:2], params, update_rows=point.update_rows,
+                                 samples=point.samples, slots=point.slots)
+            bad += [f"{case['name']}: {line}" for line in compare_train(c, point.pe, point.simd, got, x[:2], t[:2],
+                                                                         params, update_rows=point.update_rows)]
+            got = simulate(c, point.pe, point.simd, point.samples, x[:point.samples], params, point.slots)
+            bad += [f"{case['name']} INFER: {line}" for line in compare(c, point.pe, point.simd, got,
+                                                                         x[:point.samples], params, point.slots)]
         return bad
     for case in corner_sets(c, len(FAMILIES) * point.samples, seed=vector_seed):
         x = np.asarray(case["x"], dtype=np.int64)[:point.samples]
