@@ -29,15 +29,16 @@ tile's accumulator with the block's first tile; a FINISH's old states are read l
 lanes with the block's sums. Every state memory holds, per sample, two banks (each step reads one and writes
 the other) of blocks of N_k states.
 
-Learning (``cfg.learning``; one sample a command, as the chip trains online). A TRAIN runs the free phase of
-the sample on slot 0 (its states are state sample 0); when it stops, two slots take the nudged phases at +beta
-and -beta (state samples 1 and 2; the one-sided estimator's one phase on one slot), whose first step reads the
-free phase's last states and which interleave as two samples do, the nudge added in the neuron lanes from the
-target memory; when both have stopped, the contrastive update (`update_program`) issues one tile row a cycle:
-the row's SIMD shadow weights of the row's outer product of the two phases' states (`rtl.update.WeightUpdate`:
-a state of the odd layer times a block of the even one, whichever of s_l and s_{l+1} that is, so one update
-lane structure serves both the stored and the transposed tiles), its weights derived again and written into
-the tile word's row, and with a block's first row the block's biases (`rtl.update.BiasUpdate`). Every shadow
+Learning (``cfg.learning``). A TRAIN trains on the first sample (one a command, as the chip trains online;
+INFER relaxes every sample as above). It runs the free phase of the sample on slot 0 (state sample 0); when it
+stops, two slots take the nudged phases at +beta and -beta (state samples 1 and 2; the one-sided estimator's
+one phase on one slot), whose first step reads the free phase's last states and which interleave as two
+samples do, the nudge added in the neuron lanes from the target memory; when both have stopped, the
+contrastive update (`update_program`) issues a tile row a cycle (or `update_rows`): the row's SIMD shadow
+weights updated with the row's outer product of the two phases' states (`rtl.update.WeightUpdate`: a state of
+the odd layer times a block of the even one, whichever of s_l and s_{l+1} that is, so one update lane
+structure serves both the stored and the transposed tiles), its weights derived again and written into the
+tile word's row, and with a block's first row the block's biases (`rtl.update.BiasUpdate`). Every shadow
 weight, weight and bias equals `eqprop.hw.golden.train_sample`'s; `train_cycles` is the exact cycle model.
 
 Not yet: the register map and host windows (the core's memories are loaded and read by testbenches through
@@ -284,11 +285,11 @@ class TiledCore(wiring.Component):
         The weight tile's rows and columns (default: ``cfg.pe`` and ``cfg.simd``).
     samples : int, optional
         N, the samples of a command (the input, state and drive memories hold them all; default
-        ``cfg.samples``). A learning core takes one.
+        ``cfg.samples``). A learning core's INFER relaxes them all, its TRAIN the first.
     slots : int, optional
         B, the samples in flight at once, interleaved round-robin on the one tile (default: ``cfg.slots``, else
-        `samples`); when a sample stops, its slot takes the next sample waiting. A learning core takes one (its
-        two nudged phases run on two slots of their own).
+        `samples`); when a sample stops, its slot takes the next sample waiting. A TRAIN's two nudged phases run
+        on slots 0 and 1 whatever B is.
     params : IntParams, optional
         The weight, bias and (learning) shadow memories' contents (zeros if None).
     inputs : array of int, optional
@@ -297,6 +298,9 @@ class TiledCore(wiring.Component):
         A learning core's (1, n_out) target codes, the target memory's contents (zeros if None).
     dsp_products : int, optional
         INT tiles: the products left to DSP blocks, the others built in logic (`rtl.tile.TileMac`); default all.
+    update_rows : int, optional
+        Learning cores: the tile rows the update takes a cycle (a divisor of PE; default 1), each with its own
+        SIMD update lanes.
 
     Members
     -------
@@ -311,9 +315,9 @@ class TiledCore(wiring.Component):
         ``done`` is set when a command finishes and stays set until the next start.
     results : Signal(ArrayLayout(range(n_out), N)), out
         argmax of each sample's output states after its free phase (lowest index on ties).
-    steps : Signal(ArrayLayout(range(max steps + 1), N)), out
-        The free steps each sample took (its final states are in bank ``steps % 2``); a learning core's
-        three: the free phase's, and the nudged phases' (+beta, then -beta) of the last TRAIN.
+    steps : Signal(ArrayLayout(range(max steps + 1), max(N, 3))), out
+        The free steps each sample took (its final states are in bank ``steps % 2``); after a TRAIN, the first
+        three are its phases': the free phase's, then the nudged phases' (+beta, then -beta).
     cycles : Signal(32), out
         Clock cycles of the last (or running) command: `command_cycles`, `train_cycles`.
 
