@@ -60,7 +60,7 @@ from sim.__main__ import check_count, check_simulator
 from sim.runner import SimError, ToolMissing
 
 FPGA_RESULTS = Path("results") / "fpga.json"
-TILED_RESULTS = Path("results") / "tiled.json"     # `make fpga-tiled` (export.tiled): the tiled inference core
+TILED_RESULTS = Path("results") / "tiled.json"     # `make fpga-tiled` (export.tiled): the tiled core
 
 
 def default_net(seed: int = 0) -> tuple[EqPropNet, HwConfig, object]:
@@ -159,7 +159,7 @@ FAMILY_NAMES = {"ecp5": "ECP5 25k", "ecp5-85k": "ECP5 85k", "ice40": "iCE40 UP5K
 
 def fpga_designs(fpga_results: Path, tiled_results: Path | None = None) -> list[dict]:
     """Every configuration and device that fits and has an Fmax in `fpga_results` (``make fpga``) and in
-    `tiled_results` (``make fpga-tiled``, the tiled inference core, when the file exists), the default design
+    `tiled_results` (``make fpga-tiled``, the tiled core, when the file exists), the default design
     (INT8, P = 8, ECP5) first; when `fpga_results` lacks the default design, it is measured now
     as ``make fpga`` measures it (`export.fpga.implement` with the configuration's seed and router of
     `export.fpga.SEEDS` and `ROUTERS`, then the mean cycles with early exit on the digits test split of
@@ -444,7 +444,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--cosim-vectors", type=positive_int, default=20, help="INFER commands per clock (at most 360)")
     ap.add_argument("--fpga-results", default=str(FPGA_RESULTS), help="make fpga's results, reused when present")
     ap.add_argument("--tiled-results", default=str(TILED_RESULTS),
-                    help="make fpga-tiled's results (the tiled inference core), added when present")
+                    help="make fpga-tiled's results (the tiled core), added when present")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory probes (tests)")
     args = ap.parse_args(argv)
     check_count("--cosim-vectors", args.cosim_vectors, 360, "the images of the digits test split")

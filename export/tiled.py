@@ -1,12 +1,13 @@
-"""The tiled inference core (`rtl.tiled_core.TiledCore`) on an FPGA: place and route, and its figures.
+"""The tiled core (`rtl.tiled_core.TiledCore`) on an FPGA: place and route, and its figures.
 
 ``python -m export.tiled`` builds each design of `DESIGNS` (or those named by ``--design``) with the flow of
 ``make fpga`` (`export.fpga`: the same Yosys and nextpnr, the pin-saving harness, the seed and the timing
 target), trains the weights the design runs on the golden model (its learning twin, as ``make fpga`` trains the
 inference-only P-lane cores: `export.fpga.golden_accuracy`'s recipe), and counts its cycles on its data set's
-test split (digits, or mnist5k for the 784-input design): every test image's own free steps
+test split (digits, or mnist5k for the 784-input designs): every test image's own free steps
 (`eqprop.hw.golden.settle`, with early exit), the images in order, B to a command, each command's exact
-CYCLES (`rtl.tiled_core.command_cycles`), over the images. It writes
+CYCLES (`rtl.tiled_core.command_cycles`), over the images; a learning design trains itself and counts its
+TRAIN cycles (`rtl.tiled_core.train_cycles`) on 500 training samples, as ``make fpga`` does. It writes
 ``results/tiled.json`` and ``results/tiled.md``; ``make bench`` puts these designs beside ``make fpga``'s against
 the same careful torch baseline.
 
@@ -224,7 +225,7 @@ def _train_cycles(cfg: HwConfig, d: Design, params, data) -> dict:
 
 
 def markdown(results: list[dict]) -> str:
-    lines = ["# The tiled inference core on the FPGA", "",
+    lines = ["# The tiled core on the FPGA", "",
              "`python -m export.tiled` (rtl/tiled_core.py; docs/tiled-datapath.md). Resources after place and route; "
              "cycles per inference on the test split of the design's data set (each image's own free steps with "
              "early exit, a command's samples on its slots, exact cycle model); tile bound = multiply-adds / "
@@ -247,7 +248,7 @@ def markdown(results: list[dict]) -> str:
 
 @guard("the tiled core's FPGA figures", failures=(FpgaError,))
 def main(argv: list[str]) -> int:
-    ap = parser("python -m export.tiled", "Place and route the tiled inference core's designs and measure their "
+    ap = parser("python -m export.tiled", "Place and route the tiled core's designs and measure their "
                 "cycles on their data set's test split (results/tiled.json, results/tiled.md).")
     ap.add_argument("--design", action="append", choices=sorted(DESIGNS), help="a design (default: every one)")
     ap.add_argument("--family", default=None, choices=("ecp5", "ecp5-85k"),

@@ -1,5 +1,5 @@
 """The planned schedule of the tiled datapath, as an exact cycle model: layout, block order and the interleaving
-of samples (docs/tiled-datapath.md). The tiled inference core (`rtl.tiled_core`) generates its controller's program
+of samples (docs/tiled-datapath.md). The tiled core (`rtl.tiled_core`) generates its controller's program
 from these tables and its cycle model (`rtl.tiled_core.command_cycles`) is `interleave` with its own latency;
 `projection` is this model at an assumed latency and clock, not a measurement.
 

@@ -1,4 +1,4 @@
-"""The tiled inference core (`rtl.tiled_core.TiledCore`) simulated against the golden model, and its fuzzer.
+"""The tiled core (`rtl.tiled_core.TiledCore`) simulated against the golden model, and its fuzzer.
 
 `simulate` runs one command on the core in Amaranth's simulator (the core has no register map yet, so the
 memories are loaded as the host port writes them, or given as initial contents, and read back directly) and
@@ -12,6 +12,12 @@ no layer), samples per command and slots, and runs every parameter family of `si
 (random weights, the largest and smallest weights and biases, checkerboards, sparse and tiny ones) on corner
 and random inputs. Point i is drawn from ``numpy.random.default_rng([seed, i])``; a failing point prints the
 line that replays it.
+
+Learning cores: `simulate_train` runs TRAIN and INFER commands one after another (each command's input and
+target written through the host port) and reads back every shadow weight, weight and bias after each;
+`compare_train` checks them against `eqprop.hw.golden.train_sample`, with each phase's steps, the result and
+CYCLES (`rtl.tiled_core.train_cycles`). ``python -m sim.fuzz --tiled --learning`` (`sim.fuzz.draw_tiled_learning`)
+fuzzes them: two TRAINs and an INFER of the core's samples on each parameter family.
 """
 
 from __future__ import annotations
