@@ -147,14 +147,12 @@ def test_fpga_designs_on_their_data(name):
     learner = cfg if cfg.learning else cfg.learning_twin()
     params, _ = train_epochs(learner, golden.init_params(learner, seed=0), data, epochs=1, seed=0,
                              schedule=annealed(cfg.lr_shifts, 1), progress=False)
-    if d.learning:     # TRAIN on three training images, then INFER a test image: every parameter checked
-        x = quantise_input(cfg, np.concatenate([data.x_train[:3], data.x_test[:1]]))
-        t = golden.encode_targets(cfg, np.concatenate([data.y_train[:3], data.y_test[:1]]))
-        commands = [True, True, True, False]
-        got = simulate_train(cfg, d.pe, d.simd, x, t, params, train=commands, dsp_products=d.dsp_products,
-                             update_rows=d.update_rows)
-        assert compare_train(cfg, d.pe, d.simd, got, x, t, params, train=commands, update_rows=d.update_rows) == []
-        return
+    if d.learning:     # TRAIN on three training images (every parameter checked), then INFER as below
+        x = quantise_input(cfg, data.x_train[:3])
+        t = golden.encode_targets(cfg, data.y_train[:3])
+        got = simulate_train(cfg, d.pe, d.simd, x, t, params, dsp_products=d.dsp_products, update_rows=d.update_rows,
+                             samples=d.samples, slots=d.slots)
+        assert compare_train(cfg, d.pe, d.simd, got, x, t, params, update_rows=d.update_rows) == []
     x = quantise_input(cfg, data.x_test[:d.samples])
     got = simulate(cfg, d.pe, d.simd, d.samples, x, params, d.slots, dsp_products=d.dsp_products)
     want = golden.settle(cfg, params, x, steps=cfg.free_steps)
@@ -162,7 +160,7 @@ def test_fpga_designs_on_their_data(name):
         np.testing.assert_array_equal(g, w)
     assert got["steps"] == want.steps.tolist()
     assert got["results"] == want.states[-1].argmax(axis=1).tolist()
-    assert len(set(got["results"])) > 1
+    assert d.samples == 1 or len(set(got["results"])) > 1
     assert got["cycles"] == command_cycles(cfg, d.pe, d.simd, want.steps, d.slots)
 
 
