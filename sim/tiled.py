@@ -37,6 +37,37 @@ __all__ = ["TiledPoint", "compare", "compare_train", "fuzz", "run_tiled_point", 
 MAX_CYCLES = 1_000_000
 
 
+async def _write_rows(ctx, dut, rows: dict[int, dict[int, list[int]]]):
+    """Write `rows` ({``host.sel``: {row: codes}}) through the host port: each row's chunks into the staging
+    row, then committed."""
+    ctx.set(dut.host.we, 1)
+    for sel, memory in rows.items():
+        ctx.set(dut.host.sel, sel)
+        for addr, codes in memory.items():
+            ctx.set(dut.host.commit, 0)
+            for chunk, bits in enumerate(dut.host_chunks(sel, codes)):
+                ctx.set(dut.host.lane, chunk)
+                ctx.set(dut.host.wdata, bits)
+                await ctx.tick()
+            ctx.set(dut.host.commit, 1)
+            ctx.set(dut.host.addr, addr)
+            await ctx.tick()
+    ctx.set(dut.host.we, 0)
+    ctx.set(dut.host.commit, 0)
+
+
+async def _command(ctx, dut, what: str = "the command"):
+    """Start a command and wait for DONE (at most `MAX_CYCLES` cycles)."""
+    ctx.set(dut.start, 1)
+    await ctx.tick()
+    ctx.set(dut.start, 0)
+    for _ in range(MAX_CYCLES):
+        await ctx.tick()
+        if ctx.get(dut.done):
+            return
+    raise AssertionError(f"{what} did not finish in {MAX_CYCLES} cycles")
+
+
 def simulate(cfg: HwConfig, pe: int, simd: int, samples: int, x, params: golden.IntParams, slots: int | None = None,
              *, through_host: bool = False, dsp_products: int | None = None) -> dict:
     """Run one command of `samples` samples on `TiledCore` in Amaranth's simulator; return its final states (per
@@ -57,28 +88,8 @@ def simulate(cfg: HwConfig, pe: int, simd: int, samples: int, x, params: golden.
 
     async def tb(ctx):
         if through_host:
-            ctx.set(dut.host.we, 1)
-            for sel, memory in written.items():
-                ctx.set(dut.host.sel, sel)
-                for addr, codes in memory.items():
-                    ctx.set(dut.host.commit, 0)
-                    for chunk, bits in enumerate(dut.host_chunks(sel, codes)):
-                        ctx.set(dut.host.lane, chunk)
-                        ctx.set(dut.host.wdata, bits)
-                        await ctx.tick()
-                    ctx.set(dut.host.commit, 1)
-                    ctx.set(dut.host.addr, addr)
-                    await ctx.tick()
-            ctx.set(dut.host.we, 0)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        for _ in range(MAX_CYCLES):
-            await ctx.tick()
-            if ctx.get(dut.done):
-                break
-        else:
-            raise AssertionError(f"the command did not finish in {MAX_CYCLES} cycles")
+            await _write_rows(ctx, dut, written)
+        await _command(ctx, dut)
         steps = [ctx.get(dut.steps[s]) for s in range(samples)]
         states = []
         for k in range(1, cfg.n_layers + 1):
@@ -117,25 +128,6 @@ def compare(cfg: HwConfig, pe: int, simd: int, got: dict, x, params: golden.IntP
     if got["cycles"] != model:
         bad.append(f"CYCLES {got['cycles']}, cycle model {model}")
     return bad
-
-
-async def _write_rows(ctx, dut, rows: dict[int, dict[int, list[int]]]):
-    """Write `rows` ({``host.sel``: {row: codes}}) through the host port: each row's chunks into the staging
-    row, then committed."""
-    ctx.set(dut.host.we, 1)
-    for sel, memory in rows.items():
-        ctx.set(dut.host.sel, sel)
-        for addr, codes in memory.items():
-            ctx.set(dut.host.commit, 0)
-            for chunk, bits in enumerate(dut.host_chunks(sel, codes)):
-                ctx.set(dut.host.lane, chunk)
-                ctx.set(dut.host.wdata, bits)
-                await ctx.tick()
-            ctx.set(dut.host.commit, 1)
-            ctx.set(dut.host.addr, addr)
-            await ctx.tick()
-    ctx.set(dut.host.we, 0)
-    ctx.set(dut.host.commit, 0)
 
 
 def _matrix(plan, tiles: np.ndarray, l: int) -> np.ndarray:
@@ -202,15 +194,7 @@ def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden
             rows[dut.host_target("input")] = dut.input_rows(0, x[i])
             await _write_rows(ctx, dut, rows)
             ctx.set(dut.train, int(trains[i]))
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            for _ in range(MAX_CYCLES):
-                await ctx.tick()
-                if ctx.get(dut.done):
-                    break
-            else:
-                raise AssertionError(f"command {i} did not finish in {MAX_CYCLES} cycles")
+            await _command(ctx, dut, f"command {i}")
             steps = [ctx.get(dut.steps[s]) for s in range(dut.state_samples)]
             states = []
             for k in range(1, L + 1):
