@@ -75,20 +75,19 @@ DESIGNS: dict[str, Design] = {
     "tiled-int8-10x10-s8-infer": Design("int8-p8-infer", 10, 10, 16, 8, dsp_products=28),
     "tiled-ternary-784-16x20-s8-infer": Design("ternary-p8-b4-infer", 16, 20, 16, 8, sizes=(784, 64, 10),
                                                dataset="mnist5k"),
-    # the learning core: the default design's widths (INT8, 64-64-10, symmetric estimator), TRAIN and INFER; its
-    # nudged phases interleave on two slots and its update takes a tile row (10 weights) a cycle. On the 85k: the
-    # update lanes (10 weights and a block of biases a cycle, their shifts set by LR_SHIFT at run time) take about
-    # 10,400 LUTs, and the 8 x 10 tile with them synthesised to 27,578 LUTs, more than the 25k's 24,288
-    "tiled-int8-16x10-learn": Design("int8-p8", 16, 10, 1, 1, dsp_products=148, learning=True, family="ecp5-85k"),
-    # the same with four tile rows updated a cycle (four sets of update lanes, about 27,000 LUTs, for a quarter of
-    # the update's cycles), and INFER on 16 samples, 8 in flight (TRAIN takes the first)
+    # the learning core: the default design's widths (INT8, 64-64-10, symmetric estimator), TRAIN and INFER (16
+    # samples, 8 in flight; TRAIN takes the first, its nudged phases interleaved on two slots), its update four
+    # tile rows (40 weights) a cycle. On the 85k: a set of update lanes (10 weights a cycle, their shifts set by
+    # LR_SHIFT at run time) takes about 6,800 LUTs and a block of bias lanes 3,700, and an 8 x 10 tile with one
+    # set synthesised to 27,578 LUTs, more than the 25k's 24,288. router2, as `export.fpga`'s 85k cores: router1
+    # did not converge on a 16 x 10 learning core with one set (35,634 LUTs) in 25 minutes
     "tiled-int8-16x10-u4-s8-learn": Design("int8-p8", 16, 10, 16, 8, dsp_products=148, learning=True,
-                                           family="ecp5-85k", update_rows=4),
+                                           family="ecp5-85k", update_rows=4, router="router2"),
     # INT8 784-64-10 (mnist5k) on the 85k: a square 20 x 20 tile (400 products, 156 in the DSP blocks, the others
     # in logic) for the drive pass (40 x 4 tiles a sample); 24 x 24 (576 products) synthesised to 88,541 LUTs and
     # 77,302 flip-flops, more than the 85k's 83,640
     "tiled-int8-784-20x20-s8-infer": Design("int8-p8-infer", 20, 20, 16, 8, dsp_products=156, sizes=(784, 64, 10),
-                                            dataset="mnist5k", family="ecp5-85k"),
+                                            dataset="mnist5k", family="ecp5-85k", router="router2"),
 }
 
 
