@@ -210,7 +210,10 @@ def learning_data(cfg, commands, seed):
     return x, golden.encode_targets(cfg, rng.integers(0, cfg.sizes[-1], len(commands))), params
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "int8-1x1-floor" else n
+SLOW_LEARN_CASES = ("int8-1x1-floor", "deep-3x2")     # (deep networks: three more cases in make test)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_LEARN_CASES else n
                                   for n in LEARN_CASES])
 def test_learning_core_matches_golden(name):
     """TRAIN commands (and an INFER between), each against `golden.train_sample` on every shadow weight, weight and
