@@ -125,7 +125,7 @@ fpga: $(STAMP)
 # designs) and 85k (the INT8 784-input design and the learning design), its weights trained on the golden
 # model and its cycles counted on its data set (digits; mnist5k for the 784-input designs; a learning design's
 # TRAIN cycles on 500 training samples): results/tiled.md and .json, which make bench then puts beside make
-# fpga's designs. About 10-15 minutes a 25k design and 30-40 an 85k one, one after another, on two cores.
+# fpga's designs. About 10-15 minutes a 25k design and 30-60 or more an 85k one, one after another, on two cores.
 fpga-tiled: $(STAMP)
 	$(PY) -m export.tiled
 
