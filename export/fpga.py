@@ -405,7 +405,7 @@ def with_netlist_check(result: dict, cfg: HwConfig | str, *, log=print, done: di
     name = cfg if isinstance(cfg, str) else "custom"
     cfg = config(cfg) if isinstance(cfg, str) else cfg
     family = device(result["family"]).family
-    key = (family, json.dumps(_fields(cfg), sort_keys=True))
+    key = (family, json.dumps(config_fields(cfg), sort_keys=True))
     tag = f"{name}/{result['family']}"
     core = result.get("core_netlist")
     mine, pending = True, None
@@ -576,7 +576,7 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
         over = sorted(k for k, v in synth.items() if v > dev.totals[k])
         model = cycle_model(cfg)
 
-        result = {"config": name, "hwconfig": _fields(cfg), "family": family, "device": dev.part,
+        result = {"config": name, "hwconfig": config_fields(cfg), "family": family, "device": dev.part,
                   "totals": dict(dev.totals), "synth": synth, **synth, "memories": memories,
                   "fits": not over, "over": over,
                   "fmax_mhz": None, "target_mhz": freq, "critical_path": None, "seed": seed,
@@ -627,10 +627,6 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
     finally:
         if tmp is not None:
             tmp.cleanup()
-
-
-def _fields(cfg: HwConfig) -> dict:
-    return config_fields(cfg)
 
 
 # ------------------------------------------------------------------------------------------------

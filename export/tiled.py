@@ -27,7 +27,7 @@ from pathlib import Path
 
 from eqprop.atomic import write_json_atomic, write_text_atomic
 from eqprop.cli_support import UsageError, check_output_folder, guard, parser
-from eqprop.hw.hwconfig import HwConfig
+from eqprop.hw.hwconfig import HwConfig, config_fields
 from export import fpga as flow
 from export.fpga import CONFIGS, HARNESS, SEED, TOP, FpgaError, device, find_tool, harness_verilog, parse_report
 
@@ -132,7 +132,7 @@ def implement_tiled(name: str, family: str | None = None, *, workdir=None, seed:
             raise FpgaError(f"Yosys failed for {tag} (log {work / 'yosys.log'}):\n{flow._tail(r.stdout + r.stderr)}")
         usage = flow.synth_usage(json.loads((work / "netlist.json").read_text()), family)
         seconds["synthesis"] = round(time.perf_counter() - t, 1)
-        result = {"config": name, "design": dataclasses.asdict(d), "hwconfig": flow._fields(cfg), "family": family,
+        result = {"config": name, "design": dataclasses.asdict(d), "hwconfig": config_fields(cfg), "family": family,
                   "device": dev.part, "totals": dict(dev.totals), "synth": usage,
                   "memories": flow.memory_mapping(r.stdout),
                   "seed": seed, "router": d.router, "synthesis": synth, "placed": False, "fmax_mhz": None}

@@ -115,6 +115,13 @@ def test_a_one_tile_unit_holds_the_tile_for_its_occupancy():
     assert [u.start for u in interleave(one, [2, 2], occupancy=2).units] == [0, 2, 4, 6, 8, 10]
 
 
+def test_without_a_drive_pass_the_samples_start_with_their_steps():
+    # a learning core's nudged phases: the free phase's drive is reused, so their first unit is a step
+    run = interleave(SMALL, [2, 3], drive=False)
+    assert [u.kind for u in run.units] == ["step"] * 5
+    assert SMALL.cache_drive and "drive" in [u.kind for u in interleave(SMALL, [2, 3]).units]
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_runs_keep_their_promises(seed):
     """On random plans and step counts: one unit at a time, each sample's units G apart, every unit issued,
