@@ -47,6 +47,7 @@ from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import HwConfig
 from rtl.core import Core
 from rtl.schedule import Phase
+from rtl.tiled_bus import TiledWindows
 from rtl.update import LR_SHIFT_BITS
 
 __all__ = ["OKAY", "SLVERR", "AxiLiteAccelerator", "address_width"]
@@ -103,7 +104,8 @@ class AxiLiteAccelerator(wiring.Component):
             raise TypeError(f"Configuration must be a HwConfig, not {cfg!r}")
         self.cfg = cfg
         self.registers = config_registers(cfg)     # raises ValueError for too many layers
-        self.core = Core(cfg=cfg, params=params)
+        # the P-lane core, or the tiled core (a tiled configuration) with the same interface
+        self.core = TiledWindows(cfg=cfg, params=params) if cfg.tiled else Core(cfg=cfg, params=params)
         self.error_code = Signal(range(max(ErrorCode) + 1), name="error")   # ERROR, for the formal checks
         aw = address_width(cfg)
         super().__init__({
@@ -117,7 +119,10 @@ class AxiLiteAccelerator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg, L, p, n = self.cfg, self.cfg.n_layers, self.cfg.mac_lanes, self.cfg.sizes
+        cfg, L, n = self.cfg, self.cfg.n_layers, self.cfg.sizes
+        # the lanes a matrix row is split into: P, or for the tiled core, whose host port takes the row and the
+        # column, the widest layer (a row is one "word", the column its "lane")
+        p = max(n) if cfg.tiled else cfg.mac_lanes
         m.submodules.core = core = self.core
         regs = self.registers
         host = core.host
@@ -148,7 +153,7 @@ class AxiLiteAccelerator(wiring.Component):
         ro = {Reg.ID: regs["ID"], Reg.VERSION: regs["VERSION"], Reg.CFG_LAYERS: regs["CFG_LAYERS"],
               Reg.CFG_FORMATS: regs["CFG_FORMATS"], Reg.CFG_STEPS: regs["CFG_STEPS"],
               Reg.CFG_SHIFTS: regs["CFG_SHIFTS"], Reg.CFG_LANES: regs["CFG_LANES"], Reg.CFG_ACC: regs["CFG_ACC"],
-              Reg.CFG_FEATURES: regs["CFG_FEATURES"]}
+              Reg.CFG_FEATURES: regs["CFG_FEATURES"], Reg.CFG_TILE: regs["CFG_TILE"]}
         ro.update({Reg.LAYER_SIZE + 4 * k: regs[f"LAYER_SIZE.{k}"] for k in range(L + 1)})
         ro.update({Reg.LAYER_FRAC + 4 * l: regs[f"LAYER_FRAC.{l}"] for l in range(L)})
         ro_live = {Reg.STATUS: status, Reg.ERROR: error, Reg.RESULT: core.result, Reg.CYCLES: core.cycles,
@@ -297,7 +302,8 @@ class AxiLiteAccelerator(wiring.Component):
                              r_start.eq((wdata & Control.START) != 0), r_reset.eq((wdata & Control.RESET) != 0),
                              r_mode.eq(mode),
                              # an inference-only core refuses TRAIN as it refuses a code that is not a Mode
-                             r_mode_ok.eq((mode == Mode.INFER) | (mode == Mode.RELAX)
+                             # (and a tiled core RELAX, which it does not run)
+                             r_mode_ok.eq((mode == Mode.INFER) | ((mode == Mode.RELAX) if not cfg.tiled else 0)
                                           | ((mode == Mode.TRAIN) if cfg.learning else 0))]
                 m.d.sync += [r_lr[l].eq(writing & r_reg_hit & (low == Reg.LR_SHIFT + 4 * l)) for l in range(L)]
                 m.d.sync += r_sample.eq(writing & r_reg_hit & (low == Reg.SAMPLE))

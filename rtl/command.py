@@ -3,7 +3,8 @@ co-simulation (`sim.cases`) checks the RTL against and that the host API's golde
 (`eqprop.device.GoldenBackend`) answers with.
 
 `ref_infer` and `ref_train` give the states and RESULT of `eqprop.hw.golden` and the counters the core
-reports (CYCLES, STEPS, PHASE_STEPS, STATUS.UNSETTLED) from `rtl.schedule`'s cycle model.
+reports (CYCLES, STEPS, PHASE_STEPS, STATUS.UNSETTLED) from `rtl.schedule`'s cycle model, or for a tiled
+configuration `rtl.tiled_core`'s (its samples each take their own steps; a TRAIN updates a tile row a cycle).
 """
 
 from __future__ import annotations
@@ -18,16 +19,24 @@ from rtl.schedule import Phase, command_cycles, command_phases, golden_steps, ze
 __all__ = ["ref_infer", "ref_train"]
 
 
-def _counters(cfg: HwConfig, mode: Mode, phases: dict, trace: golden.Trace | None) -> dict:
+def _counters(cfg: HwConfig, mode: Mode, phases: dict, trace: golden.Trace | None, sample_steps=None) -> dict:
     """CYCLES, STEPS, PHASE_STEPS (per `Phase`, 0 for a phase not run) and STATUS.UNSETTLED of a command
     whose phases ended as `phases` (`eqprop.hw.golden.Settled` by name) say; `trace`, the golden model's
-    states of every step, for the issues zero-skipping saves (None without ``cfg.zero_skip``)."""
+    states of every step, for the issues zero-skipping saves (None without ``cfg.zero_skip``); `sample_steps`,
+    an INFER's free steps of each sample (the tiled core's cycles depend on them all)."""
     steps = golden_steps(cfg, mode, {k: v.steps for k, v in phases.items()})
     per_phase = [0] * len(Phase)
     for ph, s in zip(command_phases(cfg, mode), steps, strict=True):
         per_phase[ph.value] = s
-    skips = zero_skips(cfg, mode, trace, steps=steps)
-    return {"cycles": command_cycles(cfg, mode, steps, skips=skips), "steps": sum(steps), "phase_steps": per_phase,
+    if cfg.tiled:
+        from rtl.tiled_core import command_cycles as tiled_cycles
+        from rtl.tiled_core import train_cycles
+
+        cycles = (train_cycles(cfg, cfg.pe, cfg.simd, *steps) if mode == Mode.TRAIN
+                  else tiled_cycles(cfg, cfg.pe, cfg.simd, sample_steps, cfg.slots or cfg.samples))
+    else:
+        cycles = command_cycles(cfg, mode, steps, skips=zero_skips(cfg, mode, trace, steps=steps))
+    return {"cycles": cycles, "steps": sum(steps), "phase_steps": per_phase,
             "unsettled": int(not all(bool(v.settled[0]) for v in phases.values()))}
 
 
@@ -41,7 +50,8 @@ def ref_infer(cfg: HwConfig, params: golden.IntParams, x: np.ndarray) -> dict:
     samples = [{"states": [s[b] for s in free.states], "result": int(np.argmax(free.states[-1][b]))}
                for b in range(len(x))]
     return {**samples[0], "samples": samples,
-            **_counters(cfg, Mode.INFER, {"free": golden.Settled(free.states, steps, settled)}, trace)}
+            **_counters(cfg, Mode.INFER, {"free": golden.Settled(free.states, steps, settled)}, trace,
+                        [int(s) for s in np.ravel(free.steps)])}
 
 
 def ref_train(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, target: np.ndarray) -> dict:

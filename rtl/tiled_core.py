@@ -380,8 +380,13 @@ class TiledCore(wiring.Component):
                 words[addr] = self.row_word(sel, codes)
             return words
 
-        self.lane_bits = ({0: wb} | {1 + l: cfg.bias_bits for l in range(L)} | {1 + L: sb, 2 + L: sb}
-                          | {3 + L: cfg.shadow_bits})
+        # the host's memories (`host_target`): the weights, biases, inputs, a learning core's targets and shadow
+        # weights, then the state memories of layers 1 .. L (read-only)
+        self.state_sel = (4 if cfg.learning else 2) + L
+        self.lane_bits = ({0: wb} | {1 + l: cfg.bias_bits for l in range(L)} | {1 + L: sb}
+                          | ({2 + L: sb, 3 + L: cfg.shadow_bits} if cfg.learning else {})
+                          | {self.state_sel + k: sb for k in range(L)})
+        self.signed_sels = (0, *(1 + l for l in range(L)), *((3 + L,) if cfg.learning else ()))
         words = weight_base(plan, L)
         self.weight_mem = MemoryData(shape=unsigned(pe * simd * wb), depth=words, init=image(0, words))
         self.bias_mem = [MemoryData(shape=unsigned(plan.block_size(l + 1) * cfg.bias_bits), depth=plan.blocks(l + 1),
@@ -402,15 +407,20 @@ class TiledCore(wiring.Component):
                                          depth=words * pe // update_rows, init=image(3 + L, words * pe // update_rows))
         members = {
             "start": In(1),
+            "clear": In(1),
             "busy": Out(1),
             "done": Out(1),
             "results": Out(data.ArrayLayout(range(n[-1]), B)),
             "steps": Out(data.ArrayLayout(range(self.max_steps + 1), self.state_samples)),
             "cycles": Out(32),
+            "unsettled": Out(1),
+            "trained": Out(1),
             "host": In(wiring.Signature({
-                "we": Out(1), "commit": Out(1), "sel": Out(range(L + (4 if cfg.learning else 2))),
+                "we": Out(1), "commit": Out(1), "load": Out(1), "patch": Out(1),
+                "sel": Out(range(self.state_sel + L)),
                 "addr": Out(range(max(2, self._max_depth()))),
                 "lane": Out(range(max(2, -(-self._staging_bits() // 32)))), "wdata": Out(32),
+                "elem": Out(range(max(2, self._max_elements()))), "rdata": In(32),
             })),
         }
         if cfg.learning:
@@ -418,8 +428,9 @@ class TiledCore(wiring.Component):
         super().__init__(members)
 
     def _host_memories(self) -> list[MemoryData]:
-        return [self.weight_mem, *self.bias_mem, self.input_mem] + ([self.target_mem, self.shadow_mem]
-                                                                    if self.learning else [])
+        """The memories by ``host.sel`` (`host_target`)."""
+        return ([self.weight_mem, *self.bias_mem, self.input_mem]
+                + ([self.target_mem, self.shadow_mem] if self.learning else []) + self.state_mem[1:])
 
     def _max_depth(self) -> int:
         return max(md.depth for md in self._host_memories())
@@ -427,11 +438,13 @@ class TiledCore(wiring.Component):
     def _staging_bits(self) -> int:
         return max(md.shape.width for md in self._host_memories())
 
+    def _max_elements(self) -> int:
+        return max(md.shape.width // self.lane_bits[sel] for sel, md in enumerate(self._host_memories()))
+
     def row_word(self, sel: int, codes) -> int:
         """A row of memory `sel`, its element codes packed lane 0 lowest (`eqprop.hw.memimage.pack_words`; weights,
         biases and shadow weights signed, inputs and targets unsigned; a code that does not fit raises ValueError)."""
-        unsigned_ = (1 + self.cfg.n_layers, 2 + self.cfg.n_layers)
-        return pack_words(codes, self.lane_bits[sel], len(codes), signed=sel not in unsigned_)[0]
+        return pack_words(codes, self.lane_bits[sel], len(codes), signed=sel in self.signed_sels)[0]
 
     def host_chunks(self, sel: int, codes) -> list[int]:
         """A row of memory `sel` as the host writes it (`row_word`), in 32-bit chunks, the lowest first."""
@@ -487,11 +500,13 @@ class TiledCore(wiring.Component):
         return {a: pad[a * size:(a + 1) * size].tolist() for a in range(self.plan.blocks(k))}
 
     def host_target(self, what: str, layer: int = 0) -> int:
-        """``host.sel`` of a memory: "weight" (every layer's tiles), "bias" of `layer`, "input", and in a learning
-        core "target" and "shadow" (every layer's shadow weights, a tile row a row)."""
+        """``host.sel`` of a memory: "weight" (every layer's tiles), "bias" of `layer`, "input", in a learning
+        core "target" and "shadow" (every layer's shadow weights, a tile row a row), and "state" of layer `layer`
+        (1 .. L; read-only: `state_address`)."""
         L = self.cfg.n_layers
         sels = {"weight": 0, "bias": 1 + layer, "input": 1 + L} | ({"target": 2 + L, "shadow": 3 + L}
                                                                      if self.learning else {})
+        sels["state"] = self.state_sel + layer - 1
         if what not in sels:
             raise ValueError(f"what must be one of {', '.join(sels)}, not {what!r}")
         return sels[what]
@@ -543,7 +558,7 @@ class TiledCore(wiring.Component):
         pick_zero, pick_bank = Signal(), Signal()
         pick_src = Signal()     # a nudged phase's first step: it reads the free phase's last states
 
-        m.d.comb += [self.busy.eq(busy), self.steps.eq(Cat(*steps_out))]
+        m.d.comb += [self.busy.eq(busy), self.steps.eq(Cat(*steps_out)), self.trained.eq(train)]
         with m.If(busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         for k in range(B):
@@ -595,7 +610,8 @@ class TiledCore(wiring.Component):
             # the slots an INFER starts on (a learning core's INFER: `infer_slots` of them; its TRAIN: slot 0, the
             # free phase, the nudged phases taking the slots when it stops)
             first = Mux(self.train, 1, (1 << self.infer_slots) - 1) if learning else (1 << B) - 1
-            m.d.sync += [busy.eq(1), self.done.eq(0), self.cycles.eq(0), issuing.eq(0), last.eq(B - 1),
+            m.d.sync += [busy.eq(1), self.done.eq(0), self.cycles.eq(0), self.unsettled.eq(0), issuing.eq(0),
+                         last.eq(B - 1),
                          active.eq(first), need_drive.eq(first if D else 0), changed.eq(0), bank.eq(0),
                          pending.eq(self.infer_slots), drain.eq(END_DRAIN)]
             if learning:
@@ -622,6 +638,8 @@ class TiledCore(wiring.Component):
                         for s_ in range(NS):
                             with m.Case(s_):
                                 m.d.sync += steps_out[s_].eq(steps[k])
+                    with m.If(changed[k]):     # it stopped at its step limit, its last step still moving
+                        m.d.sync += self.unsettled.eq(1)
                     if learning:
                         with m.If(train & (sample[k] == 0)):     # the free phase: on to the nudged phases
                             m.d.sync += fbank.eq(bank[k])
@@ -911,6 +929,36 @@ class TiledCore(wiring.Component):
                      "st_a", "st_b", "inp", "s_raw", "old_raw", "bias", "bias_raw")
             here = locals()
             self._update(m, {k: here[k] for k in names})
+
+        # RESET (``clear``, while idle): DONE, CYCLES, the steps and UNSETTLED cleared (the states are left; the bus
+        # reads them as zero until the next command)
+        with m.If(self.clear & ~busy):
+            m.d.sync += [self.done.eq(0), self.cycles.eq(0), self.unsettled.eq(0)] + [s.eq(0) for s in steps_out]
+
+        # the host's row reads and element writes, while idle (last: its read addresses override the datapath's and
+        # the update's, idle then): ``load`` puts row ``addr`` of memory ``sel`` into the staging row (its read port
+        # addressed in this cycle, the data taken in the next); ``patch`` replaces element ``elem`` of the staging
+        # row with ``wdata``; ``rdata`` is element ``elem`` of the staging row, sign-extended for a signed memory
+        readers = [w_rd, *bias, inp] + ([tgt, shd] if learning else []) + st_a[1:]
+        load_go, load_sel = Signal(), Signal.like(host.sel)
+        m.d.sync += [load_go.eq(host.load & ~busy), load_sel.eq(host.sel)]
+        with m.If(host.load & ~busy):
+            with m.Switch(host.sel):
+                for sel_, port in enumerate(readers):
+                    with m.Case(sel_):
+                        m.d.comb += port.addr.eq(host.addr)
+        with m.If(load_go):
+            with m.Switch(load_sel):
+                for sel_, port in enumerate(readers):
+                    with m.Case(sel_):
+                        m.d.sync += staging.eq(port.data)
+        with m.Switch(host.sel):
+            for sel_, bits in self.lane_bits.items():
+                with m.Case(sel_):
+                    with m.If(host.patch & ~busy):
+                        m.d.sync += staging.word_select(host.elem, bits).eq(host.wdata[:bits])
+                    element = staging.word_select(host.elem, bits)
+                    m.d.comb += host.rdata.eq(element.as_signed() if sel_ in self.signed_sels else element)
         return m
 
     def _update(self, m: Module, e: dict) -> None:     # e: `elaborate`'s signals, ports and helpers it uses

@@ -158,7 +158,9 @@ ID_MAGIC = 0x45515048   # "EQPH"
 # 3.2: zero-skipping (CFG_FEATURES.zero_skip): CYCLES may depend on the states; a core without it behaves as 3.1.
 # 3.3: weight and shadow windows sized by the configuration (`weight_window`): a matrix of more than 65,536
 # entries (784-128-10 and up) gets a wider window; every core whose matrices fit has 3.2's layout.
-VERSION = 0x00030003
+# 3.4: the CFG_TILE register (the datapath's folding; the tiled core, `rtl.tiled_core`, behind the bus), CFG_LANES
+# the multiply-adds a cycle; a P-lane core behaves as 3.3.
+VERSION = 0x00030004
 MAX_LAYERS = 8          # LAYER_SIZE, LR_SHIFT and LAYER_FRAC registers provided
 WINDOW_SIZE = 0x1000    # bytes per window; one 32-bit register per element, element i at base + 4 i
 WEIGHT_WINDOW = 0x40000  # bytes per weight or shadow window, the least (`weight_window` widens it for larger matrices)
@@ -188,6 +190,7 @@ class Reg(enum.IntEnum):
     LR_SHIFT = 0x080            # MAX_LAYERS registers
     LAYER_FRAC = 0x0C0          # MAX_LAYERS registers: the fraction bits of layer l's weights, shadows, biases
     PHASE_STEPS = 0x0E0         # 3 registers: the steps of the last command's free, plus (nudged), minus phase
+    CFG_TILE = 0x0F0            # the datapath's folding: PE x SIMD weights a cycle, and the samples in flight
     RESULTS = 0x100             # B registers: the result of sample b at RESULTS + 4 b (RESULTS + 0 = RESULT)
     INPUT = 0x1000              # window: input codes s_0
     TARGET = 0x2000             # window: target codes
@@ -267,6 +270,7 @@ FIELDS: dict[str, tuple[Field, ...]] = {
     "LAYER_FRAC": (Field("weight_frac", 0, 8), Field("shadow_frac", 8, 8), Field("bias_frac", 16, 8)),
     "CFG_FEATURES": (Field("early_exit", 0, 1), Field("cache_drive", 1, 1), Field("learning", 2, 1),
                      Field("zero_skip", 3, 1), Field("samples", 8, 5)),
+    "CFG_TILE": (Field("pe", 0, 12), Field("simd", 12, 12), Field("slots", 24, 5), Field("tiled", 29, 1)),
 }
 
 
@@ -318,7 +322,8 @@ REGISTERS: tuple[RegisterInfo, ...] = (
     RegisterInfo("CFG_FORMATS", Reg.CFG_FORMATS, "ro", _spell("CFG_FORMATS")),
     RegisterInfo("CFG_STEPS", Reg.CFG_STEPS, "ro", _spell("CFG_STEPS")),
     RegisterInfo("CFG_SHIFTS", Reg.CFG_SHIFTS, "ro", _spell("CFG_SHIFTS")),
-    RegisterInfo("CFG_LANES", Reg.CFG_LANES, "ro", "MAC lanes P"),
+    RegisterInfo("CFG_LANES", Reg.CFG_LANES, "ro", "multiply-adds a cycle: the MAC lanes P, or a tiled core's PE x "
+                 "SIMD"),
     RegisterInfo("CFG_ACC", Reg.CFG_ACC, "ro", "accumulator width in bits"),
     RegisterInfo("CFG_FEATURES", Reg.CFG_FEATURES, "ro", _spell("CFG_FEATURES")),
     RegisterInfo("SAMPLE", Reg.SAMPLE, "rw", "the sample b, 0 .. B-1, whose input and states the INPUT and STATE "
@@ -329,6 +334,7 @@ REGISTERS: tuple[RegisterInfo, ...] = (
     RegisterInfo("LAYER_FRAC", Reg.LAYER_FRAC, "ro", "layer l at LAYER_FRAC + 4 l: " + _spell("LAYER_FRAC")),
     RegisterInfo("PHASE_STEPS", Reg.PHASE_STEPS, "ro", "steps the last run's phase p took at PHASE_STEPS + 4 p: "
                  "p = 0 free, 1 plus (the one-sided nudged), 2 minus; 0 for a phase it did not run"),
+    RegisterInfo("CFG_TILE", Reg.CFG_TILE, "ro", _spell("CFG_TILE")),
     RegisterInfo("RESULTS", Reg.RESULTS, "ro", "the result of sample b at RESULTS + 4 b, b = 0 .. B-1 (RESULTS + 0 "
                  "reads as RESULT)"),
     RegisterInfo("INPUT", Reg.INPUT, "rw", "window: input code i at INPUT + 4 i (also state.0)"),
@@ -447,10 +453,13 @@ def config_registers(cfg: HwConfig) -> dict[str, int]:
         "CFG_SHIFTS": pack("CFG_SHIFTS", beta_shift=cfg.beta_shift, eps_shift=cfg.eps_shift,
                            rounding=ROUNDINGS.index(cfg.rounding), estimator=ESTIMATORS.index(cfg.estimator),
                            ternary_threshold=cfg.ternary_threshold),
-        "CFG_LANES": cfg.mac_lanes, "CFG_ACC": cfg.acc_bits,
+        "CFG_LANES": cfg.folding[0] * cfg.folding[1], "CFG_ACC": cfg.acc_bits,
         "CFG_FEATURES": pack("CFG_FEATURES", early_exit=cfg.early_exit, cache_drive=cfg.cache_drive,
                              learning=cfg.learning, zero_skip=cfg.zero_skip, samples=cfg.samples),
     }
+    # a P-lane core is folding 1 x P with its B samples side by side (all in flight)
+    regs["CFG_TILE"] = pack("CFG_TILE", pe=cfg.folding[0], simd=cfg.folding[1],
+                            slots=(cfg.slots or cfg.samples) if cfg.tiled else cfg.samples, tiled=cfg.tiled)
     for k, n in enumerate(cfg.sizes):
         regs[f"LAYER_SIZE.{k}"] = n
     for l, s in enumerate(cfg.lr_shifts):
