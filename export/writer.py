@@ -38,7 +38,7 @@ from eqprop.hw.formats import (
 )
 from eqprop.hw.golden import IntParams, zero_params
 from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig, check_buildable, config_fields
-from eqprop.hw.memimage import write_params
+from eqprop.hw.memimage import tiled_memories, write_params
 from export.lint import SUPPRESSED
 from export.regmap import regmap_files, write_regmap
 
@@ -240,8 +240,7 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
     Raises
     ------
     ExportError
-        If `out` exists (and `force` is not set), Yosys is missing or `cfg` is a tiled configuration (the
-        exported core is the P-lane one); nothing is written then.
+        If `out` exists (and `force` is not set) or Yosys is missing; nothing is written then.
     LintError
         If `lint` is set and Verilator is missing or reports a problem; nothing is written then.
     """
@@ -249,9 +248,6 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
     out = Path(out)
     if out.exists() and not force:
         raise ExportError(f"{out}: the output folder exists; remove it or pass --force")
-    if cfg.tiled:   # before any component is built
-        raise ExportError(f"pe must be None for an exported core, the P-lane datapath of mac_lanes (a tiled "
-                          f"configuration, pe and simd set, has no exported core yet), not {cfg.pe!r}")
     text = _verilog(cfg, params, top)       # before anything touches the disk
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
@@ -268,6 +264,15 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
         files += write_regmap(cfg, tmp, top)    # SystemRDL, C header, IP-XACT, Markdown (export.regmap)
         from rtl.axil import address_width
         from rtl.core import cycle_model
+        from rtl.tiled_core import tiled_cycle_model
+
+        if cfg.tiled:   # the tiled core's memories (a tile a word) and its cycle model
+            memories = tiled_memories(cfg)
+            cycles = tiled_cycle_model(cfg)
+        else:
+            memories = {k: {**dataclasses.asdict(r), "depth": r.depth, "word_bits": r.word_bits}
+                        for k, r in memory_layout(cfg).items() if _held(cfg, k)}
+            cycles = {k: v for k, v in cycle_model(cfg).items() if _held(cfg, k)}
 
         checksums = {f: hashlib.sha256((tmp / f).read_bytes()).hexdigest() for f in files}
         manifest = {
@@ -287,9 +292,8 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
                          "lo": w.lo, "hi": w.hi} for w in windows(cfg)],
             "contents": CONTENTS["learning" if cfg.learning else "inference-only"],
             "formats": {k: dataclasses.asdict(f) for k, f in number_formats(cfg).items() if _held(cfg, k)},
-            "memories": {k: {**dataclasses.asdict(r), "depth": r.depth, "word_bits": r.word_bits}
-                         for k, r in memory_layout(cfg).items() if _held(cfg, k)},
-            "cycle_model": {k: v for k, v in cycle_model(cfg).items() if _held(cfg, k)},
+            "memories": memories,
+            "cycle_model": cycles,
             "verilator_lint_suppressed": SUPPRESSED,
             "register_map_files": regmap_files(top),
             "files": checksums,

@@ -76,7 +76,7 @@ from rtl.update import (
 )
 
 __all__ = ["FETCH_LATENCY", "PICK_LATENCY", "READ_LATENCY", "TiledCore", "command_cycles", "plan_of", "stages",
-           "tiled_latency", "train_cycles", "unit_program", "update_program"]
+           "tiled_cycle_model", "tiled_latency", "train_cycles", "unit_program", "update_program"]
 
 # The pick to the issue's record: out of the program ROM, then a register, so that no memory's address comes
 # from the ROM's read data (the ROM to the 784-input design's input memory was its critical path).
@@ -168,6 +168,28 @@ def command_cycles(cfg: HwConfig, pe: int, simd: int, steps, slots: int | None =
     run = interleave(plan_of(cfg, pe, simd), [int(s) for s in steps], slots, refill=REFILL_LATENCY,
                      occupancy=1 + PICK_LATENCY)
     return run.cycles + 2 + end_drain(cfg, pe, simd)
+
+
+def tiled_cycle_model(cfg: HwConfig, update_rows: int = 1) -> dict[str, int]:
+    """The tiled core's cycle figures for a tiled `cfg` (``pe``, ``simd``, ``samples``, ``slots``), as an export's
+    manifest records them: ``step`` (S, a relaxation step's issues), ``drive`` (D, a drive pass's), ``latency``
+    (G, `tiled_latency`), ``update`` (a TRAIN's update issues, `update_rows` tile rows a cycle), ``infer`` (an
+    INFER whose samples all run to T steps: the most one takes) and ``train`` (a TRAIN at T, K and K; learning
+    cores), and ``tile_bound_step``: the multiply-adds of one sample's step over PE x SIMD. Exact cycles of a
+    command with early exit: `command_cycles` of each sample's steps, `train_cycles` of each phase's."""
+    from rtl.tiled_schedule import drive_cycles, step_cycles
+
+    pe, simd = cfg.pe, cfg.simd
+    plan = plan_of(cfg, pe, simd)
+    samples = cfg.samples
+    out = {"step": step_cycles(plan), "drive": drive_cycles(plan), "latency": plan.latency,
+           "infer": command_cycles(cfg, pe, simd, [cfg.free_steps] * samples, cfg.slots or samples),
+           "tile_bound_step": -(-cfg.macs_per_cached_step() // (pe * simd))}
+    if cfg.learning:
+        minus = cfg.nudge_steps if cfg.estimator == "symmetric" else None
+        out |= {"update": len(update_program(cfg, plan, update_rows)),
+                "train": train_cycles(cfg, pe, simd, cfg.free_steps, cfg.nudge_steps, minus, update_rows=update_rows)}
+    return out
 
 
 # The contrastive update of a learning core, in cycles after the issue of a tile row (stage 0): the program ROM and a
@@ -487,6 +509,51 @@ class TiledCore(wiring.Component):
                 raise ValueError(f"targets must have shape {(1, n[-1])}, not {t.shape}")
             out[2 + L] = self._blocks(t[0], L)
         return out
+
+    def parameter_memories(self) -> dict[int, MemoryData]:
+        """The weight, bias and (learning) shadow memories, by ``host.sel``."""
+        L = self.cfg.n_layers
+        return {0: self.weight_mem, **{1 + l: self.bias_mem[l] for l in range(L)},
+                **({3 + L: self.shadow_mem} if self.learning else {})}
+
+    def images(self, params: IntParams) -> dict[str, tuple[int, list[int]]]:
+        """The parameter memories' contents for `params`: {name: (``host.sel``, every row's word)}, named
+        ``weight`` (every layer's tiles), ``bias.l`` and ``shadow`` (a learning core; `host_rows`' layouts)."""
+        rows, L = self.host_rows(params), self.cfg.n_layers
+        names = {0: "weight", **{1 + l: f"bias.{l}" for l in range(L)}, 3 + L: "shadow"}
+        out = {}
+        for sel, md in self.parameter_memories().items():
+            words = [0] * md.depth
+            for a, codes in rows[sel].items():
+                words[a] = self.row_word(sel, codes)
+            out[names[sel]] = (sel, words)
+        return out
+
+    def params_from_words(self, words: dict[int, list[int]]) -> IntParams:
+        """The parameters the parameter memories hold, from their words by ``host.sel`` (`parameter_memories`;
+        the inverse of `images`); an inference-only core's shadows are its weights in shadow format."""
+        from eqprop.hw.golden import shadow_of_weights
+        from eqprop.hw.memimage import unpack_words
+        from rtl.tiled_schedule import tile_matrix
+
+        cfg, plan, pe, simd, L = self.cfg, self.plan, self.pe, self.simd, self.cfg.n_layers
+        r = self.update_rows
+        shadow, weights, biases = [], [], []
+        for l in range(L):
+            base, n_words = weight_base(plan, l), plan.words(l)
+            tiles = [unpack_words([words[0][base + w]], cfg.weight_bits, pe * simd, signed=True,
+                                  count=pe * simd).reshape(pe, simd) for w in range(n_words)]
+            weights.append(tile_matrix(plan, np.array(tiles), l))
+            if self.learning:
+                tiles = [np.concatenate([unpack_words([words[3 + L][((base + w) * pe + i) // r]], cfg.shadow_bits,
+                                                      r * simd, signed=True, count=r * simd).reshape(r, simd)
+                                         for i in range(0, pe, r)]) for w in range(n_words)]
+                shadow.append(tile_matrix(plan, np.array(tiles), l))
+            else:
+                shadow.append(shadow_of_weights(cfg, weights[-1]))
+            biases.append(unpack_words(words[1 + l][:plan.blocks(l + 1)], cfg.bias_bits, plan.block_size(l + 1),
+                                       signed=True, count=cfg.sizes[l + 1]))
+        return IntParams(shadow, weights, biases)
 
     def input_rows(self, sample: int, codes) -> dict[int, list[int]]:
         """The rows of ``input_mem`` holding `sample`'s input `codes` (n_0 of them), as `host_rows` gives them."""

@@ -46,7 +46,7 @@ from eqprop.cli_support import guard, parser, positive_float, positive_int
 from rtl.tile import TileMode
 
 __all__ = ["PROJECTED", "Tile", "TilePlan", "Timeline", "Unit", "block_tiles", "interleave", "main", "projection",
-           "step_cycles", "tile_bound", "tile_memory", "tile_word"]
+           "step_cycles", "tile_bound", "tile_matrix", "tile_memory", "tile_word"]
 
 
 def _is_int(v) -> bool:
@@ -135,6 +135,16 @@ def tile_memory(plan: TilePlan, weights: np.ndarray, l: int) -> np.ndarray:
     """Every tile of W_l in word order, (words, PE, SIMD): word ``a * blocks(l) + c`` holds `tile_word` (a, c)."""
     return np.stack([tile_word(plan, weights, l, a, c) for a in range(plan.blocks(l + 1))
                      for c in range(plan.blocks(l))])
+
+
+def tile_matrix(plan: TilePlan, tiles: np.ndarray, l: int) -> np.ndarray:
+    """W_l from its tiles in word order ((words, PE, SIMD)): the inverse of `tile_memory`."""
+    rows, cols = plan.block_size(l + 1), plan.block_size(l)
+    full = np.zeros((plan.blocks(l + 1) * rows, plan.blocks(l) * cols), dtype=np.int64)
+    for w, tile in enumerate(tiles):
+        a, c = divmod(w, plan.blocks(l))
+        full[a * rows:(a + 1) * rows, c * cols:(c + 1) * cols] = tile if l % 2 == 0 else tile.T
+    return full[:plan.sizes[l + 1], :plan.sizes[l]]
 
 
 @dataclass(frozen=True)

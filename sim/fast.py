@@ -162,8 +162,13 @@ class Program:
         self.reads += expected.size
 
     def command(self, mode: Mode, where: str) -> None:
-        model = cycle_model(self.cfg)
-        limit = 2 * max(model["infer"], model["train"]) + 1000
+        if self.cfg.tiled:
+            from rtl.tiled_core import tiled_cycle_model
+
+            model = tiled_cycle_model(self.cfg)
+        else:
+            model = cycle_model(self.cfg)
+        limit = 2 * max(model["infer"], model.get("train", 0)) + 1000
         self.lines.append(f"C {int(Control.START) | int(mode) << CONTROL_MODE_SHIFT} {limit}")
         self.commands.append(where)
 
@@ -278,7 +283,10 @@ def _build_locked(cfg: HwConfig, folder: Path, tool, described: str) -> FastBuil
 
 def peek_memories(cfg: HwConfig) -> list[tuple[str, str]]:
     """(memory region, Verilog memory of the core) of every parameter memory a peek may read: the shadows
-    (a learning core), the weights and the biases of each layer (as `sim.tb_accel.TB.peek_params`)."""
+    (a learning core), the weights and the biases of each layer (as `sim.tb_accel.TB.peek_params`); none on the
+    tiled core (its memories hold tiles: its parameters are checked through the bus)."""
+    if cfg.tiled:
+        return []
     kinds = ("shadow", "weight", "bias")[0 if cfg.learning else 1:]
     return [(f"{k}.{l}", f"{k}_{l}") for l in range(cfg.n_layers) for k in kinds]
 
@@ -327,7 +335,11 @@ def _read_params(p: Program, params: golden.IntParams, where: str) -> None:
 
 
 def _peek_params(p: Program, params: golden.IntParams, where: str) -> None:
-    """Every shadow, weight and bias straight from the memories (`peek_memories`), no simulated cycles."""
+    """Every shadow, weight and bias straight from the memories (`peek_memories`), no simulated cycles; on the
+    tiled core through the bus (`_read_params`)."""
+    if p.cfg.tiled:
+        _read_params(p, params, where)
+        return
     arrays = {"shadow": params.shadow, "weight": params.weights, "bias": params.biases}
     for region, memory in peek_memories(p.cfg):
         kind, l = region.split(".")

@@ -130,16 +130,6 @@ def compare(cfg: HwConfig, pe: int, simd: int, got: dict, x, params: golden.IntP
     return bad
 
 
-def _matrix(plan, tiles: np.ndarray, l: int) -> np.ndarray:
-    """W_l from its tiles in word order ((words, PE, SIMD)): the inverse of `rtl.tiled_schedule.tile_memory`."""
-    rows, cols = plan.block_size(l + 1), plan.block_size(l)
-    full = np.zeros((plan.blocks(l + 1) * rows, plan.blocks(l) * cols), dtype=np.int64)
-    for w, tile in enumerate(tiles):
-        a, c = divmod(w, plan.blocks(l))
-        full[a * rows:(a + 1) * rows, c * cols:(c + 1) * cols] = tile if l % 2 == 0 else tile.T
-    return full[:plan.sizes[l + 1], :plan.sizes[l]]
-
-
 def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden.IntParams, *,
                    train=True, through_host: bool = False, dsp_products: int | None = None,
                    update_rows: int = 1, samples: int = 1, slots: int | None = None) -> list[dict]:
@@ -153,7 +143,7 @@ def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden
     TRAIN commands only here, each on its first sample; `simulate` runs its INFER)."""
     from amaranth.sim import Simulator
 
-    from rtl.tiled_core import TiledCore, weight_base
+    from rtl.tiled_core import TiledCore
 
     x, targets = np.asarray(x, dtype=np.int64), np.asarray(targets, dtype=np.int64)
     trains = [train] * len(x) if isinstance(train, bool) else list(train)
@@ -164,25 +154,9 @@ def simulate_train(cfg: HwConfig, pe: int, simd: int, x, targets, params: golden
     plan, L = dut.plan, cfg.n_layers
     out = []
 
-    def shadow_rows(ctx, row):     # the shadow word holding row `row` and the update_rows - 1 rows after it
-        r = dut.update_rows
-        word = ctx.get(dut.shadow_mem[row // r])
-        return unpack_words([word], cfg.shadow_bits, r * simd, signed=True, count=r * simd).reshape(r, simd)
-
     def read_params(ctx):
-        shadow, weights, biases = [], [], []
-        for l in range(L):
-            base, words = weight_base(plan, l), plan.words(l)
-            tiles = [unpack_words([ctx.get(dut.weight_mem[base + w])], cfg.weight_bits, pe * simd, signed=True,
-                                  count=pe * simd).reshape(pe, simd) for w in range(words)]
-            weights.append(_matrix(plan, np.array(tiles), l))
-            tiles = [np.concatenate([shadow_rows(ctx, (base + w) * pe + i) for i in range(0, pe, dut.update_rows)])
-                     for w in range(words)]
-            shadow.append(_matrix(plan, np.array(tiles), l))
-            size = plan.block_size(l + 1)
-            biases.append(unpack_words([ctx.get(dut.bias_mem[l][a]) for a in range(plan.blocks(l + 1))],
-                                       cfg.bias_bits, size, signed=True, count=cfg.sizes[l + 1]))
-        return golden.IntParams(shadow, weights, biases)
+        return dut.params_from_words({sel: [ctx.get(md[a]) for a in range(md.depth)]
+                                      for sel, md in dut.parameter_memories().items()})
 
     async def tb(ctx):
         if through_host:

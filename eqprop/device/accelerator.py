@@ -172,18 +172,23 @@ def config_from_registers(read) -> HwConfig:
     sizes = tuple(read(Reg.LAYER_SIZE, layers + 1))
     fracs = [unpack("LAYER_FRAC", w)["weight_frac"] for w in read(Reg.LAYER_FRAC, layers)]
     lr = tuple(read(Reg.LR_SHIFT, layers))
+    # CFG_TILE (map 3.4 on): a tiled core's folding; before 3.4 every core was a P-lane one
+    has_tile = version & 0xFFFF >= 4
+    tile = unpack("CFG_TILE", read(Reg.CFG_TILE, 1)[0]) if has_tile else {"tiled": 0}
+    datapath = ({"pe": tile["pe"], "simd": tile["simd"], "slots": tile["slots"]} if tile["tiled"]
+                else {"mac_lanes": lanes})
     cfg = HwConfig(sizes=sizes, state_bits=f["state_bits"], weight_format="ternary" if f["ternary"] else "int",
                    weight_bits=f["weight_bits"], weight_frac=tuple(fracs), shadow_bits=f["shadow_bits"],
                    bias_bits=f["bias_bits"], acc_bits=acc, free_steps=st["free_steps"], nudge_steps=st["nudge_steps"],
                    beta_shift=s["beta_shift"], eps_shift=s["eps_shift"], lr_shifts=lr,
                    estimator=ESTIMATORS[s["estimator"]], rounding=ROUNDINGS[s["rounding"]],
-                   ternary_threshold=s["ternary_threshold"], mac_lanes=lanes, early_exit=bool(ft["early_exit"]),
+                   ternary_threshold=s["ternary_threshold"], early_exit=bool(ft["early_exit"]),
                    cache_drive=bool(ft["cache_drive"]), zero_skip=bool(ft["zero_skip"]), learning=bool(ft["learning"]),
-                   samples=ft["samples"])
+                   samples=ft["samples"], **datapath)
     want = config_registers(cfg)
     for name, value in want.items():
         reg, _, index = name.partition(".")
-        if reg == "LR_SHIFT":
+        if reg == "LR_SHIFT" or (reg == "CFG_TILE" and not has_tile):
             continue
         got = read(Reg[reg] + 4 * int(index or 0), 1)[0]
         if got != value:

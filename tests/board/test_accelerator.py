@@ -82,6 +82,7 @@ def test_inference_only_core_refuses_train():
 
 def test_config_from_registers_checks_id_and_version():
     from eqprop.hw.formats import ID_MAGIC, VERSION, Reg, config_registers
+    from eqprop.hw.hwconfig import HwConfig
 
     def registers(cfg):
         words = {}
@@ -96,6 +97,10 @@ def test_config_from_registers_checks_id_and_version():
     skipping = CFG.replace(zero_skip=True, learning=False, samples=2)
     words = registers(skipping)
     assert config_from_registers(read) == skipping
+    # CFG_TILE: the tiled core's folding (its mac_lanes, unused, is read as the default)
+    tiled = CFG.replace(pe=3, simd=4, samples=4, slots=2, mac_lanes=HwConfig().mac_lanes)
+    words = registers(tiled)
+    assert config_from_registers(read) == tiled
     words = registers(CFG)
     assert config_from_registers(read) == CFG
     words[Reg.ID] = 0x1234
