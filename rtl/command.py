@@ -16,7 +16,22 @@ from eqprop.hw.formats import Mode
 from eqprop.hw.hwconfig import HwConfig
 from rtl.schedule import Phase, command_cycles, command_phases, golden_steps, zero_skips
 
-__all__ = ["ref_infer", "ref_train"]
+__all__ = ["longest_commands", "ref_infer", "ref_train"]
+
+
+def longest_commands(cfg: HwConfig) -> dict[str, int]:
+    """The most cycles an INFER and a TRAIN of the core of `cfg` take (every phase to its limit): ``infer`` and
+    ``train`` of `rtl.schedule.cycle_model`, or of `rtl.tiled_core.tiled_cycle_model` for a tiled configuration
+    (``train`` = ``infer`` for an inference-only tiled core); testbenches bound their waits with them."""
+    if cfg.tiled:
+        from rtl.tiled_core import tiled_cycle_model
+
+        model = tiled_cycle_model(cfg)
+        return {"infer": model["infer"], "train": model.get("train", model["infer"])}
+    from rtl.schedule import cycle_model
+
+    model = cycle_model(cfg)
+    return {"infer": model["infer"], "train": model["train"]}
 
 
 def _counters(cfg: HwConfig, mode: Mode, phases: dict, trace: golden.Trace | None, sample_steps=None) -> dict:
@@ -43,7 +58,8 @@ def _counters(cfg: HwConfig, mode: Mode, phases: dict, trace: golden.Trace | Non
 def ref_infer(cfg: HwConfig, params: golden.IntParams, x: np.ndarray) -> dict:
     """What INFER leaves behind for the input rows x (B, n_0), one per sample of the command (B =
     ``cfg.samples``, or 1): sample 0's states s_1 .. s_L and RESULT, ``samples`` (each sample's states and
-    result), and the command's CYCLES, STEPS, PHASE_STEPS and STATUS.UNSETTLED (`eqprop.hw.golden.grouped`)."""
+    result), and the command's CYCLES, STEPS, PHASE_STEPS and STATUS.UNSETTLED (`eqprop.hw.golden.grouped`).
+    With fewer rows than B the other samples are taken to hold copies of the first row."""
     trace = golden.Trace() if cfg.zero_skip else None
     free = golden.settle(cfg, params, x, steps=cfg.free_steps, trace=trace)   # L arrays, (B, n_{l+1})
     steps, settled = golden.grouped(free, len(x))
@@ -51,7 +67,14 @@ def ref_infer(cfg: HwConfig, params: golden.IntParams, x: np.ndarray) -> dict:
                for b in range(len(x))]
     return {**samples[0], "samples": samples,
             **_counters(cfg, Mode.INFER, {"free": golden.Settled(free.states, steps, settled)}, trace,
-                        [int(s) for s in np.ravel(free.steps)])}
+                        _all_samples(cfg, free.steps))}
+
+
+def _all_samples(cfg: HwConfig, steps) -> list[int]:
+    """Each of the command's B samples' steps: `steps` (one per row given), the rows not given taken to repeat
+    the first (a host with fewer rows than samples fills the others with a copy of one)."""
+    steps = [int(s) for s in np.ravel(steps)]
+    return steps + steps[:1] * (cfg.samples - len(steps))
 
 
 def ref_train(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, target: np.ndarray) -> dict:

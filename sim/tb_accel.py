@@ -48,8 +48,7 @@ from eqprop.hw.formats import (
 )
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.memimage import unpack_region
-from rtl.command import ref_infer, ref_train
-from rtl.schedule import cycle_model
+from rtl.command import longest_commands, ref_infer, ref_train
 from sim.cases import CaseSet, assert_codes, dump_trace, load_cases
 from sim.runner import CLOCK_NS, STATS_ENV
 
@@ -218,14 +217,15 @@ class TB:
         return out
 
     async def params_back(self, check: str) -> dict[str, list[np.ndarray]]:
-        return await self.read_params() if check == "bus" else self.peek_params()
+        # (the tiled core's memories hold tiles: its parameters are read through the bus)
+        return await self.read_params() if check == "bus" or self.cfg.tiled else self.peek_params()
 
     async def command(self, mode: int, *, what: str) -> int:
         """Write CONTROL = START | mode, then wait for the rising edge of ``irq`` (STATUS.DONE) within
         twice the longest command's modelled cycles plus 1,000 (a hung design fails, it does not hang);
         returns STATUS, which must show DONE and neither BUSY nor ERROR (UNSETTLED is checked by
         `check_registers`)."""
-        model = cycle_model(self.cfg)
+        model = longest_commands(self.cfg)
         limit = 2 * max(model["infer"], model["train"]) + 1000
         await self.write_reg(Reg.CONTROL, int(Control.START) | int(mode) << CONTROL_MODE_SHIFT)
         wall, sim0 = time.perf_counter(), get_sim_time("ns")
@@ -467,6 +467,9 @@ def illegal_accesses(cfg: HwConfig) -> list[tuple[str, str, int, bytes | int, Er
               ("SAMPLE = -1", "write", Reg.SAMPLE, word(-1), ErrorCode.BAD_VALUE),
               (f"read of RESULTS + 4 {cfg.samples} (past the last sample)", "read", Reg.RESULTS + 4 * cfg.samples, 4,
                ErrorCode.BAD_ADDRESS)]
+    if cfg.tiled:           # the tiled core has no RELAX
+        cases.append(("RELAX on the tiled core", "write", Reg.CONTROL,
+                      word(Control.START | Mode.RELAX << CONTROL_MODE_SHIFT), ErrorCode.BAD_MODE))
     if not cfg.learning:    # an inference-only core: no TRAIN, no shadows, no target
         cases += [("TRAIN on an inference-only core", "write", Reg.CONTROL,
                    word(Control.START | Mode.TRAIN << CONTROL_MODE_SHIFT), ErrorCode.BAD_MODE),
@@ -496,7 +499,7 @@ async def run_illegal(dut) -> None:
         else:
             resp = await tb.bus(tb.axil.read(int(addr), payload), 1, what)
             assert resp.data == bytes(payload), f"{what}: a refused read returned {resp.data!r}, expected zeros"
-        await ClockCycles(dut.clk, 20 if code != ErrorCode.BAD_MODE else cycle_model(cfg)["infer"] + 10)
+        await ClockCycles(dut.clk, 20 if code != ErrorCode.BAD_MODE else longest_commands(cfg)["infer"] + 10)
         await expect_error(tb, resp, code, what)
         compare_snapshots(await snapshot(tb), before, what)
     compare_params(await tb.params_back(check), cs.params, "after the refused accesses: parameters")
@@ -508,7 +511,7 @@ async def run_illegal(dut) -> None:
     mode = Mode.TRAIN if cfg.learning else Mode.INFER
     ref = ref_train(cfg, cs.params, cs.x[:1], target[None, :]) if cfg.learning else ref_infer(cfg, cs.params, cs.x[:1])
     start_word = int(Control.START) | int(mode) << CONTROL_MODE_SHIFT
-    limit = 2 * max(cycle_model(cfg)["infer"], cycle_model(cfg)["train"]) + 1000
+    limit = 2 * max(longest_commands(cfg)["infer"], longest_commands(cfg)["train"]) + 1000
     what = f"the {mode.name} the refused STARTs ran into"
     await tb.write_reg(Reg.CONTROL, start_word)
     for i, (refused, value) in enumerate((("START while busy", Control.START | Mode.INFER << CONTROL_MODE_SHIFT),
@@ -540,8 +543,8 @@ async def run_contract(dut) -> None:
     registers (LAYER_FRAC among them) hold `config_registers`; INPUT and TARGET read back; a successful
     START clears ERROR; CONTROL reads back the last started mode; STEPS after TRAIN is the sum of the
     steps of its phases (T + 2K, symmetric, or T + K, one-sided, without early exit); RELAX continues
-    from the states INFER left and sets RESULT; ``irq`` follows DONE; RESET clears STATUS, ERROR,
-    CYCLES, STEPS, PHASE_STEPS and the states of layers 1 .. L and keeps the input,
+    from the states INFER left and sets RESULT (the tiled core refuses it, BAD_MODE); ``irq`` follows DONE;
+    RESET clears STATUS, ERROR, CYCLES, STEPS, PHASE_STEPS and the states of layers 1 .. L and keeps the input,
     the target, RESULT, CONTROL's mode, LR_SHIFT and the parameters."""
     tb, cfg, check, sets = await start(dut, False)
     cs = sets[0]
@@ -567,7 +570,7 @@ async def run_contract(dut) -> None:
            else ref_infer(cfg, cs.params, x[None, :]))
     await tb.write_reg(Reg.CONTROL, int(Control.START) | int(mode) << CONTROL_MODE_SHIFT)
     assert await tb.read_reg(Reg.ERROR) == ErrorCode.NONE, "a successful START left ERROR set"
-    await tb.run_free(RisingEdge(dut.irq), 2 * cycle_model(cfg)["train"] + 1000, f"{mode.name}: no DONE")
+    await tb.run_free(RisingEdge(dut.irq), 2 * longest_commands(cfg)["train"] + 1000, f"{mode.name}: no DONE")
     assert await tb.read_reg(Reg.STATUS) & Status.DONE and int(dut.irq.value) == 1, "irq follows DONE"
     assert await tb.read_reg(Reg.CONTROL) == mode << CONTROL_MODE_SHIFT, f"CONTROL after {mode.name}"
     if not cfg.early_exit and cfg.learning:
@@ -578,16 +581,28 @@ async def run_contract(dut) -> None:
 
     await tb.command(Mode.INFER, what="INFER before RELAX")
     inferred = ref_infer(cfg, params, x[None, :])
-    relaxed = golden.settle(cfg, params, x[None, :], [s[None, :] for s in inferred["states"]], steps=cfg.free_steps)
-    relax_steps, relaxed = int(relaxed.steps[0]), relaxed.states
-    await tb.command(Mode.RELAX, what="RELAX")
-    states = await tb.read_states()
-    for k in range(1, cfg.n_layers + 1):
-        assert_codes(states[k], relaxed[k - 1][0], f"RELAX from INFER's states: state layer {k}")
-    result = int(np.argmax(relaxed[-1][0]))
-    assert await tb.read_reg(Reg.RESULT) == result, "RELAX sets RESULT"
-    assert await tb.read_reg(Reg.STEPS) == relax_steps, "STEPS after RELAX"
-    assert await tb.read_reg(Reg.CONTROL) == Mode.RELAX << CONTROL_MODE_SHIFT, "CONTROL after RELAX"
+    last = Mode.RELAX
+    if cfg.tiled:     # the tiled core has no RELAX: refused (BAD_MODE), the INFER's states and RESULT stay
+        relax = int(Control.START | Mode.RELAX << CONTROL_MODE_SHIFT).to_bytes(4, "little")
+        resp = await tb.bus(tb.axil.write(int(Reg.CONTROL), relax), 1, "RELAX on the tiled core")
+        await expect_error(tb, resp, ErrorCode.BAD_MODE, "RELAX on the tiled core")
+        states = await tb.read_states()
+        for k in range(1, cfg.n_layers + 1):
+            assert_codes(states[k], inferred["states"][k - 1], f"INFER, then the refused RELAX: state layer {k}")
+        result, last = inferred["result"], Mode.INFER
+        assert await tb.read_reg(Reg.RESULT) == result, "RESULT after the refused RELAX"
+    else:
+        relaxed = golden.settle(cfg, params, x[None, :], [s[None, :] for s in inferred["states"]],
+                                steps=cfg.free_steps)
+        relax_steps, relaxed = int(relaxed.steps[0]), relaxed.states
+        await tb.command(Mode.RELAX, what="RELAX")
+        states = await tb.read_states()
+        for k in range(1, cfg.n_layers + 1):
+            assert_codes(states[k], relaxed[k - 1][0], f"RELAX from INFER's states: state layer {k}")
+        result = int(np.argmax(relaxed[-1][0]))
+        assert await tb.read_reg(Reg.RESULT) == result, "RELAX sets RESULT"
+        assert await tb.read_reg(Reg.STEPS) == relax_steps, "STEPS after RELAX"
+    assert await tb.read_reg(Reg.CONTROL) == last << CONTROL_MODE_SHIFT, f"CONTROL after {last.name}"
 
     lr = await tb.read_words(Reg.LR_SHIFT, cfg.n_layers, signed=False)
     await tb.bus(tb.axil.write(int(Reg.ID), bytes(4)), 1, "write to ID")   # an error for RESET to clear
@@ -597,7 +612,7 @@ async def run_contract(dut) -> None:
     got["PHASE_STEPS"] = [await tb.read_reg(Reg.PHASE_STEPS + 4 * i) for i in range(3)]
     # SAMPLE keeps the last sample load_sample selected (B - 1; never written when B = 1)
     assert got == {"STATUS": 0, "ERROR": 0, "CYCLES": 0, "STEPS": 0, "RESULT": result,
-                   "CONTROL": Mode.RELAX << CONTROL_MODE_SHIFT, "SAMPLE": cfg.samples - 1,
+                   "CONTROL": last << CONTROL_MODE_SHIFT, "SAMPLE": cfg.samples - 1,
                    "PHASE_STEPS": [0, 0, 0]}, (
         f"registers after RESET: {got}")
     assert int(dut.irq.value) == 0, "irq after RESET (DONE is clear)"

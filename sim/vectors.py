@@ -110,4 +110,13 @@ REGRESSION = {
     "int8_2hidden_p3_skip": HwConfig(sizes=(8, 7, 6, 4), mac_lanes=3, free_steps=40, nudge_steps=20, zero_skip=True),
     "ternary_p4_b3_skip": HwConfig(sizes=(12, 9, 6), weight_format="ternary", weight_bits=2, shadow_bits=10,
                                    mac_lanes=4, free_steps=40, learning=False, samples=3, zero_skip=True),
+    # the tiled core (rtl.tiled_core behind rtl.tiled_bus): PE x SIMD tiles that divide no layer; learning INT8
+    # and ternary (two hidden layers, one-sided), inference-only INT8 and ternary with samples on fewer slots
+    "tiled_int8_3x4": HwConfig(sizes=(12, 9, 5), free_steps=30, nudge_steps=10, pe=3, simd=4),
+    "tiled_ternary_2hidden_2x3": HwConfig(sizes=(8, 7, 6, 4), weight_format="ternary", weight_bits=2, shadow_bits=10,
+                                          free_steps=30, nudge_steps=10, estimator="one-sided", pe=2, simd=3),
+    "tiled_int8_4x5_b3": HwConfig(sizes=(12, 9, 6), free_steps=40, learning=False, pe=4, simd=5, samples=3,
+                                  slots=2),
+    "tiled_ternary_3x2_b4": HwConfig(sizes=(9, 7, 4), weight_format="ternary", weight_bits=2, shadow_bits=10,
+                                     free_steps=30, learning=False, pe=3, simd=2, samples=4, slots=3),
 }

@@ -1,6 +1,7 @@
 """Regression co-simulation: every configuration of `sim.vectors.REGRESSION` (lane counts 1 .. 64, INT8,
 INT4 and ternary weights, one and two hidden layers, sizes the lane count does not divide, an
-inference-only core, early exit with and without the cached drive, 2 and 4 samples per command), each with
+inference-only core, early exit with and without the cached drive, 2 and 4 samples per command, and the tiled
+core: learning and inference-only, INT8 and ternary, PE x SIMD tiles that divide no layer), each with
 random and corner-case vectors (saturating, clamping and checkerboard weights, ternary zeros), under
 Verilator and under Icarus Verilog: INFER (every state, with and without bus stalls), online TRAIN
 (every shadow, weight and bias after every step, through the bus) and every illegal access, 0 mismatches.
@@ -35,9 +36,15 @@ def build_or_skip(cfg, sim):
 # inference-only, B samples, zero-skipping) and the other configurations in the slow suite; Verilator
 # runs every configuration in `make test` but the 64-lane one (about 100 s), which pays for the netlist
 # co-simulation of tests/sim/test_netlist.py and runs in the slow suite under both simulators.
+# The tiled core's configurations: a learning and an inference-only one under Verilator in `make test`, the
+# inference-only one under Icarus too (its learning ones take 40-60 s there), the rest in the slow suite; to pay
+# for them, three P-lane configurations whose features other Icarus runs in `make test` cover (ternary, B samples,
+# inference-only: ternary_p4_b3_skip) run under Icarus in the slow suite only.
 SLOW = {("int8_p64", "icarus"), ("int8_p64", "verilator")} | {(name, "icarus") for name in (
     "int8_p8_wide", "ternary_2hidden_p5", "int8_p1_state6", "int4_p3_settles_no_cache", "int4_p4_odd",
-    "int8_2hidden_p2", "ternary_p3_b4")}
+    "int8_2hidden_p2", "ternary_p3_b4", "ternary_p3", "int8_p4_b2", "int8_p4_inference_only",
+    "tiled_int8_3x4", "tiled_ternary_2hidden_2x3", "tiled_int8_4x5_b3")} | {
+    (name, "verilator") for name in ("tiled_ternary_2hidden_2x3", "tiled_int8_4x5_b3")}
 
 
 @pytest.mark.parametrize("name, sim", [pytest.param(n, s, marks=[pytest.mark.slow] if (n, s) in SLOW else [])
@@ -66,3 +73,8 @@ def test_enough_configurations():
     assert any(c.early_exit and not c.cache_drive for c in cfgs)
     assert {1, 2, 4} <= {c.samples for c in cfgs}       # samples per command
     assert any(c.zero_skip and c.learning for c in cfgs) and any(c.zero_skip and c.samples > 1 for c in cfgs)
+    # the tiled core: ternary and INT8, learning and inference-only, a PE and a SIMD that divide no layer
+    tiled = [c for c in cfgs if c.tiled]
+    assert {(c.weight_format, c.learning) for c in tiled} == {(f, lr) for f in ("int", "ternary") for lr in (0, 1)}
+    assert any(n % c.pe for c in tiled for n in c.sizes) and any(n % c.simd for c in tiled for n in c.sizes)
+    assert any(c.slots < c.samples for c in tiled if c.slots)
