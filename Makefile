@@ -42,8 +42,10 @@ test-fpga: $(STAMP)
 # (EQPROP_CACHE=folder puts the builds of sim, sim.fast and the co-simulated board elsewhere).
 # NETLIST=ecp5 or ice40: the same vectors on the netlist Yosys synthesises for that family with make fpga's
 # script, under Verilator with the vendor cell models (sim/netlist.py; results/netlist_<family>.md).
+# TILE=8x10 (SAMPLES=n SLOTS=b): the same design on the tiled core (results/rtl_vs_float_tiled.md).
 sim: $(STAMP)
-	$(PY) -m sim $(if $(WAVES),--waves) $(if $(NETLIST),--netlist $(NETLIST))
+	$(PY) -m sim $(if $(WAVES),--waves) $(if $(NETLIST),--netlist $(NETLIST)) $(if $(TILE),--tile $(TILE)) \
+		$(if $(SAMPLES),--samples $(SAMPLES)) $(if $(SLOTS),--slots $(SLOTS))
 
 # On-chip learning on the RTL: the default design trains itself on digits for 3 epochs, every weight
 # checked against the golden model after every step (read back through the bus on the Verilator harness of

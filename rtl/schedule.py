@@ -302,9 +302,18 @@ def inference_cycles(cfg: HwConfig, params, x: np.ndarray) -> np.ndarray:
     ``cfg.samples`` rows in order (one per row when B = 1; the last command holds the rest): the golden
     model's steps to the fixed point (`eqprop.hw.golden.settle`, early exit as ``cfg`` says; with B > 1 the
     most of the command's samples, `eqprop.hw.golden.grouped`) through `command_cycles`. The co-simulation
-    checks the RTL's CYCLES against the same figure."""
+    checks the RTL's CYCLES against the same figure. A tiled configuration: `rtl.tiled_core.command_cycles` of
+    the steps of each of the command's samples (a short last command filled with copies of its first row, as the
+    co-simulation fills it)."""
     from eqprop.hw import golden
 
+    if cfg.tiled:
+        from rtl.tiled_core import command_cycles as tiled_cycles
+
+        steps, B = golden.settle(cfg, params, x, steps=cfg.free_steps).steps, cfg.samples
+        groups = [[int(s) for s in steps[c:c + B]] for c in range(0, len(steps), B)]
+        return np.array([tiled_cycles(cfg, cfg.pe, cfg.simd, g + g[:1] * (B - len(g)), cfg.slots or B)
+                         for g in groups], dtype=np.int64)
     parts, trace = cycle_model(cfg), golden.Trace() if cfg.zero_skip else None
     steps, _ = golden.grouped(golden.settle(cfg, params, x, steps=cfg.free_steps, trace=trace), cfg.samples)
     B = cfg.samples

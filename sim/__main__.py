@@ -25,6 +25,7 @@ random and corner-case vectors, against the golden model.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import os
@@ -41,6 +42,7 @@ from eqprop.hw import golden
 from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.quantise import config_digest, config_from_net, design_digest, quantise, quantise_input
 from eqprop.train import DEFAULT_LR, TrainConfig, build, fit
+from rtl.command import longest_commands
 from rtl.schedule import cycle_model, inference_cycles
 from sim import runner
 from sim.cases import case_set, write_cases
@@ -138,15 +140,26 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--sim", choices=runner.SIMULATORS, default=None, help="simulator (default: $SIM or verilator)")
     ap.add_argument("--out", default="results")
     ap.add_argument("--waves", action="store_true", help="write an FST waveform (make sim WAVES=1)")
+    ap.add_argument("--tile", type=tile_shape, default=None, metavar="PExSIMD",
+                    help="co-simulate the tiled core instead (rtl.tiled_core behind the same bus), with this weight "
+                         "tile, e.g. 8x10 (make sim TILE=8x10); results/rtl_vs_float_tiled.md")
+    ap.add_argument("--samples", type=positive_int, default=None,
+                    help="with --tile: the samples an INFER command relaxes (default 1)")
+    ap.add_argument("--slots", type=positive_int, default=None,
+                    help="with --tile: the samples in flight at once (default: all of them)")
     ap.add_argument("--netlist", choices=NETLIST_FAMILIES, default=None,
                     help="co-simulate the design as Yosys synthesises it for this FPGA family (make sim NETLIST=ecp5), "
                          "under Verilator with the vendor cell models (sim.netlist); results/netlist_<family>.md")
     args = ap.parse_args(argv)
+    if (args.samples or args.slots) and not args.tile:
+        raise UsageError("--samples and --slots set the tiled core's samples: add --tile PExSIMD")
+    if args.netlist and args.tile:
+        raise UsageError("--netlist co-simulates the default P-lane design's netlist: leave out --tile")
     if args.netlist and (args.waves or args.sim == "icarus"):
         raise UsageError("--netlist runs the Verilator harness of sim.fast: leave out --waves and --sim icarus")
     check_count("--vectors", args.vectors, 360, "the images of the digits test split")
     check_count("--random", args.random, MAX_RANDOM, "a bound that keeps the case file in memory")
-    report_name = f"netlist_{args.netlist}" if args.netlist else "rtl_vs_float"
+    report_name = f"netlist_{args.netlist}" if args.netlist else "rtl_vs_float_tiled" if args.tile else "rtl_vs_float"
     check_output_folder(args.out, files=(f"{report_name}.md", f"{report_name}.json"))
     sim = check_simulator("verilator" if args.netlist else args.sim, args.waves)
     if args.netlist:
@@ -160,6 +173,13 @@ def main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     data, net, metrics, q = train_default(args.epochs)
     cfg, params = q.cfg, q.params
+    if args.tile:    # the same quantised design on the tiled core (no zero-skipping there)
+        samples = args.samples or 1
+        try:
+            cfg = cfg.replace(pe=args.tile[0], simd=args.tile[1], samples=samples, slots=args.slots,
+                              zero_skip=False)
+        except ValueError as e:
+            raise UsageError(f"--tile {args.tile[0]}x{args.tile[1]}: {e}") from None
     train_s = time.perf_counter() - t0
     x_test = data.x_test[:args.vectors] if args.vectors else data.x_test
     y_test = data.y_test[:len(x_test)]
@@ -173,7 +193,9 @@ def main(argv: list[str]) -> int:
         report, lines = netlist.make_sim_report(cfg, params, sets, args.netlist, x=xq, y=y_test, t0=t0)
         print(write_report(args.out, report_name, report, lines))
         return 0
-    print(f"building the Verilog of {cfg.sizes}, P = {cfg.mac_lanes}, under {sim} ...")
+    datapath = f"tile {cfg.pe} x {cfg.simd}, {cfg.samples} samples on {cfg.slots or cfg.samples} slots" if cfg.tiled \
+        else f"P = {cfg.mac_lanes}"
+    print(f"building the Verilog of {cfg.sizes}, {datapath}, under {sim} ...")
     build = runner.build(cfg, waves=args.waves, sim=sim)
     print(f"co-simulating {len(xq)} test images and {n - len(xq)} random and corner-case vectors (INFER, every "
           f"state compared with the golden model) ...")
@@ -185,9 +207,12 @@ def main(argv: list[str]) -> int:
     with torch.no_grad():
         # the float network sees the same quantised inputs as the RTL, so the gap is the datapath's alone
         float_pred = net.predict(torch.from_numpy(xq / 2.0 ** cfg.state_bits).float()).numpy()
-    # the CYCLES of every digits image, each checked equal to the RTL's register by run_infer
+    # the CYCLES of every digits INFER command, each checked equal to the RTL's register by run_infer, per image
     digits_cycles = inference_cycles(cfg, params, xq)
-    cycles, fixed_t = float(digits_cycles.mean()), cycle_model(cfg)["infer"]   # every phase to its limit
+    B = cfg.samples
+    cycles = float(digits_cycles.sum() / len(xq))
+    fixed_t = (longest_commands(cfg)["infer"] / B if cfg.tiled else cycle_model(cfg)["infer"])  # every phase to T
+    no_cache = cfg.replace(early_exit=False, cache_drive=False)
     report = {
         "vectors": n, "digits_vectors": len(xq), "random_vectors": n - len(xq),
         "random_families": [s["name"] for s in sets[1:]],
@@ -199,7 +224,8 @@ def main(argv: list[str]) -> int:
         "per_layer_mean_abs_error_vs_float": per_layer_error(cfg, params, net, xq),
         "cycles_per_inference": cycles, "cycles_per_inference_max": int(digits_cycles.max()),
         "cycles_per_inference_fixed_t": fixed_t,
-        "cycles_per_inference_no_cache_fixed_t": cycle_model(cfg.replace(early_exit=False, cache_drive=False))["infer"],
+        "cycles_per_inference_no_cache_fixed_t": (longest_commands(no_cache)["infer"] / B if cfg.tiled
+                                                  else cycle_model(no_cache)["infer"]),
         "steps_mean": float(golden.settle(cfg, params, xq, steps=cfg.free_steps).steps.mean()),
         "simulated_cycles": stats["sim_cycles"], "sim_wall_s": stats["wall_s"],
         "simulated_cycles_per_s": stats["sim_cycles"] / stats["wall_s"],
@@ -208,22 +234,25 @@ def main(argv: list[str]) -> int:
         "design": {**design_record(train_config(args.epochs), data), "train_epochs": args.epochs,
                    "design_digest": design_digest(cfg, params)},
         "hwconfig": {"sizes": list(cfg.sizes), "state_bits": cfg.state_bits, "weight_format": cfg.weight_format,
-                     "weight_bits": cfg.weight_bits, "mac_lanes": cfg.mac_lanes, "free_steps": cfg.free_steps},
+                     "weight_bits": cfg.weight_bits, "mac_lanes": cfg.mac_lanes, "free_steps": cfg.free_steps,
+                     **({"pe": cfg.pe, "simd": cfg.simd, "samples": B, "slots": cfg.slots or B} if cfg.tiled else {})},
         "train_s": train_s, "build_s": build.build_s, "cosim_wall_s": run.wall_s,
         "waves": str(run.waves) if run.waves else None,
         "wall_s": time.perf_counter() - t0,
     }
-    lines = ["# RTL against float: the default design co-simulated against the golden model", "",
+    title = (f"the default design on the tiled core ({datapath})" if cfg.tiled else "the default design")
+    lines = [f"# RTL against float: {title} co-simulated against the golden model", "",
              "| figure | value |", "|---|---|",
              "| vectors compared (every state, RESULT, CYCLES, STEPS, PHASE_STEPS, STATUS.UNSETTLED) | "
              f"{n} ({len(xq)} digits test images, "
              f"{n - len(xq)} random and corner-case) |",
              f"| mismatches | {report['mismatches']} |",
-             f"| cycles per inference on the digits images (P = {cfg.mac_lanes}, early exit and cached drive; "
-             f"RTL CYCLES = cycle model for each): mean, max | {cycles:,.0f}, {report['cycles_per_inference_max']:,} "
+             f"| cycles per inference on the digits images ({datapath}, early exit and cached drive; RTL CYCLES = "
+             f"cycle model for each command{', a command of B images: its cycles / B' if B > 1 else ''}): mean, "
+             f"max a command | {cycles:,.0f}, {report['cycles_per_inference_max']:,} "
              f"({report['steps_mean']:.1f} free steps on average) |",
-             f"| cycles per inference at fixed T = {cfg.free_steps}: cached drive, neither | {fixed_t:,}, "
-             f"{report['cycles_per_inference_no_cache_fixed_t']:,} |",
+             f"| cycles per inference at fixed T = {cfg.free_steps}: cached drive, neither | {fixed_t:,.0f}, "
+             f"{report['cycles_per_inference_no_cache_fixed_t']:,.0f} |",
              f"| simulated cycles per second, whole run (bus traffic included) | "
              f"{report['simulated_cycles_per_s']:,.0f} |",
              f"| simulated cycles per second while the hardware runs on its own | "
@@ -238,8 +267,16 @@ def main(argv: list[str]) -> int:
              f"{build.build_s:.0f} s (0 when cached), {run.wall_s:.0f} s, {report['wall_s']:.0f} s |"]
     if run.waves:
         lines.append(f"| waveform | {run.waves} |")
-    print(write_report(args.out, "rtl_vs_float", report, lines))
+    print(write_report(args.out, report_name, report, lines))
     return 0
+
+
+def tile_shape(text: str) -> tuple[int, int]:
+    """``PExSIMD`` (e.g. ``8x10``) as (pe, simd)."""
+    pe, sep, simd = text.lower().partition("x")
+    if not sep or not pe.isdigit() or not simd.isdigit() or int(pe) < 1 or int(simd) < 1:
+        raise argparse.ArgumentTypeError(f"a tile is PExSIMD, two positive numbers such as 8x10, not {text!r}")
+    return int(pe), int(simd)
 
 
 if __name__ == "__main__":
