@@ -529,7 +529,7 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
         that fails for another reason than a design too large for the device.
     """
     from export.writer import export_core, zero_params
-    from rtl.schedule import cycle_model
+    from rtl.command import longest_commands
 
     name = cfg if isinstance(cfg, str) else "custom"
     cfg = config(cfg) if isinstance(cfg, str) else cfg
@@ -550,7 +550,8 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
         work.mkdir(parents=True, exist_ok=True)
     try:
         t = time.perf_counter()
-        log(f"[{tag}] export: {TOP}.v ({'-'.join(map(str, cfg.sizes))}, {cfg.weight_format}, P={cfg.mac_lanes})")
+        datapath = f"tile {cfg.pe}x{cfg.simd}" if cfg.tiled else f"P={cfg.mac_lanes}"
+        log(f"[{tag}] export: {TOP}.v ({'-'.join(map(str, cfg.sizes))}, {cfg.weight_format}, {datapath})")
         export_core(cfg, zero_params(cfg), work / "core", force=True)
         shutil.copy(work / "core" / f"{TOP}.v", work / f"{TOP}.v")
         (work / f"{HARNESS}.v").write_text(harness_verilog((work / f"{TOP}.v").read_text()))
@@ -574,7 +575,7 @@ def implement(cfg: HwConfig | str, family: str, *, workdir: str | os.PathLike | 
         memories = memory_mapping(r.stdout)
         seconds["synthesis"] = round(time.perf_counter() - t, 1)
         over = sorted(k for k, v in synth.items() if v > dev.totals[k])
-        model = cycle_model(cfg)
+        model = longest_commands(cfg)    # (either datapath's cycle model, every phase to its limit)
 
         result = {"config": name, "hwconfig": config_fields(cfg), "family": family, "device": dev.part,
                   "totals": dict(dev.totals), "synth": synth, **synth, "memories": memories,

@@ -11,9 +11,9 @@ TRAIN cycles (`rtl.tiled_core.train_cycles`) on 500 training samples, as ``make 
 ``results/tiled.json`` and ``results/tiled.md``; ``make bench`` puts these designs beside ``make fpga``'s against
 the same careful torch baseline.
 
-These are figures of a core that is not the default design yet and has no register map: the host port of
-`TiledCore` writes one element a cycle into its memories, and the states are not read back through a bus
-(docs/tiled-datapath.md says what is missing).
+These designs place `TiledCore` alone, its host port on pins (no AXI4-Lite slave: `make fpga` places a tiled
+configuration with its bus, `rtl.tiled_bus`); the tiled core is not the default design yet (docs/tiled-datapath.md
+says what is missing).
 """
 
 from __future__ import annotations

@@ -325,16 +325,21 @@ def inference_cycles(cfg: HwConfig, params, x: np.ndarray) -> np.ndarray:
 def training_cycles(cfg: HwConfig, params, x: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, object]:
     """The exact CYCLES of TRAIN for each sample of an online pass over `x` with target codes `targets`
     from `params` (`eqprop.hw.golden.run_phases` per sample, then its update); returns (cycles per sample,
-    the parameters after the pass)."""
+    the parameters after the pass). A tiled configuration: `rtl.tiled_core.train_cycles` of each phase's steps."""
     from eqprop.hw import golden
 
-    parts, out = cycle_model(cfg), []
+    parts, out = None if cfg.tiled else cycle_model(cfg), []
     for i in range(len(x)):
         trace = golden.Trace() if cfg.zero_skip else None
         phases = golden.run_phases(cfg, params, x[i:i + 1], targets[i:i + 1], trace=trace)
         taken = golden_steps(cfg, Mode.TRAIN, {k: v.steps for k, v in phases.items()})
-        out.append(command_cycles(cfg, Mode.TRAIN, taken, parts=parts,
-                                  skips=zero_skips(cfg, Mode.TRAIN, trace, steps=taken)))
+        if cfg.tiled:
+            from rtl.tiled_core import train_cycles
+
+            out.append(train_cycles(cfg, cfg.pe, cfg.simd, *taken))
+        else:
+            out.append(command_cycles(cfg, Mode.TRAIN, taken, parts=parts,
+                                      skips=zero_skips(cfg, Mode.TRAIN, trace, steps=taken)))
         params, _ = golden.contrast_update(cfg, params, np.asarray(x[i:i + 1], dtype=np.int64),
                                            *golden.contrasted(cfg, phases))
     return np.array(out, dtype=np.int64), params

@@ -41,8 +41,9 @@ structure serves both the stored and the transposed tiles), its weights derived 
 tile word's row, and with a block's first row the block's biases (`rtl.update.BiasUpdate`). Every shadow
 weight, weight and bias equals `eqprop.hw.golden.train_sample`'s; `train_cycles` is the exact cycle model.
 
-Not yet: the register map and host windows (the core's memories are loaded and read by testbenches through
-their `MemoryData` and a minimal host port), so the default design is still the P-lane core
+The host port reads and writes the memories a row at a time while the core is idle (``load``, ``patch``, a row
+write); `rtl.tiled_bus.TiledWindows` builds the register map's element windows on it, so that `rtl.axil` puts this
+core behind the same AXI4-Lite slave as the P-lane core. The default design is still the P-lane core
 (docs/tiled-datapath.md).
 """
 

@@ -342,11 +342,38 @@ def test_no_weights_is_the_default_core(tmp_path, stub_verilog):
     assert not any(w.any() for w in read_params(None, tmp_path / "core").weights)
 
 
-def test_a_tiled_configuration_is_refused_by_the_p_lane_export(tmp_path, capsys):
-    """The exported core is the P-lane one: pe and simd set are refused with the rule, not built as P lanes."""
-    assert main(["--set", "pe=8", "--set", "simd=10", "--out", str(tmp_path / "core")]) == 2
-    assert "pe must be None for an exported core, the P-lane datapath of mac_lanes" in capsys.readouterr().err
-    assert not (tmp_path / "core").exists()
+@pytest.mark.parametrize("learning", [True, False], ids=["learning", "inference-only"])
+def test_a_tiled_configuration_exports_its_own_memories_and_cycle_model(tmp_path, stub_verilog, learning):
+    """`export --set pe=.. --set simd=..`: the tiled core's memory images in its tile layout (a learning core's
+    shadows a tile row a row), read back equal by `read_params`; the manifest's memories are the tiled core's and
+    its cycle model `tiled_cycle_model`; CFG_TILE holds the folding."""
+    from rtl.tiled_core import tiled_cycle_model
+
+    cfg = HwConfig(sizes=(7, 5, 3), pe=2, simd=3, learning=learning, samples=1 if learning else 3)
+    params = golden.init_params(cfg, seed=4)
+    out = tmp_path / "core"
+    export_core(cfg, params, out)
+    names = sorted(os.listdir(out))
+    images = {"weight.hex", "bias.0.hex", "bias.1.hex"} | ({"shadow.hex"} if learning else set())
+    assert images <= set(names) and not [n for n in names if n.startswith("weight.0")]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["cycle_model"] == tiled_cycle_model(cfg)
+    assert set(manifest["memories"]) == {n[:-4] for n in images}
+    # 7-5-3 in 2 x 3 tiles: W_0 is 3 blocks (of 2) by 3 (of 3), W_1 (transposed) 1 block (of 3) by 3 (of 2)
+    assert manifest["memories"]["weight"]["depth"] == 9 + 3
+    assert manifest["config_registers"]["CFG_TILE"] == config_registers(cfg)["CFG_TILE"]
+    assert config_from_dict(manifest["hwconfig"]) == cfg
+    back = read_params(None, out)
+    for l in range(cfg.n_layers):
+        np.testing.assert_array_equal(back.weights[l], params.weights[l])
+        np.testing.assert_array_equal(back.biases[l], params.biases[l])
+        if learning:
+            np.testing.assert_array_equal(back.shadow[l], params.shadow[l])
+
+
+def test_a_tiled_export_from_the_command_line(tmp_path, stub_verilog):
+    assert main(["--set", "pe=8", "--set", "simd=10", "--out", str(tmp_path / "core")]) == 0
+    assert json.loads((tmp_path / "core" / "manifest.json").read_text())["hwconfig"]["pe"] == 8
 
 
 def config_from_dict(fields: dict) -> HwConfig:
