@@ -51,7 +51,7 @@ sim: $(STAMP)
 # checked against the golden model after every step (read back through the bus on the Verilator harness of
 # sim.fast; ENGINE=cocotb for the cocotb testbench), then classifies the test split.
 sim-train: $(STAMP)
-	$(PY) -m sim.train $(if $(ENGINE),--engine $(ENGINE))
+	$(PY) -m sim.train $(if $(ENGINE),--engine $(ENGINE)) $(if $(TILE),--tile $(TILE))
 
 # The 784-input core on real MNIST: train and quantise 784-64-10 on mnist5k, co-simulate the 1,000-image test
 # split on the Verilator harness of sim.fast, bit for bit against the golden model (results/rtl_vs_float_mnist.md).
