@@ -116,8 +116,10 @@ class TiledWindows(wiring.Component):
         if cfg.learning:
             phases = [Mux(core.trained, core.steps[0], free)] + [
                 Mux(core.trained, core.steps[1 + j], 0) if j < core.nudged else Const(0) for j in range(2)]
-        m.d.comb += [self.phase_steps[i].eq(v) for i, v in enumerate(phases)]
-        m.d.comb += self.steps.eq(sum(self.phase_steps[i] for i in range(len(Phase))))
+        # registered (a cycle after the core's, which DONE follows by more): the largest of the samples' steps and
+        # the sum are a chain of comparators and adders that would otherwise end in the bus's read data
+        m.d.sync += [self.phase_steps[i].eq(v) for i, v in enumerate(phases)]
+        m.d.sync += self.steps.eq(sum(phases))
 
         # RESET makes the states read zero until the next command
         zeroed = Signal()
@@ -138,7 +140,8 @@ class TiledWindows(wiring.Component):
 
         # the constants of the (window, layer) in hand: the block sizes that divide the row and the column, what a
         # block of rows adds to the tile word, and the first tile word
-        row_block, col_block, row_step = Signal(range(max(pe, simd) + 1)), Signal.like(host.lane), Signal.like(acc)
+        row_block, col_block = Signal(range(max(pe, simd) + 1)), Signal(range(max(pe, simd) + 1))
+        row_step = Signal.like(acc)
         row_step_sh = Signal.like(acc)      # and a block of rows to the shadow row: blocks(l) PE / R
         m.d.comb += [row_block.eq(1), row_step.eq(0), row_step_sh.eq(0)]
         with m.Switch(sel):

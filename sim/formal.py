@@ -62,6 +62,8 @@ __all__ = ["CHECKS", "FORMAL_CONFIG", "MUTANTS", "AxiLiteHarness", "ControllerHa
 # the configuration under check: every feature of the learning core (two weight layers, the symmetric
 # estimator, early exit, the cached drive) at the smallest sizes, so that a command fits a bounded proof
 FORMAL_CONFIG = HwConfig(sizes=(2, 2, 2), mac_lanes=2, free_steps=2, nudge_steps=1)
+# the same on the tiled core behind the bus (`rtl.tiled_bus`): a 1 x 2 tile, so both layers' blocks differ
+FORMAL_TILED = FORMAL_CONFIG.replace(pe=1, simd=2)
 OKAY, SLVERR = 0b00, 0b10
 
 
@@ -84,8 +86,11 @@ def command_bound(cfg: HwConfig) -> int:
 def idle_bound(cfg: HwConfig) -> int:
     """Cycles from a transaction's acceptance to its response while no command runs, at most: a window
     access splits its index into row and column (one cycle per row, one per word) and waits for the core's
-    host port (`rtl.axil`'s stated latency: 11 plus the split)."""
+    host port (`rtl.axil`'s stated latency: 11 plus the split). The tiled core's (docs/register-map.md): 12 + r
+    + the larger of its row's and column's blocks, 5 more for a shadow write (its weight's row too)."""
     n, p = cfg.sizes, cfg.mac_lanes
+    if cfg.tiled:
+        return 12 + 2 * (max(n) - 1) + 5 + 2
     return 11 + max(n) + -(-max(n) // p) + 2
 
 
@@ -316,6 +321,8 @@ CHECKS = {
     "axil": Check("axil", _axil_depth(FORMAL_CONFIG), lambda mutant=None: AxiLiteHarness(mutant=mutant)),
     "axil-live": Check("axil-live", _axil_depth(FORMAL_CONFIG),
                        lambda mutant=None: AxiLiteHarness(live=True, mutant=mutant)),
+    "axil-tiled": Check("axil-tiled", _axil_depth(FORMAL_TILED),
+                        lambda mutant=None: AxiLiteHarness(FORMAL_TILED, mutant=mutant)),
     "controller": Check("controller", command_bound(FORMAL_CONFIG) + 8,
                         lambda mutant=None: ControllerHarness(slack=-1 if mutant == "bound-short" else 0)),
 }
