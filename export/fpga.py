@@ -106,6 +106,9 @@ CONFIGS: dict[str, dict] = {
     # inference-only core keeps the weights alone and fits the 25k.
     "int8-784-h64": {"sizes": (784, 64, 10)},
     "int8-784-h64-infer": {"sizes": (784, 64, 10), "learning": False},
+    # the tiled core behind the same bus (`rtl.tiled_bus`), learning: the default's widths in a 2 x 8 tile, whose
+    # 28 products (`rtl.tile.tile_products`) are the 25k's 28 multipliers, INFER relaxing 4 samples on 4 slots
+    "tiled-int8-2x8-s4": {"pe": 2, "simd": 8, "samples": 4},
 }
 
 # nextpnr's router and placer seed per configuration (router1, nextpnr's default, and `SEED` when not named).
@@ -126,7 +129,7 @@ DATASETS: dict[str, str] = {"int8-784-h64": "mnist5k", "int8-784-h64-infer": "mn
 # 784-input cores go to the 85k.
 DEFAULT_DEVICES = ("ecp5", "ice40")
 FAMILIES: dict[str, tuple[str, ...]] = {name: ("ecp5",) for name in CONFIGS if name.endswith("-infer")}
-FAMILIES.update({"int8-784-h64": ("ecp5", "ecp5-85k"), "int8-784-h64-infer": ("ecp5",)})
+FAMILIES.update({"int8-784-h64": ("ecp5", "ecp5-85k"), "int8-784-h64-infer": ("ecp5",), "tiled-int8-2x8-s4": ("ecp5",)})
 
 
 @dataclass(frozen=True)

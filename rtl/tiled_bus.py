@@ -106,18 +106,15 @@ class TiledWindows(wiring.Component):
                      self.unsettled.eq(core.unsettled)]
         if cfg.learning:
             m.d.comb += [core.train.eq(self.mode == Mode.TRAIN), core.lr_shift.eq(self.lr_shift)]
-        # after INFER: the free phase's steps, the largest of the samples'; after TRAIN: each phase's
-        largest = Const(0, core.steps[0].shape())
-        for s in range(N):
-            largest = Mux(core.steps[s] > largest, core.steps[s], largest)
-        free = Signal.like(core.steps[0])
-        m.d.comb += free.eq(largest)
+        # after INFER: the free phase's steps, the largest of the samples' (the core keeps it); after TRAIN: each
+        # phase's
+        free = core.free_steps
         phases = [free, Const(0), Const(0)]
         if cfg.learning:
             phases = [Mux(core.trained, core.steps[0], free)] + [
                 Mux(core.trained, core.steps[1 + j], 0) if j < core.nudged else Const(0) for j in range(2)]
-        # registered (a cycle after the core's, which DONE follows by more): the largest of the samples' steps and
-        # the sum are a chain of comparators and adders that would otherwise end in the bus's read data
+        # registered (a cycle after the core's, which DONE follows by more), so that the sum's adders do not end in
+        # the bus's read data
         m.d.sync += [self.phase_steps[i].eq(v) for i, v in enumerate(phases)]
         m.d.sync += self.steps.eq(sum(phases))
 

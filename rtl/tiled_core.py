@@ -341,6 +341,14 @@ class TiledCore(wiring.Component):
     steps : Signal(ArrayLayout(range(max steps + 1), max(N, 3))), out
         The free steps each sample took (its final states are in bank ``steps % 2``); after a TRAIN, the first
         three are its phases': the free phase's, then the nudged phases' (+beta, then -beta).
+    free_steps : Signal(range(max steps + 1)), out
+        The most free steps a sample of the last command took (a register, kept as the samples stop).
+    unsettled : Signal(1), out
+        A sample or phase of the last command stopped at its step limit with a step that still changed a state.
+    trained : Signal(1), out
+        The last command was a TRAIN.
+    clear : Signal(1), in
+        While idle: ``done``, ``cycles``, the steps and ``unsettled`` cleared (the bus's RESET).
     cycles : Signal(32), out
         Clock cycles of the last (or running) command: `command_cycles`, `train_cycles`.
 
@@ -435,6 +443,7 @@ class TiledCore(wiring.Component):
             "done": Out(1),
             "results": Out(data.ArrayLayout(range(n[-1]), B)),
             "steps": Out(data.ArrayLayout(range(self.max_steps + 1), self.state_samples)),
+            "free_steps": Out(range(self.max_steps + 1)),
             "cycles": Out(32),
             "unsettled": Out(1),
             "trained": Out(1),
@@ -679,7 +688,7 @@ class TiledCore(wiring.Component):
             # free phase, the nudged phases taking the slots when it stops)
             first = Mux(self.train, 1, (1 << self.infer_slots) - 1) if learning else (1 << B) - 1
             m.d.sync += [busy.eq(1), self.done.eq(0), self.cycles.eq(0), self.unsettled.eq(0), issuing.eq(0),
-                         last.eq(B - 1),
+                         self.free_steps.eq(0), last.eq(B - 1),
                          active.eq(first), need_drive.eq(first if D else 0), changed.eq(0), bank.eq(0),
                          pending.eq(self.infer_slots), drain.eq(END_DRAIN)]
             if learning:
@@ -708,6 +717,9 @@ class TiledCore(wiring.Component):
                                 m.d.sync += steps_out[s_].eq(steps[k])
                     with m.If(changed[k]):     # it stopped at its step limit, its last step still moving
                         m.d.sync += self.unsettled.eq(1)
+                    free_phase = ~(train & (sample[k] != 0)) if learning else 1
+                    with m.If(free_phase & (steps[k] > self.free_steps)):    # the most free steps a sample took
+                        m.d.sync += self.free_steps.eq(steps[k])
                     if learning:
                         with m.If(train & (sample[k] == 0)):     # the free phase: on to the nudged phases
                             m.d.sync += fbank.eq(bank[k])
@@ -1001,7 +1013,8 @@ class TiledCore(wiring.Component):
         # RESET (``clear``, while idle): DONE, CYCLES, the steps and UNSETTLED cleared (the states are left; the bus
         # reads them as zero until the next command)
         with m.If(self.clear & ~busy):
-            m.d.sync += [self.done.eq(0), self.cycles.eq(0), self.unsettled.eq(0)] + [s.eq(0) for s in steps_out]
+            m.d.sync += [self.done.eq(0), self.cycles.eq(0), self.unsettled.eq(0), self.free_steps.eq(0)]
+            m.d.sync += [s.eq(0) for s in steps_out]
 
         # the host's row reads and element writes, while idle (last: its read addresses override the datapath's and
         # the update's, idle then): ``load`` puts row ``addr`` of memory ``sel`` into the staging row (its read port

@@ -24,6 +24,9 @@ nothing; every transaction is answered within `idle_bound` cycles of its accepta
 cycles of a running command that a window access waits for (the controller check bounds those:
 `response_bound` in all).
 
+``axil-tiled``: the same on `FORMAL_TILED`, the tiled core behind the slave (`rtl.tiled_bus`), whose window
+accesses load, patch and write back a memory row (its bound: `idle_bound`).
+
 ``axil-live``: the same with a master that takes every response at once (BREADY = RREADY = 1):
 no deadlock: a request held by the master is accepted within twice `idle_bound` (and 3) cycles, the
 transaction in progress and one of the other direction, besides a running command.

@@ -26,6 +26,7 @@ def test_bounds_follow_the_cycle_model():
     assert formal.response_bound(cfg) == formal.command_bound(cfg) + formal.idle_bound(cfg)
     assert formal.CHECKS["controller"].depth > formal.command_bound(cfg)   # a hang would show within the depth
     assert formal.CHECKS["axil"].depth > formal.idle_bound(cfg)
+    assert formal.CHECKS["axil-tiled"].depth > formal.idle_bound(formal.FORMAL_TILED) > formal.idle_bound(cfg)
     assert set(formal.MUTANTS.values()) <= set(formal.CHECKS)
 
 
