@@ -58,8 +58,8 @@ class TiledWindows(wiring.Component):
     host : bus, in/out
         As `rtl.core.Core`'s, except that ``word`` is the row r of a matrix element (0 for a vector) and ``lane``
         its column c (a vector's element i): hold ``req`` until ``ack``; while busy the access waits until the
-        command ends. From ``req`` to ``ack``: an element read takes 6 cycles + max(r // N_{l+1}, c // N_l) (the
-        division steps), a write one more, a shadow write four more again (its weight's row).
+        command ends. From ``req`` to ``ack``: an element read takes 7 cycles + max(r // N_{l+1}, c // N_l) (the
+        division steps), a write one more, a shadow write five more again (its weight's row).
     """
 
     def __init__(self, *, cfg: HwConfig, params: IntParams | None = None, update_rows: int = 1):
@@ -244,10 +244,12 @@ class TiledWindows(wiring.Component):
                     m.d.sync += sacc.eq(sacc + Mux(more_rows, row_step_sh, 0) + Mux(more_cols, pe // R, 0))
                 with m.If(~more_rows & ~more_cols):
                     m.next = "Load"
-            with m.State("Load"):     # the row into the staging row (two cycles)
+            with m.State("Load"):     # the row into the staging row (three cycles)
                 m.d.comb += port.load.eq(1)
                 m.next = "Loading"
             with m.State("Loading"):
+                m.next = "Loading-2"
+            with m.State("Loading-2"):
                 m.next = "Loaded"
             with m.State("Loaded"):
                 with m.If(we):

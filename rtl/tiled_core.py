@@ -1018,11 +1018,14 @@ class TiledCore(wiring.Component):
 
         # the host's row reads and element writes, while idle (last: its read addresses override the datapath's and
         # the update's, idle then): ``load`` puts row ``addr`` of memory ``sel`` into the staging row (its read port
-        # addressed in this cycle, the data taken in the next); ``patch`` replaces element ``elem`` of the staging
+        # addressed in this cycle, the staging row written two cycles later); ``patch`` replaces element ``elem`` of the staging
         # row with ``wdata``; ``rdata`` is element ``elem`` of the staging row, sign-extended for a signed memory
+        # (the row is taken from the read data registered as it leaves the memory, as the datapath takes it: the
+        # same registers, merged by synthesis; a block RAM's read data into the staging row's select was the
+        # critical path of a learning core behind the bus)
         readers = [w_rd, *bias, inp] + ([tgt, shd] if learning else []) + st_a[1:]
-        load_go, load_sel = Signal(), Signal.like(host.sel)
-        m.d.sync += [load_go.eq(host.load & ~busy), load_sel.eq(host.sel)]
+        registered = [raw(port, f"host_raw{i}") for i, port in enumerate(readers)]
+        load_go, load_sel = delay(m, host.load & ~busy, 2, name="load_go"), delay(m, host.sel, 2, name="load_sel")
         with m.If(host.load & ~busy):
             with m.Switch(host.sel):
                 for sel_, port in enumerate(readers):
@@ -1030,9 +1033,9 @@ class TiledCore(wiring.Component):
                         m.d.comb += port.addr.eq(host.addr)
         with m.If(load_go):
             with m.Switch(load_sel):
-                for sel_, port in enumerate(readers):
+                for sel_, data_ in enumerate(registered):
                     with m.Case(sel_):
-                        m.d.sync += staging.eq(port.data)
+                        m.d.sync += staging.eq(data_)
         with m.Switch(host.sel):
             for sel_, bits in self.lane_bits.items():
                 with m.Case(sel_):
