@@ -26,7 +26,34 @@ from rtl.memories import Memories, host_access
 from rtl.schedule import BANKS, Phase, cycle_model
 from rtl.update import LR_SHIFT_BITS, derive_weight
 
-__all__ = ["Core", "Phase", "cycle_model"]
+__all__ = ["Core", "Phase", "bus_members", "cycle_model"]
+
+
+def bus_members(cfg: HwConfig, *, words: int, lanes: int) -> dict:
+    """The members `rtl.axil.AxiLiteAccelerator` drives, of `Core` and of the tiled core's `rtl.tiled_bus.TiledWindows`
+    alike (`Core`'s docstring says what each is): the host bus's ``word`` takes `words` values, its ``lane``
+    `lanes`."""
+    L = cfg.n_layers
+    return {
+        "start": In(1),
+        "mode": In(2),
+        "clear": In(1),
+        "lr_shift": In(data.ArrayLayout(LR_SHIFT_BITS, L)),
+        "busy": Out(1),
+        "done": Out(1),
+        "result": Out(range(cfg.sizes[-1])),
+        "results": Out(data.ArrayLayout(range(cfg.sizes[-1]), cfg.samples)),
+        "cycles": Out(32),
+        "steps": Out(32),
+        "phase_steps": Out(data.ArrayLayout(range(max(cfg.free_steps, cfg.nudge_steps) + 1), len(Phase))),
+        "unsettled": Out(1),
+        "host": In(wiring.Signature({
+            "req": Out(1), "we": Out(1), "sel": Out(Window), "layer": Out(range(L + 1)),
+            "word": Out(range(words)), "lane": Out(range(lanes)), "sample": Out(range(cfg.samples)),
+            "wdata": Out(32),
+            "ack": In(1), "rdata": In(32),
+        })),
+    }
 
 
 class Core(wiring.Component):
@@ -90,7 +117,7 @@ class Core(wiring.Component):
         if params is not None and not isinstance(params, IntParams):
             raise TypeError(f"Parameters must be an IntParams or None, not {params!r}")
         self.cfg = cfg
-        L, p = cfg.n_layers, cfg.mac_lanes
+        p = cfg.mac_lanes
         # the memories live here so that testbenches can load and inspect them (ctx.set / ctx.get)
         self.memories = mems = Memories(cfg, params)
         self.layout = mems.layout
@@ -98,28 +125,10 @@ class Core(wiring.Component):
         self.input_mem, self.target_mem, self.state_mem = mems.input, mems.target, mems.state
 
         max_words = max(r.depth for r in self.layout.values())
-        super().__init__({
-            "start": In(1),
-            "mode": In(2),
-            "clear": In(1),
-            "lr_shift": In(data.ArrayLayout(LR_SHIFT_BITS, L)),
-            "busy": Out(1),
-            "done": Out(1),
-            "result": Out(range(cfg.sizes[-1])),
-            "results": Out(data.ArrayLayout(range(cfg.sizes[-1]), cfg.samples)),
-            "cycles": Out(32),
-            "steps": Out(32),
+        super().__init__(bus_members(cfg, words=max(2, max_words), lanes=p) | {
             "step_done": Out(1),
             "step_bank": Out(range(BANKS)),
             "phase": Out(Phase),
-            "phase_steps": Out(data.ArrayLayout(range(max(cfg.free_steps, cfg.nudge_steps) + 1), len(Phase))),
-            "unsettled": Out(1),
-            "host": In(wiring.Signature({
-                "req": Out(1), "we": Out(1), "sel": Out(Window), "layer": Out(range(L + 1)),
-                "word": Out(range(max(2, max_words))), "lane": Out(range(p)), "sample": Out(range(cfg.samples)),
-                "wdata": Out(32),
-                "ack": In(1), "rdata": In(32),
-            })),
         })
 
     def state_address(self, k: int, bank: int, word: int) -> int:

@@ -26,15 +26,14 @@ when any sample or phase ran to its limit still moving. CYCLES is `rtl.tiled_cor
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
 
 from eqprop.hw.formats import Mode, Window
 from eqprop.hw.golden import IntParams
 from eqprop.hw.hwconfig import HwConfig
-from rtl.schedule import Phase
+from rtl.core import bus_members
 from rtl.tiled_core import TiledCore, weight_base
-from rtl.update import LR_SHIFT_BITS, derive_weight
+from rtl.update import derive_weight
 
 __all__ = ["TiledWindows"]
 
@@ -70,27 +69,7 @@ class TiledWindows(wiring.Component):
                              "rtl.core.Core")
         self.cfg = cfg
         self.core = TiledCore(cfg=cfg, params=params, update_rows=update_rows)
-        L, n = cfg.n_layers, cfg.sizes
-        super().__init__({
-            "start": In(1),
-            "mode": In(2),
-            "clear": In(1),
-            "lr_shift": In(data.ArrayLayout(LR_SHIFT_BITS, L)),
-            "busy": Out(1),
-            "done": Out(1),
-            "result": Out(range(n[-1])),
-            "results": Out(data.ArrayLayout(range(n[-1]), cfg.samples)),
-            "cycles": Out(32),
-            "steps": Out(32),
-            "phase_steps": Out(data.ArrayLayout(range(max(cfg.free_steps, cfg.nudge_steps) + 1), len(Phase))),
-            "unsettled": Out(1),
-            "host": In(wiring.Signature({
-                "req": Out(1), "we": Out(1), "sel": Out(Window), "layer": Out(range(L + 1)),
-                "word": Out(range(max(n) + 1)), "lane": Out(range(max(n))), "sample": Out(range(cfg.samples)),
-                "wdata": Out(32),
-                "ack": In(1), "rdata": In(32),
-            })),
-        })
+        super().__init__(bus_members(cfg, words=max(cfg.sizes) + 1, lanes=max(cfg.sizes)))
 
     def elaborate(self, platform):
         m = Module()

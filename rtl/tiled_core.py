@@ -1018,8 +1018,9 @@ class TiledCore(wiring.Component):
 
         # the host's row reads and element writes, while idle (last: its read addresses override the datapath's and
         # the update's, idle then): ``load`` puts row ``addr`` of memory ``sel`` into the staging row (its read port
-        # addressed in this cycle, the staging row written two cycles later); ``patch`` replaces element ``elem`` of the staging
-        # row with ``wdata``; ``rdata`` is element ``elem`` of the staging row, sign-extended for a signed memory
+        # addressed in this cycle, the staging row written two cycles later); ``patch`` replaces element ``elem``
+        # of the staging row with ``wdata``; ``rdata`` is element ``elem`` of the staging row, sign-extended for a
+        # signed memory
         # (the row is taken from the read data registered as it leaves the memory, as the datapath takes it: the
         # same registers, merged by synthesis; a block RAM's read data into the staging row's select was the
         # critical path of a learning core behind the bus)
