@@ -57,8 +57,8 @@ class TiledWindows(wiring.Component):
     host : bus, in/out
         As `rtl.core.Core`'s, except that ``word`` is the row r of a matrix element (0 for a vector) and ``lane``
         its column c (a vector's element i): hold ``req`` until ``ack``; while busy the access waits until the
-        command ends. From ``req`` to ``ack``: an element read takes 7 cycles + max(r // N_{l+1}, c // N_l) (the
-        division steps), a write one more, a shadow write five more again (its weight's row).
+        command ends. From ``req`` to ``ack``: an element read takes 8 cycles + max(r // N_{l+1}, c // N_l) (the
+        division steps), a write one more, a shadow write six more again (its weight's row).
     """
 
     def __init__(self, *, cfg: HwConfig, params: IntParams | None = None, update_rows: int = 1):
@@ -193,7 +193,10 @@ class TiledWindows(wiring.Component):
         derived = Signal(cfg.weight_bits)
         if cfg.learning:
             m.d.comb += derived.eq(derive_weight(cfg, wdata[:cfg.shadow_bits].as_signed()))
-        m.d.comb += [port.elem.eq(m_elem), port.wdata.eq(wdata), port.sel.eq(m_sel), port.addr.eq(m_addr)]
+        # the row's memory, address and element, registered: they fan out to every memory's address and to the
+        # staging row's element select (the critical path of a learning core behind the bus when they did not)
+        m.d.sync += [port.elem.eq(m_elem), port.sel.eq(m_sel), port.addr.eq(m_addr)]
+        m.d.comb += port.wdata.eq(wdata)
 
         with m.FSM(init="Idle"):
             with m.State("Idle"):
@@ -222,7 +225,9 @@ class TiledWindows(wiring.Component):
                 if cfg.learning:
                     m.d.sync += sacc.eq(sacc + Mux(more_rows, row_step_sh, 0) + Mux(more_cols, pe // R, 0))
                 with m.If(~more_rows & ~more_cols):
-                    m.next = "Load"
+                    m.next = "Address"
+            with m.State("Address"):  # the row's address registered
+                m.next = "Load"
             with m.State("Load"):     # the row into the staging row (three cycles)
                 m.d.comb += port.load.eq(1)
                 m.next = "Loading"
@@ -243,7 +248,7 @@ class TiledWindows(wiring.Component):
                 if cfg.learning:
                     with m.If(sel == Window.SHADOW):     # then its derived weight, into the weight tile
                         m.d.sync += [sel.eq(Window.WEIGHT), wdata.eq(derived.as_signed())]
-                        m.next = "Load"
+                        m.next = "Address"
                     with m.Else():
                         m.next = "Ack"
                 else:

@@ -89,11 +89,11 @@ def command_bound(cfg: HwConfig) -> int:
 def idle_bound(cfg: HwConfig) -> int:
     """Cycles from a transaction's acceptance to its response while no command runs, at most: a window
     access splits its index into row and column (one cycle per row, one per word) and waits for the core's
-    host port (`rtl.axil`'s stated latency: 11 plus the split). The tiled core's (docs/register-map.md): 13 + r
-    + the larger of its row's and column's blocks, 6 more for a shadow write (its weight's row too)."""
+    host port (`rtl.axil`'s stated latency: 11 plus the split). The tiled core's (docs/register-map.md): 14 + r
+    + the larger of its row's and column's blocks, 7 more for a shadow write (its weight's row too)."""
     n, p = cfg.sizes, cfg.mac_lanes
     if cfg.tiled:
-        return 13 + 2 * (max(n) - 1) + 6 + 2
+        return 14 + 2 * (max(n) - 1) + 7 + 2
     return 11 + max(n) + -(-max(n) // p) + 2
 
 

@@ -198,9 +198,9 @@ def test_train_through_the_bus_matches_golden(estimator):
 
 def test_access_latency_is_as_documented():
     """docs/register-map.md's timing of the tiled core's windows, from the accepted address to RVALID or BVALID:
-    13 + r + max(r // N_{l+1}, c // N_l) for a matrix element read (the blocks of layer 0: PE = 3 rows, SIMD = 4
-    columns; of layer 1, transposed, SIMD = 4 and PE = 3), 13 + i // N_k for a vector's, a write one more, a shadow
-    write six more; a sequential access 2 + r fewer."""
+    14 + r + max(r // N_{l+1}, c // N_l) for a matrix element read (the blocks of layer 0: PE = 3 rows, SIMD = 4
+    columns; of layer 1, transposed, SIMD = 4 and PE = 3), 14 + i // N_k for a vector's, a write one more, a shadow
+    write seven more; a sequential access 2 + r fewer."""
     from tests.rtl.test_axil import _latency_probe
 
     cfg, n0 = LEARN, LEARN.sizes[0]
@@ -216,16 +216,16 @@ def test_access_latency_is_as_documented():
                 i, base = r * cfg.sizes[l] + c, max(r // rb, c // cb)
                 for what, addr, write, extra in (("read", weight_base(cfg, l), False, 0),
                                                  ("write", weight_base(cfg, l), True, 1),
-                                                 ("shadow write", shadow_base(cfg, l), True, 6)):
+                                                 ("shadow write", shadow_base(cfg, l), True, 7)):
                     await latency(Reg.BIAS)                 # another window: the next access is not sequential
                     got[l, r, c, what] = await latency(addr + 4 * i, write, 1)
-                    want[l, r, c, what] = 13 + r + base + extra
+                    want[l, r, c, what] = 14 + r + base + extra
         for i in (0, 3, 4, 11):
             await latency(Reg.BIAS)
-            got["input", i], want["input", i] = await latency(Reg.INPUT + 4 * i), 13 + i // 4
+            got["input", i], want["input", i] = await latency(Reg.INPUT + 4 * i), 14 + i // 4
         await latency(weight_base(cfg, 0) + 4 * (2 * n0 + 6))
         got["sequential"] = await latency(weight_base(cfg, 0) + 4 * (2 * n0 + 7))
-        want["sequential"] = 13 + 2 + 7 // 4 - (2 + 2)         # [2, 7] after [2, 6]
+        want["sequential"] = 14 + 2 + 7 // 4 - (2 + 2)         # [2, 7] after [2, 6]
 
     run(dut, tb)
     assert got == want
