@@ -109,8 +109,8 @@ class HwConfig:
         neurons, one adder tree each) by SIMD columns (the products each tree reduces) bottom-up, the same
         tile read transposed top-down (SIMD sums of PE products); ``docs/tiled-datapath.md``. Both set (each
         1 .. the widest layer) or both None, the default: the P-lane datapath of ``mac_lanes``. A tiled
-        configuration has no zero-skipping. `rtl.tiled_core.TiledCore` reads them; the exported core
-        (`rtl.core.Core`) is the P-lane one, which refuses a tiled configuration.
+        configuration has no zero-skipping. `rtl.tiled_core.TiledCore` reads them, and the export and the bus
+        (`rtl.axil`) build it for a tiled configuration; the P-lane core (`rtl.core.Core`) refuses one.
     slots : int, optional
         Tiled datapath only: the samples in flight, interleaved on the one tile (1 .. ``samples``); None, the
         default, is all ``samples``. None in a P-lane configuration.
