@@ -38,7 +38,8 @@ from eqprop.hw.formats import (
 )
 from eqprop.hw.golden import IntParams, zero_params
 from eqprop.hw.hwconfig import ESTIMATORS, ROUNDINGS, HwConfig, check_buildable, config_fields
-from eqprop.hw.memimage import tiled_memories, write_params
+from eqprop.hw.memimage import write_params
+from export.images import tiled_memories, write_images
 from export.lint import SUPPRESSED
 from export.regmap import regmap_files, write_regmap
 
@@ -70,10 +71,10 @@ def load_params(cfg: HwConfig, path: str | os.PathLike | None) -> tuple[HwConfig
         return cfg, zero_params(cfg)
     path = Path(path)
     if path.is_dir():
-        from eqprop.hw.memimage import read_params
+        from export.images import read_images
 
         try:
-            return cfg, read_params(cfg, path)
+            return cfg, read_images(cfg, path)
         except (OSError, ValueError) as e:   # MemImageError (a ValueError) names path:line
             raise ExportError(str(e)) from None
     if not path.exists():
@@ -253,7 +254,7 @@ def export_core(cfg: HwConfig, params: IntParams, out: str | os.PathLike, *, top
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         (tmp / f"{top}.v").write_text(text)
-        written = write_params(cfg, params, tmp)
+        written = write_images(cfg, params, tmp) if cfg.tiled else write_params(cfg, params, tmp)
         files = [f"{top}.v"] + sorted(Path(p).name for p in written.values())
         try:
             version = metadata.version("eqprop-hw")

@@ -35,10 +35,10 @@ EXIT_MISMATCH = 1
 
 def _params(args, cfg):
     from eqprop.hw import golden
-    from eqprop.hw.memimage import read_params
+    from export.images import read_images
 
     if args.core:
-        return read_params(cfg, args.core)
+        return read_images(cfg, args.core)
     from eqprop.data import load_digits_split
     from eqprop.hw.onchip import annealed, train_epochs
 

@@ -22,7 +22,7 @@ from bitstring import Bits
 from eqprop.atomic import write_text_atomic
 from eqprop.cli_support import read_json_object
 from eqprop.hw.formats import MemoryRegion, memory_layout
-from eqprop.hw.golden import IntParams, shadow_of_weights, zero_params
+from eqprop.hw.golden import IntParams, shadow_of_weights
 from eqprop.hw.hwconfig import HwConfig, config_from_fields
 
 __all__ = ["MANIFEST", "MemImageError", "manifest_config", "pack_region", "pack_words", "read_hex", "read_params",
@@ -140,7 +140,8 @@ def write_params(cfg: HwConfig, params: IntParams, folder: str | os.PathLike) ->
     An inference-only configuration (``learning=False``) gets no ``shadow.l.hex``: its core has no shadow
     memory, and its weights are the parameters (`read_params` reads them back without shadows)."""
     if cfg.tiled:
-        return _write_tiled(cfg, params, folder)
+        raise MemImageError("a tiled configuration's images are in its tile layout (rtl.tiled_core): "
+                            "export.images.write_images writes them")
     layout = memory_layout(cfg)
     paths = {}
     for l in range(cfg.n_layers):
@@ -154,64 +155,6 @@ def write_params(cfg: HwConfig, params: IntParams, folder: str | os.PathLike) ->
             write_hex(path, pack_region(region, array), region.word_bits, header)
             paths[region.name] = path
     return paths
-
-
-def _tiled_core(cfg: HwConfig):
-    """The tiled core of `cfg` (not elaborated): its memories' layout (`rtl.tiled_core.TiledCore.images`)."""
-    # the tile layout is the RTL's (Amaranth is imported for a tiled configuration only)
-    from rtl.tiled_core import TiledCore
-
-    core = TiledCore(cfg=cfg)
-    core._MustUse__silence = True     # built for its layout, never elaborated (Amaranth's UnusedElaboratable)
-    return core
-
-
-def tiled_memories(cfg: HwConfig) -> dict[str, dict]:
-    """A tiled core's parameter memories, as an export's manifest describes them: {name: depth, word_bits,
-    element_bits, elements a word, signed, layout}."""
-    core = _tiled_core(cfg)
-    layouts = {"weight": "every layer's PE x SIMD tiles from word weight_base(l), tile (a, c) of layer l at word "
-                         "weight_base(l) + a blocks(l) + c, element [i, j] at i SIMD + j (odd layers transposed)",
-               "shadow": "the weight memory's tile rows, update_rows a word: row i of tile word w in word "
-                         "(w PE + i) // update_rows",
-               "bias": "blocks of the layer's neurons (SIMD or PE a block by its parity), lane 0 lowest"}
-    out = {}
-    for name, (sel, _) in core.images(zero_params(cfg)).items():
-        md = core.parameter_memories()[sel]
-        bits = core.lane_bits[sel]
-        out[name] = {"depth": md.depth, "word_bits": md.shape.width, "element_bits": bits,
-                     "elements": md.shape.width // bits, "signed": True, "layout": layouts[name.split(".")[0]]}
-    return out
-
-
-def _write_tiled(cfg: HwConfig, params: IntParams, folder) -> dict[str, str]:
-    core, paths = _tiled_core(cfg), {}
-    for name, (sel, words) in core.images(params).items():
-        md = core.parameter_memories()[sel]
-        path = os.path.join(os.fspath(folder), f"{name}.hex")
-        header = (f"{name}: the tiled core's {name.split('.')[0]} memory, {md.shape.width // core.lane_bits[sel]} "
-                  f"signed {core.lane_bits[sel]}-bit codes a word, lane 0 lowest (manifest.json: memories)\n"
-                  f"depth {md.depth} words of {md.shape.width} bits")
-        write_hex(path, words, md.shape.width, header)
-        paths[name] = path
-    return paths
-
-
-def _read_tiled(cfg: HwConfig, folder) -> IntParams:
-    core = _tiled_core(cfg)
-    words = {}
-    for name, (sel, _) in core.images(zero_params(cfg)).items():
-        md = core.parameter_memories()[sel]
-        words[sel] = read_hex(os.path.join(os.fspath(folder), f"{name}.hex"), md.shape.width, md.depth)
-    params = core.params_from_words(words)
-    if cfg.learning:
-        derived = IntParams.from_shadow(cfg, params.shadow, params.biases)
-        for l in range(cfg.n_layers):
-            if not np.array_equal(derived.weights[l], params.weights[l]):
-                bad = tuple(int(i) for i in np.argwhere(derived.weights[l] != params.weights[l])[0])
-                raise MemImageError(f"{os.path.join(os.fspath(folder), 'weight.hex')}: weight {bad} of layer {l} is "
-                                    f"{params.weights[l][bad]}, but the shadow derives {derived.weights[l][bad]}")
-    return params
 
 
 def manifest_config(folder: str | os.PathLike) -> HwConfig | None:
@@ -232,16 +175,10 @@ def manifest_config(folder: str | os.PathLike) -> HwConfig | None:
         raise MemImageError(str(e)) from None
 
 
-def read_params(cfg: HwConfig | None, folder: str | os.PathLike) -> IntParams:
-    """Read the images of `write_params`; the weights must equal those derived from the shadows.
-
-    For an inference-only configuration the shadow images are not read (`write_params` writes none): the
-    parameters' shadows are the weights put into shadow format, so that they derive the weights exactly.
-
-    A folder with a ``manifest.json`` (an exported core) is read with the configuration it records: `cfg`
-    None takes it, and a `cfg` that differs raises `MemImageError` naming the fields (the images would
-    be read at the wrong scale, not refused, otherwise).
-    """
+def resolve_config(cfg: HwConfig | None, folder: str | os.PathLike) -> HwConfig:
+    """The configuration to read the images of `folder` with: its ``manifest.json``'s (an exported core's) when
+    `cfg` is None; `cfg` otherwise, which must then equal the manifest's when there is one (`MemImageError`
+    names the fields that differ: the images would be read at the wrong scale, not refused, otherwise)."""
     own = manifest_config(folder)
     if cfg is None:
         if own is None:
@@ -254,8 +191,23 @@ def read_params(cfg: HwConfig | None, folder: str | os.PathLike) -> IntParams:
             f"{os.path.join(os.fspath(folder), MANIFEST)}: the images were written for another configuration ("
             + "; ".join(f"{k} {getattr(own, k)!r} there, {getattr(cfg, k)!r} asked for" for k in diff)
             + "); leave the configuration out to use the manifest's, or pass the one it records")
+    return cfg
+
+
+def read_params(cfg: HwConfig | None, folder: str | os.PathLike) -> IntParams:
+    """Read the images of `write_params`; the weights must equal those derived from the shadows.
+
+    For an inference-only configuration the shadow images are not read (`write_params` writes none): the
+    parameters' shadows are the weights put into shadow format, so that they derive the weights exactly.
+
+    A folder with a ``manifest.json`` (an exported core) is read with the configuration it records: `cfg`
+    None takes it, and a `cfg` that differs raises `MemImageError` naming the fields (the images would
+    be read at the wrong scale, not refused, otherwise).
+    """
+    cfg = resolve_config(cfg, folder)
     if cfg.tiled:
-        return _read_tiled(cfg, folder)
+        raise MemImageError(f"{os.fspath(folder)}: a tiled configuration's images are in its tile layout "
+                            "(rtl.tiled_core): export.images.read_images reads them")
     layout = memory_layout(cfg)
     arrays: dict[str, np.ndarray] = {}
     for name, region in layout.items():
