@@ -44,11 +44,10 @@ def _counters(cfg: HwConfig, mode: Mode, phases: dict, trace: golden.Trace | Non
     for ph, s in zip(command_phases(cfg, mode), steps, strict=True):
         per_phase[ph.value] = s
     if cfg.tiled:
-        from rtl.tiled_core import command_cycles as tiled_cycles
-        from rtl.tiled_core import train_cycles
+        from rtl.tiled_core import infer_cycles, train_cycles
 
         cycles = (train_cycles(cfg, cfg.pe, cfg.simd, *steps) if mode == Mode.TRAIN
-                  else tiled_cycles(cfg, cfg.pe, cfg.simd, sample_steps, cfg.slots or cfg.samples))
+                  else infer_cycles(cfg, sample_steps))
     else:
         cycles = command_cycles(cfg, mode, steps, skips=zero_skips(cfg, mode, trace, steps=steps))
     return {"cycles": cycles, "steps": sum(steps), "phase_steps": per_phase,
@@ -66,15 +65,7 @@ def ref_infer(cfg: HwConfig, params: golden.IntParams, x: np.ndarray) -> dict:
     samples = [{"states": [s[b] for s in free.states], "result": int(np.argmax(free.states[-1][b]))}
                for b in range(len(x))]
     return {**samples[0], "samples": samples,
-            **_counters(cfg, Mode.INFER, {"free": golden.Settled(free.states, steps, settled)}, trace,
-                        _all_samples(cfg, free.steps))}
-
-
-def _all_samples(cfg: HwConfig, steps) -> list[int]:
-    """Each of the command's B samples' steps: `steps` (one per row given), the rows not given taken to repeat
-    the first (a host with fewer rows than samples fills the others with a copy of one)."""
-    steps = [int(s) for s in np.ravel(steps)]
-    return steps + steps[:1] * (cfg.samples - len(steps))
+            **_counters(cfg, Mode.INFER, {"free": golden.Settled(free.states, steps, settled)}, trace, free.steps)}
 
 
 def ref_train(cfg: HwConfig, params: golden.IntParams, x: np.ndarray, target: np.ndarray) -> dict:

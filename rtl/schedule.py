@@ -308,12 +308,10 @@ def inference_cycles(cfg: HwConfig, params, x: np.ndarray) -> np.ndarray:
     from eqprop.hw import golden
 
     if cfg.tiled:
-        from rtl.tiled_core import command_cycles as tiled_cycles
+        from rtl.tiled_core import infer_cycles
 
         steps, B = golden.settle(cfg, params, x, steps=cfg.free_steps).steps, cfg.samples
-        groups = [[int(s) for s in steps[c:c + B]] for c in range(0, len(steps), B)]
-        return np.array([tiled_cycles(cfg, cfg.pe, cfg.simd, g + g[:1] * (B - len(g)), cfg.slots or B)
-                         for g in groups], dtype=np.int64)
+        return np.array([infer_cycles(cfg, steps[c:c + B]) for c in range(0, len(steps), B)], dtype=np.int64)
     parts, trace = cycle_model(cfg), golden.Trace() if cfg.zero_skip else None
     steps, _ = golden.grouped(golden.settle(cfg, params, x, steps=cfg.free_steps, trace=trace), cfg.samples)
     B = cfg.samples

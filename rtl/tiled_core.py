@@ -77,7 +77,7 @@ from rtl.update import (
 )
 
 __all__ = ["FETCH_LATENCY", "PICK_LATENCY", "READ_LATENCY", "TiledCore", "command_cycles", "plan_of", "stages",
-           "tiled_cycle_model", "tiled_latency", "train_cycles", "unit_program", "update_program"]
+           "infer_cycles", "tiled_cycle_model", "tiled_latency", "train_cycles", "unit_program", "update_program"]
 
 # The pick to the issue's record: out of the program ROM, then a register, so that no memory's address comes
 # from the ROM's read data (the ROM to the 784-input design's input memory was its critical path).
@@ -169,6 +169,15 @@ def command_cycles(cfg: HwConfig, pe: int, simd: int, steps, slots: int | None =
     run = interleave(plan_of(cfg, pe, simd), [int(s) for s in steps], slots, refill=REFILL_LATENCY,
                      occupancy=1 + PICK_LATENCY)
     return run.cycles + 2 + end_drain(cfg, pe, simd)
+
+
+def infer_cycles(cfg: HwConfig, steps) -> int:
+    """`command_cycles` of an INFER of the core of the tiled `cfg` (its ``pe``, ``simd``, ``samples`` and ``slots``)
+    whose samples take `steps` free steps, one per sample given: with fewer than ``cfg.samples``, the others are
+    copies of the first (a host fills a short command so; the co-simulation does)."""
+    steps = [int(s) for s in np.ravel(steps)]
+    steps += steps[:1] * (cfg.samples - len(steps))
+    return command_cycles(cfg, cfg.pe, cfg.simd, steps, cfg.slots or cfg.samples)
 
 
 def tiled_cycle_model(cfg: HwConfig, update_rows: int = 1) -> dict[str, int]:

@@ -43,7 +43,7 @@ from eqprop.hw.hwconfig import HwConfig
 from eqprop.hw.quantise import config_digest, config_from_net, design_digest, quantise, quantise_input
 from eqprop.train import DEFAULT_LR, TrainConfig, build, fit
 from rtl.command import longest_commands
-from rtl.schedule import cycle_model, inference_cycles
+from rtl.schedule import inference_cycles
 from sim import runner
 from sim.cases import case_set, write_cases
 from sim.netlist import FAMILIES as NETLIST_FAMILIES
@@ -211,7 +211,7 @@ def main(argv: list[str]) -> int:
     digits_cycles = inference_cycles(cfg, params, xq)
     B = cfg.samples
     cycles = float(digits_cycles.sum() / len(xq))
-    fixed_t = (longest_commands(cfg)["infer"] / B if cfg.tiled else cycle_model(cfg)["infer"])  # every phase to T
+    fixed_t = longest_commands(cfg)["infer"] / B     # every phase to its limit, a command's cycles over its B images
     no_cache = cfg.replace(early_exit=False, cache_drive=False)
     report = {
         "vectors": n, "digits_vectors": len(xq), "random_vectors": n - len(xq),
@@ -224,8 +224,7 @@ def main(argv: list[str]) -> int:
         "per_layer_mean_abs_error_vs_float": per_layer_error(cfg, params, net, xq),
         "cycles_per_inference": cycles, "cycles_per_inference_max": int(digits_cycles.max()),
         "cycles_per_inference_fixed_t": fixed_t,
-        "cycles_per_inference_no_cache_fixed_t": (longest_commands(no_cache)["infer"] / B if cfg.tiled
-                                                  else cycle_model(no_cache)["infer"]),
+        "cycles_per_inference_no_cache_fixed_t": longest_commands(no_cache)["infer"] / B,
         "steps_mean": float(golden.settle(cfg, params, xq, steps=cfg.free_steps).steps.mean()),
         "simulated_cycles": stats["sim_cycles"], "sim_wall_s": stats["wall_s"],
         "simulated_cycles_per_s": stats["sim_cycles"] / stats["wall_s"],
