@@ -191,9 +191,8 @@ def tiled_cycle_model(cfg: HwConfig, update_rows: int = 1) -> dict[str, int]:
 
     pe, simd = cfg.pe, cfg.simd
     plan = plan_of(cfg, pe, simd)
-    samples = cfg.samples
     out = {"step": step_cycles(plan), "drive": drive_cycles(plan), "latency": plan.latency,
-           "infer": command_cycles(cfg, pe, simd, [cfg.free_steps] * samples, cfg.slots or samples),
+           "infer": infer_cycles(cfg, [cfg.free_steps]),
            "tile_bound_step": -(-cfg.macs_per_cached_step() // (pe * simd))}
     if cfg.learning:
         minus = cfg.nudge_steps if cfg.estimator == "symmetric" else None
